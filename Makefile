@@ -1,0 +1,106 @@
+# ipsweep build. `make` builds build/ipsweep and build/libipcore.a;
+# `make check` runs every test; `make deps` installs the Debian packages.
+# MARCH: target flags, probed (-march=native when the compiler accepts it);
+# override on clusters whose login and compute nodes differ, e.g.
+#   make MARCH=-march=x86-64-v3
+CC      ?= cc
+MARCH   ?= $(shell $(CC) -march=native -x c -c /dev/null -o /dev/null 2>/dev/null && echo -march=native)
+OPT     ?= -O2
+PKGS_CORE   := openblas hdf5 zlib
+PKGS_RUNNER := $(PKGS_CORE) yaml-0.1 ompi-c
+PKG_CFLAGS_CORE   := $(shell pkg-config --cflags $(PKGS_CORE) 2>/dev/null)
+PKG_LIBS_CORE     := $(shell pkg-config --libs $(PKGS_CORE) 2>/dev/null)
+PKG_CFLAGS_RUNNER := $(shell pkg-config --cflags $(PKGS_RUNNER) 2>/dev/null)
+PKG_LIBS_RUNNER   := $(shell pkg-config --libs $(PKGS_RUNNER) 2>/dev/null)
+PKG_LIBS_TEST     := $(shell pkg-config --libs criterion 2>/dev/null)
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+WARN    := -Wall -Wextra -Werror
+BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"'
+CFLAGS_CORE   = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_CORE) $(EXTRA_CFLAGS)
+CFLAGS_RUNNER = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_RUNNER) $(EXTRA_CFLAGS)
+LDLIBS_CORE   = $(PKG_LIBS_CORE) -lm
+
+BUILD ?= build
+CORE_SRC   := $(sort $(wildcard core/*.c))
+RUNNER_SRC := $(sort $(wildcard runner/*.c))
+TEST_SRC   := $(sort $(wildcard tests/test_*.c))
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps check test test-san test-mpi demo bench clean help
+all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
+
+help:
+	@echo "make            build build/ipsweep and build/libipcore.a"
+	@echo "make deps       install the Debian packages ipsweep needs"
+	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests"
+	@echo "make demo       train small-p on Fashion-MNIST and print its accuracy"
+	@echo "make bench      benchmark figures (see docs/performance.md)"
+	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
+
+$(BUILD)/libipcore.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/core/%.o: core/%.c core/*.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_CORE) -c $< -o $@
+
+$(BUILD)/runner/%.o: runner/%.c runner/*.h core/*.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_CORE) -c $< -o $@
+
+$(BUILD)/ipsweep: $(RUNNER_OBJ) $(BUILD)/libipcore.a
+	$(CC) $(CFLAGS_RUNNER) -o $@ $(RUNNER_OBJ) $(BUILD)/libipcore.a $(PKG_LIBS_RUNNER) $(LDLIBS_CORE)
+
+$(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libipcore.a
+	$(CC) $(CFLAGS_CORE) -o $@ $(TEST_OBJ) $(BUILD)/libipcore.a $(PKG_LIBS_TEST) $(LDLIBS_CORE)
+
+# Tests must not change OPENBLAS_CORETYPE (preset on some machines). One BLAS
+# thread per Criterion worker: the workers already run in parallel.
+TEST_ENV = OPENBLAS_NUM_THREADS=1 IPSWEEP_DATA_DIR=$(IPSWEEP_DATA_DIR)
+IPSWEEP_DATA_DIR ?= /usr/share/datasets/fashion-mnist
+CRITERION_JOBS ?= 2
+
+test: $(BUILD)/unit-tests
+	$(TEST_ENV) $(BUILD)/unit-tests --jobs $(CRITERION_JOBS) $(TEST_ARGS)
+
+# The same unit tests built with AddressSanitizer + UBSan, into build-san/.
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-san:
+	$(MAKE) BUILD=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" PKG_LIBS_TEST="$(PKG_LIBS_TEST) $(SAN_FLAGS)" build-san/unit-tests
+	ASAN_OPTIONS=detect_leaks=1 $(TEST_ENV) IPSWEEP_SANITIZED=1 build-san/unit-tests --jobs $(CRITERION_JOBS) $(TEST_ARGS)
+
+test-mpi: $(BUILD)/ipsweep
+	@if ls tests/mpi/*.sh >/dev/null 2>&1; then for t in tests/mpi/*.sh; do echo "== $$t"; bash $$t || exit 1; done; \
+	else echo "no MPI integration tests yet"; fi
+
+check: deps
+	$(MAKE) all
+	$(MAKE) test
+	$(MAKE) test-san
+	$(MAKE) test-mpi
+
+DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
+	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist
+DEB_OPTIONAL := python3-torch python3-h5py
+deps:
+	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
+
+demo: deps all
+	$(BUILD)/ipsweep train --arch small-p --data fashion-mnist:/usr/share/datasets/fashion-mnist \
+	  --epochs 2 --train-limit 12000 --test-limit 2000 --out results/demo-small-p.h5
+	$(BUILD)/ipsweep eval --model results/demo-small-p.h5 \
+	  --data fashion-mnist:/usr/share/datasets/fashion-mnist --test-limit 2000
+
+bench: all
+	sh scripts/bench.sh
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,539 @@
+/* Dataset loaders (IDX, CIFAR binary, synthetic), normalisation, shuffling
+ * and augmentation. See data.h. */
+#include "data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define IDX_MAGIC_IMAGES 0x00000803u
+#define IDX_MAGIC_LABELS 0x00000801u
+#define IDX_CLASSES 10
+#define IDX_MAX_DIM 65535u
+
+#define CIFAR_SIDE 32
+#define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
+#define CIFAR_MAX_FILES 16
+
+#define AUG_PAD 4
+
+static void set_name(ip_dataset *d, const char *name) { snprintf(d->name, sizeof d->name, "%s", name); }
+
+static void reset(ip_dataset *d) {
+    memset(d, 0, sizeof *d);
+    for (int ch = 0; ch < 4; ch++) d->std[ch] = 1.f;
+}
+
+void ip_data_free(ip_dataset *d) {
+    if (!d) return;
+    free(d->x);
+    free(d->y);
+    reset(d);
+}
+
+/* Allocates x and y for n samples of c*h*w; d must be reset. */
+static int alloc_set(ip_dataset *d, size_t n, int c, int h, int w, int classes, ip_err *e) {
+    size_t sample = (size_t)c * (size_t)h * (size_t)w;
+    if (n > 0 && sample > SIZE_MAX / sizeof(float) / n)
+        return ip_fail(e, "dataset of %zu samples of %dx%dx%d is too large", n, c, h, w);
+    d->x = malloc((n ? n * sample : 1) * sizeof *d->x);
+    d->y = malloc((n ? n : 1) * sizeof *d->y);
+    if (!d->x || !d->y) {
+        ip_data_free(d);
+        return ip_fail(e, "out of memory for %zu samples of %dx%dx%d", n, c, h, w);
+    }
+    d->n = n;
+    d->c = c;
+    d->h = h;
+    d->w = w;
+    d->classes = classes;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- IDX --- */
+
+/* Reads exactly len bytes; returns 0, or -1 on a short read / error. */
+static int gz_read_all(gzFile f, void *buf, size_t len) {
+    unsigned char *p = buf;
+    while (len > 0) {
+        unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
+        int got = gzread(f, p, chunk);
+        if (got <= 0) return -1;
+        p += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+static gzFile gz_open_read(const char *path, ip_err *e) {
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) ip_fail(e, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    return f;
+}
+
+/* Reads an IDX header: magic and ndims big-endian dimensions. */
+static int idx_header(gzFile f, const char *path, uint32_t magic, int ndims, uint32_t *dims, ip_err *e) {
+    unsigned char b[16];
+    if (gz_read_all(f, b, 4) != 0) return ip_fail(e, "%s: truncated IDX header (no magic number)", path);
+    uint32_t m = be32(b);
+    if (m != magic) return ip_fail(e, "%s: bad IDX magic 0x%08x (expected 0x%08x)", path, m, magic);
+    if (gz_read_all(f, b, 4 * (size_t)ndims) != 0) return ip_fail(e, "%s: truncated IDX header", path);
+    for (int i = 0; i < ndims; i++) dims[i] = be32(b + 4 * i);
+    return 0;
+}
+
+int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e) {
+    reset(d);
+    gzFile fi = NULL, fl = NULL;
+    unsigned char *buf = NULL;
+    int rc = -1;
+    uint32_t di[3], dl[1];
+
+    if (!(fi = gz_open_read(images_path, e))) goto done;
+    if (!(fl = gz_open_read(labels_path, e))) goto done;
+    if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) goto done;
+    if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) goto done;
+    if (di[1] == 0 || di[2] == 0 || di[1] > IDX_MAX_DIM || di[2] > IDX_MAX_DIM) {
+        ip_fail(e, "%s: bad image size %ux%u", images_path, di[1], di[2]);
+        goto done;
+    }
+    if (di[0] != dl[0]) {
+        ip_fail(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
+        goto done;
+    }
+    size_t n = di[0];
+    if (limit > 0 && limit < n) n = limit;
+    int h = (int)di[1], w = (int)di[2];
+    if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) goto done;
+
+    size_t sample = (size_t)h * (size_t)w;
+    /* one buffer for the pixels, reused for the labels (n * sample >= n) */
+    if (!(buf = malloc(n ? n * sample : 1))) {
+        ip_fail(e, "%s: out of memory for %zu images", images_path, n);
+        goto done;
+    }
+    if (gz_read_all(fi, buf, n * sample) != 0) {
+        ip_fail(e, "%s: truncated (expected %zu images of %dx%d)", images_path, n, h, w);
+        goto done;
+    }
+    for (size_t i = 0; i < n * sample; i++) d->x[i] = (float)buf[i] * (1.0f / 255.0f);
+    if (gz_read_all(fl, buf, n) != 0) {
+        ip_fail(e, "%s: truncated (expected %zu labels)", labels_path, n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] >= IDX_CLASSES) {
+            ip_fail(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, buf[i], i,
+                    IDX_CLASSES - 1);
+            goto done;
+        }
+        d->y[i] = buf[i];
+    }
+    set_name(d, "idx");
+    rc = 0;
+done:
+    free(buf);
+    if (fi) gzclose(fi);
+    if (fl) gzclose(fl);
+    if (rc != 0) ip_data_free(d);
+    return rc;
+}
+
+/* -------------------------------------------------------------- CIFAR --- */
+
+int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,
+                       ip_err *e) {
+    reset(d);
+    const size_t lab = cifar100 ? 2 : 1, rec = lab + CIFAR_PIXELS;
+    const int classes = cifar100 ? 100 : 10;
+    const char *kind = cifar100 ? "cifar100" : "cifar10";
+    if (npaths < 1) return ip_fail(e, "%s: no batch files given", kind);
+
+    /* Count the records needed, checking each file's size. */
+    size_t total = 0;
+    int used = 0;
+    for (int i = 0; i < npaths && (limit == 0 || total < limit); i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) return ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
+        if (!S_ISREG(st.st_mode)) return ip_fail(e, "%s: not a regular file", paths[i]);
+        size_t size = (size_t)st.st_size;
+        if (size == 0 || size % rec != 0)
+            return ip_fail(e, "%s: truncated (%zu bytes is not a positive multiple of the %zu-byte %s record)",
+                           paths[i], size, rec, kind);
+        total += size / rec;
+        used++;
+    }
+    size_t n = (limit > 0 && limit < total) ? limit : total;
+    if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return -1;
+
+    unsigned char *r = malloc(rec);
+    FILE *f = NULL;
+    int rc = -1;
+    if (!r) {
+        ip_fail(e, "%s: out of memory", kind);
+        goto done;
+    }
+    size_t k = 0;
+    for (int i = 0; i < used && k < n; i++) {
+        if (!(f = fopen(paths[i], "rb"))) {
+            ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
+            goto done;
+        }
+        for (size_t j = 0; k < n; j++, k++) {
+            size_t got = fread(r, 1, rec, f);
+            if (got == 0 && feof(f)) break;
+            if (got != rec) {
+                ip_fail(e, "%s: truncated record %zu", paths[i], j);
+                goto done;
+            }
+            unsigned label = r[lab - 1];
+            if (label >= (unsigned)classes) {
+                ip_fail(e, "%s: label %u of record %zu is out of range 0..%d", paths[i], label, j, classes - 1);
+                goto done;
+            }
+            if (cifar100 && r[0] >= 20) {
+                ip_fail(e, "%s: coarse label %u of record %zu is out of range 0..19", paths[i], r[0], j);
+                goto done;
+            }
+            d->y[k] = (int32_t)label;
+            float *x = d->x + k * CIFAR_PIXELS;
+            const unsigned char *p = r + lab;
+            for (size_t q = 0; q < CIFAR_PIXELS; q++) x[q] = (float)p[q] * (1.0f / 255.0f);
+        }
+        fclose(f);
+        f = NULL;
+    }
+    if (k != n) {
+        ip_fail(e, "%s: files shrank while reading (%zu of %zu records)", kind, k, n);
+        goto done;
+    }
+    set_name(d, kind);
+    rc = 0;
+done:
+    if (f) fclose(f);
+    free(r);
+    if (rc != 0) ip_data_free(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------- synthetic --- */
+
+/* Each class has a smooth prototype per channel: a coarse G x G grid of
+ * uniform values, bilinearly upsampled and contrast-stretched. A sample is its
+ * class prototype shifted by up to `shift` pixels, plus Gaussian pixel noise and
+ * a small brightness jitter, clipped to [0,1]. Prototypes come from (seed,
+ * "synthetic-proto"); samples from (seed, "synthetic-train"/"synthetic-test", i). */
+#define SYN_GRID 4
+#define SYN_NOISE 0.15f
+#define SYN_BRIGHT 0.05f
+
+static float proto_at(const float *grid, int h, int w, int i, int j) {
+    /* bilinear over a SYN_GRID x SYN_GRID grid spanning the image */
+    float gy = h > 1 ? (float)i * (SYN_GRID - 1) / (float)(h - 1) : 0.f;
+    float gx = w > 1 ? (float)j * (SYN_GRID - 1) / (float)(w - 1) : 0.f;
+    int y0 = (int)gy, x0 = (int)gx;
+    if (y0 > SYN_GRID - 2) y0 = SYN_GRID - 2;
+    if (x0 > SYN_GRID - 2) x0 = SYN_GRID - 2;
+    float fy = gy - (float)y0, fx = gx - (float)x0;
+    const float *g = grid;
+    float a = g[y0 * SYN_GRID + x0], b = g[y0 * SYN_GRID + x0 + 1];
+    float c = g[(y0 + 1) * SYN_GRID + x0], dd = g[(y0 + 1) * SYN_GRID + x0 + 1];
+    return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * dd);
+}
+
+int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed, ip_split split,
+                      ip_err *e) {
+    reset(d);
+    if (n == 0 || c < 1 || c > 4 || h < 1 || w < 1 || h > 4096 || w > 4096 || classes < 1 || classes > 100000)
+        return ip_fail(e, "bad synthetic spec: %zu samples of %dx%dx%d, %d classes (need n>0, 1<=C<=4, H,W in "
+                          "1..4096, K>=1)",
+                       n, c, h, w, classes);
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "synthetic: bad split %d", (int)split);
+    if (alloc_set(d, n, c, h, w, classes, e) != 0) return -1;
+
+    size_t plane = (size_t)h * (size_t)w, sample = (size_t)c * plane;
+    float *proto = malloc((size_t)classes * sample * sizeof *proto);
+    if (!proto) {
+        ip_data_free(d);
+        return ip_fail(e, "synthetic: out of memory for %d prototypes", classes);
+    }
+    ip_rng r;
+    ip_rng_init(&r, seed, ip_stream("synthetic-proto", 0));
+    for (int k = 0; k < classes; k++) {
+        for (int ch = 0; ch < c; ch++) {
+            float grid[SYN_GRID * SYN_GRID];
+            for (int q = 0; q < SYN_GRID * SYN_GRID; q++) grid[q] = ip_rng_uniform(&r);
+            float *p = proto + ((size_t)k * c + ch) * plane;
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++) {
+                    /* stretch contrast around 0.5 so classes are well separated */
+                    float v = 0.5f + 1.6f * (proto_at(grid, h, w, i, j) - 0.5f);
+                    p[(size_t)i * w + j] = v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+                }
+        }
+    }
+
+    int shift = (h < w ? h : w) >= 20 ? 2 : 1;
+    if ((h < w ? h : w) < 4) shift = 0;
+    const char *stream = split == IP_SPLIT_TRAIN ? "synthetic-train" : "synthetic-test";
+    for (size_t s = 0; s < n; s++) {
+        ip_rng_init(&r, seed, ip_stream(stream, s));
+        int k = (int)ip_rng_below(&r, (uint32_t)classes);
+        int dy = shift ? (int)ip_rng_below(&r, 2 * shift + 1) - shift : 0;
+        int dx = shift ? (int)ip_rng_below(&r, 2 * shift + 1) - shift : 0;
+        float bright = ip_rng_range(&r, -SYN_BRIGHT, SYN_BRIGHT);
+        d->y[s] = k;
+        float *x = d->x + s * sample;
+        for (int ch = 0; ch < c; ch++) {
+            const float *p = proto + ((size_t)k * c + ch) * plane;
+            for (int i = 0; i < h; i++) {
+                int si = i - dy;
+                si = si < 0 ? 0 : (si >= h ? h - 1 : si); /* edge-replicate the shift */
+                for (int j = 0; j < w; j++) {
+                    int sj = j - dx;
+                    sj = sj < 0 ? 0 : (sj >= w ? w - 1 : sj);
+                    float v = p[(size_t)si * w + sj] + bright + SYN_NOISE * ip_rng_normal(&r);
+                    x[(size_t)ch * plane + (size_t)i * w + j] = v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+                }
+            }
+        }
+    }
+    free(proto);
+    set_name(d, "synthetic");
+    return 0;
+}
+
+/* ------------------------------------------------------ source parsing --- */
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Picks DIR/base.gz if it exists, else DIR/base; fails naming both when neither does. */
+static int idx_path(char *out, size_t cap, const char *kind, const char *dir, const char *base, ip_err *e) {
+    int m = snprintf(out, cap, "%s/%s.gz", dir, base);
+    if (m < 0 || (size_t)m >= cap) return ip_fail(e, "%s: directory name too long: %s", kind, dir);
+    if (file_exists(out)) return 0;
+    snprintf(out, cap, "%s/%s", dir, base);
+    if (file_exists(out)) return 0;
+    return ip_fail(e, "%s: missing file: neither %s/%s.gz nor %s/%s exists", kind, dir, base, dir, base);
+}
+
+static int parse_size(const char **s, unsigned long long *v) {
+    char *end;
+    if (**s < '0' || **s > '9') return -1;
+    errno = 0;
+    *v = strtoull(*s, &end, 10);
+    if (errno || end == *s) return -1;
+    *s = end;
+    return 0;
+}
+
+static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, uint64_t seed,
+                               ip_err *e) {
+    unsigned long long n, c = 1, h = 28, w = 28, k = 10;
+    const char *s = spec;
+    int ok = parse_size(&s, &n) == 0;
+    if (ok && *s == 'x') {
+        s++;
+        ok = parse_size(&s, &c) == 0 && *s++ == 'x' && parse_size(&s, &h) == 0 && *s++ == 'x' &&
+             parse_size(&s, &w) == 0;
+    }
+    if (ok && *s == '/') {
+        s++;
+        ok = parse_size(&s, &k) == 0;
+    }
+    if (!ok || *s != '\0' || n == 0 || c < 1 || c > 4 || h < 1 || h > 4096 || w < 1 || w > 4096 || k < 1 ||
+        k > 100000 || n > (unsigned long long)SIZE_MAX)
+        return ip_fail(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..4, "
+                          "H,W 1..4096)",
+                       spec);
+    size_t nn = (size_t)n;
+    if (limit > 0 && limit < nn) nn = limit;
+    return ip_data_synthetic(d, nn, (int)c, (int)h, (int)w, (int)k, seed, split, e);
+}
+
+int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, uint64_t seed, ip_err *e) {
+    reset(d);
+    if (!source) return ip_fail(e, "no data source given");
+    const char *colon = strchr(source, ':');
+    if (!colon)
+        return ip_fail(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
+                          "cifar100, synthetic)",
+                       source);
+    size_t klen = (size_t)(colon - source);
+    const char *arg = colon + 1;
+    char kind[32];
+    if (klen >= sizeof kind) klen = sizeof kind - 1;
+    memcpy(kind, source, klen);
+    kind[klen] = '\0';
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "%s: bad split %d", kind, (int)split);
+    const int train = split == IP_SPLIT_TRAIN;
+
+    if (strcmp(kind, "synthetic") == 0) return load_synthetic_spec(d, arg, split, limit, seed, e);
+    if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "mnist") != 0 && strcmp(kind, "cifar10") != 0 &&
+        strcmp(kind, "cifar100") != 0)
+        return ip_fail(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
+                          "cifar100, synthetic)",
+                       kind, source);
+    if (*arg == '\0') return ip_fail(e, "data source \"%s\" has an empty directory", source);
+
+    if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0) {
+        char ip[4096], lp[4096];
+        const char *pre = train ? "train" : "t10k";
+        char bi[64], bl[64];
+        snprintf(bi, sizeof bi, "%s-images-idx3-ubyte", pre);
+        snprintf(bl, sizeof bl, "%s-labels-idx1-ubyte", pre);
+        if (idx_path(ip, sizeof ip, kind, arg, bi, e) != 0) return -1;
+        if (idx_path(lp, sizeof lp, kind, arg, bl, e) != 0) return -1;
+        if (ip_data_load_idx(d, ip, lp, limit, e) != 0) return -1;
+        set_name(d, kind);
+        return 0;
+    }
+
+    {
+        const int c100 = strcmp(kind, "cifar100") == 0;
+        const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+        const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                                 "data_batch_5.bin"};
+        const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
+        const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
+        int nn = (!c100 && train) ? 5 : 1;
+        /* the directory holding the first file: DIR, else DIR/sub */
+        char base[4096], first[4400];
+        snprintf(base, sizeof base, "%s", arg);
+        snprintf(first, sizeof first, "%s/%s", base, names[0]);
+        if (!file_exists(first)) {
+            int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
+            if (m < 0 || (size_t)m >= sizeof base) return ip_fail(e, "%s: directory name too long: %s", kind, arg);
+            snprintf(first, sizeof first, "%s/%s", base, names[0]);
+            if (!file_exists(first))
+                return ip_fail(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
+                               sub);
+        }
+        char buf[5][4400];
+        const char *paths[5];
+        for (int i = 0; i < nn; i++) {
+            snprintf(buf[i], sizeof buf[i], "%s/%s", base, names[i]);
+            paths[i] = buf[i];
+        }
+        return ip_data_load_cifar(d, paths, nn, c100, limit, e);
+    }
+}
+
+/* ------------------------------------------------------- normalisation --- */
+
+void ip_data_channel_stats(const ip_dataset *d, float *mean, float *std) {
+    size_t plane = (size_t)d->h * (size_t)d->w, sample = (size_t)d->c * plane;
+    for (int ch = 0; ch < d->c; ch++) {
+        double s = 0, ss = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            const float *p = d->x + i * sample + (size_t)ch * plane;
+            for (size_t q = 0; q < plane; q++) s += p[q];
+        }
+        double cnt = (double)d->n * (double)plane;
+        double m = cnt > 0 ? s / cnt : 0.0;
+        /* second pass around the mean: no cancellation */
+        for (size_t i = 0; i < d->n; i++) {
+            const float *p = d->x + i * sample + (size_t)ch * plane;
+            for (size_t q = 0; q < plane; q++) {
+                double t = p[q] - m;
+                ss += t * t;
+            }
+        }
+        double sd = cnt > 0 ? sqrt(ss / cnt) : 1.0;
+        mean[ch] = (float)m;
+        std[ch] = sd > 0 ? (float)sd : 1.f; /* a constant channel is left unscaled */
+    }
+}
+
+void ip_data_normalise(ip_dataset *d, const float *mean, const float *std) {
+    size_t plane = (size_t)d->h * (size_t)d->w, sample = (size_t)d->c * plane;
+    for (int ch = 0; ch < d->c && ch < 4; ch++) {
+        /* undo an earlier normalisation so the recorded stats always refer to [0,1] pixels */
+        float m0 = d->normalised ? d->mean[ch] : 0.f, s0 = d->normalised ? d->std[ch] : 1.f;
+        float m = mean[ch], s = std[ch];
+        for (size_t i = 0; i < d->n; i++) {
+            float *p = d->x + i * sample + (size_t)ch * plane;
+            for (size_t q = 0; q < plane; q++) p[q] = ((p[q] * s0 + m0) - m) / s;
+        }
+        d->mean[ch] = m;
+        d->std[ch] = s;
+    }
+    d->normalised = 1;
+}
+
+void ip_data_input_range(const ip_dataset *d, float *lo, float *hi) {
+    for (int ch = 0; ch < d->c && ch < 4; ch++) {
+        float m = d->normalised ? d->mean[ch] : 0.f, s = d->normalised ? d->std[ch] : 1.f;
+        lo[ch] = (0.f - m) / s;
+        hi[ch] = (1.f - m) / s;
+    }
+}
+
+/* -------------------------------------------------- subsets & batches --- */
+
+void ip_data_subset(ip_dataset *d, size_t start, size_t count) {
+    if (start > d->n) start = d->n;
+    if (count > d->n - start) count = d->n - start;
+    size_t sample = (size_t)d->c * (size_t)d->h * (size_t)d->w;
+    if (start > 0 && count > 0) {
+        memmove(d->x, d->x + start * sample, count * sample * sizeof *d->x);
+        memmove(d->y, d->y + start, count * sizeof *d->y);
+    }
+    d->n = count;
+}
+
+void ip_data_epoch_order(uint32_t *order, size_t n, uint64_t seed, uint64_t epoch) {
+    ip_rng r;
+    ip_rng_init(&r, seed, ip_stream("shuffle", epoch));
+    ip_rng_permutation(&r, order, n);
+}
+
+void ip_data_gather(const ip_dataset *d, const uint32_t *idx, size_t b, float *x, int32_t *y, int augment,
+                    ip_rng *rng) {
+    const int c = d->c, h = d->h, w = d->w;
+    size_t plane = (size_t)h * (size_t)w, sample = (size_t)c * plane;
+    for (size_t k = 0; k < b; k++) {
+        const float *src = d->x + (size_t)idx[k] * sample;
+        float *dst = x + k * sample;
+        y[k] = d->y[idx[k]];
+        if (!augment) {
+            memcpy(dst, src, sample * sizeof *dst);
+            continue;
+        }
+        /* fixed draw order per sample: dy, dx, flip */
+        int dy = (int)ip_rng_below(rng, 2 * AUG_PAD + 1) - AUG_PAD;
+        int dx = (int)ip_rng_below(rng, 2 * AUG_PAD + 1) - AUG_PAD;
+        int flip = ip_rng_uniform(rng) < 0.5f;
+        /* out(i, j) = crop(i, flip ? w-1-j : j), crop(i, j) = src(i+dy, j+dx) or 0 outside */
+        for (int ch = 0; ch < c; ch++) {
+            const float *sp = src + (size_t)ch * plane;
+            float *dp = dst + (size_t)ch * plane;
+            for (int i = 0; i < h; i++) {
+                int si = i + dy;
+                float *row = dp + (size_t)i * w;
+                if (si < 0 || si >= h) {
+                    for (int j = 0; j < w; j++) row[j] = 0.f;
+                    continue;
+                }
+                const float *srow = sp + (size_t)si * w;
+                for (int j = 0; j < w; j++) {
+                    int sj = (flip ? w - 1 - j : j) + dx;
+                    row[j] = (sj >= 0 && sj < w) ? srow[sj] : 0.f;
+                }
+            }
+        }
+    }
+}

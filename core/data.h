@@ -1,0 +1,63 @@
+/* Datasets: images as float32 (N, C, H, W) row-major (one sample contiguous,
+ * PyTorch's order), labels int32. Loaders read IDX (MNIST, Fashion-MNIST; gzip
+ * or raw, zlib reads both), CIFAR-10/100 binary batches, or make a synthetic
+ * set for tests. Pixels are scaled to [0,1] on load; normalisation is a
+ * separate, explicit step so the valid input range is known (IPGuard clips to it). */
+#ifndef IP_DATA_H
+#define IP_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "rng.h"
+
+typedef struct ip_dataset {
+    size_t n;
+    int c, h, w, classes;
+    float *x;          /* n * c * h * w */
+    int32_t *y;        /* n */
+    float mean[4], std[4];   /* per-channel normalisation applied (0/1 when none) */
+    int normalised;
+    char name[64];     /* "fashion-mnist", "cifar10", ... */
+} ip_dataset;
+
+typedef enum { IP_SPLIT_TRAIN = 0, IP_SPLIT_TEST = 1 } ip_split;
+
+/* Loads a dataset from a "kind:path" source string:
+ *   fashion-mnist:DIR, mnist:DIR   DIR holds {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+ *   cifar10:DIR                    DIR holds data_batch_{1..5}.bin / test_batch.bin
+ *                                  (also accepts DIR/cifar-10-batches-bin/)
+ *   cifar100:DIR                   DIR holds train.bin / test.bin (fine labels; also DIR/cifar-100-binary/)
+ *   synthetic:N[xCxHxW][/K]        deterministic, learnable synthetic set (default 1x28x28, 10 classes);
+ *                                  train and test splits differ.
+ * `limit` > 0 keeps the first `limit` samples. seed only matters for synthetic. */
+int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, uint64_t seed, ip_err *e);
+/* The individual loaders (paths to the actual files). */
+int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e);
+int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,
+                       ip_err *e);
+int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed,
+                      ip_split split, ip_err *e);
+void ip_data_free(ip_dataset *d);
+
+/* Per-channel mean/std over the whole set (population std). */
+void ip_data_channel_stats(const ip_dataset *d, float *mean, float *std);
+/* x = (x - mean[c]) / std[c]; records mean/std in d. */
+void ip_data_normalise(ip_dataset *d, const float *mean, const float *std);
+/* The valid input range after normalisation, per channel: [(0-mean)/std, (1-mean)/std]. */
+void ip_data_input_range(const ip_dataset *d, float *lo, float *hi);
+
+/* Keeps samples [start, start+count) (clamped), in place. */
+void ip_data_subset(ip_dataset *d, size_t start, size_t count);
+
+/* Deterministic shuffle of indices 0..n-1 for an epoch: keyed by (seed, ip_stream("shuffle", epoch)). */
+void ip_data_epoch_order(uint32_t *order, size_t n, uint64_t seed, uint64_t epoch);
+
+/* Gathers a batch of samples (by index) into x (B, C, H, W) and y (B). When
+ * augment is set, applies random crop (pad 4 with zeros in normalised space, i.e. value 0)
+ * and horizontal flip (p=0.5), drawn from rng. */
+void ip_data_gather(const ip_dataset *d, const uint32_t *idx, size_t b, float *x, int32_t *y, int augment,
+                    ip_rng *rng);
+
+#endif

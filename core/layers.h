@@ -1,0 +1,142 @@
+/* Layer kernels: forward/backward pairs on plain float buffers.
+ *
+ * Activation layout is channel-major "CNHW": x[c][n][h][w]. A channel's values
+ * over the whole batch are contiguous, so a convolution over the batch is one
+ * GEMM  out(Cout, N*OH*OW) = W(Cout, Cin*KH*KW) x col(Cin*KH*KW, N*OH*OW)  and
+ * batch-norm statistics are row reductions. Weights keep PyTorch's layout
+ * (conv [out][in][kh][kw], linear [out][in]) so checkpoints need no transposes.
+ * Matrices between the flatten and the classifier are row-major (N, features).
+ *
+ * Conventions, for every backward function:
+ *   - gradients with respect to parameters are ACCUMULATED (+=), the caller zeroes them;
+ *   - gradients with respect to inputs are ACCUMULATED (+=) too, so a tensor
+ *     read by two layers (residual connections) gets the sum; a NULL input
+ *     gradient pointer means "not needed" and skips that work.
+ * Every fast kernel has a *_ref twin written as plainly as possible; the tests
+ * compare the two and check the fast one against finite differences. */
+#ifndef IP_LAYERS_H
+#define IP_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------- conv2d (no bias: every conv is followed by a norm) ---------------- */
+typedef struct ip_conv_shape {
+    int n, cin, h, w;         /* input (Cin, N, H, W) */
+    int cout, kh, kw;         /* weight (Cout, Cin, KH, KW) */
+    int stride, pad;          /* same for both axes, zero padding */
+    int oh, ow;               /* output (Cout, N, OH, OW), set by ip_conv_shape_init */
+} ip_conv_shape;
+
+/* Fills oh/ow; returns -1 when the output would be empty or arguments are invalid. */
+int ip_conv_shape_init(ip_conv_shape *s, int n, int cin, int h, int w, int cout, int kh, int kw,
+                       int stride, int pad);
+/* K = Cin*KH*KW, the GEMM inner dimension. */
+size_t ip_conv_k(const ip_conv_shape *s);
+/* Floats of workspace conv2d_forward/backward need (im2col buffer for a chunk of
+ * images, chosen so it stays a few MB); 0 when no workspace is needed (1x1 stride 1). */
+size_t ip_conv_workspace_floats(const ip_conv_shape *s);
+
+/* out (Cout,N,OH,OW) = conv(in (Cin,N,H,W); weight (Cout,Cin,KH,KW)). Overwrites out. */
+void conv2d_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s);
+/* dweight += dL/dW; din += dL/din (din may be NULL). */
+void conv2d_backward(float *din, float *dweight, const float *dout, const float *in,
+                     const float *weight, float *work, const ip_conv_shape *s);
+void conv2d_forward_ref(float *out, const float *in, const float *weight, const ip_conv_shape *s);
+void conv2d_backward_ref(float *din, float *dweight, const float *dout, const float *in,
+                         const float *weight, const ip_conv_shape *s);
+
+/* The passport path. For a passport P of one input sample (Cin, H, W), the
+ * spatial mean of conv(P; W) is W(Cout, K) . colmean(K), where colmean is the
+ * mean over output positions of im2col(P). So gamma = W . s with s computed once
+ * per passport: the passport path costs a GEMV, and dW += dgamma (x) s.
+ * colmean (K) = mean over the OH*OW columns of im2col(P), P laid out (Cin,H,W). */
+void ip_conv_colmean(float *colmean, const float *passport, const ip_conv_shape *s);
+/* Reference: gamma[c] = mean_{oh,ow} conv(P; W)[c] computed the long way. */
+void ip_conv_passport_ref(float *gamma, const float *passport, const float *weight, const ip_conv_shape *s);
+
+/* ---------------- normalisation without affine ---------------- */
+typedef struct ip_norm_shape {
+    int c, n, hw;     /* x is (C, N, HW) */
+    int groups;       /* 0 = batch norm (stats per channel over N*HW);
+                         G > 0 = group norm (stats per (sample, group) over C/G channels * HW) */
+} ip_norm_shape;
+
+/* Number of (mean, rstd) pairs: C for batch norm, N*G for group norm. */
+size_t ip_norm_stats(const ip_norm_shape *s);
+
+/* xhat = (x - mean) * rstd.
+ * Batch norm, training: batch statistics (biased variance), stored in mean/rstd,
+ *   and running_mean/var updated: r = (1-momentum) r + momentum * stat, with the
+ *   UNBIASED variance for running_var (PyTorch semantics). running_* may be NULL.
+ * Batch norm, eval: mean = running_mean, rstd = 1/sqrt(running_var + eps), written to mean/rstd.
+ * Group norm: always per-sample statistics; running_* ignored. */
+void norm_forward(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,
+                  int training, float *running_mean, float *running_var, float momentum, float eps);
+/* dx += dL/dx given dxhat. In batch-norm eval mode the statistics are constants:
+ * dx += dxhat * rstd. */
+void norm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd,
+                   const ip_norm_shape *s, int training);
+void norm_forward_ref(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,
+                      int training, float *running_mean, float *running_var, float momentum, float eps);
+void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd,
+                       const ip_norm_shape *s, int training);
+
+/* ---------------- per-channel affine, optional ReLU ----------------
+ * out[c][m] = act(gamma[c] * x[c][m] + beta[c]), x and out (C, M), M = N*HW.
+ * out may alias x. */
+void affine_forward(float *out, const float *x, const float *gamma, const float *beta, int c, size_t m,
+                    int relu);
+/* Given out (post-activation, for the ReLU mask) and x (pre-affine input):
+ * dgamma[c] += sum dz*x, dbeta[c] += sum dz, dx += dz*gamma, where dz = dout * (relu ? out>0 : 1).
+ * dgamma/dbeta/dx may each be NULL. x must not alias out when dgamma is wanted. */
+void affine_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *out,
+                     const float *x, const float *gamma, int c, size_t m, int relu);
+void affine_forward_ref(float *out, const float *x, const float *gamma, const float *beta, int c,
+                        size_t m, int relu);
+void affine_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *out,
+                         const float *x, const float *gamma, int c, size_t m, int relu);
+
+/* ---------------- elementwise ---------------- */
+/* out = a + b, optional ReLU; out may alias a or b. */
+void add_forward(float *out, const float *a, const float *b, size_t len, int relu);
+/* da += dz, db += dz with dz = dout * (relu ? out>0 : 1). */
+void add_backward(float *da, float *db, const float *dout, const float *out, size_t len, int relu);
+void relu_forward(float *out, const float *x, size_t len);
+void relu_backward(float *dx, const float *dout, const float *out, size_t len);
+
+/* ---------------- max-pool 2x2 stride 2 (floor) ----------------
+ * On `planes` independent (H, W) planes (C*N of them in CNHW), output (H/2, W/2).
+ * argmax stores, per output, the flat index within its input plane. */
+void maxpool2_forward(float *out, uint32_t *argmax, const float *x, size_t planes, int h, int w);
+void maxpool2_backward(float *dx, const float *dout, const uint32_t *argmax, size_t planes, int h, int w);
+void maxpool2_forward_ref(float *out, const float *x, size_t planes, int h, int w);
+
+/* ---------------- global average pool: (C, N, HW) -> (N, C) row-major ---------------- */
+void gap_forward(float *out, const float *x, int c, int n, int hw);
+void gap_backward(float *dx, const float *dout, int c, int n, int hw);
+
+/* ---------------- flatten: (C, N, H*W) -> (N, C*H*W) in PyTorch's NCHW order ---------------- */
+void flatten_forward(float *out, const float *x, int c, int n, int hw);
+void flatten_backward(float *dx, const float *dout, int c, int n, int hw);
+
+/* ---------------- linear: y (N, out) = x (N, in) W^T + b, W (out, in) ---------------- */
+void linear_forward(float *y, const float *x, const float *weight, const float *bias, int n, int in, int out);
+void linear_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
+                     const float *weight, int n, int in, int out);
+void linear_forward_ref(float *y, const float *x, const float *weight, const float *bias, int n, int in,
+                        int out);
+void linear_backward_ref(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
+                         const float *weight, int n, int in, int out);
+
+/* ---------------- softmax cross-entropy ----------------
+ * logits (N, K) row-major, labels in [0, K). Returns the mean loss over the N
+ * rows; when dlogits is not NULL writes (overwrites) d(mean loss)/dlogits, scaled by `scale`
+ * (use 1.0; a trainer mixing several losses passes their weight). correct (may be NULL)
+ * receives the number of rows whose argmax equals the label (first max wins). */
+double xent_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int n, int k,
+                             float scale, int *correct);
+/* argmax of each row (first max wins). */
+void argmax_rows(int32_t *pred, const float *logits, int n, int k);
+
+#endif

@@ -1,0 +1,42 @@
+/* What a task reports: named scalars and named arrays (e.g. per-epoch test
+ * accuracy, the accuracy of every fake passport). The runner turns them into
+ * rows of the results file; the CLI prints them as key=value. */
+#ifndef IP_METRICS_H
+#define IP_METRICS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define IP_METRICS_MAX_SCALARS 64
+#define IP_METRICS_MAX_ARRAYS 16
+#define IP_METRIC_NAME_LEN 48
+
+typedef struct ip_metric_array {
+    char name[IP_METRIC_NAME_LEN];
+    double *v;
+    size_t n;
+} ip_metric_array;
+
+typedef struct ip_metrics {
+    int nscalars, narrays;
+    char names[IP_METRICS_MAX_SCALARS][IP_METRIC_NAME_LEN];
+    double values[IP_METRICS_MAX_SCALARS];
+    ip_metric_array arrays[IP_METRICS_MAX_ARRAYS];
+} ip_metrics;
+
+void ip_metrics_init(ip_metrics *mt);
+void ip_metrics_free(ip_metrics *mt);
+/* Sets (or overwrites) a scalar; fails when the table is full. */
+int ip_metrics_set(ip_metrics *mt, const char *name, double v, ip_err *e);
+/* Copies n values into a named array (replacing one of the same name). */
+int ip_metrics_set_array(ip_metrics *mt, const char *name, const double *v, size_t n, ip_err *e);
+/* Appends one value to a named array (created on first use). */
+int ip_metrics_append(ip_metrics *mt, const char *name, double v, ip_err *e);
+/* Scalar by name, or NAN when absent. */
+double ip_metrics_get(const ip_metrics *mt, const char *name);
+/* "name=value" for every scalar, space separated, one line. */
+void ip_metrics_print(const ip_metrics *mt, FILE *f);
+
+#endif

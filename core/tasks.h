@@ -1,0 +1,44 @@
+/* Task code: what one unit of work does, independent of who schedules it.
+ * `ipsweep train`/`eval` call these directly; the runner's workers call the
+ * same functions for the spec's tasks. Each fills an ip_metrics. */
+#ifndef IP_TASKS_H
+#define IP_TASKS_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "metrics.h"
+#include "model.h"
+#include "train.h"
+
+typedef struct ip_train_task {
+    ip_model_cfg model;      /* arch, norm, scheme, passport_layers; input shape/classes come from the data */
+    char data[1024];         /* data source, "kind:path" (data.h) */
+    size_t train_limit, test_limit; /* 0 = all */
+    ip_train_cfg train;
+    uint64_t seed;           /* model init + data streams */
+    char signature[128];     /* text embedded in every passport layer ("" = random bits) */
+    char out[1024];          /* checkpoint path ("" = do not save) */
+} ip_train_task;
+
+void ip_train_task_defaults(ip_train_task *t);
+/* Loads the data, builds and initialises the model, trains, evaluates, saves
+ * the checkpoint atomically. Metrics: test_acc, train_loss, train_acc,
+ * seconds, params, and for passport models detect (+ public_test_acc for
+ * v2/v3); arrays epoch_test_acc, epoch_train_loss. */
+int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
+
+typedef struct ip_eval_task {
+    char model_path[1024];
+    char data[1024];
+    size_t test_limit;
+    int batch;
+    int branch;              /* -1 = default (private for passport models) */
+    char predictions[1024];  /* "" or a file to write one predicted label per line */
+} ip_eval_task;
+
+void ip_eval_task_defaults(ip_eval_task *t);
+/* Metrics: test_acc, n, and for passport models detect, public_test_acc (v2/v3). */
+int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e);
+
+#endif

@@ -1,0 +1,154 @@
+/* `ipsweep bench train|gemm`: speed figures as one line of key=value, to be
+ * compared side by side with ../shared/bench/torch_anchor.py (docs/performance.md). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../core/layers.h"
+#include "../core/model.h"
+#include "../core/optim.h"
+#include "../core/rng.h"
+#include "cli.h"
+#include "commands.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static int bench_gemm(int argc, char **argv) {
+    int size = 1024, reps = 10, threads = 0;
+    cli_opt opts[] = {
+        {"size", CLI_INT, &size, 0, "N", "square matrix size (default 1024)"},
+        {"reps", CLI_INT, &reps, 0, "N", "timed repetitions (default 10; the median is reported)"},
+        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
+    };
+    cli_cmd c = {"bench gemm", "ipsweep bench gemm [--size N] [--reps N] [--threads N]",
+                 "Measures cblas_sgemm on N x N x N and prints gemm_gflops (median of the repetitions).", opts,
+                 3, 0, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (size < 1 || reps < 1 || reps > 1000) return cli_error("bench gemm", "--size and --reps must be positive");
+    int nt = ip_set_threads(threads);
+    size_t n = (size_t)size;
+    float *a = malloc(n * n * 4), *b = malloc(n * n * 4), *cc = malloc(n * n * 4);
+    double *times = malloc((size_t)reps * sizeof *times);
+    if (!a || !b || !cc || !times) return fprintf(stderr, "ipsweep bench gemm: out of memory\n"), 1;
+    ip_rng r;
+    ip_rng_init(&r, 1, ip_stream("bench", 0));
+    for (size_t i = 0; i < n * n; i++) a[i] = ip_rng_uniform(&r), b[i] = ip_rng_uniform(&r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc, size);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc,
+                    size);
+        times[i] = now_s() - t0;
+    }
+    for (int i = 1; i < reps; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double t = times[j];
+            times[j] = times[j - 1], times[j - 1] = t;
+        }
+    double med = times[reps / 2];
+    printf("bench=gemm threads=%d size=%d reps=%d gemm_gflops=%.1f best_gflops=%.1f\n", nt, size, reps,
+           2.0 * n * n * n / med / 1e9, 2.0 * n * n * n / times[0] / 1e9);
+    free(a), free(b), free(cc), free(times);
+    return 0;
+}
+
+static int bench_train(int argc, char **argv) {
+    ip_model_cfg cfg = {0};
+    snprintf(cfg.arch, sizeof cfg.arch, "small-p");
+    char norm[8] = "bn", scheme[16] = "v1";
+    int batch = 64, steps = 10, threads = 0, warmup = 3;
+    cli_opt opts[] = {
+        {"arch", CLI_STR, cfg.arch, sizeof cfg.arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | resnet18-p (3x32x32) | ..."},
+        {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation (default bn)"},
+        {"scheme", CLI_STR, scheme, sizeof scheme, "S", "baseline | v1 | v2 (default v1, as torch_anchor.py)"},
+        {"batch", CLI_INT, &batch, 0, "N", "minibatch (default 64)"},
+        {"steps", CLI_INT, &steps, 0, "N", "timed steps (default 10)"},
+        {"warmup", CLI_INT, &warmup, 0, "N", "untimed steps first (default 3)"},
+        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
+    };
+    cli_cmd c = {"bench train", "ipsweep bench train [--arch A] [--batch N] [--steps N] [--threads N]",
+                 "Times SGD training steps and eval-mode inference on random data of the arch's\n"
+                 "reference input shape (the shapes torch_anchor.py uses) and prints train_img_per_s,\n"
+                 "infer_img_per_s, gflops (training, counting backward as 2x forward), infer_gflops, peak_rss_mb.",
+                 opts, (int)(sizeof opts / sizeof *opts), 0, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (ip_norm_parse(norm, &cfg.norm) || ip_scheme_parse(scheme, &cfg.scheme))
+        return cli_error("bench train", "bad --norm or --scheme");
+    if (batch < 1 || steps < 1 || warmup < 0) return cli_error("bench train", "--batch and --steps must be positive");
+    int small = strncmp(cfg.arch, "small-p", 7) == 0;
+    cfg.in_c = small ? 1 : 3;
+    cfg.in_h = cfg.in_w = small ? 28 : 32;
+    cfg.classes = 10;
+    int nt = ip_set_threads(threads);
+    ip_model m;
+    ip_err e = {{0}};
+    if (ip_model_build(&m, &cfg, &e) || ip_model_init(&m, 1, NULL, &e) || ip_model_plan(&m, batch, &e)) {
+        fprintf(stderr, "ipsweep bench train: %s\n", e.msg);
+        return 1;
+    }
+    size_t sample = (size_t)cfg.in_c * cfg.in_h * cfg.in_w;
+    float *x = malloc((size_t)batch * sample * sizeof *x);
+    int32_t *y = malloc((size_t)batch * sizeof *y);
+    ip_optim opt;
+    ip_optim_cfg oc;
+    ip_optim_defaults(&oc, IP_OPT_SGD);
+    if (!x || !y || ip_optim_init(&opt, &oc, m.nparams, &e)) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
+    ip_rng r;
+    ip_rng_init(&r, 1, ip_stream("bench", 1));
+    for (size_t i = 0; i < (size_t)batch * sample; i++) x[i] = ip_rng_normal(&r);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)ip_rng_below(&r, 10);
+    m.sign_loss_scale = m.npassports ? 1.f : 0.f;
+    double t_train = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = now_s();
+        ip_model_zero_grad(&m);
+        const float *logits = ip_model_forward(&m, x, batch, 1);
+        xent_forward_backward(m.dlogits, logits, y, batch, 10, 1.f, NULL);
+        ip_model_backward(&m, m.dlogits, NULL);
+        ip_optim_step(&opt, &m, 0.01f);
+        if (s >= warmup) t_train += now_s() - t0;
+    }
+    double t_inf = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = now_s();
+        ip_model_forward(&m, x, batch, 0);
+        if (s >= warmup) t_inf += now_s() - t0;
+    }
+    double fwd = ip_model_flops_per_sample(&m);
+    double train_ips = batch * steps / t_train, infer_ips = batch * steps / t_inf;
+    printf("bench=train arch=%s scheme=%s norm=%s threads=%d batch=%d steps=%d train_step_ms=%.2f "
+           "train_img_per_s=%.1f infer_img_per_s=%.1f gflops=%.1f infer_gflops=%.1f fwd_mflop_per_img=%.1f "
+           "peak_rss_mb=%.1f\n",
+           cfg.arch, ip_scheme_name(cfg.scheme), ip_norm_name(cfg.norm), nt, batch, steps, 1e3 * t_train / steps,
+           train_ips, infer_ips, 3 * fwd * train_ips / 1e9, fwd * infer_ips / 1e9, fwd / 1e6, peak_rss_mb());
+    ip_optim_free(&opt);
+    ip_model_free(&m);
+    free(x), free(y);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        printf("usage: ipsweep bench train|gemm [options]   (ipsweep bench train --help)\n");
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "train") == 0) return bench_train(argc - 1, argv + 1);
+    if (strcmp(argv[0], "gemm") == 0) return bench_gemm(argc - 1, argv + 1);
+    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm)\n", argv[0]);
+    return 2;
+}

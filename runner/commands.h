@@ -1,0 +1,15 @@
+/* The ipsweep subcommands. Each takes the arguments after its name and
+ * returns the process exit status (0 ok, 1 task failed, 2 usage error). */
+#ifndef IP_COMMANDS_H
+#define IP_COMMANDS_H
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Sets the OpenBLAS thread count: `requested` when > 0, otherwise all cores
+ * when running alone and 1 per rank under MPI (detected from the launcher's
+ * environment). Returns the count used. */
+int ip_set_threads(int requested);
+
+#endif

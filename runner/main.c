@@ -1,0 +1,42 @@
+/* ipsweep: the one command-line entry point. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+#ifndef IPSWEEP_VERSION
+#define IPSWEEP_VERSION "unknown"
+#endif
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ipsweep COMMAND [options]   (ipsweep COMMAND --help for its options)\n\n"
+            "Reproducible experiments on the IP protection of neural networks\n"
+            "(DeepIPR digital passports, IPGuard fingerprints).\n\n"
+            "commands:\n"
+            "  train     train one model and save its checkpoint\n"
+            "  eval      evaluate a checkpoint on a dataset\n"
+            "  bench     speed figures: bench train | bench gemm\n"
+            "  version   print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("ipsweep %s\n", IPSWEEP_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
+    fprintf(stderr, "ipsweep: unknown command \"%s\" (see ipsweep --help)\n", cmd);
+    return 2;
+}

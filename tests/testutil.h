@@ -1,0 +1,70 @@
+/* Helpers shared by the Criterion tests: random fills and finite-difference
+ * gradient checks. */
+#ifndef IP_TESTUTIL_H
+#define IP_TESTUTIL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../core/rng.h"
+
+/* Fills a with uniform values in [lo, hi) from (seed, stream). */
+static inline void tu_fill(float *a, size_t n, float lo, float hi, uint64_t stream) {
+    ip_rng r;
+    ip_rng_init(&r, 1234, stream);
+    for (size_t i = 0; i < n; i++) a[i] = ip_rng_range(&r, lo, hi);
+}
+
+static inline float *tu_alloc(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    return p;
+}
+
+/* Max |a-b| / max(1, |a|, |b|) over n elements. */
+static inline double tu_max_rel_diff(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double s = fmax(1.0, fmax(fabs((double)a[i]), fabs((double)b[i])));
+        if (d / s > worst) worst = d / s;
+    }
+    return worst;
+}
+
+/* A scalar loss of the current state (typically sum(output * r) for a fixed random r,
+ * so that dL/doutput = r). Computed in float by the layer, accumulated in double. */
+typedef double (*tu_loss_fn)(void *ctx);
+
+/* Central differences on up to max_checks entries of x (spread evenly),
+ * compared with the analytic gradient g. Returns the worst error
+ * |num - ana| / max(abs_floor, |num|, |ana|). */
+static inline double tu_grad_check(float *x, const float *g, size_t n, tu_loss_fn f, void *ctx, float eps,
+                                   size_t max_checks, double abs_floor) {
+    double worst = 0;
+    size_t step = n > max_checks ? n / max_checks : 1;
+    for (size_t i = 0; i < n; i += step) {
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = f(ctx);
+        x[i] = keep - eps;
+        double lm = f(ctx);
+        x[i] = keep;
+        double num = (lp - lm) / (2.0 * eps);
+        double ana = g[i];
+        double s = fmax(abs_floor, fmax(fabs(num), fabs(ana)));
+        double err = fabs(num - ana) / s;
+        if (err > worst) worst = err;
+    }
+    return worst;
+}
+
+/* sum_i a[i] * r[i] in double. */
+static inline double tu_dot(const float *a, const float *r, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * (double)r[i];
+    return s;
+}
+
+#endif
