@@ -27,6 +27,7 @@ RUNNER_SRC := $(sort $(wildcard runner/*.c))
 TEST_SRC   := $(sort $(wildcard tests/test_*.c))
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
+RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-san test-mpi demo bench clean help
@@ -52,15 +53,19 @@ $(BUILD)/runner/%.o: runner/%.c runner/*.h core/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h
+$(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h runner/*.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_CORE) -c $< -o $@
+	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
 
-$(BUILD)/ipsweep: $(RUNNER_OBJ) $(BUILD)/libipcore.a
-	$(CC) $(CFLAGS_RUNNER) -o $@ $(RUNNER_OBJ) $(BUILD)/libipcore.a $(PKG_LIBS_RUNNER) $(LDLIBS_CORE)
+# the runner minus main(), linked by the CLI and by the unit tests
+$(BUILD)/librunner.a: $(RUNLIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/libipcore.a
-	$(CC) $(CFLAGS_CORE) -o $@ $(TEST_OBJ) $(BUILD)/libipcore.a $(PKG_LIBS_TEST) $(LDLIBS_CORE)
+$(BUILD)/ipsweep: $(BUILD)/runner/main.o $(BUILD)/librunner.a $(BUILD)/libipcore.a
+	$(CC) $(CFLAGS_RUNNER) -o $@ $^ $(PKG_LIBS_RUNNER) $(LDLIBS_CORE)
+
+$(BUILD)/unit-tests: $(TEST_OBJ) $(BUILD)/librunner.a $(BUILD)/libipcore.a
+	$(CC) $(CFLAGS_RUNNER) -o $@ $^ $(PKG_LIBS_TEST) $(PKG_LIBS_RUNNER) $(LDLIBS_CORE)
 
 # Tests must not change OPENBLAS_CORETYPE (preset on some machines). One BLAS
 # thread per Criterion worker: the workers already run in parallel.
@@ -77,9 +82,13 @@ test-san:
 	$(MAKE) BUILD=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN_FLAGS)" PKG_LIBS_TEST="$(PKG_LIBS_TEST) $(SAN_FLAGS)" build-san/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 $(TEST_ENV) IPSWEEP_SANITIZED=1 build-san/unit-tests --jobs $(CRITERION_JOBS) $(TEST_ARGS)
 
+# MPI integration programs: each tests/mpi/test_*.sh runs build/ipsweep under
+# mpirun --oversubscribe; the closing line counts them like the unit tests.
+MPI_TESTS := $(sort $(wildcard tests/mpi/test_*.sh))
 test-mpi: $(BUILD)/ipsweep
-	@if ls tests/mpi/*.sh >/dev/null 2>&1; then for t in tests/mpi/*.sh; do echo "== $$t"; bash $$t || exit 1; done; \
-	else echo "no MPI integration tests yet"; fi
+	@pass=0; fail=0; for t in $(MPI_TESTS); do echo "== $$t"; \
+	  if IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; done; \
+	  echo "mpi: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
 check: deps
 	$(MAKE) all

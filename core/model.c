@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rng.h"
 #include "signature.h"
@@ -532,6 +533,13 @@ void ip_model_passport_affine(ip_model *m) {
     for (int i = 0; i < m->npassports; i++) passport_affine(m, &m->passports[i]);
 }
 
+static double op_clock(const ip_model *m) {
+    if (!m->op_seconds) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static float *act_ptr(ip_model *m, int a) { return m->arena + m->acts[a].off; }
 static float *dact_ptr(ip_model *m, int a) { return m->darena + m->acts[a].off; }
 static size_t act_len(const ip_model *m, int a, int n) {
@@ -554,6 +562,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
         ip_op *op = &m->ops[i];
         float *out = act_ptr(m, op->out);
         const float *src = act_ptr(m, op->in);
+        double t0 = op_clock(m);
         switch (op->kind) {
         case IP_OP_CONV: {
             ip_conv_shape cs = op->conv;
@@ -606,6 +615,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
                            m->params + m->tensors[op->bias].offset, n, op->in_features, op->c);
             break;
         }
+        if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
     }
     return act_ptr(m, m->ops[m->nops - 1].out);
 }
@@ -629,6 +639,7 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
     memcpy(dact_ptr(m, m->ops[m->nops - 1].out), dlogits, (size_t)n * m->cfg.classes * sizeof(float));
     for (int i = m->nops - 1; i >= 0; i--) {
         ip_op *op = &m->ops[i];
+        double t0 = op_clock(m);
         zero_if_first(m, i, op->in, n);
         if (op->in2 >= 0) zero_if_first(m, i, op->in2, n);
         const float *dout = dact_ptr(m, op->out);
@@ -693,6 +704,7 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
                             dout, src, m->params + m->tensors[op->weight].offset, n, op->in_features, op->c);
             break;
         }
+        if (m->op_seconds) m->op_seconds[m->nops + i] += op_clock(m) - t0;
     }
     if (want_dx) {
         /* act 0 (C, N, H, W) -> dx (N, C, H, W), accumulated */

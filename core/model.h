@@ -141,6 +141,9 @@ typedef struct ip_model {
     ip_branch branch;          /* which gamma/beta passport layers use */
     float sign_loss_scale;     /* weight of the sign loss added in backward (private branch only); 0 = off */
     float bn_momentum, bn_eps; /* 0.1, 1e-5 */
+    /* When non-NULL (2 * nops doubles), forward/backward add each op's
+     * wall time in seconds: [i] forward, [nops + i] backward. */
+    double *op_seconds;
 } ip_model;
 
 /* Builds the layer list and the tensor registry and allocates params, grads

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ckpt.h"
 #include "data.h"
+#include "prune.h"
 
 void ip_train_task_defaults(ip_train_task *t) {
     memset(t, 0, sizeof *t);
@@ -53,14 +53,8 @@ static int passport_metrics(ip_model *m, const ip_dataset *test, int batch, ip_m
     return 0;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
-    double t0 = now_s();
     ip_dataset train = {0}, test = {0};
     ip_model m = {0};
     int rc = -1;
@@ -87,7 +81,6 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     if (ip_metrics_set(out, "params", (double)m.nparams, e) != 0) goto done;
     if (passport_metrics(&m, &test, tc.batch, out, e) != 0) goto done;
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
-    if (ip_metrics_set(out, "seconds", now_s() - t0, e) != 0) goto done;
     rc = 0;
 done:
     ip_model_free(&m);
@@ -132,6 +125,29 @@ int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
     rc = 0;
 done:
     free(pred);
+    ip_model_free(&m);
+    ip_data_free(&test);
+    return rc;
+}
+
+int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
+    ip_dataset test = {0};
+    ip_model m = {0};
+    int rc = -1;
+    size_t pruned = 0;
+    double acc;
+    if (ip_ckpt_open_model(&m, t->model_path, e) != 0) goto done;
+    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, 1, e) != 0) goto done;
+    if (ip_data_match_model(&test, &m, e) != 0) goto done;
+    if (ip_prune_global(&m, t->rate, &pruned, e) != 0) goto done;
+    if (ip_model_plan(&m, 256, e) != 0 || ip_evaluate(&m, &test, 256, &acc, e) != 0) goto done;
+    if (ip_metrics_set(out, "rate", t->rate, e) || ip_metrics_set(out, "pruned", (double)pruned, e) ||
+        ip_metrics_set(out, "test_acc", acc, e))
+        goto done;
+    if (passport_metrics(&m, &test, 256, out, e) != 0) goto done;
+    if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
+    rc = 0;
+done:
     ip_model_free(&m);
     ip_data_free(&test);
     return rc;

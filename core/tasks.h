@@ -23,8 +23,8 @@ typedef struct ip_train_task {
 
 void ip_train_task_defaults(ip_train_task *t);
 /* Loads the data, builds and initialises the model, trains, evaluates, saves
- * the checkpoint atomically. Metrics: test_acc, train_loss, train_acc,
- * seconds, params, and for passport models detect (+ public_test_acc for
+ * the checkpoint atomically. Metrics (deterministic: wall time is the
+ * runner's business): test_acc, train_loss, params, and for passport models detect (+ public_test_acc for
  * v2/v3); arrays epoch_test_acc, epoch_train_loss. */
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
 
@@ -40,5 +40,17 @@ typedef struct ip_eval_task {
 void ip_eval_task_defaults(ip_eval_task *t);
 /* Metrics: test_acc, n, and for passport models detect, public_test_acc (v2/v3). */
 int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e);
+
+typedef struct ip_prune_task {
+    char model_path[1024];
+    char data[1024];
+    size_t test_limit;
+    double rate;
+    char out[1024];          /* pruned checkpoint ("" = do not save) */
+} ip_prune_task;
+
+/* Loads the model, prunes (core/prune.h), evaluates. Metrics: rate, pruned,
+ * test_acc, and for passport models detect (+ public_test_acc for v2/v3). */
+int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e);
 
 #endif

@@ -70,7 +70,7 @@ static int bench_train(int argc, char **argv) {
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
     char norm[8] = "bn", scheme[16] = "v1";
-    int batch = 64, steps = 10, threads = 0, warmup = 3;
+    int batch = 64, steps = 10, threads = 0, warmup = 3, profile = 0;
     cli_opt opts[] = {
         {"arch", CLI_STR, cfg.arch, sizeof cfg.arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | resnet18-p (3x32x32) | ..."},
         {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation (default bn)"},
@@ -79,6 +79,7 @@ static int bench_train(int argc, char **argv) {
         {"steps", CLI_INT, &steps, 0, "N", "timed steps (default 10)"},
         {"warmup", CLI_INT, &warmup, 0, "N", "untimed steps first (default 3)"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
+        {"profile", CLI_FLAG, &profile, 0, NULL, "also print the training time of every op (stderr)"},
     };
     cli_cmd c = {"bench train", "ipsweep bench train [--arch A] [--batch N] [--steps N] [--threads N]",
                  "Times SGD training steps and eval-mode inference on random data of the arch's\n"
@@ -123,6 +124,24 @@ static int bench_train(int argc, char **argv) {
         ip_optim_step(&opt, &m, 0.01f);
         if (s >= warmup) t_train += now_s() - t0;
     }
+    if (profile) { /* a separate pass, so the timers do not perturb the figures above */
+        m.op_seconds = calloc(2 * (size_t)m.nops, sizeof *m.op_seconds);
+        for (int s = 0; m.op_seconds && s < steps; s++) {
+            ip_model_zero_grad(&m);
+            const float *logits = ip_model_forward(&m, x, batch, 1);
+            xent_forward_backward(m.dlogits, logits, y, batch, 10, 1.f, NULL);
+            ip_model_backward(&m, m.dlogits, NULL);
+        }
+        double total = 0;
+        for (int i = 0; m.op_seconds && i < 2 * m.nops; i++) total += m.op_seconds[i];
+        for (int i = 0; m.op_seconds && i < m.nops; i++)
+            fprintf(stderr, "op %-16s %-8s fwd_ms=%7.2f bwd_ms=%7.2f (%4.1f%%)\n", m.ops[i].name,
+                    (const char *[]){"conv", "norm", "affine", "add", "pool", "gap", "flatten", "linear"}[m.ops[i].kind],
+                    1e3 * m.op_seconds[i] / steps, 1e3 * m.op_seconds[m.nops + i] / steps,
+                    100 * (m.op_seconds[i] + m.op_seconds[m.nops + i]) / total);
+        free(m.op_seconds);
+        m.op_seconds = NULL;
+    }
     double t_inf = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = now_s();
@@ -144,11 +163,12 @@ static int bench_train(int argc, char **argv) {
 
 int cmd_bench(int argc, char **argv) {
     if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: ipsweep bench train|gemm [options]   (ipsweep bench train --help)\n");
+        printf("usage: ipsweep bench train|gemm|dispatch [options]   (ipsweep bench train --help)\n");
         return argc < 1 ? 2 : 0;
     }
     if (strcmp(argv[0], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (strcmp(argv[0], "gemm") == 0) return bench_gemm(argc - 1, argv + 1);
-    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm)\n", argv[0]);
+    if (strcmp(argv[0], "dispatch") == 0) return cmd_bench_dispatch(argc - 1, argv + 1);
+    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm, dispatch)\n", argv[0]);
     return 2;
 }

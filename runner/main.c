@@ -14,6 +14,8 @@ static void usage(FILE *f) {
             "Reproducible experiments on the IP protection of neural networks\n"
             "(DeepIPR digital passports, IPGuard fingerprints).\n\n"
             "commands:\n"
+            "  run       run an experiment spec (alone or under mpirun/srun)\n"
+            "  validate  check an experiment spec and report every error\n"
             "  train     train one model and save its checkpoint\n"
             "  eval      evaluate a checkpoint on a dataset\n"
             "  bench     speed figures: bench train | bench gemm\n"
@@ -34,6 +36,8 @@ int main(int argc, char **argv) {
         printf("ipsweep %s\n", IPSWEEP_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 2, argv + 2);
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);

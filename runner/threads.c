@@ -3,10 +3,11 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "run_common.h"
 
 /* Ranks of one job share the node's cores: with several ranks per node, more
  * than one BLAS thread per rank oversubscribes them. */
-static int launched_under_mpi(void) {
+int rn_launched_under_mpi(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_NTASKS", NULL};
     for (int i = 0; vars[i]; i++) {
         const char *v = getenv(vars[i]);
@@ -20,7 +21,7 @@ int ip_set_threads(int requested) {
     int n = requested;
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
+        n = rn_launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
     }
     openblas_set_num_threads(n);
     return n;

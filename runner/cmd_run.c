@@ -1,0 +1,408 @@
+/* `ipsweep run` and `ipsweep validate`: load and validate a spec, then run
+ * its task graph through the scheduler with the journal, the results file
+ * and progress as the coordinator's hooks. */
+#include <errno.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "journal.h"
+#include "progress.h"
+#include "results.h"
+#include "run_common.h"
+#include "sched.h"
+#include "spec.h"
+
+#define MAX_SETS 64
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int rn_mpi_begin(int *rank, int *nranks) {
+    *rank = 0, *nranks = 1;
+    if (!rn_launched_under_mpi()) return 0;
+    int provided;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return -1;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, nranks);
+    return 0;
+}
+
+void rn_mpi_end(void) {
+    int inited = 0, finalized = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (inited && !finalized) MPI_Finalize();
+}
+
+/* mkdir -p of the directory part of path (or of path itself when is_dir). */
+int rn_mkdirs(const char *path, int is_dir, ip_err *e) {
+    char buf[1100];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ip_fail(e, "path too long: %s", path);
+    if (!is_dir) {
+        char *slash = strrchr(buf, '/');
+        if (!slash) return 0;
+        *slash = 0;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return ip_fail(e, "cannot create directory %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (buf[0] && mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ip_fail(e, "cannot create directory %s: %s", buf, strerror(errno));
+    return 0;
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* ---------------- the coordinator's hooks ---------------- */
+
+typedef struct run_state {
+    const rn_spec *spec;
+    rn_journal journal;
+    rn_record **by_task;      /* finished record per task (owned) or NULL */
+    int *running;
+    rn_progress progress;
+    double flush_interval, last_flush;
+    int have_journal;
+} run_state;
+
+static int hook_started(void *user, const rn_task *t, int rank, ip_err *e) {
+    run_state *s = user;
+    s->running[t->id] = 1;
+    rn_progress_started(&s->progress);
+    return s->have_journal ? rn_journal_start(&s->journal, t->key, rank, e) : 0;
+}
+
+static int hook_finished(void *user, const rn_result *const *rs, int n, ip_err *e) {
+    run_state *s = user;
+    const rn_record **recs = malloc((size_t)n * sizeof *recs);
+    if (!recs) return ip_fail(e, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const rn_result *r = rs[i];
+        const rn_task *t = &s->spec->tasks[r->task];
+        rn_record *rec = malloc(sizeof *rec);
+        if (!rec) {
+            rc = ip_fail(e, "out of memory");
+            break;
+        }
+        rn_record_init(rec);
+        snprintf(rec->key, sizeof rec->key, "%s", t->key);
+        rec->status = r->status;
+        rec->rank = r->rank;
+        rec->wall_seconds = r->status == RN_SKIPPED ? NAN : r->wall_seconds;
+        rec->attempts = s->have_journal ? rn_journal_attempts(&s->journal, t->key) : 1;
+        snprintf(rec->error, sizeof rec->error, "%s", r->error);
+        for (int k = 0; k < r->metrics.nscalars && rc == 0; k++)
+            rc = ip_metrics_set(&rec->metrics, r->metrics.names[k], r->metrics.values[k], e);
+        for (int k = 0; k < r->metrics.narrays && rc == 0; k++)
+            rc = ip_metrics_set_array(&rec->metrics, r->metrics.arrays[k].name, r->metrics.arrays[k].v,
+                                      r->metrics.arrays[k].n, e);
+        if (s->by_task[r->task]) {
+            rn_record_free(s->by_task[r->task]);
+            free(s->by_task[r->task]);
+        }
+        s->by_task[r->task] = rec;
+        s->running[r->task] = 0;
+        recs[i] = rec;
+        rn_progress_finished(&s->progress, t, r);
+    }
+    if (rc == 0 && s->have_journal) rc = rn_journal_finish_many(&s->journal, recs, n, e);
+    free(recs);
+    return rc;
+}
+
+static int flush_results(run_state *s, int in_progress, ip_err *e) {
+    s->last_flush = now_s();
+    return rn_results_write(s->spec->output, s->spec, (const rn_record *const *)s->by_task, s->running, in_progress,
+                            e);
+}
+
+static int hook_tick(void *user, ip_err *e) {
+    run_state *s = user;
+    rn_progress_status(&s->progress, 0);
+    if (now_s() - s->last_flush >= s->flush_interval) return flush_results(s, 1, e);
+    return 0;
+}
+
+static void run_state_free(run_state *s) {
+    if (s->by_task)
+        for (int i = 0; i < s->spec->ntasks; i++)
+            if (s->by_task[i]) rn_record_free(s->by_task[i]), free(s->by_task[i]);
+    free(s->by_task);
+    free(s->running);
+    rn_journal_close(&s->journal);
+}
+
+/* Resume: statuses from the journal. DONE tasks stay done (when a task
+ * produced a checkpoint, the file must still be there); failed and skipped
+ * tasks are retried, except those that crashed their worker twice. */
+static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
+    rn_journal_state st;
+    if (rn_journal_read(s->spec->output, rn_journal_spec_hash(s->spec), &st, e) != 0) return -1;
+    if (rn_journal_fail_crashed(&s->journal, &st, e) < 0) {
+        rn_journal_state_free(&st);
+        return -1;
+    }
+    *ndone = 0;
+    for (int i = 0; i < s->spec->ntasks; i++) {
+        const rn_task *t = &s->spec->tasks[i];
+        const rn_record *r = rn_journal_state_find(&st, t->key);
+        if (!r) continue;
+        int keep = r->status == RN_DONE && (!t->checkpoint[0] || file_exists(t->checkpoint));
+        int crashed = r->status == RN_FAILED && strcmp(r->error, RN_CRASH_ERROR) == 0;
+        if (!keep && !crashed) continue;
+        s->by_task[i] = malloc(sizeof(rn_record));
+        if (!s->by_task[i] || rn_record_copy(s->by_task[i], r, e) != 0) {
+            rn_journal_state_free(&st);
+            return ip_fail(e, "out of memory");
+        }
+        status[i] = r->status;
+        (*ndone)++;
+    }
+    if (st.torn) fprintf(stderr, "resume: ignored a torn last journal line (a crash mid-write)\n");
+    rn_journal_state_free(&st);
+    return 0;
+}
+
+static void print_dry_run(const rn_spec *s, int nranks) {
+    printf("spec %s: %d tasks, results -> %s\n", s->name, s->ntasks, s->output);
+    double total = 0;
+    double *path = calloc((size_t)s->ntasks + 1, sizeof *path);
+    double critical = 0;
+    for (int i = 0; i < s->ntasks; i++) {
+        const rn_task *t = &s->tasks[i];
+        double start = 0;
+        for (int d = 0; d < t->ndeps; d++)
+            if (path && path[t->deps[d]] > start) start = path[t->deps[d]];
+        if (path) path[i] = start + t->cost;
+        if (path && path[i] > critical) critical = path[i];
+        total += t->cost;
+        printf("  #%-5d %-10s est %8.1fs  %s", i, t->kind, t->cost, t->key);
+        if (t->ndeps) {
+            printf("  <- ");
+            for (int d = 0; d < t->ndeps; d++) printf("%s#%d", d ? "," : "", t->deps[d]);
+        }
+        putchar('\n');
+    }
+    free(path);
+    printf("tasks by kind:");
+    for (int k = 0; rn_kinds[k]; k++) {
+        int n = 0;
+        double c = 0;
+        for (int i = 0; i < s->ntasks; i++)
+            if (strcmp(s->tasks[i].kind, rn_kinds[k]->name) == 0) n++, c += s->tasks[i].cost;
+        if (n) printf(" %s=%d (%.0fs)", rn_kinds[k]->name, n, c);
+    }
+    int workers = nranks > 1 ? nranks - 1 : 1;
+    double wall = fmax(total / workers, critical);
+    printf("\nestimated cost: %.0f core-seconds (%.2f core-hours); critical path %.0fs; "
+           "~%.0fs wall with %d worker%s\n",
+           total, total / 3600, critical, wall, workers, workers > 1 ? "s" : "");
+}
+
+/* Collects every `--set k=v` (repeatable) and removes them from argv. */
+static int take_sets(int *argc, char **argv, rn_override *ov, int *nov, const char *cmd) {
+    int w = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (strcmp(a, "--set") == 0) {
+            if (i + 1 >= *argc) return cli_error(cmd, "--set needs key.path=value");
+            v = argv[++i];
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            v = a + 6;
+        }
+        if (!v) {
+            argv[w++] = argv[i];
+            continue;
+        }
+        if (*nov >= MAX_SETS) return cli_error(cmd, "too many --set overrides (max %d)", MAX_SETS);
+        if (rn_override_parse(&ov[*nov], v) != 0) return cli_error(cmd, "--set expects key.path=value, got \"%s\"", v);
+        (*nov)++;
+    }
+    *argc = w;
+    return CLI_OK;
+}
+
+int cmd_validate(int argc, char **argv) {
+    rn_override ov[MAX_SETS];
+    int nov = 0, no_data_check = 0;
+    if (take_sets(&argc, argv, ov, &nov, "validate") != CLI_OK) return 2;
+    cli_opt opts[] = {
+        {"set", CLI_STR, NULL, 0, "KEY.PATH=VALUE", "override a spec value (repeatable)"},
+        {"no-data-check", CLI_FLAG, &no_data_check, 0, NULL, "do not require the data files to exist"},
+    };
+    cli_cmd c = {"validate", "ipsweep validate SPEC.yaml [--set key.path=value ...]",
+                 "Checks a spec (keys, types, ranges, references, data files, signature capacity) and\n"
+                 "prints every error as file:line:column: key.path: message. Exit 0 when valid, 2 when not.",
+                 opts + 1, 1, 1, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (c.npositional != 1) return cli_error("validate", "expected one spec file (see --help)");
+    rn_spec s;
+    rn_diags d = {0};
+    rn_spec_opts so = {.skip_data_check = no_data_check};
+    if (rn_spec_load_opts(&s, c.positional[0], &so, ov, nov, &d) != 0) {
+        rn_diags_print(&d, stderr);
+        fprintf(stderr, "%s: %d error%s\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
+        rn_diags_free(&d);
+        return 2;
+    }
+    printf("%s: valid, %d tasks, results -> %s\n", c.positional[0], s.ntasks, s.output);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    rn_override ov[MAX_SETS];
+    int nov = 0;
+    if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
+    int dry = 0, resume = 0, force = 0, threads = 0;
+    float flush = 30;
+    cli_opt opts[] = {
+        {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
+        {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
+        {"force", CLI_FLAG, &force, 0, NULL, "overwrite an existing results file and journal"},
+        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads per rank (default: all cores alone, 1 under MPI)"},
+        {"flush-interval", CLI_FLOAT, &flush, 0, "S", "seconds between rewrites of the in-progress results file (30)"},
+    };
+    cli_cmd c = {"run", "ipsweep run SPEC.yaml [--dry-run] [--resume | --force] [--set key.path=value ...]",
+                 "Runs an experiment spec: alone, or as `mpirun -n N ipsweep run SPEC` / `srun --mpi=pmix`\n"
+                 "(rank 0 coordinates, the other ranks work). Writes one HDF5 results file (docs/results.md)\n"
+                 "with an fsync'ed journal beside it; --resume continues after a crash or time limit.\n"
+                 "  --set KEY.PATH=VALUE  override a spec value, e.g. --set data.source=cifar10:/data (repeatable)",
+                 opts, (int)(sizeof opts / sizeof *opts), 1, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (c.npositional != 1) return cli_error("run", "expected one spec file (see --help)");
+    if (resume && force) return cli_error("run", "--resume and --force exclude each other");
+    if (!(flush > 0)) return cli_error("run", "--flush-interval must be positive");
+
+    int rank = 0, nranks = 1;
+    if (rn_mpi_begin(&rank, &nranks) != 0) {
+        fprintf(stderr, "ipsweep run: MPI_Init failed\n");
+        return 1;
+    }
+    rn_spec spec;
+    rn_diags d = {0};
+    rn_spec_opts so = {.skip_data_check = dry};
+    if (rn_spec_load_opts(&spec, c.positional[0], &so, ov, nov, &d) != 0) {
+        if (rank == 0) {
+            rn_diags_print(&d, stderr);
+            fprintf(stderr, "%s: %d error%s; nothing was run\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
+        }
+        rn_diags_free(&d);
+        rn_mpi_end();
+        return 2;
+    }
+    rn_diags_free(&d);
+    if (dry) {
+        if (rank == 0) print_dry_run(&spec, nranks);
+        rn_spec_free(&spec);
+        rn_mpi_end();
+        return 0;
+    }
+    rn_ctx ctx;
+    rn_spec_ctx(&spec, &ctx);
+    ctx.rank = rank;
+    /* ranks share the node's cores: one BLAS thread each unless asked; alone, all cores */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ctx.threads = ip_set_threads(threads > 0 ? threads : (nranks > 1 ? 1 : (int)(cores > 0 ? cores : 1)));
+
+    ip_err e = {{0}};
+    int exit_code = 0;
+    if (rank != 0) { /* a worker */
+        if (rn_sched_run(&spec, &ctx, NULL, NULL, NULL, &e) != 0) {
+            fprintf(stderr, "ipsweep run (rank %d): %s\n", rank, e.msg);
+            exit_code = 1;
+        }
+        rn_spec_free(&spec);
+        rn_mpi_end();
+        return exit_code;
+    }
+
+    /* the coordinator: refuse to clobber, prepare output, journal, resume */
+    run_state s = {.spec = &spec, .flush_interval = flush};
+    s.journal.fd = -1;
+    rn_status *status = calloc((size_t)spec.ntasks + 1, sizeof *status);
+    s.by_task = calloc((size_t)spec.ntasks + 1, sizeof *s.by_task);
+    s.running = calloc((size_t)spec.ntasks + 1, sizeof *s.running);
+    char jpath[1100], ckpt_dir[1100];
+    int ndone = 0, fatal = 0;
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%.1000s/ckpt", spec.outdir);
+    if (!status || !s.by_task || !s.running || rn_journal_path(jpath, sizeof jpath, spec.output) != 0) {
+        ip_fail(&e, "out of memory or output path too long");
+        fatal = 1;
+    } else if (!resume && !force && (file_exists(spec.output) || file_exists(jpath))) {
+        ip_fail(&e, "%s already exists (results of an earlier run): use --resume to continue it or --force to "
+                    "overwrite it",
+                file_exists(spec.output) ? spec.output : jpath);
+        fatal = 2;
+    } else if (rn_mkdirs(spec.output, 0, &e) != 0 || rn_mkdirs(ckpt_dir, 1, &e) != 0) {
+        fatal = 1;
+    } else if (rn_journal_open(&s.journal, spec.output, rn_journal_spec_hash(&spec), !resume, &e) != 0) {
+        fatal = 1;
+    } else {
+        s.have_journal = 1;
+        if (resume && load_resume(&s, status, &ndone, &e) != 0) fatal = 1;
+    }
+    if (!fatal) {
+        rn_progress_init(&s.progress, stderr, spec.ntasks, ndone);
+        fprintf(stderr, "run %s: %d tasks (%d already done), %d rank%s, %d BLAS thread%s per rank -> %s\n", spec.name,
+                spec.ntasks, ndone, nranks, nranks > 1 ? "s" : "", ctx.threads, ctx.threads > 1 ? "s" : "",
+                spec.output);
+        if (flush_results(&s, 1, &e) != 0) fatal = 1;
+    }
+    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick};
+    /* workers wait for the coordinator: even when it cannot run, it must run
+     * the scheduler with nothing to do, so they are told to stop */
+    if (fatal)
+        for (int i = 0; i < spec.ntasks; i++) status[i] = RN_SKIPPED;
+    ip_err se = {{0}};
+    int src = rn_sched_run(&spec, &ctx, status, fatal ? &(rn_sched_hooks){0} : &hooks, NULL, &se);
+    if (!fatal && src != 0) {
+        e = se;
+        fatal = 1;
+    }
+    if (!fatal) {
+        rn_progress_summary(&s.progress);
+        if (flush_results(&s, 0, &e) != 0) fatal = 1;
+    }
+    if (fatal) {
+        fprintf(stderr, "ipsweep run: %s\n", e.msg);
+        exit_code = fatal;
+    } else {
+        int failed = s.progress.failed, skipped = s.progress.skipped;
+        fprintf(stderr, "run %s: %d done, %d failed, %d skipped of %d; results in %s\n", spec.name, s.progress.done,
+                failed, skipped, spec.ntasks, spec.output);
+        if (failed || skipped) {
+            fprintf(stderr, "failed tasks:\n");
+            for (int i = 0; i < spec.ntasks; i++)
+                if (s.by_task[i] && s.by_task[i]->status == RN_FAILED)
+                    fprintf(stderr, "  %s: %s\n", spec.tasks[i].key, s.by_task[i]->error);
+            exit_code = 1;
+        }
+    }
+    run_state_free(&s);
+    free(status);
+    rn_spec_free(&spec);
+    rn_mpi_end();
+    return exit_code;
+}

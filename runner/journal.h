@@ -1,0 +1,156 @@
+/* The run journal: an append-only, fsync'ed text file beside the results
+ * file ("<output>.journal") that records every task start and every
+ * finished task, so that `--resume` after a crash (kill -9 of any process,
+ * power loss) reruns only what was in flight. docs/results.md describes the
+ * line format and the resume rules.
+ *
+ * Only the coordinator (rank 0) writes the journal. Every line is written
+ * with one write(2) and carries a CRC32: a line torn by a crash is detected
+ * and ignored when it is the last one (and cut off before appending again),
+ * a damaged line anywhere else is an error. */
+#ifndef RN_JOURNAL_H
+#define RN_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "../core/metrics.h"
+#include "spec.h"
+#include "task.h"
+
+#define RN_JOURNAL_VERSION 1
+/* A task started this many times without ever finishing is failed with
+ * RN_CRASH_ERROR on resume instead of being retried again. */
+#define RN_CRASH_LIMIT 2
+#define RN_CRASH_ERROR "crashed its worker twice"
+
+/* One finished task. */
+typedef struct rn_record {
+    char key[RN_KEY_LEN];
+    rn_status status;            /* RN_DONE, RN_FAILED or RN_SKIPPED */
+    int rank;                    /* rank that ran it, -1 when it never ran (skipped) */
+    double wall_seconds;         /* NaN when unknown */
+    int attempts;                /* starts of this task, this one included */
+    char error[512];             /* "" when done */
+    ip_metrics metrics;          /* scalars + arrays (arrays owned by the record) */
+} rn_record;
+
+/* Zeroes r (empty metrics, rank -1, wall NaN). */
+void rn_record_init(rn_record *r);
+/* Frees the metrics' arrays and re-initialises r. */
+void rn_record_free(rn_record *r);
+/* Deep copy (dst must not hold arrays: it is overwritten). */
+int rn_record_copy(rn_record *dst, const rn_record *src, ip_err *e);
+
+/* Spec hashes (FNV-1a 64): the journal header stores one so that a resume
+ * with another spec is refused. rn_journal_hash_bytes chains: start with
+ * RN_HASH_INIT. rn_journal_spec_hash covers the spec text, name, seed and
+ * every expanded task (key, kind, name, all parameters, dependencies), so
+ * `--set` overrides that change tasks change the hash too. */
+#define RN_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t rn_journal_hash_bytes(uint64_t h, const void *data, size_t n);
+uint64_t rn_journal_spec_hash(const rn_spec *spec);
+
+/* "<output>.journal" into out; -1 when it does not fit. */
+int rn_journal_path(char *out, size_t cap, const char *output);
+
+typedef struct rn_start_count {
+    uint64_t h;                  /* FNV-1a of the key; 0 = empty slot */
+    int starts;
+} rn_start_count;
+
+typedef struct rn_journal {
+    int fd;                      /* -1 when closed */
+    char path[1100];             /* the journal file, "<output>.journal" */
+    uint64_t spec_hash;
+    long long size;              /* bytes of complete lines: a failed write is cut back to this */
+    char *buf;                   /* line buffer, reused */
+    size_t cap;
+    rn_start_count *starts;      /* starts per key (this run and earlier ones), open addressing */
+    size_t nstarts, capstarts;
+    int locked;                  /* flock held */
+    double sync_interval;        /* seconds; 0 = fdatasync on every finish (default) */
+    double last_sync;            /* CLOCK_MONOTONIC seconds of the last fdatasync */
+    int dirty;                   /* lines written since the last fdatasync */
+} rn_journal;
+
+/* Opens "<output>.journal" (output = the results file path).
+ * fresh=1: creates or truncates it and writes the header line (the caller
+ *          has made sure that --force was given when it existed).
+ * fresh=0: resume. The header must name spec_hash (otherwise a clear error:
+ *          the journal belongs to another spec); a torn trailing line left by
+ *          a crash is cut off; new lines are appended. A missing or empty
+ *          journal is created.
+ * The file is locked (flock, where the filesystem supports it): a second
+ * ipsweep on the same output fails here. */
+int rn_journal_open(rn_journal *j, const char *output, uint64_t spec_hash, int fresh, ip_err *e);
+
+/* A task was handed to `rank`. Written with write(2) but not fsync'ed (the
+ * next finish's fdatasync covers it): a process crash cannot lose it. The
+ * attempt number recorded is this journal's count of starts of the key,
+ * earlier runs included. */
+int rn_journal_start(rn_journal *j, const char *key, int rank, ip_err *e);
+
+/* Starts recorded for key so far (earlier runs included). */
+int rn_journal_attempts(const rn_journal *j, const char *key);
+
+/* A task finished: one line, written and fdatasync'ed before returning.
+ * r->attempts <= 0 records the journal's own count of starts instead. */
+int rn_journal_finish(rn_journal *j, const rn_record *r, ip_err *e);
+/* n finished tasks in one write(2) and one fdatasync (the coordinator batches
+ * what arrives within a few ms). On error nothing of the batch is kept. */
+int rn_journal_finish_many(rn_journal *j, const rn_record *const *recs, int n, ip_err *e);
+
+/* Group commit: with seconds > 0, finish lines are still written at once
+ * (so kill -9 of any process loses nothing that finish returned for) but
+ * fdatasync'ed at most every `seconds`; call rn_journal_sync from a periodic
+ * tick. Only an OS crash or power loss can then lose up to `seconds` of
+ * finished tasks (they are rerun on resume). Default 0: every finish call
+ * is fdatasync'ed before it returns. */
+void rn_journal_set_sync_interval(rn_journal *j, double seconds);
+/* fdatasync when anything was written since the last one. */
+int rn_journal_sync(rn_journal *j, ip_err *e);
+/* fdatasync, unlock, close, free. Safe on a closed or zeroed journal. */
+void rn_journal_close(rn_journal *j);
+
+/* A key that was started but has no finish record. */
+typedef struct rn_unfinished {
+    char key[RN_KEY_LEN];
+    int starts;
+    int last_rank;
+} rn_unfinished;
+
+typedef struct rn_journal_state {
+    rn_record *recs;             /* finished tasks, one per key (the last record wins), in journal order */
+    int nrecs;
+    rn_unfinished *unfinished;   /* started, never finished, in order of first start */
+    int nunfinished;
+    int torn;                    /* 1 when a torn/corrupt trailing line was ignored */
+    long long valid_bytes;       /* length of the valid part of the file */
+    int *index;                  /* private: open-addressing key -> entry table */
+    size_t index_cap;
+    void *entries;               /* private */
+    int nentries, capentries;
+} rn_journal_state;
+
+/* Reads "<output>.journal": the finished records (last one wins per key),
+ * and the keys started without a finish with their start counts. A torn or
+ * corrupt LAST line (kill -9 mid-write) is ignored (st->torn = 1); a corrupt
+ * line followed by valid ones is an error naming its line number; a header
+ * with another spec hash is an error. A missing journal is an error. */
+int rn_journal_read(const char *output, uint64_t spec_hash, rn_journal_state *st, ip_err *e);
+void rn_journal_state_free(rn_journal_state *st);
+/* The finished record of key, or NULL. O(1). */
+const rn_record *rn_journal_state_find(const rn_journal_state *st, const char *key);
+/* Starts recorded for key (0 when never started). O(1). */
+int rn_journal_state_starts(const rn_journal_state *st, const char *key);
+
+/* Resume rule: every unfinished key with >= RN_CRASH_LIMIT starts gets a
+ * FAILED record (error RN_CRASH_ERROR, attempts = its starts) appended to the
+ * journal (one batch) and to st (it moves from unfinished to recs). Returns
+ * the number of tasks failed, or -1. May move st->recs: call it before
+ * keeping pointers from rn_journal_state_find. */
+int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e);
+
+#endif

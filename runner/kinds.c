@@ -1,0 +1,201 @@
+/* The task kinds (see kinds.h): their keys, cost estimates and the glue from
+ * a task's text parameters to the core's task structs. */
+#include "kinds.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/tasks.h"
+
+#define NKEYS(a) ((int)(sizeof a / sizeof *a))
+
+/* ---------------- parameter helpers ---------------- */
+
+static const char *get(const rn_task *t, const char *name) {
+    const char *v = rn_task_get(t, name);
+    return v ? v : "";
+}
+static double getf(const rn_task *t, const char *name) { return atof(get(t, name)); }
+static long geti(const rn_task *t, const char *name) { return atol(get(t, name)); }
+static int getb(const rn_task *t, const char *name) { return strcmp(get(t, name), "true") == 0; }
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
+    if (strlen(src) >= cap) return ip_fail(e, "%s is longer than %zu characters", what, cap - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+/* Forward FLOPs per image of an architecture on the spec's data shape, for
+ * cost estimates only (rough: scaled from small-p's 14.9 MFLOP on 28x28). */
+static double arch_mflop(const char *arch) {
+    if (strcmp(arch, "alexnet-p") == 0) return 440.0;
+    if (strcmp(arch, "resnet18-p") == 0) return 556.0;
+    if (strcmp(arch, "small-p-wide") == 0) return 58.0;
+    if (strcmp(arch, "small-p-narrow") == 0) return 3.9;
+    return 14.9;
+}
+/* Images per second per core the core sustains, by forward MFLOP: measured
+ * ~60 GFLOP/s training-equivalent per core (docs/performance.md). */
+static double seconds_for(double images, double mflop, double passes) {
+    return images * mflop * 1e6 * passes / 60e9;
+}
+static double data_images(const rn_ctx *c, int train) {
+    size_t lim = train ? c->train_limit : c->test_limit;
+    return lim ? (double)lim : (train ? 50000.0 : 10000.0);
+}
+
+/* ---------------- train (the `models` section) ---------------- */
+
+static const rn_key train_keys[] = {
+    {"arch", RN_T_ENUM, "small-p", 0, 0, "small-p|small-p-narrow|small-p-wide|alexnet-p|resnet18-p",
+     "architecture (docs/models.md)"},
+    {"norm", RN_T_ENUM, "bn", 0, 0, "bn|gn", "normalisation: batch norm or group norm (C/16 groups)"},
+    {"scheme", RN_T_ENUM, "baseline", 0, 0, "baseline|v1|v2", "passport scheme (REFERENCE.md section 1)"},
+    {"passport_layers", RN_T_STRING, "default", 0, 0, NULL,
+     "default | none | comma list of conv blocks, e.g. \"block1,block2\""},
+    {"signature", RN_T_STRING, "", 0, 0, NULL, "text embedded in every passport layer (8 bits per character)"},
+    {"epochs", RN_T_INT, "2", 0, 100000, NULL, "training epochs"},
+    {"batch", RN_T_INT, "64", 1, 65536, NULL, "minibatch size"},
+    {"optimizer", RN_T_ENUM, "sgd", 0, 0, "sgd|adam", "optimiser"},
+    {"lr", RN_T_FLOAT, "0.01", 1e-9, 10, NULL, "learning rate"},
+    {"momentum", RN_T_FLOAT, "0.9", 0, 1, NULL, "SGD momentum"},
+    {"weight_decay", RN_T_FLOAT, "5e-4", 0, 1, NULL, "L2 weight decay"},
+    {"milestones", RN_T_STRING, "", 0, 0, NULL, "epochs where lr is multiplied by 0.1, e.g. \"100,150\""},
+    {"augment", RN_T_BOOL, "false", 0, 0, NULL, "random crop (pad 4) + horizontal flip"},
+    {"seed", RN_T_INT, "1", 0, 2147483647, NULL, "model seed: sweep it for independent models"},
+};
+
+static double train_cost(const rn_task *t, const rn_ctx *c) {
+    double passes = 3.0 * (strcmp(get(t, "scheme"), "v2") == 0 ? 2 : 1);
+    return seconds_for(data_images(c, 1) * (double)geti(t, "epochs"), arch_mflop(get(t, "arch")), passes) +
+           seconds_for(data_images(c, 0) * (double)(geti(t, "epochs") + 1), arch_mflop(get(t, "arch")), 1);
+}
+
+static int parse_milestones(const char *s, ip_optim_cfg *o, ip_err *e) {
+    o->nmilestones = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || o->nmilestones >= IP_MAX_MILESTONES)
+            return ip_fail(e, "milestones: expected up to %d epochs like \"100,150\"", IP_MAX_MILESTONES);
+        o->milestones[o->nmilestones++] = (int)v;
+        s = end;
+        while (*s == ',' || *s == ' ') s++;
+    }
+    return 0;
+}
+
+static int train_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    ip_train_task tt;
+    ip_train_task_defaults(&tt);
+    if (copy_str(tt.model.arch, sizeof tt.model.arch, get(t, "arch"), "arch", e) ||
+        copy_str(tt.model.passport_layers, sizeof tt.model.passport_layers, get(t, "passport_layers"),
+                 "passport_layers", e) ||
+        copy_str(tt.signature, sizeof tt.signature, get(t, "signature"), "signature", e) ||
+        copy_str(tt.data, sizeof tt.data, c->data_source, "data.source", e) ||
+        copy_str(tt.out, sizeof tt.out, t->checkpoint, "checkpoint path", e))
+        return -1;
+    if (ip_norm_parse(get(t, "norm"), &tt.model.norm) || ip_scheme_parse(get(t, "scheme"), &tt.model.scheme))
+        return ip_fail(e, "bad norm or scheme");
+    tt.train_limit = c->train_limit;
+    tt.test_limit = c->test_limit;
+    ip_optim_defaults(&tt.train.opt, strcmp(get(t, "optimizer"), "adam") == 0 ? IP_OPT_ADAM : IP_OPT_SGD);
+    tt.train.opt.lr = (float)getf(t, "lr");
+    tt.train.opt.momentum = (float)getf(t, "momentum");
+    tt.train.opt.weight_decay = (float)getf(t, "weight_decay");
+    if (parse_milestones(get(t, "milestones"), &tt.train.opt, e)) return -1;
+    tt.train.epochs = (int)geti(t, "epochs");
+    tt.train.batch = (int)geti(t, "batch");
+    tt.train.augment = getb(t, "augment");
+    tt.seed = t->seed;
+    tt.train.seed = t->seed;
+    return ip_task_train(&tt, out, e);
+}
+
+/* ---------------- eval ---------------- */
+
+static const rn_key eval_keys[] = {
+    {"model", RN_T_MODEL, NULL, 0, 0, NULL, "the model to evaluate (a models entry or a task producing a model)"},
+    {"branch", RN_T_ENUM, "private", 0, 0, "private|public", "passport branch used for v2 models"},
+    {"batch", RN_T_INT, "256", 1, 65536, NULL, "evaluation batch"},
+};
+
+static double eval_cost(const rn_task *t, const rn_ctx *c) {
+    (void)t;
+    return seconds_for(data_images(c, 0), 15, 1) + 0.05;
+}
+
+static int eval_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    ip_eval_task et;
+    ip_eval_task_defaults(&et);
+    if (copy_str(et.model_path, sizeof et.model_path, get(t, "model_path"), "model path", e) ||
+        copy_str(et.data, sizeof et.data, c->data_source, "data.source", e))
+        return -1;
+    et.test_limit = c->test_limit;
+    et.batch = (int)geti(t, "batch");
+    et.branch = strcmp(get(t, "branch"), "public") == 0 ? IP_BRANCH_PUBLIC : IP_BRANCH_PRIVATE;
+    return ip_task_eval(&et, out, e);
+}
+
+/* ---------------- prune ---------------- */
+
+static const rn_key prune_keys[] = {
+    {"model", RN_T_MODEL, NULL, 0, 0, NULL, "the model to prune"},
+    {"rate", RN_T_FLOAT, "0.5", 0, 1, NULL, "fraction of conv/linear weights zeroed (global magnitude)"},
+};
+
+static double prune_cost(const rn_task *t, const rn_ctx *c) { return eval_cost(t, c) + 0.05; }
+
+static int prune_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    ip_prune_task pt = {0};
+    if (copy_str(pt.model_path, sizeof pt.model_path, get(t, "model_path"), "model path", e) ||
+        copy_str(pt.data, sizeof pt.data, c->data_source, "data.source", e) ||
+        copy_str(pt.out, sizeof pt.out, t->checkpoint, "checkpoint path", e))
+        return -1;
+    pt.test_limit = c->test_limit;
+    pt.rate = getf(t, "rate");
+    return ip_task_prune(&pt, out, e);
+}
+
+/* ---------------- noop (bench dispatch, tests) ---------------- */
+
+static const rn_key noop_keys[] = {
+    {"value", RN_T_FLOAT, "0", -1e300, 1e300, NULL, "echoed back as the metric `value`"},
+    {"fail", RN_T_BOOL, "false", 0, 0, NULL, "fail on purpose (tests of failure handling)"},
+};
+
+static double noop_cost(const rn_task *t, const rn_ctx *c) {
+    (void)t, (void)c;
+    return 1e-6;
+}
+
+static int noop_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    (void)c;
+    if (getb(t, "fail")) return ip_fail(e, "failed on purpose (fail: true)");
+    return ip_metrics_set(out, "value", getf(t, "value"), e);
+}
+
+static const rn_kind kind_train = {"train", "train one model (an entry of the `models` section)", train_keys,
+                                   NKEYS(train_keys), 1, train_cost, train_run};
+static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, NKEYS(eval_keys), 0,
+                                  eval_cost, eval_run};
+static const rn_kind kind_prune = {"prune", "global magnitude pruning without retraining, then evaluation",
+                                   prune_keys, NKEYS(prune_keys), 1, prune_cost, prune_run};
+static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks and tests)", noop_keys,
+                                  NKEYS(noop_keys), 0, noop_cost, noop_run};
+
+const rn_kind *const rn_kinds[] = {&kind_train, &kind_eval, &kind_prune, &kind_noop, NULL};
+
+const rn_kind *rn_kind_find(const char *name) {
+    for (int i = 0; rn_kinds[i]; i++)
+        if (strcmp(rn_kinds[i]->name, name) == 0) return rn_kinds[i];
+    return NULL;
+}
+
+const rn_key *rn_kind_key(const rn_kind *k, const char *name) {
+    for (int i = 0; i < k->nkeys; i++)
+        if (strcmp(k->keys[i].name, name) == 0) return &k->keys[i];
+    return NULL;
+}

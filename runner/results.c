@@ -1,0 +1,657 @@
+/* The HDF5 results file (results.h, layout in docs/results.md).
+ *
+ * Everything is rebuilt from the spec and the finished records on every
+ * write: the file is a pure function of (spec, records, running flags,
+ * in_progress), written to "<path>.tmp.<pid>", flushed, fsync'ed, renamed
+ * over <path>, and the directory is fsync'ed (the pattern of core/ckpt.c).
+ * HDF5's automatic error printing is off inside rn_results_write; the
+ * innermost HDF5 message is appended to ours. */
+#include "results.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#ifdef IPSWEEP_VERSION
+#define RES_SOFTWARE "ipsweep " IPSWEEP_VERSION
+#else
+#define RES_SOFTWARE "ipsweep"
+#endif
+
+#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || H5_VERSION_GE(1, 12, 1)
+#define RES_HAVE_FILE_LOCKING 1
+#endif
+
+#define RES_COMPRESS_BYTES 65536          /* datasets above this are chunked + deflated */
+#define RES_CHUNK_BYTES ((size_t)1 << 20) /* target chunk size */
+#define RES_DEFLATE_LEVEL 4
+
+/* ------------------------------------------------------------------------- */
+/* HDF5 error handling (as in core/ckpt.c)                                   */
+
+typedef struct h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+
+static void quiet_on(h5_quiet *q) {
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+typedef struct h5_detail_buf {
+    char text[200];
+} h5_detail_buf;
+
+static herr_t detail_cb(unsigned n, const H5E_error2_t *err, void *data) {
+    h5_detail_buf *b = data;
+    if (n == 0 && err && err->desc) snprintf(b->text, sizeof b->text, "%s", err->desc);
+    return 0;
+}
+
+static const char *h5_detail(h5_detail_buf *b) {
+    h5_detail_buf inner = {{0}};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &inner);
+    if (inner.text[0]) snprintf(b->text, sizeof b->text, " (hdf5: %.180s)", inner.text);
+    else b->text[0] = 0;
+    return b->text;
+}
+
+static void h5close(hid_t id) {
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE: H5Fclose(id); break;
+    case H5I_GROUP: H5Gclose(id); break;
+    case H5I_DATASET: H5Dclose(id); break;
+    case H5I_ATTR: H5Aclose(id); break;
+    case H5I_DATASPACE: H5Sclose(id); break;
+    case H5I_DATATYPE: H5Tclose(id); break;
+    case H5I_GENPROP_LST: H5Pclose(id); break;
+    default: break;
+    }
+}
+
+static hid_t make_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto fail;
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) goto fail;
+#ifdef RES_HAVE_FILE_LOCKING
+    if (H5Pset_file_locking(fapl, 1, 1) < 0) goto fail;
+#endif
+    return fapl;
+fail:
+    H5Pclose(fapl);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* writing helpers                                                           */
+
+typedef struct wctx {
+    hid_t str;                   /* variable-length UTF-8 string type */
+    ip_err *e;
+    char where[160];             /* group path, for messages */
+} wctx;
+
+static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *data) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    if (sp < 0) return -1;
+    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, mtype, data) < 0 ? -1 : 0;
+    h5close(a);
+    h5close(sp);
+    return rc;
+}
+
+static int attr_i32(hid_t loc, const char *name, int v) {
+    return attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
+}
+
+static int attr_i64(hid_t loc, const char *name, long long v) {
+    return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v);
+}
+
+static int attr_str(const wctx *w, hid_t loc, const char *name, const char *v) {
+    const char *s = v ? v : "";
+    return attr_write(loc, name, w->str, w->str, &s);
+}
+
+/* 1-D dataset of n elements (n may be 0); chunked + shuffle + deflate above
+ * RES_COMPRESS_BYTES. */
+static int write_col(wctx *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t n, const void *data) {
+    h5_detail_buf db;
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    int rc = -1;
+    if (sp < 0 || dcpl < 0) goto fail;
+    size_t esz = H5Tget_size(ftype);
+    if (n * esz > RES_COMPRESS_BYTES) {
+        size_t c = RES_CHUNK_BYTES / esz;
+        hsize_t chunk[1] = {(hsize_t)(c < n ? c : n)};
+        if (H5Pset_chunk(dcpl, 1, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+            H5Pset_deflate(dcpl, RES_DEFLATE_LEVEL) < 0)
+            goto fail;
+    }
+    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) goto fail;
+    if (n > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    ip_fail(w->e, "writing dataset %s/%s failed%s", w->where, name, h5_detail(&db));
+done:
+    h5close(d);
+    h5close(dcpl);
+    h5close(sp);
+    return rc;
+}
+
+static int col_str(wctx *w, hid_t loc, const char *name, size_t n, const char *const *v) {
+    return write_col(w, loc, name, w->str, w->str, n, v);
+}
+static int col_i64(wctx *w, hid_t loc, const char *name, size_t n, const long long *v) {
+    return write_col(w, loc, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, n, v);
+}
+static int col_i32(wctx *w, hid_t loc, const char *name, size_t n, const int *v) {
+    return write_col(w, loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, n, v);
+}
+static int col_u64(wctx *w, hid_t loc, const char *name, size_t n, const uint64_t *v) {
+    return write_col(w, loc, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, n, v);
+}
+static int col_f64(wctx *w, hid_t loc, const char *name, size_t n, const double *v) {
+    return write_col(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, v);
+}
+
+/* Groups track link creation order, so h5py (and h5dump/h5ls with their
+ * creation-order options) list columns in the documented order (id, key,
+ * kind, ... / task_id, key, metrics in order of appearance), not sorted. */
+static hid_t order_plist(hid_t cls) {
+    hid_t pl = H5Pcreate(cls);
+    if (pl < 0) return -1;
+    if (H5Pset_link_creation_order(pl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+        H5Pset_attr_creation_order(pl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+        H5Pclose(pl);
+        return -1;
+    }
+    return pl;
+}
+
+static hid_t group_create(wctx *w, hid_t parent, const char *name) {
+    h5_detail_buf db;
+    hid_t gcpl = order_plist(H5P_GROUP_CREATE);
+    hid_t g = gcpl < 0 ? -1 : H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (g < 0) ip_fail(w->e, "creating group %s/%s failed%s", w->where, name, h5_detail(&db));
+    h5close(gcpl);
+    return g;
+}
+
+/* An HDF5 link name from free text: '/' becomes '_', "" and "." become "_". */
+static void link_name(char *out, size_t cap, const char *prefix, const char *name) {
+    snprintf(out, cap, "%s%s", prefix, name);
+    for (char *p = out; *p; p++)
+        if (*p == '/') *p = '_';
+    if (!out[0] || strcmp(out, ".") == 0) snprintf(out, cap, "_");
+}
+
+/* A parameter value that is a plain decimal number. */
+static int numeric_value(const char *s, double *out) {
+    if (!*s) return 0;
+    if (!(*s == '-' || *s == '+' || *s == '.' || (*s >= '0' && *s <= '9'))) return 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("0123456789+-.eE", *p)) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || end == s) return 0;
+    *out = v;
+    return 1;
+}
+
+/* A list of distinct names (metric names, parameter names, kinds). */
+typedef struct names {
+    char (*v)[IP_METRIC_NAME_LEN > RN_PARAM_NAME_LEN ? IP_METRIC_NAME_LEN : RN_PARAM_NAME_LEN];
+    int n, cap;
+} names;
+
+static int names_find(const names *l, const char *s, int hint) {
+    if (hint >= 0 && hint < l->n && strcmp(l->v[hint], s) == 0) return hint;
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0) return i;
+    return -1;
+}
+
+/* Index of s, added when absent; -1 on OOM. */
+static int names_add(names *l, const char *s, int hint) {
+    int i = names_find(l, s, hint);
+    if (i >= 0) return i;
+    if (l->n == l->cap) {
+        int nc = l->cap ? 2 * l->cap : 16;
+        void *nv = realloc(l->v, (size_t)nc * sizeof *l->v);
+        if (!nv) return -1;
+        l->v = nv;
+        l->cap = nc;
+    }
+    snprintf(l->v[l->n], sizeof l->v[0], "%s", s);
+    return l->n++;
+}
+
+static void names_free(names *l) {
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* ------------------------------------------------------------------------- */
+/* the file                                                                  */
+
+typedef struct input {
+    const rn_spec *spec;
+    const rn_record *const *rec;
+    const int *running;
+    int in_progress;
+    int n;
+} input;
+
+static rn_status task_status(const input *in, int i) {
+    if (in->rec && in->rec[i]) return in->rec[i]->status;
+    return in->running && in->running[i] ? RN_RUNNING : RN_PENDING;
+}
+
+static const rn_record *done_rec(const input *in, int i) {
+    return in->rec && in->rec[i] && in->rec[i]->status == RN_DONE ? in->rec[i] : NULL;
+}
+
+static int write_root(wctx *w, hid_t f, const input *in) {
+    h5_detail_buf db;
+    long long cnt[5] = {0};
+    for (int i = 0; i < in->n; i++) cnt[task_status(in, i)]++;
+    const rn_spec *s = in->spec;
+    hid_t u64 = H5T_STD_U64LE;
+    unsigned long long seed = s->seed;
+    if (attr_i32(f, "format_version", RN_RESULTS_FORMAT_VERSION) < 0 || attr_str(w, f, "software", RES_SOFTWARE) < 0 ||
+        attr_str(w, f, "spec_name", s->name) < 0 || attr_str(w, f, "spec_file", s->file) < 0 ||
+        attr_write(f, "seed", u64, H5T_NATIVE_ULLONG, &seed) < 0 || attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
+        attr_i64(f, "tasks_total", in->n) < 0 || attr_i64(f, "tasks_done", cnt[RN_DONE]) < 0 ||
+        attr_i64(f, "tasks_failed", cnt[RN_FAILED]) < 0 || attr_i64(f, "tasks_skipped", cnt[RN_SKIPPED]) < 0 ||
+        attr_i64(f, "tasks_running", cnt[RN_RUNNING]) < 0 || attr_i64(f, "tasks_pending", cnt[RN_PENDING]) < 0)
+        return ip_fail(w->e, "writing the root attributes failed%s", h5_detail(&db));
+    /* /spec: the spec text, scalar string */
+    const char *text = s->text ? s->text : "";
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t d = sp >= 0 ? H5Dcreate2(f, "spec", w->str, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int rc = d < 0 || H5Dwrite(d, w->str, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0 ? -1 : 0;
+    if (rc) ip_fail(w->e, "writing /spec failed%s", h5_detail(&db));
+    h5close(d);
+    h5close(sp);
+    return rc;
+}
+
+static int write_tasks(wctx *w, hid_t f, const input *in) {
+    const rn_task *T = in->spec->tasks;
+    size_t n = (size_t)in->n, m = n ? n : 1;
+    int rc = -1;
+    hid_t g = -1;
+    names pn = {0};
+    long long *id = malloc(m * sizeof *id);
+    int *rank = malloc(m * sizeof *rank), *att = malloc(m * sizeof *att);
+    double *wall = malloc(m * sizeof *wall), *num = malloc(m * sizeof *num);
+    uint64_t *seed = malloc(m * sizeof *seed);
+    const char **s = malloc(m * sizeof *s);
+    char *depbuf = NULL;
+    if (!id || !rank || !att || !wall || !num || !seed || !s) {
+        ip_fail(w->e, "out of memory for the tasks table (%zu rows)", n);
+        goto done;
+    }
+    snprintf(w->where, sizeof w->where, "/tasks");
+    if ((g = group_create(w, f, "tasks")) < 0) goto done;
+    for (size_t i = 0; i < n; i++) {
+        const rn_record *r = in->rec ? in->rec[i] : NULL;
+        id[i] = T[i].id;
+        rank[i] = r ? r->rank : -1;
+        att[i] = r ? r->attempts : 0;
+        wall[i] = r ? r->wall_seconds : NAN;
+        seed[i] = T[i].seed;
+    }
+    if (col_i64(w, g, "id", n, id)) goto done;
+#define STRCOL(NAME, EXPR)                                                                                             \
+    do {                                                                                                               \
+        for (size_t i = 0; i < n; i++) s[i] = (EXPR);                                                                  \
+        if (col_str(w, g, NAME, n, s)) goto done;                                                                      \
+    } while (0)
+    STRCOL("key", T[i].key);
+    STRCOL("kind", T[i].kind);
+    STRCOL("name", T[i].name);
+    STRCOL("status", rn_status_name(task_status(in, (int)i)));
+    if (col_i32(w, g, "rank", n, rank) || col_f64(w, g, "wall_seconds", n, wall) ||
+        col_i32(w, g, "attempts", n, att))
+        goto done;
+    STRCOL("error", in->rec && in->rec[i] ? in->rec[i]->error : "");
+    if (col_u64(w, g, "seed", n, seed)) goto done;
+    STRCOL("checkpoint", T[i].checkpoint);
+    /* deps: "3,7" */
+    size_t dl = 0;
+    for (size_t i = 0; i < n; i++) dl += (size_t)(T[i].ndeps > 0 ? T[i].ndeps : 0) * 12 + 1;
+    depbuf = malloc(dl ? dl : 1);
+    if (!depbuf) {
+        ip_fail(w->e, "out of memory for the deps column");
+        goto done;
+    }
+    for (size_t i = 0, o = 0; i < n; i++) {
+        s[i] = depbuf + o;
+        depbuf[o] = 0;
+        for (int k = 0; k < T[i].ndeps && k < RN_MAX_DEPS; k++)
+            o += (size_t)snprintf(depbuf + o, 13, k ? ",%d" : "%d", T[i].deps[k]);
+        o++;
+    }
+    if (col_str(w, g, "deps", n, s)) goto done;
+    /* one column per parameter swept in any task */
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < T[i].nparams; k++)
+            if (T[i].params[k].swept && names_add(&pn, T[i].params[k].name, -1) < 0) {
+                ip_fail(w->e, "out of memory");
+                goto done;
+            }
+    for (int p = 0; p < pn.n; p++) {
+        char ln[RN_PARAM_NAME_LEN + 16];
+        int numeric = 1, any = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *v = rn_task_get(&T[i], pn.v[p]);
+            s[i] = v ? v : "";
+            num[i] = NAN;
+            if (s[i][0]) {
+                any = 1;
+                if (numeric && !numeric_value(s[i], &num[i])) numeric = 0;
+            }
+        }
+        link_name(ln, sizeof ln, "param_", pn.v[p]);
+        if (col_str(w, g, ln, n, s)) goto done;
+        if (numeric && any) {
+            link_name(ln, sizeof ln, "paramnum_", pn.v[p]);
+            if (col_f64(w, g, ln, n, num)) goto done;
+        }
+    }
+#undef STRCOL
+    rc = 0;
+done:
+    h5close(g);
+    names_free(&pn);
+    free(id), free(rank), free(att), free(wall), free(num), free(seed), free(s), free(depbuf);
+    return rc;
+}
+
+/* /metrics/<kind> and /arrays/<kind>/<metric> for one kind. */
+static int write_kind(wctx *w, hid_t gm, hid_t ga, const input *in, const char *kind) {
+    const rn_task *T = in->spec->tasks;
+    int rc = -1;
+    hid_t gk = -1, gak = -1, gam = -1;
+    names mn = {0}, an = {0};
+    int nrows = 0;
+    int *rows = malloc((size_t)(in->n ? in->n : 1) * sizeof *rows);
+    double *cols = NULL, *vals = NULL;
+    long long *ids = NULL, *off = NULL, *len = NULL;
+    const char **keys = NULL;
+    char kn[RN_KIND_LEN + 8], ln[IP_METRIC_NAME_LEN + 16];
+    if (!rows) goto oom;
+    for (int i = 0; i < in->n; i++)
+        if (done_rec(in, i) && strcmp(T[i].kind, kind) == 0) rows[nrows++] = i;
+    if (!nrows) {
+        free(rows);
+        return 0;
+    }
+    /* scalar columns: every name seen in this kind, in order of appearance */
+    for (int r = 0; r < nrows; r++) {
+        const ip_metrics *m = &in->rec[rows[r]]->metrics;
+        for (int k = 0; k < m->nscalars; k++)
+            if (names_add(&mn, m->names[k], k) < 0) goto oom;
+        for (int k = 0; k < m->narrays; k++)
+            if (names_add(&an, m->arrays[k].name, k) < 0) goto oom;
+    }
+    size_t nr = (size_t)nrows;
+    ids = malloc(nr * sizeof *ids);
+    keys = malloc(nr * sizeof *keys);
+    cols = malloc((size_t)(mn.n ? mn.n : 1) * nr * sizeof *cols);
+    if (!ids || !keys || !cols) goto oom;
+    for (size_t i = 0; i < (size_t)mn.n * nr; i++) cols[i] = NAN;
+    for (size_t r = 0; r < nr; r++) {
+        const rn_record *rec = in->rec[rows[r]];
+        ids[r] = T[rows[r]].id;
+        keys[r] = T[rows[r]].key;
+        for (int k = 0, c = -1; k < rec->metrics.nscalars; k++) {
+            c = names_find(&mn, rec->metrics.names[k], c + 1);
+            cols[(size_t)c * nr + r] = rec->metrics.values[k];
+        }
+    }
+    link_name(kn, sizeof kn, "", kind);
+    snprintf(w->where, sizeof w->where, "/metrics");
+    if ((gk = group_create(w, gm, kn)) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/metrics/%s", kn);
+    if (col_i64(w, gk, "task_id", nr, ids) || col_str(w, gk, "key", nr, keys)) goto done;
+    for (int c = 0; c < mn.n; c++) {
+        int clash = strcmp(mn.v[c], "task_id") == 0 || strcmp(mn.v[c], "key") == 0;
+        link_name(ln, sizeof ln, clash ? "metric_" : "", mn.v[c]);
+        if (col_f64(w, gk, ln, nr, cols + (size_t)c * nr)) goto done;
+    }
+    if (!an.n) {
+        rc = 0;
+        goto done;
+    }
+    /* arrays: ragged, per metric name: one row per task that has it */
+    snprintf(w->where, sizeof w->where, "/arrays");
+    if ((gak = group_create(w, ga, kn)) < 0) goto done;
+    off = malloc(nr * sizeof *off);
+    len = malloc(nr * sizeof *len);
+    if (!off || !len) goto oom;
+    for (int a = 0; a < an.n; a++) {
+        size_t m = 0, total = 0;
+        for (size_t r = 0; r < nr; r++) {
+            const ip_metrics *mt = &in->rec[rows[r]]->metrics;
+            for (int k = 0; k < mt->narrays; k++)
+                if (strcmp(mt->arrays[k].name, an.v[a]) == 0) {
+                    ids[m] = T[rows[r]].id;
+                    keys[m] = T[rows[r]].key;
+                    off[m] = (long long)total;
+                    len[m] = (long long)mt->arrays[k].n;
+                    total += mt->arrays[k].n;
+                    m++;
+                    break;
+                }
+        }
+        free(vals);
+        vals = malloc((total ? total : 1) * sizeof *vals);
+        if (!vals) goto oom;
+        for (size_t r = 0, o = 0; r < nr; r++) {
+            const ip_metrics *mt = &in->rec[rows[r]]->metrics;
+            for (int k = 0; k < mt->narrays; k++)
+                if (strcmp(mt->arrays[k].name, an.v[a]) == 0) {
+                    if (mt->arrays[k].n) memcpy(vals + o, mt->arrays[k].v, mt->arrays[k].n * sizeof *vals);
+                    o += mt->arrays[k].n;
+                    break;
+                }
+        }
+        link_name(ln, sizeof ln, "", an.v[a]);
+        snprintf(w->where, sizeof w->where, "/arrays/%s", kn);
+        if ((gam = group_create(w, gak, ln)) < 0) goto done;
+        snprintf(w->where, sizeof w->where, "/arrays/%s/%s", kn, ln);
+        if (col_i64(w, gam, "task_id", m, ids) || col_str(w, gam, "key", m, keys) ||
+            col_i64(w, gam, "offset", m, off) || col_i64(w, gam, "length", m, len) ||
+            col_f64(w, gam, "values", total, vals))
+            goto done;
+        h5close(gam);
+        gam = -1;
+    }
+    rc = 0;
+    goto done;
+oom:
+    ip_fail(w->e, "out of memory writing the metrics of kind %s", kind);
+done:
+    h5close(gam);
+    h5close(gak);
+    h5close(gk);
+    names_free(&mn);
+    names_free(&an);
+    free(rows), free(cols), free(vals), free(ids), free(off), free(len), free(keys);
+    return rc;
+}
+
+static int write_metrics(wctx *w, hid_t f, const input *in) {
+    int rc = -1;
+    names kinds = {0};
+    w->where[0] = 0;
+    hid_t gm = group_create(w, f, "metrics");
+    hid_t ga = gm >= 0 ? group_create(w, f, "arrays") : -1;
+    if (ga < 0) goto done;
+    for (int i = 0; i < in->n; i++)
+        if (names_add(&kinds, in->spec->tasks[i].kind, kinds.n - 1) < 0) {
+            ip_fail(w->e, "out of memory");
+            goto done;
+        }
+    for (int k = 0; k < kinds.n; k++)
+        if (write_kind(w, gm, ga, in, kinds.v[k])) goto done;
+    rc = 0;
+done:
+    h5close(ga);
+    h5close(gm);
+    names_free(&kinds);
+    return rc;
+}
+
+static int write_contents(hid_t f, const input *in, ip_err *e) {
+    h5_detail_buf db;
+    wctx w = {.str = H5Tcopy(H5T_C_S1), .e = e};
+    int rc = -1;
+    if (w.str < 0 || H5Tset_size(w.str, H5T_VARIABLE) < 0 || H5Tset_cset(w.str, H5T_CSET_UTF8) < 0) {
+        ip_fail(e, "cannot make the string type%s", h5_detail(&db));
+        goto done;
+    }
+    if (write_root(&w, f, in) || write_tasks(&w, f, in) || write_metrics(&w, f, in)) goto done;
+    rc = 0;
+done:
+    h5close(w.str);
+    return rc;
+}
+
+static int check_input(const input *in, ip_err *e) {
+    const rn_spec *s = in->spec;
+    if (s->ntasks < 0 || (s->ntasks > 0 && !s->tasks)) return ip_fail(e, "the spec has no task list");
+    for (int i = 0; i < in->n; i++) {
+        const rn_record *r = in->rec ? in->rec[i] : NULL;
+        if (!r) continue;
+        if (strcmp(r->key, s->tasks[i].key) != 0)
+            return ip_fail(e, "the record for task %d has key \"%.100s\", the task's key is \"%.100s\"", i, r->key,
+                           s->tasks[i].key);
+        if (r->status != RN_DONE && r->status != RN_FAILED && r->status != RN_SKIPPED)
+            return ip_fail(e, "the record for task %d (%.100s) has status %s, not a finished one", i, r->key,
+                           rn_status_name(r->status));
+        if (r->metrics.nscalars < 0 || r->metrics.nscalars > IP_METRICS_MAX_SCALARS || r->metrics.narrays < 0 ||
+            r->metrics.narrays > IP_METRICS_MAX_ARRAYS)
+            return ip_fail(e, "the record for task %d (%.100s) has malformed metrics", i, r->key);
+    }
+    return 0;
+}
+
+static int fsync_path(const char *path, int directory) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    if (rc != 0 && directory && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static int write_impl(const char *path, const input *in, ip_err *e) {
+    h5_detail_buf db;
+    if (!path || !path[0]) return ip_fail(e, "writing the results: no file name given");
+    if (!in->spec) return ip_fail(e, "writing %s: no spec", path);
+    if (check_input(in, e)) return ip_failctx(e, "writing %s", path);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
+    if (!tmp || !dir) {
+        free(tmp), free(dir);
+        return ip_fail(e, "writing %s: out of memory", path);
+    }
+    memcpy(tmp, path, plen);
+    snprintf(tmp + plen, 32, ".tmp.%ld", (long)getpid());
+    const char *slash = strrchr(path, '/');
+    size_t dlen = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (dlen) memcpy(dir, path, dlen), dir[dlen] = 0;
+    else memcpy(dir, ".", 2);
+
+    int rc = -1, created = 0;
+    hid_t fapl = make_fapl(), fcpl = order_plist(H5P_FILE_CREATE), f = -1;
+    if (fapl < 0 || fcpl < 0) {
+        ip_fail(e, "writing %s: cannot set up HDF5 file access%s", path, h5_detail(&db));
+        goto done;
+    }
+    f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    if (f < 0) {
+        int err = errno;
+        struct stat st;
+        if (stat(dir, &st) != 0) ip_fail(e, "writing %s: directory %s: %s", path, dir, strerror(errno));
+        else ip_fail(e, "writing %s: cannot create %s: %s%s", path, tmp, strerror(err), h5_detail(&db));
+        goto done;
+    }
+    created = 1;
+    if (write_contents(f, in, e) != 0) {
+        ip_failctx(e, "writing %s", path);
+        goto done;
+    }
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) {
+        ip_fail(e, "writing %s: flushing %s failed%s", path, tmp, h5_detail(&db));
+        goto done;
+    }
+    herr_t cr = H5Fclose(f);
+    f = -1;
+    if (cr < 0) {
+        ip_fail(e, "writing %s: closing %s failed%s", path, tmp, h5_detail(&db));
+        goto done;
+    }
+    if (fsync_path(tmp, 0) != 0) {
+        ip_fail(e, "writing %s: fsync of %s failed: %s", path, tmp, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        ip_fail(e, "writing %s: rename from %s failed: %s", path, tmp, strerror(errno));
+        goto done;
+    }
+    created = 0;
+    if (fsync_path(dir, 1) != 0) {
+        ip_fail(e, "writing %s: the file is in place but fsync of directory %s failed: %s", path, dir,
+                strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f >= 0) H5Fclose(f);
+    if (created) unlink(tmp);
+    h5close(fcpl);
+    h5close(fapl);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int rn_results_write(const char *path, const rn_spec *spec, const rn_record *const *by_task, const int *running,
+                     int in_progress, ip_err *e) {
+    input in = {spec, by_task, running, in_progress, spec ? spec->ntasks : 0};
+    h5_quiet q;
+    quiet_on(&q);
+    int rc = write_impl(path, &in, e);
+    quiet_off(&q);
+    return rc;
+}

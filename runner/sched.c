@@ -1,0 +1,432 @@
+/* The scheduler (sched.h): a priority queue of ready tasks, the serial loop,
+ * and the MPI coordinator/worker protocol.
+ *
+ * Protocol (tags): a worker sends TAG_REQ with the packed results of its
+ * previous batch (none at first) and waits; the coordinator answers TAG_WORK
+ * with a batch of task ids when it has ready tasks (the request stays pending
+ * meanwhile), or with a batch of length -1 when everything is finished. */
+#include "sched.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wire.h"
+
+enum { TAG_REQ = 11, TAG_WORK = 12 };
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---------------- running one task ---------------- */
+
+void rn_run_task(const rn_spec *spec, int task, const rn_ctx *ctx, rn_result *r) {
+    const rn_task *t = &spec->tasks[task];
+    memset(r, 0, sizeof *r);
+    r->task = task;
+    r->rank = ctx->rank;
+    ip_metrics_init(&r->metrics);
+    const rn_kind *k = rn_kind_find(t->kind);
+    ip_err e = {{0}};
+    double t0 = now_s();
+    int rc = k ? k->run(t, ctx, &r->metrics, &e) : ip_fail(&e, "unknown task kind \"%s\"", t->kind);
+    r->wall_seconds = now_s() - t0;
+    if (rc == 0) {
+        for (int i = 0; i < r->metrics.nscalars && rc == 0; i++)
+            if (isnan(r->metrics.values[i]) && strcmp(r->metrics.names[i], "test_acc") == 0)
+                rc = ip_fail(&e, "metric test_acc is NaN");
+    }
+    r->status = rc == 0 ? RN_DONE : RN_FAILED;
+    if (rc != 0) {
+        snprintf(r->error, sizeof r->error, "%s", e.msg[0] ? e.msg : "failed without a message");
+        ip_metrics_free(&r->metrics);
+    }
+}
+
+/* ---------------- the task graph ---------------- */
+
+typedef struct graph {
+    int n;
+    int *ndeps_left;       /* unfinished dependencies per task */
+    int *child_off, *children; /* CSR: dependents of each task */
+    double *priority;      /* critical path: cost + max priority of dependents */
+    int *heap, nheap;      /* ready tasks, max-priority first (ties: lower id) */
+} graph;
+
+static void graph_free(graph *g) {
+    free(g->ndeps_left), free(g->child_off), free(g->children), free(g->priority), free(g->heap);
+    memset(g, 0, sizeof *g);
+}
+
+static int heap_less(const graph *g, int a, int b) { /* a before b */
+    if (g->priority[a] != g->priority[b]) return g->priority[a] > g->priority[b];
+    return a < b;
+}
+
+static void heap_push(graph *g, int t) {
+    int i = g->nheap++;
+    g->heap[i] = t;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!heap_less(g, g->heap[i], g->heap[p])) break;
+        int tmp = g->heap[i];
+        g->heap[i] = g->heap[p], g->heap[p] = tmp;
+        i = p;
+    }
+}
+
+static int heap_pop(graph *g) {
+    int top = g->heap[0];
+    g->heap[0] = g->heap[--g->nheap];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < g->nheap && heap_less(g, g->heap[l], g->heap[m])) m = l;
+        if (r < g->nheap && heap_less(g, g->heap[r], g->heap[m])) m = r;
+        if (m == i) break;
+        int tmp = g->heap[i];
+        g->heap[i] = g->heap[m], g->heap[m] = tmp;
+        i = m;
+    }
+    return top;
+}
+
+static int graph_build(graph *g, const rn_spec *s, const rn_status *status, ip_err *e) {
+    int n = s->ntasks;
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    g->ndeps_left = calloc((size_t)n + 1, sizeof(int));
+    g->child_off = calloc((size_t)n + 2, sizeof(int));
+    g->priority = calloc((size_t)n + 1, sizeof(double));
+    g->heap = calloc((size_t)n + 1, sizeof(int));
+    size_t nedges = 0;
+    for (int i = 0; i < n; i++) nedges += (size_t)s->tasks[i].ndeps;
+    g->children = calloc(nedges + 1, sizeof(int));
+    if (!g->ndeps_left || !g->child_off || !g->priority || !g->heap || !g->children) {
+        graph_free(g);
+        return ip_fail(e, "out of memory for the task graph (%d tasks)", n);
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++) g->child_off[s->tasks[i].deps[d] + 1]++;
+    for (int i = 0; i < n; i++) g->child_off[i + 1] += g->child_off[i];
+    int *fill = calloc((size_t)n + 1, sizeof(int));
+    if (!fill) {
+        graph_free(g);
+        return ip_fail(e, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++) {
+            int p = s->tasks[i].deps[d];
+            g->children[g->child_off[p] + fill[p]++] = i;
+        }
+    free(fill);
+    /* dependencies always have smaller ids (spec expansion order), so one
+     * backward sweep computes the critical paths */
+    for (int i = n - 1; i >= 0; i--) {
+        double best = 0;
+        for (int c = g->child_off[i]; c < g->child_off[i + 1]; c++)
+            if (g->priority[g->children[c]] > best) best = g->priority[g->children[c]];
+        g->priority[i] = s->tasks[i].cost + best;
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++)
+            if (status[s->tasks[i].deps[d]] != RN_DONE) g->ndeps_left[i]++;
+    return 0;
+}
+
+/* ---------------- coordinator state ---------------- */
+
+typedef struct coord {
+    const rn_spec *spec;
+    rn_status *status;
+    const rn_sched_hooks *h;
+    graph g;
+    int outstanding;       /* tasks pending or running */
+} coord;
+
+/* Marks every pending descendant of a failed/skipped task skipped and reports them. */
+static int skip_descendants(coord *c, int failed, ip_err *e) {
+    int *stack = malloc(((size_t)c->g.n + 1) * sizeof(int)), top = 0;
+    if (!stack) return ip_fail(e, "out of memory");
+    stack[top++] = failed;
+    while (top > 0) {
+        int t = stack[--top];
+        for (int k = c->g.child_off[t]; k < c->g.child_off[t + 1]; k++) {
+            int ch = c->g.children[k];
+            if (c->status[ch] != RN_PENDING) continue;
+            c->status[ch] = RN_SKIPPED;
+            c->outstanding--;
+            rn_result r = {.task = ch, .status = RN_SKIPPED, .rank = -1};
+            ip_metrics_init(&r.metrics);
+            snprintf(r.error, sizeof r.error, "skipped: dependency %s did not finish",
+                     c->spec->tasks[t].key);
+            const rn_result *rp = &r;
+            if (c->h->finished && c->h->finished(c->h->user, &rp, 1, e) != 0) {
+                free(stack);
+                return -1;
+            }
+            stack[top++] = ch;
+        }
+    }
+    free(stack);
+    return 0;
+}
+
+/* Records finished results and releases their dependents. */
+static int coord_finish(coord *c, rn_result *const *rs, int n, ip_err *e) {
+    if (n == 0) return 0;
+    if (c->h->finished && c->h->finished(c->h->user, (const rn_result *const *)rs, n, e) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        int t = rs[i]->task;
+        c->status[t] = rs[i]->status;
+        c->outstanding--;
+        if (rs[i]->status == RN_DONE) {
+            for (int k = c->g.child_off[t]; k < c->g.child_off[t + 1]; k++) {
+                int ch = c->g.children[k];
+                if (--c->g.ndeps_left[ch] == 0 && c->status[ch] == RN_PENDING) heap_push(&c->g, ch);
+            }
+        } else if (skip_descendants(c, t, e) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int coord_init(coord *c, const rn_spec *spec, rn_status *status, const rn_sched_hooks *h, ip_err *e) {
+    memset(c, 0, sizeof *c);
+    c->spec = spec, c->status = status, c->h = h;
+    if (graph_build(&c->g, spec, status, e) != 0) return -1;
+    for (int i = 0; i < spec->ntasks; i++) {
+        if (status[i] == RN_RUNNING) status[i] = RN_PENDING;
+        if (status[i] != RN_PENDING) continue;
+        c->outstanding++;
+    }
+    /* tasks whose dependency already ended badly (resumed run) are skipped now */
+    for (int i = 0; i < spec->ntasks; i++)
+        if (status[i] == RN_FAILED || status[i] == RN_SKIPPED)
+            if (skip_descendants(c, i, e) != 0) return -1;
+    for (int i = 0; i < spec->ntasks; i++)
+        if (status[i] == RN_PENDING && c->g.ndeps_left[i] == 0) heap_push(&c->g, i);
+    return 0;
+}
+
+/* ---------------- serial ---------------- */
+
+static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *h,
+                      ip_err *e) {
+    coord c;
+    if (coord_init(&c, spec, status, h, e) != 0) return -1;
+    int rc = 0;
+    double last_tick = 0;
+    while (c.g.nheap > 0) {
+        int t = heap_pop(&c.g);
+        status[t] = RN_RUNNING;
+        if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, e)) != 0) break;
+        rn_result r;
+        rn_run_task(spec, t, ctx, &r);
+        rn_result *rp = &r;
+        rc = coord_finish(&c, &rp, 1, e);
+        ip_metrics_free(&r.metrics);
+        if (rc != 0) break;
+        if (h->tick && now_s() - last_tick > 0.5) {
+            last_tick = now_s();
+            if ((rc = h->tick(h->user, e)) != 0) break;
+        }
+    }
+    graph_free(&c.g);
+    return rc;
+}
+
+/* ---------------- MPI ---------------- */
+
+static int send_batch(int worker, const int *ids, int n, ip_err *e) {
+    int buf[1 + 256];
+    buf[0] = n;
+    if (n > 0) memcpy(buf + 1, ids, (size_t)n * sizeof(int));
+    if (MPI_Send(buf, 1 + (n > 0 ? n : 0), MPI_INT, worker, TAG_WORK, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return ip_fail(e, "MPI_Send to rank %d failed", worker);
+    return 0;
+}
+
+static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sched_hooks *h,
+                           const rn_sched_opts *o, int nranks, ip_err *e) {
+    coord c;
+    if (coord_init(&c, spec, status, h, e) != 0) return -1;
+    int nworkers = nranks - 1, rc = 0;
+    int *idle = calloc((size_t)nranks, sizeof(int)), nidle = 0;
+    rn_result *results = NULL;
+    rn_result **rptr = NULL;
+    int rcap = 0;
+    rn_buf buf = {0};
+    long backoff = 20;
+    double last_tick = now_s();
+    if (!idle) rc = ip_fail(e, "out of memory");
+    int ids[256];
+    while (rc == 0 && (c.outstanding > 0 || nidle < nworkers)) {
+        /* hand out work to idle workers */
+        while (nidle > 0 && c.g.nheap > 0) {
+            int w = idle[--nidle], n = 0;
+            double cost = 0;
+            while (c.g.nheap > 0 && n < o->max_batch && (n == 0 || cost < o->batch_seconds)) {
+                int t = heap_pop(&c.g);
+                ids[n++] = t;
+                cost += spec->tasks[t].cost;
+                status[t] = RN_RUNNING;
+                if (h->started && (rc = h->started(h->user, &spec->tasks[t], w, e)) != 0) break;
+            }
+            if (rc == 0) rc = send_batch(w, ids, n, e);
+        }
+        if (rc != 0) break;
+        if (c.outstanding == 0 && nidle == nworkers) break;
+        if (c.outstanding > 0 && c.g.nheap == 0 && nidle == nworkers) {
+            rc = ip_fail(e, "scheduler stalled: %d tasks left but none can run", c.outstanding);
+            break;
+        }
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
+        if (!flag) {
+            if (h->tick && now_s() - last_tick > 0.5) {
+                last_tick = now_s();
+                if ((rc = h->tick(h->user, e)) != 0) break;
+            }
+            sleep_us(backoff);
+            if (backoff < 2000) backoff *= 2;
+            continue;
+        }
+        backoff = 20;
+        int count;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        buf.len = buf.pos = 0;
+        if ((size_t)count + 1 > buf.cap) {
+            unsigned char *p = realloc(buf.p, (size_t)count + 1);
+            if (!p) {
+                rc = ip_fail(e, "out of memory receiving %d bytes", count);
+                break;
+            }
+            buf.p = p, buf.cap = (size_t)count + 1;
+        }
+        MPI_Recv(buf.p, count, MPI_BYTE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        buf.len = (size_t)count;
+        int32_t nres = 0;
+        if (rn_buf_get(&buf, &nres, sizeof nres) != 0 || nres < 0) {
+            rc = ip_fail(e, "malformed message from rank %d", st.MPI_SOURCE);
+            break;
+        }
+        if (nres > rcap) {
+            rcap = nres;
+            results = realloc(results, (size_t)rcap * sizeof *results);
+            rptr = realloc(rptr, (size_t)rcap * sizeof *rptr);
+            if (!results || !rptr) {
+                rc = ip_fail(e, "out of memory");
+                break;
+            }
+        }
+        int got = 0;
+        for (; got < nres; got++) {
+            if (rn_unpack_result(&buf, &results[got]) != 0) {
+                rc = ip_fail(e, "malformed result from rank %d", st.MPI_SOURCE);
+                break;
+            }
+            rptr[got] = &results[got];
+        }
+        if (rc == 0) rc = coord_finish(&c, rptr, got, e);
+        for (int i = 0; i < got; i++) ip_metrics_free(&results[i].metrics);
+        idle[nidle++] = st.MPI_SOURCE;
+    }
+    /* stop every worker (each is idle and waiting for a reply); on error too, so none hangs */
+    if (rc != 0) {
+        /* drain requests so every worker can be told to stop */
+        double t0 = now_s();
+        while (nidle < nworkers && now_s() - t0 < 30) {
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
+            if (!flag) {
+                sleep_us(1000);
+                continue;
+            }
+            int count;
+            MPI_Get_count(&st, MPI_BYTE, &count);
+            unsigned char *tmp = malloc((size_t)count + 1);
+            MPI_Recv(tmp, count, MPI_BYTE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            free(tmp);
+            idle[nidle++] = st.MPI_SOURCE;
+        }
+    }
+    for (int i = 0; i < nidle; i++) send_batch(idle[i], NULL, -1, NULL);
+    if (h->tick && rc == 0) rc = h->tick(h->user, e);
+    free(idle), free(results), free(rptr);
+    rn_buf_free(&buf);
+    graph_free(&c.g);
+    return rc;
+}
+
+static int run_worker(const rn_spec *spec, const rn_ctx *ctx, ip_err *e) {
+    rn_buf out = {0};
+    int32_t zero = 0;
+    if (rn_buf_put(&out, &zero, sizeof zero) != 0) return ip_fail(e, "out of memory");
+    int ids[1 + 256];
+    for (;;) {
+        if (MPI_Send(out.p, (int)out.len, MPI_BYTE, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            rn_buf_free(&out);
+            return ip_fail(e, "rank %d: MPI_Send to the coordinator failed", ctx->rank);
+        }
+        /* wait for work without spinning */
+        long backoff = 20;
+        for (;;) {
+            int flag = 0;
+            MPI_Iprobe(0, TAG_WORK, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+            if (flag) break;
+            sleep_us(backoff);
+            if (backoff < 2000) backoff *= 2;
+        }
+        MPI_Recv(ids, 1 + 256, MPI_INT, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        int n = ids[0];
+        if (n < 0) break;
+        out.len = 0;
+        int32_t nres = n;
+        rn_buf_put(&out, &nres, sizeof nres);
+        for (int i = 0; i < n; i++) {
+            rn_result r;
+            rn_run_task(spec, ids[1 + i], ctx, &r);
+            int bad = rn_pack_result(&out, &r);
+            ip_metrics_free(&r.metrics);
+            if (bad) {
+                rn_buf_free(&out);
+                return ip_fail(e, "rank %d: out of memory packing results", ctx->rank);
+            }
+        }
+    }
+    rn_buf_free(&out);
+    return 0;
+}
+
+int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
+                 const rn_sched_opts *opts, ip_err *e) {
+    rn_sched_opts o = {64, 0.05};
+    if (opts) {
+        if (opts->max_batch > 0) o.max_batch = opts->max_batch < 256 ? opts->max_batch : 256;
+        if (opts->batch_seconds > 0) o.batch_seconds = opts->batch_seconds;
+    }
+    int inited = 0, nranks = 1, rank = 0;
+    MPI_Initialized(&inited);
+    if (inited) {
+        MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    }
+    if (nranks <= 1) return run_serial(spec, ctx, status, hooks, e);
+    if (rank == 0) return run_coordinator(spec, status, hooks, &o, nranks, e);
+    return run_worker(spec, ctx, e);
+}

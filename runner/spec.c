@@ -1,0 +1,2213 @@
+/* Experiment specs: YAML -> overrides -> validation (every error collected,
+ * with its location) -> expansion into the task list. docs/spec.md is the
+ * user's reference; the keys of every task kind come from runner/kinds.c.
+ *
+ * Flow of rn_spec_load_text():
+ *   1. yt_parse() the text into a tree (runner/yaml_tree.h);
+ *   2. apply the --set overrides to the tree;
+ *   3. validate: top-level keys, data, defaults, entries (each key's value
+ *      becomes a `setting`: its list of normalised value texts), names,
+ *      references, cycles, data files;
+ *   4. expand every entry (referenced entries first) into tasks: the
+ *      cartesian product of its axes (a swept key, a zip group, or a model
+ *      reference), last axis fastest;
+ *   5. check each passport model's signature against its passport layers.
+ * Any error anywhere -> -1 with every diagnostic, nothing allocated. */
+#include "spec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/model.h"
+#include "../core/rng.h"
+#include "../core/tasks.h"
+#include "kinds.h"
+#include "yaml_tree.h"
+
+#define MAX_TASKS 50000         /* a spec expanding to more is rejected (an rn_task is ~53 KB) */
+#define MAX_RANGE 100000        /* values of one range */
+#define MAX_DIAGS 200           /* diagnostics kept per load (then one "more errors" line) */
+#define CKPT_NAME_MAX 160       /* checkpoint file name (without .h5) */
+#define KEY_HASH_KEEP (RN_KEY_LEN - 1 - 17) /* chars kept before "~<16 hex>" in a long key */
+
+/* ================================================================ utils === */
+
+static void sfmt(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sfmt(char *dst, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* A growable string. */
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *t) {
+    size_t l = strlen(t);
+    if (b->oom) return;
+    if (b->n + l + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + l + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, t, l + 1);
+    b->n += l;
+}
+
+static int lev(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest candidate within Levenshtein distance 2, or NULL. */
+static const char *suggest(const char *word, const char *const *cands, int n) {
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < n; i++) {
+        if (!cands[i]) continue;
+        int d = lev(word, cands[i]);
+        if (d < bd) bd = d, best = cands[i];
+    }
+    return best;
+}
+
+/* " (did you mean "x"?)" or "" */
+static void did_you_mean(char *out, size_t cap, const char *word, const char *const *cands, int n) {
+    const char *s = suggest(word, cands, n);
+    if (s) sfmt(out, cap, " (did you mean \"%s\"?)", s);
+    else out[0] = '\0';
+}
+
+/* ================================================================ diags === */
+
+void rn_diags_free(rn_diags *d) {
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+void rn_diags_print(const rn_diags *d, FILE *f) {
+    for (int i = 0; i < d->n; i++) {
+        const rn_diag *g = &d->v[i];
+        if (g->line > 0) fprintf(f, "%s:%d:%d: ", g->file, g->line, g->column);
+        else fprintf(f, "%s: ", g->file);
+        if (g->path[0]) fprintf(f, "%s: ", g->path);
+        fprintf(f, "%s\n", g->msg);
+    }
+}
+
+int rn_override_parse(rn_override *o, const char *arg) {
+    memset(o, 0, sizeof *o);
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return -1;
+    size_t pl = (size_t)(eq - arg), vl = strlen(eq + 1);
+    if (pl >= sizeof o->path || vl >= sizeof o->value) return -1;
+    memcpy(o->path, arg, pl);
+    memcpy(o->value, eq + 1, vl + 1);
+    return 0;
+}
+
+/* ============================================================== context === */
+
+typedef struct setting {
+    const rn_key *key;
+    int node;               /* the value node (for messages) */
+    char path[256];         /* e.g. "models[0].seed", "defaults.models.zip.lr" */
+    int group;              /* zip group (> 0): varies together with the group's other settings */
+    const char **vals;      /* normalised value texts */
+    int *vnodes;            /* node of each value (a range's values: the range node) */
+    int *refs;              /* RN_T_MODEL: entry index of each value (-1 unresolved) */
+    int nvals;
+} setting;
+
+typedef struct setlist {
+    setting *v;
+    int n, cap;
+} setlist;
+
+typedef struct entry {
+    const rn_kind *kind;    /* NULL when missing or unknown */
+    int section, index;     /* 0 = models, 1 = tasks; index in the section */
+    char path[48];          /* "models[2]" */
+    const char *name;       /* NULL when missing or invalid */
+    int node;
+    setlist own, eff;       /* its own settings; with defaults merged */
+    int bad;                /* has errors: not expanded */
+    int color;              /* cycle search: 0 new, 1 on the stack, 2 done */
+    int expanded;
+    int counted;
+    double count;           /* number of instances (-1: not expandable) */
+    int *inst;              /* task ids of its instances */
+    int ninst;
+} entry;
+
+typedef struct strset {
+    char **v;
+    size_t cap, n;
+} strset;
+
+typedef struct sigcache {
+    char cfg[400];
+    int ok;
+    char err[400];
+    int mincout;
+    char layer[IP_NAME_LEN];
+} sigcache;
+
+typedef struct ctx {
+    const char *file;
+    rn_diags *diags;
+    int first_diag;         /* index of the first diag of this load */
+    int nerr, dropped;
+    int oom;
+    const rn_spec_opts *opts;
+    const rn_override *ov;
+    int nov;
+
+    yt_doc doc;
+    int root;
+
+    void **pool;            /* every allocation below, freed at the end */
+    int npool, cappool;
+
+    rn_spec *s;
+    int nkinds;
+    int source_node, output_node;
+    int data_ok;            /* data.source parsed: the input shape is known */
+    char data_kind[32];
+    int in_c, in_h, in_w, classes;
+
+    setlist *defaults;      /* per kind (index in rn_kinds) */
+    int *defaults_set;
+
+    entry *ent;
+    int nent;
+
+    rn_task *tasks;
+    int ntasks, captasks;
+    int *task_entry;        /* entry index of each task */
+    strset keys, ckpts;
+    sigcache *sig;
+    int nsig, capsig;
+} ctx;
+
+static void *palloc(ctx *c, size_t n) {
+    if (c->oom) return NULL;
+    if (c->npool == c->cappool) {
+        int cap = c->cappool ? 2 * c->cappool : 256;
+        void **v = realloc(c->pool, (size_t)cap * sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return NULL;
+        }
+        c->pool = v;
+        c->cappool = cap;
+    }
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        c->oom = 1;
+        return NULL;
+    }
+    c->pool[c->npool++] = p;
+    return p;
+}
+
+static char *pstrdup(ctx *c, const char *s) {
+    size_t l = strlen(s);
+    char *p = palloc(c, l + 1);
+    if (p) memcpy(p, s, l + 1);
+    return p;
+}
+
+static yt_node *N(const ctx *c, int i) { return &c->doc.v[i]; }
+
+static void push_diag(rn_diags *d, const char *file, int line, int col, const char *path, const char *msg) {
+    if (d->n == d->cap) {
+        int cap = d->cap ? 2 * d->cap : 16;
+        rn_diag *v = realloc(d->v, (size_t)cap * sizeof *v);
+        if (!v) return;
+        d->v = v;
+        d->cap = cap;
+    }
+    rn_diag *g = &d->v[d->n++];
+    memset(g, 0, sizeof *g);
+    sfmt(g->file, sizeof g->file, "%s", file);
+    g->line = line;
+    g->column = col;
+    sfmt(g->path, sizeof g->path, "%s", path);
+    sfmt(g->msg, sizeof g->msg, "%s", msg);
+}
+
+static void diag_raw(ctx *c, const char *file, int line, int col, const char *path, const char *msg) {
+    rn_diags *d = c->diags;
+    c->nerr++;
+    for (int i = c->first_diag; i < d->n; i++) /* one report per place and message */
+        if (d->v[i].line == line && d->v[i].column == col && strcmp(d->v[i].path, path) == 0 &&
+            strcmp(d->v[i].msg, msg) == 0)
+            return;
+    if (d->n - c->first_diag >= MAX_DIAGS) {
+        c->dropped++;
+        return;
+    }
+    push_diag(d, file, line, col, path, msg);
+}
+
+/* An error at a node (-1: no location). Nodes that came from --set have no line. */
+static void err_at(ctx *c, int node, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void err_at(ctx *c, int node, const char *path, const char *fmt, ...) {
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = 0, col = 0;
+    if (node >= 0 && N(c, node)->origin == 0) {
+        line = N(c, node)->line;
+        col = N(c, node)->col;
+    } else if (node >= 0) {
+        size_t l = strlen(msg);
+        sfmt(msg + l, sizeof msg - l, " (from --set)");
+    }
+    diag_raw(c, c->file, line, col, path, msg);
+}
+
+static void oom_check(ctx *c) {
+    if (c->oom == 1) {
+        diag_raw(c, c->file, 0, 0, "", "out of memory");
+        c->oom = 2;
+    }
+}
+
+/* =========================================================== string set === */
+
+/* Adds str (copied); 1 = added, 0 = already there, -1 = out of memory. */
+static int strset_add(ctx *c, strset *s, const char *str) {
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 1024;
+        char **v = calloc(cap, sizeof *v);
+        if (!v) return c->oom = 1, -1;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->v[i]) {
+                size_t h = fnv1a(s->v[i]) & (cap - 1);
+                while (v[h]) h = (h + 1) & (cap - 1);
+                v[h] = s->v[i];
+            }
+        free(s->v);
+        s->v = v;
+        s->cap = cap;
+    }
+    size_t h = fnv1a(str) & (s->cap - 1);
+    while (s->v[h]) {
+        if (strcmp(s->v[h], str) == 0) return 0;
+        h = (h + 1) & (s->cap - 1);
+    }
+    char *p = pstrdup(c, str);
+    if (!p) return -1;
+    s->v[h] = p;
+    s->n++;
+    return 1;
+}
+
+/* ====================================================== scalar checking === */
+
+static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks"};
+#define NTOP ((int)(sizeof top_names / sizeof *top_names))
+
+static const rn_key data_keys[] = {
+    {"source", RN_T_STRING, NULL, 0, 0, NULL,
+     "kind:path, kind = fashion-mnist, mnist, cifar10, cifar100 or synthetic (core/data.h)"},
+    {"train_limit", RN_T_INT, "0", 0, 1e12, NULL, "use the first N training samples (0 = all)"},
+    {"test_limit", RN_T_INT, "0", 0, 1e12, NULL, "use the first N test samples (0 = all)"},
+};
+#define NDATA ((int)(sizeof data_keys / sizeof *data_keys))
+static const rn_key key_seed = {"seed", RN_T_INT, "1", 0, 9223372036854775807.0, NULL, "spec seed"};
+static const rn_key key_str = {"", RN_T_STRING, "", 0, 0, NULL, ""};
+
+static const char *const data_kinds[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"};
+#define NDATAKINDS 5
+
+static int is_int_text(const char *s) {
+    if (*s == '+' || *s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* A decimal number: [+-] digits [. digits] [e [+-] digits] (no inf/nan/hex). */
+static int is_num_text(const char *s, double *v) {
+    const char *p = s;
+    int digits = 0;
+    if (*p == '+' || *p == '-') p++;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+    }
+    if (!digits) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (*p < '0' || *p > '9') return 0;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p) return 0;
+    errno = 0;
+    double x = strtod(s, NULL);
+    if (!isfinite(x)) return 0;
+    if (v) *v = x;
+    return 1;
+}
+
+static const char *type_desc(const rn_key *k, char *buf, size_t cap) {
+    switch (k->type) {
+    case RN_T_INT: return "an integer";
+    case RN_T_FLOAT: return "a number";
+    case RN_T_BOOL: return "true or false";
+    case RN_T_STRING: return "a string";
+    case RN_T_MODEL: return "the name of a model";
+    case RN_T_ENUM: {
+        sfmt(buf, cap, "one of ");
+        size_t l = strlen(buf);
+        for (const char *p = k->choices; *p && l + 3 < cap; p++) {
+            if (*p == '|') buf[l++] = ',', buf[l++] = ' ';
+            else buf[l++] = *p;
+        }
+        buf[l] = '\0';
+        return buf;
+    }
+    }
+    return "a value";
+}
+
+static int enum_has(const char *choices, const char *v) {
+    size_t l = strlen(v);
+    for (const char *p = choices; *p;) {
+        size_t n = strcspn(p, "|");
+        if (n == l && strncmp(p, v, l) == 0) return 1;
+        p += n;
+        if (*p) p++;
+    }
+    return 0;
+}
+
+static const char *enum_suggest(const char *choices, const char *v, char *out, size_t cap) {
+    const char *cands[32];
+    char buf[512];
+    int n = 0;
+    sfmt(buf, sizeof buf, "%s", choices);
+    char *save = NULL;
+    for (char *p = strtok_r(buf, "|", &save); p && n < 32; p = strtok_r(NULL, "|", &save)) cands[n++] = p;
+    const char *s = suggest(v, cands, n);
+    if (!s) return NULL;
+    sfmt(out, cap, "%s", s);
+    return out;
+}
+
+static void fmt_num(char *out, size_t cap, double v) {
+    if (v == 0) v = 0; /* no "-0" */
+    sfmt(out, cap, "%.10g", v);
+}
+
+/* Checks one scalar against a key's type and range; *out = the normalised
+ * text (ints canonical, bools true/false, other numbers as written). */
+static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, const char **out) {
+    yt_node *n = N(c, node);
+    char tb[300];
+    if (n->type != YT_SCALAR) {
+        err_at(c, node, path, "expected %s, got %s", type_desc(k, tb, sizeof tb), yt_type_name(&c->doc, node));
+        return -1;
+    }
+    const char *t = n->text;
+    if (yt_is_null(&c->doc, node)) {
+        if (k->type == RN_T_STRING) {
+            *out = "";
+            return 0;
+        }
+        err_at(c, node, path, "missing value (expected %s)", type_desc(k, tb, sizeof tb));
+        return -1;
+    }
+    switch (k->type) {
+    case RN_T_INT: {
+        double dv;
+        if (n->plain && is_int_text(t)) {
+            errno = 0;
+            long long v = strtoll(t, NULL, 10);
+            if (errno == ERANGE || (double)v < k->min || (double)v > k->max) {
+                char a[40], b[40];
+                fmt_num(a, sizeof a, k->min);
+                fmt_num(b, sizeof b, k->max);
+                err_at(c, node, path, "%s is out of range [%s, %s]", t, a, b);
+                return -1;
+            }
+            char buf[32];
+            sfmt(buf, sizeof buf, "%lld", v);
+            *out = pstrdup(c, buf);
+            return *out ? 0 : -1;
+        }
+        if (n->plain && is_num_text(t, &dv)) err_at(c, node, path, "expected an integer, got %s", t);
+        else if (!n->plain) err_at(c, node, path, "expected an integer, got the string \"%s\"", t);
+        else err_at(c, node, path, "expected an integer, got \"%s\"", t);
+        return -1;
+    }
+    case RN_T_FLOAT: {
+        double v;
+        if (n->plain && is_num_text(t, &v)) {
+            if (v < k->min || v > k->max) {
+                char a[40], b[40];
+                fmt_num(a, sizeof a, k->min);
+                fmt_num(b, sizeof b, k->max);
+                err_at(c, node, path, "%s is out of range [%s, %s]", t, a, b);
+                return -1;
+            }
+            *out = t;
+            return 0;
+        }
+        if (!n->plain) err_at(c, node, path, "expected a number, got the string \"%s\"", t);
+        else err_at(c, node, path, "expected a number, got \"%s\"", t);
+        return -1;
+    }
+    case RN_T_BOOL:
+        if (n->plain && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE"))) {
+            *out = "true";
+            return 0;
+        }
+        if (n->plain && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE"))) {
+            *out = "false";
+            return 0;
+        }
+        err_at(c, node, path, "expected true or false, got \"%s\"", t);
+        return -1;
+    case RN_T_ENUM: {
+        if (enum_has(k->choices, t)) {
+            *out = t;
+            return 0;
+        }
+        char sug[64];
+        if (enum_suggest(k->choices, t, sug, sizeof sug))
+            err_at(c, node, path, "invalid value \"%s\" (did you mean \"%s\"? choices: %s)", t, sug,
+                   type_desc(k, tb, sizeof tb) + 7);
+        else err_at(c, node, path, "invalid value \"%s\" (choices: %s)", t, type_desc(k, tb, sizeof tb) + 7);
+        return -1;
+    }
+    case RN_T_STRING:
+    case RN_T_MODEL:
+        if (n->len >= RN_PARAM_VALUE_LEN) {
+            err_at(c, node, path, "value is longer than %d characters", RN_PARAM_VALUE_LEN - 1);
+            return -1;
+        }
+        *out = t;
+        return 0;
+    }
+    return -1;
+}
+
+/* ============================================================= settings === */
+
+static int setlist_init(ctx *c, setlist *l, int cap) {
+    l->v = palloc(c, (size_t)cap * sizeof *l->v);
+    l->n = 0;
+    l->cap = l->v ? cap : 0;
+    return l->v ? 0 : -1;
+}
+
+static setting *setlist_find(setlist *l, const rn_key *k) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i].key == k) return &l->v[i];
+    return NULL;
+}
+
+static int setting_alloc(ctx *c, setting *s, int n) {
+    s->vals = palloc(c, (size_t)n * sizeof *s->vals);
+    s->vnodes = palloc(c, (size_t)n * sizeof *s->vnodes);
+    s->refs = palloc(c, (size_t)n * sizeof *s->refs);
+    if (!s->vals || !s->vnodes || !s->refs) return -1;
+    for (int i = 0; i < n; i++) s->refs[i] = -1;
+    s->nvals = 0;
+    return 0;
+}
+
+/* {range: [start, stop, step]} */
+static int parse_range(ctx *c, const rn_key *k, int node, const char *path, setting *s) {
+    char rpath[300], tb[300];
+    sfmt(rpath, sizeof rpath, "%s.range", path);
+    int rv = yt_map_get(&c->doc, node, "range");
+    if (k->type != RN_T_INT && k->type != RN_T_FLOAT) {
+        err_at(c, node, path, "a range needs a numeric key (expected %s)", type_desc(k, tb, sizeof tb));
+        return -1;
+    }
+    if (N(c, rv)->type != YT_SEQ || N(c, rv)->nkids != 3) {
+        err_at(c, rv, rpath, "expected [start, stop, step], got %s",
+               N(c, rv)->type == YT_SEQ ? "a list of another length" : yt_type_name(&c->doc, rv));
+        return -1;
+    }
+    double v[3];
+    long long iv[3];
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        int it = N(c, rv)->kids[i];
+        char ipath[320];
+        sfmt(ipath, sizeof ipath, "%s[%d]", rpath, i);
+        yt_node *n = N(c, it);
+        if (k->type == RN_T_INT && n->type == YT_SCALAR && n->plain && is_int_text(n->text)) {
+            errno = 0;
+            iv[i] = strtoll(n->text, NULL, 10);
+            if (errno == ERANGE || llabs(iv[i]) > (1ll << 53)) {
+                err_at(c, it, ipath, "%s is out of range", n->text);
+                bad = 1;
+            }
+            v[i] = (double)iv[i];
+        } else if (k->type == RN_T_FLOAT && n->type == YT_SCALAR && n->plain && is_num_text(n->text, &v[i])) {
+        } else {
+            const char *dummy;
+            rn_key kk = *k;
+            kk.min = -INFINITY, kk.max = INFINITY;
+            if (typed_scalar(c, &kk, it, ipath, &dummy) == 0) /* normally reports the type error */
+                err_at(c, it, ipath, "expected %s", type_desc(k, tb, sizeof tb));
+            bad = 1;
+        }
+    }
+    if (bad) return -1;
+    if (v[2] == 0) {
+        err_at(c, rv, rpath, "range step must not be 0");
+        return -1;
+    }
+    double q = floor((v[1] - v[0]) / v[2] + 1e-9);
+    if (!(q >= 0)) {
+        err_at(c, rv, rpath, "empty range: a step of %s never goes from %s to %s", N(c, N(c, rv)->kids[2])->text,
+               N(c, N(c, rv)->kids[0])->text, N(c, N(c, rv)->kids[1])->text);
+        return -1;
+    }
+    if (q + 1 > MAX_RANGE) {
+        err_at(c, rv, rpath, "range has %.0f values (at most %d)", q + 1, MAX_RANGE);
+        return -1;
+    }
+    int n = (int)q + 1;
+    if (setting_alloc(c, s, n) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        char buf[48];
+        double x;
+        if (k->type == RN_T_INT) {
+            long long xi = iv[0] + (long long)i * iv[2];
+            sfmt(buf, sizeof buf, "%lld", xi);
+            x = (double)xi;
+        } else {
+            x = v[0] + (double)i * v[2];
+            fmt_num(buf, sizeof buf, x); /* integral starts and steps print as integers */
+        }
+        if (x < k->min || x > k->max) {
+            char a[40], b[40];
+            fmt_num(a, sizeof a, k->min);
+            fmt_num(b, sizeof b, k->max);
+            err_at(c, rv, rpath, "range value %s is out of range [%s, %s]", buf, a, b);
+            return -1;
+        }
+        s->vals[i] = pstrdup(c, buf);
+        s->vnodes[i] = node;
+        if (!s->vals[i]) return -1;
+    }
+    s->nvals = n;
+    return 0;
+}
+
+/* A key's value: scalar, list (sweep), or {range: [...]}; in_zip: only sweeps. */
+static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, int in_zip, setting *s) {
+    char tb[300];
+    memset(s, 0, sizeof *s);
+    s->key = k;
+    s->node = node;
+    sfmt(s->path, sizeof s->path, "%s", path);
+    yt_node *n = N(c, node);
+    if (n->type == YT_SCALAR) {
+        if (in_zip) {
+            err_at(c, node, path, "a zip member needs a list of values (or a range), got a scalar");
+            return -1;
+        }
+        const char *v;
+        if (typed_scalar(c, k, node, path, &v) != 0 || setting_alloc(c, s, 1) != 0) return -1;
+        s->vals[0] = v;
+        s->vnodes[0] = node;
+        s->nvals = 1;
+        return 0;
+    }
+    if (n->type == YT_SEQ) {
+        if (n->nkids == 0) {
+            err_at(c, node, path, "empty sweep list");
+            return -1;
+        }
+        if (setting_alloc(c, s, n->nkids) != 0) return -1;
+        int bad = 0;
+        for (int i = 0; i < n->nkids; i++) {
+            int it = N(c, node)->kids[i];
+            char ipath[300];
+            sfmt(ipath, sizeof ipath, "%s[%d]", path, i);
+            if (N(c, it)->type != YT_SCALAR) {
+                err_at(c, it, ipath, "expected %s in the sweep list, got %s", type_desc(k, tb, sizeof tb),
+                       yt_type_name(&c->doc, it));
+                bad = 1;
+                continue;
+            }
+            const char *v;
+            if (typed_scalar(c, k, it, ipath, &v) != 0) {
+                bad = 1;
+                continue;
+            }
+            s->vals[s->nvals] = v;
+            s->vnodes[s->nvals++] = it;
+        }
+        return bad ? -1 : 0;
+    }
+    /* a mapping: {range: [start, stop, step]} */
+    if (yt_map_get(&c->doc, node, "range") >= 0 && n->nkids == 2) return parse_range(c, k, node, path, s);
+    for (int p = 0; p < n->nkids / 2; p++) {
+        int kn = n->kids[2 * p];
+        if (N(c, kn)->type == YT_SCALAR && strcmp(N(c, kn)->text, "range") != 0 && lev(N(c, kn)->text, "range") <= 2) {
+            char kp[320];
+            sfmt(kp, sizeof kp, "%s.%s", path, N(c, kn)->text);
+            err_at(c, kn, kp, "unknown key \"%s\" (did you mean \"range\"?)", N(c, kn)->text);
+            return -1;
+        }
+    }
+    if (yt_map_get(&c->doc, node, "range") >= 0)
+        err_at(c, node, path, "a range is a mapping with the single key \"range\": {range: [start, stop, step]}");
+    else if (k->type == RN_T_INT || k->type == RN_T_FLOAT)
+        err_at(c, node, path, "expected %s, a list or {range: [start, stop, step]}, got a mapping",
+               type_desc(k, tb, sizeof tb));
+    else err_at(c, node, path, "expected %s (or a list of values), got a mapping", type_desc(k, tb, sizeof tb));
+    return -1;
+}
+
+/* Valid key names of an entry or a defaults section, for suggestions. */
+static int entry_key_names(const rn_kind *k, int with_name, int with_kind, int with_zip, const char **out) {
+    int n = 0;
+    if (with_name) out[n++] = "name";
+    if (with_kind) out[n++] = "kind";
+    if (with_zip) out[n++] = "zip";
+    for (int i = 0; k && i < k->nkeys && n < RN_MAX_PARAMS + 3; i++) out[n++] = k->keys[i].name;
+    return n;
+}
+
+static void unknown_key(ctx *c, int keynode, const char *path, const char *const *cands, int n) {
+    char dym[120];
+    did_you_mean(dym, sizeof dym, N(c, keynode)->text, cands, n);
+    if (dym[0]) {
+        err_at(c, keynode, path, "unknown key \"%s\"%s", N(c, keynode)->text, dym);
+    } else {
+        char list[400] = "";
+        size_t l = 0;
+        for (int i = 0; i < n && l + 4 < sizeof list; i++) {
+            sfmt(list + l, sizeof list - l, "%s%s", i ? ", " : "", cands[i]);
+            l = strlen(list);
+        }
+        err_at(c, keynode, path, "unknown key \"%s\" (valid keys: %s)", N(c, keynode)->text, list);
+    }
+}
+
+/* Adds setting st to l, unless its key is already there (zip + direct). */
+static int add_setting(ctx *c, setlist *l, const setting *st) {
+    setting *old = setlist_find(l, st->key);
+    if (old) {
+        err_at(c, st->node, st->path, "\"%s\" is set twice (directly and in zip)", st->key->name);
+        return -1;
+    }
+    if (l->n >= l->cap) return -1;
+    l->v[l->n++] = *st;
+    return 0;
+}
+
+/* zip: {key: [values], key: [values]}: the lists vary together. */
+static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int group, setlist *l) {
+    yt_node *z = N(c, node);
+    if (z->type != YT_MAP || z->nkids == 0) {
+        err_at(c, node, path, "zip needs a mapping of key: [values], got %s",
+               z->type == YT_MAP ? "an empty mapping" : yt_type_name(&c->doc, node));
+        return -1;
+    }
+    const char *names[RN_MAX_PARAMS + 4];
+    int nn = entry_key_names(k, 0, 0, 0, names);
+    int bad = 0, first = -1, len = -1;
+    for (int p = 0; p < z->nkids / 2; p++) {
+        if (yt_map_is_dup(&c->doc, node, p)) continue;
+        int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
+        char kp[300];
+        if (N(c, kn)->type != YT_SCALAR) continue; /* reported by the duplicate-key walk */
+        sfmt(kp, sizeof kp, "%s.%s", path, N(c, kn)->text);
+        const rn_key *key = rn_kind_key(k, N(c, kn)->text);
+        if (!key) {
+            if (!strcmp(N(c, kn)->text, "name") || !strcmp(N(c, kn)->text, "kind") || !strcmp(N(c, kn)->text, "zip"))
+                err_at(c, kn, kp, "\"%s\" cannot be swept", N(c, kn)->text);
+            else unknown_key(c, kn, kp, names, nn);
+            bad = 1;
+            continue;
+        }
+        if (key->type == RN_T_MODEL) {
+            err_at(c, kn, kp, "model references cannot be zipped (list them directly: %s: [a, b])", key->name);
+            bad = 1;
+            continue;
+        }
+        setting st;
+        if (parse_setting(c, key, vn, kp, 1, &st) != 0) {
+            bad = 1;
+            continue;
+        }
+        st.group = group;
+        if (len < 0) {
+            len = st.nvals;
+            first = p;
+        } else if (st.nvals != len) {
+            err_at(c, vn, kp, "zip lists have different lengths: %s has %d values, %s has %d",
+                   N(c, N(c, node)->kids[2 * first])->text, len, key->name, st.nvals);
+            bad = 1;
+        }
+        if (add_setting(c, l, &st) != 0) bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+/* ============================================================ overrides === */
+
+typedef struct ovstep {
+    char name[128];
+    int index;              /* >= 0: a list index */
+} ovstep;
+
+static int parse_ov_path(const char *path, ovstep *st, int max) {
+    int n = 0;
+    const char *p = path;
+    if (!*p) return -1;
+    while (*p) {
+        size_t l = strcspn(p, ".[]");
+        if (l > 0) {
+            if (n >= max || l >= sizeof st[n].name) return -1;
+            memcpy(st[n].name, p, l);
+            st[n].name[l] = '\0';
+            st[n].index = is_int_text(st[n].name) && st[n].name[0] != '-' && st[n].name[0] != '+'
+                              ? atoi(st[n].name) : -1;
+            n++;
+            p += l;
+        } else if (*p != '[') {
+            return -1; /* ".." or a leading "." or "]" */
+        }
+        while (*p == '[') {
+            char *end;
+            if (p[1] < '0' || p[1] > '9') return -1;
+            long v = strtol(p + 1, &end, 10);
+            if (*end != ']' || v > 1000000 || n >= max) return -1;
+            st[n].name[0] = '\0';
+            st[n].index = (int)v;
+            n++;
+            p = end + 1;
+        }
+        if (*p == '.') {
+            p++;
+            if (!*p) return -1;
+        } else if (*p) {
+            return -1;
+        }
+    }
+    return n;
+}
+
+static void ov_fail(ctx *c, const rn_override *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ov_fail(ctx *c, const rn_override *o, const char *fmt, ...) {
+    char msg[500], full[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sfmt(full, sizeof full, "unknown path \"%s\": %s", o->path, msg);
+    diag_raw(c, c->file, 0, 0, "--set", full);
+}
+
+/* Sets map[key] = v (replacing the first pair with that key, or appending). */
+static int map_set(ctx *c, int map, const char *key, int v, int origin) {
+    int i = yt_map_find(&c->doc, map, key);
+    if (i >= 0) {
+        N(c, map)->kids[i + 1] = v;
+        return 0;
+    }
+    int k = yt_new_scalar(&c->doc, key, 1, origin, 0, 0);
+    if (k < 0 || yt_append(&c->doc, map, k) != 0 || yt_append(&c->doc, map, v) != 0) return c->oom = 1, -1;
+    return 0;
+}
+
+/* The mapping at map[key], created when missing or null; -1 if it is something else. */
+static int map_child_map(ctx *c, int map, const char *key, int origin) {
+    int v = yt_map_get(&c->doc, map, key);
+    if (v >= 0 && N(c, v)->type == YT_MAP) return v;
+    if (v >= 0 && !yt_is_null(&c->doc, v)) return -1;
+    int m = yt_new_map(&c->doc, origin, 0, 0);
+    if (m < 0) return c->oom = 1, -1;
+    return map_set(c, map, key, m, origin) == 0 ? m : -1;
+}
+
+/* The override's value as a node: a flow list/mapping or quoted scalar is
+ * parsed as YAML, anything else is one plain scalar (so "a: b" stays text). */
+static int ov_value(ctx *c, const rn_override *o, int origin) {
+    const char *v = o->value;
+    if (v[0] == '[' || v[0] == '{' || v[0] == '"' || v[0] == '\'') {
+        yt_error e;
+        int root;
+        if (yt_parse(&c->doc, v, strlen(v), origin, &root, &e) != 0) {
+            char msg[600];
+            sfmt(msg, sizeof msg, "bad value \"%s\" for %s: %s", v, o->path, e.msg);
+            diag_raw(c, c->file, 0, 0, "--set", msg);
+            return -1;
+        }
+        if (root >= 0) return root;
+        v = "";
+    }
+    int n = yt_new_scalar(&c->doc, v, 1, origin, 0, 0);
+    if (n < 0) c->oom = 1;
+    return n;
+}
+
+enum { S_TOP, S_DATA, S_DEFAULTS, S_DEFSEC, S_SEQ, S_ENTRY, S_ZIP, S_END };
+
+static void apply_override(ctx *c, int oi) {
+    const rn_override *o = &c->ov[oi];
+    ovstep st[16];
+    int ns = parse_ov_path(o->path, st, 16);
+    if (ns <= 0) {
+        ov_fail(c, o, "expected a path like seed, data.source, models[0].epochs, models.NAME.epochs or "
+                      "defaults.models.epochs");
+        return;
+    }
+    if (c->root < 0 || N(c, c->root)->type != YT_MAP) return; /* reported by the validation */
+    int origin = oi + 1;
+    int cur = c->root, state = S_TOP, section = 0;
+    const rn_kind *kind = NULL;
+    const char *names[RN_MAX_PARAMS + 16];
+    for (int j = 0; j < ns; j++) {
+        const ovstep *p = &st[j];
+        int last = j == ns - 1;
+        if (state == S_SEQ) {
+            yt_node *seq = N(c, cur);
+            int item = -1, pos = -1;
+            const char *sec = section ? "tasks" : "models";
+            if (p->index >= 0) {
+                if (p->index >= seq->nkids) {
+                    ov_fail(c, o, "no %s entry %d (there are %d)", sec, p->index, seq->nkids);
+                    return;
+                }
+                pos = p->index;
+            } else {
+                int nn = 0;
+                for (int i = 0; i < seq->nkids; i++) {
+                    int nm = yt_map_get(&c->doc, seq->kids[i], "name");
+                    if (nm < 0 || N(c, nm)->type != YT_SCALAR) continue;
+                    if (pos < 0 && strcmp(N(c, nm)->text, p->name) == 0) pos = i;
+                    if (nn < RN_MAX_PARAMS + 16) names[nn++] = N(c, nm)->text;
+                }
+                if (pos < 0) {
+                    char dym[120];
+                    did_you_mean(dym, sizeof dym, p->name, names, nn);
+                    ov_fail(c, o, "no %s entry named \"%s\"%s", sec, p->name, dym);
+                    return;
+                }
+            }
+            if (last) {
+                int v = ov_value(c, o, origin);
+                if (v >= 0) N(c, cur)->kids[pos] = v;
+                return;
+            }
+            item = N(c, cur)->kids[pos];
+            if (N(c, item)->type != YT_MAP) {
+                ov_fail(c, o, "%s entry %d is not a mapping", sec, pos);
+                return;
+            }
+            kind = rn_kind_find("train");
+            if (section) {
+                int kn = yt_map_get(&c->doc, item, "kind");
+                kind = kn >= 0 && N(c, kn)->type == YT_SCALAR ? rn_kind_find(N(c, kn)->text) : NULL;
+            }
+            cur = item;
+            state = S_ENTRY;
+            continue;
+        }
+        if (p->index >= 0 && p->name[0] == '\0') {
+            ov_fail(c, o, "[%d] follows something that is not a list", p->index);
+            return;
+        }
+        int nn = 0, any = 0;
+        switch (state) {
+        case S_TOP:
+            for (int i = 0; i < NTOP; i++) names[nn++] = top_names[i];
+            break;
+        case S_DATA:
+            for (int i = 0; i < NDATA; i++) names[nn++] = data_keys[i].name;
+            break;
+        case S_DEFAULTS:
+            names[nn++] = "models";
+            for (int i = 0; rn_kinds[i]; i++)
+                if (strcmp(rn_kinds[i]->name, "train") != 0) names[nn++] = rn_kinds[i]->name;
+            break;
+        case S_DEFSEC: nn = entry_key_names(kind, 0, 0, 1, names); break;
+        case S_ENTRY:
+            nn = entry_key_names(kind, 1, section, 1, names);
+            any = section && !kind; /* an entry of unknown kind: its keys are checked later */
+            break;
+        case S_ZIP: nn = entry_key_names(kind, 0, 0, 0, names); break;
+        default:
+            ov_fail(c, o, "\"%s\" goes deeper than a key", p->name);
+            return;
+        }
+        int found = any;
+        for (int i = 0; i < nn && !found; i++) found = strcmp(names[i], p->name) == 0;
+        if (!found) {
+            char dym[400];
+            did_you_mean(dym, sizeof dym, p->name, names, nn);
+            if (!dym[0]) {
+                size_t l = 0;
+                for (int i = 0; i < nn && l + 4 < sizeof dym; i++) {
+                    sfmt(dym + l, sizeof dym - l, "%s%s", i ? ", " : " (valid keys: ", names[i]);
+                    l = strlen(dym);
+                }
+                if (l + 2 < sizeof dym) sfmt(dym + l, sizeof dym - l, ")");
+            }
+            ov_fail(c, o, "unknown key \"%s\"%s", p->name, dym);
+            return;
+        }
+        if (last) {
+            int v = ov_value(c, o, origin);
+            if (v >= 0) map_set(c, cur, p->name, v, origin);
+            return;
+        }
+        int next = -1;
+        if (state == S_TOP && (!strcmp(p->name, "models") || !strcmp(p->name, "tasks"))) {
+            next = yt_map_get(&c->doc, cur, p->name);
+            if (next < 0 || N(c, next)->type != YT_SEQ) {
+                ov_fail(c, o, "the spec has no %s list", p->name);
+                return;
+            }
+            section = !strcmp(p->name, "tasks");
+            cur = next;
+            state = S_SEQ;
+            continue;
+        }
+        if ((state == S_TOP && (!strcmp(p->name, "data") || !strcmp(p->name, "defaults"))) || state == S_DEFAULTS ||
+            (state == S_ENTRY && !strcmp(p->name, "zip"))) {
+            next = map_child_map(c, cur, p->name, origin);
+            if (next < 0) {
+                ov_fail(c, o, "\"%s\" is not a mapping", p->name);
+                return;
+            }
+            if (state == S_DEFAULTS) kind = rn_kind_find(strcmp(p->name, "models") ? p->name : "train");
+            state = state == S_TOP ? (!strcmp(p->name, "data") ? S_DATA : S_DEFAULTS)
+                    : state == S_DEFAULTS ? S_DEFSEC
+                                          : S_ZIP;
+            cur = next;
+            continue;
+        }
+        ov_fail(c, o, "\"%s\" is a value, not a section", p->name);
+        return;
+    }
+}
+
+/* ===================================================== duplicate keys === */
+
+static void dup_walk(ctx *c, int node, const char *path, int depth) {
+    yt_node *n = N(c, node);
+    if (n->mark || depth > YT_MAX_DEPTH + 2) return;
+    n->mark = 1;
+    char cp[300];
+    if (n->type == YT_MAP) {
+        for (int p = 0; p < n->nkids / 2; p++) {
+            int k = N(c, node)->kids[2 * p], v = N(c, node)->kids[2 * p + 1];
+            if (N(c, k)->type != YT_SCALAR) {
+                err_at(c, k, path, "a mapping key must be a scalar, got %s", yt_type_name(&c->doc, k));
+                continue;
+            }
+            if (path[0]) sfmt(cp, sizeof cp, "%s.%s", path, N(c, k)->text);
+            else sfmt(cp, sizeof cp, "%s", N(c, k)->text);
+            int dup = 0;
+            for (int q = 0; q < p && !dup; q++) {
+                int k0 = N(c, node)->kids[2 * q];
+                if (N(c, k0)->type == YT_SCALAR && strcmp(N(c, k0)->text, N(c, k)->text) == 0) {
+                    dup = 1;
+                    if (N(c, k0)->origin == 0)
+                        err_at(c, k, cp, "duplicate key \"%s\" (first at line %d, column %d)", N(c, k)->text,
+                               N(c, k0)->line, N(c, k0)->col);
+                    else err_at(c, k, cp, "duplicate key \"%s\"", N(c, k)->text);
+                }
+            }
+            if (!dup) dup_walk(c, v, cp, depth + 1);
+        }
+    } else if (n->type == YT_SEQ) {
+        for (int i = 0; i < n->nkids; i++) {
+            sfmt(cp, sizeof cp, "%s[%d]", path, i);
+            dup_walk(c, N(c, node)->kids[i], cp, depth + 1);
+        }
+    }
+}
+
+/* ============================================================== top level === */
+
+static int valid_name(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* The spec's name (a file name): letters, digits, '.', '_', '-', not starting with '.'. */
+static int valid_spec_name(const char *s) {
+    if (!*s || *s == '.') return 0;
+    for (; *s; s++)
+        if (!(valid_name((char[]){*s, 0}) || *s == '.')) return 0;
+    return 1;
+}
+
+/* "synthetic:N[xCxHxW][/K]" -> shape; 0 on success. */
+static int parse_synthetic(const char *s, int *cc, int *h, int *w, int *k) {
+    unsigned long long n, v[4] = {1, 28, 28, 10};
+    char *end;
+    if (*s < '0' || *s > '9') return -1;
+    n = strtoull(s, &end, 10);
+    s = end;
+    if (*s == 'x') {
+        for (int i = 0; i < 3; i++) {
+            if (i > 0 && *s != 'x') return -1;
+            s++;
+            if (*s < '0' || *s > '9') return -1;
+            v[i] = strtoull(s, &end, 10);
+            s = end;
+        }
+    }
+    if (*s == '/') {
+        s++;
+        if (*s < '0' || *s > '9') return -1;
+        v[3] = strtoull(s, &end, 10);
+        s = end;
+    }
+    if (*s || n == 0 || v[0] < 1 || v[0] > 4 || v[1] < 1 || v[1] > 4096 || v[2] < 1 || v[2] > 4096 || v[3] < 1 ||
+        v[3] > 100000)
+        return -1;
+    *cc = (int)v[0], *h = (int)v[1], *w = (int)v[2], *k = (int)v[3];
+    return 0;
+}
+
+static void check_source(ctx *c, int node, const char *src) {
+    const char *colon = strchr(src, ':');
+    char kinds[120] = "fashion-mnist, mnist, cifar10, cifar100, synthetic";
+    if (!colon) {
+        err_at(c, node, "data.source", "expected kind:path (kinds: %s), got \"%s\"", kinds, src);
+        return;
+    }
+    size_t kl = (size_t)(colon - src);
+    if (kl >= sizeof c->data_kind) kl = sizeof c->data_kind - 1;
+    memcpy(c->data_kind, src, kl);
+    c->data_kind[kl] = '\0';
+    const char *arg = colon + 1;
+    int known = 0;
+    for (int i = 0; i < NDATAKINDS; i++) known |= strcmp(c->data_kind, data_kinds[i]) == 0;
+    if (!known) {
+        char dym[120];
+        did_you_mean(dym, sizeof dym, c->data_kind, data_kinds, NDATAKINDS);
+        err_at(c, node, "data.source", "unknown data kind \"%s\"%s (kinds: %s)", c->data_kind, dym, kinds);
+        return;
+    }
+    if (!strcmp(c->data_kind, "synthetic")) {
+        if (parse_synthetic(arg, &c->in_c, &c->in_h, &c->in_w, &c->classes) != 0) {
+            err_at(c, node, "data.source",
+                   "bad synthetic source \"%s\" (expected synthetic:N[xCxHxW][/K], N > 0, C 1..4, H and W "
+                   "1..4096)",
+                   src);
+            return;
+        }
+    } else {
+        if (!*arg) {
+            err_at(c, node, "data.source", "\"%s\" has an empty directory", src);
+            return;
+        }
+        int cifar = !strncmp(c->data_kind, "cifar", 5);
+        c->in_c = cifar ? 3 : 1;
+        c->in_h = c->in_w = cifar ? 32 : 28;
+        c->classes = !strcmp(c->data_kind, "cifar100") ? 100 : 10;
+    }
+    c->data_ok = 1;
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The files core/data.c will open must exist (not checked: their contents). */
+static void check_data_files(ctx *c) {
+    const char *src = c->s->data_source, *dir = strchr(src, ':') + 1;
+    if (!strcmp(c->data_kind, "synthetic")) return;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        err_at(c, c->source_node, "data.source", "data directory \"%s\" does not exist", dir);
+        return;
+    }
+    char missing[600] = "", p[4400];
+    size_t ml = 0;
+    int nmiss = 0;
+#define MISSING(name)                                                                                                 \
+    do {                                                                                                              \
+        sfmt(missing + ml, sizeof missing - ml, "%s%s", nmiss++ ? ", " : "", name);                                   \
+        ml = strlen(missing);                                                                                         \
+    } while (0)
+    if (!strcmp(c->data_kind, "fashion-mnist") || !strcmp(c->data_kind, "mnist")) {
+        static const char *const base[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+        for (int i = 0; i < 4; i++) {
+            char q[4400];
+            sfmt(p, sizeof p, "%s/%s.gz", dir, base[i]);
+            sfmt(q, sizeof q, "%s/%s", dir, base[i]);
+            if (!file_exists(p) && !file_exists(q)) {
+                char nm[80];
+                sfmt(nm, sizeof nm, "%s[.gz]", base[i]);
+                MISSING(nm);
+            }
+        }
+    } else {
+        int c100 = !strcmp(c->data_kind, "cifar100");
+        const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+        static const char *const tr10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                           "data_batch_4.bin", "data_batch_5.bin"};
+        static const char *const te10[] = {"test_batch.bin"}, *const tr100[] = {"train.bin"},
+                                 *const te100[] = {"test.bin"};
+        for (int split = 0; split < 2; split++) {
+            const char *const *names = c100 ? (split ? te100 : tr100) : (split ? te10 : tr10);
+            int nn = (!c100 && !split) ? 5 : 1;
+            /* core/data.c: DIR when it holds the split's first file, else DIR/<sub> */
+            char base[4200];
+            sfmt(p, sizeof p, "%s/%s", dir, names[0]);
+            if (file_exists(p)) sfmt(base, sizeof base, "%s", dir);
+            else sfmt(base, sizeof base, "%s/%s", dir, sub);
+            for (int i = 0; i < nn; i++) {
+                sfmt(p, sizeof p, "%s/%s", base, names[i]);
+                if (!file_exists(p)) MISSING(names[i]);
+            }
+        }
+        if (nmiss) {
+            size_t l = strlen(missing);
+            sfmt(missing + l, sizeof missing - l, " (looked in %s and %s/%s)", dir, dir, sub);
+        }
+    }
+#undef MISSING
+    if (nmiss) err_at(c, c->source_node, "data.source", "missing data files in %s: %s", dir, missing);
+}
+
+static void do_data(ctx *c, int node) {
+    if (N(c, node)->type != YT_MAP) {
+        err_at(c, node, "data", "expected a mapping with source: kind:path, got %s", yt_type_name(&c->doc, node));
+        return;
+    }
+    const char *names[NDATA];
+    for (int i = 0; i < NDATA; i++) names[i] = data_keys[i].name;
+    for (int p = 0; p < N(c, node)->nkids / 2; p++) {
+        if (yt_map_is_dup(&c->doc, node, p)) continue;
+        int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
+        if (N(c, kn)->type != YT_SCALAR) continue;
+        char path[300];
+        sfmt(path, sizeof path, "data.%s", N(c, kn)->text);
+        const rn_key *k = NULL;
+        for (int i = 0; i < NDATA; i++)
+            if (!strcmp(data_keys[i].name, N(c, kn)->text)) k = &data_keys[i];
+        if (!k) {
+            unknown_key(c, kn, path, names, NDATA);
+            continue;
+        }
+        const char *v;
+        if (N(c, vn)->type == YT_SEQ || (N(c, vn)->type == YT_MAP && yt_map_get(&c->doc, vn, "range") >= 0)) {
+            err_at(c, vn, path, "data keys cannot be swept (sweeps go in models and tasks entries)");
+            continue;
+        }
+        if (typed_scalar(c, k, vn, path, &v) != 0) continue;
+        if (!strcmp(k->name, "source")) {
+            c->source_node = vn;
+            sfmt(c->s->data_source, sizeof c->s->data_source, "%s", v);
+            if (strlen(v) >= sizeof c->s->data_source) err_at(c, vn, path, "data source is too long");
+            else check_source(c, vn, v);
+        } else if (!strcmp(k->name, "train_limit")) {
+            c->s->train_limit = (size_t)strtoull(v, NULL, 10);
+        } else {
+            c->s->test_limit = (size_t)strtoull(v, NULL, 10);
+        }
+    }
+    if (yt_map_get(&c->doc, node, "source") < 0) err_at(c, node, "data", "missing required key \"source\"");
+}
+
+static int kind_index(const rn_kind *k) {
+    for (int i = 0; rn_kinds[i]; i++)
+        if (rn_kinds[i] == k) return i;
+    return -1;
+}
+
+/* The settings of one entry-like mapping (an entry or a defaults section).
+ * Returns 0 when every key was valid. */
+static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int is_entry, int section,
+                      int zip_group, setlist *out) {
+    const char *names[RN_MAX_PARAMS + 4];
+    int nn = entry_key_names(k, is_entry, is_entry && section == 1, 1, names);
+    int bad = 0;
+    if (setlist_init(c, out, k->nkeys) != 0) return -1;
+    for (int p = 0; p < N(c, node)->nkids / 2; p++) {
+        if (yt_map_is_dup(&c->doc, node, p)) continue;
+        int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
+        if (N(c, kn)->type != YT_SCALAR) continue;
+        const char *kt = N(c, kn)->text;
+        char kp[300];
+        sfmt(kp, sizeof kp, "%s.%s", path, kt);
+        if (is_entry && (!strcmp(kt, "name") || (section == 1 && !strcmp(kt, "kind")))) continue;
+        if (!strcmp(kt, "zip")) {
+            if (parse_zip(c, k, vn, kp, zip_group, out) != 0) bad = 1;
+            continue;
+        }
+        const rn_key *key = rn_kind_key(k, kt);
+        if (!key) {
+            if (is_entry && section == 0 && !strcmp(kt, "kind"))
+                err_at(c, kn, kp, "unknown key \"kind\" (entries of models are always of kind train; other kinds "
+                                  "go in tasks)");
+            else if (!is_entry && (!strcmp(kt, "name") || !strcmp(kt, "kind")))
+                err_at(c, kn, kp, "\"%s\" cannot have a default", kt);
+            else unknown_key(c, kn, kp, names, nn);
+            bad = 1;
+            continue;
+        }
+        setting st;
+        if (parse_setting(c, key, vn, kp, 0, &st) != 0 || add_setting(c, out, &st) != 0) bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+static void do_defaults(ctx *c, int node) {
+    if (yt_is_null(&c->doc, node)) return;
+    if (N(c, node)->type != YT_MAP) {
+        err_at(c, node, "defaults", "expected a mapping (models: {...}, <kind>: {...}), got %s",
+               yt_type_name(&c->doc, node));
+        return;
+    }
+    const char *names[32];
+    int nn = 0;
+    names[nn++] = "models";
+    for (int i = 0; rn_kinds[i] && nn < 32; i++)
+        if (strcmp(rn_kinds[i]->name, "train") != 0) names[nn++] = rn_kinds[i]->name;
+    for (int p = 0; p < N(c, node)->nkids / 2; p++) {
+        if (yt_map_is_dup(&c->doc, node, p)) continue;
+        int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
+        if (N(c, kn)->type != YT_SCALAR) continue;
+        const char *kt = N(c, kn)->text;
+        char kp[300];
+        sfmt(kp, sizeof kp, "defaults.%s", kt);
+        const rn_kind *k = !strcmp(kt, "models") ? rn_kind_find("train") : rn_kind_find(kt);
+        if (!k || !strcmp(kt, "train")) {
+            if (!strcmp(kt, "train")) err_at(c, kn, kp, "unknown key \"train\" (did you mean \"models\"?)");
+            else unknown_key(c, kn, kp, names, nn);
+            continue;
+        }
+        if (yt_is_null(&c->doc, vn)) continue;
+        if (N(c, vn)->type != YT_MAP) {
+            err_at(c, vn, kp, "expected a mapping of %s keys, got %s", k->name, yt_type_name(&c->doc, vn));
+            continue;
+        }
+        int ki = kind_index(k);
+        parse_keys(c, k, vn, kp, 0, 0, 1, &c->defaults[ki]);
+        c->defaults_set[ki] = 1;
+    }
+}
+
+/* ============================================================== entries === */
+
+static void do_entry(ctx *c, entry *e) {
+    int node = e->node;
+    if (N(c, node)->type != YT_MAP) {
+        err_at(c, node, e->path, "expected a mapping (an entry with name: ...), got %s", yt_type_name(&c->doc, node));
+        e->bad = 1;
+        return;
+    }
+    if (e->section == 0) {
+        e->kind = rn_kind_find("train");
+    } else {
+        int kn = yt_map_get(&c->doc, node, "kind");
+        char kp[80];
+        sfmt(kp, sizeof kp, "%s.kind", e->path);
+        if (kn < 0) {
+            err_at(c, node, e->path, "missing required key \"kind\"");
+        } else if (N(c, kn)->type != YT_SCALAR || yt_is_null(&c->doc, kn)) {
+            err_at(c, kn, kp, "expected a task kind, got %s",
+                   N(c, kn)->type == YT_SCALAR ? "nothing" : yt_type_name(&c->doc, kn));
+        } else {
+            const char *kt = N(c, kn)->text;
+            const rn_kind *k = rn_kind_find(kt);
+            const char *names[32];
+            int nn = 0;
+            char list[300] = "";
+            for (int i = 0; rn_kinds[i] && nn < 32; i++)
+                if (strcmp(rn_kinds[i]->name, "train") != 0) {
+                    names[nn++] = rn_kinds[i]->name;
+                    size_t l = strlen(list);
+                    sfmt(list + l, sizeof list - l, "%s%s", nn > 1 ? ", " : "", rn_kinds[i]->name);
+                }
+            if (k && !strcmp(kt, "train")) {
+                err_at(c, kn, kp, "kind \"train\" entries go in the models section");
+            } else if (!k) {
+                char dym[120];
+                did_you_mean(dym, sizeof dym, kt, names, nn);
+                if (dym[0]) err_at(c, kn, kp, "unknown task kind \"%s\"%s", kt, dym);
+                else err_at(c, kn, kp, "unknown task kind \"%s\" (kinds: %s)", kt, list);
+            } else {
+                e->kind = k;
+            }
+        }
+    }
+    int nm = yt_map_get(&c->doc, node, "name");
+    char np[80];
+    sfmt(np, sizeof np, "%s.name", e->path);
+    if (nm < 0) {
+        err_at(c, node, e->path, "missing required key \"name\"");
+    } else if (N(c, nm)->type != YT_SCALAR || yt_is_null(&c->doc, nm)) {
+        err_at(c, nm, np, "expected a name, got %s",
+               N(c, nm)->type == YT_SCALAR ? "nothing" : yt_type_name(&c->doc, nm));
+    } else if (!valid_name(N(c, nm)->text)) {
+        err_at(c, nm, np, "invalid name \"%s\" (use letters, digits, '_' and '-')", N(c, nm)->text);
+    } else if (N(c, nm)->len >= RN_NAME_LEN) {
+        err_at(c, nm, np, "name is longer than %d characters", RN_NAME_LEN - 1);
+    } else {
+        e->name = N(c, nm)->text;
+    }
+    if (!e->kind) {
+        e->bad = 1;
+        return;
+    }
+    if (parse_keys(c, e->kind, node, e->path, 1, e->section, 2, &e->own) != 0) e->bad = 1;
+    if (!e->name) e->bad = 1;
+}
+
+/* eff = defaults of the kind, then the entry's own settings (replacing a default in place). */
+static void merge_defaults(ctx *c, entry *e) {
+    int ki = kind_index(e->kind);
+    const setlist *d = &c->defaults[ki];
+    if (setlist_init(c, &e->eff, e->kind->nkeys) != 0) return;
+    for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];
+    for (int i = 0; i < e->own.n; i++) {
+        setting *old = setlist_find(&e->eff, e->own.v[i].key);
+        if (old) *old = e->own.v[i];
+        else if (e->eff.n < e->eff.cap) e->eff.v[e->eff.n++] = e->own.v[i];
+    }
+    for (int i = 0; i < e->kind->nkeys; i++) {
+        const rn_key *k = &e->kind->keys[i];
+        if (!k->def && !setlist_find(&e->eff, k)) {
+            err_at(c, e->node, e->path, "missing required key \"%s\"", k->name);
+            e->bad = 1;
+        }
+    }
+}
+
+static int find_entry(const ctx *c, const char *name) {
+    for (int i = 0; i < c->nent; i++)
+        if (c->ent[i].name && !strcmp(c->ent[i].name, name)) return i;
+    return -1;
+}
+
+static void resolve_refs(ctx *c, entry *e) {
+    for (int i = 0; i < e->eff.n; i++) {
+        setting *s = &e->eff.v[i];
+        if (s->key->type != RN_T_MODEL) continue;
+        for (int j = 0; j < s->nvals; j++) {
+            if (!s->vals[j][0]) continue; /* an optional reference left empty */
+            char vp[300];
+            if (s->nvals > 1 || N(c, s->node)->type == YT_SEQ) sfmt(vp, sizeof vp, "%s[%d]", s->path, j);
+            else sfmt(vp, sizeof vp, "%s", s->path);
+            int r = find_entry(c, s->vals[j]);
+            if (r < 0) {
+                const char *names[256];
+                int nn = 0;
+                for (int q = 0; q < c->nent && nn < 256; q++)
+                    if (c->ent[q].name && c->ent[q].kind && c->ent[q].kind->produces_model)
+                        names[nn++] = c->ent[q].name;
+                char dym[120];
+                did_you_mean(dym, sizeof dym, s->vals[j], names, nn);
+                err_at(c, s->vnodes[j], vp, "unknown model \"%s\"%s", s->vals[j], dym);
+                e->bad = 1;
+            } else if (c->ent[r].kind && !c->ent[r].kind->produces_model) {
+                err_at(c, s->vnodes[j], vp, "\"%s\" is a task of kind %s, which does not produce a model",
+                       s->vals[j], c->ent[r].kind->name);
+                e->bad = 1;
+            } else {
+                s->refs[j] = r;
+            }
+        }
+    }
+}
+
+/* Depth-first search for reference cycles; every entry on a cycle is marked bad. */
+static void cycle_dfs(ctx *c, int i, int *stack, int depth) {
+    entry *e = &c->ent[i];
+    e->color = 1;
+    stack[depth] = i;
+    for (int a = 0; a < e->eff.n; a++) {
+        setting *s = &e->eff.v[a];
+        if (s->key->type != RN_T_MODEL) continue;
+        for (int j = 0; j < s->nvals; j++) {
+            int r = s->refs[j];
+            if (r < 0) continue;
+            if (c->ent[r].color == 1) {
+                char msg[500] = "";
+                int from = depth;
+                while (from > 0 && stack[from] != r) from--;
+                for (int q = from; q <= depth; q++) {
+                    size_t l = strlen(msg);
+                    sfmt(msg + l, sizeof msg - l, "%s -> ", c->ent[stack[q]].name);
+                    c->ent[stack[q]].bad = 1;
+                }
+                size_t l = strlen(msg);
+                sfmt(msg + l, sizeof msg - l, "%s", c->ent[r].name);
+                char vp[300];
+                if (N(c, s->node)->type == YT_SEQ) sfmt(vp, sizeof vp, "%s[%d]", s->path, j);
+                else sfmt(vp, sizeof vp, "%s", s->path);
+                err_at(c, s->vnodes[j], vp, "circular reference: %s", msg);
+            } else if (c->ent[r].color == 0) {
+                cycle_dfs(c, r, stack, depth + 1);
+            }
+        }
+    }
+    e->color = 2;
+}
+
+/* ============================================================ expansion === */
+
+typedef struct axis {
+    int set[RN_MAX_PARAMS]; /* indices into eff */
+    int nset;
+    int n;
+    int *ids;               /* a model axis: the referenced task of each value */
+} axis;
+
+/* Tasks come from one zeroed allocation sized by count_entry(): an rn_task
+ * is large (mostly unused parameter text) and untouched pages stay free. */
+static rn_task *new_task(ctx *c) {
+    if (c->ntasks >= c->captasks) { /* count_entry() and expand_entry() disagree: a bug */
+        diag_raw(c, c->file, 0, 0, "", "internal error: more tasks than counted");
+        return NULL;
+    }
+    rn_task *t = &c->tasks[c->ntasks];
+    t->id = c->ntasks++;
+    return t;
+}
+
+/* Instances of an entry (the product of its axes), or -1 when it cannot be
+ * expanded (it, or something it refers to, has errors). */
+static double count_entry(ctx *c, int ei) {
+    entry *e = &c->ent[ei];
+    if (e->counted) return e->count;
+    e->counted = 1;
+    e->count = -1;
+    if (e->bad || !e->eff.v) return -1;
+    double total = 1;
+    int seen_group[RN_MAX_PARAMS + 1] = {0};
+    for (int i = 0; i < e->eff.n; i++) {
+        setting *s = &e->eff.v[i];
+        if (s->key->type == RN_T_MODEL) {
+            double n = 0;
+            for (int j = 0; j < s->nvals; j++) {
+                if (s->refs[j] < 0) {
+                    n += 1;
+                    continue;
+                }
+                double r = count_entry(c, s->refs[j]);
+                if (r < 0) {
+                    e->bad = 1;
+                    return -1;
+                }
+                n += r;
+            }
+            total *= n;
+        } else if (s->group > 0) {
+            int g = s->group <= RN_MAX_PARAMS ? s->group : RN_MAX_PARAMS;
+            if (!seen_group[g]) total *= s->nvals;
+            seen_group[g] = 1;
+        } else {
+            total *= s->nvals;
+        }
+    }
+    e->count = total;
+    return total;
+}
+
+/* The task key: at most RN_KEY_LEN-1 characters, the tail hashed when longer. */
+static void set_key(rn_task *t, const char *full) {
+    size_t l = strlen(full);
+    if (l < RN_KEY_LEN) {
+        memcpy(t->key, full, l + 1);
+        return;
+    }
+    size_t keep = KEY_HASH_KEEP;
+    while (keep > 0 && ((unsigned char)full[keep] & 0xC0) == 0x80) keep--; /* not inside a UTF-8 character */
+    memcpy(t->key, full, keep);
+    sfmt(t->key + keep, RN_KEY_LEN - keep, "~%016llx", (unsigned long long)fnv1a(full));
+}
+
+static void set_checkpoint(ctx *c, rn_task *t, int ei) {
+    char name[CKPT_NAME_MAX + 40];
+    size_t l = 0;
+    for (const char *p = t->key; *p && l < CKPT_NAME_MAX; p++, l++) {
+        char ch = *p;
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '=' || ch == '-';
+        name[l] = ok ? ch : '_';
+    }
+    name[l] = '\0';
+    uint64_t h = fnv1a(t->key);
+    if (strlen(t->key) > CKPT_NAME_MAX) sfmt(name + CKPT_NAME_MAX - 17, 18, "-%016llx", (unsigned long long)h);
+    size_t base = strlen(name);
+    for (int salt = 0;; salt++) {
+        int r = strset_add(c, &c->ckpts, name);
+        if (r < 0) return;
+        if (r == 1) break;
+        /* the sanitised name is taken: append a short hash of the key */
+        uint64_t hs = h + (uint64_t)salt * 0x9e3779b97f4a7c15ull;
+        sfmt(name + base, sizeof name - base, "-%08llx", (unsigned long long)(hs >> 32));
+    }
+    char path[2048];
+    sfmt(path, sizeof path, "%s/ckpt/%s.h5", c->s->outdir, name);
+    if (strlen(path) >= sizeof t->checkpoint) {
+        err_at(c, c->output_node, "output", "checkpoint paths under \"%s\" are too long", c->s->outdir);
+        c->ent[ei].bad = 1;
+        return;
+    }
+    sfmt(t->checkpoint, sizeof t->checkpoint, "%s", path);
+}
+
+static void expand(ctx *c, int ei);
+
+static void expand_entry(ctx *c, int ei) {
+    entry *e = &c->ent[ei];
+    const rn_kind *k = e->kind;
+    axis ax[RN_MAX_PARAMS];
+    int nax = 0;
+    int done[RN_MAX_PARAMS] = {0};
+    int setaxis[RN_MAX_PARAMS]; /* axis of each eff setting */
+    double total = 1;
+    if (k->nkeys > RN_MAX_PARAMS) {
+        err_at(c, e->node, e->path, "kind %s has too many keys", k->name);
+        e->bad = 1;
+        return;
+    }
+    for (int i = 0; i < e->eff.n; i++) {
+        if (done[i]) continue;
+        axis *a = &ax[nax];
+        memset(a, 0, sizeof *a);
+        setting *s = &e->eff.v[i];
+        if (s->key->type == RN_T_MODEL) {
+            int n = 0;
+            for (int j = 0; j < s->nvals; j++) n += s->refs[j] >= 0 ? c->ent[s->refs[j]].ninst : 1;
+            a->ids = palloc(c, (size_t)(n ? n : 1) * sizeof *a->ids);
+            if (!a->ids) return;
+            for (int j = 0; j < s->nvals; j++) {
+                if (s->refs[j] < 0) a->ids[a->n++] = -1; /* an empty optional reference */
+                else
+                    for (int q = 0; q < c->ent[s->refs[j]].ninst; q++) a->ids[a->n++] = c->ent[s->refs[j]].inst[q];
+            }
+            a->set[a->nset++] = i;
+            done[i] = 1;
+        } else {
+            a->n = s->nvals;
+            for (int j = i; j < e->eff.n; j++)
+                if (j == i || (s->group > 0 && e->eff.v[j].group == s->group)) {
+                    a->set[a->nset++] = j;
+                    done[j] = 1;
+                }
+        }
+        for (int q = 0; q < a->nset; q++) setaxis[a->set[q]] = nax;
+        total *= a->n;
+        nax++;
+    }
+    if (total < 1) { /* a model reference to an entry without instances */
+        e->bad = 1;
+        return;
+    }
+    int n = (int)total;
+    e->inst = palloc(c, (size_t)n * sizeof *e->inst);
+    if (!e->inst) return;
+    int idx[RN_MAX_PARAMS] = {0};
+    rn_ctx rc = {c->s->data_source, c->s->train_limit, c->s->test_limit, 0, 1};
+    for (int it = 0; it < n; it++) {
+        rn_task *t = new_task(c);
+        if (!t) return;
+        c->task_entry[t->id] = ei;
+        sfmt(t->kind, sizeof t->kind, "%s", k->name);
+        sfmt(t->name, sizeof t->name, "%s", e->name);
+        sbuf key = {0}, refs = {0};
+        sb_add(&key, k->name);
+        sb_add(&key, ":");
+        sb_add(&key, e->name);
+        int nsw = 0, bad = 0;
+        for (int q = 0; q < k->nkeys; q++) {
+            const rn_key *kk = &k->keys[q];
+            const char *val = kk->def ? kk->def : "";
+            int swept = 0, si = -1;
+            for (int j = 0; j < e->eff.n; j++)
+                if (e->eff.v[j].key == kk) si = j;
+            const rn_task *ref = NULL;
+            if (si >= 0) {
+                axis *a = &ax[setaxis[si]];
+                swept = a->n > 1;
+                if (kk->type == RN_T_MODEL) {
+                    int id = a->ids[idx[setaxis[si]]];
+                    if (id >= 0) {
+                        ref = &c->tasks[id];
+                        val = ref->key;
+                    } else {
+                        val = "";
+                    }
+                } else {
+                    val = e->eff.v[si].vals[idx[setaxis[si]]];
+                }
+            }
+            if (rn_task_set(t, kk->name, val, swept) != 0) bad = 1;
+            if (kk->type == RN_T_MODEL) {
+                char pn[RN_PARAM_NAME_LEN + 8];
+                sfmt(pn, sizeof pn, "%s_path", kk->name);
+                if (rn_task_set(t, pn, ref ? ref->checkpoint : "", 0) != 0) bad = 1;
+                if (ref) {
+                    if (t->ndeps >= RN_MAX_DEPS) bad = 1;
+                    else t->deps[t->ndeps++] = ref->id;
+                    sb_add(&refs, "<");
+                    sb_add(&refs, ref->key);
+                    sb_add(&refs, ">");
+                }
+            } else if (swept) {
+                sb_add(&key, nsw++ ? "," : "[");
+                sb_add(&key, kk->name);
+                sb_add(&key, "=");
+                sb_add(&key, val);
+            }
+        }
+        if (nsw) sb_add(&key, "]");
+        if (refs.s) sb_add(&key, refs.s);
+        free(refs.s);
+        if (key.oom || refs.oom) {
+            free(key.s);
+            c->oom = 1;
+            return;
+        }
+        set_key(t, key.s);
+        free(key.s);
+        if (bad) {
+            err_at(c, e->node, e->path, "task %s has too many parameters, dependencies or too long values", t->key);
+            e->bad = 1;
+            return;
+        }
+        int r = strset_add(c, &c->keys, t->key);
+        if (r < 0) return;
+        if (r == 0) {
+            err_at(c, e->node, e->path, "the task %s appears twice (a sweep lists the same value twice?)", t->key);
+            e->bad = 1;
+        }
+        t->seed = ip_stream(t->key, c->s->seed);
+        if (k->produces_model) set_checkpoint(c, t, ei);
+        t->cost = k->cost ? k->cost(t, &rc) : 0;
+        e->inst[e->ninst++] = t->id;
+        /* next combination: last axis fastest */
+        for (int a = nax - 1; a >= 0; a--) {
+            if (++idx[a] < ax[a].n) break;
+            idx[a] = 0;
+        }
+    }
+}
+
+static void expand(ctx *c, int ei) {
+    entry *e = &c->ent[ei];
+    if (e->expanded) return;
+    e->expanded = 1;
+    if (e->bad) return;
+    for (int i = 0; i < e->eff.n; i++) {
+        setting *s = &e->eff.v[i];
+        if (s->key->type != RN_T_MODEL) continue;
+        for (int j = 0; j < s->nvals; j++) {
+            if (s->refs[j] < 0) continue;
+            expand(c, s->refs[j]);
+            if (c->ent[s->refs[j]].bad) {
+                e->bad = 1; /* its error is already reported */
+                return;
+            }
+        }
+    }
+    expand_entry(c, ei);
+}
+
+/* ========================================================== signatures === */
+
+static const setting *eff_find(const entry *e, const char *key) {
+    for (int i = 0; i < e->eff.n; i++)
+        if (!strcmp(e->eff.v[i].key->name, key)) return &e->eff.v[i];
+    return NULL;
+}
+
+static sigcache *sig_lookup(ctx *c, const rn_task *t) {
+    const char *arch = rn_task_get(t, "arch"), *norm = rn_task_get(t, "norm"), *scheme = rn_task_get(t, "scheme"),
+               *layers = rn_task_get(t, "passport_layers");
+    char cfgs[400];
+    sfmt(cfgs, sizeof cfgs, "%s|%s|%s|%s", arch, norm ? norm : "bn", scheme, layers ? layers : "");
+    for (int i = 0; i < c->nsig; i++)
+        if (!strcmp(c->sig[i].cfg, cfgs)) return &c->sig[i];
+    if (c->nsig == c->capsig) {
+        int cap = c->capsig ? 2 * c->capsig : 8;
+        sigcache *v = realloc(c->sig, (size_t)cap * sizeof *v);
+        if (!v) return c->oom = 1, NULL;
+        c->sig = v;
+        c->capsig = cap;
+    }
+    sigcache *sc = &c->sig[c->nsig++];
+    memset(sc, 0, sizeof *sc);
+    sfmt(sc->cfg, sizeof sc->cfg, "%s", cfgs);
+    ip_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    ip_err err = {{0}};
+    sfmt(mc.arch, sizeof mc.arch, "%s", arch);
+    mc.in_c = c->in_c, mc.in_h = c->in_h, mc.in_w = c->in_w, mc.classes = c->classes;
+    if (layers && strlen(layers) >= sizeof mc.passport_layers) {
+        sfmt(sc->err, sizeof sc->err, "passport_layers is longer than %zu characters", sizeof mc.passport_layers - 1);
+        return sc;
+    }
+    sfmt(mc.passport_layers, sizeof mc.passport_layers, "%s", layers ? layers : "");
+    if (ip_norm_parse(norm ? norm : "bn", &mc.norm) != 0 || ip_scheme_parse(scheme, &mc.scheme) != 0) {
+        sfmt(sc->err, sizeof sc->err, "bad norm or scheme");
+        return sc;
+    }
+    ip_model m;
+    if (ip_model_build(&m, &mc, &err) != 0) {
+        sfmt(sc->err, sizeof sc->err, "%s", err.msg);
+        return sc;
+    }
+    sc->ok = 1;
+    sc->mincout = -1;
+    for (int i = 0; i < m.npassports; i++)
+        if (sc->mincout < 0 || m.passports[i].cout < sc->mincout) {
+            sc->mincout = m.passports[i].cout;
+            sfmt(sc->layer, sizeof sc->layer, "%s", m.passports[i].layer);
+        }
+    ip_model_free(&m);
+    return sc;
+}
+
+static void check_signatures(ctx *c) {
+    for (int i = 0; i < c->ntasks; i++) {
+        const rn_task *t = &c->tasks[i];
+        const char *scheme = rn_task_get(t, "scheme"), *arch = rn_task_get(t, "arch"),
+                   *sig = rn_task_get(t, "signature");
+        if (!scheme || !arch || !strcmp(scheme, "baseline")) continue;
+        entry *e = &c->ent[c->task_entry[i]];
+        const setting *ss = eff_find(e, "signature"), *ls = eff_find(e, "passport_layers"),
+                      *as = eff_find(e, "arch");
+        if (sig && strlen(sig) >= sizeof((ip_train_task *)0)->signature) {
+            err_at(c, ss ? ss->node : e->node, ss ? ss->path : e->path, "signature is longer than %zu characters",
+                   sizeof((ip_train_task *)0)->signature - 1);
+            continue;
+        }
+        sigcache *sc = sig_lookup(c, t);
+        if (!sc) return;
+        if (!sc->ok) {
+            const setting *at = ls ? ls : as;
+            err_at(c, at ? at->node : e->node, at ? at->path : e->path, "cannot build %s (scheme %s): %s", arch,
+                   scheme, sc->err);
+            continue;
+        }
+        size_t L = sig ? strlen(sig) : 0;
+        if (L > 0 && 8 * L > (size_t)sc->mincout)
+            err_at(c, ss ? ss->node : e->node, ss ? ss->path : e->path,
+                   "signature \"%s\" needs %zu bits (8 per character) but passport layer %s of %s has %d "
+                   "channels (at most %d characters)",
+                   sig, 8 * L, sc->layer, arch, sc->mincout, sc->mincout / 8);
+    }
+}
+
+/* ================================================================= load === */
+
+static void default_name(char *out, size_t cap, const char *file) {
+    const char *b = strrchr(file, '/');
+    b = b ? b + 1 : file;
+    size_t l = strlen(b);
+    const char *dot = strrchr(b, '.');
+    if (dot && dot != b) l = (size_t)(dot - b);
+    if (l >= cap) l = cap - 1;
+    for (size_t i = 0; i < l; i++) {
+        char ch = b[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '-';
+        out[i] = ok ? ch : '_';
+    }
+    out[l] = '\0';
+    if (!l) sfmt(out, cap, "spec");
+}
+
+static void do_top(ctx *c) {
+    int root = c->root;
+    rn_spec *s = c->s;
+    int have[NTOP] = {0};
+    s->seed = 1;
+    for (int p = 0; p < N(c, root)->nkids / 2; p++) {
+        if (yt_map_is_dup(&c->doc, root, p)) continue;
+        int kn = N(c, root)->kids[2 * p], vn = N(c, root)->kids[2 * p + 1];
+        if (N(c, kn)->type != YT_SCALAR) continue;
+        const char *kt = N(c, kn)->text;
+        int ti = -1;
+        for (int i = 0; i < NTOP; i++)
+            if (!strcmp(kt, top_names[i])) ti = i;
+        if (ti < 0) {
+            unknown_key(c, kn, kt, top_names, NTOP);
+            continue;
+        }
+        have[ti] = vn + 1;
+        const char *v;
+        if (!strcmp(kt, "name")) {
+            if (typed_scalar(c, &key_str, vn, "name", &v) != 0) continue;
+            if (!valid_spec_name(v))
+                err_at(c, vn, "name", "invalid name \"%s\" (use letters, digits, '.', '_' and '-')", v);
+            else if (strlen(v) >= sizeof s->name)
+                err_at(c, vn, "name", "name is longer than %d characters", RN_NAME_LEN - 1);
+            else sfmt(s->name, sizeof s->name, "%s", v);
+        } else if (!strcmp(kt, "seed")) {
+            if (N(c, vn)->type == YT_SEQ) {
+                err_at(c, vn, "seed", "the spec seed cannot be swept (sweep a models entry's seed instead)");
+                continue;
+            }
+            if (typed_scalar(c, &key_seed, vn, "seed", &v) == 0) s->seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(kt, "output")) {
+            c->output_node = vn;
+            if (typed_scalar(c, &key_str, vn, "output", &v) != 0) continue;
+            if (!v[0]) err_at(c, vn, "output", "output must not be empty");
+            else if (strlen(v) > 900) err_at(c, vn, "output", "output path is too long");
+            else sfmt(s->output, sizeof s->output, "%s", v);
+        } else if (!strcmp(kt, "data")) {
+            do_data(c, vn);
+        } else if (!strcmp(kt, "defaults")) {
+            do_defaults(c, vn);
+        }
+    }
+    if (!have[3]) err_at(c, root, "", "missing required key \"data\"");
+    /* names, output */
+    if (!s->name[0]) default_name(s->name, sizeof s->name, c->file);
+    if (!s->output[0]) sfmt(s->output, sizeof s->output, "results/%s.h5", s->name);
+    size_t ol = strlen(s->output);
+    if (ol > 3 && !strcmp(s->output + ol - 3, ".h5"))
+        sfmt(s->outdir, sizeof s->outdir, "%.*s.d", (int)(ol - 3), s->output);
+    else sfmt(s->outdir, sizeof s->outdir, "%s.d", s->output);
+    /* entries */
+    int sec_node[2] = {have[5] - 1, have[6] - 1};
+    int n = 0;
+    for (int sec = 0; sec < 2; sec++) {
+        int sn = sec_node[sec];
+        if (sn < 0 || yt_is_null(&c->doc, sn)) continue;
+        if (N(c, sn)->type != YT_SEQ) {
+            err_at(c, sn, top_names[5 + sec], "expected a list of entries (- name: ...), got %s",
+                   yt_type_name(&c->doc, sn));
+            continue;
+        }
+        n += N(c, sn)->nkids;
+    }
+    c->ent = palloc(c, (size_t)(n ? n : 1) * sizeof *c->ent);
+    if (!c->ent) return;
+    for (int sec = 0; sec < 2; sec++) {
+        int sn = sec_node[sec];
+        if (sn < 0 || N(c, sn)->type != YT_SEQ) continue;
+        for (int i = 0; i < N(c, sn)->nkids; i++) {
+            entry *e = &c->ent[c->nent++];
+            e->section = sec;
+            e->index = i;
+            e->node = N(c, sn)->kids[i];
+            sfmt(e->path, sizeof e->path, "%s[%d]", top_names[5 + sec], i);
+        }
+    }
+    if (c->nent == 0 && have[3]) err_at(c, root, "", "the spec has no models and no tasks");
+}
+
+static void load_tree(ctx *c) {
+    c->nkinds = 0;
+    while (rn_kinds[c->nkinds]) c->nkinds++;
+    c->defaults = palloc(c, (size_t)c->nkinds * sizeof *c->defaults);
+    c->defaults_set = palloc(c, (size_t)c->nkinds * sizeof *c->defaults_set);
+    if (!c->defaults || !c->defaults_set) return;
+    c->output_node = c->source_node = -1;
+    if (c->root < 0 || yt_is_null(&c->doc, c->root)) {
+        err_at(c, -1, "", "the spec is empty");
+        return;
+    }
+    if (N(c, c->root)->type != YT_MAP) {
+        err_at(c, c->root, "", "expected a mapping of keys (name, seed, output, data, defaults, models, tasks), got %s",
+               yt_type_name(&c->doc, c->root));
+        return;
+    }
+    for (int i = 0; i < c->nov; i++) apply_override(c, i);
+    if (c->oom) return;
+    dup_walk(c, c->root, "", 0);
+    do_top(c);
+    if (c->oom) return;
+    for (int i = 0; i < c->nent; i++) do_entry(c, &c->ent[i]);
+    /* names: unique across models and tasks */
+    for (int i = 0; i < c->nent; i++) {
+        entry *e = &c->ent[i];
+        if (!e->name) continue;
+        for (int j = 0; j < i; j++)
+            if (c->ent[j].name && !strcmp(c->ent[j].name, e->name)) {
+                int nm = yt_map_get(&c->doc, e->node, "name");
+                char np[80];
+                sfmt(np, sizeof np, "%s.name", e->path);
+                err_at(c, nm, np, "duplicate name \"%s\" (first used by %s, line %d)", e->name, c->ent[j].path,
+                       N(c, c->ent[j].node)->line);
+                e->bad = 1;
+                break;
+            }
+    }
+    for (int i = 0; i < c->nent; i++)
+        if (c->ent[i].kind && c->ent[i].own.v) merge_defaults(c, &c->ent[i]);
+    for (int i = 0; i < c->nent; i++)
+        if (c->ent[i].kind && c->ent[i].eff.v) resolve_refs(c, &c->ent[i]);
+    int *stack = palloc(c, (size_t)(c->nent + 1) * sizeof *stack);
+    if (!stack) return;
+    for (int i = 0; i < c->nent; i++)
+        if (c->ent[i].color == 0 && c->ent[i].eff.v) cycle_dfs(c, i, stack, 0);
+    if (c->data_ok && !(c->opts && c->opts->skip_data_check)) check_data_files(c);
+    /* expansion: models, then tasks in file order, each after what it refers to */
+    double total = 0;
+    for (int i = 0; i < c->nent; i++) {
+        double n = count_entry(c, i);
+        if (n < 0) continue;
+        if (total + n > MAX_TASKS) {
+            err_at(c, c->ent[i].node, c->ent[i].path, "expands to %.0f tasks, which makes more than %d in the spec",
+                   n, MAX_TASKS);
+            c->ent[i].bad = 1;
+            continue;
+        }
+        total += n;
+    }
+    if (total > 0) {
+        c->tasks = calloc((size_t)total, sizeof *c->tasks);
+        c->task_entry = calloc((size_t)total, sizeof *c->task_entry);
+        if (!c->tasks || !c->task_entry) {
+            c->oom = 1;
+            return;
+        }
+        c->captasks = (int)total;
+    }
+    for (int i = 0; i < c->nent && !c->oom; i++) expand(c, i);
+    if (c->data_ok && !c->oom) check_signatures(c);
+}
+
+/* Sorts this load's diagnostics by place (stable): --set problems first. */
+static void sort_diags(ctx *c) {
+    rn_diag *v = c->diags->v + c->first_diag;
+    int n = c->diags->n - c->first_diag;
+    for (int i = 1; i < n; i++) {
+        rn_diag t = v[i];
+        int j = i - 1;
+        while (j >= 0 && (v[j].line > t.line || (v[j].line == t.line && v[j].column > t.column))) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = t;
+    }
+}
+
+int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_spec_opts *opts,
+                      const rn_override *ov, int nov, rn_diags *diags) {
+    ctx cc, *c = &cc;
+    memset(s, 0, sizeof *s);
+    memset(c, 0, sizeof *c);
+    c->file = file;
+    c->diags = diags;
+    c->first_diag = diags->n;
+    c->opts = opts;
+    c->ov = ov;
+    c->nov = nov > 0 && ov ? nov : 0;
+    c->s = s;
+    c->root = -1;
+    sfmt(s->file, sizeof s->file, "%s", file);
+    yt_error ye;
+    if (yt_parse(&c->doc, text, strlen(text), 0, &c->root, &ye) != 0) {
+        diag_raw(c, file, ye.line, ye.col, "", ye.msg);
+    } else {
+        load_tree(c);
+        oom_check(c);
+    }
+    int ok = c->nerr == 0;
+    if (c->nerr) sort_diags(c);
+    if (c->dropped) {
+        char msg[80];
+        sfmt(msg, sizeof msg, "... and %d more errors", c->dropped);
+        push_diag(diags, file, 0, 0, "", msg);
+    }
+    if (ok) {
+        s->text = strdup(text);
+        if (!s->text) {
+            diag_raw(c, file, 0, 0, "", "out of memory");
+            ok = 0;
+        }
+    }
+    if (ok) {
+        s->tasks = c->tasks;
+        s->ntasks = c->ntasks;
+        c->tasks = NULL;
+    }
+    free(c->tasks);
+    free(c->task_entry);
+    free(c->keys.v);
+    free(c->ckpts.v);
+    free(c->sig);
+    for (int i = 0; i < c->npool; i++) free(c->pool[i]);
+    free(c->pool);
+    yt_free(&c->doc);
+    if (!ok) {
+        rn_spec_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int rn_spec_load_opts(rn_spec *s, const char *path, const rn_spec_opts *opts, const rn_override *ov, int nov,
+                      rn_diags *diags) {
+    memset(s, 0, sizeof *s);
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t n = 0, cap = 0;
+    if (!f) {
+        ctx c = {.file = path, .diags = diags, .first_diag = diags->n};
+        char msg[300];
+        sfmt(msg, sizeof msg, "cannot open the spec: %s", strerror(errno));
+        diag_raw(&c, path, 0, 0, "", msg);
+        return -1;
+    }
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                ctx c = {.file = path, .diags = diags, .first_diag = diags->n};
+                diag_raw(&c, path, 0, 0, "", "out of memory reading the spec");
+                return -1;
+            }
+            text = t;
+        }
+        size_t got = fread(text + n, 1, 4096, f);
+        n += got;
+        if (got < 4096) break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    text[n] = '\0';
+    if (rerr || strlen(text) != n) {
+        free(text);
+        ctx c = {.file = path, .diags = diags, .first_diag = diags->n};
+        diag_raw(&c, path, 0, 0, "", rerr ? "cannot read the spec" : "the spec contains a NUL byte");
+        return -1;
+    }
+    int rc = rn_spec_load_text(s, path, text, opts, ov, nov, diags);
+    free(text);
+    return rc;
+}
+
+int rn_spec_load(rn_spec *s, const char *path, const rn_override *ov, int nov, rn_diags *diags) {
+    return rn_spec_load_opts(s, path, NULL, ov, nov, diags);
+}
+
+void rn_spec_free(rn_spec *s) {
+    free(s->text);
+    free(s->tasks);
+    memset(s, 0, sizeof *s);
+}
+
+void rn_spec_ctx(const rn_spec *s, struct rn_ctx *ctx) {
+    memset(ctx, 0, sizeof *ctx);
+    ctx->data_source = s->data_source;
+    ctx->train_limit = s->train_limit;
+    ctx->test_limit = s->test_limit;
+    ctx->rank = 0;
+    ctx->threads = 1;
+}
+
+/* ================================================================= docs === */
+
+static void doc_cell(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputs("\\|", f);
+        else fputc(*s, f);
+    }
+}
+
+void rn_spec_doc_kinds(FILE *f) {
+    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model"};
+    for (int i = 0; rn_kinds[i]; i++) {
+        const rn_kind *k = rn_kinds[i];
+        int train = !strcmp(k->name, "train");
+        fprintf(f, "### `%s`%s\n\n", k->name, train ? " (entries of `models`)" : "");
+        if (k->doc[0] >= 'a' && k->doc[0] <= 'z') fputc(k->doc[0] - 'a' + 'A', f);
+        else if (k->doc[0]) fputc(k->doc[0], f);
+        if (k->doc[0]) doc_cell(f, k->doc + 1);
+        fprintf(f, ".%s\n\n", k->produces_model ? " Produces a model: other tasks can name it in `model:`." : "");
+        fprintf(f, "| key | type | default | range / choices | description |\n");
+        fprintf(f, "|---|---|---|---|---|\n");
+        for (int j = 0; j < k->nkeys; j++) {
+            const rn_key *kk = &k->keys[j];
+            fprintf(f, "| `%s` | %s | ", kk->name, tnames[kk->type]);
+            if (!kk->def) fputs("*required*", f);
+            else if (!kk->def[0]) fputs("\"\"", f);
+            else fprintf(f, "`%s`", kk->def);
+            fputs(" | ", f);
+            if (kk->type == RN_T_INT || kk->type == RN_T_FLOAT) {
+                if (kk->min <= -1e300 && kk->max >= 1e300) fputs("any", f);
+                else fprintf(f, "%.10g .. %.10g", kk->min, kk->max);
+            } else if (kk->type == RN_T_ENUM) {
+                const char *p = kk->choices;
+                int first = 1;
+                while (*p) {
+                    size_t n = strcspn(p, "|");
+                    fprintf(f, "%s`%.*s`", first ? "" : ", ", (int)n, p);
+                    first = 0;
+                    p += n;
+                    if (*p) p++;
+                }
+            } else if (kk->type == RN_T_MODEL) {
+                fputs("a model's name", f);
+            }
+            fputs(" | ", f);
+            doc_cell(f, kk->doc);
+            fputs(" |\n", f);
+        }
+        fputs("\n", f);
+    }
+}

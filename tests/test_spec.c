@@ -1,0 +1,849 @@
+/* Experiment specs (runner/spec.c): every class of validation error with its
+ * location, sweep expansion, references and dependencies, task keys, seeds
+ * and checkpoints, overrides, determinism, configs/quick.yaml and the
+ * generated part of docs/spec.md. Fixtures are in tests/specs/. */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/rng.h"
+#include "../runner/kinds.h"
+#include "../runner/spec.h"
+
+#define FIX "tests/specs/"
+#define FM_DIR "/usr/share/datasets/fashion-mnist"
+
+/* ------------------------------------------------------------ helpers --- */
+
+static const rn_spec_opts no_data = {.skip_data_check = 1};
+
+static int load_file(rn_spec *s, rn_diags *d, const char *name, const rn_spec_opts *o, const rn_override *ov,
+                     int nov) {
+    char path[256];
+    snprintf(path, sizeof path, FIX "%s", name);
+    return rn_spec_load_opts(s, path, o, ov, nov, d);
+}
+
+static int load_text(rn_spec *s, rn_diags *d, const char *text) {
+    return rn_spec_load_text(s, "inline.yaml", text, &no_data, NULL, 0, d);
+}
+
+static void dump(const rn_diags *d) { rn_diags_print(d, stderr); }
+
+/* The diagnostic whose message contains `msg` (and path equals `path` when
+ * not NULL); fails the test when none does. */
+static const rn_diag *expect(const rn_diags *d, const char *path, const char *msg) {
+    for (int i = 0; i < d->n; i++)
+        if (strstr(d->v[i].msg, msg) && (!path || strcmp(d->v[i].path, path) == 0)) return &d->v[i];
+    dump(d);
+    cr_assert_fail("no diagnostic %s: ...%s...", path ? path : "", msg);
+    return NULL;
+}
+
+static void expect_at(const rn_diags *d, const char *path, const char *msg, int line, int col) {
+    const rn_diag *g = expect(d, path, msg);
+    cr_expect_eq(g->line, line, "%s: line %d, expected %d", g->msg, g->line, line);
+    cr_expect_eq(g->column, col, "%s: column %d, expected %d", g->msg, g->column, col);
+}
+
+static const rn_task *find_task(const rn_spec *s, const char *key) {
+    for (int i = 0; i < s->ntasks; i++)
+        if (strcmp(s->tasks[i].key, key) == 0) return &s->tasks[i];
+    return NULL;
+}
+
+static const rn_param *param(const rn_task *t, const char *name) {
+    for (int i = 0; i < t->nparams; i++)
+        if (strcmp(t->params[i].name, name) == 0) return &t->params[i];
+    return NULL;
+}
+
+static int count_kind(const rn_spec *s, const char *kind, const char *name) {
+    int n = 0;
+    for (int i = 0; i < s->ntasks; i++)
+        n += strcmp(s->tasks[i].kind, kind) == 0 && (!name || strcmp(s->tasks[i].name, name) == 0);
+    return n;
+}
+
+static void load_ok(rn_spec *s, const char *name) {
+    rn_diags d = {0};
+    int rc = load_file(s, &d, name, &no_data, NULL, 0);
+    if (rc != 0) dump(&d);
+    cr_assert_eq(rc, 0, "%s does not load", name);
+    cr_assert_eq(d.n, 0);
+    rn_diags_free(&d);
+}
+
+static int dir_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---------------------------------------------------- error classes --- */
+
+Test(spec_errors, yaml_syntax) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "syntax.yaml", &no_data, NULL, 0), -1);
+    cr_assert_eq(d.n, 1);
+    cr_expect_str_eq(d.v[0].file, FIX "syntax.yaml");
+    cr_expect(strstr(d.v[0].msg, "YAML syntax error: did not find expected ',' or ']'") == d.v[0].msg, "%s",
+              d.v[0].msg);
+    cr_expect(strstr(d.v[0].msg, "while parsing a flow sequence at line 6, column 11"), "%s", d.v[0].msg);
+    cr_expect_eq(d.v[0].line, 7);
+    cr_expect_eq(d.v[0].column, 9);
+    cr_expect_null(s.tasks);
+    cr_expect_null(s.text);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, yaml_second_document) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\n---\nmodels: []\n"), -1);
+    expect_at(&d, "", "a spec is one YAML document", 2, 1);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, unknown_keys_with_suggestions) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "unknown_key.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "sede", "unknown key \"sede\" (did you mean \"seed\"?)", 2, 1);
+    expect_at(&d, "data.train_limt", "unknown key \"train_limt\" (did you mean \"train_limit\"?)", 5, 3);
+    expect_at(&d, "defaults.models.epoch", "unknown key \"epoch\" (did you mean \"epochs\"?)", 7, 12);
+    expect_at(&d, "models[0].epoch", "unknown key \"epoch\" (did you mean \"epochs\"?)", 10, 5);
+    const rn_diag *g = expect(&d, "models[0].colour", "unknown key \"colour\" (valid keys: name, zip, arch,");
+    cr_expect_eq(g->line, 11);
+    expect_at(&d, "tasks[0].rat", "unknown key \"rat\" (did you mean \"rate\"?)", 16, 5);
+    cr_expect_eq(d.n, 6, "all six errors in one load");
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, duplicate_keys) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "duplicate_key.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "data.source", "duplicate key \"source\" (first at line 3, column 3)", 4, 3);
+    expect_at(&d, "models[0].epochs", "duplicate key \"epochs\" (first at line 7, column 5)", 9, 5);
+    cr_expect_eq(d.n, 2);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, wrong_types) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "wrong_type.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "data.test_limit", "expected an integer, got \"lots\"", 4, 15);
+    expect_at(&d, "models[0].epochs", "expected an integer, got \"two\"", 7, 13);
+    expect_at(&d, "models[0].batch", "expected an integer, got 2.5", 8, 12);
+    expect_at(&d, "models[0].lr", "expected a number, got the string \"0.1\"", 9, 9);
+    expect_at(&d, "models[0].augment", "expected true or false, got \"yes\"", 10, 14);
+    expect_at(&d, "models[0].optimizer", "invalid value \"sgdd\" (did you mean \"sgd\"? choices: sgd, adam)", 11, 16);
+    expect_at(&d, "models[0].norm", "expected one of bn, gn (or a list of values), got a mapping", 12, 11);
+    expect_at(&d, "models[0].seed[1]", "expected an integer in the sweep list, got a list", 13, 15);
+    cr_expect_eq(d.n, 8);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, out_of_range_and_bad_sweeps) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "out_of_range.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "models[0].epochs", "-1 is out of range [0, 100000]", 6, 13);
+    expect_at(&d, "models[0].momentum", "1.5 is out of range [0, 1]", 7, 15);
+    expect_at(&d, "models[0].seed", "empty sweep list", 8, 11);
+    expect_at(&d, "models[1].lr.range", "range step must not be 0", 10, 17);
+    expect_at(&d, "models[1].momentum.range", "empty range: a step of 0.1 never goes from 0.9 to 0.1", 11, 23);
+    expect_at(&d, "models[1].zip.batch", "zip lists have different lengths: epochs has 3 values, batch has 2", 14,
+              14);
+    expect_at(&d, "tasks[0].rate.range", "range value 1.5 is out of range [0, 1]", 19, 19);
+    cr_expect_eq(d.n, 7);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, missing_required_keys) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "missing_required.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "data", "missing required key \"source\"", 3, 3);
+    expect_at(&d, "models[0]", "missing required key \"name\"", 5, 5);
+    expect_at(&d, "tasks[0]", "missing required key \"kind\"", 8, 5);
+    expect_at(&d, "tasks[1]", "missing required key \"model\"", 10, 5);
+    cr_expect_eq(d.n, 4);
+    rn_diags_free(&d);
+
+    cr_assert_eq(load_text(&s, &d, "models: [{name: a}]\n"), -1);
+    expect(&d, "", "missing required key \"data\"");
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, unknown_task_kind) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "unknown_kind.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "tasks[0].kind", "unknown task kind \"prun\" (did you mean \"prune\"?)", 8, 11);
+    expect_at(&d, "tasks[1].kind", "kind \"train\" entries go in the models section", 11, 11);
+    expect_at(&d, "tasks[2].kind", "unknown task kind \"zzzzzz\" (kinds: eval, prune, noop)", 13, 11);
+    cr_expect_eq(d.n, 3);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, duplicate_entry_names) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "duplicate_name.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "models[1].name", "duplicate name \"base\" (first used by models[0], line 5)", 6, 11);
+    expect_at(&d, "tasks[0].name", "duplicate name \"base\" (first used by models[0], line 5)", 9, 11);
+    cr_expect_eq(d.n, 2);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, references) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "references.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "tasks[0].model", "unknown model \"bsae\" (did you mean \"base\"?)", 9, 12);
+    expect_at(&d, "tasks[2].model", "\"acc\" is a task of kind eval, which does not produce a model", 15, 12);
+    expect_at(&d, "tasks[3].model", "circular reference: self -> self", 18, 12);
+    expect_at(&d, "tasks[5].model", "circular reference: ping -> pong -> ping", 24, 12);
+    cr_expect_eq(d.n, 4);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, missing_data_files) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "missing_data.yaml", NULL, NULL, 0), -1);
+    expect_at(&d, "data.source", "data directory \"/nonexistent/ipsweep-test/fashion-mnist\" does not exist", 3, 11);
+    rn_diags_free(&d);
+    /* run --dry-run: the same spec loads without its data */
+    cr_assert_eq(load_file(&s, &d, "missing_data.yaml", &no_data, NULL, 0), 0);
+    cr_expect_eq(s.ntasks, 1);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+static char tmpdir[256];
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+static void touch(const char *dir, const char *name) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f, "%s", p);
+    fclose(f);
+}
+
+Test(spec_errors, missing_data_files_listed) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ipsweep-test-spec-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    touch(tmpdir, "train-images-idx3-ubyte.gz");
+    touch(tmpdir, "t10k-labels-idx1-ubyte");
+    char text[1024];
+    snprintf(text, sizeof text, "data: {source: 'mnist:%s'}\nmodels: [{name: a}]\n", tmpdir);
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = rn_spec_load_text(&s, "m.yaml", text, NULL, NULL, 0, &d);
+    char msg[512];
+    snprintf(msg, sizeof msg, "missing data files in %s: train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz]",
+             tmpdir);
+    cr_expect_eq(rc, -1);
+    if (rc == -1) expect_at(&d, "data.source", msg, 1, 16);
+    rn_diags_free(&d);
+    /* cifar10 in the standard subdirectory: every batch file is named */
+    snprintf(text, sizeof text, "%s/cifar-10-batches-bin", tmpdir);
+    mkdir(text, 0700);
+    touch(text, "data_batch_1.bin");
+    touch(text, "test_batch.bin");
+    snprintf(text, sizeof text, "data: {source: 'cifar10:%s'}\nmodels: [{name: a}]\n", tmpdir);
+    rc = rn_spec_load_text(&s, "c.yaml", text, NULL, NULL, 0, &d);
+    cr_expect_eq(rc, -1);
+    if (rc == -1) expect(&d, "data.source", "data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin (");
+    rn_diags_free(&d);
+    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+Test(spec_errors, real_fashion_mnist_dir) {
+    if (!dir_exists(FM_DIR)) cr_skip_test("%s is absent", FM_DIR);
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = load_file(&s, &d, "fashion_mnist.yaml", NULL, NULL, 0);
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_eq(s.train_limit, 1000);
+    cr_expect_str_eq(s.data_source, "fashion-mnist:" FM_DIR);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, signature_capacity) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "signature.yaml", &no_data, NULL, 0), -1);
+    expect_at(&d, "models[1].signature",
+              "signature \"ipsweep-2019\" needs 96 bits (8 per character) but passport layer block1 of small-p has "
+              "64 channels (at most 8 characters)",
+              10, 16);
+    /* per sweep value: "abcd" fits small-p-narrow's 32 channels, "abcde" does not */
+    expect_at(&d, "models[2].signature", "signature \"abcde\" needs 40 bits", 14, 16);
+    expect_at(&d, "models[3].passport_layers",
+              "cannot build small-p (scheme v1): passport layer \"block7\" is not a conv block of small-p", 17, 22);
+    cr_expect_eq(d.n, 3, "fits, abcd and the baseline's signature are fine");
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, all_errors_in_one_load) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "many_errors.yaml", NULL, NULL, 0), -1);
+    expect_at(&d, "sede", "unknown key \"sede\"", 2, 1);
+    expect_at(&d, "data.source", "does not exist", 4, 11);
+    expect_at(&d, "models[0].epoch", "did you mean \"epochs\"", 7, 5);
+    expect_at(&d, "models[0].lr", "expected a number, got \"fast\"", 8, 9);
+    expect_at(&d, "models[0].lr", "duplicate key \"lr\"", 9, 5);
+    expect_at(&d, "models[1].name", "duplicate name \"base\"", 10, 11);
+    expect_at(&d, "models[1].momentum", "2 is out of range [0, 1]", 11, 15);
+    expect_at(&d, "models[2].signature", "needs 104 bits", 14, 16);
+    expect_at(&d, "tasks[0].kind", "unknown task kind \"prun\"", 17, 11);
+    expect_at(&d, "tasks[1].model", "unknown model \"nosuch\"", 21, 12);
+    expect_at(&d, "tasks[2]", "missing required key \"model\"", 22, 5);
+    cr_expect_eq(d.n, 11);
+    /* sorted by place */
+    for (int i = 1; i < d.n; i++) cr_expect_geq(d.v[i].line, d.v[i - 1].line);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, diags_print_format) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\nmodels:\n  - name: a\n    epoch: 1\n"), -1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    rn_diags_print(&d, f);
+    fclose(f);
+    cr_expect_str_eq(buf, "inline.yaml:4:5: models[0].epoch: unknown key \"epoch\" (did you mean \"epochs\"?)\n");
+    free(buf);
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, more_type_checks) {
+    rn_spec s;
+    rn_diags d = {0};
+    const char *text = "name: a/b\n"
+                       "seed: -1\n"
+                       "output: ''\n"
+                       "data: {source: fashion-mnis:/x}\n"
+                       "models:\n"
+                       "  - name: 'a b'\n"
+                       "  - name: c\n"
+                       "    lr: {rnage: [1, 2, 1]}\n"
+                       "    epochs: {range: [1.5, 3, 1]}\n"
+                       "    seed: [1, 1]\n"
+                       "    milestones: {range: [1, 2, 1]}\n"
+                       "    zip: {seed: [1, 2], model: [a, b]}\n"
+                       "tasks: {name: x}\n";
+    cr_assert_eq(load_text(&s, &d, text), -1);
+    expect_at(&d, "name", "invalid name \"a/b\"", 1, 7);
+    expect_at(&d, "seed", "-1 is out of range [0, ", 2, 7);
+    expect_at(&d, "output", "output must not be empty", 3, 9);
+    expect_at(&d, "data.source", "unknown data kind \"fashion-mnis\" (did you mean \"fashion-mnist\"?)", 4, 16);
+    expect_at(&d, "models[0].name", "invalid name \"a b\"", 6, 11);
+    expect_at(&d, "models[1].lr.rnage", "unknown key \"rnage\" (did you mean \"range\"?)", 8, 10);
+    expect_at(&d, "models[1].epochs.range[0]", "expected an integer, got 1.5", 9, 22);
+    expect(&d, "models[1].milestones", "a range needs a numeric key");
+    expect(&d, "models[1].zip.seed", "\"seed\" is set twice (directly and in zip)");
+    expect(&d, "models[1].zip.model", "unknown key \"model\"");
+    expect(&d, "tasks", "expected a list of entries");
+    rn_diags_free(&d);
+
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\nmodels: [{name: a, seed: [1, 1]}]\n"), -1);
+    expect(&d, "models[0]", "the task train:a[seed=1] appears twice");
+    rn_diags_free(&d);
+
+    cr_assert_eq(load_text(&s, &d, "data: {source: 'synthetic:8x'}\nmodels: [{name: a}]\n"), -1);
+    expect(&d, "data.source", "bad synthetic source \"synthetic:8x\"");
+    rn_diags_free(&d);
+
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\nmodels: [{name: a}]\ntasks:\n"
+                                   "  - {name: z, kind: prune, model: a, zip: {model: [a]}}\n"),
+                 -1);
+    expect(&d, "tasks[0].zip.model", "model references cannot be zipped");
+    rn_diags_free(&d);
+
+    cr_assert_eq(load_text(&s, &d, ""), -1);
+    expect(&d, "", "the spec is empty");
+    rn_diags_free(&d);
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\n"), -1);
+    expect(&d, "", "the spec has no models and no tasks");
+    rn_diags_free(&d);
+}
+
+Test(spec_errors, cannot_open) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(rn_spec_load(&s, FIX "no-such-file.yaml", NULL, 0, &d), -1);
+    expect(&d, "", "cannot open the spec");
+    rn_diags_free(&d);
+}
+
+/* ----------------------------------------------------------- sweeps --- */
+
+Test(spec_sweeps, float_range_prints_short) {
+    rn_spec s;
+    load_ok(&s, "sweeps.yaml");
+    static const char *const want[] = {"0", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"};
+    cr_assert_eq(count_kind(&s, "noop", "rates"), 10);
+    int k = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->name, "rates") != 0) continue;
+        const rn_param *p = param(t, "value");
+        cr_assert_not_null(p);
+        cr_expect_str_eq(p->value, want[k]);
+        cr_expect_eq(p->swept, 1);
+        char key[64];
+        snprintf(key, sizeof key, "noop:rates[value=%s]", want[k]);
+        cr_expect_str_eq(t->key, key);
+        k++;
+    }
+    /* an integer range counting down, including its stop */
+    cr_expect_not_null(find_task(&s, "noop:ints[value=10]"));
+    cr_expect_not_null(find_task(&s, "noop:ints[value=6]"));
+    cr_expect_not_null(find_task(&s, "noop:ints[value=2]"));
+    cr_expect_eq(count_kind(&s, "noop", "ints"), 3);
+    rn_spec_free(&s);
+}
+
+Test(spec_sweeps, cartesian_order_last_axis_fastest) {
+    rn_spec s;
+    load_ok(&s, "sweeps.yaml");
+    /* grid: defaults {epochs, seed: [1,2]} then own {lr: [..], seed: [1,2,3]}:
+     * seed replaces the default in place, so the axes are seed, lr */
+    const char *want[] = {"train:grid[lr=0.1,seed=1]", "train:grid[lr=0.01,seed=1]", "train:grid[lr=0.1,seed=2]",
+                          "train:grid[lr=0.01,seed=2]", "train:grid[lr=0.1,seed=3]", "train:grid[lr=0.01,seed=3]"};
+    for (int i = 0; i < 6; i++) {
+        cr_expect_str_eq(s.tasks[i].key, want[i]);
+        cr_expect_eq(s.tasks[i].id, i);
+        cr_expect_str_eq(rn_task_get(&s.tasks[i], "epochs"), "1", "the default applies");
+    }
+    rn_spec_free(&s);
+}
+
+Test(spec_sweeps, zip_and_defaults_sweep) {
+    rn_spec s;
+    load_ok(&s, "sweeps.yaml");
+    cr_assert_eq(count_kind(&s, "train", "zipped"), 6, "3 zipped values x 2 default seeds");
+    const rn_task *t = find_task(&s, "train:zipped[epochs=2,batch=32,seed=2]");
+    cr_assert_not_null(t);
+    cr_expect_str_eq(rn_task_get(t, "epochs"), "2");
+    cr_expect_str_eq(rn_task_get(t, "batch"), "32");
+    cr_expect(param(t, "epochs")->swept && param(t, "batch")->swept && param(t, "seed")->swept);
+    cr_expect(!param(t, "lr")->swept);
+    /* zipped values never mix */
+    cr_expect_null(find_task(&s, "train:zipped[epochs=1,batch=32,seed=1]"));
+    /* dflt only has the default sweep */
+    cr_expect_eq(count_kind(&s, "train", "dflt"), 2);
+    cr_expect_not_null(find_task(&s, "train:dflt[seed=2]"));
+    rn_spec_free(&s);
+}
+
+Test(spec_sweeps, every_param_with_defaults) {
+    rn_spec s;
+    load_ok(&s, "sweeps.yaml");
+    const rn_kind *k = rn_kind_find("train");
+    const rn_task *t = find_task(&s, "train:dflt[seed=1]");
+    cr_assert_not_null(t);
+    cr_expect_eq(t->nparams, k->nkeys);
+    for (int i = 0; i < k->nkeys; i++) {
+        cr_expect_str_eq(t->params[i].name, k->keys[i].name, "params in kind-table order");
+        const char *want = k->keys[i].def;
+        if (!strcmp(k->keys[i].name, "epochs")) want = "1";
+        if (!strcmp(k->keys[i].name, "seed")) want = "1";
+        cr_expect_str_eq(t->params[i].value, want, "%s", k->keys[i].name);
+    }
+    cr_expect_str_eq(t->kind, "train");
+    cr_expect_str_eq(t->name, "dflt");
+    cr_expect_str_eq(t->checkpoint, "results/sweeps.d/ckpt/train_dflt_seed=1_.h5");
+    cr_expect_gt(t->cost, 0);
+    rn_spec_free(&s);
+}
+
+Test(spec_sweeps, range_edges) {
+    rn_spec s;
+    rn_diags d = {0};
+    /* stop not on the grid: not included; ints stay ints on a float key; stop reached within 1e-9 */
+    cr_assert_eq(load_text(&s, &d,
+                           "data: {source: synthetic:8}\n"
+                           "tasks:\n"
+                           "  - {name: a, kind: noop, value: {range: [0, 1, 0.3]}}\n"
+                           "  - {name: b, kind: noop, value: {range: [1, 3, 1]}}\n"
+                           "  - {name: c, kind: noop, value: {range: [0.1, 0.7, 0.2]}}\n"
+                           "  - {name: d, kind: noop, value: {range: [5, 5, 1]}}\n"),
+                 0);
+    cr_expect_eq(count_kind(&s, "noop", "a"), 4);
+    cr_expect_not_null(find_task(&s, "noop:a[value=0.9]"));
+    cr_expect_not_null(find_task(&s, "noop:b[value=1]"));
+    cr_expect_not_null(find_task(&s, "noop:b[value=3]"));
+    cr_expect_eq(count_kind(&s, "noop", "c"), 4);
+    cr_expect_not_null(find_task(&s, "noop:c[value=0.7]"));
+    /* a single value is not swept */
+    const rn_task *t = find_task(&s, "noop:d");
+    cr_assert_not_null(t);
+    cr_expect_str_eq(rn_task_get(t, "value"), "5");
+    cr_expect_eq(param(t, "value")->swept, 0);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+Test(spec_sweeps, values_as_written_and_normalised) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d,
+                           "data: {source: synthetic:8}\n"
+                           "models:\n"
+                           "  - {name: a, weight_decay: 1e-4, epochs: +3, augment: True, signature: 42}\n"),
+                 0);
+    const rn_task *t = &s.tasks[0];
+    cr_expect_str_eq(rn_task_get(t, "weight_decay"), "1e-4");
+    cr_expect_str_eq(rn_task_get(t, "epochs"), "3");
+    cr_expect_str_eq(rn_task_get(t, "augment"), "true");
+    cr_expect_str_eq(rn_task_get(t, "signature"), "42");
+    cr_expect_str_eq(t->key, "train:a");
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+/* ------------------------------------------------------- references --- */
+
+Test(spec_refs, prune_over_seeds_and_eval_chain) {
+    rn_spec s;
+    load_ok(&s, "chain.yaml");
+    cr_assert_eq(s.ntasks, 3 + 6 + 6 + 9);
+    /* the trained models first */
+    for (int i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "train:base[seed=%d]", i + 1);
+        cr_expect_str_eq(s.tasks[i].key, key);
+        cr_expect_eq(s.tasks[i].ndeps, 0);
+    }
+    /* 3 models x 2 rates, each depending on its own model's training */
+    cr_expect_eq(count_kind(&s, "prune", "pruned"), 6);
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->kind, "prune") != 0) continue;
+        cr_assert_eq(t->ndeps, 1);
+        const rn_task *m = &s.tasks[t->deps[0]];
+        cr_expect_str_eq(m->kind, "train");
+        cr_expect_str_eq(rn_task_get(t, "model"), m->key);
+        cr_expect_str_eq(rn_task_get(t, "model_path"), m->checkpoint);
+        cr_expect_eq(param(t, "model")->swept, 1);
+        cr_expect_eq(param(t, "model_path")->swept, 0);
+        char key[2 * RN_KEY_LEN];
+        snprintf(key, sizeof key, "prune:pruned[rate=%s]<%s>", rn_task_get(t, "rate"), m->key);
+        cr_expect_str_eq(t->key, key);
+        cr_expect_neq(t->checkpoint[0], 0);
+    }
+    const rn_task *p = find_task(&s, "prune:pruned[rate=0.5]<train:base[seed=2]>");
+    cr_assert_not_null(p);
+    cr_expect_str_eq(s.tasks[p->deps[0]].key, "train:base[seed=2]");
+    /* eval of a pruned model: chains, and comes after the prune although it is first in the file */
+    const rn_task *e = find_task(&s, "eval:pruned-acc<prune:pruned[rate=0.5]<train:base[seed=2]>>");
+    cr_assert_not_null(e);
+    cr_expect_eq(e->ndeps, 1);
+    cr_expect_eq(e->deps[0], p->id);
+    cr_expect_str_eq(rn_task_get(e, "model_path"), p->checkpoint);
+    cr_expect_str_eq(e->checkpoint, "");
+    /* a list of references: every instance of each */
+    cr_expect_eq(count_kind(&s, "eval", "acc"), 9);
+    cr_expect_not_null(find_task(&s, "eval:acc<train:base[seed=3]>"));
+    cr_expect_not_null(find_task(&s, "eval:acc<prune:pruned[rate=0.25]<train:base[seed=1]>>"));
+    /* topological ids */
+    for (int i = 0; i < s.ntasks; i++) {
+        cr_expect_eq(s.tasks[i].id, i);
+        for (int j = 0; j < s.tasks[i].ndeps; j++) cr_expect_lt(s.tasks[i].deps[j], i);
+    }
+    rn_spec_free(&s);
+}
+
+Test(spec_refs, single_instance_reference_not_swept) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d,
+                           "data: {source: synthetic:8}\n"
+                           "models: [{name: m}]\n"
+                           "tasks: [{name: e, kind: eval, model: m}]\n"),
+                 0);
+    cr_assert_eq(s.ntasks, 2);
+    cr_expect_str_eq(s.tasks[1].key, "eval:e<train:m>");
+    cr_expect_eq(param(&s.tasks[1], "model")->swept, 0);
+    cr_expect_str_eq(rn_task_get(&s.tasks[1], "model_path"), "results/inline.d/ckpt/train_m.h5");
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+/* ------------------------------------------------ keys, seeds, files --- */
+
+Test(spec_keys, deterministic) {
+    rn_spec a, b;
+    load_ok(&a, "chain.yaml");
+    load_ok(&b, "chain.yaml");
+    cr_assert_eq(a.ntasks, b.ntasks);
+    cr_expect_eq(memcmp(a.tasks, b.tasks, (size_t)a.ntasks * sizeof *a.tasks), 0);
+    cr_expect_str_eq(a.text, b.text);
+    rn_spec_free(&a);
+    rn_spec_free(&b);
+}
+
+Test(spec_keys, seeds_from_keys) {
+    rn_spec s;
+    load_ok(&s, "sweeps.yaml");
+    cr_expect_eq(s.seed, 5);
+    for (int i = 0; i < s.ntasks; i++) {
+        cr_expect_eq(s.tasks[i].seed, ip_stream(s.tasks[i].key, 5));
+        for (int j = 0; j < i; j++) cr_expect_neq(s.tasks[i].seed, s.tasks[j].seed);
+    }
+    /* another spec seed: other task seeds, same keys */
+    rn_override ov;
+    cr_assert_eq(rn_override_parse(&ov, "seed=6"), 0);
+    rn_spec t;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&t, &d, "sweeps.yaml", &no_data, &ov, 1), 0);
+    cr_assert_eq(t.ntasks, s.ntasks);
+    for (int i = 0; i < s.ntasks; i++) {
+        cr_expect_str_eq(t.tasks[i].key, s.tasks[i].key);
+        cr_expect_neq(t.tasks[i].seed, s.tasks[i].seed);
+    }
+    rn_spec_free(&t);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+Test(spec_keys, long_keys_hashed_and_checkpoints_unique) {
+    char text[4096];
+    char big[301];
+    memset(big, 'x', 300);
+    big[300] = 0;
+    snprintf(text, sizeof text,
+             "data: {source: synthetic:8}\n"
+             "output: out/long.h5\n"
+             "models:\n"
+             "  - name: a\n"
+             "    milestones: ['%s1', '%s2', '1 2', '1_2']\n",
+             big, big);
+    rn_spec s, s2;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d, text), 0);
+    cr_assert_eq(s.ntasks, 4);
+    cr_expect_str_eq(s.outdir, "out/long.d");
+    for (int i = 0; i < 2; i++) {
+        const char *k = s.tasks[i].key;
+        cr_expect_eq(strlen(k), RN_KEY_LEN - 1);
+        cr_expect_eq(strncmp(k, "train:a[milestones=xxx", 22), 0);
+        cr_expect_eq(k[RN_KEY_LEN - 18], '~');
+        cr_expect_eq(strspn(k + RN_KEY_LEN - 17, "0123456789abcdef"), 16);
+    }
+    cr_expect_str_neq(s.tasks[0].key, s.tasks[1].key);
+    cr_expect_str_eq(s.tasks[2].key, "train:a[milestones=1 2]");
+    cr_expect_str_eq(s.tasks[3].key, "train:a[milestones=1_2]");
+    /* both sanitise to train_a_milestones=1_2_: the second gets a hash */
+    cr_expect_str_eq(s.tasks[2].checkpoint, "out/long.d/ckpt/train_a_milestones=1_2_.h5");
+    cr_expect_str_neq(s.tasks[3].checkpoint, s.tasks[2].checkpoint);
+    cr_expect_eq(strncmp(s.tasks[3].checkpoint, "out/long.d/ckpt/train_a_milestones=1_2_-", 40), 0);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < i; j++) cr_expect_str_neq(s.tasks[i].checkpoint, s.tasks[j].checkpoint);
+    cr_assert_eq(load_text(&s2, &d, text), 0);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_str_eq(s.tasks[i].key, s2.tasks[i].key);
+        cr_expect_str_eq(s.tasks[i].checkpoint, s2.tasks[i].checkpoint);
+    }
+    rn_spec_free(&s);
+    rn_spec_free(&s2);
+    rn_diags_free(&d);
+}
+
+Test(spec_keys, name_output_defaults) {
+    rn_spec s;
+    load_ok(&s, "chain.yaml");
+    cr_expect_str_eq(s.name, "chain");
+    cr_expect_str_eq(s.output, "results/chain.h5");
+    cr_expect_str_eq(s.outdir, "results/chain.d");
+    cr_expect_str_eq(s.file, FIX "chain.yaml");
+    cr_assert_not_null(s.text);
+    cr_expect(strstr(s.text, "name: pruned-acc") != NULL);
+    cr_expect_str_eq(s.tasks[0].checkpoint, "results/chain.d/ckpt/train_base_seed=1_.h5");
+    rn_spec_free(&s);
+}
+
+/* -------------------------------------------------------- overrides --- */
+
+Test(spec_overrides, applied_before_validation) {
+    const char *args[] = {"seed=9",
+                          "data.train_limit=100",
+                          "models.base.seed=[4, 5]",
+                          "tasks[1].rate={range: [0.1, 0.3, 0.1]}",
+                          "defaults.models.epochs=7",
+                          "models[0].lr=0.5",
+                          "name=renamed",
+                          "output=elsewhere/x.h5"};
+    int n = (int)(sizeof args / sizeof *args);
+    rn_override ov[8];
+    for (int i = 0; i < n; i++) cr_assert_eq(rn_override_parse(&ov[i], args[i]), 0);
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = load_file(&s, &d, "chain.yaml", &no_data, ov, n);
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_eq(s.seed, 9);
+    cr_expect_eq(s.train_limit, 100);
+    cr_expect_str_eq(s.name, "renamed");
+    cr_expect_str_eq(s.outdir, "elsewhere/x.d");
+    cr_expect_eq(count_kind(&s, "train", "base"), 2);
+    const rn_task *t = find_task(&s, "train:base[seed=5]");
+    cr_assert_not_null(t);
+    cr_expect_str_eq(rn_task_get(t, "epochs"), "7");
+    cr_expect_str_eq(rn_task_get(t, "lr"), "0.5");
+    cr_expect_eq(count_kind(&s, "prune", "pruned"), 6);
+    cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.3]<train:base[seed=4]>"));
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+Test(spec_overrides, errors) {
+    const char *args[] = {"models.nosuch.epochs=3", "models[5].epochs=1", "models[0].epoch=1", "colour=red",
+                          "seed.x=1",               "models..a=1",       "models[0].epochs=many"};
+    int n = (int)(sizeof args / sizeof *args);
+    rn_override ov[8];
+    for (int i = 0; i < n; i++) cr_assert_eq(rn_override_parse(&ov[i], args[i]), 0);
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "chain.yaml", &no_data, ov, n), -1);
+    expect_at(&d, "--set", "unknown path \"models.nosuch.epochs\": no models entry named \"nosuch\"", 0, 0);
+    expect(&d, "--set", "unknown path \"models[5].epochs\": no models entry 5 (there are 1)");
+    expect(&d, "--set", "unknown path \"models[0].epoch\": unknown key \"epoch\" (did you mean \"epochs\"?)");
+    expect(&d, "--set", "unknown path \"colour\": unknown key \"colour\" (valid keys: name, seed,");
+    expect(&d, "--set", "unknown path \"seed.x\": \"seed\" is a value, not a section");
+    expect(&d, "--set", "unknown path \"models..a\": expected a path like");
+    expect_at(&d, "models[0].epochs", "expected an integer, got \"many\" (from --set)", 0, 0);
+    cr_expect_eq(d.n, 7);
+    rn_diags_free(&d);
+
+    cr_expect_eq(rn_override_parse(&ov[0], "no-equals-sign"), -1);
+    cr_expect_eq(rn_override_parse(&ov[0], "=value"), -1);
+}
+
+Test(spec_overrides, fix_a_broken_spec) {
+    /* a value set on the command line replaces the file's (wrong) one */
+    rn_override ov;
+    cr_assert_eq(rn_override_parse(&ov, "data.source=synthetic:64"), 0);
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_file(&s, &d, "missing_data.yaml", NULL, &ov, 1), 0);
+    cr_expect_str_eq(s.data_source, "synthetic:64");
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+/* --------------------------------------------------- shipped files --- */
+
+Test(spec_files, quick_config_validates) {
+    rn_spec s;
+    rn_diags d = {0};
+    const rn_spec_opts *o = dir_exists(FM_DIR) ? NULL : &no_data;
+    int rc = rn_spec_load_opts(&s, "configs/quick.yaml", o, NULL, 0, &d);
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_str_eq(s.name, "quick");
+    cr_expect_eq(count_kind(&s, "train", NULL), 4);
+    cr_expect_eq(count_kind(&s, "prune", NULL), 20);
+    cr_expect_not_null(find_task(&s, "train:pv1"));
+    cr_expect_str_eq(rn_task_get(find_task(&s, "train:pv1"), "signature"), "ipsweep");
+    cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.9]<train:base[seed=2]>"));
+    rn_ctx ctx;
+    rn_spec_ctx(&s, &ctx);
+    cr_expect_str_eq(ctx.data_source, s.data_source);
+    cr_expect_eq(ctx.train_limit, 12000);
+    cr_expect_eq(ctx.test_limit, 2000);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+Test(spec_files, docs_kinds_current) {
+    FILE *f = fopen("docs/spec.md", "rb");
+    cr_assert_not_null(f, "docs/spec.md");
+    char *doc = NULL;
+    size_t cap = 0;
+    ssize_t got = getdelim(&doc, &cap, '\0', f);
+    fclose(f);
+    cr_assert_gt(got, 0);
+    const char *b = strstr(doc, "<!-- kinds:begin -->\n"), *e = strstr(doc, "<!-- kinds:end -->");
+    cr_assert(b && e && e > b, "markers");
+    b += strlen("<!-- kinds:begin -->\n");
+    char *gen = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&gen, &len);
+    rn_spec_doc_kinds(m);
+    fclose(m);
+    cr_expect_eq((size_t)(e - b), len, "regenerate docs/spec.md's kinds section with rn_spec_doc_kinds()");
+    cr_expect_eq(strncmp(b, gen, len), 0, "regenerate docs/spec.md's kinds section with rn_spec_doc_kinds()");
+    free(gen);
+    free(doc);
+}
+
+/* ------------------------------------------------------ YAML details --- */
+
+Test(spec_yaml, anchors_and_aliases) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d,
+                           "data: {source: synthetic:8}\n"
+                           "models:\n"
+                           "  - name: a\n"
+                           "    seed: &seeds [1, 2]\n"
+                           "  - name: b\n"
+                           "    seed: *seeds\n"),
+                 0);
+    cr_expect_eq(s.ntasks, 4);
+    cr_expect_not_null(find_task(&s, "train:b[seed=2]"));
+    rn_spec_free(&s);
+    cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\nmodels: [{name: a, seed: *nope}]\n"), -1);
+    expect_at(&d, "", "unknown or unfinished anchor \"*nope\"", 2, 26);
+    rn_diags_free(&d);
+}
+
+Test(spec_yaml, defaults_with_zip_and_reference) {
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = load_text(&s, &d,
+                       "data: {source: synthetic:8}\n"
+                       "defaults:\n"
+                       "  models:\n"
+                       "    zip: {epochs: [1, 2], batch: [8, 16]}\n"
+                       "  eval: {model: m, batch: [32, 64]}\n"
+                       "models:\n"
+                       "  - name: m\n"
+                       "  - name: n\n"
+                       "    batch: 4\n"
+                       "tasks:\n"
+                       "  - {name: e, kind: eval}\n");
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_eq(count_kind(&s, "train", "m"), 2);
+    cr_expect_not_null(find_task(&s, "train:m[epochs=2,batch=16]"));
+    /* n sets batch: the default zip keeps only epochs */
+    cr_expect_eq(count_kind(&s, "train", "n"), 2);
+    cr_expect_not_null(find_task(&s, "train:n[epochs=2]"));
+    cr_expect_str_eq(rn_task_get(find_task(&s, "train:n[epochs=2]"), "batch"), "4");
+    /* e: the default model (2 instances) x the default batch sweep */
+    cr_expect_eq(count_kind(&s, "eval", "e"), 4);
+    cr_expect_not_null(find_task(&s, "eval:e[batch=64]<train:m[epochs=1,batch=8]>"));
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}

@@ -1,0 +1,309 @@
+/* Winograd 3x3 and 5x5 stride-1 convolution against the direct reference
+ * convolution: forward (overwrite), input gradient (accumulate) and weight
+ * gradient (accumulate), all tile sizes, odd and non-square planes, every
+ * pad, several chunks. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "../core/layers.h"
+#include "../core/winograd.h"
+#include "testutil.h"
+
+typedef struct {
+    int n, cin, h, w, cout, pad;
+    int r; /* kernel size; 0 means 3 */
+} wcase;
+
+static int kr(const wcase *c) { return c->r ? c->r : 3; }
+
+static ip_conv_shape make_shape(const wcase *c) {
+    ip_conv_shape s;
+    int rc = ip_conv_shape_init(&s, c->n, c->cin, c->h, c->w, c->cout, kr(c), kr(c), 1, c->pad);
+    cr_assert_eq(rc, 0, "shape init failed");
+    cr_assert(ip_winograd_applicable(&s));
+    return s;
+}
+
+/* max |a - b| / max |b| (b the reference). */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - (double)b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / (den > 0 ? den : 1);
+}
+
+enum { DIR_FWD = 1, DIR_BWD_DATA = 2, DIR_BWD_WEIGHT = 4, DIR_ALL = 7 };
+
+/* Winograd forward, backward_data and backward_weight vs the reference, with
+ * tile size m (0 = automatic), for the directions in dirs. The workspace is
+ * filled with NaN before every call (stale data must not leak), out with NaN
+ * (forward must overwrite), din and dweight with random values (the backward
+ * passes must add). */
+static void check_dirs(const wcase *c, int m, double tol, int dirs) {
+    ip_winograd_force_tile(m);
+    ip_conv_shape s = make_shape(c);
+    const int r = kr(c);
+    size_t ni = (size_t)s.cin * s.n * s.h * s.w, no = (size_t)s.cout * s.n * s.oh * s.ow;
+    size_t nw = (size_t)s.cout * s.cin * r * r, nws = ip_winograd_workspace_floats(&s);
+    float *in = tu_alloc(ni), *wt = tu_alloc(nw), *dout = tu_alloc(no), *work = tu_alloc(nws);
+    float *out = tu_alloc(no), *out_ref = tu_alloc(no);
+    float *din = tu_alloc(ni), *din0 = tu_alloc(ni), *din_ref = tu_alloc(ni);
+    float *dw = tu_alloc(nw), *dw0 = tu_alloc(nw), *dw_ref = tu_alloc(nw);
+    tu_fill(in, ni, -1, 1, 1);
+    tu_fill(wt, nw, -0.5f, 0.5f, 2);
+    tu_fill(dout, no, -1, 1, 3);
+    tu_fill(din0, ni, -1, 1, 4);
+    tu_fill(dw0, nw, -1, 1, 5);
+    memcpy(din, din0, ni * sizeof(float));
+    memcpy(dw, dw0, nw * sizeof(float));
+    double e;
+
+    if (dirs & DIR_FWD) {
+        for (size_t i = 0; i < nws; i++) work[i] = NAN;
+        for (size_t i = 0; i < no; i++) out[i] = NAN;
+        winograd_forward(out, in, wt, work, &s);
+        conv2d_forward_ref(out_ref, in, wt, &s);
+        e = rel_err(out, out_ref, no);
+        cr_expect_lt(e, tol, "forward r=%d m=%d: rel err %g (n%d %d->%d %dx%d p%d)", r, m, e, c->n, c->cin,
+                     c->cout, c->h, c->w, c->pad);
+    }
+    if (dirs & (DIR_BWD_DATA | DIR_BWD_WEIGHT))
+        conv2d_backward_ref((dirs & DIR_BWD_DATA) ? din_ref : NULL, dw_ref, dout, in, wt, &s); /* gradients alone */
+    if (dirs & DIR_BWD_DATA) {
+        for (size_t i = 0; i < nws; i++) work[i] = NAN;
+        winograd_backward_data(din, dout, wt, work, &s);
+        for (size_t i = 0; i < ni; i++) din[i] -= din0[i];
+        e = rel_err(din, din_ref, ni);
+        cr_expect_lt(e, tol, "backward_data r=%d m=%d: rel err %g (n%d %d->%d %dx%d p%d)", r, m, e, c->n, c->cin,
+                     c->cout, c->h, c->w, c->pad);
+    }
+    if (dirs & DIR_BWD_WEIGHT) {
+        for (size_t i = 0; i < nws; i++) work[i] = NAN;
+        winograd_backward_weight(dw, dout, in, work, &s);
+        for (size_t i = 0; i < nw; i++) dw[i] -= dw0[i];
+        e = rel_err(dw, dw_ref, nw);
+        cr_expect_lt(e, tol, "backward_weight r=%d m=%d: rel err %g (n%d %d->%d %dx%d p%d)", r, m, e, c->n,
+                     c->cin, c->cout, c->h, c->w, c->pad);
+    }
+
+    free(in), free(wt), free(dout), free(work), free(out), free(out_ref);
+    free(din), free(din0), free(din_ref), free(dw), free(dw0), free(dw_ref);
+    ip_winograd_force_tile(0);
+}
+
+static void check_case(const wcase *c, int m, double tol) { check_dirs(c, m, tol, DIR_ALL); }
+
+/* Tolerances (max-abs error / max |reference|): F(2x2, 3x3) is nearly exact;
+ * F(2x2, 5x5), F(4x4, 3x3) and F(4x4, 5x5) lose a few bits in their
+ * transforms (measured worst cases on these shapes: 1.0e-5, 7e-6, 7e-6). */
+static double tol_of(const wcase *c, int m) { return m == 2 ? (kr(c) == 5 ? 3e-5 : 1e-5) : 5e-5; }
+
+static void check_both(const wcase *c) {
+    check_case(c, 2, tol_of(c, 2));
+    check_case(c, 4, tol_of(c, 4));
+    check_case(c, 0, tol_of(c, 4));
+}
+
+Test(winograd, applicable) {
+    ip_conv_shape s;
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 3, 3, 1, 1), 0);
+    cr_expect(ip_winograd_applicable(&s));
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 3, 3, 1, 2), 0);
+    cr_expect(ip_winograd_applicable(&s));
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 3, 3, 2, 1), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "stride 2");
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 3, 3, 1, 3), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "3x3 pad 3");
+    for (int pad = 0; pad <= 4; pad++) {
+        cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 5, 5, 1, pad), 0);
+        cr_expect(ip_winograd_applicable(&s), "5x5 pad %d", pad);
+    }
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 5, 5, 1, 5), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "5x5 pad 5");
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 5, 5, 2, 2), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "5x5 stride 2");
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 5, 3, 1, 1), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "5x3");
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 7, 7, 1, 3), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "7x7");
+    cr_assert_eq(ip_conv_shape_init(&s, 2, 3, 8, 8, 4, 1, 1, 1, 0), 0);
+    cr_expect_not(ip_winograd_applicable(&s), "1x1");
+}
+
+/* ---- 3x3 ---- */
+Test(winograd, pad1_8x8) { check_both(&(wcase){3, 3, 8, 8, 8, 1, 3}); }
+Test(winograd, pad1_14x14) { check_both(&(wcase){1, 16, 14, 14, 32, 1, 3}); }
+Test(winograd, pad1_28x28) { check_both(&(wcase){3, 16, 28, 28, 32, 1, 3}); }
+Test(winograd, pad1_7x7_odd) { check_both(&(wcase){3, 16, 7, 7, 32, 1, 3}); }
+Test(winograd, pad1_5x9_nonsquare) { check_both(&(wcase){3, 3, 5, 9, 8, 1, 3}); }
+Test(winograd, pad1_9x5_nonsquare) { check_both(&(wcase){1, 8, 9, 5, 3, 1, 3}); }
+Test(winograd, pad0_8x8) { check_both(&(wcase){3, 3, 8, 8, 8, 0, 3}); }
+Test(winograd, pad0_7x6) { check_both(&(wcase){1, 16, 7, 6, 32, 0, 3}); }
+Test(winograd, pad2_8x8) { check_both(&(wcase){3, 3, 8, 8, 8, 2, 3}); }
+Test(winograd, pad2_5x7) { check_both(&(wcase){1, 16, 5, 7, 32, 2, 3}); }
+Test(winograd, pad1_4x4) { check_both(&(wcase){3, 8, 4, 4, 16, 1, 3}); }
+Test(winograd, tiny_planes) {
+    check_both(&(wcase){2, 3, 1, 1, 4, 1, 3}); /* a 1x1 output */
+    check_both(&(wcase){2, 3, 3, 3, 4, 0, 3}); /* a 1x1 output, no padding */
+    check_both(&(wcase){2, 3, 2, 3, 4, 2, 3}); /* output larger than the input */
+    check_both(&(wcase){2, 3, 1, 6, 4, 1, 3}); /* a single row */
+}
+Test(winograd, many_channels) { check_both(&(wcase){2, 96, 8, 8, 64, 1, 3}); }
+/* Batches of >= 8 images take the 8x8-block transposes: full blocks plus image
+ * and pixel tails (11 = 8 + 3 images; 49 = 6*8 + 1 and 36 = 4*8 + 4 pixels), and
+ * >= 8 input channels the blocked kernel gather (9 = 8 + 1). */
+Test(winograd, batch_blocks) {
+    check_both(&(wcase){11, 9, 7, 7, 5, 1, 3});
+    check_both(&(wcase){16, 9, 8, 8, 4, 0, 3});
+    check_both(&(wcase){8, 4, 5, 9, 8, 2, 3});
+}
+
+/* ---- 5x5: every pad 0..4, odd, non-square and tiny planes ---- */
+Test(winograd, k5_pad2_16x16) { check_both(&(wcase){2, 8, 16, 16, 12, 2, 5}); }
+Test(winograd, k5_pad0_9x11) { check_both(&(wcase){3, 5, 9, 11, 7, 0, 5}); }
+Test(winograd, k5_pad1_7x7) { check_both(&(wcase){3, 9, 7, 7, 6, 1, 5}); }
+Test(winograd, k5_pad3_6x5) { check_both(&(wcase){2, 7, 6, 5, 9, 3, 5}); }
+Test(winograd, k5_pad4_5x8) { check_both(&(wcase){2, 6, 5, 8, 5, 4, 5}); }
+Test(winograd, k5_pad2_13x10_odd) { check_both(&(wcase){2, 16, 13, 10, 24, 2, 5}); }
+Test(winograd, k5_tiny_planes) {
+    check_both(&(wcase){2, 3, 1, 1, 4, 2, 5}); /* a 1x1 output */
+    check_both(&(wcase){2, 3, 5, 5, 4, 0, 5}); /* a 1x1 output, no padding */
+    check_both(&(wcase){2, 3, 2, 3, 4, 4, 5}); /* output larger than the input */
+    check_both(&(wcase){2, 3, 1, 7, 4, 2, 5}); /* a single row */
+    check_both(&(wcase){1, 2, 6, 1, 3, 2, 5}); /* a single column */
+}
+/* 5x5 kernels are 25 entries: three 8-blocks of the kernel gather plus a tail;
+ * 11 images and 17 channels give image and channel tails. */
+Test(winograd, k5_batch_blocks) {
+    check_both(&(wcase){11, 17, 8, 8, 9, 2, 5});
+    check_both(&(wcase){16, 9, 7, 9, 8, 1, 5});
+}
+
+Test(winograd, tile_choice) {
+    ip_conv_shape s;
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 192, 8, 8, 384, 3, 3, 1, 1), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 4, "8x8 planes use F(4x4, 3x3)");
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 64, 7, 7, 128, 3, 3, 1, 1), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 4);
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 64, 2, 2, 128, 3, 3, 1, 1), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 2, "2x2 planes use F(2x2, 3x3)");
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 64, 16, 16, 192, 5, 5, 1, 2), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 4, "16x16 planes use F(4x4, 5x5)");
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 64, 2, 2, 192, 5, 5, 1, 2), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 2, "2x2 planes use F(2x2, 5x5)");
+    ip_winograd_force_tile(2);
+    cr_assert_eq(ip_conv_shape_init(&s, 64, 192, 8, 8, 384, 3, 3, 1, 1), 0);
+    cr_expect_eq(ip_winograd_tile(&s), 2, "forced");
+    ip_winograd_force_tile(0);
+    cr_expect_eq(ip_winograd_tile(&s), 4, "automatic again");
+}
+
+/* Several chunks with a shorter last one: the limit is lowered so that a chunk
+ * holds 2 images of the 5 (the weight gradient sums over the chunks). */
+static void check_chunked(int m, int r) {
+    wcase c = {5, 8, 11, 13, 12, r / 2, r};
+    ip_conv_shape s = make_shape(&c);
+    ip_winograd_force_tile(m);
+    size_t full = ip_winograd_workspace_floats(&s);
+    size_t a2 = (size_t)(m + r - 1) * (m + r - 1);
+    size_t tiles = (size_t)((11 + m - 1) / m) * ((13 + m - 1) / m); /* both directions: 11x13 planes */
+    ip_winograd_set_chunk_limit(a2 * (8 + 12) * tiles * 2);
+    size_t chunked = ip_winograd_workspace_floats(&s);
+    cr_expect_lt(chunked + a2 * (8 + 12) * tiles * 2, full, "chunking must shrink the workspace (%zu vs %zu)",
+                 chunked, full);
+    check_case(&c, m, tol_of(&c, m));
+    ip_winograd_set_chunk_limit(1); /* one image per chunk */
+    check_case(&c, m, tol_of(&c, m));
+    ip_winograd_set_chunk_limit(0);
+    ip_winograd_force_tile(m);
+    cr_expect_eq(ip_winograd_workspace_floats(&s), full, "limit 0 restores the default");
+    ip_winograd_force_tile(0);
+}
+
+Test(winograd, chunked_f2) { check_chunked(2, 3); }
+Test(winograd, chunked_f4) { check_chunked(4, 3); }
+Test(winograd, chunked_k5_f2) { check_chunked(2, 5); }
+Test(winograd, chunked_k5_f4) { check_chunked(4, 5); }
+
+/* The workspace planned for the largest batch covers every smaller one, even
+ * when chunking makes the smaller batch's balanced chunk larger (the analogue
+ * of test_conv's workspace_covers_smaller_batches): 7 images of a limit of 3
+ * per chunk run as 3+2+2, but 6 as 3+3 and 4 as 2+2; the workspace is filled
+ * in its planned size only, so ASan catches an overrun. */
+Test(winograd, workspace_covers_smaller_batches) {
+    for (int r = 3; r <= 5; r += 2) {
+        wcase big = {7, 6, 9, 10, 5, r / 2, r};
+        ip_conv_shape s = make_shape(&big);
+        const int m = ip_winograd_tile(&s);
+        const size_t a2 = (size_t)(m + r - 1) * (m + r - 1);
+        const size_t tiles = (size_t)((9 + m - 1) / m) * ((10 + m - 1) / m);
+        ip_winograd_set_chunk_limit(a2 * (6 + 5) * tiles * 3); /* 3 images per chunk */
+        size_t ws = ip_winograd_workspace_floats(&s);
+        for (int n = 1; n <= 7; n++) {
+            wcase c = big;
+            c.n = n;
+            ip_conv_shape sn = make_shape(&c);
+            cr_expect_leq(ip_winograd_workspace_floats(&sn), ws, "r=%d: batch %d needs more than batch 7", r, n);
+            size_t ni = (size_t)6 * n * 90, no = (size_t)5 * n * sn.oh * sn.ow, nw = (size_t)5 * 6 * r * r;
+            float *in = tu_alloc(ni), *din = tu_alloc(ni), *out = tu_alloc(no), *w = tu_alloc(nw);
+            float *dw = tu_alloc(nw), *work = malloc(ws * sizeof(float));
+            float *ref = tu_alloc(no);
+            tu_fill(in, ni, -1, 1, 1);
+            tu_fill(w, nw, -1, 1, 2);
+            winograd_forward(out, in, w, work, &sn);
+            winograd_backward_data(din, out, w, work, &sn);
+            winograd_backward_weight(dw, out, in, work, &sn);
+            conv2d_forward_ref(ref, in, w, &sn);
+            cr_expect_lt(rel_err(out, ref, no), 1e-4, "r=%d batch %d", r, n);
+            free(in), free(din), free(out), free(w), free(dw), free(work), free(ref);
+        }
+        ip_winograd_set_chunk_limit(0);
+    }
+}
+
+/* The automatic tile choice on the production layer shapes stays within 1e-4
+ * of the direct convolution at realistic channel counts. */
+Test(winograd, alexnet_layer_accuracy) { check_case(&(wcase){1, 192, 8, 8, 384, 1, 3}, 0, 1e-4); }
+/* AlexNet-p's block1, 64 -> 192 channels on 16x16 planes with F(4x4, 5x5):
+ * split in two tests to stay fast under ASan (the reference is direct). */
+Test(winograd, alexnet_k5_forward_accuracy) {
+    check_dirs(&(wcase){1, 64, 16, 16, 192, 2, 5}, 0, 1e-4, DIR_FWD);
+}
+Test(winograd, alexnet_k5_backward_accuracy) {
+    check_dirs(&(wcase){1, 64, 16, 16, 192, 2, 5}, 0, 1e-4, DIR_BWD_DATA | DIR_BWD_WEIGHT);
+}
+Test(winograd, alexnet_k5_wide_accuracy) { /* 192 input channels: longer sums */
+    check_dirs(&(wcase){1, 192, 8, 8, 64, 2, 5}, 0, 1e-4, DIR_ALL);
+}
+
+/* backward_data and backward_weight add: two calls give twice the gradient. */
+Test(winograd, backward_accumulates) {
+    for (int r = 3; r <= 5; r += 2) {
+        wcase c = {2, 5, 7, 9, 6, 1, r};
+        ip_conv_shape s = make_shape(&c);
+        size_t ni = (size_t)s.cin * s.n * s.h * s.w, no = (size_t)s.cout * s.n * s.oh * s.ow;
+        size_t nw = (size_t)s.cout * s.cin * r * r;
+        float *wt = tu_alloc(nw), *dout = tu_alloc(no), *in = tu_alloc(ni);
+        float *work = tu_alloc(ip_winograd_workspace_floats(&s));
+        float *d1 = tu_alloc(ni), *d2 = tu_alloc(ni), *w1 = tu_alloc(nw), *w2 = tu_alloc(nw);
+        tu_fill(wt, nw, -0.5f, 0.5f, 5);
+        tu_fill(dout, no, -1, 1, 6);
+        tu_fill(in, ni, -1, 1, 7);
+        winograd_backward_data(d1, dout, wt, work, &s);
+        winograd_backward_data(d2, dout, wt, work, &s);
+        winograd_backward_data(d2, dout, wt, work, &s);
+        winograd_backward_weight(w1, dout, in, work, &s);
+        winograd_backward_weight(w2, dout, in, work, &s);
+        winograd_backward_weight(w2, dout, in, work, &s);
+        for (size_t i = 0; i < ni; i++) d1[i] *= 2;
+        for (size_t i = 0; i < nw; i++) w1[i] *= 2;
+        double e = rel_err(d2, d1, ni);
+        cr_expect_lt(e, 1e-6, "r=%d: din does not accumulate: %g", r, e);
+        e = rel_err(w2, w1, nw);
+        cr_expect_lt(e, 1e-6, "r=%d: dweight does not accumulate: %g", r, e);
+        free(wt), free(dout), free(in), free(work), free(d1), free(d2), free(w1), free(w2);
+    }
+}
