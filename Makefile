@@ -37,7 +37,7 @@ help:
 	@echo "make            build build/ipsweep and build/libipcore.a"
 	@echo "make deps       install the Debian packages ipsweep needs"
 	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests"
-	@echo "make demo       train small-p on Fashion-MNIST and print its accuracy"
+	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
 
@@ -102,11 +102,15 @@ DEB_OPTIONAL := python3-torch python3-h5py
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
 
+# The quick study on Fashion-MNIST (configs/quick.yaml), on 3 ranks when
+# Open MPI is there; prints every task and a summary table.
+DEMO_RANKS ?= 3
+DEMO_OUT ?= results/quick.h5
 demo: deps all
-	$(BUILD)/ipsweep train --arch small-p --data fashion-mnist:/usr/share/datasets/fashion-mnist \
-	  --epochs 2 --train-limit 12000 --test-limit 2000 --out results/demo-small-p.h5
-	$(BUILD)/ipsweep eval --model results/demo-small-p.h5 \
-	  --data fashion-mnist:/usr/share/datasets/fashion-mnist --test-limit 2000
+	@if command -v mpirun >/dev/null 2>&1; then \
+	  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \
+	  mpirun --oversubscribe -n $(DEMO_RANKS) $(BUILD)/ipsweep run configs/quick.yaml --force --set output=$(DEMO_OUT); \
+	else $(BUILD)/ipsweep run configs/quick.yaml --force --set output=$(DEMO_OUT); fi
 
 bench: all
 	sh scripts/bench.sh

@@ -181,6 +181,57 @@ static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
     return 0;
 }
 
+/* Mean and sample std of a metric over the done tasks of one spec entry. */
+static int entry_stat(const run_state *s, const char *kind, const char *name, const char *metric, double *mean,
+                      double *sd) {
+    double sum = 0, sq = 0;
+    int n = 0;
+    for (int i = 0; i < s->spec->ntasks; i++) {
+        const rn_task *t = &s->spec->tasks[i];
+        const rn_record *r = s->by_task[i];
+        if (!r || r->status != RN_DONE || strcmp(t->kind, kind) || strcmp(t->name, name)) continue;
+        double v = ip_metrics_get(&r->metrics, metric);
+        if (isnan(v)) continue;
+        sum += v, sq += v * v, n++;
+    }
+    if (n == 0) return 0;
+    *mean = sum / n;
+    *sd = n > 1 ? sqrt(fmax(0, (sq - sum * sum / n) / (n - 1))) : 0;
+    return n;
+}
+
+/* One line per spec entry: tasks done, and mean +- std of the headline metrics. */
+static void print_summary(const run_state *s, FILE *f) {
+    static const char *const metrics[] = {"test_acc", "public_test_acc", "detect", NULL};
+    fprintf(f, "\n%-10s %-24s %7s", "kind", "entry", "done");
+    for (int m = 0; metrics[m]; m++) fprintf(f, " %17s", metrics[m]);
+    fputc('\n', f);
+    for (int i = 0; i < s->spec->ntasks; i++) {
+        const rn_task *t = &s->spec->tasks[i];
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            if (!strcmp(s->spec->tasks[j].kind, t->kind) && !strcmp(s->spec->tasks[j].name, t->name)) first = 0;
+        if (!first) continue;
+        int total = 0, done = 0;
+        for (int j = i; j < s->spec->ntasks; j++)
+            if (!strcmp(s->spec->tasks[j].kind, t->kind) && !strcmp(s->spec->tasks[j].name, t->name)) {
+                total++;
+                done += s->by_task[j] && s->by_task[j]->status == RN_DONE;
+            }
+        char counts[32];
+        snprintf(counts, sizeof counts, "%d/%d", done, total);
+        fprintf(f, "%-10s %-24s %7s", t->kind, t->name, counts);
+        for (int m = 0; metrics[m]; m++) {
+            double mean, sd;
+            int n = entry_stat(s, t->kind, t->name, metrics[m], &mean, &sd);
+            if (n == 0) fprintf(f, " %17s", "-");
+            else if (n == 1) fprintf(f, " %17.4f", mean);
+            else fprintf(f, "   %.4f +- %.4f", mean, sd);
+        }
+        fputc('\n', f);
+    }
+}
+
 static void print_dry_run(const rn_spec *s, int nranks) {
     printf("spec %s: %d tasks, results -> %s\n", s->name, s->ntasks, s->output);
     double total = 0;
@@ -390,6 +441,7 @@ int cmd_run(int argc, char **argv) {
         exit_code = fatal;
     } else {
         int failed = s.progress.failed, skipped = s.progress.skipped;
+        print_summary(&s, stdout);
         fprintf(stderr, "run %s: %d done, %d failed, %d skipped of %d; results in %s\n", spec.name, s.progress.done,
                 failed, skipped, spec.ntasks, spec.output);
         if (failed || skipped) {
