@@ -4,8 +4,8 @@
  * /passport as a float32 little-endian dataset, one chunk per dataset with a
  * Fletcher-32 checksum, in the HDF5 1.8 file format (checksummed metadata).
  * The file is written to "<path>.tmp.<pid>", flushed, fsync'ed and renamed
- * over <path>, then the directory is fsync'ed: a reader sees the old file or
- * the complete new one, never a partial one.
+ * over <path>, then the directory is fsync'ed (ip_h5_write_atomic): a reader
+ * sees the old file or the complete new one, never a partial one.
  *
  * Reading: everything is validated and read into scratch copies first; the
  * model is only modified once the whole file has been read successfully.
@@ -25,89 +25,17 @@
 
 #include <hdf5.h>
 
+#include "h5util.h"
+
 #ifdef IPSWEEP_VERSION
 #define CKPT_SOFTWARE "ipsweep " IPSWEEP_VERSION
 #else
 #define CKPT_SOFTWARE "ipsweep"
 #endif
 
-/* H5Pset_file_locking exists in 1.10.7+ and 1.12.1+ */
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || H5_VERSION_GE(1, 12, 1)
-#define CKPT_HAVE_FILE_LOCKING 1
-#endif
-
 /* A single chunk per dataset (needed for the checksum filter) must stay below
  * HDF5's 4 GB chunk limit; larger tensors are stored contiguous, unchecksummed. */
 #define CKPT_MAX_CHUNK_BYTES ((size_t)1 << 31)
-
-/* ------------------------------------------------------------------------- */
-/* HDF5 error handling                                                       */
-
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void quiet_on(h5_quiet *q) {
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-typedef struct h5_detail_buf {
-    char text[200];
-} h5_detail_buf;
-
-static herr_t detail_cb(unsigned n, const H5E_error2_t *err, void *data) {
-    h5_detail_buf *b = data;
-    /* upward walk: n == 0 is the innermost (most specific) error */
-    if (n == 0 && err && err->desc) snprintf(b->text, sizeof b->text, "%s", err->desc);
-    return 0;
-}
-
-/* The innermost message on HDF5's error stack ("" when empty), formatted as
- * " (hdf5: ...)" for appending. Must be called right after the failing call. */
-static const char *h5_detail(h5_detail_buf *b) {
-    h5_detail_buf inner = {{0}};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &inner);
-    if (inner.text[0]) snprintf(b->text, sizeof b->text, " (hdf5: %.180s)", inner.text);
-    else b->text[0] = 0;
-    return b->text;
-}
-
-static void h5close(hid_t id) {
-    if (id < 0) return;
-    switch (H5Iget_type(id)) {
-    case H5I_FILE: H5Fclose(id); break;
-    case H5I_GROUP: H5Gclose(id); break;
-    case H5I_DATASET: H5Dclose(id); break;
-    case H5I_ATTR: H5Aclose(id); break;
-    case H5I_DATASPACE: H5Sclose(id); break;
-    case H5I_DATATYPE: H5Tclose(id); break;
-    case H5I_GENPROP_LST: H5Pclose(id); break;
-    default: break;
-    }
-}
-
-/* File access properties shared by reading and writing: closing the file
- * closes every object still open in it (error paths), and file locking is
- * used where the filesystem supports it but not required (Lustre, NFS). */
-static hid_t make_fapl(int for_write) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return -1;
-    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto fail;
-    if (for_write && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) goto fail;
-#ifdef CKPT_HAVE_FILE_LOCKING
-    if (H5Pset_file_locking(fapl, 1, 1) < 0) goto fail;
-#endif
-    return fapl;
-fail:
-    H5Pclose(fapl);
-    return -1;
-}
 
 /* ------------------------------------------------------------------------- */
 /* Small helpers                                                             */
@@ -151,28 +79,13 @@ static hid_t group_open_or_create(hid_t parent, const char *name) {
 /* ------------------------------------------------------------------------- */
 /* Writing                                                                   */
 
-static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n, const void *data) {
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
-    if (sp < 0) return -1;
-    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, mtype, data) < 0 ? -1 : 0;
-    h5close(a);
-    h5close(sp);
-    return rc;
-}
-
-static int attr_int(hid_t loc, const char *name, int v) {
-    return attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, -1, &v);
-}
-
 /* Variable-length UTF-8 string: h5py reads it as str. */
 static int attr_str(hid_t loc, const char *name, const char *v) {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0) return -1;
     int rc = -1;
     if (H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
-        rc = attr_write(loc, name, t, t, -1, &v);
+        rc = ip_h5_attr_write(loc, name, t, t, -1, &v);
     H5Tclose(t);
     return rc;
 }
@@ -196,9 +109,9 @@ static int write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
     if (numel > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
     rc = 0;
 done:
-    h5close(d);
-    h5close(dcpl);
-    h5close(sp);
+    ip_h5_close(d);
+    ip_h5_close(dcpl);
+    ip_h5_close(sp);
     return rc;
 }
 
@@ -229,33 +142,35 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     char plist[sizeof c->passport_layers];
     passport_list(m, plist, sizeof plist);
     int shape[3] = {c->in_c, c->in_h, c->in_w};
-    if (attr_int(f, "format_version", IP_CKPT_FORMAT_VERSION) < 0) return -1;
+    if (ip_h5_attr_i32(f, "format_version", IP_CKPT_FORMAT_VERSION) < 0) return -1;
     if (attr_str(f, "arch", c->arch) < 0) return -1;
     if (attr_str(f, "scheme", ip_scheme_name(c->scheme)) < 0) return -1;
     if (attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
     if (attr_str(f, "passport_layers", plist) < 0) return -1;
-    if (attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
-    if (attr_int(f, "classes", c->classes) < 0) return -1;
-    if (attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
-    if (attr_write(f, "input_std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_std) < 0) return -1;
+    if (ip_h5_attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
+    if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
+    if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
+    if (ip_h5_attr_write(f, "input_std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_std) < 0) return -1;
     if (attr_str(f, "software", CKPT_SOFTWARE) < 0) return -1;
     return 0;
 }
 
-/* Writes the whole model into an open, empty file. */
-static int write_contents(hid_t f, const ip_model *m, ip_err *e) {
-    h5_detail_buf db;
+/* Writes the whole model (user) into an open, empty file: the ip_h5_fill of
+ * save_impl. */
+static int write_contents(hid_t f, const void *user, ip_err *e) {
+    const ip_model *m = user;
+    ip_h5_detail_buf db;
     hid_t top[3] = {-1, -1, -1};
     hid_t g = -1;
     int rc = -1;
     if (write_root_attrs(f, m) < 0) {
-        ip_fail(e, "writing root attributes failed%s", h5_detail(&db));
+        ip_fail(e, "writing root attributes failed%s", ip_h5_detail(&db));
         goto done;
     }
     for (int k = 0; k < 3; k++) {
         top[k] = H5Gcreate2(f, kind_group((ip_tensor_kind)k), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (top[k] < 0) {
-            ip_fail(e, "creating group /%s failed%s", kind_group((ip_tensor_kind)k), h5_detail(&db));
+            ip_fail(e, "creating group /%s failed%s", kind_group((ip_tensor_kind)k), ip_h5_detail(&db));
             goto done;
         }
     }
@@ -276,10 +191,10 @@ static int write_contents(hid_t f, const ip_model *m, ip_err *e) {
         g = group_open_or_create(top[t->kind], layer);
         if (g < 0 || write_dataset(g, field, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
                                    tensor_ptr(t, m->params, m->bufs)) < 0) {
-            ip_fail(e, "writing /%s/%s/%s failed%s", kind_group(t->kind), layer, field, h5_detail(&db));
+            ip_fail(e, "writing /%s/%s/%s failed%s", kind_group(t->kind), layer, field, ip_h5_detail(&db));
             goto done;
         }
-        h5close(g);
+        ip_h5_close(g);
         g = -1;
     }
     for (int i = 0; i < m->npassports; i++) {
@@ -292,108 +207,30 @@ static int write_contents(hid_t f, const ip_model *m, ip_err *e) {
         g = group_open_or_create(top[IP_TENSOR_PASSPORT], p->layer);
         if (g < 0 || write_dataset(g, "sig_bits", H5T_STD_I8LE, H5T_NATIVE_SCHAR, 1, dims, p->bits) < 0 ||
             attr_str(g, "signature", p->signature) < 0) {
-            ip_fail(e, "writing /passport/%s failed%s", p->layer, h5_detail(&db));
+            ip_fail(e, "writing /passport/%s failed%s", p->layer, ip_h5_detail(&db));
             goto done;
         }
-        h5close(g);
+        ip_h5_close(g);
         g = -1;
     }
     rc = 0;
 done:
-    h5close(g);
-    for (int k = 0; k < 3; k++) h5close(top[k]);
-    return rc;
-}
-
-static int fsync_path(const char *path, int directory) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    /* some filesystems cannot sync directories: not an error */
-    if (rc != 0 && directory && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
-    int saved = errno;
-    close(fd);
-    errno = saved;
+    ip_h5_close(g);
+    for (int k = 0; k < 3; k++) ip_h5_close(top[k]);
     return rc;
 }
 
 static int save_impl(const ip_model *m, const char *path, ip_err *e) {
-    h5_detail_buf db;
     if (!path || !path[0]) return ip_fail(e, "saving a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "saving %s: the model is not built", path);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    char *dir = malloc(plen + 2);
-    if (!tmp || !dir) {
-        free(tmp), free(dir);
-        return ip_fail(e, "saving %s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    snprintf(tmp + plen, 32, ".tmp.%ld", (long)getpid());
-    /* the directory to fsync after the rename */
-    const char *slash = strrchr(path, '/');
-    size_t dlen = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (dlen) memcpy(dir, path, dlen), dir[dlen] = 0;
-    else memcpy(dir, ".", 2);
-
-    int rc = -1, created = 0;
-    hid_t fapl = make_fapl(1), f = -1;
-    if (fapl < 0) {
-        ip_fail(e, "saving %s: cannot set up HDF5 file access%s", path, h5_detail(&db));
-        goto done;
-    }
-    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (f < 0) {
-        int err = errno;
-        struct stat st;
-        if (stat(dir, &st) != 0) ip_fail(e, "saving %s: directory %s: %s", path, dir, strerror(errno));
-        else ip_fail(e, "saving %s: cannot create %s: %s%s", path, tmp, strerror(err), h5_detail(&db));
-        goto done;
-    }
-    created = 1;
-    if (write_contents(f, m, e) != 0) {
-        ip_failctx(e, "saving %s", path);
-        goto done;
-    }
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) {
-        ip_fail(e, "saving %s: flushing %s failed%s", path, tmp, h5_detail(&db));
-        goto done;
-    }
-    herr_t cr = H5Fclose(f);
-    f = -1;
-    if (cr < 0) {
-        ip_fail(e, "saving %s: closing %s failed%s", path, tmp, h5_detail(&db));
-        goto done;
-    }
-    if (fsync_path(tmp, 0) != 0) {
-        ip_fail(e, "saving %s: fsync of %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        ip_fail(e, "saving %s: rename from %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    created = 0;
-    if (fsync_path(dir, 1) != 0) {
-        ip_fail(e, "saving %s: the file is in place but fsync of directory %s failed: %s", path, dir,
-                strerror(errno));
-        goto done;
-    }
-    rc = 0;
-done:
-    if (f >= 0) H5Fclose(f);
-    if (created) unlink(tmp);
-    h5close(fapl);
-    free(tmp);
-    free(dir);
-    return rc;
+    return ip_h5_write_atomic(path, H5P_DEFAULT, "saving", write_contents, m, e);
 }
 
 int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e) {
-    h5_quiet q;
-    quiet_on(&q);
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
     int rc = save_impl(m, path, e);
-    quiet_off(&q);
+    ip_h5_quiet_off(&q);
     return rc;
 }
 
@@ -403,7 +240,7 @@ int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e) {
 /* Opens path read-only, distinguishing a missing/unreadable file, a file that
  * is not HDF5 at all and an HDF5 file HDF5 refuses to open (truncated). */
 static hid_t open_ro(const char *path, ip_err *e) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ip_fail(e, "cannot open the file: %s", strerror(errno));
     struct stat st;
@@ -413,11 +250,11 @@ static hid_t open_ro(const char *path, ip_err *e) {
     if (ok && st.st_size == 0) return ip_fail(e, "not a valid HDF5 file (it is empty)");
     htri_t is = H5Fis_hdf5(path);
     if (is == 0) return ip_fail(e, "not a valid HDF5 file (no HDF5 signature: corrupt, or not a checkpoint)");
-    hid_t fapl = make_fapl(0);
-    if (fapl < 0) return ip_fail(e, "cannot set up HDF5 file access%s", h5_detail(&db));
+    hid_t fapl = ip_h5_make_fapl(0);
+    if (fapl < 0) return ip_fail(e, "cannot set up HDF5 file access%s", ip_h5_detail(&db));
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl); /* also when H5Fis_hdf5 itself failed */
     if (f < 0)
-        ip_fail(e, "not a valid HDF5 file (truncated or corrupt)%s", h5_detail(&db));
+        ip_fail(e, "not a valid HDF5 file (truncated or corrupt)%s", ip_h5_detail(&db));
     H5Pclose(fapl);
     return f < 0 ? -1 : f;
 }
@@ -425,7 +262,7 @@ static hid_t open_ro(const char *path, ip_err *e) {
 /* Reads a scalar or 1-D numeric attribute of exactly n values (n == 0: scalar). */
 static int attr_read_num(hid_t loc, const char *where, const char *name, hid_t mtype, H5T_class_t want, int n,
                          void *out, ip_err *e) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
@@ -433,7 +270,7 @@ static int attr_read_num(hid_t loc, const char *where, const char *name, hid_t m
     hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
     int rc = -1;
     if (a < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
         goto done;
     }
     if (H5Tget_class(t) != want) {
@@ -447,20 +284,20 @@ static int attr_read_num(hid_t loc, const char *where, const char *name, hid_t m
         goto done;
     }
     if (H5Aread(a, mtype, out) < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
         goto done;
     }
     rc = 0;
 done:
-    h5close(sp);
-    h5close(t);
-    h5close(a);
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(a);
     return rc;
 }
 
 /* Reads a scalar string attribute, variable or fixed length, into out (cap bytes). */
 static int attr_read_str(hid_t loc, const char *where, const char *name, char *out, size_t cap, ip_err *e) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     htri_t ex = H5Aexists(loc, name);
     if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
@@ -470,7 +307,7 @@ static int attr_read_str(hid_t loc, const char *where, const char *name, char *o
     char *buf = NULL;
     int rc = -1;
     if (a < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
         goto done;
     }
     if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
@@ -479,13 +316,13 @@ static int attr_read_str(hid_t loc, const char *where, const char *name, char *o
     }
     htri_t vl = H5Tis_variable_str(t);
     if (vl < 0 || (mt = H5Tcopy(t)) < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
         goto done;
     }
     const char *s;
     if (vl > 0) {
         if (H5Aread(a, mt, &buf) < 0) {
-            ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
             goto done;
         }
         s = buf ? buf : "";
@@ -495,7 +332,7 @@ static int attr_read_str(hid_t loc, const char *where, const char *name, char *o
         if (!buf || H5Aread(a, mt, buf) < 0) {
             free(buf);
             buf = NULL;
-            ip_fail(e, "cannot read attribute %s%s%s", where, name, h5_detail(&db));
+            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
             goto done;
         }
         s = buf;
@@ -505,10 +342,10 @@ static int attr_read_str(hid_t loc, const char *where, const char *name, char *o
     if (vl > 0) H5free_memory(buf);
     else free(buf);
 done:
-    h5close(mt);
-    h5close(sp);
-    h5close(t);
-    h5close(a);
+    ip_h5_close(mt);
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(a);
     return rc;
 }
 
@@ -547,8 +384,8 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
 
 int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "reading a checkpoint: no file name given");
-    h5_quiet q;
-    quiet_on(&q);
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
     int rc = -1;
     hid_t f = open_ro(path, e);
     if (f >= 0) {
@@ -560,7 +397,7 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
         H5Fclose(f);
     }
     if (rc != 0) ip_failctx(e, "reading %s", path);
-    quiet_off(&q);
+    ip_h5_quiet_off(&q);
     return rc;
 }
 
@@ -568,7 +405,7 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
  * converting to memory type mtype; want is the required type class. */
 static int read_dataset(hid_t f, const char *group, const char *layer, const char *field, int ndim,
                         const int *shape, hid_t mtype, H5T_class_t want, void *dst, ip_err *e) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     char dpath[3 * IP_NAME_LEN + 16];
     snprintf(dpath, sizeof dpath, "/%s/%s/%s", group, layer, field);
     /* check each level so a missing group is reported, not a lookup failure */
@@ -580,7 +417,7 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
         ex = H5Lexists(f, gpath, H5P_DEFAULT);
     }
     if (ex > 0) ex = H5Lexists(f, dpath, H5P_DEFAULT);
-    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, h5_detail(&db));
+    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
     if (ex == 0) return ip_fail(e, "missing %s", dpath);
 
     hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
@@ -588,7 +425,7 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
     hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     int rc = -1;
     if (d < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot open %s%s", dpath, h5_detail(&db));
+        ip_fail(e, "cannot open %s%s", dpath, ip_h5_detail(&db));
         goto done;
     }
     if (H5Tget_class(t) != want) {
@@ -598,7 +435,7 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
     int fnd = H5Sget_simple_extent_ndims(sp);
     hsize_t fdims[H5S_MAX_RANK], mdims[4];
     if (fnd < 0 || fnd > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, fdims, NULL) < 0) {
-        ip_fail(e, "cannot read the shape of %s%s", dpath, h5_detail(&db));
+        ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
         goto done;
     }
     int same = fnd == ndim;
@@ -616,36 +453,36 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
     if (numel > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
-        ip_fail(e, "reading %s failed (corrupt file?)%s", dpath, h5_detail(&db));
+        ip_fail(e, "reading %s failed (corrupt file?)%s", dpath, ip_h5_detail(&db));
         goto done;
     }
     rc = 0;
 done:
-    h5close(sp);
-    h5close(t);
-    h5close(d);
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(d);
     return rc;
 }
 
 /* The model and the file must have the same passport layers. */
 static int check_passport_set(hid_t f, const ip_model *m, const char *file_list, ip_err *e) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     char model_list[sizeof m->cfg.passport_layers];
     passport_list(m, model_list, sizeof model_list);
     htri_t ex = H5Lexists(f, "/passport", H5P_DEFAULT);
-    if (ex < 0) return ip_fail(e, "cannot look up /passport%s", h5_detail(&db));
+    if (ex < 0) return ip_fail(e, "cannot look up /passport%s", ip_h5_detail(&db));
     hsize_t nfile = 0;
     if (ex > 0) {
         H5G_info_t info;
         if (H5Gget_info_by_name(f, "/passport", &info, H5P_DEFAULT) < 0)
-            return ip_fail(e, "cannot read /passport%s", h5_detail(&db));
+            return ip_fail(e, "cannot read /passport%s", ip_h5_detail(&db));
         nfile = info.nlinks;
     }
     for (int i = 0; i < m->npassports; i++) {
         char gpath[IP_NAME_LEN + 16];
         snprintf(gpath, sizeof gpath, "/passport/%s", m->passports[i].layer);
         htri_t g = ex > 0 ? H5Lexists(f, gpath, H5P_DEFAULT) : 0;
-        if (g < 0) return ip_fail(e, "cannot look up %s%s", gpath, h5_detail(&db));
+        if (g < 0) return ip_fail(e, "cannot look up %s%s", gpath, ip_h5_detail(&db));
         if (g == 0)
             return ip_fail(e, "missing %s: passport layers are \"%s\" in file, model has \"%s\"", gpath, file_list,
                            model_list);
@@ -724,8 +561,8 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
         snprintf(gpath, sizeof gpath, "/passport/%s", p->layer);
         hid_t g = H5Gopen2(f, gpath, H5P_DEFAULT);
         if (g < 0) {
-            h5_detail_buf db;
-            ip_fail(e, "cannot open %s%s", gpath, h5_detail(&db));
+            ip_h5_detail_buf db;
+            ip_fail(e, "cannot open %s%s", gpath, ip_h5_detail(&db));
             goto done;
         }
         snprintf(where, sizeof where, "%s:", gpath);
@@ -761,10 +598,10 @@ done:
 }
 
 int ip_ckpt_load(ip_model *m, const char *path, ip_err *e) {
-    h5_quiet q;
-    quiet_on(&q);
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
     int rc = load_impl(m, path, e);
-    quiet_off(&q);
+    ip_h5_quiet_off(&q);
     return rc;
 }
 

@@ -3,22 +3,22 @@
  * Everything is rebuilt from the spec and the finished records on every
  * write: the file is a pure function of (spec, records, running flags,
  * in_progress), written to "<path>.tmp.<pid>", flushed, fsync'ed, renamed
- * over <path>, and the directory is fsync'ed (the pattern of core/ckpt.c).
+ * over <path>, and the directory is fsync'ed (ip_h5_write_atomic, shared with
+ * core/ckpt.c).
  * HDF5's automatic error printing is off inside rn_results_write; the
  * innermost HDF5 message is appended to ours. */
 #include "results.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <hdf5.h>
+
+#include "../core/h5util.h"
 
 #ifdef IPSWEEP_VERSION
 #define RES_SOFTWARE "ipsweep " IPSWEEP_VERSION
@@ -26,76 +26,9 @@
 #define RES_SOFTWARE "ipsweep"
 #endif
 
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || H5_VERSION_GE(1, 12, 1)
-#define RES_HAVE_FILE_LOCKING 1
-#endif
-
 #define RES_COMPRESS_BYTES 65536          /* datasets above this are chunked + deflated */
 #define RES_CHUNK_BYTES ((size_t)1 << 20) /* target chunk size */
 #define RES_DEFLATE_LEVEL 4
-
-/* ------------------------------------------------------------------------- */
-/* HDF5 error handling (as in core/ckpt.c)                                   */
-
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void quiet_on(h5_quiet *q) {
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-typedef struct h5_detail_buf {
-    char text[200];
-} h5_detail_buf;
-
-static herr_t detail_cb(unsigned n, const H5E_error2_t *err, void *data) {
-    h5_detail_buf *b = data;
-    if (n == 0 && err && err->desc) snprintf(b->text, sizeof b->text, "%s", err->desc);
-    return 0;
-}
-
-static const char *h5_detail(h5_detail_buf *b) {
-    h5_detail_buf inner = {{0}};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &inner);
-    if (inner.text[0]) snprintf(b->text, sizeof b->text, " (hdf5: %.180s)", inner.text);
-    else b->text[0] = 0;
-    return b->text;
-}
-
-static void h5close(hid_t id) {
-    if (id < 0) return;
-    switch (H5Iget_type(id)) {
-    case H5I_FILE: H5Fclose(id); break;
-    case H5I_GROUP: H5Gclose(id); break;
-    case H5I_DATASET: H5Dclose(id); break;
-    case H5I_ATTR: H5Aclose(id); break;
-    case H5I_DATASPACE: H5Sclose(id); break;
-    case H5I_DATATYPE: H5Tclose(id); break;
-    case H5I_GENPROP_LST: H5Pclose(id); break;
-    default: break;
-    }
-}
-
-static hid_t make_fapl(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return -1;
-    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto fail;
-    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) goto fail;
-#ifdef RES_HAVE_FILE_LOCKING
-    if (H5Pset_file_locking(fapl, 1, 1) < 0) goto fail;
-#endif
-    return fapl;
-fail:
-    H5Pclose(fapl);
-    return -1;
-}
 
 /* ------------------------------------------------------------------------- */
 /* writing helpers                                                           */
@@ -106,33 +39,19 @@ typedef struct wctx {
     char where[160];             /* group path, for messages */
 } wctx;
 
-static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *data) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0) return -1;
-    hid_t a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, mtype, data) < 0 ? -1 : 0;
-    h5close(a);
-    h5close(sp);
-    return rc;
-}
-
-static int attr_i32(hid_t loc, const char *name, int v) {
-    return attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
-}
-
 static int attr_i64(hid_t loc, const char *name, long long v) {
-    return attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v);
+    return ip_h5_attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, -1, &v);
 }
 
 static int attr_str(const wctx *w, hid_t loc, const char *name, const char *v) {
     const char *s = v ? v : "";
-    return attr_write(loc, name, w->str, w->str, &s);
+    return ip_h5_attr_write(loc, name, w->str, w->str, -1, &s);
 }
 
 /* 1-D dataset of n elements (n may be 0); chunked + shuffle + deflate above
  * RES_COMPRESS_BYTES. */
 static int write_col(wctx *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, size_t n, const void *data) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     hsize_t dims[1] = {(hsize_t)n};
     hid_t sp = H5Screate_simple(1, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -153,11 +72,11 @@ static int write_col(wctx *w, hid_t loc, const char *name, hid_t ftype, hid_t mt
     rc = 0;
     goto done;
 fail:
-    ip_fail(w->e, "writing dataset %s/%s failed%s", w->where, name, h5_detail(&db));
+    ip_fail(w->e, "writing dataset %s/%s failed%s", w->where, name, ip_h5_detail(&db));
 done:
-    h5close(d);
-    h5close(dcpl);
-    h5close(sp);
+    ip_h5_close(d);
+    ip_h5_close(dcpl);
+    ip_h5_close(sp);
     return rc;
 }
 
@@ -192,11 +111,11 @@ static hid_t order_plist(hid_t cls) {
 }
 
 static hid_t group_create(wctx *w, hid_t parent, const char *name) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     hid_t gcpl = order_plist(H5P_GROUP_CREATE);
     hid_t g = gcpl < 0 ? -1 : H5Gcreate2(parent, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    if (g < 0) ip_fail(w->e, "creating group %s/%s failed%s", w->where, name, h5_detail(&db));
-    h5close(gcpl);
+    if (g < 0) ip_fail(w->e, "creating group %s/%s failed%s", w->where, name, ip_h5_detail(&db));
+    ip_h5_close(gcpl);
     return g;
 }
 
@@ -276,27 +195,29 @@ static const rn_record *done_rec(const input *in, int i) {
 }
 
 static int write_root(wctx *w, hid_t f, const input *in) {
-    h5_detail_buf db;
+    ip_h5_detail_buf db;
     long long cnt[5] = {0};
     for (int i = 0; i < in->n; i++) cnt[task_status(in, i)]++;
     const rn_spec *s = in->spec;
     hid_t u64 = H5T_STD_U64LE;
     unsigned long long seed = s->seed;
-    if (attr_i32(f, "format_version", RN_RESULTS_FORMAT_VERSION) < 0 || attr_str(w, f, "software", RES_SOFTWARE) < 0 ||
-        attr_str(w, f, "spec_name", s->name) < 0 || attr_str(w, f, "spec_file", s->file) < 0 ||
-        attr_write(f, "seed", u64, H5T_NATIVE_ULLONG, &seed) < 0 || attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
+    if (ip_h5_attr_i32(f, "format_version", RN_RESULTS_FORMAT_VERSION) < 0 ||
+        attr_str(w, f, "software", RES_SOFTWARE) < 0 || attr_str(w, f, "spec_name", s->name) < 0 ||
+        attr_str(w, f, "spec_file", s->file) < 0 ||
+        ip_h5_attr_write(f, "seed", u64, H5T_NATIVE_ULLONG, -1, &seed) < 0 ||
+        ip_h5_attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
         attr_i64(f, "tasks_total", in->n) < 0 || attr_i64(f, "tasks_done", cnt[RN_DONE]) < 0 ||
         attr_i64(f, "tasks_failed", cnt[RN_FAILED]) < 0 || attr_i64(f, "tasks_skipped", cnt[RN_SKIPPED]) < 0 ||
         attr_i64(f, "tasks_running", cnt[RN_RUNNING]) < 0 || attr_i64(f, "tasks_pending", cnt[RN_PENDING]) < 0)
-        return ip_fail(w->e, "writing the root attributes failed%s", h5_detail(&db));
+        return ip_fail(w->e, "writing the root attributes failed%s", ip_h5_detail(&db));
     /* /spec: the spec text, scalar string */
     const char *text = s->text ? s->text : "";
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t d = sp >= 0 ? H5Dcreate2(f, "spec", w->str, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     int rc = d < 0 || H5Dwrite(d, w->str, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0 ? -1 : 0;
-    if (rc) ip_fail(w->e, "writing /spec failed%s", h5_detail(&db));
-    h5close(d);
-    h5close(sp);
+    if (rc) ip_fail(w->e, "writing /spec failed%s", ip_h5_detail(&db));
+    ip_h5_close(d);
+    ip_h5_close(sp);
     return rc;
 }
 
@@ -387,7 +308,7 @@ static int write_tasks(wctx *w, hid_t f, const input *in) {
 #undef STRCOL
     rc = 0;
 done:
-    h5close(g);
+    ip_h5_close(g);
     names_free(&pn);
     free(id), free(rank), free(att), free(wall), free(num), free(seed), free(s), free(depbuf);
     return rc;
@@ -490,7 +411,7 @@ static int write_kind(wctx *w, hid_t gm, hid_t ga, const input *in, const char *
             col_i64(w, gam, "offset", m, off) || col_i64(w, gam, "length", m, len) ||
             col_f64(w, gam, "values", total, vals))
             goto done;
-        h5close(gam);
+        ip_h5_close(gam);
         gam = -1;
     }
     rc = 0;
@@ -498,9 +419,9 @@ static int write_kind(wctx *w, hid_t gm, hid_t ga, const input *in, const char *
 oom:
     ip_fail(w->e, "out of memory writing the metrics of kind %s", kind);
 done:
-    h5close(gam);
-    h5close(gak);
-    h5close(gk);
+    ip_h5_close(gam);
+    ip_h5_close(gak);
+    ip_h5_close(gk);
     names_free(&mn);
     names_free(&an);
     free(rows), free(cols), free(vals), free(ids), free(off), free(len), free(keys);
@@ -523,24 +444,27 @@ static int write_metrics(wctx *w, hid_t f, const input *in) {
         if (write_kind(w, gm, ga, in, kinds.v[k])) goto done;
     rc = 0;
 done:
-    h5close(ga);
-    h5close(gm);
+    ip_h5_close(ga);
+    ip_h5_close(gm);
     names_free(&kinds);
     return rc;
 }
 
-static int write_contents(hid_t f, const input *in, ip_err *e) {
-    h5_detail_buf db;
+/* The whole file (user: the input) into an open, empty file: the ip_h5_fill
+ * of write_impl. */
+static int write_contents(hid_t f, const void *user, ip_err *e) {
+    const input *in = user;
+    ip_h5_detail_buf db;
     wctx w = {.str = H5Tcopy(H5T_C_S1), .e = e};
     int rc = -1;
     if (w.str < 0 || H5Tset_size(w.str, H5T_VARIABLE) < 0 || H5Tset_cset(w.str, H5T_CSET_UTF8) < 0) {
-        ip_fail(e, "cannot make the string type%s", h5_detail(&db));
+        ip_fail(e, "cannot make the string type%s", ip_h5_detail(&db));
         goto done;
     }
     if (write_root(&w, f, in) || write_tasks(&w, f, in) || write_metrics(&w, f, in)) goto done;
     rc = 0;
 done:
-    h5close(w.str);
+    ip_h5_close(w.str);
     return rc;
 }
 
@@ -563,95 +487,22 @@ static int check_input(const input *in, ip_err *e) {
     return 0;
 }
 
-static int fsync_path(const char *path, int directory) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    if (rc != 0 && directory && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 static int write_impl(const char *path, const input *in, ip_err *e) {
-    h5_detail_buf db;
     if (!path || !path[0]) return ip_fail(e, "writing the results: no file name given");
     if (!in->spec) return ip_fail(e, "writing %s: no spec", path);
     if (check_input(in, e)) return ip_failctx(e, "writing %s", path);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
-    if (!tmp || !dir) {
-        free(tmp), free(dir);
-        return ip_fail(e, "writing %s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    snprintf(tmp + plen, 32, ".tmp.%ld", (long)getpid());
-    const char *slash = strrchr(path, '/');
-    size_t dlen = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (dlen) memcpy(dir, path, dlen), dir[dlen] = 0;
-    else memcpy(dir, ".", 2);
-
-    int rc = -1, created = 0;
-    hid_t fapl = make_fapl(), fcpl = order_plist(H5P_FILE_CREATE), f = -1;
-    if (fapl < 0 || fcpl < 0) {
-        ip_fail(e, "writing %s: cannot set up HDF5 file access%s", path, h5_detail(&db));
-        goto done;
-    }
-    f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
-    if (f < 0) {
-        int err = errno;
-        struct stat st;
-        if (stat(dir, &st) != 0) ip_fail(e, "writing %s: directory %s: %s", path, dir, strerror(errno));
-        else ip_fail(e, "writing %s: cannot create %s: %s%s", path, tmp, strerror(err), h5_detail(&db));
-        goto done;
-    }
-    created = 1;
-    if (write_contents(f, in, e) != 0) {
-        ip_failctx(e, "writing %s", path);
-        goto done;
-    }
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) {
-        ip_fail(e, "writing %s: flushing %s failed%s", path, tmp, h5_detail(&db));
-        goto done;
-    }
-    herr_t cr = H5Fclose(f);
-    f = -1;
-    if (cr < 0) {
-        ip_fail(e, "writing %s: closing %s failed%s", path, tmp, h5_detail(&db));
-        goto done;
-    }
-    if (fsync_path(tmp, 0) != 0) {
-        ip_fail(e, "writing %s: fsync of %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        ip_fail(e, "writing %s: rename from %s failed: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    created = 0;
-    if (fsync_path(dir, 1) != 0) {
-        ip_fail(e, "writing %s: the file is in place but fsync of directory %s failed: %s", path, dir,
-                strerror(errno));
-        goto done;
-    }
-    rc = 0;
-done:
-    if (f >= 0) H5Fclose(f);
-    if (created) unlink(tmp);
-    h5close(fcpl);
-    h5close(fapl);
-    free(tmp);
-    free(dir);
+    hid_t fcpl = order_plist(H5P_FILE_CREATE);
+    int rc = ip_h5_write_atomic(path, fcpl, "writing", write_contents, in, e);
+    ip_h5_close(fcpl);
     return rc;
 }
 
 int rn_results_write(const char *path, const rn_spec *spec, const rn_record *const *by_task, const int *running,
                      int in_progress, ip_err *e) {
     input in = {spec, by_task, running, in_progress, spec ? spec->ntasks : 0};
-    h5_quiet q;
-    quiet_on(&q);
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
     int rc = write_impl(path, &in, e);
-    quiet_off(&q);
+    ip_h5_quiet_off(&q);
     return rc;
 }

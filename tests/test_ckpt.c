@@ -2,7 +2,6 @@
  * and clear errors for missing, truncated, corrupt and mismatched files. */
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,29 +18,13 @@
 
 static char tdir[64];
 
-static void make_dir(void) {
-    snprintf(tdir, sizeof tdir, "/tmp/ipsweep-ckpt-XXXXXX");
-    cr_assert_not_null(mkdtemp(tdir));
-}
+static void make_dir(void) { cr_assert_not_null(tu_mkdtemp(tdir, sizeof tdir, "ckpt")); }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void remove_dir(void) {
-    if (tdir[0]) nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void remove_dir(void) { tu_rmtree(tdir); }
 
 TestSuite(ckpt, .init = make_dir, .fini = remove_dir);
 
-static const char *tpath(const char *name) {
-    static char buf[4][160];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, 160, "%s/%s", tdir, name);
-    return b;
-}
+static const char *tpath(const char *name) { return tu_path(tdir, name); }
 
 static ip_model_cfg small_cfg(const char *arch, ip_scheme s, ip_norm_kind n, int classes) {
     ip_model_cfg c;

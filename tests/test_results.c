@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <ftw.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdint.h>
@@ -20,36 +19,21 @@
 
 #include "../runner/journal.h"
 #include "../runner/results.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------------------- */
 /* helpers                                                                   */
 
 static char tdir[64];
 
-static void make_dir(void) {
-    snprintf(tdir, sizeof tdir, "/tmp/ipsweep-res-XXXXXX");
-    cr_assert_not_null(mkdtemp(tdir));
-}
+static void make_dir(void) { cr_assert_not_null(tu_mkdtemp(tdir, sizeof tdir, "res")); }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void remove_dir(void) {
-    if (tdir[0]) nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void remove_dir(void) { tu_rmtree(tdir); }
 
 TestSuite(journal, .init = make_dir, .fini = remove_dir);
 TestSuite(results, .init = make_dir, .fini = remove_dir);
 
-static const char *tpath(const char *name) {
-    static char buf[4][160];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, 160, "%s/%s", tdir, name);
-    return b;
-}
+static const char *tpath(const char *name) { return tu_path(tdir, name); }
 
 static const char *jpath(const char *output) {
     static char b[1100];

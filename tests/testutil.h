@@ -1,12 +1,15 @@
-/* Helpers shared by the Criterion tests: random fills and finite-difference
- * gradient checks. */
+/* Helpers shared by the Criterion tests: random fills, finite-difference
+ * gradient checks, and scratch directories for the tests that write files. */
 #ifndef IP_TESTUTIL_H
 #define IP_TESTUTIL_H
 
+#include <ftw.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "../core/rng.h"
 
@@ -65,6 +68,32 @@ static inline double tu_dot(const float *a, const float *r, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)a[i] * (double)r[i];
     return s;
+}
+
+/* Scratch directories: tu_mkdtemp makes a fresh "/tmp/ipsweep-<tag>-XXXXXX"
+ * in dir (a suite's .init; NULL on failure), tu_rmtree removes it with
+ * everything in it (the suite's .fini), tu_path names a file in it (four
+ * rotating buffers, so up to four paths can be alive at once). */
+static inline char *tu_mkdtemp(char *dir, size_t cap, const char *tag) {
+    snprintf(dir, cap, "/tmp/ipsweep-%s-XXXXXX", tag);
+    return mkdtemp(dir);
+}
+
+static inline int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static inline void tu_rmtree(const char *dir) {
+    if (dir[0]) nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline const char *tu_path(const char *dir, const char *name) {
+    static char buf[4][160];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, 160, "%s/%s", dir, name);
+    return b;
 }
 
 #endif
