@@ -30,7 +30,7 @@ RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi demo bench clean help
+.PHONY: all deps check test test-san test-mpi demo bench docs clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
@@ -114,6 +114,13 @@ demo: deps all
 
 bench: all
 	sh scripts/bench.sh
+
+# Regenerates the kinds section of docs/spec.md from the kinds table
+# (tests/test_spec.c fails when it is stale).
+docs: $(BUILD)/ipsweep
+	$(BUILD)/ipsweep kinds > $(BUILD)/kinds.md
+	awk -v f=$(BUILD)/kinds.md '/<!-- kinds:begin -->/ {print; while ((getline l < f) > 0) print l; skip=1; next} \
+	  /<!-- kinds:end -->/ {skip=0} !skip' docs/spec.md > $(BUILD)/spec.md && mv $(BUILD)/spec.md docs/spec.md
 
 clean:
 	rm -rf build build-san

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "spec.h"
 
 #ifndef IPSWEEP_VERSION
 #define IPSWEEP_VERSION "unknown"
@@ -16,6 +17,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run       run an experiment spec (alone or under mpirun/srun)\n"
             "  validate  check an experiment spec and report every error\n"
+            "  kinds     list every task kind and its spec keys (markdown)\n"
             "  train     train one model and save its checkpoint\n"
             "  eval      evaluate a checkpoint on a dataset\n"
             "  bench     speed figures: bench train | bench gemm\n"
@@ -38,6 +40,19 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 2, argv + 2);
+    if (strcmp(cmd, "kinds") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help") != 0) {
+            fprintf(stderr, "ipsweep kinds: takes no arguments\n");
+            return 2;
+        }
+        if (argc > 2) {
+            printf("usage: ipsweep kinds\n\nPrints every task kind with its keys (type, default, range, meaning) as the\n"
+                   "markdown tables of docs/spec.md.\n");
+            return 0;
+        }
+        rn_spec_doc_kinds(stdout);
+        return 0;
+    }
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
