@@ -186,12 +186,13 @@ static const rn_kind kind_prune = {"prune", "global magnitude pruning without re
 static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks and tests)", noop_keys,
                                   NKEYS(noop_keys), 0, noop_cost, noop_run};
 
-/* passport attacks (runner/kind_attacks.c) */
+/* passport attacks (runner/kind_attacks.c, runner/kind_forge.c) */
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;
+extern const rn_kind rn_kind_fake1, rn_kind_verify;
 
-const rn_kind *const rn_kinds[] = {&kind_train,       &kind_eval,    &kind_prune,    &rn_kind_finetune,
-                                   &rn_kind_flip,     &rn_kind_fake2, &rn_kind_fake3, &kind_noop,
-                                   NULL};
+const rn_kind *const rn_kinds[] = {&kind_train,    &kind_eval,     &kind_prune,     &rn_kind_fake1,
+                                   &rn_kind_verify, &rn_kind_fake2, &rn_kind_fake3, &rn_kind_finetune,
+                                   &rn_kind_flip,  &kind_noop,     NULL};
 
 const rn_kind *rn_kind_find(const char *name) {
     for (int i = 0; rn_kinds[i]; i++)

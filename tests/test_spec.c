@@ -773,6 +773,7 @@ Test(spec_files, quick_config_validates) {
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
     cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
+    cr_expect_eq(count_kind(&s, "fake1", NULL), 5); /* random + {image, shuffle} x 2 base seeds */
     cr_expect_not_null(find_task(&s, "train:pv1"));
     cr_expect_str_eq(rn_task_get(find_task(&s, "train:pv1"), "signature"), "ipsweep");
     cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.9]<train:base[seed=2]>"));

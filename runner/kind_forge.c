@@ -1,0 +1,279 @@
+/* Task kinds fake1 and verify (core/forge.h, docs/passports.md), and the
+ * `ipsweep bench forge` benchmark.
+ *
+ * Wiring (done elsewhere): kinds.c lists &rn_kind_fake1 and &rn_kind_verify
+ * in rn_kinds[]; cmd_bench.c dispatches "forge" to rn_bench_forge(). */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/ckpt.h"
+#include "../core/data.h"
+#include "../core/forge.h"
+#include "../core/passport_keys.h"
+#include "../core/rng.h"
+#include "../core/train.h"
+#include "cli.h"
+#include "kinds.h"
+
+#define NKEYS(a) ((int)(sizeof a / sizeof *a))
+
+static const char *get(const rn_task *t, const char *name) {
+    const char *v = rn_task_get(t, name);
+    return v ? v : "";
+}
+static double getf(const rn_task *t, const char *name) { return atof(get(t, name)); }
+static long geti(const rn_task *t, const char *name) { return atol(get(t, name)); }
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
+    if (strlen(src) >= cap) return ip_fail(e, "%s is longer than %zu characters", what, cap - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+/* ---------------- fake1 ---------------- */
+
+static const rn_key fake1_keys[] = {
+    {"model", RN_T_MODEL, NULL, 0, 0, NULL, "the attacked passport model (v1, or v2/v3: its private branch)"},
+    {"key_type", RN_T_ENUM, "random", 0, 0, "random|image|shuffle", "how fake passports are made (REFERENCE.md 1)"},
+    {"reference", RN_T_MODEL, "", 0, 0, NULL,
+     "reference model for image/shuffle keys (normally the baseline); empty for random"},
+    {"passports", RN_T_INT, "1000", 1, 1e6, NULL, "N: fake passports over all shards"},
+    {"eval_images", RN_T_INT, "1000", 1, 1e6, NULL, "E: test images each passport is evaluated on"},
+    {"mode", RN_T_ENUM, "full", 0, 0, "full|screen",
+     "full: every passport on all E images; screen: stop a passport once it is surely rejected"},
+    {"shard", RN_T_INT, "0", 0, 1e6, NULL, "this task's shard: passports [N*shard/shards, N*(shard+1)/shards)"},
+    {"shards", RN_T_INT, "1", 1, 1e6, NULL, "number of shards N is split into"},
+    {"group", RN_T_INT, "0", 0, 4096, NULL, "passports evaluated together (0 = auto)"},
+    {"delta", RN_T_FLOAT, "1e-6", 1e-300, 0.5, NULL, "screen: error probability per passport"},
+    {"margin", RN_T_FLOAT, "0.03", 0, 1, NULL, "accepted when accuracy >= real accuracy - margin"},
+    {"seed", RN_T_INT, "1", 0, 2147483647, NULL, "passport keys and image order (the same for every shard)"},
+};
+
+/* Rough seconds on one core. The task does not know the model's architecture:
+ * the passport-dependent part of a forward is ~7 MFLOP for small-p and ~190 for
+ * alexnet-p; take 30 MFLOP per passport and image at ~60 GFLOP/s (screen mode:
+ * ~32 images per fake), plus loading and the shared prefix. */
+static double fake1_seconds(double passports, double images, const char *mode) {
+    double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
+    return passports * per * 30e6 / 60e9 + 0.5;
+}
+
+static double fake1_cost(const rn_task *t, const rn_ctx *c) {
+    double images = (double)geti(t, "eval_images");
+    double lim = c->test_limit ? (double)c->test_limit : 10000.0;
+    if (images > lim) images = lim;
+    double shards = (double)(geti(t, "shards") > 0 ? geti(t, "shards") : 1);
+    return fake1_seconds((double)geti(t, "passports") / shards, images, get(t, "mode"));
+}
+
+static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_err *e) {
+    ip_fake1_task_defaults(ft);
+    if (copy_str(ft->model_path, sizeof ft->model_path, get(t, "model_path"), "model path", e) ||
+        copy_str(ft->reference_path, sizeof ft->reference_path, get(t, "reference_path"), "reference path", e) ||
+        copy_str(ft->data, sizeof ft->data, c->data_source, "data.source", e))
+        return -1;
+    if (ip_key_type_parse(get(t, "key_type"), &ft->key_type) != 0) return ip_fail(e, "bad key_type");
+    if (ip_forge_mode_parse(get(t, "mode"), &ft->forge.mode) != 0) return ip_fail(e, "bad mode");
+    if (ft->key_type != IP_KEY_RANDOM && !ft->reference_path[0])
+        return ip_fail(e, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)",
+                       get(t, "key_type"));
+    ft->train_limit = c->train_limit;
+    ft->test_limit = c->test_limit;
+    ft->passports = (uint64_t)geti(t, "passports");
+    ft->eval_images = (int)geti(t, "eval_images");
+    ft->shard = (int)geti(t, "shard");
+    ft->shards = (int)geti(t, "shards");
+    ft->forge.group = (int)geti(t, "group");
+    ft->forge.delta = getf(t, "delta");
+    ft->forge.margin = getf(t, "margin");
+    ft->seed = (uint64_t)geti(t, "seed");
+    return 0;
+}
+
+static int fake1_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    ip_fake1_task ft;
+    if (fill_fake1(&ft, t, c, e) != 0) return -1;
+    if (ft.shard >= ft.shards) return ip_fail(e, "shard %d is not below shards %d", ft.shard, ft.shards);
+    return ip_task_fake1(&ft, out, e);
+}
+
+const rn_kind rn_kind_fake1 = {
+    "fake1",
+    "fake-passport attack: accuracy and signature detection of N forged passports (docs/passports.md)",
+    fake1_keys,
+    NKEYS(fake1_keys),
+    0,
+    fake1_cost,
+    fake1_run};
+
+/* ---------------- verify ---------------- */
+
+static const rn_key verify_keys[] = {
+    {"model", RN_T_MODEL, NULL, 0, 0, NULL, "the model whose ownership is claimed"},
+    {"claim", RN_T_MODEL, "", 0, 0, NULL,
+     "model whose passport keys and signature are the claim (empty: the model's own = the true claim)"},
+    {"key_type", RN_T_ENUM, "random", 0, 0, "random|image|shuffle", "fake passports of the null distribution"},
+    {"reference", RN_T_MODEL, "", 0, 0, NULL, "reference model for image/shuffle fakes"},
+    {"passports", RN_T_INT, "1000", 1, 1e6, NULL, "fakes in the null distribution (run by this task)"},
+    {"eval_images", RN_T_INT, "1000", 1, 1e6, NULL, "test images for the claim and the fakes"},
+    {"mode", RN_T_ENUM, "full", 0, 0, "full|screen", "how the fakes are evaluated (the claim: always full)"},
+    {"group", RN_T_INT, "0", 0, 4096, NULL, "passports evaluated together (0 = auto)"},
+    {"delta", RN_T_FLOAT, "1e-6", 1e-300, 0.5, NULL, "screen: error probability per passport"},
+    {"margin", RN_T_FLOAT, "0.03", 0, 1, NULL, "claim_accepted when claim accuracy >= real accuracy - margin"},
+    {"seed", RN_T_INT, "1", 0, 2147483647, NULL, "fake passport keys and image order"},
+};
+
+static double verify_cost(const rn_task *t, const rn_ctx *c) {
+    double images = (double)geti(t, "eval_images");
+    double lim = c->test_limit ? (double)c->test_limit : 10000.0;
+    if (images > lim) images = lim;
+    return fake1_seconds((double)geti(t, "passports") + 2, images, get(t, "mode"));
+}
+
+static int verify_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    ip_verify_task vt;
+    memset(&vt, 0, sizeof vt);
+    if (fill_fake1(&vt.null, t, c, e) != 0) return -1;
+    if (copy_str(vt.claim_path, sizeof vt.claim_path, get(t, "claim_path"), "claim path", e)) return -1;
+    return ip_task_verify(&vt, out, e);
+}
+
+const rn_kind rn_kind_verify = {
+    "verify",
+    "ownership claim vs a fake1 null distribution run by the task: claim_acc, claim_detect, p_value",
+    verify_keys,
+    NKEYS(verify_keys),
+    0,
+    verify_cost,
+    verify_run};
+
+/* ---------------- ipsweep bench forge ---------------- */
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+int rn_bench_forge(int argc, char **argv) {
+    char arch[32] = "small-p", mode[16] = "full", norm[8] = "bn", model_path[1024] = "", data[1024] = "";
+    int passports = 64, eval_images = 256, threads = 0, group = 0, chunk = 0, vbatch = 0;
+    cli_opt opts[] = {
+        {"arch", CLI_STR, arch, sizeof arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | ... (default small-p)"},
+        {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation of the untrained model (default bn)"},
+        {"passports", CLI_INT, &passports, 0, "N", "fake passports (default 64)"},
+        {"eval-images", CLI_INT, &eval_images, 0, "E", "evaluation images per passport (default 256)"},
+        {"mode", CLI_STR, mode, sizeof mode, "full|screen", "evaluation mode (default full)"},
+        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores)"},
+        {"group", CLI_INT, &group, 0, "G", "passports per pass (default auto)"},
+        {"chunk", CLI_INT, &chunk, 0, "N", "images per chunk (default auto)"},
+        {"virtual-batch", CLI_INT, &vbatch, 0, "N", "auto group target of virtual samples (default 512)"},
+        {"model", CLI_STR, model_path, sizeof model_path, "FILE.h5", "a trained checkpoint instead of an untrained v1 model"},
+        {"data", CLI_STR, data, sizeof data, "SRC", "with --model: evaluation images from this source's test split"},
+    };
+    cli_cmd c = {"bench forge",
+                 "ipsweep bench forge [--arch small-p|alexnet-p] [--passports N] [--eval-images E] [--threads N] "
+                 "[--mode full|screen]",
+                 "Times fake-passport evaluation (random keys) on an untrained v1 model with random inputs\n"
+                 "(the shapes torch_anchor.py forge uses), or on --model with --data, and prints passports_per_s.",
+                 opts, NKEYS(opts), 0, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    ip_forge_cfg fc;
+    ip_forge_defaults(&fc);
+    if (ip_forge_mode_parse(mode, &fc.mode) != 0) return cli_error("bench forge", "bad --mode \"%s\"", mode);
+    if (passports < 1 || eval_images < 1 || group < 0 || chunk < 0 || vbatch < 0)
+        return cli_error("bench forge", "--passports and --eval-images must be positive");
+    if (model_path[0] && !data[0]) return cli_error("bench forge", "--model needs --data");
+    fc.group = group, fc.chunk = chunk, fc.virtual_batch = vbatch;
+    int nt = threads;
+    if (nt <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = cores > 0 ? (int)cores : 1;
+    }
+    openblas_set_num_threads(nt);
+    ip_model m;
+    ip_dataset d;
+    memset(&d, 0, sizeof d);
+    ip_err e = {{0}};
+    if (model_path[0]) {
+        if (ip_ckpt_open_model(&m, model_path, &e) != 0 ||
+            ip_data_load(&d, data, IP_SPLIT_TEST, (size_t)eval_images, 1, &e) != 0 || ip_data_match_model(&d, &m, &e)) {
+            fprintf(stderr, "ipsweep bench forge: %s\n", e.msg);
+            return 1;
+        }
+        snprintf(arch, sizeof arch, "%s", m.cfg.arch);
+        if (d.n < (size_t)eval_images) eval_images = (int)d.n;
+    } else {
+        ip_model_cfg cfg = {0};
+        snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
+        if (ip_norm_parse(norm, &cfg.norm) != 0) return cli_error("bench forge", "bad --norm");
+        cfg.scheme = IP_SCHEME_V1;
+        int small = strncmp(arch, "small-p", 7) == 0;
+        cfg.in_c = small ? 1 : 3;
+        cfg.in_h = cfg.in_w = small ? 28 : 32;
+        cfg.classes = 10;
+        if (ip_model_build(&m, &cfg, &e) != 0 || ip_model_init(&m, 1, NULL, &e) != 0) {
+            fprintf(stderr, "ipsweep bench forge: %s\n", e.msg);
+            return 1;
+        }
+        d.n = (size_t)eval_images, d.c = cfg.in_c, d.h = cfg.in_h, d.w = cfg.in_w, d.classes = 10;
+        size_t sample = (size_t)d.c * d.h * d.w;
+        d.x = malloc(d.n * sample * sizeof *d.x);
+        d.y = malloc(d.n * sizeof *d.y);
+        if (!d.x || !d.y) return fprintf(stderr, "ipsweep bench forge: out of memory\n"), 1;
+        ip_rng r;
+        ip_rng_init(&r, 1, ip_stream("bench-forge", 0));
+        for (size_t i = 0; i < d.n * sample; i++) d.x[i] = ip_rng_normal(&r);
+        for (size_t i = 0; i < d.n; i++) d.y[i] = (int32_t)ip_rng_below(&r, 10);
+        for (int ch = 0; ch < 4; ch++) d.std[ch] = 1.f;
+    }
+    ip_forge *f = NULL;
+    ip_keygen kg;
+    memset(&kg, 0, sizeof kg);
+    ip_forge_result res = {0};
+    double real_acc = 0, real_det = 0;
+    rc = 1;
+    struct timespec ts0, ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    int bad = ip_forge_create(&f, &m, &d, (size_t)eval_images, &fc, &e) != 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    double plan_s = (double)(ts1.tv_sec - ts0.tv_sec) + 1e-9 * (double)(ts1.tv_nsec - ts0.tv_nsec);
+    if (bad || ip_keygen_init(&kg, IP_KEY_RANDOM, &m, NULL, NULL, 7, &e) != 0 ||
+        ip_forge_real(f, &real_acc, &real_det, NULL, &e) != 0 ||
+        ip_forge_result_alloc(&res, (size_t)passports, &e) != 0 ||
+        ip_forge_run(f, ip_forge_keygen_fn, &kg, 0, (size_t)passports, (uint64_t)passports, real_acc - fc.margin, &res, &e) != 0) {
+        fprintf(stderr, "ipsweep bench forge: %s\n", e.msg);
+        goto done;
+    }
+    ip_forge_info info;
+    ip_forge_get_info(f, &info);
+    int accepted = 0;
+    double evsum = 0;
+    for (int i = 0; i < passports; i++) {
+        evsum += res.evaluated[i];
+        accepted += res.evaluated[i] == eval_images &&
+                    (double)res.correct[i] / eval_images >= real_acc - fc.margin - 1e-12;
+    }
+    printf("bench=forge arch=%s mode=%s threads=%d passports=%d eval_images=%d chunk=%d group=%d "
+           "virtual_batch=%d cached=%d planned_mb=%.1f real_acc=%.4f accepted=%d mean_evaluated=%.1f "
+           "plan_seconds=%.3f key_seconds=%.3f seconds=%.3f passports_per_s=%.2f passports_per_s_with_plan=%.2f "
+           "img_per_s=%.0f peak_rss_mb=%.1f\n",
+           arch, ip_forge_mode_name(fc.mode), nt, passports, eval_images, info.chunk, info.group, info.virtual_batch,
+           info.cached, info.planned_mb, real_acc, accepted, evsum / passports, plan_s, res.key_seconds, res.seconds,
+           passports / res.seconds, passports / (res.seconds + plan_s), res.samples / res.seconds, peak_rss_mb());
+    rc = 0;
+done:
+    ip_forge_result_free(&res);
+    ip_keygen_free(&kg);
+    ip_forge_free(f);
+    ip_model_free(&m);
+    ip_data_free(&d);
+    return rc;
+}
