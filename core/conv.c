@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "par.h"
 #include "winograd.h"
 
 /* Upper bound on the im2col buffer, in floats (16 MB), unless one image alone
@@ -62,22 +63,42 @@ static int conv_chunk(const ip_conv_shape *s) {
     return (int)((n + nchunks - 1) / nchunks);
 }
 
+/* Winograd (core/winograd.h) replaces im2col + GEMM for 3x3 and 5x5 stride-1
+ * convolutions with enough channels and pixels to amortise its transforms,
+ * in all three directions (forward, input gradient, weight gradient: they
+ * share one rule). Measured speed-ups (im2col ms / Winograd ms, 2 OpenBLAS
+ * threads, medians of 9-31 alternating runs on the shared 2-core machine):
+ *   batch 64, AlexNet-p: block1 5x5 64->192 16x16 F(4x4,5x5): fwd 3.5x, din 3.3x, dW 3.4x;
+ *     block2 3x3 192->384 8x8 F(4x4,3x3): 3.4x, 3.8x, 2.7x; block3/4 (384->256,
+ *     256->256): 2.4-3.0x; block0 5x5 3->64 32x32: 0.4-0.8x (slower);
+ *   batch 64, 3x3: 32->32 8x8 2.7-3.1x; 32->64 7x7, 14x14 1.2-1.6x; 64->128 7x7,
+ *     14x14 1.4-1.8x; ResNet-18 shapes (64..512 channels, 32x32..4x4) 1.6-2.5x;
+ *     16->32 14x14: fwd/din 1.2x, dW 1.0x;
+ *   batch 64, 5x5: 16->32 and 32->32 on 8x8/16x16 1.4-3.5x; 8->16 16x16 2.7-3.3x,
+ *     but 8->64 32x32 0.8-1.45x and 3->64, 4->64 32x32 0.6-0.96x;
+ *   small batches, 3x3 256->256: 128 output pixels per batch (n2 8x8) 0.3-0.8x,
+ *     256 (n4 8x8, n16 4x4) 0.5-1.3x, 512 (n8 8x8, n32 4x4) 0.7-2.0x, mostly
+ *     faster: the kernel transform and the thin GEMMs (P = tiles) dominate;
+ *   small batches, 5x5: 64->192 n1 16x16 (256 pixels) 1.7-3.3x; 64->64 n2 8x8 1.25-1.9x.
+ * Hence Winograd when applicable and
+ *   3x3: Cin >= 32, Cout >= 32 and N*OH*OW >= 512;
+ *   5x5: Cin >= 16, Cout >= 16 and N*OH*OW >= 256.
+ * use_winograd_shape() is the shape-only part, for the workspace. */
+static int use_winograd_shape(const ip_conv_shape *s) {
+    if (!ip_winograd_applicable(s)) return 0;
+    const int min_ch = s->kh == 3 ? 32 : 16;
+    return s->cin >= min_ch && s->cout >= min_ch;
+}
+static int use_winograd(const ip_conv_shape *s) {
+    const size_t min_pixels = s->kh == 3 ? 512 : 256;
+    return use_winograd_shape(s) && (size_t)s->n * s->oh * s->ow >= min_pixels;
+}
+
 /* Sized for the largest chunk any batch of up to s->n images can produce:
  * the balanced chunk of a smaller batch can exceed that of s->n (256 images
  * in 3 chunks of 86, but 200 in 2 chunks of 100), so use the unbalanced
- * maximum, min(n, limit / per-image size). */
-/* Winograd F(m x m, 3 x 3) replaces im2col + GEMM for the forward pass and
- * the input gradient of 3x3 stride-1 convolutions with enough channels and
- * pixels to amortise its transforms (measured: 2.2-2.5x faster on AlexNet-p's
- * 8x8 layers, slower below 32 channels or 256 output pixels per batch, see
- * docs/performance.md). The weight gradient stays on im2col + GEMM. */
-static int use_winograd_shape(const ip_conv_shape *s) {
-    return ip_winograd_applicable(s) && s->cin >= 32 && s->cout >= 32;
-}
-static int use_winograd(const ip_conv_shape *s) {
-    return use_winograd_shape(s) && (size_t)s->n * s->oh * s->ow >= 256;
-}
-
+ * maximum, min(n, limit / per-image size). The same holds
+ * for ip_winograd_workspace_floats, and a smaller batch may take either path. */
 size_t ip_conv_workspace_floats(const ip_conv_shape *s) {
     if (conv_is_pointwise(s)) return 0;
     /* batches smaller than s->n may or may not take the Winograd path: cover both */
@@ -143,46 +164,44 @@ static void zero_padding_entries(float *restrict row, const ip_conv_shape *s, in
 
 /* col (K, nb*OH*OW) <- im2col of images [n0, n0+nb): copy the in-image
  * entries row by row, then zero the padding entries. */
-static void im2col(float *restrict col, const float *restrict in, const ip_conv_shape *s, int n0, int nb) {
+static void im2col(float *restrict col, const float *restrict in, const ip_conv_shape *s, int n0, int nb, size_t r0,
+                   size_t r1) {
     const int H = s->h, W = s->w, OH = s->oh, OW = s->ow, st = s->stride, pad = s->pad;
     const size_t hw = (size_t)H * W, ohow = (size_t)OH * OW, cols = (size_t)nb * ohow;
     const size_t cstride = (size_t)s->n * hw;
-    float *restrict row = col;
-    for (int ci = 0; ci < s->cin; ci++) {
+    for (size_t r = r0; r < r1; r++) { /* col row r = (ci, kh, kw) */
+        const int ci = (int)(r / ((size_t)s->kh * s->kw)), kh = (int)(r / (size_t)s->kw % (size_t)s->kh),
+                  kw = (int)(r % (size_t)s->kw);
+        float *restrict row = col + r * cols;
         const float *chan = in + (size_t)ci * cstride + (size_t)n0 * hw;
-        for (int kh = 0; kh < s->kh; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(H, OH, kh, st, pad, &oh_lo, &oh_hi);
-            for (int kw = 0; kw < s->kw; kw++, row += cols) {
-                int ow_lo, ow_hi;
-                valid_range(W, OW, kw, st, pad, &ow_lo, &ow_hi);
-                const size_t nv = (size_t)(ow_hi - ow_lo);
-                const int iw0 = ow_lo * st - pad + kw;
-                for (int b = 0; b < nb && nv; b++) {
-                    const float *src = chan + (size_t)b * hw + iw0;
-                    float *dst = row + (size_t)b * ohow + ow_lo;
-                    for (int oh = oh_lo; oh < oh_hi; oh++) {
-                        const float *sr = src + (size_t)(oh * st - pad + kh) * W;
-                        if (st == 1)
-                            memcpy(dst + (size_t)oh * OW, sr, sizeof(float) * nv);
-                        else
-                            copy_strided(dst + (size_t)oh * OW, sr, nv, (size_t)st);
-                    }
-                }
-                zero_padding_entries(row, s, nb, oh_lo, oh_hi, ow_lo, ow_hi);
+        int oh_lo, oh_hi, ow_lo, ow_hi;
+        valid_range(H, OH, kh, st, pad, &oh_lo, &oh_hi);
+        valid_range(W, OW, kw, st, pad, &ow_lo, &ow_hi);
+        const size_t nv = (size_t)(ow_hi - ow_lo);
+        const int iw0 = ow_lo * st - pad + kw;
+        for (int b = 0; b < nb && nv; b++) {
+            const float *src = chan + (size_t)b * hw + iw0;
+            float *dst = row + (size_t)b * ohow + ow_lo;
+            for (int oh = oh_lo; oh < oh_hi; oh++) {
+                const float *sr = src + (size_t)(oh * st - pad + kh) * W;
+                if (st == 1)
+                    memcpy(dst + (size_t)oh * OW, sr, sizeof(float) * nv);
+                else
+                    copy_strided(dst + (size_t)oh * OW, sr, nv, (size_t)st);
             }
         }
+        zero_padding_entries(row, s, nb, oh_lo, oh_hi, ow_lo, ow_hi);
     }
 }
 
 /* din[images n0..n0+nb) += col2im(col). Padding entries of col are dropped. */
 static void col2im_add(float *restrict din, const float *restrict col, const ip_conv_shape *s, int n0,
-                       int nb) {
+                       int nb, int c0, int c1) {
     const int H = s->h, W = s->w, OH = s->oh, OW = s->ow, st = s->stride, pad = s->pad;
     const size_t hw = (size_t)H * W, ohow = (size_t)OH * OW, cols = (size_t)nb * ohow;
     const size_t cstride = (size_t)s->n * hw;
-    const float *restrict row = col;
-    for (int ci = 0; ci < s->cin; ci++) {
+    const float *restrict row = col + (size_t)c0 * s->kh * s->kw * cols;
+    for (int ci = c0; ci < c1; ci++) {
         float *chan = din + (size_t)ci * cstride + (size_t)n0 * hw;
         for (int kh = 0; kh < s->kh; kh++) {
             int oh_lo, oh_hi;
@@ -225,37 +244,36 @@ static void same_span(ptrdiff_t shift, ptrdiff_t total, ptrdiff_t *j0, ptrdiff_t
     *j0 = a, *j1 = b;
 }
 
-static void im2col_same(float *restrict col, const float *restrict in, const ip_conv_shape *s, int n0, int nb) {
+static void im2col_same(float *restrict col, const float *restrict in, const ip_conv_shape *s, int n0, int nb,
+                        size_t r0, size_t r1) {
     const int H = s->h, W = s->w, pad = s->pad;
     const size_t hw = (size_t)H * W;
     const ptrdiff_t total = (ptrdiff_t)(nb * hw);
-    float *restrict row = col;
-    for (int ci = 0; ci < s->cin; ci++) {
+    for (size_t r = r0; r < r1; r++) { /* col row r = (ci, kh, kw) */
+        const int ci = (int)(r / ((size_t)s->kh * s->kw)), kh = (int)(r / (size_t)s->kw % (size_t)s->kh),
+                  kw = (int)(r % (size_t)s->kw);
+        float *restrict row = col + r * (size_t)total;
         const float *chan = in + (size_t)ci * s->n * hw + (size_t)n0 * hw;
-        for (int kh = 0; kh < s->kh; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(H, s->oh, kh, 1, pad, &oh_lo, &oh_hi);
-            for (int kw = 0; kw < s->kw; kw++, row += total) {
-                int ow_lo, ow_hi;
-                valid_range(W, s->ow, kw, 1, pad, &ow_lo, &ow_hi);
-                ptrdiff_t shift = (ptrdiff_t)(kh - pad) * W + (kw - pad), j0, j1;
-                same_span(shift, total, &j0, &j1);
-                memset(row, 0, sizeof(float) * (size_t)j0);
-                if (j1 > j0) memcpy(row + j0, chan + j0 + shift, sizeof(float) * (size_t)(j1 - j0));
-                memset(row + j1, 0, sizeof(float) * (size_t)(total - j1));
-                zero_padding_entries(row, s, nb, oh_lo, oh_hi, ow_lo, ow_hi);
-            }
-        }
+        int oh_lo, oh_hi, ow_lo, ow_hi;
+        valid_range(H, s->oh, kh, 1, pad, &oh_lo, &oh_hi);
+        valid_range(W, s->ow, kw, 1, pad, &ow_lo, &ow_hi);
+        ptrdiff_t shift = (ptrdiff_t)(kh - pad) * W + (kw - pad), j0, j1;
+        same_span(shift, total, &j0, &j1);
+        memset(row, 0, sizeof(float) * (size_t)j0);
+        if (j1 > j0) memcpy(row + j0, chan + j0 + shift, sizeof(float) * (size_t)(j1 - j0));
+        memset(row + j1, 0, sizeof(float) * (size_t)(total - j1));
+        zero_padding_entries(row, s, nb, oh_lo, oh_hi, ow_lo, ow_hi);
     }
 }
 
 /* din += col2im(col); col is scratch and gets its padding entries zeroed. */
-static void col2im_same_add(float *restrict din, float *restrict col, const ip_conv_shape *s, int n0, int nb) {
+static void col2im_same_add(float *restrict din, float *restrict col, const ip_conv_shape *s, int n0, int nb,
+                            int c0, int c1) {
     const int H = s->h, W = s->w, pad = s->pad;
     const size_t hw = (size_t)H * W;
     const ptrdiff_t total = (ptrdiff_t)(nb * hw);
-    float *restrict row = col;
-    for (int ci = 0; ci < s->cin; ci++) {
+    float *restrict row = col + (size_t)c0 * s->kh * s->kw * (size_t)total;
+    for (int ci = c0; ci < c1; ci++) {
         float *restrict chan = din + (size_t)ci * s->n * hw + (size_t)n0 * hw;
         for (int kh = 0; kh < s->kh; kh++) {
             int oh_lo, oh_hi;
@@ -273,18 +291,41 @@ static void col2im_same_add(float *restrict din, float *restrict col, const ip_c
     }
 }
 
-static void im2col_chunk(float *col, const float *in, const ip_conv_shape *s, int n0, int nb) {
-    if (conv_is_same(s))
-        im2col_same(col, in, s, n0, nb);
+/* im2col and col2im run in parallel (core/par.h): im2col over col rows (each writes
+ * its own row), col2im over input channels (the rows of one channel add into the
+ * same din plane, in a fixed order). */
+typedef struct {
+    float *col, *din;
+    const float *in;
+    const ip_conv_shape *s;
+    int n0, nb;
+} col_job;
+
+static void im2col_rows(void *p, size_t r0, size_t r1) {
+    const col_job *j = p;
+    if (conv_is_same(j->s))
+        im2col_same(j->col, j->in, j->s, j->n0, j->nb, r0, r1);
     else
-        im2col(col, in, s, n0, nb);
+        im2col(j->col, j->in, j->s, j->n0, j->nb, r0, r1);
+}
+
+static void col2im_channels(void *p, size_t c0, size_t c1) {
+    const col_job *j = p;
+    if (conv_is_same(j->s))
+        col2im_same_add(j->din, j->col, j->s, j->n0, j->nb, (int)c0, (int)c1);
+    else
+        col2im_add(j->din, j->col, j->s, j->n0, j->nb, (int)c0, (int)c1);
+}
+
+static void im2col_chunk(float *col, const float *in, const ip_conv_shape *s, int n0, int nb) {
+    col_job j = {.col = col, .in = in, .s = s, .n0 = n0, .nb = nb};
+    size_t k = ip_conv_k(s);
+    ip_par_for(k, k * (size_t)nb * s->oh * s->ow, im2col_rows, &j);
 }
 
 static void col2im_chunk_add(float *din, float *col, const ip_conv_shape *s, int n0, int nb) {
-    if (conv_is_same(s))
-        col2im_same_add(din, col, s, n0, nb);
-    else
-        col2im_add(din, col, s, n0, nb);
+    col_job j = {.col = col, .din = din, .s = s, .n0 = n0, .nb = nb};
+    ip_par_for((size_t)s->cin, ip_conv_k(s) * (size_t)nb * s->oh * s->ow, col2im_channels, &j);
 }
 
 void conv2d_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s) {
@@ -324,8 +365,12 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
                         1.0f, din, ldo);
         return;
     }
+    if (use_winograd(s)) { /* both gradients; they share the workspace one after the other */
+        winograd_backward_weight(dweight, dout, in, work, s);
+        if (din) winograd_backward_data(din, dout, weight, work, s);
+        return;
+    }
     const int chunk = conv_chunk(s);
-    const int wino = use_winograd(s);
     for (int n0 = 0; n0 < s->n; n0 += chunk) {
         const int nb = s->n - n0 < chunk ? s->n - n0 : chunk;
         const int cols = nb * ohow;
@@ -333,13 +378,12 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
         im2col_chunk(work, in, s, n0, nb);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, K, cols, 1.0f, dchunk, ldo, work, cols,
                     1.0f, dweight, K);
-        if (din && !wino) {
+        if (din) {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, s->cout, 1.0f, weight, K, dchunk, ldo,
                         0.0f, work, cols);
             col2im_chunk_add(din, work, s, n0, nb);
         }
     }
-    if (din && wino) winograd_backward_data(din, dout, weight, work, s);
 }
 
 /* ---------------- references: straight from the definition ---------------- */

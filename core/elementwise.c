@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "par.h"
+#include "simd.h"
+
 #define VW 16
 
 /* ---------------- affine ---------------- */
@@ -42,10 +45,24 @@ static void affine_row(float *o, const float *x, float g, float b, size_t m, int
     }
 }
 
+typedef struct {
+    float *out, *dx, *dgamma, *dbeta;
+    const float *x, *dout, *aout, *gamma, *beta;
+    size_t m;
+    int relu;
+} affine_job;
+
+static void affine_fwd_range(void *p, size_t c0, size_t c1) {
+    const affine_job *j = p;
+    for (size_t ch = c0; ch < c1; ch++)
+        affine_row(j->out + ch * j->m, j->x + ch * j->m, j->gamma[ch], j->beta[ch], j->m, j->relu);
+}
+
 void affine_forward(float *out, const float *x, const float *gamma, const float *beta, int c, size_t m,
                     int relu) {
-    for (size_t ch = 0; ch < (size_t)(c > 0 ? c : 0); ch++)
-        affine_row(out + ch * m, x + ch * m, gamma[ch], beta[ch], m, relu);
+    if (c <= 0) return;
+    affine_job j = {.out = out, .x = x, .gamma = gamma, .beta = beta, .m = m, .relu = relu};
+    ip_par_for((size_t)c, (size_t)c * m, affine_fwd_range, &j);
 }
 
 /* One channel row in one pass: dz = dout, masked by out > 0 when RELU;
@@ -88,16 +105,17 @@ static inline __attribute__((always_inline)) void affine_bwd_row(float *dx, cons
     }
 }
 
-void affine_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *out,
-                     const float *x, const float *gamma, int c, size_t m, int relu) {
-    int sums = dgamma || dbeta;
-    if (!sums && !dx) return;
-    for (size_t ch = 0; ch < (size_t)(c > 0 ? c : 0); ch++) {
+static void affine_bwd_range(void *p, size_t c0, size_t c1) {
+    const affine_job *j = p;
+    float *dx = j->dx, *dgamma = j->dgamma, *dbeta = j->dbeta;
+    const size_t m = j->m;
+    const int sums = dgamma || dbeta, relu = j->relu;
+    for (size_t ch = c0; ch < c1; ch++) {
         size_t off = ch * m;
         double sdz = 0, sdzx = 0;
-        float *d = dx ? dx + off : NULL, g = gamma[ch];
-        const float *dz = dout + off, *o = relu ? out + off : NULL;
-        const float *xr = dgamma ? x + off : dz; /* x is only read for dgamma */
+        float *d = dx ? dx + off : NULL, g = j->gamma[ch];
+        const float *dz = j->dout + off, *o = relu ? j->aout + off : NULL;
+        const float *xr = dgamma ? j->x + off : dz; /* x is only read for dgamma */
         if (relu) {
             if (sums && dx) affine_bwd_row(d, dz, o, xr, g, m, &sdz, &sdzx, 1, 1, 1);
             else if (sums) affine_bwd_row(d, dz, o, xr, g, m, &sdz, &sdzx, 1, 1, 0);
@@ -110,6 +128,14 @@ void affine_backward(float *dx, float *dgamma, float *dbeta, const float *dout, 
         if (dgamma) dgamma[ch] = (float)((double)dgamma[ch] + sdzx);
         if (dbeta) dbeta[ch] = (float)((double)dbeta[ch] + sdz);
     }
+}
+
+void affine_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *out,
+                     const float *x, const float *gamma, int c, size_t m, int relu) {
+    if ((!dgamma && !dbeta && !dx) || c <= 0) return;
+    affine_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .x = x, .dout = dout, .aout = out, .gamma = gamma,
+                    .m = m, .relu = relu};
+    ip_par_for((size_t)c, (size_t)c * m, affine_bwd_range, &j);
 }
 
 void affine_forward_ref(float *out, const float *x, const float *gamma, const float *beta, int c,
@@ -142,7 +168,7 @@ void affine_backward_ref(float *dx, float *dgamma, float *dbeta, const float *do
 
 /* ---------------- elementwise ---------------- */
 
-void add_forward(float *out, const float *a, const float *b, size_t len, int relu) {
+static void add_forward_seg(float *out, const float *a, const float *b, size_t len, int relu) {
     size_t i = 0;
     if (relu) {
         for (; i + VW <= len; i += VW) {
@@ -212,13 +238,46 @@ static void acc_masked2(float *da, float *db, const float *dout, const float *ou
     }
 }
 
-void add_backward(float *da, float *db, const float *dout, const float *out, size_t len, int relu) {
+static void add_backward_seg(float *da, float *db, const float *dout, const float *out, size_t len, int relu) {
     const float *mask = relu ? out : NULL;
     if (da && db && da != db) acc_masked2(da, db, dout, mask, len);
     else {
         if (da) acc_masked(da, dout, mask, len);
         if (db) acc_masked(db, dout, mask, len);
     }
+}
+
+/* The residual add runs in parallel over blocks of ADD_BLOCK floats (elementwise: any split gives the same bits). */
+#define ADD_BLOCK 4096
+typedef struct {
+    float *out, *da, *db;
+    const float *a, *b, *dout, *aout;
+    size_t len;
+    int relu;
+} add_job;
+
+static void add_fwd_range(void *p, size_t k0, size_t k1) {
+    const add_job *j = p;
+    size_t i0 = k0 * ADD_BLOCK, i1 = k1 * ADD_BLOCK < j->len ? k1 * ADD_BLOCK : j->len;
+    add_forward_seg(j->out + i0, j->a + i0, j->b + i0, i1 - i0, j->relu);
+}
+
+static void add_bwd_range(void *p, size_t k0, size_t k1) {
+    const add_job *j = p;
+    size_t i0 = k0 * ADD_BLOCK, i1 = k1 * ADD_BLOCK < j->len ? k1 * ADD_BLOCK : j->len;
+    add_backward_seg(j->da ? j->da + i0 : NULL, j->db ? j->db + i0 : NULL, j->dout + i0, j->aout ? j->aout + i0 : NULL,
+                     i1 - i0, j->relu);
+}
+
+void add_forward(float *out, const float *a, const float *b, size_t len, int relu) {
+    add_job j = {.out = out, .a = a, .b = b, .len = len, .relu = relu};
+    ip_par_for((len + ADD_BLOCK - 1) / ADD_BLOCK, len, add_fwd_range, &j);
+}
+
+void add_backward(float *da, float *db, const float *dout, const float *out, size_t len, int relu) {
+    if (!da && !db) return;
+    add_job j = {.da = da, .db = db, .dout = dout, .aout = relu ? out : NULL, .len = len, .relu = relu};
+    ip_par_for((len + ADD_BLOCK - 1) / ADD_BLOCK, len, add_bwd_range, &j);
 }
 
 void relu_forward(float *out, const float *x, size_t len) {
@@ -260,10 +319,10 @@ static inline float pool4(const float *r0, const float *r1, size_t q, uint32_t w
 
 #define PW 8 /* output block: pooled rows are often narrow (14, 7) */
 
-void maxpool2_forward(float *out, uint32_t *argmax, const float *x, size_t planes, int h, int w) {
-    if (h < 2 || w < 2) return;
+/* Portable path: rows oy of planes [p0, p1). */
+static void maxpool2_planes(float *out, uint32_t *argmax, const float *x, size_t p0, size_t p1, int h, int w) {
     size_t oh = (size_t)h / 2, ow = (size_t)w / 2, W = (size_t)w, plane_in = (size_t)h * W;
-    for (size_t p = 0; p < planes; p++) {
+    for (size_t p = p0; p < p1; p++) {
         const float *xp = x + p * plane_in;
         for (size_t oy = 0; oy < oh; oy++) {
             const float *r0 = xp + 2 * oy * W, *r1 = r0 + W;
@@ -271,6 +330,16 @@ void maxpool2_forward(float *out, uint32_t *argmax, const float *x, size_t plane
             uint32_t base = (uint32_t)(2 * oy * W);
             uint32_t *am = argmax ? argmax + (p * oh + oy) * ow : NULL;
             size_t ox = 0;
+#if defined(__AVX512F__)
+            for (; ox < ow; ox += 16) {
+                int nout = ow - ox < 16 ? (int)(ow - ox) : 16;
+                __m512i k;
+                __m512 m = ip_pool_chunk16(r0 + 2 * ox, r1 + 2 * ox, nout, base + (uint32_t)(2 * ox), (uint32_t)W, &k);
+                __mmask16 om = (__mmask16)((1u << nout) - 1);
+                _mm512_mask_storeu_ps(o + ox, om, m);
+                if (am) _mm512_mask_storeu_epi32(am + ox, om, k);
+            }
+#endif
             for (; ox + PW <= ow; ox += PW) {
                 float m[PW];
                 uint32_t k[PW];
@@ -291,15 +360,41 @@ void maxpool2_forward(float *out, uint32_t *argmax, const float *x, size_t plane
     }
 }
 
-void maxpool2_backward(float *dx, const float *dout, const uint32_t *argmax, size_t planes, int h, int w) {
-    if (!dx || h < 2 || w < 2) return;
-    size_t per = (size_t)(h / 2) * (size_t)(w / 2), plane_in = (size_t)h * (size_t)w;
-    for (size_t p = 0; p < planes; p++) {
-        float *dxp = dx + p * plane_in;
-        const float *d = dout + p * per;
-        const uint32_t *am = argmax + p * per;
+typedef struct {
+    float *out;
+    uint32_t *argmax;
+    const float *x;
+    const uint32_t *cargmax;
+    int h, w;
+} pool_job;
+
+static void pool_fwd_range(void *p, size_t p0, size_t p1) {
+    const pool_job *j = p;
+    maxpool2_planes(j->out, j->argmax, j->x, p0, p1, j->h, j->w);
+}
+
+void maxpool2_forward(float *out, uint32_t *argmax, const float *x, size_t planes, int h, int w) {
+    if (h < 2 || w < 2) return;
+    pool_job j = {.out = out, .argmax = argmax, .x = x, .h = h, .w = w};
+    ip_par_for(planes, planes * (size_t)h * (size_t)w, pool_fwd_range, &j);
+}
+
+/* dx += scatter(dout) per plane; j->out is dx, j->x is dout */
+static void pool_bwd_range(void *p, size_t p0, size_t p1) {
+    const pool_job *j = p;
+    size_t per = (size_t)(j->h / 2) * (size_t)(j->w / 2), plane_in = (size_t)j->h * (size_t)j->w;
+    for (size_t q = p0; q < p1; q++) {
+        float *dxp = j->out + q * plane_in;
+        const float *d = j->x + q * per;
+        const uint32_t *am = j->cargmax + q * per;
         for (size_t i = 0; i < per; i++) dxp[am[i]] += d[i];
     }
+}
+
+void maxpool2_backward(float *dx, const float *dout, const uint32_t *argmax, size_t planes, int h, int w) {
+    if (!dx || h < 2 || w < 2) return;
+    pool_job j = {.out = dx, .x = dout, .cargmax = argmax, .h = h, .w = w};
+    ip_par_for(planes, planes * (size_t)(h / 2) * (size_t)(w / 2), pool_bwd_range, &j);
 }
 
 void maxpool2_forward_ref(float *out, const float *x, size_t planes, int h, int w) {

@@ -46,6 +46,14 @@ void conv2d_forward_ref(float *out, const float *in, const float *weight, const 
 void conv2d_backward_ref(float *din, float *dweight, const float *dout, const float *in,
                          const float *weight, const ip_conv_shape *s);
 
+/* Direct convolution for few input taps (stride 1, Cin*KH*KW <= 32, e.g. a first layer on 1..3
+ * channels): no im2col, vectorised over output columns, images / output channels in parallel.
+ * conv2d_direct_applicable() says whether these handle shape s (never without AVX-512).
+ * forward overwrites out like conv2d_forward; backward_weight does dweight += dL/dW only. */
+int conv2d_direct_applicable(const ip_conv_shape *s);
+void conv2d_direct_forward(float *out, const float *in, const float *weight, const ip_conv_shape *s);
+void conv2d_direct_backward_weight(float *dweight, const float *dout, const float *in, const ip_conv_shape *s);
+
 /* The passport path. For a passport P of one input sample (Cin, H, W), the
  * spatial mean of conv(P; W) is W(Cout, K) . colmean(K), where colmean is the
  * mean over output positions of im2col(P). So gamma = W . s with s computed once
@@ -81,6 +89,27 @@ void norm_forward_ref(float *xhat, float *mean, float *rstd, const float *x, con
                       int training, float *running_mean, float *running_var, float momentum, float eps);
 void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd,
                        const ip_norm_shape *s, int training);
+
+/* ---------------- fused conv-block tail: batch norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
+ * x (C, N, H, W). Per channel the arithmetic of norm_forward (batch norm, groups = 0) ->
+ * affine_forward [-> maxpool2_forward] in one pass: y = act(gamma * xhat + beta) with
+ * xhat = (x - mean) * rstd (same statistics, running-statistics update and eval rule as
+ * norm_forward), and when pool, pooled (C, N, H/2, W/2) and argmax as maxpool2_forward.
+ * xhat is not stored: the backward recomputes it from x, mean and rstd. y is always written. */
+typedef struct ip_bn_tail_shape {
+    int c, n, h, w;
+    int relu, pool;
+} ip_bn_tail_shape;
+void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
+                     const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training,
+                     float *running_mean, float *running_var, float momentum, float eps);
+/* Backward of bn_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
+ * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
+ * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.
+ * The formulas of maxpool2_backward -> affine_backward -> norm_backward. */
+void bn_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
+                      const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
+                      const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training);
 
 /* ---------------- per-channel affine, optional ReLU ----------------
  * out[c][m] = act(gamma[c] * x[c][m] + beta[c]), x and out (C, M), M = N*HW.

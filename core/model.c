@@ -547,6 +547,123 @@ static size_t act_len(const ip_model *m, int a, int n) {
     return (size_t)x->c * x->h * x->w * (size_t)n;
 }
 
+/* The op that reads activation a last in forward order: in backward it is the
+ * first to touch a's gradient, so it zeroes it before accumulating. */
+static int last_reader(const ip_model *m, int a) {
+    for (int i = m->nops - 1; i >= 0; i--)
+        if (m->ops[i].in == a || m->ops[i].in2 == a) return i;
+    return -1;
+}
+
+/* gamma/beta an affine op applies: the passport-derived ones (recomputed when
+ * `compute`, else those of the last forward) or the learned ones. */
+static void affine_params(ip_model *m, const ip_op *op, int compute, const float **g, const float **b) {
+    if (uses_passport(m, op)) {
+        ip_passport *p = &m->passports[op->passport];
+        if (compute) passport_affine(m, p);
+        *g = p->gamma, *b = p->beta;
+    } else {
+        *g = m->params + m->tensors[op->weight].offset;
+        *b = m->params + m->tensors[op->bias].offset;
+    }
+}
+
+/* Where an affine op's backward accumulates dgamma/dbeta: the passport scratch
+ * (zeroed here; affine_grads_done moves it into the conv weight's gradient) or
+ * the learned parameters' gradients. */
+static void affine_grads(ip_model *m, const ip_op *op, float **dg, float **db) {
+    if (uses_passport(m, op)) {
+        ip_passport *p = &m->passports[op->passport];
+        memset(p->dgamma, 0, p->cout * sizeof(float));
+        memset(p->dbeta, 0, p->cout * sizeof(float));
+        *dg = p->dgamma, *db = p->dbeta;
+    } else {
+        *dg = m->grads + m->tensors[op->weight].offset;
+        *db = m->grads + m->tensors[op->bias].offset;
+    }
+}
+
+static void affine_grads_done(ip_model *m, const ip_op *op, int private_ran) {
+    if (!uses_passport(m, op)) return;
+    ip_passport *p = &m->passports[op->passport];
+    if (private_ran && m->sign_loss_scale > 0)
+        ip_sign_loss(p->dgamma, p->gamma, p->bits, p->cout, IP_SIGN_ALPHA, IP_SIGN_GAMMA0, IP_SIGN_L2,
+                     m->sign_loss_scale);
+    /* passport path: dW += dgamma (x) colmean_gamma + dbeta (x) colmean_beta */
+    float *dw = m->grads + m->tensors[m->ops[p->conv_op].weight].offset;
+    cblas_sger(CblasRowMajor, p->cout, (int)p->k, 1.f, p->dgamma, 1, p->colmean_gamma, 1, dw, (int)p->k);
+    cblas_sger(CblasRowMajor, p->cout, (int)p->k, 1.f, p->dbeta, 1, p->colmean_beta, 1, dw, (int)p->k);
+}
+
+/* ---- fused conv-block tails ----
+ * A batch norm whose output only its affine reads, and (optionally) a max-pool
+ * that is the only reader of that affine's output, run as one kernel
+ * (bn_tail_forward/backward): one pass over the data each way instead of
+ * three to five, no zeroing of the intermediate gradients, and the norm's own
+ * output (xhat) is never materialised. */
+
+static int act_readers(const ip_model *m, int a) {
+    int r = 0;
+    for (int i = 0; i < m->nops; i++) r += (m->ops[i].in == a) + (m->ops[i].in2 == a);
+    return r;
+}
+
+/* Ops in the fused group starting at op i: 3 (norm, affine, pool), 2 (norm, affine) or 0 (none). */
+static int tail_len(const ip_model *m, int i) {
+    const ip_op *op = &m->ops[i];
+    if (op->kind != IP_OP_NORM || op->norm.groups > 0 || i + 1 >= m->nops) return 0;
+    const ip_op *aff = op + 1;
+    if (aff->kind != IP_OP_AFFINE || aff->in != op->out || act_readers(m, op->out) != 1) return 0;
+    if (i + 2 < m->nops) {
+        const ip_op *pool = op + 2;
+        if (pool->kind == IP_OP_POOL && pool->in == aff->out && act_readers(m, aff->out) == 1 && aff->h >= 2 &&
+            aff->w >= 2)
+            return 3;
+    }
+    return 2;
+}
+
+/* The head of the fused group whose last op is i, or -1. */
+static int tail_head(const ip_model *m, int i) {
+    if (i >= 2 && tail_len(m, i - 2) == 3) return i - 2;
+    if (i >= 1 && tail_len(m, i - 1) == 2) return i - 1;
+    return -1;
+}
+
+static ip_bn_tail_shape tail_shape(const ip_model *m, int head, int len, int n) {
+    const ip_op *aff = &m->ops[head + 1];
+    return (ip_bn_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3};
+}
+
+static void tail_forward(ip_model *m, int head, int len, int n, int training) {
+    ip_op *op = &m->ops[head], *aff = op + 1, *pool = len == 3 ? op + 2 : NULL;
+    float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
+    float *rm = op->running_mean >= 0 ? m->bufs + m->tensors[op->running_mean].offset : NULL;
+    float *rv = op->running_var >= 0 ? m->bufs + m->tensors[op->running_var].offset : NULL;
+    const float *g, *b;
+    affine_params(m, aff, 1, &g, &b);
+    ip_bn_tail_shape ts = tail_shape(m, head, len, n);
+    bn_tail_forward(act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL,
+                    pool ? m->index_arena + pool->argmax_off : NULL, mean, rstd, act_ptr(m, op->in), g, b, &ts,
+                    training, rm, rv, m->bn_momentum, m->bn_eps);
+}
+
+static void tail_backward(ip_model *m, int head, int len, int n, int private_ran) {
+    ip_op *op = &m->ops[head], *aff = op + 1, *last = &m->ops[head + len - 1];
+    const float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
+    const float *g, *b;
+    float *dg, *db;
+    affine_params(m, aff, 0, &g, &b);
+    affine_grads(m, aff, &dg, &db);
+    ip_bn_tail_shape ts = tail_shape(m, head, len, n);
+    /* the first op (in backward order) to reach the input's gradient writes it instead of accumulating */
+    int acc = last_reader(m, op->in) != head;
+    bn_tail_backward(dact_ptr(m, op->in), acc, dg, db, dact_ptr(m, last->out),
+                     len == 3 ? m->index_arena + last->argmax_off : NULL, act_ptr(m, op->in), mean, rstd, g, b, &ts,
+                     m->cur_training);
+    affine_grads_done(m, aff, private_ran);
+}
+
 const float *ip_model_forward(ip_model *m, const float *x, int n, int training) {
     if (n > m->batch) n = m->batch; /* callers plan first; never write past the arena */
     m->cur_n = n;
@@ -563,11 +680,20 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
         float *out = act_ptr(m, op->out);
         const float *src = act_ptr(m, op->in);
         double t0 = op_clock(m);
+        int fused = tail_len(m, i);
+        if (fused) {
+            tail_forward(m, i, fused, n, training);
+            if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
+            i += fused - 1;
+            continue;
+        }
         switch (op->kind) {
         case IP_OP_CONV: {
             ip_conv_shape cs = op->conv;
             cs.n = n;
-            conv2d_forward(out, src, m->params + m->tensors[op->weight].offset, m->work, &cs);
+            const float *w = m->params + m->tensors[op->weight].offset;
+            if (conv2d_direct_applicable(&cs)) conv2d_direct_forward(out, src, w, &cs);
+            else conv2d_forward(out, src, w, m->work, &cs);
             break;
         }
         case IP_OP_NORM: {
@@ -581,14 +707,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
         }
         case IP_OP_AFFINE: {
             const float *g, *bta;
-            if (uses_passport(m, op)) {
-                ip_passport *p = &m->passports[op->passport];
-                passport_affine(m, p);
-                g = p->gamma, bta = p->beta;
-            } else {
-                g = m->params + m->tensors[op->weight].offset;
-                bta = m->params + m->tensors[op->bias].offset;
-            }
+            affine_params(m, op, 1, &g, &bta);
             affine_forward(out, src, g, bta, op->c, (size_t)n * op->h * op->w, op->relu);
             break;
         }
@@ -620,15 +739,8 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
     return act_ptr(m, m->ops[m->nops - 1].out);
 }
 
-/* The op that reads activation a last in forward order: in backward it is the
- * first to touch a's gradient, so it zeroes it before accumulating. */
-static int last_reader(const ip_model *m, int a) {
-    for (int i = m->nops - 1; i >= 0; i--)
-        if (m->ops[i].in == a || m->ops[i].in2 == a) return i;
-    return -1;
-}
-
-static void zero_if_first(ip_model *m, int op_index, int a, int n) {
+static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) {
+    if (a == 0 && !want_dx) return; /* the input's gradient is not wanted */
     if (last_reader(m, a) == op_index) memset(dact_ptr(m, a), 0, act_len(m, a, n) * sizeof(float));
 }
 
@@ -640,8 +752,15 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
     for (int i = m->nops - 1; i >= 0; i--) {
         ip_op *op = &m->ops[i];
         double t0 = op_clock(m);
-        zero_if_first(m, i, op->in, n);
-        if (op->in2 >= 0) zero_if_first(m, i, op->in2, n);
+        int head = tail_head(m, i);
+        if (head >= 0) {
+            tail_backward(m, head, i - head + 1, n, private_ran);
+            if (m->op_seconds) m->op_seconds[m->nops + head] += op_clock(m) - t0;
+            i = head;
+            continue;
+        }
+        zero_if_first(m, i, op->in, n, want_dx);
+        if (op->in2 >= 0) zero_if_first(m, i, op->in2, n, want_dx);
         const float *dout = dact_ptr(m, op->out);
         float *din = (op->in == 0 && !want_dx) ? NULL : dact_ptr(m, op->in);
         const float *src = act_ptr(m, op->in);
@@ -649,8 +768,9 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
         case IP_OP_CONV: {
             ip_conv_shape cs = op->conv;
             cs.n = n;
-            conv2d_backward(din, m->grads + m->tensors[op->weight].offset, dout, src,
-                            m->params + m->tensors[op->weight].offset, m->work, &cs);
+            float *dw = m->grads + m->tensors[op->weight].offset;
+            if (!din && conv2d_direct_applicable(&cs)) conv2d_direct_backward_weight(dw, dout, src, &cs);
+            else conv2d_backward(din, dw, dout, src, m->params + m->tensors[op->weight].offset, m->work, &cs);
             break;
         }
         case IP_OP_NORM: {
@@ -663,22 +783,12 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
         case IP_OP_AFFINE: {
             size_t len = (size_t)n * op->h * op->w;
             const float *out = act_ptr(m, op->out);
-            if (uses_passport(m, op)) {
-                ip_passport *p = &m->passports[op->passport];
-                memset(p->dgamma, 0, p->cout * sizeof(float));
-                memset(p->dbeta, 0, p->cout * sizeof(float));
-                affine_backward(din, p->dgamma, p->dbeta, dout, out, src, p->gamma, op->c, len, op->relu);
-                if (private_ran && m->sign_loss_scale > 0)
-                    ip_sign_loss(p->dgamma, p->gamma, p->bits, p->cout, IP_SIGN_ALPHA, IP_SIGN_GAMMA0, IP_SIGN_L2,
-                                 m->sign_loss_scale);
-                /* passport path: dW += dgamma (x) colmean_gamma + dbeta (x) colmean_beta */
-                float *dw = m->grads + m->tensors[m->ops[p->conv_op].weight].offset;
-                cblas_sger(CblasRowMajor, p->cout, (int)p->k, 1.f, p->dgamma, 1, p->colmean_gamma, 1, dw, (int)p->k);
-                cblas_sger(CblasRowMajor, p->cout, (int)p->k, 1.f, p->dbeta, 1, p->colmean_beta, 1, dw, (int)p->k);
-            } else {
-                affine_backward(din, m->grads + m->tensors[op->weight].offset, m->grads + m->tensors[op->bias].offset,
-                                dout, out, src, m->params + m->tensors[op->weight].offset, op->c, len, op->relu);
-            }
+            const float *g, *bta;
+            float *dg, *db;
+            affine_params(m, op, 0, &g, &bta);
+            affine_grads(m, op, &dg, &db);
+            affine_backward(din, dg, db, dout, out, src, g, op->c, len, op->relu);
+            affine_grads_done(m, op, private_ran);
             break;
         }
         case IP_OP_ADD:

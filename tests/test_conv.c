@@ -1,5 +1,6 @@
 /* conv2d: im2col/SGEMM kernels against the definition, finite differences,
  * accumulation semantics, the passport path and shape validation. */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -284,4 +285,86 @@ Test(conv, workspace_covers_smaller_batches) {
         free(in), free(din), free(out), free(w), free(dw);
     }
     free(work);
+}
+
+/* ---------------- direct convolution (few input taps) ---------------- */
+
+/* Direct kernels against the definition: forward overwrites, the weight gradient accumulates. */
+static void check_direct(const conv_case *c) {
+    ip_conv_shape s = make_shape(c);
+    if (!conv2d_direct_applicable(&s)) {
+        cr_log_info("direct conv not available for this shape/target: skipped");
+        return;
+    }
+    size_t ni = in_len(&s), no = out_len(&s), nw = w_len(&s);
+    float *in = tu_alloc(ni), *wt = tu_alloc(nw), *dout = tu_alloc(no);
+    float *out = tu_alloc(no), *out_ref = tu_alloc(no), *dw = tu_alloc(nw), *dw_ref = tu_alloc(nw);
+    tu_fill(in, ni, -1, 1, 21);
+    tu_fill(wt, nw, -0.5f, 0.5f, 22);
+    tu_fill(dout, no, -1, 1, 23);
+    tu_fill(dw, nw, -1, 1, 24);
+    memcpy(dw_ref, dw, nw * sizeof(float));
+    for (size_t i = 0; i < no; i++) out[i] = NAN;
+    conv2d_direct_forward(out, in, wt, &s);
+    conv2d_forward_ref(out_ref, in, wt, &s);
+    double e = tu_max_rel_diff(out, out_ref, no);
+    cr_expect_lt(e, 1e-5, "direct forward mismatch %g (n%d c%d %dx%d -> %d k%dx%d p%d)", e, c->n, c->cin, c->h,
+                 c->w, c->cout, c->kh, c->kw, c->pad);
+    conv2d_direct_backward_weight(dw, dout, in, &s);
+    conv2d_backward_ref(NULL, dw_ref, dout, in, wt, &s);
+    e = tu_max_rel_diff(dw, dw_ref, nw);
+    cr_expect_lt(e, 1e-5, "direct dweight mismatch %g", e);
+    free(in), free(wt), free(dout), free(out), free(out_ref), free(dw), free(dw_ref);
+}
+
+Test(conv_direct, first_layer_shapes) {
+    check_direct(&(conv_case){3, 1, 28, 28, 6, 3, 3, 1, 1});  /* small-p block0: two column chunks */
+    check_direct(&(conv_case){2, 3, 9, 35, 5, 3, 3, 1, 1});   /* K = 27, three chunks, odd width */
+    check_direct(&(conv_case){2, 1, 12, 12, 4, 5, 5, 1, 2});  /* 5x5 pad 2 */
+    check_direct(&(conv_case){2, 2, 7, 6, 3, 3, 3, 1, 0});    /* no padding: 5x4 output */
+    check_direct(&(conv_case){1, 1, 3, 3, 2, 3, 3, 1, 1});    /* output narrower than a vector */
+    check_direct(&(conv_case){2, 3, 5, 17, 7, 1, 1, 1, 0});   /* pointwise, 7 channels (4 + 3) */
+}
+
+Test(conv_direct, applicability) {
+    ip_conv_shape s;
+    ip_conv_shape_init(&s, 2, 32, 8, 8, 16, 3, 3, 1, 1);
+    cr_assert(!conv2d_direct_applicable(&s), "K = 288 is GEMM territory");
+    ip_conv_shape_init(&s, 2, 1, 8, 8, 16, 3, 3, 2, 1);
+    cr_assert(!conv2d_direct_applicable(&s), "stride 2 is not handled");
+}
+
+/* The direct kernels split images (forward) and output channels (weight gradient)
+ * over threads: the bits must not depend on the thread count. */
+
+Test(conv_direct, bits_do_not_depend_on_threads) {
+    ip_conv_shape s = make_shape(&(conv_case){13, 1, 28, 28, 11, 3, 3, 1, 1});
+    if (!conv2d_direct_applicable(&s)) return;
+    size_t ni = in_len(&s), no = out_len(&s), nw = w_len(&s);
+    float *in = tu_alloc(ni), *wt = tu_alloc(nw), *o[3], *dw[3];
+    tu_fill(in, ni, -1, 1, 31);
+    tu_fill(wt, nw, -1, 1, 32);
+    for (int t = 0; t < 3; t++) {
+        o[t] = tu_alloc(no), dw[t] = tu_alloc(nw);
+        openblas_set_num_threads(t + 1);
+        conv2d_direct_forward(o[t], in, wt, &s);
+        conv2d_direct_backward_weight(dw[t], o[t], in, &s);
+    }
+    openblas_set_num_threads(1);
+    for (int t = 1; t < 3; t++) {
+        cr_assert(memcmp(o[0], o[t], no * sizeof(float)) == 0, "forward differs with %d threads", t + 1);
+        cr_assert(memcmp(dw[0], dw[t], nw * sizeof(float)) == 0, "dweight differs with %d threads", t + 1);
+    }
+    for (int t = 0; t < 3; t++) free(o[t]), free(dw[t]);
+    free(in), free(wt);
+}
+
+/* im2col / col2im split their rows / channels over threads: still the definition. */
+Test(conv, ref_two_threads) {
+    openblas_set_num_threads(2);
+    check_vs_ref(&(conv_case){4, 6, 17, 15, 5, 3, 3, 1, 1});  /* "same" path */
+    check_vs_ref(&(conv_case){4, 6, 17, 15, 5, 3, 3, 2, 1});  /* general path, stride 2 */
+    check_vs_ref(&(conv_case){3, 3, 32, 32, 8, 5, 5, 1, 2});  /* alexnet block0-like */
+    check_chunked(&(conv_case){203, 16, 19, 19, 2, 3, 3, 1, 0});
+    openblas_set_num_threads(1);
 }

@@ -12,6 +12,7 @@
  * with abs_floor 0.1 (gradients here are O(0.1..1)). ReLU kinks and pooling
  * ties are kept at least 0.1 > 2 eps |dinput| away, so a perturbation never
  * crosses them. */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -406,4 +407,35 @@ Test(flatten, gradcheck) {
     double e = tu_grad_check(s.x, dx, len, flat_loss, &s, FD_EPS, 240, FD_FLOOR);
     cr_assert(e < FD_TOL, "flatten grad check %g", e);
     free(s.x), free(s.out), free(s.r), free(dx);
+}
+
+/* Parallel passes: bit-identical results for 1, 2 and 3 threads. */
+
+static void run_ew_ops(int threads, const float *x, const float *g, float *o, int c, size_t m, int h, int w) {
+    openblas_set_num_threads(threads);
+    size_t len = (size_t)c * m, planes = len / ((size_t)h * w);
+    float *y = o, *dx = o + len, *dg = dx + len, *db = dg + c, *p = db + c, *dpx = p + len / 4, *add = dpx + len;
+    float *da = add + len, *dbb = da + len;
+    uint32_t *am = (uint32_t *)(dbb + len);
+    affine_forward(y, x, g, g, c, m, 1);
+    affine_backward(dx, dg, db, x, y, x, g, c, m, 1);
+    maxpool2_forward(p, am, x, planes, h, w);
+    maxpool2_backward(dpx, p, am, planes, h, w);
+    add_forward(add, x, y, len, 1);
+    add_backward(da, dbb, x, add, len, 1);
+    openblas_set_num_threads(1);
+}
+
+Test(parallel, elementwise_bits_do_not_depend_on_threads) {
+    int c = 20, h = 14, w = 18;
+    size_t m = (size_t)33 * h * w, len = (size_t)c * m, total = 8 * len + 4 * (size_t)c;
+    float *x = tu_alloc(len), *g = tu_alloc(c), *r1 = tu_alloc(total), *r2 = tu_alloc(total), *r3 = tu_alloc(total);
+    tu_fill(x, len, -1, 1, 300);
+    tu_fill(g, c, -1, 1, 301);
+    run_ew_ops(1, x, g, r1, c, m, h, w);
+    run_ew_ops(2, x, g, r2, c, m, h, w);
+    run_ew_ops(3, x, g, r3, c, m, h, w);
+    cr_assert(memcmp(r1, r2, total * sizeof(float)) == 0, "2 threads differ");
+    cr_assert(memcmp(r1, r3, total * sizeof(float)) == 0, "3 threads differ");
+    free(x), free(g), free(r1), free(r2), free(r3);
 }

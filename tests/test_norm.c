@@ -7,6 +7,7 @@
  * differences are a few float ulps of values of order 1, so 1e-5 (relative to
  * max(1,|v|)) is ~100 ulps of slack while still catching any indexing or
  * formula error, which shows up at the 1e-2..1 level. */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -254,4 +255,158 @@ Test(norm, gradcheck_bn_eval) { gradcheck_norm((ip_norm_shape){3, 3, 7, 0}, 0, 7
 Test(norm, gradcheck_gn) {
     gradcheck_norm((ip_norm_shape){8, 2, 20, 2}, 1, 72);
     gradcheck_norm((ip_norm_shape){8, 2, 6, 4}, 0, 73);
+}
+
+/* ---------------- fused batch norm -> affine [-> ReLU] [-> max-pool] ----------------
+ * Forward against the unfused fast kernels (same float operations: equal up to
+ * an ulp, the same pool argmax) and the references; backward against the
+ * references composed (maxpool2_backward -> affine_backward_ref ->
+ * norm_backward_ref), in write and accumulate mode. Shapes cover even and odd
+ * H/W, rows wider than one 32-column chunk, and narrow rows (7 -> 3). */
+typedef struct {
+    int c, n, h, w, relu, pool;
+} tail_case;
+
+static void check_tail(tail_case tc, int training, uint64_t stream) {
+    ip_bn_tail_shape ts = {tc.c, tc.n, tc.h, tc.w, tc.relu, tc.pool};
+    ip_norm_shape ns = {tc.c, tc.n, tc.h * tc.w, 0};
+    size_t len = tensor_len(&ns), m = (size_t)tc.n * tc.h * tc.w;
+    size_t oh = (size_t)tc.h / 2, ow = (size_t)tc.w / 2, plen = (size_t)tc.c * tc.n * oh * ow;
+    float *x = make_input(&ns, stream, 0.3f), *gam = tu_alloc(tc.c), *bet = tu_alloc(tc.c);
+    tu_fill(gam, tc.c, -1.5f, 1.5f, stream + 1);
+    tu_fill(bet, tc.c, -0.5f, 0.5f, stream + 2);
+    float *rm0 = tu_alloc(tc.c), *rv0 = tu_alloc(tc.c), *rm1 = tu_alloc(tc.c), *rv1 = tu_alloc(tc.c);
+    float *rm2 = tu_alloc(tc.c), *rv2 = tu_alloc(tc.c);
+    tu_fill(rm0, tc.c, -0.5f, 0.5f, stream + 3);
+    tu_fill(rv0, tc.c, 0.5f, 2.f, stream + 4);
+    memcpy(rm1, rm0, tc.c * 4), memcpy(rv1, rv0, tc.c * 4), memcpy(rm2, rm0, tc.c * 4), memcpy(rv2, rv0, tc.c * 4);
+    float *y1 = tu_alloc(len), *p1 = tu_alloc(plen), *m1 = tu_alloc(tc.c), *r1 = tu_alloc(tc.c);
+    uint32_t *a1 = calloc(plen + 1, 4), *a2 = calloc(plen + 1, 4);
+    bn_tail_forward(y1, p1, a1, m1, r1, x, gam, bet, &ts, training, rm1, rv1, BN_MOM, BN_EPS);
+
+    /* unfused fast path */
+    float *xh = tu_alloc(len), *y2 = tu_alloc(len), *p2 = tu_alloc(plen), *m2 = tu_alloc(tc.c), *r2 = tu_alloc(tc.c);
+    norm_forward(xh, m2, r2, x, &ns, training, rm2, rv2, BN_MOM, BN_EPS);
+    affine_forward(y2, xh, gam, bet, tc.c, m, tc.relu);
+    cr_assert(tu_max_rel_diff(y1, y2, len) < 1e-6, "y differs from the unfused kernels");
+    cr_assert(memcmp(m1, m2, tc.c * 4) == 0 && memcmp(r1, r2, tc.c * 4) == 0, "statistics differ");
+    cr_assert(memcmp(rm1, rm2, tc.c * 4) == 0 && memcmp(rv1, rv2, tc.c * 4) == 0, "running statistics differ");
+    if (tc.pool) {
+        maxpool2_forward(p2, a2, y1, (size_t)tc.c * tc.n, tc.h, tc.w);
+        cr_assert(memcmp(p1, p2, plen * 4) == 0, "pooled values differ");
+        cr_assert(memcmp(a1, a2, plen * 4) == 0, "argmax differs");
+    }
+    /* references */
+    float *xr = tu_alloc(len), *yr = tu_alloc(len), *pr = tu_alloc(plen), *mr = tu_alloc(tc.c), *rr = tu_alloc(tc.c);
+    memcpy(rm2, rm0, tc.c * 4), memcpy(rv2, rv0, tc.c * 4);
+    norm_forward_ref(xr, mr, rr, x, &ns, training, rm2, rv2, BN_MOM, BN_EPS);
+    affine_forward_ref(yr, xr, gam, bet, tc.c, m, tc.relu);
+    cr_assert(tu_max_rel_diff(y1, yr, len) < 1e-5, "y differs from the reference");
+    if (tc.pool) {
+        maxpool2_forward_ref(pr, yr, (size_t)tc.c * tc.n, tc.h, tc.w);
+        cr_assert(tu_max_rel_diff(p1, pr, plen) < 1e-5, "pooled differs from the reference");
+    }
+
+    /* backward */
+    size_t dlen = tc.pool ? plen : len;
+    float *dout = tu_alloc(dlen), *dy = tu_alloc(len), *dxh = tu_alloc(len);
+    tu_fill(dout, dlen, -1.f, 1.f, stream + 5);
+    if (tc.pool) maxpool2_backward(dy, dout, a1, (size_t)tc.c * tc.n, tc.h, tc.w);
+    else memcpy(dy, dout, len * 4);
+    float *dg1 = tu_alloc(tc.c), *db1 = tu_alloc(tc.c), *dg2 = tu_alloc(tc.c), *db2 = tu_alloc(tc.c);
+    tu_fill(dg1, tc.c, -1.f, 1.f, stream + 6), tu_fill(db1, tc.c, -1.f, 1.f, stream + 7);
+    memcpy(dg2, dg1, tc.c * 4), memcpy(db2, db1, tc.c * 4);
+    float *dx1 = tu_alloc(len), *dx2 = tu_alloc(len), *dx3 = tu_alloc(len);
+    tu_fill(dx1, len, -1.f, 1.f, stream + 8);
+    memcpy(dx2, dx1, len * 4);
+    affine_backward_ref(dxh, dg2, db2, dy, y1, xh, gam, tc.c, m, tc.relu);
+    norm_backward_ref(dx2, dxh, xh, r1, &ns, training);
+    bn_tail_backward(dx1, 1, dg1, db1, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    cr_assert(tu_max_rel_diff(dx1, dx2, len) < 1e-5, "dx (accumulated) differs: %g", tu_max_rel_diff(dx1, dx2, len));
+    cr_assert(tu_max_rel_diff(dg1, dg2, tc.c) < 1e-5, "dgamma differs");
+    cr_assert(tu_max_rel_diff(db1, db2, tc.c) < 1e-5, "dbeta differs");
+    /* write mode = accumulate onto zeros; NULL parameter gradients */
+    memset(dx2, 0, len * 4);
+    for (size_t i = 0; i < len; i++) dx3[i] = NAN;
+    bn_tail_backward(dx3, 0, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    bn_tail_backward(dx2, 1, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    for (size_t i = 0; i < len; i++) /* == : 0 + -0 is +0 */
+        cr_assert(dx2[i] == dx3[i], "write mode differs from accumulating onto zeros at %zu", i);
+    bn_tail_backward(NULL, 0, dg1, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+
+    free(x), free(gam), free(bet), free(rm0), free(rv0), free(rm1), free(rv1), free(rm2), free(rv2);
+    free(y1), free(p1), free(m1), free(r1), free(a1), free(a2), free(xh), free(y2), free(p2), free(m2), free(r2);
+    free(xr), free(yr), free(pr), free(mr), free(rr), free(dout), free(dy), free(dxh);
+    free(dg1), free(db1), free(dg2), free(db2), free(dx1), free(dx2), free(dx3);
+}
+
+Test(bn_tail, pooled_matches_unfused_and_ref) {
+    check_tail((tail_case){5, 3, 28, 28, 1, 1}, 1, 80);
+    check_tail((tail_case){5, 3, 28, 28, 1, 1}, 0, 81);
+    check_tail((tail_case){4, 2, 7, 7, 1, 1}, 1, 82);   /* odd: last row and column dropped by the pool */
+    check_tail((tail_case){3, 2, 9, 35, 1, 1}, 1, 83);  /* two column chunks, odd width */
+    check_tail((tail_case){3, 2, 6, 66, 0, 1}, 1, 84);  /* no ReLU, three chunks */
+    check_tail((tail_case){3, 3, 2, 2, 1, 1}, 1, 85);
+}
+
+Test(bn_tail, dense_matches_unfused_and_ref) {
+    check_tail((tail_case){6, 3, 5, 7, 1, 0}, 1, 90);
+    check_tail((tail_case){6, 3, 5, 7, 0, 0}, 1, 91);
+    check_tail((tail_case){6, 3, 5, 7, 1, 0}, 0, 92);
+    check_tail((tail_case){2, 4, 16, 16, 1, 0}, 1, 93);
+}
+
+/* NaN propagates through ReLU and pool as in the unfused kernels. */
+Test(bn_tail, nan_and_ties) {
+    ip_bn_tail_shape ts = {1, 1, 2, 4, 1, 1};
+    float x[8] = {1, 1, 1, 1, -5, -5, -5, -5}, g = -1.f, b = 0.f, y[8], p[2], mean, rstd;
+    uint32_t am[2];
+    /* gamma < 0 makes the large values negative: ReLU zeroes them, window 0 is all zero... */
+    bn_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
+    cr_assert(am[0] == 4 && am[1] == 6, "argmax %u %u", am[0], am[1]); /* lower row wins, first max of ties */
+    cr_assert(p[0] > 0 && p[0] == p[1]);
+    x[1] = NAN;
+    bn_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
+    cr_assert(isnan(p[0]) && isnan(p[1]), "NaN statistics propagate");
+}
+
+/* The parallel passes give the same bits for any thread count (one channel or
+ * (sample, group) per work item): 1 vs 2 vs 3 threads, bit for bit. */
+
+static void run_norm_ops(int threads, ip_norm_shape ns, int relu, int pool, const float *x, float *out, size_t per) {
+    openblas_set_num_threads(threads);
+    size_t len = tensor_len(&ns), st = ip_norm_stats(&ns);
+    float *o = out;
+    float *rm = o, *rv = o + ns.c, *mean = o + 2 * ns.c, *rstd = mean + st;
+    o = rstd + st;
+    for (int c = 0; c < ns.c; c++) rm[c] = 0.1f * c, rv[c] = 1.f + 0.1f * c;
+    float *xh = o, *dx = o + len;
+    o += 2 * len;
+    norm_forward(xh, mean, rstd, x, &ns, 1, rm, rv, BN_MOM, BN_EPS);
+    norm_backward(dx, x, xh, rstd, &ns, 1); /* x stands in for a gradient */
+    if (ns.groups == 0) {
+        ip_bn_tail_shape ts = {ns.c, ns.n, 12, ns.hw / 12, relu, pool};
+        float *g = o, *b = o + ns.c, *y = o + 2 * ns.c, *p = y + len, *dg = p + per, *db = dg + ns.c, *dx2 = db + ns.c;
+        uint32_t *am = (uint32_t *)(dx2 + len);
+        for (int c = 0; c < ns.c; c++) g[c] = 0.5f - 0.1f * c, b[c] = 0.05f * c;
+        bn_tail_forward(y, p, am, mean, rstd, x, g, b, &ts, 1, rm, rv, BN_MOM, BN_EPS);
+        bn_tail_backward(dx2, 0, dg, db, pool ? p : y, pool ? am : NULL, x, mean, rstd, g, b, &ts, 1);
+    }
+    openblas_set_num_threads(1);
+}
+
+Test(parallel, norm_and_tail_bits_do_not_depend_on_threads) {
+    const ip_norm_shape shapes[] = {{24, 16, 12 * 20, 0}, {32, 8, 12 * 14, 4}};
+    for (int k = 0; k < 2; k++)
+        for (int pool = 0; pool < 2; pool++) {
+            ip_norm_shape ns = shapes[k];
+            size_t len = tensor_len(&ns), per = len / 4, total = 10 * len + 64 * (size_t)ns.c + 4096;
+            float *x = make_input(&ns, 200 + k, 0.f), *r1 = tu_alloc(total), *r2 = tu_alloc(total), *r3 = tu_alloc(total);
+            run_norm_ops(1, ns, 1, pool, x, r1, per);
+            run_norm_ops(2, ns, 1, pool, x, r2, per);
+            run_norm_ops(3, ns, 1, pool, x, r3, per);
+            cr_assert(memcmp(r1, r2, total * sizeof(float)) == 0, "2 threads differ (shape %d pool %d)", k, pool);
+            cr_assert(memcmp(r1, r3, total * sizeof(float)) == 0, "3 threads differ (shape %d pool %d)", k, pool);
+            free(x), free(r1), free(r2), free(r3);
+        }
 }
