@@ -47,7 +47,8 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
         if (r->status != RN_SKIPPED) fprintf(p->f, " (%.1fs, rank %d)", r->wall_seconds, r->rank);
         if (r->status == RN_DONE) {
             /* the headline metrics, when the task has them */
-            static const char *const show[] = {"test_acc", "detect", "public_test_acc", "value", NULL};
+            static const char *const show[] = {"test_acc", "detect", "public_test_acc", "real_acc", "fake_mean",
+                                               "accepted", "p_value", "value", NULL};
             for (int i = 0; show[i]; i++)
                 for (int k = 0; k < r->metrics.nscalars; k++)
                     if (strcmp(r->metrics.names[k], show[i]) == 0)
