@@ -8,26 +8,10 @@
 #include "../core/attacks.h"
 #include "kinds.h"
 
-#define NKEYS(a) ((int)(sizeof a / sizeof *a))
-
-static const char *get(const rn_task *t, const char *name) {
-    const char *v = rn_task_get(t, name);
-    return v ? v : "";
-}
-static double getf(const rn_task *t, const char *name) { return atof(get(t, name)); }
-static long geti(const rn_task *t, const char *name) { return atol(get(t, name)); }
-static int getb(const rn_task *t, const char *name) { return strcmp(get(t, name), "true") == 0; }
-
-static int copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
-    if (strlen(src) >= cap) return ip_fail(e, "%s is longer than %zu characters", what, cap - 1);
-    memcpy(dst, src, strlen(src) + 1);
-    return 0;
-}
-
 /* model path + data source, common to every attack */
 static int common(const rn_task *t, const rn_ctx *c, char *model_path, char *data, ip_err *e) {
-    return copy_str(model_path, 1024, get(t, "model_path"), "model path", e) ||
-           copy_str(data, 1024, c->data_source, "data.source", e);
+    return rn_copy_str(model_path, 1024, rn_param_str(t, "model_path"), "model path", e) ||
+           rn_copy_str(data, 1024, c->data_source, "data.source", e);
 }
 
 /* Cost estimates: the referenced model's architecture is unknown here, so
@@ -39,7 +23,7 @@ static double images(const rn_ctx *c, int train) {
 }
 static double secs(double imgs, double passes) { return imgs * 14.9e6 * passes / 60e9; }
 static double fraction_of(const rn_task *t, const char *key) {
-    double f = getf(t, key);
+    double f = rn_param_f(t, key);
     return f > 0 ? f : 1;
 }
 
@@ -65,23 +49,23 @@ static const rn_key finetune_keys[] = {
 };
 
 static double finetune_cost(const rn_task *t, const rn_ctx *c) {
-    double ep = (double)geti(t, "epochs");
+    double ep = (double)rn_param_i(t, "epochs");
     return secs(images(c, 1) * fraction_of(t, "fraction") * ep, 3) + secs(images(c, 0) * (2 * ep + 1), 1) + 0.05;
 }
 
 static int finetune_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     ip_finetune_task ft;
     ip_finetune_task_defaults(&ft);
-    if (common(t, c, ft.model_path, ft.data, e) || copy_str(ft.out, sizeof ft.out, t->checkpoint, "checkpoint path", e))
+    if (common(t, c, ft.model_path, ft.data, e) || rn_copy_str(ft.out, sizeof ft.out, t->checkpoint, "checkpoint path", e))
         return -1;
-    if (ip_ft_mode_parse(get(t, "mode"), &ft.mode) != 0) return ip_fail(e, "bad mode \"%s\"", get(t, "mode"));
+    if (ip_ft_mode_parse(rn_param_str(t, "mode"), &ft.mode) != 0) return ip_fail(e, "bad mode \"%s\"", rn_param_str(t, "mode"));
     ft.train_limit = c->train_limit;
     ft.test_limit = c->test_limit;
-    ft.fraction = getf(t, "fraction");
-    ft.disjoint = getb(t, "disjoint");
-    ft.epochs = (int)geti(t, "epochs");
-    ft.batch = (int)geti(t, "batch");
-    ft.opt.lr = (float)getf(t, "lr");
+    ft.fraction = rn_param_f(t, "fraction");
+    ft.disjoint = rn_param_b(t, "disjoint");
+    ft.epochs = (int)rn_param_i(t, "epochs");
+    ft.batch = (int)rn_param_i(t, "batch");
+    ft.opt.lr = (float)rn_param_f(t, "lr");
     ft.seed = t->seed;
     return ip_task_finetune(&ft, out, e);
 }
@@ -105,8 +89,8 @@ static int flip_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *
     ip_flip_task_defaults(&ft);
     if (common(t, c, ft.model_path, ft.data, e)) return -1;
     ft.test_limit = c->test_limit;
-    ft.fraction = getf(t, "fraction");
-    ft.batch = (int)geti(t, "batch");
+    ft.fraction = rn_param_f(t, "fraction");
+    ft.batch = (int)rn_param_i(t, "batch");
     ft.seed = t->seed;
     return ip_task_flip(&ft, out, e);
 }
@@ -127,7 +111,7 @@ static const rn_key fake2_keys[] = {
 };
 
 static double fake2_cost(const rn_task *t, const rn_ctx *c) {
-    double ep = (double)geti(t, "epochs");
+    double ep = (double)rn_param_i(t, "epochs");
     return secs(images(c, 1) * fraction_of(t, "fraction") * ep, 3) + secs(images(c, 0) * (ep + 2), 1) + 0.05;
 }
 
@@ -135,14 +119,14 @@ static int fake2_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
     ip_fake2_task ft;
     ip_fake2_task_defaults(&ft);
     if (common(t, c, ft.model_path, ft.data, e)) return -1;
-    ft.target = strcmp(get(t, "target"), "passport") == 0 ? IP_FAKE2_PASSPORT : IP_FAKE2_AFFINE;
+    ft.target = strcmp(rn_param_str(t, "target"), "passport") == 0 ? IP_FAKE2_PASSPORT : IP_FAKE2_AFFINE;
     ft.train_limit = c->train_limit;
     ft.test_limit = c->test_limit;
-    ft.fraction = getf(t, "fraction");
-    ft.init_flip = getf(t, "init_flip");
-    ft.epochs = (int)geti(t, "epochs");
-    ft.batch = (int)geti(t, "batch");
-    ft.opt.lr = (float)getf(t, "lr");
+    ft.fraction = rn_param_f(t, "fraction");
+    ft.init_flip = rn_param_f(t, "init_flip");
+    ft.epochs = (int)rn_param_i(t, "epochs");
+    ft.batch = (int)rn_param_i(t, "batch");
+    ft.opt.lr = (float)rn_param_f(t, "lr");
     ft.seed = t->seed;
     return ip_task_fake2(&ft, out, e);
 }
@@ -169,22 +153,22 @@ static int fake3_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
     if (common(t, c, ft.model_path, ft.data, e)) return -1;
     ft.train_limit = c->train_limit;
     ft.test_limit = c->test_limit;
-    ft.flip_fraction = getf(t, "flip_fraction");
-    ft.fraction = getf(t, "fraction");
-    ft.push_weight = getf(t, "push_weight");
-    ft.epochs = (int)geti(t, "epochs");
-    ft.batch = (int)geti(t, "batch");
-    ft.opt.lr = (float)getf(t, "lr");
+    ft.flip_fraction = rn_param_f(t, "flip_fraction");
+    ft.fraction = rn_param_f(t, "fraction");
+    ft.push_weight = rn_param_f(t, "push_weight");
+    ft.epochs = (int)rn_param_i(t, "epochs");
+    ft.batch = (int)rn_param_i(t, "batch");
+    ft.opt.lr = (float)rn_param_f(t, "lr");
     ft.seed = t->seed;
     return ip_task_fake3(&ft, out, e);
 }
 
 const rn_kind rn_kind_finetune = {"finetune",
                                   "fine-tuning attack / IPGuard suspect (FTLL, FTAL, RTLL, RTAL); docs/attacks.md",
-                                  finetune_keys, NKEYS(finetune_keys), 1, finetune_cost, finetune_run};
+                                  finetune_keys, RN_NKEYS(finetune_keys), 1, finetune_cost, finetune_run};
 const rn_kind rn_kind_flip = {"flip", "flip the signs of a fraction of the passport gammas, then evaluate",
-                              flip_keys, NKEYS(flip_keys), 0, flip_cost, flip_run};
+                              flip_keys, RN_NKEYS(flip_keys), 0, flip_cost, flip_run};
 const rn_kind rn_kind_fake2 = {"fake2", "ambiguity attack: forge gamma/beta or passports with the weights frozen",
-                               fake2_keys, NKEYS(fake2_keys), 0, fake2_cost, fake2_run};
+                               fake2_keys, RN_NKEYS(fake2_keys), 0, fake2_cost, fake2_run};
 const rn_kind rn_kind_fake3 = {"fake3", "insider ambiguity attack: push the real passports towards another signature",
-                               fake3_keys, NKEYS(fake3_keys), 0, fake3_cost, fake3_run};
+                               fake3_keys, RN_NKEYS(fake3_keys), 0, fake3_cost, fake3_run};

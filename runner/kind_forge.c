@@ -21,21 +21,6 @@
 #include "cli.h"
 #include "kinds.h"
 
-#define NKEYS(a) ((int)(sizeof a / sizeof *a))
-
-static const char *get(const rn_task *t, const char *name) {
-    const char *v = rn_task_get(t, name);
-    return v ? v : "";
-}
-static double getf(const rn_task *t, const char *name) { return atof(get(t, name)); }
-static long geti(const rn_task *t, const char *name) { return atol(get(t, name)); }
-
-static int copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
-    if (strlen(src) >= cap) return ip_fail(e, "%s is longer than %zu characters", what, cap - 1);
-    memcpy(dst, src, strlen(src) + 1);
-    return 0;
-}
-
 /* ---------------- fake1 ---------------- */
 
 static const rn_key fake1_keys[] = {
@@ -65,34 +50,34 @@ static double fake1_seconds(double passports, double images, const char *mode) {
 }
 
 static double fake1_cost(const rn_task *t, const rn_ctx *c) {
-    double images = (double)geti(t, "eval_images");
+    double images = (double)rn_param_i(t, "eval_images");
     double lim = c->test_limit ? (double)c->test_limit : 10000.0;
     if (images > lim) images = lim;
-    double shards = (double)(geti(t, "shards") > 0 ? geti(t, "shards") : 1);
-    return fake1_seconds((double)geti(t, "passports") / shards, images, get(t, "mode"));
+    double shards = (double)(rn_param_i(t, "shards") > 0 ? rn_param_i(t, "shards") : 1);
+    return fake1_seconds((double)rn_param_i(t, "passports") / shards, images, rn_param_str(t, "mode"));
 }
 
 static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_err *e) {
     ip_fake1_task_defaults(ft);
-    if (copy_str(ft->model_path, sizeof ft->model_path, get(t, "model_path"), "model path", e) ||
-        copy_str(ft->reference_path, sizeof ft->reference_path, get(t, "reference_path"), "reference path", e) ||
-        copy_str(ft->data, sizeof ft->data, c->data_source, "data.source", e))
+    if (rn_copy_str(ft->model_path, sizeof ft->model_path, rn_param_str(t, "model_path"), "model path", e) ||
+        rn_copy_str(ft->reference_path, sizeof ft->reference_path, rn_param_str(t, "reference_path"), "reference path", e) ||
+        rn_copy_str(ft->data, sizeof ft->data, c->data_source, "data.source", e))
         return -1;
-    if (ip_key_type_parse(get(t, "key_type"), &ft->key_type) != 0) return ip_fail(e, "bad key_type");
-    if (ip_forge_mode_parse(get(t, "mode"), &ft->forge.mode) != 0) return ip_fail(e, "bad mode");
+    if (ip_key_type_parse(rn_param_str(t, "key_type"), &ft->key_type) != 0) return ip_fail(e, "bad key_type");
+    if (ip_forge_mode_parse(rn_param_str(t, "mode"), &ft->forge.mode) != 0) return ip_fail(e, "bad mode");
     if (ft->key_type != IP_KEY_RANDOM && !ft->reference_path[0])
         return ip_fail(e, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)",
-                       get(t, "key_type"));
+                       rn_param_str(t, "key_type"));
     ft->train_limit = c->train_limit;
     ft->test_limit = c->test_limit;
-    ft->passports = (uint64_t)geti(t, "passports");
-    ft->eval_images = (int)geti(t, "eval_images");
-    ft->shard = (int)geti(t, "shard");
-    ft->shards = (int)geti(t, "shards");
-    ft->forge.group = (int)geti(t, "group");
-    ft->forge.delta = getf(t, "delta");
-    ft->forge.margin = getf(t, "margin");
-    ft->seed = (uint64_t)geti(t, "seed");
+    ft->passports = (uint64_t)rn_param_i(t, "passports");
+    ft->eval_images = (int)rn_param_i(t, "eval_images");
+    ft->shard = (int)rn_param_i(t, "shard");
+    ft->shards = (int)rn_param_i(t, "shards");
+    ft->forge.group = (int)rn_param_i(t, "group");
+    ft->forge.delta = rn_param_f(t, "delta");
+    ft->forge.margin = rn_param_f(t, "margin");
+    ft->seed = (uint64_t)rn_param_i(t, "seed");
     return 0;
 }
 
@@ -107,7 +92,7 @@ const rn_kind rn_kind_fake1 = {
     "fake1",
     "fake-passport attack: accuracy and signature detection of N forged passports (docs/passports.md)",
     fake1_keys,
-    NKEYS(fake1_keys),
+    RN_NKEYS(fake1_keys),
     0,
     fake1_cost,
     fake1_run};
@@ -130,17 +115,17 @@ static const rn_key verify_keys[] = {
 };
 
 static double verify_cost(const rn_task *t, const rn_ctx *c) {
-    double images = (double)geti(t, "eval_images");
+    double images = (double)rn_param_i(t, "eval_images");
     double lim = c->test_limit ? (double)c->test_limit : 10000.0;
     if (images > lim) images = lim;
-    return fake1_seconds((double)geti(t, "passports") + 2, images, get(t, "mode"));
+    return fake1_seconds((double)rn_param_i(t, "passports") + 2, images, rn_param_str(t, "mode"));
 }
 
 static int verify_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     ip_verify_task vt;
     memset(&vt, 0, sizeof vt);
     if (fill_fake1(&vt.null, t, c, e) != 0) return -1;
-    if (copy_str(vt.claim_path, sizeof vt.claim_path, get(t, "claim_path"), "claim path", e)) return -1;
+    if (rn_copy_str(vt.claim_path, sizeof vt.claim_path, rn_param_str(t, "claim_path"), "claim path", e)) return -1;
     return ip_task_verify(&vt, out, e);
 }
 
@@ -148,7 +133,7 @@ const rn_kind rn_kind_verify = {
     "verify",
     "ownership claim vs a fake1 null distribution run by the task: claim_acc, claim_detect, p_value",
     verify_keys,
-    NKEYS(verify_keys),
+    RN_NKEYS(verify_keys),
     0,
     verify_cost,
     verify_run};
@@ -182,7 +167,7 @@ int rn_bench_forge(int argc, char **argv) {
                  "[--mode full|screen]",
                  "Times fake-passport evaluation (random keys) on an untrained v1 model with random inputs\n"
                  "(the shapes torch_anchor.py forge uses), or on --model with --data, and prints passports_per_s.",
-                 opts, NKEYS(opts), 0, {0}, 0};
+                 opts, RN_NKEYS(opts), 0, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
     ip_forge_cfg fc;

@@ -9,19 +9,17 @@
 
 #include "../core/tasks.h"
 
-#define NKEYS(a) ((int)(sizeof a / sizeof *a))
+/* ---------------- parameter helpers (kinds.h) ---------------- */
 
-/* ---------------- parameter helpers ---------------- */
-
-static const char *get(const rn_task *t, const char *name) {
+const char *rn_param_str(const rn_task *t, const char *name) {
     const char *v = rn_task_get(t, name);
     return v ? v : "";
 }
-static double getf(const rn_task *t, const char *name) { return atof(get(t, name)); }
-static long geti(const rn_task *t, const char *name) { return atol(get(t, name)); }
-static int getb(const rn_task *t, const char *name) { return strcmp(get(t, name), "true") == 0; }
+double rn_param_f(const rn_task *t, const char *name) { return atof(rn_param_str(t, name)); }
+long rn_param_i(const rn_task *t, const char *name) { return atol(rn_param_str(t, name)); }
+int rn_param_b(const rn_task *t, const char *name) { return strcmp(rn_param_str(t, name), "true") == 0; }
 
-static int copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
+int rn_copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e) {
     if (strlen(src) >= cap) return ip_fail(e, "%s is longer than %zu characters", what, cap - 1);
     memcpy(dst, src, strlen(src) + 1);
     return 0;
@@ -68,9 +66,9 @@ static const rn_key train_keys[] = {
 };
 
 static double train_cost(const rn_task *t, const rn_ctx *c) {
-    double passes = 3.0 * (strcmp(get(t, "scheme"), "v2") == 0 ? 2 : 1);
-    return seconds_for(data_images(c, 1) * (double)geti(t, "epochs"), arch_mflop(get(t, "arch")), passes) +
-           seconds_for(data_images(c, 0) * (double)(geti(t, "epochs") + 1), arch_mflop(get(t, "arch")), 1);
+    double passes = 3.0 * (strcmp(rn_param_str(t, "scheme"), "v2") == 0 ? 2 : 1);
+    return seconds_for(data_images(c, 1) * (double)rn_param_i(t, "epochs"), arch_mflop(rn_param_str(t, "arch")), passes) +
+           seconds_for(data_images(c, 0) * (double)(rn_param_i(t, "epochs") + 1), arch_mflop(rn_param_str(t, "arch")), 1);
 }
 
 static int parse_milestones(const char *s, ip_optim_cfg *o, ip_err *e) {
@@ -90,25 +88,25 @@ static int parse_milestones(const char *s, ip_optim_cfg *o, ip_err *e) {
 static int train_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     ip_train_task tt;
     ip_train_task_defaults(&tt);
-    if (copy_str(tt.model.arch, sizeof tt.model.arch, get(t, "arch"), "arch", e) ||
-        copy_str(tt.model.passport_layers, sizeof tt.model.passport_layers, get(t, "passport_layers"),
+    if (rn_copy_str(tt.model.arch, sizeof tt.model.arch, rn_param_str(t, "arch"), "arch", e) ||
+        rn_copy_str(tt.model.passport_layers, sizeof tt.model.passport_layers, rn_param_str(t, "passport_layers"),
                  "passport_layers", e) ||
-        copy_str(tt.signature, sizeof tt.signature, get(t, "signature"), "signature", e) ||
-        copy_str(tt.data, sizeof tt.data, c->data_source, "data.source", e) ||
-        copy_str(tt.out, sizeof tt.out, t->checkpoint, "checkpoint path", e))
+        rn_copy_str(tt.signature, sizeof tt.signature, rn_param_str(t, "signature"), "signature", e) ||
+        rn_copy_str(tt.data, sizeof tt.data, c->data_source, "data.source", e) ||
+        rn_copy_str(tt.out, sizeof tt.out, t->checkpoint, "checkpoint path", e))
         return -1;
-    if (ip_norm_parse(get(t, "norm"), &tt.model.norm) || ip_scheme_parse(get(t, "scheme"), &tt.model.scheme))
+    if (ip_norm_parse(rn_param_str(t, "norm"), &tt.model.norm) || ip_scheme_parse(rn_param_str(t, "scheme"), &tt.model.scheme))
         return ip_fail(e, "bad norm or scheme");
     tt.train_limit = c->train_limit;
     tt.test_limit = c->test_limit;
-    ip_optim_defaults(&tt.train.opt, strcmp(get(t, "optimizer"), "adam") == 0 ? IP_OPT_ADAM : IP_OPT_SGD);
-    tt.train.opt.lr = (float)getf(t, "lr");
-    tt.train.opt.momentum = (float)getf(t, "momentum");
-    tt.train.opt.weight_decay = (float)getf(t, "weight_decay");
-    if (parse_milestones(get(t, "milestones"), &tt.train.opt, e)) return -1;
-    tt.train.epochs = (int)geti(t, "epochs");
-    tt.train.batch = (int)geti(t, "batch");
-    tt.train.augment = getb(t, "augment");
+    ip_optim_defaults(&tt.train.opt, strcmp(rn_param_str(t, "optimizer"), "adam") == 0 ? IP_OPT_ADAM : IP_OPT_SGD);
+    tt.train.opt.lr = (float)rn_param_f(t, "lr");
+    tt.train.opt.momentum = (float)rn_param_f(t, "momentum");
+    tt.train.opt.weight_decay = (float)rn_param_f(t, "weight_decay");
+    if (parse_milestones(rn_param_str(t, "milestones"), &tt.train.opt, e)) return -1;
+    tt.train.epochs = (int)rn_param_i(t, "epochs");
+    tt.train.batch = (int)rn_param_i(t, "batch");
+    tt.train.augment = rn_param_b(t, "augment");
     tt.seed = t->seed;
     tt.train.seed = t->seed;
     return ip_task_train(&tt, out, e);
@@ -130,12 +128,12 @@ static double eval_cost(const rn_task *t, const rn_ctx *c) {
 static int eval_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     ip_eval_task et;
     ip_eval_task_defaults(&et);
-    if (copy_str(et.model_path, sizeof et.model_path, get(t, "model_path"), "model path", e) ||
-        copy_str(et.data, sizeof et.data, c->data_source, "data.source", e))
+    if (rn_copy_str(et.model_path, sizeof et.model_path, rn_param_str(t, "model_path"), "model path", e) ||
+        rn_copy_str(et.data, sizeof et.data, c->data_source, "data.source", e))
         return -1;
     et.test_limit = c->test_limit;
-    et.batch = (int)geti(t, "batch");
-    et.branch = strcmp(get(t, "branch"), "public") == 0 ? IP_BRANCH_PUBLIC : IP_BRANCH_PRIVATE;
+    et.batch = (int)rn_param_i(t, "batch");
+    et.branch = strcmp(rn_param_str(t, "branch"), "public") == 0 ? IP_BRANCH_PUBLIC : IP_BRANCH_PRIVATE;
     return ip_task_eval(&et, out, e);
 }
 
@@ -150,12 +148,12 @@ static double prune_cost(const rn_task *t, const rn_ctx *c) { return eval_cost(t
 
 static int prune_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     ip_prune_task pt = {0};
-    if (copy_str(pt.model_path, sizeof pt.model_path, get(t, "model_path"), "model path", e) ||
-        copy_str(pt.data, sizeof pt.data, c->data_source, "data.source", e) ||
-        copy_str(pt.out, sizeof pt.out, t->checkpoint, "checkpoint path", e))
+    if (rn_copy_str(pt.model_path, sizeof pt.model_path, rn_param_str(t, "model_path"), "model path", e) ||
+        rn_copy_str(pt.data, sizeof pt.data, c->data_source, "data.source", e) ||
+        rn_copy_str(pt.out, sizeof pt.out, t->checkpoint, "checkpoint path", e))
         return -1;
     pt.test_limit = c->test_limit;
-    pt.rate = getf(t, "rate");
+    pt.rate = rn_param_f(t, "rate");
     return ip_task_prune(&pt, out, e);
 }
 
@@ -173,18 +171,18 @@ static double noop_cost(const rn_task *t, const rn_ctx *c) {
 
 static int noop_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     (void)c;
-    if (getb(t, "fail")) return ip_fail(e, "failed on purpose (fail: true)");
-    return ip_metrics_set(out, "value", getf(t, "value"), e);
+    if (rn_param_b(t, "fail")) return ip_fail(e, "failed on purpose (fail: true)");
+    return ip_metrics_set(out, "value", rn_param_f(t, "value"), e);
 }
 
 static const rn_kind kind_train = {"train", "train one model (an entry of the `models` section)", train_keys,
-                                   NKEYS(train_keys), 1, train_cost, train_run};
-static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, NKEYS(eval_keys), 0,
+                                   RN_NKEYS(train_keys), 1, train_cost, train_run};
+static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, RN_NKEYS(eval_keys), 0,
                                   eval_cost, eval_run};
 static const rn_kind kind_prune = {"prune", "global magnitude pruning without retraining, then evaluation",
-                                   prune_keys, NKEYS(prune_keys), 1, prune_cost, prune_run};
+                                   prune_keys, RN_NKEYS(prune_keys), 1, prune_cost, prune_run};
 static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks and tests)", noop_keys,
-                                  NKEYS(noop_keys), 0, noop_cost, noop_run};
+                                  RN_NKEYS(noop_keys), 0, noop_cost, noop_run};
 
 /* passport attacks (runner/kind_attacks.c, runner/kind_forge.c) */
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;

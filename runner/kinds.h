@@ -51,4 +51,14 @@ extern const rn_kind *const rn_kinds[];
 const rn_kind *rn_kind_find(const char *name);
 const rn_key *rn_kind_key(const rn_kind *k, const char *name);
 
+/* Reading a task's parameters (text, already validated against the keys by
+ * the spec loader): "" / 0 when absent. Shared by every kind's run function. */
+const char *rn_param_str(const rn_task *t, const char *name);
+double rn_param_f(const rn_task *t, const char *name);
+long rn_param_i(const rn_task *t, const char *name);
+int rn_param_b(const rn_task *t, const char *name);
+/* Copies src into dst[cap] or fails with "<what> is longer than N characters". */
+int rn_copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err *e);
+#define RN_NKEYS(a) ((int)(sizeof a / sizeof *a))
+
 #endif
