@@ -11,6 +11,7 @@
 #include "ckpt.h"
 #include "rng.h"
 #include "signature.h"
+#include "tasks.h"
 #include "train.h"
 
 static float *param_data(ip_model *m, int t) { return m->params + m->tensors[t].offset; }
@@ -120,9 +121,7 @@ static int setup(ip_model *m, ip_dataset *train, ip_dataset *test, const char *m
                  size_t train_limit, size_t test_limit, uint64_t data_seed, double train_fraction, int disjoint,
                  int batch, ip_err *e) {
     if (batch < 1) return ip_fail(e, "batch must be positive, got %d", batch);
-    if (ip_ckpt_open_model(m, model_path, e) != 0) return -1;
-    if (ip_data_load(test, data, IP_SPLIT_TEST, test_limit, data_seed, e) != 0) return -1;
-    if (ip_data_match_model(test, m, e) != 0) return -1;
+    if (ip_task_open(m, test, model_path, data, test_limit, data_seed, e) != 0) return -1;
     if (train_fraction > 0) {
         if (ip_attack_train_data(train, data, train_limit, train_fraction, disjoint, data_seed, e) != 0) return -1;
         if (ip_data_match_model(train, m, e) != 0) return -1;

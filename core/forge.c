@@ -13,6 +13,7 @@
 #include "ckpt.h"
 #include "layers.h"
 #include "rng.h"
+#include "tasks.h"
 #include "train.h"
 
 #define FG_INF 0x3fffffff
@@ -1060,12 +1061,10 @@ static void env_free(fake1_env *v) {
 
 static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err *e) {
     memset(v, 0, sizeof *v);
-    if (ip_ckpt_open_model(&v->m, t->model_path, e) != 0) return -1;
+    if (ip_task_open(&v->m, &v->test, t->model_path, t->data, t->test_limit, 1, e) != 0) return -1;
     if (v->m.npassports == 0)
         return ip_fail(e, "%s: the model (scheme %s) has no passport layers", t->model_path,
                        ip_scheme_name(v->m.cfg.scheme));
-    if (ip_data_load(&v->test, t->data, IP_SPLIT_TEST, t->test_limit, 1, e) != 0) return -1;
-    if (ip_data_match_model(&v->test, &v->m, e) != 0) return -1;
     if (t->eval_images < 1) return ip_fail(e, "eval_images must be positive");
     size_t E = (size_t)t->eval_images < v->test.n ? (size_t)t->eval_images : v->test.n;
     if (need_keys && t->key_type != IP_KEY_RANDOM) {

@@ -89,14 +89,19 @@ done:
     return rc;
 }
 
+int ip_task_open(ip_model *m, ip_dataset *test, const char *model_path, const char *data, size_t test_limit,
+                 uint64_t seed, ip_err *e) {
+    if (ip_ckpt_open_model(m, model_path, e) != 0) return -1;
+    if (ip_data_load(test, data, IP_SPLIT_TEST, test_limit, seed, e) != 0) return -1;
+    return ip_data_match_model(test, m, e);
+}
+
 int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset test = {0};
     ip_model m = {0};
     int32_t *pred = NULL;
     int rc = -1;
-    if (ip_ckpt_open_model(&m, t->model_path, e) != 0) goto done;
-    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, 1, e) != 0) goto done;
-    if (ip_data_match_model(&test, &m, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, 1, e) != 0) goto done;
     if (t->branch >= 0) m.branch = (ip_branch)t->branch;
     if (ip_model_plan(&m, t->batch, e) != 0) goto done;
     pred = malloc(test.n * sizeof *pred);
@@ -136,9 +141,7 @@ int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     size_t pruned = 0;
     double acc;
-    if (ip_ckpt_open_model(&m, t->model_path, e) != 0) goto done;
-    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, 1, e) != 0) goto done;
-    if (ip_data_match_model(&test, &m, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, 1, e) != 0) goto done;
     if (ip_prune_global(&m, t->rate, &pruned, e) != 0) goto done;
     if (ip_model_plan(&m, 256, e) != 0 || ip_evaluate(&m, &test, 256, &acc, e) != 0) goto done;
     if (ip_metrics_set(out, "rate", t->rate, e) || ip_metrics_set(out, "pruned", (double)pruned, e) ||

@@ -28,6 +28,12 @@ void ip_train_task_defaults(ip_train_task *t);
  * v2/v3); arrays epoch_test_acc, epoch_train_loss. */
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
 
+/* Opens a checkpoint and loads the test split of `data` normalised as the
+ * model expects (seed: the synthetic data's seed). The task codes' common
+ * first step; on failure the caller frees m and test as usual. */
+int ip_task_open(ip_model *m, ip_dataset *test, const char *model_path, const char *data, size_t test_limit,
+                 uint64_t seed, ip_err *e);
+
 typedef struct ip_eval_task {
     char model_path[1024];
     char data[1024];
