@@ -52,7 +52,20 @@ typedef struct rn_kind {
     /* estimated seconds on one core (used for --dry-run and longest-first scheduling) */
     double (*cost)(const rn_task *t, const rn_ctx *ctx);
     int (*run)(const rn_task *t, const rn_ctx *ctx, ip_metrics *out, ip_err *e);
+    /* Optional: into how many shards a task is split (1 = not split). The
+     * spec loader then emits the shards, with parameters shard = 0..S-1 and
+     * shards = S, keys "<key>#shard=i/S" and output files
+     * rn_shard_path(merged output, i, S), followed by the task itself with
+     * shard = "all", depending on every shard, whose run merges them. */
+    int (*shards)(const rn_task *t);
 } rn_kind;
+
+/* Most shards a task may be split into. */
+#define RN_MAX_SHARDS 64
+
+/* The output file of shard i of S of a task whose merged output is
+ * merged_path: "<merged_path without .h5>.shard-i-of-S.h5". -1 if too long. */
+int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards);
 
 /* NULL-terminated list of every kind. */
 extern const rn_kind *const rn_kinds[];

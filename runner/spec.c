@@ -1522,12 +1522,31 @@ typedef struct axis {
 
 /* Tasks come from one zeroed allocation sized by count_entry(): an rn_task
  * is large (mostly unused parameter text) and untouched pages stay free. */
+/* A new zeroed task at the end of the list. The list starts at the size
+ * count_entry() predicts and grows when tasks are split into shards, so a
+ * pointer into it is only valid until the next new_task(). */
 static rn_task *new_task(ctx *c) {
-    if (c->ntasks >= c->captasks) { /* count_entry() and expand_entry() disagree: a bug */
-        diag_raw(c, c->file, 0, 0, "", "internal error: more tasks than counted");
-        return NULL;
+    if (c->ntasks >= c->captasks) {
+        if (c->ntasks >= MAX_TASKS) {
+            char msg[96];
+            sfmt(msg, sizeof msg, "the spec expands to more than %d tasks (counting shards)", MAX_TASKS);
+            diag_raw(c, c->file, 0, 0, "", msg);
+            return NULL;
+        }
+        int cap = c->captasks ? 2 * c->captasks : 16;
+        if (cap > MAX_TASKS) cap = MAX_TASKS;
+        rn_task *tv = realloc(c->tasks, (size_t)cap * sizeof *tv);
+        int *te = tv ? realloc(c->task_entry, (size_t)cap * sizeof *te) : NULL;
+        if (tv) c->tasks = tv;
+        if (!tv || !te) {
+            c->oom = 1;
+            return NULL;
+        }
+        c->task_entry = te;
+        c->captasks = cap;
     }
     rn_task *t = &c->tasks[c->ntasks];
+    memset(t, 0, sizeof *t);
     t->id = c->ntasks++;
     return t;
 }
@@ -1617,6 +1636,58 @@ static void set_checkpoint(ctx *c, rn_task *t, int ei, const char *subdir) {
 }
 
 static void expand(ctx *c, int ei);
+
+/* Splits task `id` (complete but for its output and cost) into S shards
+ * followed by the merge (see rn_kind.shards): the shards take ids id ..
+ * id+S-1, the merge (same key as the unsplit task) id+S. Returns the merge's
+ * id, or -1 (reported). */
+static int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
+    const rn_kind *k = c->ent[ei].kind;
+    rn_task *whole = malloc(sizeof *whole);
+    if (!whole) return c->oom = 1, -1;
+    *whole = c->tasks[id];
+    set_checkpoint(c, whole, ei, "shards");
+    char sv[16], nv[16];
+    sfmt(nv, sizeof nv, "%d", S);
+    int bad = rn_task_set(whole, "shards", nv, 0) != 0;
+    for (int i = 0; i <= S && !bad; i++) {
+        rn_task *t = i == 0 ? &c->tasks[id] : new_task(c);
+        if (!t) { /* reported */
+            free(whole);
+            return -1;
+        }
+        int tid = t->id;
+        *t = *whole;
+        t->id = tid;
+        c->task_entry[tid] = ei;
+        if (i < S) {
+            char key[RN_KEY_LEN + 32];
+            sfmt(sv, sizeof sv, "%d", i);
+            sfmt(key, sizeof key, "%s#shard=%d/%d", whole->key, i, S);
+            set_key(t, key);
+            bad |= rn_shard_path(t->checkpoint, sizeof t->checkpoint, whole->checkpoint, i, S) != 0;
+            if (strset_add(c, &c->keys, t->key) == 0) bad = 1;
+            t->seed = ip_stream(t->key, c->s->seed);
+        } else {
+            sfmt(sv, sizeof sv, "all");
+            for (int d = 0; d < S && !bad; d++) {
+                if (t->ndeps >= RN_MAX_DEPS) bad = 1;
+                else t->deps[t->ndeps++] = id + d;
+            }
+        }
+        bad |= rn_task_set(t, "shard", sv, 1) != 0;
+        t->cost = k->cost ? k->cost(t, rc) : 0;
+    }
+    free(whole);
+    if (c->oom) return -1;
+    if (bad) {
+        err_at(c, c->ent[ei].node, c->ent[ei].path, "task %s cannot be split into %d shards (key or path too long?)",
+               c->tasks[id].key, S);
+        c->ent[ei].bad = 1;
+        return -1;
+    }
+    return id + S;
+}
 
 static void expand_entry(ctx *c, int ei) {
     entry *e = &c->ent[ei];
@@ -1743,9 +1814,16 @@ static void expand_entry(ctx *c, int ei) {
             e->bad = 1;
         }
         t->seed = ip_stream(t->key, c->s->seed);
-        if (k->produces) set_checkpoint(c, t, ei, k->produces == RN_OUT_FINGERPRINT ? "fingerprints" : "ckpt");
-        t->cost = k->cost ? k->cost(t, &rc) : 0;
-        e->inst[e->ninst++] = t->id;
+        int shards = k->shards ? k->shards(t) : 1;
+        if (shards > 1) {
+            int merged = emit_shards(c, ei, t->id, shards, &rc);
+            if (merged < 0) return;
+            e->inst[e->ninst++] = merged;
+        } else {
+            if (k->produces) set_checkpoint(c, t, ei, k->produces == RN_OUT_FINGERPRINT ? "fingerprints" : "ckpt");
+            t->cost = k->cost ? k->cost(t, &rc) : 0;
+            e->inst[e->ninst++] = t->id;
+        }
         /* next combination: last axis fastest */
         for (int a = nax - 1; a >= 0; a--) {
             if (++idx[a] < ax[a].n) break;
