@@ -2155,7 +2155,15 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
     }
     if (ok) {
         s->text = strdup(text);
-        if (!s->text) {
+        size_t ol = 1;
+        for (int i = 0; i < c->nov; i++) ol += strlen(ov[i].path) + strlen(ov[i].value) + 2;
+        s->overrides = malloc(ol);
+        if (s->overrides) {
+            s->overrides[0] = 0;
+            for (int i = 0, o = 0; i < c->nov; i++)
+                o += sprintf(s->overrides + o, "%s=%s\n", ov[i].path, ov[i].value);
+        }
+        if (!s->text || !s->overrides) {
             diag_raw(c, file, 0, 0, "", "out of memory");
             ok = 0;
         }
@@ -2230,6 +2238,7 @@ int rn_spec_load(rn_spec *s, const char *path, const rn_override *ov, int nov, r
 
 void rn_spec_free(rn_spec *s) {
     free(s->text);
+    free(s->overrides);
     free(s->tasks);
     memset(s, 0, sizeof *s);
 }

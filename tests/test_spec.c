@@ -718,6 +718,10 @@ Test(spec_overrides, applied_before_validation) {
     cr_expect_str_eq(rn_task_get(t, "lr"), "0.5");
     cr_expect_eq(count_kind(&s, "prune", "pruned"), 6);
     cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.3]<train:base[seed=4]>"));
+    /* recorded for the results file, in order */
+    cr_expect_str_eq(s.overrides, "seed=9\ndata.train_limit=100\nmodels.base.seed=[4, 5]\n"
+                                  "tasks[1].rate={range: [0.1, 0.3, 0.1]}\ndefaults.models.epochs=7\n"
+                                  "models[0].lr=0.5\nname=renamed\noutput=elsewhere/x.h5\n");
     rn_spec_free(&s);
     rn_diags_free(&d);
 }
