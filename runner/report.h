@@ -95,6 +95,8 @@ char *rp_strip_key(const char *key);
 /* A short label for a task: its stripped key without the "kind:" prefix,
  * e.g. "pv1" or "pruned[rate=0.3]<base>" (references stripped of kinds too). */
 void rp_label(const rp_file *f, int task, char *out, size_t cap);
+/* rp_label of the task with this key; the stripped key when no task has it. */
+void rp_key_label(const rp_file *f, const char *key, char *out, size_t cap);
 
 /* The seed-free groups of one kind, in order of their first task. Returns 0
  * or -1; *out is NULL when there are none. */

@@ -120,9 +120,9 @@ done:
     return rc;
 }
 
-/* Every 1-D dataset of group `path` (columns of equal length; other links are
- * skipped) into t. */
-static int read_tab(hid_t loc, const char *path, const char *name, rp_tab *t, ip_err *e) {
+/* Every 1-D dataset of group `path` but `skip` (columns of equal length;
+ * other links are skipped) into t. */
+static int read_tab(hid_t loc, const char *path, const char *name, const char *skip, rp_tab *t, ip_err *e) {
     link_list l = {0};
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -132,7 +132,9 @@ static int read_tab(hid_t loc, const char *path, const char *name, rp_tab *t, ip
         char where[256];
         snprintf(where, sizeof where, "%s/%s", path, l.v[i]);
         H5O_info_t oi;
-        if (H5Oget_info_by_name(loc, where, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET) continue;
+        if ((skip && !strcmp(l.v[i], skip)) || H5Oget_info_by_name(loc, where, &oi, H5P_DEFAULT) < 0 ||
+            oi.type != H5O_TYPE_DATASET)
+            continue;
         hid_t d = H5Dopen2(loc, where, H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
         hsize_t dims[2] = {0, 0};
         int ndim = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
@@ -170,7 +172,7 @@ static int read_kind_tabs(hid_t f, const char *path, rp_tab **out, int *n, ip_er
         char where[256];
         snprintf(where, sizeof where, "%s/%s", path, l.v[i]);
         rp_tab *t = &(*out)[(*n)++];
-        rc = read_tab(f, where, l.v[i], t, e);
+        rc = read_tab(f, where, l.v[i], NULL, t, e);
         const rp_col *id = rp_tab_col(t, "task_id");
         if (rc == 0 && (!id || id->is_str)) rc = ip_fail(e, "%s has no numeric task_id column", where);
     }
@@ -202,8 +204,8 @@ static int read_curve(hid_t f, const char *path, size_t rows, size_t cols, doubl
 static int read_ipguard(hid_t f, rp_file *rf, ip_err *e) {
     if (H5Lexists(f, "ipguard", H5P_DEFAULT) <= 0) return 0;
     rf->has_ipguard = 1;
-    if (read_tab(f, "/ipguard/suspects", "suspects", &rf->ig_suspects, e) ||
-        read_tab(f, "/ipguard/summary", "summary", &rf->ig_summary, e))
+    if (read_tab(f, "/ipguard/suspects", "suspects", NULL, &rf->ig_suspects, e) ||
+        read_tab(f, "/ipguard/summary", "summary", NULL, &rf->ig_summary, e))
         return -1;
     const char *need_s[] = {"fingerprint_id", "fingerprint_key", "suspect_key", "suspect_kind", "relation",
                             "match_rate", "verdict"};
@@ -317,7 +319,7 @@ int rp_open(rp_file *f, const char *path, ip_err *e) {
     f->nskipped = attr_ll(h, "tasks_skipped", 0);
     f->nrunning = attr_ll(h, "tasks_running", 0);
     f->npending = attr_ll(h, "tasks_pending", 0);
-    if (read_tab(h, "/tasks", "tasks", &f->tasks, e)) goto ctx;
+    if (read_tab(h, "/tasks", "tasks", NULL, &f->tasks, e)) goto ctx;
     const char *need[] = {"id", "key", "kind", "name", "status"};
     for (int i = 0; i < 5; i++) {
         const rp_col *c = rp_tab_col(&f->tasks, need[i]);
@@ -447,7 +449,7 @@ int rp_array(const rp_file *f, int task, const char *metric, double **v, size_t 
     int rc = 0;
     if (H5Lexists(h, "arrays", H5P_DEFAULT) <= 0 || H5Lexists(h, path, H5P_DEFAULT) <= 0) goto done;
     rp_tab idx;
-    if (read_tab(h, path, metric, &idx, e) != 0) {
+    if (read_tab(h, path, metric, "values", &idx, e) != 0) {
         rc = -1;
         goto done;
     }
@@ -532,6 +534,17 @@ void rp_label(const rp_file *f, int task, char *out, size_t cap) {
     }
     out[o < cap ? o : cap - 1] = 0;
     free(s);
+}
+
+void rp_key_label(const rp_file *f, const char *key, char *out, size_t cap) {
+    int t = rp_find_key(f, key);
+    if (t >= 0) {
+        rp_label(f, t, out, cap);
+    } else {
+        char *s = rp_strip_key(key);
+        snprintf(out, cap, "%s", s ? s : key);
+        free(s);
+    }
 }
 
 /* Sharded fake1 tasks count through their merge task only. */

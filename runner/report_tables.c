@@ -418,19 +418,6 @@ done:
 /* ------------------------------------------------------------------------- */
 /* IPGuard (the results writer's /ipguard group)                             */
 
-/* A fingerprint's label and group key: its task's stripped key when the task
- * is in the file, else the key as stored. */
-static void fp_label(const rp_file *f, const char *key, char *out, size_t cap) {
-    int t = rp_find_key(f, key);
-    if (t >= 0) {
-        rp_label(f, t, out, cap);
-    } else {
-        char *s = rp_strip_key(key);
-        snprintf(out, cap, "%s", s ? s : key);
-        free(s);
-    }
-}
-
 /* Whether fingerprint task `fp` or a task depending on it is not done yet. */
 static int fp_partial(const rp_file *f, const char *key) {
     int fp = rp_find_key(f, key);
@@ -476,7 +463,7 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
     for (size_t r = 0; r < n; r++) {
         igrow x;
         memset(&x, 0, sizeof x);
-        fp_label(f, fk->s[r], x.label, sizeof x.label);
+        rp_key_label(f, fk->s[r], x.label, sizeof x.label);
         if (suspects) {
             int st = rp_find_key(f, sk->s[r]);
             if (st >= 0) rp_label(f, st, x.suspect, sizeof x.suspect);
