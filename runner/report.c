@@ -74,8 +74,8 @@ int cmd_report(int argc, char **argv) {
             status = 1;
             break;
         }
-        /* without --table, tables without data are left out */
-        if (t.nrows || tables[0]) rp_write_table(stdout, &t, fmt, alone), printed++;
+        /* without --table, tables of kinds the spec does not have are left out */
+        if (t.nrows || t.waiting || tables[0]) rp_write_table(stdout, &t, fmt, alone), printed++;
         rp_table_free(&t);
     }
     if (status == 0 && !printed && fmt != RP_CSV)

@@ -77,7 +77,7 @@ int rp_open(rp_file *f, const char *path, ip_err *e);
 void rp_close(rp_file *f);
 
 /* A task's parameter as text; NULL when the task has no such parameter (or
- * the file does not record it). "model"/"reference" are task keys. */
+ * the file does not record it; "" in the file counts as absent). "model"/"reference" are task keys. */
 const char *rp_param(const rp_file *f, int task, const char *name);
 /* A done task's scalar metric; NaN when absent. */
 double rp_metric(const rp_file *f, int task, const char *name);
@@ -95,7 +95,7 @@ char *rp_strip_key(const char *key);
 /* A short label for a task: its stripped key without the "kind:" prefix,
  * e.g. "pv1" or "pruned[rate=0.3]<base>" (references stripped of kinds too). */
 void rp_label(const rp_file *f, int task, char *out, size_t cap);
-/* rp_label of the task with this key; the stripped key when no task has it. */
+/* The same label from a key (of a task in the file or not). */
 void rp_key_label(const rp_file *f, const char *key, char *out, size_t cap);
 
 /* The seed-free groups of one kind, in order of their first task. Returns 0
@@ -143,6 +143,7 @@ typedef struct rp_table {
     rp_column cols[RP_MAX_COLUMNS];
     rp_cell *cells;   /* nrows x ncols */
     int any_partial;
+    int waiting;      /* rows (groups) without a done task yet: not shown, counted in the note */
 } rp_table;
 
 /* The table names, in report order. */
@@ -150,7 +151,8 @@ extern const char *const rp_table_names[];
 extern const int rp_ntable_names;
 
 /* Builds table `name` (a name of rp_table_names) from f. A table without
- * data has nrows = 0. Returns 0 or -1. */
+ * data has nrows = 0 (and waiting > 0 when its tasks are still to come).
+ * Returns 0 or -1. */
 int rp_build_table(const rp_file *f, const char *name, rp_table *t, ip_err *e);
 void rp_table_free(rp_table *t);
 

@@ -414,7 +414,7 @@ const char *rp_param(const rp_file *f, int task, const char *name) {
     if (f->has_params) {
         if (f->ptab[task] < 0) return NULL;
         const rp_col *c = rp_tab_col(&f->params[f->ptab[task]], name);
-        return c && c->is_str ? c->s[f->prow[task]] : NULL;
+        return c && c->is_str && c->s[f->prow[task]][0] ? c->s[f->prow[task]] : NULL; /* "": not a parameter of this task */
     }
     /* an older file: references from the dependency list (the kinds list
      * `model` before `reference`), the rest from the swept-parameter columns */
@@ -518,33 +518,30 @@ char *rp_strip_key(const char *key) {
     return out;
 }
 
-void rp_label(const rp_file *f, int task, char *out, size_t cap) {
-    char *s = rp_strip_key(f->key[task]);
+/* A stripped key without "kind:" at its start and after every '<'. */
+static void drop_kinds(const char *s, char *out, size_t cap) {
     size_t o = 0;
     if (!cap) return;
-    out[0] = 0;
-    if (!s) return;
-    /* drop "kind:" at the start and after every '<' */
     for (const char *p = s; *p && o + 1 < cap;) {
         if (p == s || p[-1] == '<') {
             const char *c = p + strcspn(p, ":[<>");
             if (*c == ':') p = c + 1;
         }
-        out[o++] = *p ? *p++ : 0;
+        if (*p) out[o++] = *p++;
     }
-    out[o < cap ? o : cap - 1] = 0;
-    free(s);
+    out[o] = 0;
+}
+
+void rp_label(const rp_file *f, int task, char *out, size_t cap) {
+    rp_key_label(f, f->key[task], out, cap);
 }
 
 void rp_key_label(const rp_file *f, const char *key, char *out, size_t cap) {
-    int t = rp_find_key(f, key);
-    if (t >= 0) {
-        rp_label(f, t, out, cap);
-    } else {
-        char *s = rp_strip_key(key);
-        snprintf(out, cap, "%s", s ? s : key);
-        free(s);
-    }
+    (void)f;
+    char *s = rp_strip_key(key);
+    if (cap) out[0] = 0;
+    if (s) drop_kinds(s, out, cap);
+    free(s);
 }
 
 /* Sharded fake1 tasks count through their merge task only. */

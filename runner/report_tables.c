@@ -157,6 +157,7 @@ static int varies(const rp_file *f, const rp_group *g, int ng, const char *name)
 static void pending_note(rp_table *t, const rp_group *g, int ng) {
     int waiting = 0;
     for (int i = 0; i < ng; i++) waiting += g[i].ndone == 0;
+    t->waiting = waiting;
     if (waiting)
         snprintf(t->note + strlen(t->note), sizeof t->note - strlen(t->note), "%s%d more row%s without a finished task yet.",
                  t->note[0] ? " " : "", waiting, waiting == 1 ? "" : "s");
@@ -465,9 +466,7 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
         memset(&x, 0, sizeof x);
         rp_key_label(f, fk->s[r], x.label, sizeof x.label);
         if (suspects) {
-            int st = rp_find_key(f, sk->s[r]);
-            if (st >= 0) rp_label(f, st, x.suspect, sizeof x.suspect);
-            else snprintf(x.suspect, sizeof x.suspect, "%s", sk->s[r]);
+            rp_key_label(f, sk->s[r], x.suspect, sizeof x.suspect);
             x.suspect[strcspn(x.suspect, "<")] = 0; /* "pruned[rate=0.3]<base>" -> "pruned[rate=0.3]" */
             snprintf(x.kind, sizeof x.kind, "%s", sknd->s[r]);
             snprintf(x.relation, sizeof x.relation, "%s", rel->s[r]);
