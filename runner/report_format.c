@@ -97,6 +97,8 @@ static void tex_text(FILE *out, const char *s) {
         case '^': fputs("\\textasciicircum{}", out); break;
         case '<': fputs("\\textless{}", out); break;
         case '>': fputs("\\textgreater{}", out); break;
+        case '[': fputs("{[}", out); break; /* not an optional argument of a preceding \\ */
+        case ']': fputs("{]}", out); break;
         case '&': case '%': case '$': case '#': case '_': case '{': case '}': fprintf(out, "\\%c", *s); break;
         default: fputc(*s, out);
         }

@@ -346,12 +346,14 @@ static int ipguard_plot(plotctx *p) {
     if (!(gp = open_out(p, name, "gp"))) goto done;
     gp_header(gp, name, "IPGuard: robustness (solid) and uniqueness (dashed) against the threshold",
               "matching-rate threshold", "fraction of suspects");
-    fprintf(gp, "set xrange [0:1]\nset yrange [0:1.05]\nset key outside right top\nplot \\\n");
+    fprintf(gp, "set xrange [0:1]\nset yrange [0:1.05]\nset key outside below maxrows 4\nplot \\\n");
     for (int k = 0; k < ng; k++) {
         char title[220];
         size_t r0 = 0;
         while (grp[r0] != k) r0++;
-        if (kc && !kc->is_str) snprintf(title, sizeof title, "k=%g %s", kc->v[r0], labels[k]);
+        /* the label names k when it is swept; otherwise say it */
+        if (kc && !kc->is_str && !strstr(labels[k], "k="))
+            snprintf(title, sizeof title, "%s, k=%g", labels[k], kc->v[r0]);
         else snprintf(title, sizeof title, "%s", labels[k]);
         gp_safe(title);
         fprintf(gp,

@@ -205,7 +205,7 @@ static const flat_def flat_defs[] = {
     {"fake2", "fake2", "Forged gamma/beta or passports with the attacker's data (fake2)",
      "Accuracy and owner's signature detection in %", 0,
      {"target", "fraction"},
-     {{"train_samples", "samples", AGG_MEAN, 1, 0}, PCT("test_acc", "accuracy"), PCT("detect", "detection"),
+     {{"train_samples", "samples", AGG_MAX, 1, 0}, PCT("test_acc", "accuracy"), PCT("detect", "detection"),
       PCT("owner_test_acc", "owner acc.")}},
     {"fake3", "fake3", "Insider attack towards a flipped signature (fake3)",
      "Accuracy, detection of the owner's and of the target signature in %, passport cosine", 0,
