@@ -103,14 +103,18 @@ deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
 
 # The quick study on Fashion-MNIST (configs/quick.yaml), on 3 ranks when
-# Open MPI is there; prints every task and a summary table.
+# Open MPI is there; prints every task and a summary table, then the study's
+# tables (ipsweep report, docs/report.md) and writes its plots to DEMO_PLOTS.
 DEMO_RANKS ?= 3
 DEMO_OUT ?= results/quick.h5
+DEMO_PLOTS ?= results/quick-plots
 demo: deps all
 	@if command -v mpirun >/dev/null 2>&1; then \
 	  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1 \
 	  mpirun --oversubscribe -n $(DEMO_RANKS) $(BUILD)/ipsweep run configs/quick.yaml --force --set output=$(DEMO_OUT); \
 	else $(BUILD)/ipsweep run configs/quick.yaml --force --set output=$(DEMO_OUT); fi
+	@echo
+	$(BUILD)/ipsweep report $(DEMO_OUT) --plots $(DEMO_PLOTS)
 
 bench: all
 	sh scripts/bench.sh

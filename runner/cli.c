@@ -37,6 +37,15 @@ static int set_value(const char *cmd, const cli_opt *o, const char *v) {
         if (strlen(v) >= o->cap) return cli_error(cmd, "--%s: value longer than %zu characters", o->name, o->cap - 1);
         memcpy(o->ptr, v, strlen(v) + 1);
         return CLI_OK;
+    case CLI_LIST: {
+        char *buf = o->ptr;
+        size_t have = strlen(buf);
+        if (have + (have > 0) + strlen(v) >= o->cap)
+            return cli_error(cmd, "--%s: values longer than %zu characters in all", o->name, o->cap - 1);
+        if (have) buf[have++] = ',';
+        memcpy(buf + have, v, strlen(v) + 1);
+        return CLI_OK;
+    }
     case CLI_INT: {
         long x = strtol(v, &end, 10);
         if (errno || *end || end == v || x < -2147483647L || x > 2147483647L)

@@ -7,12 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CLI_STR, CLI_INT, CLI_SIZE, CLI_U64, CLI_FLOAT, CLI_FLAG } cli_type;
+/* CLI_LIST: a CLI_STR that may be repeated; the values are joined with ','. */
+typedef enum { CLI_STR, CLI_INT, CLI_SIZE, CLI_U64, CLI_FLOAT, CLI_FLAG, CLI_LIST } cli_type;
 
 typedef struct cli_opt {
     const char *name;     /* without the leading "--" */
     cli_type type;
-    void *ptr;            /* char[cap] / int / size_t / uint64_t / float / int (flag) */
+    void *ptr;            /* char[cap] (STR, LIST) / int / size_t / uint64_t / float / int (flag) */
     size_t cap;           /* CLI_STR buffer size */
     const char *metavar;  /* shown in help, e.g. "N" */
     const char *help;

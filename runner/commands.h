@@ -8,6 +8,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+/* `report` (runner/report.c) */
+int cmd_report(int argc, char **argv);
 int cmd_bench_dispatch(int argc, char **argv);
 /* `bench forge` (runner/kind_forge.c) */
 int rn_bench_forge(int argc, char **argv);

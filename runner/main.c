@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run       run an experiment spec (alone or under mpirun/srun)\n"
             "  validate  check an experiment spec and report every error\n"
+            "  report    tables (markdown, LaTeX, CSV) and plots of a results file\n"
             "  kinds     list every task kind and its spec keys (markdown)\n"
             "  train     train one model and save its checkpoint\n"
             "  eval      evaluate a checkpoint on a dataset\n"
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0) return cmd_report(argc - 2, argv + 2);
     if (strcmp(cmd, "kinds") == 0) {
         if (argc > 2 && strcmp(argv[2], "--help") != 0) {
             fprintf(stderr, "ipsweep kinds: takes no arguments\n");
