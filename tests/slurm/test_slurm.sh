@@ -23,6 +23,8 @@ done
 id munge >/dev/null 2>&1 || skip "no munge user"
 
 . "$(dirname "$0")/../mpi/lib.sh" # ROOT, BIN, TMP, fail, metrics_of, MPI environment
+# run as if from a login shell, even when make check itself runs inside a job
+unset $(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_') 2>/dev/null || true
 export IPSWEEP_BIN=$BIN
 DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-300}))
 HOST=$(hostname -s)
