@@ -30,7 +30,9 @@ DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-300}))
 HOST=$(hostname -s)
 CONF=$TMP/slurm.conf
 SPEC=tests/mpi/tiny.yaml
+[ -x "$BIN" ] || fail "no $BIN: build it first (make all)"
 NTASKS_SPEC=$("$BIN" validate "$ROOT/$SPEC" --no-data-check | sed -n 's/.*valid, \([0-9]*\) tasks.*/\1/p')
+[ -n "$NTASKS_SPEC" ] || fail "$SPEC does not validate"
 passed=0 pids=() jobs=()
 
 step() { echo "-- $*"; }
