@@ -22,9 +22,11 @@ done
 [ "$(id -u)" = 0 ] || skip "not root (slurmd must run as root to start jobs)"
 id munge >/dev/null 2>&1 || skip "no munge user"
 
+# shellcheck source=tests/mpi/lib.sh
 . "$(dirname "$0")/../mpi/lib.sh" # ROOT, BIN, TMP, fail, metrics_of, MPI environment
 # run as if from a login shell, even when make check itself runs inside a job
-unset $(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_') 2>/dev/null || true
+mapfile -t slurm_env < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_')
+[ ${#slurm_env[@]} = 0 ] || unset "${slurm_env[@]}"
 export IPSWEEP_BIN=$BIN
 DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-300}))
 HOST=$(hostname -s)
@@ -64,11 +66,11 @@ cleanup() {
     kill -KILL "$p" 2>/dev/null && echo "cleanup: pid $p needed SIGKILL"
     wait "$p" 2>/dev/null
   done
-  left=$(grep -lsxzF "SLURM_CONF=$CONF" /proc/[0-9]*/environ | cut -d/ -f3)
-  if [ -n "$left" ]; then
-    echo "FAIL: processes left behind:" $left >&2
-    ps -o pid,args -p "$(echo $left | tr ' ' ,)" >&2
-    kill -KILL $left 2>/dev/null
+  mapfile -t left < <(grep -lsxzF "SLURM_CONF=$CONF" /proc/[0-9]*/environ | cut -d/ -f3)
+  if [ ${#left[@]} -gt 0 ]; then
+    echo "FAIL: processes left behind: ${left[*]}" >&2
+    ps -o pid,args -p "$(IFS=,; echo "${left[*]}")" >&2
+    kill -KILL "${left[@]}" 2>/dev/null
     rc=1
   else
     echo "cleanup: daemons stopped (pids ${pids[*]:-none}), no process left"
@@ -206,10 +208,10 @@ ranks_of() {
 
 step "job A: sbatch jobs/slurm.sbatch $SPEC (default launcher)"
 submit a
-s=$(wait_job $JOB)
+s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job A ended $s"
-expect $LOG "fresh run, 3 ranks x 1 threads, via srun" "job A: not a fresh srun launch"
-expect $LOG "^run tiny: $NTASKS_SPEC tasks (0 already done), 3 ranks" "job A: the ranks do not form one MPI job"
+expect "$LOG" "fresh run, 3 ranks x 1 threads, via srun" "job A: not a fresh srun launch"
+expect "$LOG" "^run tiny: $NTASKS_SPEC tasks (0 already done), 3 ranks" "job A: the ranks do not form one MPI job"
 all_done a
 ranks=$(ranks_of a)
 [ "$ranks" = "1 2 " ] || fail "job A: tasks ran on ranks '$ranks', expected both workers 1 and 2"
@@ -219,10 +221,10 @@ ok "job $JOB COMPLETED: srun --mpi=pmix, 3 ranks, $NTASKS_SPEC/$NTASKS_SPEC task
 step "job B: the same submission again"
 nf=$(journaled a)
 submit a
-s=$(wait_job $JOB)
+s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job B ended $s"
-expect $LOG "resuming from $TMP/a/r.h5.journal, 3 ranks x 1 threads, via srun" "job B did not resume by itself"
-expect $LOG "^run tiny: $NTASKS_SPEC tasks ($NTASKS_SPEC already done)" "job B: tasks not reported done"
+expect "$LOG" "resuming from $TMP/a/r.h5.journal, 3 ranks x 1 threads, via srun" "job B did not resume by itself"
+expect "$LOG" "^run tiny: $NTASKS_SPEC tasks ($NTASKS_SPEC already done)" "job B: tasks not reported done"
 [ "$(journaled a)" = "$nf" ] || fail "job B reran tasks (journal: $nf -> $(journaled a) finished lines)"
 metrics_of "$TMP/a/r.h5" "$TMP/b"
 cmp -s "$TMP/a.metrics" "$TMP/b.metrics" || fail "job B changed the results"
@@ -232,13 +234,13 @@ step "job C: IPSWEEP_LAUNCHER=mpirun, cancelled after a few tasks (as a time lim
 submit c IPSWEEP_LAUNCHER=mpirun
 jc=$JOB
 until [ "$(journaled c)" -ge 4 ]; do
-  case $(state $jc) in PENDING | CONFIGURING | RUNNING) ;; *) break ;; esac
+  case $(state "$jc") in PENDING | CONFIGURING | RUNNING) ;; *) break ;; esac
   in_time "waiting for job C to journal 4 tasks"
   sleep 0.1
 done
-sl scancel $jc 2>/dev/null || true
-s=$(wait_job $jc)
-expect $LOG "fresh run, 3 ranks x 1 threads, via mpirun" "job C: not a fresh mpirun launch"
+sl scancel "$jc" 2>/dev/null || true
+s=$(wait_job "$jc")
+expect "$LOG" "fresh run, 3 ranks x 1 threads, via mpirun" "job C: not a fresh mpirun launch"
 case $s in
   CANCELLED) ok "job $jc cancelled with $(journaled c)/$NTASKS_SPEC tasks journaled" ;;
   COMPLETED) ok "job $jc finished before it could be cancelled" ;;
@@ -247,10 +249,10 @@ esac
 
 step "job D: the same submission again resumes C"
 submit c IPSWEEP_LAUNCHER=mpirun
-s=$(wait_job $JOB)
+s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job D ended $s"
-expect $LOG "resuming from $TMP/c/r.h5.journal, 3 ranks x 1 threads, via mpirun" "job D did not resume by itself"
-nd=$(sed -n "s/^run tiny: $NTASKS_SPEC tasks (\([0-9]*\) already done), 3 ranks.*/\1/p" $LOG)
+expect "$LOG" "resuming from $TMP/c/r.h5.journal, 3 ranks x 1 threads, via mpirun" "job D did not resume by itself"
+nd=$(sed -n "s/^run tiny: $NTASKS_SPEC tasks (\([0-9]*\) already done), 3 ranks.*/\1/p" "$LOG")
 [ "${nd:-0}" -ge 3 ] || fail "job D: '${nd:-no}' tasks already done, expected the 4 journaled before the cancel"
 all_done c
 metrics_of "$TMP/c/r.h5" "$TMP/c"
