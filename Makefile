@@ -30,13 +30,14 @@ RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi demo bench docs clean help
+.PHONY: all deps check test test-san test-mpi test-slurm demo bench docs clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
 	@echo "make            build build/ipsweep and build/libipcore.a"
 	@echo "make deps       install the Debian packages ipsweep needs"
-	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests"
+	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests, Slurm test"
+	@echo "make test-slurm a one-node Slurm cluster on localhost runs jobs/slurm.sbatch (root only)"
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
@@ -90,14 +91,22 @@ test-mpi: $(BUILD)/ipsweep
 	  if IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; done; \
 	  echo "mpi: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
+# Slurm integration test: starts munged, slurmctld and slurmd on localhost and
+# submits jobs/slurm.sbatch (tests/slurm/test_slurm.sh). It skips without
+# Slurm, munge or root, unless IPSWEEP_REQUIRE_SLURM=1 (as in CI); it gives up
+# by itself after 300 s, and the timeout is a last resort around that.
+test-slurm: $(BUILD)/ipsweep
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 420 bash tests/slurm/test_slurm.sh
+
 check: deps
 	$(MAKE) all
 	$(MAKE) test
 	$(MAKE) test-san
 	$(MAKE) test-mpi
+	$(MAKE) test-slurm
 
 DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
-	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist
+	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge
 DEB_OPTIONAL := python3-torch python3-h5py
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)

@@ -1,0 +1,260 @@
+#!/bin/bash
+# Slurm integration test: starts a one-node Slurm cluster on localhost (munged,
+# slurmctld and slurmd, with a generated slurm.conf in a temporary directory),
+# submits jobs/slurm.sbatch with sbatch for tests/mpi/tiny.yaml and checks:
+#   A  default launcher (srun --mpi=pmix): 3 ranks that see each other, all tasks done
+#   B  the same submission again resumes by itself and reruns nothing
+#   C  IPSWEEP_LAUNCHER=mpirun, cancelled mid-run (as a time limit would)
+#   D  the same submission again resumes C and ends with A's metrics, bit for bit
+# then stops the daemons it started, by pid, and checks no process is left.
+# Skips (exit 0, "SKIP: ...") without Slurm/munge or root; IPSWEEP_REQUIRE_SLURM=1
+# (CI) makes that a failure instead. The whole test gives up after
+# SLURM_TEST_TIMEOUT seconds (300).
+set -eu
+skip() {
+  if [ "${IPSWEEP_REQUIRE_SLURM:-0}" = 1 ]; then echo "FAIL: $* (IPSWEEP_REQUIRE_SLURM=1)" >&2; exit 1; fi
+  echo "SKIP: $*"
+  exit 0
+}
+for c in munged mungekey slurmctld slurmd sbatch squeue sinfo scontrol scancel setpriv h5dump mpirun; do
+  command -v $c >/dev/null 2>&1 || skip "$c is not installed (Debian: slurm-wlm munge, see make deps)"
+done
+[ "$(id -u)" = 0 ] || skip "not root (slurmd must run as root to start jobs)"
+id munge >/dev/null 2>&1 || skip "no munge user"
+
+# shellcheck source=tests/mpi/lib.sh
+. "$(dirname "$0")/../mpi/lib.sh" # ROOT, BIN, TMP, fail, metrics_of, MPI environment
+# run as if from a login shell, even when make check itself runs inside a job
+mapfile -t slurm_env < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_')
+[ ${#slurm_env[@]} = 0 ] || unset "${slurm_env[@]}"
+export IPSWEEP_BIN=$BIN
+DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-300}))
+HOST=$(hostname -s)
+CONF=$TMP/slurm.conf
+SPEC=tests/mpi/tiny.yaml
+[ -x "$BIN" ] || fail "no $BIN: build it first (make all)"
+NTASKS_SPEC=$("$BIN" validate "$ROOT/$SPEC" --no-data-check | sed -n 's/.*valid, \([0-9]*\) tasks.*/\1/p')
+[ -n "$NTASKS_SPEC" ] || fail "$SPEC does not validate"
+passed=0 pids=() jobs=()
+
+step() { echo "-- $*"; }
+ok() { echo "ok: $*"; passed=$((passed + 1)); }
+in_time() { [ $SECONDS -lt $DEADLINE ] || fail "timed out (${SLURM_TEST_TIMEOUT:-300} s) $*"; }
+# Slurm commands see only this cluster: SLURM_CONF is set for them (and the
+# daemons, and through sbatch every job process), never in this shell, so
+# the processes left behind can be found by it.
+sl() { SLURM_CONF=$CONF "$@"; }
+
+# Stops what this test started: the jobs, then the daemons by pid; then looks
+# for any process that still has this cluster's SLURM_CONF (a job step, a rank).
+cleanup() {
+  local rc=$? left
+  trap - EXIT INT TERM
+  set +e
+  if [ $rc != 0 ]; then
+    for f in "$TMP"/job-*.log "$TMP"/log/*.log; do
+      [ -e "$f" ] && { echo "== tail $f"; tail -15 "$f"; }
+    done
+  fi
+  if [ ${#jobs[@]} -gt 0 ] && [ -n "$(sl squeue -h 2>/dev/null)" ]; then
+    sl scancel "${jobs[@]}" 2>/dev/null
+    for _ in $(seq 50); do [ -z "$(sl squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$p" 2>/dev/null && echo "cleanup: pid $p needed SIGKILL"
+    wait "$p" 2>/dev/null
+  done
+  mapfile -t left < <(grep -lsxzF "SLURM_CONF=$CONF" /proc/[0-9]*/environ | cut -d/ -f3)
+  if [ ${#left[@]} -gt 0 ]; then
+    echo "FAIL: processes left behind: ${left[*]}" >&2
+    ps -o pid,args -p "$(IFS=,; echo "${left[*]}")" >&2
+    kill -KILL "${left[@]}" 2>/dev/null
+    rc=1
+  else
+    echo "cleanup: daemons stopped (pids ${pids[*]:-none}), no process left"
+  fi
+  rm -rf "$TMP"
+  [ $rc = 0 ] && echo "slurm: $passed passed, 0 failed" || echo "slurm: $passed passed, 1 failed"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A TCP port nobody listens on (a system slurmctld has 6817/6818).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<> "/dev/tcp/127.0.0.1/$p") 2>/dev/null || (exec 3<> "/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null \
+      || { echo $p; return; }
+  done
+  fail "no free port pair"
+}
+
+step "munged as user munge, with its own key and socket in $TMP (never the system's)"
+# munged refuses a socket directory others cannot enter, and key/log
+# directories others can write: the temporary directory is root's, 0711.
+chmod 711 "$TMP"
+mkdir -p "$TMP/munge" "$TMP/munge-run" "$TMP/log" "$TMP/state" "$TMP/spool"
+chown munge:munge "$TMP/munge" "$TMP/munge-run"
+chmod 700 "$TMP/munge"
+chmod 755 "$TMP/munge-run"
+MUNGE_SOCKET=$TMP/munge-run/munge.socket
+setpriv --reuid=munge --regid=munge --init-groups mungekey --create --keyfile="$TMP/munge/munge.key" >/dev/null
+SLURM_CONF=$CONF setpriv --reuid=munge --regid=munge --init-groups munged --foreground --socket="$MUNGE_SOCKET" --key-file="$TMP/munge/munge.key" \
+  --pid-file="$TMP/munge/munged.pid" --log-file="$TMP/munge/munged.log" --seed-file="$TMP/munge/munged.seed" \
+  > "$TMP/log/munged.out" 2>&1 &
+pids+=($!)
+until [ -S "$MUNGE_SOCKET" ]; do
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$TMP/log/munged.out"; fail "munged exited"; }
+  in_time "waiting for munged"
+  sleep 0.1
+done
+munge -S "$MUNGE_SOCKET" -n | unmunge -S "$MUNGE_SOCKET" >/dev/null || fail "munge credential round trip"
+ok "munged (pid ${pids[0]}) encodes and decodes credentials on $MUNGE_SOCKET"
+
+step "slurm.conf for node $HOST in $CONF"
+PORT=$(free_port)
+cat > "$CONF" << EOF
+ClusterName=ipsweeptest
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
+SlurmUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCKET
+StateSaveLocation=$TMP/state
+SlurmdSpoolDir=$TMP/spool
+SlurmctldPidFile=$TMP/slurmctld.pid
+SlurmdPidFile=$TMP/slurmd.pid
+SlurmctldLogFile=$TMP/log/slurmctld.log
+SlurmdLogFile=$TMP/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+KillWait=5
+# 3 CPUs on a 2-core machine so the job script's 3 ranks fit: the coordinator
+# mostly sleeps. config_overrides makes slurmd accept the configured count.
+SlurmdParameters=config_overrides
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=3 State=UNKNOWN
+PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+EOF
+echo "ports $PORT (slurmctld), $((PORT + 1)) (slurmd)"
+
+step "slurmctld and slurmd"
+# started directly (not through a function) so that $! is the daemon itself
+SLURM_CONF=$CONF slurmctld -D > "$TMP/log/slurmctld.out" 2>&1 &
+pids+=($!)
+SLURM_CONF=$CONF slurmd -D -N "$HOST" > "$TMP/log/slurmd.out" 2>&1 &
+pids+=($!)
+until [ "$(sl sinfo -h -n "$HOST" -o %T 2>/dev/null)" = idle ]; do
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || fail "a daemon exited (pid $p)"; done
+  in_time "waiting for node $HOST to be idle"
+  sleep 0.5
+done
+ok "slurmctld (pid ${pids[1]}) and slurmd (pid ${pids[2]}) up, node $HOST idle"
+
+# submit NAME [VAR=value ...]: sbatch jobs/slurm.sbatch from the repository
+# root, as docs/hpc.md says, for the tiny spec with output $TMP/NAME/r.h5;
+# sets JOB to the job id and LOG to its output file.
+submit() {
+  local name=$1
+  shift
+  JOB=$(cd "$ROOT" && env "$@" SLURM_CONF="$CONF" sbatch --parsable --time=5 --output="$TMP/job-$name-%j.log" \
+    jobs/slurm.sbatch "$SPEC" --set output="$TMP/$name/r.h5") || fail "sbatch for $name"
+  jobs+=("$JOB")
+  LOG=$TMP/job-$name-$JOB.log
+  echo "submitted job $JOB"
+}
+state() { sl scontrol show job -o "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+# wait_job ID: waits until the job has ended; prints its final state
+wait_job() {
+  local s
+  while :; do
+    s=$(state "$1")
+    case $s in PENDING | CONFIGURING | RUNNING | COMPLETING | "") ;; *) break ;; esac
+    in_time "waiting for job $1 ($s)"
+    sleep 0.5
+  done
+  echo "$s"
+}
+# journaled NAME: the number of finished-task lines in NAME's journal
+journaled() {
+  local n
+  n=$(grep -c '^F' "$TMP/$1/r.h5.journal" 2>/dev/null || true)
+  echo "${n:-0}"
+}
+# all_done NAME: every task of the results file has status "done"
+all_done() {
+  local n
+  n=$(h5dump -d /tasks/status "$TMP/$1/r.h5" | grep -o '"[a-z]*"' | sort | uniq -c | tr -s ' ')
+  [ "$n" = " $NTASKS_SPEC \"done\"" ] || fail "$1: task statuses are not all done: $n"
+}
+
+# expect LOG PATTERN MESSAGE: the job's output has a line matching PATTERN
+expect() { grep -q -- "$2" "$1" || { echo "== $1"; cat "$1"; fail "$3"; }; }
+# ranks_of NAME: the distinct ranks that ran NAME's tasks
+ranks_of() {
+  h5dump -d /tasks/rank "$TMP/$1/r.h5" | sed -n '/DATA {/,/}/{s/([0-9]*)://;s/[^0-9-]/ /g;p}' | tr -s ' ' '\n' | grep . | sort -u | tr '\n' ' '
+}
+
+step "job A: sbatch jobs/slurm.sbatch $SPEC (default launcher)"
+submit a
+s=$(wait_job "$JOB")
+[ "$s" = COMPLETED ] || fail "job A ended $s"
+expect "$LOG" "fresh run, 3 ranks x 1 threads, via srun" "job A: not a fresh srun launch"
+expect "$LOG" "^run tiny: $NTASKS_SPEC tasks (0 already done), 3 ranks" "job A: the ranks do not form one MPI job"
+all_done a
+ranks=$(ranks_of a)
+[ "$ranks" = "1 2 " ] || fail "job A: tasks ran on ranks '$ranks', expected both workers 1 and 2"
+metrics_of "$TMP/a/r.h5" "$TMP/a"
+ok "job $JOB COMPLETED: srun --mpi=pmix, 3 ranks, $NTASKS_SPEC/$NTASKS_SPEC tasks done on workers 1 and 2"
+
+step "job B: the same submission again"
+nf=$(journaled a)
+submit a
+s=$(wait_job "$JOB")
+[ "$s" = COMPLETED ] || fail "job B ended $s"
+expect "$LOG" "resuming from $TMP/a/r.h5.journal, 3 ranks x 1 threads, via srun" "job B did not resume by itself"
+expect "$LOG" "^run tiny: $NTASKS_SPEC tasks ($NTASKS_SPEC already done)" "job B: tasks not reported done"
+[ "$(journaled a)" = "$nf" ] || fail "job B reran tasks (journal: $nf -> $(journaled a) finished lines)"
+metrics_of "$TMP/a/r.h5" "$TMP/b"
+cmp -s "$TMP/a.metrics" "$TMP/b.metrics" || fail "job B changed the results"
+ok "job $JOB COMPLETED: resumed by itself, nothing rerun, results unchanged"
+
+step "job C: IPSWEEP_LAUNCHER=mpirun, cancelled after a few tasks (as a time limit would)"
+submit c IPSWEEP_LAUNCHER=mpirun
+jc=$JOB
+until [ "$(journaled c)" -ge 4 ]; do
+  case $(state "$jc") in PENDING | CONFIGURING | RUNNING) ;; *) break ;; esac
+  in_time "waiting for job C to journal 4 tasks"
+  sleep 0.1
+done
+sl scancel "$jc" 2>/dev/null || true
+s=$(wait_job "$jc")
+expect "$LOG" "fresh run, 3 ranks x 1 threads, via mpirun" "job C: not a fresh mpirun launch"
+case $s in
+  CANCELLED) ok "job $jc cancelled with $(journaled c)/$NTASKS_SPEC tasks journaled" ;;
+  COMPLETED) ok "job $jc finished before it could be cancelled" ;;
+  *) fail "job C ended $s" ;;
+esac
+
+step "job D: the same submission again resumes C"
+submit c IPSWEEP_LAUNCHER=mpirun
+s=$(wait_job "$JOB")
+[ "$s" = COMPLETED ] || fail "job D ended $s"
+expect "$LOG" "resuming from $TMP/c/r.h5.journal, 3 ranks x 1 threads, via mpirun" "job D did not resume by itself"
+nd=$(sed -n "s/^run tiny: $NTASKS_SPEC tasks (\([0-9]*\) already done), 3 ranks.*/\1/p" "$LOG")
+[ "${nd:-0}" -ge 3 ] || fail "job D: '${nd:-no}' tasks already done, expected the 4 journaled before the cancel"
+all_done c
+metrics_of "$TMP/c/r.h5" "$TMP/c"
+diff -u "$TMP/a.metrics" "$TMP/c.metrics" > "$TMP/diff" || { head -40 "$TMP/diff"; fail "cancelled+resumed mpirun run differs from job A"; }
+ok "job $JOB COMPLETED: resumed with $nd tasks already done; metrics identical to job A's"
