@@ -13,7 +13,7 @@
 
 #define IP_CKPT_FORMAT_VERSION 1
 /* the `construction` attribute of /trigger (v3; docs/checkpoint.md) */
-#define IP_CKPT_TRIGGER_CONSTRUCTION "uniform noise, 8-bit pixel levels, uniform random labels (docs/passports.md)"
+#define IP_CKPT_TRIGGER_CONSTRUCTION "block noise (4x4-pixel cells, 8-bit levels), uniform random labels (docs/passports.md)"
 
 int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e);
 /* Reads the configuration attributes only (to build the model before loading). */

@@ -3,8 +3,8 @@
  * its task, so that ownership can be checked black-box through a prediction
  * API. The published set (Adi et al.'s 100 abstract images) is not
  * available; ours is generated deterministically from (seed, count):
- * uniform-noise images, quantised to 8-bit pixel levels, each with a random
- * label. The set is stored in the checkpoint (/trigger), so verifying needs
+ * block-noise images (a random 8-bit level per 4x4-pixel cell), each with a
+ * random label. The set is stored in the checkpoint (/trigger), so verifying needs
  * neither the seed nor this generator. */
 #ifndef IP_TRIGGER_H
 #define IP_TRIGGER_H
@@ -20,11 +20,15 @@
 #define IP_TRIGGER_DEFAULT_COUNT 100
 #define IP_TRIGGER_PER_BATCH 2   /* trigger images mixed into every training minibatch */
 #define IP_TRIGGER_MAX_COUNT 100000
+#define IP_TRIGGER_CELL 4        /* pixels per side of one noise cell */
 
-/* Makes `count` trigger samples of shape (c, h, w) with labels in [0, classes):
- * image k's pixels are floor(256 u) / 255 with u uniform in [0, 1) from
- * (seed, ip_stream("trigger-image", k)), its label uniform from
- * (seed, ip_stream("trigger-label", k)). Pixels are in [0, 1], not normalised. */
+/* Makes `count` trigger samples of shape (c, h, w) with labels in [0, classes).
+ * Image k: every IP_TRIGGER_CELL x IP_TRIGGER_CELL cell of every channel
+ * (cells row-major per channel, channel by channel; partial cells at the
+ * right/bottom edge) gets the level ip_rng_below(256) / 255 from
+ * (seed, ip_stream("trigger-image", k)); its label is ip_rng_below(classes)
+ * from (seed, ip_stream("trigger-label", k)). Pixels are in [0, 1], not
+ * normalised. Image k does not depend on count. */
 int ip_trigger_make(ip_dataset *t, size_t count, int c, int h, int w, int classes, uint64_t seed, ip_err *e);
 
 /* Gives m (v3) its trigger set: ip_trigger_make with the model's input shape and classes. */
