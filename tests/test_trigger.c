@@ -180,8 +180,28 @@ Test(trigger, private_bn_statistics) {
             cr_assert_lt(ip_model_find_tensor(&m, "block0.norm.private_running_mean"), 0);
             ip_model_free(&m);
         }
-    ip_model m;
+    /* the larger architectures (docs/passports.md lists these) */
+    static const char *const archs[2] = {"alexnet-p", "resnet18-p"};
+    static const char *const priv[2][4] = {{"block3", "block4", NULL}, {"s4.b0.c2", "s4.b1.c1", "s4.b1.c2", NULL}};
     ip_err e = {{0}};
+    for (int a = 0; a < 2; a++) {
+        ip_model_cfg cfg = {0};
+        snprintf(cfg.arch, sizeof cfg.arch, "%s", archs[a]);
+        cfg.in_c = 3, cfg.in_h = 32, cfg.in_w = 32, cfg.classes = 10;
+        cfg.scheme = IP_SCHEME_V3;
+        ip_model m;
+        cr_assert_eq(ip_model_build(&m, &cfg, &e), 0, "%s", e.msg);
+        int nwant = 0, nhave = 0;
+        for (int k = 0; priv[a][k]; k++, nwant++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.norm.private_running_var", priv[a][k]);
+            cr_assert_geq(ip_model_find_tensor(&m, name), 0, "%s: no %s", archs[a], name);
+        }
+        for (int i = 0; i < m.ntensors; i++) nhave += strstr(m.tensors[i].name, "private_running_var") != NULL;
+        cr_assert_eq(nhave, nwant, "%s: %d private statistics", archs[a], nhave);
+        ip_model_free(&m);
+    }
+    ip_model m;
     build(&m, IP_SCHEME_V2, IP_NORM_BN);
     cr_assert_eq(buf_of(&m, "block2.norm.private_running_var")[0], 1.f, "init: var 1");
     cr_assert_eq(ip_model_plan(&m, 8, &e), 0, "%s", e.msg);
