@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/attacks.h"
 #include "../core/ckpt.h"
 #include "../core/tasks.h"
 #include "../core/trigger.h"
@@ -301,4 +302,51 @@ Test(trigger, checkpoint_round_trip, .timeout = 60) {
     ip_data_free(&want);
     ip_metrics_free(&mt);
     ip_metrics_free(&ev);
+}
+
+/* Removal attacks on a v3 model report the trigger accuracy: pruning (scalars)
+ * and fine-tuning (per epoch and final). */
+Test(trigger, attacks_report_trigger_acc, .timeout = 60) {
+    ip_err e = {{0}};
+    const char *path = tu_path(scratch, "att.h5");
+    ip_train_task t = tiny_task(IP_SCHEME_V3, IP_NORM_BN, 2, path);
+    t.train_limit = 256;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    cr_assert_eq(ip_task_train(&t, &mt, &e), 0, "%s", e.msg);
+    ip_metrics_free(&mt);
+
+    ip_prune_task pt = {0};
+    snprintf(pt.model_path, sizeof pt.model_path, "%s", path);
+    snprintf(pt.data, sizeof pt.data, SRC);
+    pt.test_limit = 128;
+    pt.rate = 0.3;
+    ip_metrics_init(&mt);
+    cr_assert_eq(ip_task_prune(&pt, &mt, &e), 0, "%s", e.msg);
+    double a = ip_metrics_get(&mt, "trigger_acc"), b = ip_metrics_get(&mt, "trigger_acc_private");
+    cr_assert(a >= 0 && a <= 1 && b >= 0 && b <= 1, "prune: trigger_acc %g, private %g", a, b);
+    ip_metrics_free(&mt);
+
+    ip_finetune_task ft;
+    ip_finetune_task_defaults(&ft);
+    snprintf(ft.model_path, sizeof ft.model_path, "%s", path);
+    snprintf(ft.data, sizeof ft.data, SRC);
+    ft.train_limit = 256;
+    ft.test_limit = 128;
+    ft.mode = IP_FT_FTAL;
+    ft.fraction = 0.5;
+    ft.disjoint = 1;
+    ft.epochs = 2;
+    ip_metrics_init(&mt);
+    cr_assert_eq(ip_task_finetune(&ft, &mt, &e), 0, "%s", e.msg);
+    int found = 0;
+    for (int i = 0; i < mt.narrays; i++)
+        if (strcmp(mt.arrays[i].name, "epoch_trigger_acc") == 0 ||
+            strcmp(mt.arrays[i].name, "epoch_trigger_acc_private") == 0) {
+            cr_assert_eq(mt.arrays[i].n, 2, "%s has %zu values", mt.arrays[i].name, mt.arrays[i].n);
+            found++;
+        }
+    cr_assert_eq(found, 2);
+    cr_assert(!isnan(ip_metrics_get(&mt, "trigger_acc")) && !isnan(ip_metrics_get(&mt, "trigger_acc_private")));
+    ip_metrics_free(&mt);
 }
