@@ -13,6 +13,7 @@
 #include "signature.h"
 #include "tasks.h"
 #include "train.h"
+#include "trigger.h"
 
 static float *param_data(ip_model *m, int t) { return m->params + m->tensors[t].offset; }
 static float *buf_data(ip_model *m, int t) { return m->bufs + m->tensors[t].offset; }
@@ -334,6 +335,8 @@ static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
     double acc;
     if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || record(s->out, "epoch_test_acc", acc, e) != 0) return -1;
     if (m->npassports == 0) return 0;
+    /* v3: does the black-box watermark survive? (deployed = public branch, and the private one) */
+    if (ip_trigger_metrics(m, s->batch, "epoch_", s->out, e) != 0) return -1;
     if (record(s->out, "epoch_detect", ip_model_detect(m, -1), e) != 0) return -1;
     if (eval_branch(m, s->test, IP_BRANCH_PRIVATE, s->batch, &acc, e) != 0) return -1;
     return record(s->out, "epoch_private_acc", acc, e);

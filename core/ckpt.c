@@ -220,10 +220,34 @@ done:
     return rc;
 }
 
+/* v3: /trigger/images (K, C, H, W) float32 pixels in [0, 1] and
+ * /trigger/labels (K) int32, attributes seed and construction. */
+static int write_trigger(hid_t f, const ip_model *m, ip_err *e) {
+    const ip_dataset *t = &m->trigger;
+    if (t->n == 0) return 0;
+    ip_h5_detail_buf db;
+    hid_t g = H5Gcreate2(f, "trigger", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[4] = {(hsize_t)t->n, (hsize_t)t->c, (hsize_t)t->h, (hsize_t)t->w};
+    uint64_t seed = m->trigger_seed;
+    int rc = 0;
+    if (g < 0 || write_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims, t->x) < 0 ||
+        write_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->y) < 0 ||
+        ip_h5_attr_write(g, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, -1, &seed) < 0 ||
+        attr_str(g, "construction", IP_CKPT_TRIGGER_CONSTRUCTION) < 0)
+        rc = ip_fail(e, "writing /trigger failed%s", ip_h5_detail(&db));
+    ip_h5_close(g);
+    return rc;
+}
+
+static int write_all(hid_t f, const void *user, ip_err *e) {
+    if (write_contents(f, user, e) != 0) return -1;
+    return write_trigger(f, user, e);
+}
+
 static int save_impl(const ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "saving a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "saving %s: the model is not built", path);
-    return ip_h5_write_atomic(path, H5P_DEFAULT, "saving", write_contents, m, e);
+    return ip_h5_write_atomic(path, H5P_DEFAULT, "saving", write_all, m, e);
 }
 
 int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e) {
@@ -407,12 +431,13 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
                         const int *shape, hid_t mtype, H5T_class_t want, void *dst, ip_err *e) {
     ip_h5_detail_buf db;
     char dpath[3 * IP_NAME_LEN + 16];
-    snprintf(dpath, sizeof dpath, "/%s/%s/%s", group, layer, field);
+    if (layer) snprintf(dpath, sizeof dpath, "/%s/%s/%s", group, layer, field);
+    else snprintf(dpath, sizeof dpath, "/%s/%s", group, field); /* no layer level (/trigger) */
     /* check each level so a missing group is reported, not a lookup failure */
     char gpath[2 * IP_NAME_LEN + 8];
     snprintf(gpath, sizeof gpath, "/%s", group);
     htri_t ex = H5Lexists(f, gpath, H5P_DEFAULT);
-    if (ex > 0) {
+    if (ex > 0 && layer) {
         snprintf(gpath, sizeof gpath, "/%s/%s", group, layer);
         ex = H5Lexists(f, gpath, H5P_DEFAULT);
     }
@@ -462,6 +487,67 @@ done:
     ip_h5_close(t);
     ip_h5_close(d);
     return rc;
+}
+
+/* 1 when /<group>/<layer>/<field> exists, 0 when not, -1 on an HDF5 error. */
+static htri_t dataset_exists(hid_t f, const char *group, const char *layer, const char *field) {
+    char path[3 * IP_NAME_LEN + 16];
+    snprintf(path, sizeof path, "/%s", group);
+    htri_t ex = H5Lexists(f, path, H5P_DEFAULT);
+    if (ex > 0) {
+        snprintf(path, sizeof path, "/%s/%s", group, layer);
+        ex = H5Lexists(f, path, H5P_DEFAULT);
+    }
+    if (ex > 0) {
+        snprintf(path, sizeof path, "/%s/%s/%s", group, layer, field);
+        ex = H5Lexists(f, path, H5P_DEFAULT);
+    }
+    return ex;
+}
+
+/* Reads /trigger (when present) into t, checking it against the model's
+ * input shape and classes; t->n = 0 when the file has none. */
+static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *seed, ip_err *e) {
+    ip_h5_detail_buf db;
+    memset(t, 0, sizeof *t);
+    *seed = 0;
+    htri_t ex = H5Lexists(f, "/trigger", H5P_DEFAULT);
+    if (ex < 0) return ip_fail(e, "cannot look up /trigger%s", ip_h5_detail(&db));
+    if (ex == 0) return 0;
+    ex = H5Lexists(f, "/trigger/labels", H5P_DEFAULT);
+    if (ex <= 0) return ip_fail(e, "missing /trigger/labels");
+    hid_t d = H5Dopen2(f, "/trigger/labels", H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t k = 0;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd == 1) H5Sget_simple_extent_dims(sp, &k, NULL);
+    ip_h5_close(sp);
+    ip_h5_close(d);
+    if (nd != 1 || k < 1 || k > 100000000)
+        return ip_fail(e, "/trigger/labels must be a non-empty 1-D dataset%s", ip_h5_detail(&db));
+    const ip_model_cfg *c = &m->cfg;
+    if (ip_data_alloc(t, (size_t)k, c->in_c, c->in_h, c->in_w, c->classes, e) != 0) return -1;
+    int ishape[4] = {(int)k, c->in_c, c->in_h, c->in_w};
+    if (read_dataset(f, "trigger", NULL, "images", 4, ishape, H5T_NATIVE_FLOAT, H5T_FLOAT, t->x, e) < 0 ||
+        read_dataset(f, "trigger", NULL, "labels", 1, ishape, H5T_NATIVE_INT32, H5T_INTEGER, t->y, e) < 0)
+        goto fail;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->y[i] < 0 || t->y[i] >= c->classes) {
+            ip_fail(e, "/trigger/labels[%zu] = %d, expected 0..%d", i, t->y[i], c->classes - 1);
+            goto fail;
+        }
+    hid_t g = H5Gopen2(f, "/trigger", H5P_DEFAULT);
+    if (g >= 0 && H5Aexists(g, "seed") > 0) {
+        hid_t a = H5Aopen(g, "seed", H5P_DEFAULT);
+        if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, seed) < 0) *seed = 0; /* documentation only */
+        ip_h5_close(a);
+    }
+    ip_h5_close(g);
+    snprintf(t->name, sizeof t->name, "trigger");
+    return 0;
+fail:
+    ip_data_free(t);
+    return -1;
 }
 
 /* The model and the file must have the same passport layers. */
@@ -524,6 +610,8 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     int8_t *bits = malloc(nbits ? nbits : 1);
     char(*sigs)[sizeof m->passports[0].signature] = calloc(m->npassports ? (size_t)m->npassports : 1, sizeof *sigs);
     ckpt_meta meta;
+    ip_dataset trig = {0};
+    uint64_t trig_seed = 0;
     if (!params || !bufs || !bits || !sigs) {
         ip_fail(e, "out of memory");
         goto done;
@@ -542,9 +630,28 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
             ip_fail(e, "model tensor \"%s\" has no checkpoint location", t->name);
             goto done;
         }
+        if (t->fallback >= 0) {
+            htri_t ex = dataset_exists(f, kind_group(t->kind), layer, field);
+            if (ex < 0) {
+                ip_h5_detail_buf db;
+                ip_fail(e, "cannot look up /%s/%s/%s%s", kind_group(t->kind), layer, field, ip_h5_detail(&db));
+                goto done;
+            }
+            if (ex == 0) continue; /* an older file: filled from the fallback below */
+        }
         if (read_dataset(f, kind_group(t->kind), layer, field, t->ndim, t->shape, H5T_NATIVE_FLOAT, H5T_FLOAT,
                          tensor_ptr(t, params, bufs), e) < 0)
             goto done;
+    }
+    /* tensors a file written before they existed lacks take their fallback's values */
+    for (int i = 0; i < m->ntensors; i++) {
+        const ip_tensor *t = &m->tensors[i];
+        char layer[IP_NAME_LEN];
+        const char *field;
+        if (t->fallback < 0 || split_name(t->name, layer, sizeof layer, &field) != 0) continue;
+        if (dataset_exists(f, kind_group(t->kind), layer, field) > 0) continue;
+        const ip_tensor *src = &m->tensors[t->fallback];
+        memcpy(tensor_ptr(t, params, bufs), tensor_ptr(src, params, bufs), t->numel * sizeof(float));
     }
     int8_t *b = bits;
     for (int i = 0; i < m->npassports; i++) {
@@ -570,7 +677,12 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
         H5Gclose(g);
         if (r < 0) goto done;
     }
+    if (read_trigger(f, m, &trig, &trig_seed, e) < 0) goto done;
     /* everything read: commit */
+    ip_data_free(&m->trigger);
+    m->trigger = trig;
+    m->trigger_seed = trig_seed;
+    memset(&trig, 0, sizeof trig);
     memcpy(m->params, params, m->nparams * sizeof(float));
     memcpy(m->bufs, bufs, m->nbufs * sizeof(float));
     b = bits;
@@ -594,6 +706,7 @@ done:
     free(bufs);
     free(bits);
     free(sigs);
+    ip_data_free(&trig);
     return rc;
 }
 

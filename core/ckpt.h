@@ -3,7 +3,7 @@
  * /buffers/<layer>/<field>, passports and signature bits under
  * /passport/<layer>/{gamma_key,beta_key,sig_bits} (+ attribute "signature"),
  * root attributes for arch, scheme, norm, passport_layers, input shape,
- * classes and format version. Written to "<path>.tmp.<pid>" and renamed, so
+ * classes and format version; a v3 model's trigger set under /trigger/{images,labels}. Written to "<path>.tmp.<pid>" and renamed, so
  * a reader never sees a half-written file. */
 #ifndef IP_CKPT_H
 #define IP_CKPT_H
@@ -12,6 +12,8 @@
 #include "model.h"
 
 #define IP_CKPT_FORMAT_VERSION 1
+/* the `construction` attribute of /trigger (v3; docs/checkpoint.md) */
+#define IP_CKPT_TRIGGER_CONSTRUCTION "block noise (4x4-pixel cells, 8-bit levels), uniform random labels (docs/passports.md)"
 
 int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e);
 /* Reads the configuration attributes only (to build the model before loading). */

@@ -55,6 +55,24 @@ static int alloc_set(ip_dataset *d, size_t n, int c, int h, int w, int classes, 
     return 0;
 }
 
+int ip_data_alloc(ip_dataset *d, size_t n, int c, int h, int w, int classes, ip_err *e) {
+    reset(d);
+    return alloc_set(d, n, c, h, w, classes, e);
+}
+
+int ip_data_copy(ip_dataset *dst, const ip_dataset *src, ip_err *e) {
+    ip_dataset d;
+    if (ip_data_alloc(&d, src->n, src->c, src->h, src->w, src->classes, e) != 0) return -1;
+    memcpy(d.x, src->x, src->n * (size_t)src->c * src->h * src->w * sizeof *d.x);
+    memcpy(d.y, src->y, src->n * sizeof *d.y);
+    memcpy(d.mean, src->mean, sizeof d.mean);
+    memcpy(d.std, src->std, sizeof d.std);
+    d.normalised = src->normalised;
+    memcpy(d.name, src->name, sizeof d.name);
+    *dst = d;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- IDX --- */
 
 /* Reads exactly len bytes; returns 0, or -1 on a short read / error. */

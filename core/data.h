@@ -40,6 +40,10 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
 int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed,
                       ip_split split, ip_err *e);
 void ip_data_free(ip_dataset *d);
+/* An empty set of n samples (x, y allocated, not initialised; not normalised). */
+int ip_data_alloc(ip_dataset *d, size_t n, int c, int h, int w, int classes, ip_err *e);
+/* A deep copy of src (dst must not own memory). */
+int ip_data_copy(ip_dataset *dst, const ip_dataset *src, ip_err *e);
 
 /* Per-channel mean/std over the whole set (population std). */
 void ip_data_channel_stats(const ip_dataset *d, float *mean, float *std);

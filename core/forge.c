@@ -377,8 +377,8 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
         int i = f->steps[k].norm;
         if (i < 0) continue;
         const ip_op *op = &m->ops[i];
-        const float *rm = m->bufs + m->tensors[op->running_mean].offset;
-        const float *rv = m->bufs + m->tensors[op->running_var].offset;
+        float *rm, *rv; /* fakes run the private branch */
+        ip_model_norm_running(m, op, IP_BRANCH_PRIVATE, &rm, &rv);
         f->bn_mean[i] = bs, bs += op->norm.c;
         f->bn_rstd[i] = bs, bs += op->norm.c;
         for (int c = 0; c < op->norm.c; c++) {
@@ -655,8 +655,8 @@ static void run_op(ip_forge *f, int i, size_t e0, int n_sh, int ngroup) {
         ip_norm_shape ns = op->norm;
         ns.n = n_in;
         size_t nst = ip_norm_stats(&ns);
-        float *rm = op->running_mean >= 0 ? m->bufs + m->tensors[op->running_mean].offset : NULL;
-        float *rv = op->running_var >= 0 ? m->bufs + m->tensors[op->running_var].offset : NULL;
+        float *rm, *rv;
+        ip_model_norm_running(m, op, IP_BRANCH_PRIVATE, &rm, &rv);
         /* eval mode: running statistics are only read */
         norm_forward(out, f->stats, f->stats + nst, in, &ns, 0, rm, rv, m->bn_momentum, m->bn_eps);
         break;

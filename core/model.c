@@ -59,6 +59,7 @@ static int add_tensor(builder *b, const char *name, ip_tensor_kind kind, int ndi
     t->kind = kind;
     t->ndim = ndim;
     t->numel = 1;
+    t->fallback = -1;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i], t->numel *= (size_t)shape[i];
     if (kind == IP_TENSOR_PARAM) {
         t->offset = m->nparams;
@@ -96,6 +97,7 @@ static ip_op *add_op(builder *b, ip_op_kind kind, const char *name, int in) {
     snprintf(op->name, sizeof op->name, "%s", name);
     op->in = in;
     op->in2 = op->weight = op->bias = op->running_mean = op->running_var = op->passport = op->conv_op = -1;
+    op->private_mean = op->private_var = -1;
     return op;
 }
 
@@ -281,6 +283,34 @@ static void build_resnet18(builder *b) {
     classifier(b, x, 1);
 }
 
+/* v2/v3 with batch norm: a norm whose input depends on a passport layer sees
+ * different activations in the two branches, so each branch keeps its own
+ * running statistics (the public branch the ordinary ones); a running mean
+ * over both would fit neither in eval mode (docs/passports.md). Added after
+ * every other tensor so the init streams of the others do not move. */
+static void add_private_stats(builder *b) {
+    ip_model *m = b->m;
+    if (b->failed || m->cfg.norm != IP_NORM_BN ||
+        (m->cfg.scheme != IP_SCHEME_V2 && m->cfg.scheme != IP_SCHEME_V3))
+        return;
+    int dep[IP_MAX_ACTS] = {0}; /* activation depends on a passport layer's gamma/beta */
+    for (int i = 0; i < m->nops && !b->failed; i++) {
+        ip_op *op = &m->ops[i];
+        int d = dep[op->in] || (op->in2 >= 0 && dep[op->in2]) || (op->kind == IP_OP_AFFINE && op->passport >= 0);
+        dep[op->out] = d;
+        if (!d || op->kind != IP_OP_NORM || op->running_mean < 0) continue;
+        char tname[IP_NAME_LEN + 24];
+        snprintf(tname, sizeof tname, "%s.private_running_mean", op->name);
+        op->private_mean = add_tensor(b, tname, IP_TENSOR_BUFFER, 1, &op->c);
+        snprintf(tname, sizeof tname, "%s.private_running_var", op->name);
+        op->private_var = add_tensor(b, tname, IP_TENSOR_BUFFER, 1, &op->c);
+        if (b->failed) return;
+        /* checkpoints written before the split hold only the shared statistics */
+        m->tensors[op->private_mean].fallback = op->running_mean;
+        m->tensors[op->private_var].fallback = op->running_var;
+    }
+}
+
 static int parse_passport_list(builder *b, const char *list) {
     b->use_default = list[0] == 0 || strcmp(list, "default") == 0;
     b->nwanted = 0;
@@ -336,6 +366,7 @@ int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
         }
         return ip_fail(e, "unknown architecture \"%s\" (known: %s)", cfg->arch, known);
     }
+    add_private_stats(&b);
     if (b.failed) return -1;
     for (int i = 0; i < b.nwanted; i++)
         if (!b.wanted_used[i])
@@ -371,6 +402,7 @@ int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
 }
 
 void ip_model_free(ip_model *m) {
+    ip_data_free(&m->trigger);
     free(m->params);
     free(m->grads);
     free(m->bufs);
@@ -412,9 +444,9 @@ int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e) 
         field = field ? field + 1 : t->name;
         if (t->kind == IP_TENSOR_PASSPORT) {
             for (size_t i = 0; i < t->numel; i++) d[i] = ip_rng_range(&r, -1.f, 1.f);
-        } else if (strcmp(field, "running_var") == 0) {
+        } else if (strstr(field, "running_var")) { /* running_var, private_running_var */
             for (size_t i = 0; i < t->numel; i++) d[i] = 1.f;
-        } else if (strcmp(field, "running_mean") == 0) {
+        } else if (strstr(field, "running_mean")) {
             memset(d, 0, t->numel * sizeof *d);
         } else if (t->ndim == 1 && strstr(t->name, ".norm.")) {
             float v = strcmp(field, "weight") == 0 ? 1.f : 0.f;
@@ -518,6 +550,13 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
 
 static int uses_passport(const ip_model *m, const ip_op *op) {
     return op->passport >= 0 && (m->cfg.scheme == IP_SCHEME_V1 || m->branch == IP_BRANCH_PRIVATE);
+}
+
+void ip_model_norm_running(ip_model *m, const ip_op *op, ip_branch br, float **mean, float **var) {
+    int priv = br == IP_BRANCH_PRIVATE && op->private_mean >= 0;
+    int im = priv ? op->private_mean : op->running_mean, iv = priv ? op->private_var : op->running_var;
+    *mean = im >= 0 ? m->bufs + m->tensors[im].offset : NULL;
+    *var = iv >= 0 ? m->bufs + m->tensors[iv].offset : NULL;
 }
 
 /* gamma = W . colmean(P_gamma), beta = W . colmean(P_beta): a GEMV each (see layers.h). */
@@ -638,8 +677,8 @@ static ip_bn_tail_shape tail_shape(const ip_model *m, int head, int len, int n) 
 static void tail_forward(ip_model *m, int head, int len, int n, int training) {
     ip_op *op = &m->ops[head], *aff = op + 1, *pool = len == 3 ? op + 2 : NULL;
     float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
-    float *rm = op->running_mean >= 0 ? m->bufs + m->tensors[op->running_mean].offset : NULL;
-    float *rv = op->running_var >= 0 ? m->bufs + m->tensors[op->running_var].offset : NULL;
+    float *rm, *rv;
+    ip_model_norm_running(m, op, m->branch, &rm, &rv);
     const float *g, *b;
     affine_params(m, aff, 1, &g, &b);
     ip_bn_tail_shape ts = tail_shape(m, head, len, n);
@@ -700,8 +739,8 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
             ip_norm_shape ns = op->norm;
             ns.n = n;
             float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
-            float *rm = op->running_mean >= 0 ? m->bufs + m->tensors[op->running_mean].offset : NULL;
-            float *rv = op->running_var >= 0 ? m->bufs + m->tensors[op->running_var].offset : NULL;
+            float *rm, *rv;
+            ip_model_norm_running(m, op, m->branch, &rm, &rv);
             norm_forward(out, mean, rstd, src, &ns, training, rm, rv, m->bn_momentum, m->bn_eps);
             break;
         }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data.h"
 #include "err.h"
 #include "layers.h"
 
@@ -58,6 +59,8 @@ typedef struct ip_tensor {
     int shape[4];
     size_t offset, numel;
     int trainable;            /* PARAM only: updated by the optimiser (freezing clears it) */
+    int fallback;             /* -1, or the tensor whose stored values stand in when a checkpoint
+                               * lacks this one (written before this tensor existed) */
 } ip_tensor;
 
 typedef enum {
@@ -81,7 +84,11 @@ typedef struct ip_op {
     int c, h, w;              /* output shape per sample (C, H, W); linear: c = out features, h = w = 1 */
     int in_features;          /* LINEAR */
     int weight, bias;         /* tensor ids (CONV: weight; AFFINE: learned gamma/beta; LINEAR: both), -1 none */
-    int running_mean, running_var; /* NORM, batch norm: buffer tensor ids */
+    int running_mean, running_var; /* NORM, batch norm: buffer tensor ids (baseline, v1, public branch) */
+    /* NORM, batch norm of a v2/v3 model whose input depends on a passport
+     * layer: the private branch's own running statistics (-1 otherwise;
+     * docs/passports.md "Batch norm in v2/v3") */
+    int private_mean, private_var;
     int passport;             /* AFFINE: index into m->passports, -1 when not a passport layer */
     int conv_op;              /* AFFINE of a passport layer: the CONV op whose weight derives gamma/beta */
     size_t stats_off;         /* NORM: offset of mean/rstd in the activation arena */
@@ -118,6 +125,10 @@ typedef struct ip_model {
     int nacts;
     ip_passport passports[IP_MAX_PASSPORTS];
     int npassports;
+    /* v3: the trigger set (core/trigger.h), pixels in [0, 1], not
+     * normalised; n = 0 when the model has none. Saved with the checkpoint. */
+    ip_dataset trigger;
+    uint64_t trigger_seed;     /* the seed it was generated from (documentation) */
 
     float *params, *grads;     /* nparams each, one allocation each */
     size_t nparams;
@@ -179,6 +190,8 @@ double ip_model_sign_loss(const ip_model *m);
 /* Signature detection rate of passport layer p (or the mean over layers for p < 0)
  * from the gammas of the last private-branch forward (or computed now if none ran). */
 double ip_model_detect(ip_model *m, int p);
+/* The running statistics a batch-norm op uses on branch br (NULL, NULL for group norm). */
+void ip_model_norm_running(ip_model *m, const ip_op *op, ip_branch br, float **mean, float **var);
 /* Computes the passport-derived gamma/beta of every passport layer from the current weights. */
 void ip_model_passport_affine(ip_model *m);
 

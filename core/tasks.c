@@ -7,6 +7,7 @@
 #include "ckpt.h"
 #include "data.h"
 #include "prune.h"
+#include "trigger.h"
 
 void ip_train_task_defaults(ip_train_task *t) {
     memset(t, 0, sizeof *t);
@@ -15,6 +16,7 @@ void ip_train_task_defaults(ip_train_task *t) {
     t->model.scheme = IP_SCHEME_BASELINE;
     ip_train_defaults(&t->train);
     t->seed = 1;
+    t->triggers = IP_TRIGGER_DEFAULT_COUNT;
 }
 
 void ip_eval_task_defaults(ip_eval_task *t) {
@@ -38,10 +40,17 @@ static int record_epoch(const ip_epoch_report *r, void *user) {
     return 0;
 }
 
-/* Accuracy of every branch a passport model has, plus its signature detection. */
+/* Accuracy of every branch a passport model has, its signature detection
+ * (overall and per passport layer) and, for v3, its trigger-set accuracy. */
 static int passport_metrics(ip_model *m, const ip_dataset *test, int batch, ip_metrics *out, ip_err *e) {
     if (m->npassports == 0) return 0;
     if (ip_metrics_set(out, "detect", ip_model_detect(m, -1), e) != 0) return -1;
+    for (int p = 0; p < m->npassports; p++) {
+        char name[IP_METRIC_NAME_LEN];
+        snprintf(name, sizeof name, "detect_%s", m->passports[p].layer);
+        if (ip_metrics_set(out, name, ip_model_detect(m, p), e) != 0) return -1;
+    }
+    if (ip_trigger_metrics(m, batch, "", out, e) != 0) return -1;
     if (m->cfg.scheme == IP_SCHEME_V2 || m->cfg.scheme == IP_SCHEME_V3) {
         double acc;
         ip_branch keep = m->branch;
@@ -66,6 +75,7 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_data_channel_stats(&train, cfg.in_mean, cfg.in_std);
     if (ip_model_build(&m, &cfg, e) != 0) goto done;
     if (ip_model_init(&m, t->seed, t->signature, e) != 0) goto done;
+    if (cfg.scheme == IP_SCHEME_V3 && ip_trigger_attach(&m, t->triggers, t->seed, e) != 0) goto done;
     if (ip_data_match_model(&train, &m, e) != 0 || ip_data_match_model(&test, &m, e) != 0) goto done;
     ip_train_cfg tc = t->train;
     if (tc.seed == 0) tc.seed = t->seed;

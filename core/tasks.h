@@ -18,14 +18,16 @@ typedef struct ip_train_task {
     ip_train_cfg train;
     uint64_t seed;           /* model init + data streams */
     char signature[128];     /* text embedded in every passport layer ("" = random bits) */
+    size_t triggers;         /* v3: trigger set size (core/trigger.h), generated from seed */
     char out[1024];          /* checkpoint path ("" = do not save) */
 } ip_train_task;
 
 void ip_train_task_defaults(ip_train_task *t);
 /* Loads the data, builds and initialises the model, trains, evaluates, saves
  * the checkpoint atomically. Metrics (deterministic: wall time is the
- * runner's business): test_acc, train_loss, params, and for passport models detect (+ public_test_acc for
- * v2/v3); arrays epoch_test_acc, epoch_train_loss. */
+ * runner's business): test_acc, train_loss, params, and for passport models detect, detect_<layer> per
+ * passport layer (+ public_test_acc for v2/v3, trigger_acc and trigger_acc_private for v3); arrays
+ * epoch_test_acc, epoch_train_loss. */
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
 
 /* Opens a checkpoint and loads the test split of `data` normalised as the
@@ -44,7 +46,8 @@ typedef struct ip_eval_task {
 } ip_eval_task;
 
 void ip_eval_task_defaults(ip_eval_task *t);
-/* Metrics: test_acc, n, and for passport models detect, public_test_acc (v2/v3). */
+/* Metrics: test_acc, n, and for passport models detect, detect_<layer>, public_test_acc (v2/v3),
+ * trigger_acc, trigger_acc_private (v3). */
 int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e);
 
 typedef struct ip_prune_task {
@@ -56,7 +59,8 @@ typedef struct ip_prune_task {
 } ip_prune_task;
 
 /* Loads the model, prunes (core/prune.h), evaluates. Metrics: rate, pruned,
- * test_acc, and for passport models detect (+ public_test_acc for v2/v3). */
+ * test_acc, and for passport models detect, detect_<layer> (+ public_test_acc for v2/v3, trigger_acc and
+ * trigger_acc_private for v3). */
 int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "layers.h"
+#include "trigger.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -53,17 +54,42 @@ static int branches_of(const ip_model *m, ip_branch *out) {
     return 1;
 }
 
+/* v3: appends IP_TRIGGER_PER_BATCH trigger samples after the n data samples
+ * of a batch, cycling through the set in order across steps and epochs
+ * (`next` counts the trigger samples used so far). */
+static int add_triggers(const ip_dataset *trig, size_t *next, float *xb, int32_t *yb, int n) {
+    size_t sample = (size_t)trig->c * trig->h * trig->w;
+    for (int j = 0; j < IP_TRIGGER_PER_BATCH; j++, (*next)++) {
+        size_t k = *next % trig->n;
+        memcpy(xb + (size_t)(n + j) * sample, trig->x + k * sample, sample * sizeof *xb);
+        yb[n + j] = trig->y[k];
+    }
+    return n + IP_TRIGGER_PER_BATCH;
+}
+
 int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c, ip_epoch_cb cb,
              void *user, ip_err *e) {
     if (c->batch < 1 || c->epochs < 0) return ip_fail(e, "bad batch %d / epochs %d", c->batch, c->epochs);
     if (train->n == 0) return ip_fail(e, "empty training set");
-    if (m->batch < c->batch && ip_model_plan(m, c->batch, e) != 0) return -1;
+    /* v3 mixes trigger samples into every minibatch (docs/passports.md "Trigger set") */
+    ip_dataset trig = {0};
+    int ntrig = m->cfg.scheme == IP_SCHEME_V3 && m->trigger.n > 0 ? IP_TRIGGER_PER_BATCH : 0;
+    if (ntrig && ip_trigger_normalised(m, &trig, e) != 0) return -1;
+    size_t trig_next = 0;
+    int cap = c->batch + ntrig;
+    if (m->batch < cap && ip_model_plan(m, cap, e) != 0) {
+        ip_data_free(&trig);
+        return -1;
+    }
     ip_optim opt;
-    if (ip_optim_init(&opt, &c->opt, m->nparams, e) != 0) return -1;
+    if (ip_optim_init(&opt, &c->opt, m->nparams, e) != 0) {
+        ip_data_free(&trig);
+        return -1;
+    }
     size_t sample = (size_t)train->c * train->h * train->w;
     uint32_t *order = malloc(train->n * sizeof *order);
-    float *xb = malloc((size_t)c->batch * sample * sizeof *xb);
-    int32_t *yb = malloc((size_t)c->batch * sizeof *yb);
+    float *xb = malloc((size_t)cap * sample * sizeof *xb);
+    int32_t *yb = malloc((size_t)cap * sizeof *yb);
     int rc = 0;
     if (!order || !xb || !yb) {
         rc = ip_fail(e, "out of memory for the training batch");
@@ -83,15 +109,19 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
         for (size_t start = 0; start < train->n; start += (size_t)c->batch) {
             int n = (int)((train->n - start) < (size_t)c->batch ? train->n - start : (size_t)c->batch);
             ip_data_gather(train, order + start, (size_t)n, xb, yb, c->augment, &aug);
+            /* both branches see the same triggers; the loss averages over data and triggers */
+            int nb = ntrig ? add_triggers(&trig, &trig_next, xb, yb, n) : n;
             ip_model_zero_grad(m);
             double step_loss = 0;
             for (int b = 0; b < nbr; b++) {
                 m->branch = br[b];
                 int private = br[b] == IP_BRANCH_PRIVATE && m->npassports > 0;
                 m->sign_loss_scale = private ? 1.f : 0.f;
-                const float *logits = ip_model_forward(m, xb, n, 1);
+                const float *logits = ip_model_forward(m, xb, nb, 1);
                 int correct = 0;
-                step_loss += xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, &correct);
+                step_loss += xent_forward_backward(m->dlogits, logits, yb, nb, m->cfg.classes, 1.f, &correct);
+                /* the epoch accuracy counts the data samples only */
+                if (ntrig) xent_forward_backward(NULL, logits, yb, n, m->cfg.classes, 1.f, &correct);
                 if (private) {
                     double sl = ip_model_sign_loss(m);
                     sign_sum += sl;
@@ -134,6 +164,7 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
     }
 done:
     m->sign_loss_scale = 0;
+    ip_data_free(&trig);
     ip_optim_free(&opt);
     free(order);
     free(xb);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/tasks.h"
+#include "../core/trigger.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -33,10 +34,11 @@ int cmd_train(int argc, char **argv) {
     cli_opt opts[] = {
         {"arch", CLI_STR, t.model.arch, sizeof t.model.arch, "NAME", "small-p | small-p-narrow | small-p-wide | alexnet-p | resnet18-p"},
         {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation (default bn)"},
-        {"scheme", CLI_STR, scheme, sizeof scheme, "S", "baseline | v1 | v2 (default baseline)"},
+        {"scheme", CLI_STR, scheme, sizeof scheme, "S", "baseline | v1 | v2 | v3 (default baseline)"},
         {"passport-layers", CLI_STR, t.model.passport_layers, sizeof t.model.passport_layers, "LIST",
          "default | none | comma list of blocks, e.g. block1,block2"},
         {"signature", CLI_STR, t.signature, sizeof t.signature, "TEXT", "text embedded in each passport layer"},
+        {"triggers", CLI_SIZE, &t.triggers, 0, "N", "v3: trigger set size (default 100, docs/passports.md)"},
         {"data", CLI_STR, t.data, sizeof t.data, "KIND:PATH", "fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, synthetic:N"},
         {"train-limit", CLI_SIZE, &t.train_limit, 0, "N", "use the first N training images (default all)"},
         {"test-limit", CLI_SIZE, &t.test_limit, 0, "N", "use the first N test images (default all)"},
@@ -74,6 +76,8 @@ int cmd_train(int argc, char **argv) {
     if (parse_milestones(milestones, &t.train.opt) != 0)
         return cli_error("train", "--milestones expects increasing epochs like 100,150, got \"%s\"", milestones);
     if (t.train.epochs < 0 || t.train.batch < 1) return cli_error("train", "--epochs must be >= 0 and --batch >= 1");
+    if (t.triggers < 1 || t.triggers > IP_TRIGGER_MAX_COUNT)
+        return cli_error("train", "--triggers must be 1..%d", IP_TRIGGER_MAX_COUNT);
     t.train.verbose = !quiet;
     t.train.seed = t.seed;
     int nthreads = ip_set_threads(threads);

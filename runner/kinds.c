@@ -57,10 +57,12 @@ static const rn_key train_keys[] = {
     {"arch", RN_T_ENUM, "small-p", 0, 0, "small-p|small-p-narrow|small-p-wide|alexnet-p|resnet18-p",
      "architecture (docs/models.md)"},
     {"norm", RN_T_ENUM, "bn", 0, 0, "bn|gn", "normalisation: batch norm or group norm (C/16 groups)"},
-    {"scheme", RN_T_ENUM, "baseline", 0, 0, "baseline|v1|v2", "passport scheme (REFERENCE.md section 1)"},
+    {"scheme", RN_T_ENUM, "baseline", 0, 0, "baseline|v1|v2|v3", "passport scheme (REFERENCE.md section 1)"},
     {"passport_layers", RN_T_STRING, "default", 0, 0, NULL,
      "default | none | comma list of conv blocks, e.g. \"block1,block2\""},
     {"signature", RN_T_STRING, "", 0, 0, NULL, "text embedded in every passport layer (8 bits per character)"},
+    {"triggers", RN_T_INT, "100", 1, 100000, NULL,
+     "v3: trigger set size (noise images with random labels from the seed, docs/passports.md); ignored otherwise"},
     {"epochs", RN_T_INT, "2", 0, 100000, NULL, "training epochs"},
     {"batch", RN_T_INT, "64", 1, 65536, NULL, "minibatch size"},
     {"optimizer", RN_T_ENUM, "sgd", 0, 0, "sgd|adam", "optimiser"},
@@ -73,7 +75,8 @@ static const rn_key train_keys[] = {
 };
 
 static double train_cost(const rn_task *t, const rn_ctx *c) {
-    double passes = 3.0 * (strcmp(rn_param_str(t, "scheme"), "v2") == 0 ? 2 : 1);
+    const char *sch = rn_param_str(t, "scheme");
+    double passes = 3.0 * (strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0 ? 2 : 1);
     return seconds_for(data_images(c, 1) * (double)rn_param_i(t, "epochs"), arch_mflop(rn_param_str(t, "arch")), passes) +
            seconds_for(data_images(c, 0) * (double)(rn_param_i(t, "epochs") + 1), arch_mflop(rn_param_str(t, "arch")), 1);
 }
@@ -114,6 +117,7 @@ static int train_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
     tt.train.epochs = (int)rn_param_i(t, "epochs");
     tt.train.batch = (int)rn_param_i(t, "batch");
     tt.train.augment = rn_param_b(t, "augment");
+    tt.triggers = (size_t)rn_param_i(t, "triggers");
     tt.seed = t->seed;
     tt.train.seed = t->seed;
     return ip_task_train(&tt, out, e);
@@ -123,7 +127,7 @@ static int train_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
 
 static const rn_key eval_keys[] = {
     {"model", RN_T_MODEL, NULL, 0, 0, NULL, "the model to evaluate (a models entry or a task producing a model)"},
-    {"branch", RN_T_ENUM, "private", 0, 0, "private|public", "passport branch used for v2 models"},
+    {"branch", RN_T_ENUM, "private", 0, 0, "private|public", "passport branch used for v2/v3 models"},
     {"batch", RN_T_INT, "256", 1, 65536, NULL, "evaluation batch"},
 };
 

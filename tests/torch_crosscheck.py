@@ -114,6 +114,12 @@ class ConvBlock:
         if ck.norm == "bn":
             self.rmean = ck.get(f"{name}.norm.running_mean", (cout,), "buffers")
             self.rvar = ck.get(f"{name}.norm.running_var", (cout,), "buffers")
+            # v2/v3: the private branch's own statistics where the branches' inputs differ
+            # (docs/checkpoint.md); older files have none and share the statistics
+            self.prmean, self.prvar = self.rmean, self.rvar
+            if f"buffers/{name}.norm/private_running_mean" in ck.f:
+                self.prmean = ck.get(f"{name}.norm.private_running_mean", (cout,), "buffers")
+                self.prvar = ck.get(f"{name}.norm.private_running_var", (cout,), "buffers")
         elif ck.norm != "gn":
             raise CheckpointError(f"unknown norm {ck.norm}")
         self.is_passport = name in ck.passport_layers
@@ -140,7 +146,9 @@ class ConvBlock:
     def __call__(self, x, branch, scheme):
         y = F.conv2d(x, self.weight, stride=self.stride, padding=self.pad)
         if self.norm == "bn":
-            y = F.batch_norm(y, self.rmean, self.rvar, training=False, eps=EPS)
+            private = scheme in ("v2", "v3") and branch == "private"
+            rm, rv = (self.prmean, self.prvar) if private else (self.rmean, self.rvar)
+            y = F.batch_norm(y, rm, rv, training=False, eps=EPS)
         else:
             y = F.group_norm(y, max(self.cout // 16, 1), eps=EPS)
         if self.is_passport and (scheme == "v1" or branch == "private"):
