@@ -1093,55 +1093,28 @@ static int set_all(ip_metrics *out, ip_err *e, const char *const *names, const d
     return 0;
 }
 
-int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
-    if (t->shards < 1 || t->shard < 0 || t->shard >= t->shards)
-        return ip_fail(e, "shard %d of %d: need 0 <= shard < shards", t->shard, t->shards);
-    if (t->passports < 1) return ip_fail(e, "passports must be positive");
-    fake1_env v;
-    ip_forge_result r = {0};
-    double *acc = NULL, *sorted = NULL, *det = NULL, *evd = NULL;
-    int rc = -1;
-    if (env_open(&v, t, 1, e) != 0) goto done;
-    double real_acc, real_det;
-    if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
-    double thr = real_acc - t->forge.margin;
-    uint64_t first, count;
-    ip_forge_shard_range(t->passports, t->shard, t->shards, &first, &count);
-    if (ip_forge_result_alloc(&r, (size_t)count, e) != 0) goto done;
-    if (ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, first, (size_t)count, t->passports, thr, &r, e) != 0) goto done;
-    size_t n = (size_t)count, E = v.f->E;
-    acc = malloc((n ? n : 1) * sizeof *acc);
-    sorted = malloc((n ? n : 1) * sizeof *sorted);
-    det = malloc((n ? n : 1) * sizeof *det);
-    evd = malloc((n ? n : 1) * sizeof *evd);
-    if (!acc || !sorted || !det || !evd) {
-        ip_fail(e, "out of memory");
-        goto done;
-    }
+int ip_fake1_summarise(const double *acc, const double *det, const double *evd, size_t n, size_t E, double real_acc,
+                       double real_det, double thr, int keep_arrays, ip_metrics *out, ip_err *e) {
+    double *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return ip_fail(e, "out of memory");
     double sum = 0, sum2 = 0, dsum = 0, dmax = n ? -INFINITY : NAN, evsum = 0;
     size_t accepted = 0;
     double hist[20] = {0};
+    int screen = 0;
     for (size_t i = 0; i < n; i++) {
-        acc[i] = r.evaluated[i] ? (double)r.correct[i] / r.evaluated[i] : 0;
-        det[i] = r.detect[i];
-        evd[i] = r.evaluated[i];
         sum += acc[i], sum2 += acc[i] * acc[i], dsum += det[i], evsum += evd[i];
         if (det[i] > dmax) dmax = det[i];
-        accepted += (size_t)r.evaluated[i] == E && acc[i] >= thr - 1e-12;
+        screen |= (size_t)evd[i] != E;
+        accepted += (size_t)evd[i] == E && acc[i] >= thr - 1e-12;
         int bin = (int)(acc[i] * 20);
         hist[bin < 0 ? 0 : bin > 19 ? 19 : bin] += 1;
     }
     memcpy(sorted, acc, n * sizeof *acc);
     qsort(sorted, n, sizeof *sorted, cmp_double);
     double mean = n ? sum / n : NAN, var = n ? sum2 / n - mean * mean : NAN;
-    double secs = r.seconds > 0 ? r.seconds : 1e-9;
-    ip_forge_info info;
-    ip_forge_get_info(v.f, &info);
-    const char *names[] = {"real_acc",  "real_detect",   "threshold",       "fake_mean",      "fake_std",
-                           "fake_min",  "fake_max",      "fake_q05",        "fake_q25",       "fake_q50",
-                           "fake_q75",  "fake_q95",      "accepted",        "passports",      "first",
-                           "eval_images", "detect_mean", "detect_max",      "mean_evaluated", "passports_per_s",
-                           "key_seconds", "eval_seconds", "group",          "chunk"};
+    const char *names[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std",    "fake_min",
+                           "fake_max", "fake_q05",    "fake_q25",  "fake_q50",  "fake_q75",    "fake_q95",
+                           "accepted", "passports",   "eval_images", "detect_mean", "detect_max", "mean_evaluated"};
     double vals[] = {real_acc,
                      real_det,
                      thr,
@@ -1156,29 +1129,117 @@ int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
                      ip_forge_quantile(sorted, n, 0.95),
                      (double)accepted,
                      (double)n,
-                     (double)first,
                      (double)E,
                      n ? dsum / n : NAN,
                      dmax,
-                     n ? evsum / n : NAN,
-                     (double)n / secs,
-                     r.key_seconds,
-                     r.seconds,
-                     (double)info.group,
-                     (double)info.chunk};
-    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
-    if (t->keep_arrays) {
-        if (ip_metrics_set_array(out, "fake_acc", acc, n, e) != 0 ||
-            ip_metrics_set_array(out, "fake_detect", det, n, e) != 0 ||
-            ip_metrics_set_array(out, "hist_counts", hist, 20, e) != 0)
-            goto done;
-        if (t->forge.mode == IP_FORGE_SCREEN && ip_metrics_set_array(out, "evaluated", evd, n, e) != 0) goto done;
+                     n ? evsum / n : NAN};
+    free(sorted);
+    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) return -1;
+    if (!keep_arrays) return 0;
+    if (ip_metrics_set_array(out, "fake_acc", acc, n, e) != 0 || ip_metrics_set_array(out, "fake_detect", det, n, e) != 0 ||
+        ip_metrics_set_array(out, "hist_counts", hist, 20, e) != 0)
+        return -1;
+    /* evaluated: only informative in screen mode (in full mode it is E everywhere) */
+    return screen ? ip_metrics_set_array(out, "evaluated", evd, n, e) : 0;
+}
+
+int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
+    if (t->shards < 1 || t->shard < 0 || t->shard >= t->shards)
+        return ip_fail(e, "shard %d of %d: need 0 <= shard < shards", t->shard, t->shards);
+    if (t->passports < 1) return ip_fail(e, "passports must be positive");
+    fake1_env v;
+    ip_forge_result r = {0};
+    double *acc = NULL, *det = NULL, *evd = NULL;
+    int rc = -1;
+    if (env_open(&v, t, 1, e) != 0) goto done;
+    double real_acc, real_det;
+    if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
+    double thr = real_acc - t->forge.margin;
+    uint64_t first, count;
+    ip_forge_shard_range(t->passports, t->shard, t->shards, &first, &count);
+    if (ip_forge_result_alloc(&r, (size_t)count, e) != 0) goto done;
+    if (ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, first, (size_t)count, t->passports, thr, &r, e) != 0) goto done;
+    size_t n = (size_t)count;
+    acc = malloc((n ? n : 1) * sizeof *acc);
+    det = malloc((n ? n : 1) * sizeof *det);
+    evd = malloc((n ? n : 1) * sizeof *evd);
+    if (!acc || !det || !evd) {
+        ip_fail(e, "out of memory");
+        goto done;
     }
+    for (size_t i = 0; i < n; i++) {
+        acc[i] = r.evaluated[i] ? (double)r.correct[i] / r.evaluated[i] : 0;
+        det[i] = r.detect[i];
+        evd[i] = r.evaluated[i];
+    }
+    if (ip_fake1_summarise(acc, det, evd, n, v.f->E, real_acc, real_det, thr, t->keep_arrays, out, e) != 0) goto done;
+    double secs = r.seconds > 0 ? r.seconds : 1e-9;
+    ip_forge_info info;
+    ip_forge_get_info(v.f, &info);
+    const char *names[] = {"first", "passports_per_s", "key_seconds", "eval_seconds", "group", "chunk"};
+    double vals[] = {(double)first, (double)n / secs, r.key_seconds, r.seconds, (double)info.group, (double)info.chunk};
+    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
     rc = 0;
 done:
-    free(acc), free(sorted), free(det), free(evd);
+    free(acc), free(det), free(evd);
     ip_forge_result_free(&r);
     env_free(&v);
+    return rc;
+}
+
+/* The array `name` of a shard's metrics, or NULL (with a message). */
+static const ip_metric_array *shard_array(const ip_metrics *m, int s, const char *name, int optional, ip_err *e) {
+    for (int i = 0; i < m->narrays; i++)
+        if (strcmp(m->arrays[i].name, name) == 0) return &m->arrays[i];
+    if (!optional) ip_fail(e, "shard %d has no array %s (was it run with its arrays?)", s, name);
+    return NULL;
+}
+
+int ip_fake1_merge(const ip_metrics *parts, int nparts, ip_metrics *out, ip_err *e) {
+    if (nparts < 1) return ip_fail(e, "nothing to merge");
+    size_t n = 0;
+    double E = ip_metrics_get(&parts[0], "eval_images");
+    double real_acc = ip_metrics_get(&parts[0], "real_acc"), real_det = ip_metrics_get(&parts[0], "real_detect");
+    double thr = ip_metrics_get(&parts[0], "threshold");
+    double key_s = 0, eval_s = 0;
+    for (int s = 0; s < nparts; s++) {
+        const ip_metric_array *a = shard_array(&parts[s], s, "fake_acc", 0, e);
+        if (!a || !shard_array(&parts[s], s, "fake_detect", 0, e)) return -1;
+        /* every shard evaluates the same model on the same images: anything else is not one experiment */
+        if (ip_metrics_get(&parts[s], "eval_images") != E || ip_metrics_get(&parts[s], "real_acc") != real_acc ||
+            ip_metrics_get(&parts[s], "threshold") != thr)
+            return ip_fail(e, "shard %d was run on a different model, images or threshold than shard 0", s);
+        n += a->n;
+        key_s += ip_metrics_get(&parts[s], "key_seconds");
+        eval_s += ip_metrics_get(&parts[s], "eval_seconds");
+    }
+    double *acc = malloc((n ? n : 1) * sizeof *acc), *det = malloc((n ? n : 1) * sizeof *det),
+           *evd = malloc((n ? n : 1) * sizeof *evd);
+    int rc = -1;
+    if (!acc || !det || !evd) {
+        ip_fail(e, "out of memory merging %zu passports", n);
+        goto done;
+    }
+    size_t at = 0;
+    for (int s = 0; s < nparts; s++) {
+        const ip_metric_array *a = shard_array(&parts[s], s, "fake_acc", 0, e);
+        const ip_metric_array *d = shard_array(&parts[s], s, "fake_detect", 0, e);
+        const ip_metric_array *v = shard_array(&parts[s], s, "evaluated", 1, e);
+        if (d->n != a->n || (v && v->n != a->n)) {
+            ip_fail(e, "shard %d: its arrays differ in length", s);
+            goto done;
+        }
+        memcpy(acc + at, a->v, a->n * sizeof *acc);
+        memcpy(det + at, d->v, a->n * sizeof *det);
+        for (size_t i = 0; i < a->n; i++) evd[at + i] = v ? v->v[i] : E;
+        at += a->n;
+    }
+    if (ip_fake1_summarise(acc, det, evd, n, (size_t)E, real_acc, real_det, thr, 1, out, e) != 0) goto done;
+    const char *names[] = {"first", "passports_per_s", "key_seconds", "eval_seconds", "shards"};
+    double vals[] = {0, eval_s > 0 ? (double)n / eval_s : NAN, key_s, eval_s, (double)nparts};
+    rc = set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals));
+done:
+    free(acc), free(det), free(evd);
     return rc;
 }
 

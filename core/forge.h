@@ -158,6 +158,24 @@ void ip_fake1_task_defaults(ip_fake1_task *t);
  * (20 bins over [0, 1]). */
 int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e);
 
+/* The summary metrics of per-passport results (acc, det, evaluated: n values
+ * each, in passport order; evaluated = images seen, E when evaluated in full):
+ * everything ip_task_fake1 reports except its timings (first,
+ * passports_per_s, key_seconds, eval_seconds, group, chunk), and with
+ * keep_arrays the arrays fake_acc, fake_detect, hist_counts and (when any
+ * passport was screened out) evaluated. */
+int ip_fake1_summarise(const double *acc, const double *det, const double *evd, size_t n, size_t E, double real_acc,
+                       double real_det, double thr, int keep_arrays, ip_metrics *out, ip_err *e);
+
+/* Merges the metrics of the shards 0..nparts-1 of one fake1 task (each run
+ * with its arrays) into the metrics of the whole task: the arrays
+ * concatenated in shard order and summarised as above (so a full-mode run
+ * split into shards reports exactly what the unsharded run reports), plus
+ * key_seconds/eval_seconds summed over shards, passports_per_s per core
+ * second, and `shards`. Fails when the shards disagree on the model's real
+ * accuracy, the threshold or E. */
+int ip_fake1_merge(const ip_metrics *parts, int nparts, ip_metrics *out, ip_err *e);
+
 typedef struct ip_verify_task {
     ip_fake1_task null;         /* the model, data, and the fake1 run that builds the null distribution */
     char claim_path[1024];      /* checkpoint whose passport keys + signature are the claim ("" = the model's own) */

@@ -36,6 +36,12 @@ int ip_metrics_set_array(ip_metrics *mt, const char *name, const double *v, size
 int ip_metrics_append(ip_metrics *mt, const char *name, double v, ip_err *e);
 /* Scalar by name, or NAN when absent. */
 double ip_metrics_get(const ip_metrics *mt, const char *name);
+/* The metrics as a small HDF5 file (core/metrics_h5.c; atomic write), and
+ * back: how one task hands its metrics to another through the filesystem
+ * (fake1 shards -> their merge). ip_metrics_load initialises mt; on failure
+ * mt is empty. */
+int ip_metrics_save(const ip_metrics *mt, const char *path, ip_err *e);
+int ip_metrics_load(ip_metrics *mt, const char *path, ip_err *e);
 /* "name=value" for every scalar, space separated, one line. */
 void ip_metrics_print(const ip_metrics *mt, FILE *f);
 

@@ -32,8 +32,9 @@ static const rn_key fake1_keys[] = {
     {"eval_images", RN_T_INT, "1000", 1, 1e6, NULL, "E: test images each passport is evaluated on"},
     {"mode", RN_T_ENUM, "full", 0, 0, "full|screen",
      "full: every passport on all E images; screen: stop a passport once it is surely rejected"},
-    {"shard", RN_T_INT, "0", 0, 1e6, NULL, "this task's shard: passports [N*shard/shards, N*(shard+1)/shards)"},
-    {"shards", RN_T_INT, "1", 1, 1e6, NULL, "number of shards N is split into"},
+    {"shards", RN_T_INT, "0", 0, RN_MAX_SHARDS, NULL,
+     "split N into this many tasks run on different ranks and merged (0 = automatic: N / shard_size)"},
+    {"shard_size", RN_T_INT, "2500", 1, 1e6, NULL, "automatic sharding: passports per shard (at most 64 shards)"},
     {"group", RN_T_INT, "0", 0, 4096, NULL, "passports evaluated together (0 = auto)"},
     {"delta", RN_T_FLOAT, "1e-6", 1e-300, 0.5, NULL, "screen: error probability per passport"},
     {"margin", RN_T_FLOAT, "0.03", 0, 1, NULL, "accepted when accuracy >= real accuracy - margin"},
@@ -49,12 +50,26 @@ static double fake1_seconds(double passports, double images, const char *mode) {
     return passports * per * 30e6 / 60e9 + 0.5;
 }
 
+/* A task's part: "" = the whole task (not split), "all" = the merge of the
+ * shards, else a shard index. */
+static int is_merge(const rn_task *t) { return strcmp(rn_param_str(t, "shard"), "all") == 0; }
+static int is_shard(const rn_task *t) { return rn_param_str(t, "shard")[0] && !is_merge(t); }
+
 static double fake1_cost(const rn_task *t, const rn_ctx *c) {
+    if (is_merge(t)) return 0.05 + 1e-6 * (double)rn_param_i(t, "passports");
     double images = (double)rn_param_i(t, "eval_images");
     double lim = c->test_limit ? (double)c->test_limit : 10000.0;
     if (images > lim) images = lim;
-    double shards = (double)(rn_param_i(t, "shards") > 0 ? rn_param_i(t, "shards") : 1);
+    double shards = is_shard(t) ? (double)rn_param_i(t, "shards") : 1;
     return fake1_seconds((double)rn_param_i(t, "passports") / shards, images, rn_param_str(t, "mode"));
+}
+
+static int fake1_shards(const rn_task *t) {
+    long n = rn_param_i(t, "passports"), s = rn_param_i(t, "shards"), size = rn_param_i(t, "shard_size");
+    if (s <= 0) s = size > 0 ? (n + size - 1) / size : 1;
+    if (s > RN_MAX_SHARDS) s = RN_MAX_SHARDS;
+    if (s > n) s = n;
+    return s < 1 ? 1 : (int)s;
 }
 
 static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_err *e) {
@@ -72,8 +87,8 @@ static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_e
     ft->test_limit = c->test_limit;
     ft->passports = (uint64_t)rn_param_i(t, "passports");
     ft->eval_images = (int)rn_param_i(t, "eval_images");
-    ft->shard = (int)rn_param_i(t, "shard");
-    ft->shards = (int)rn_param_i(t, "shards");
+    ft->shard = is_shard(t) ? (int)rn_param_i(t, "shard") : 0;
+    ft->shards = is_shard(t) ? (int)rn_param_i(t, "shards") : 1;
     ft->forge.group = (int)rn_param_i(t, "group");
     ft->forge.delta = rn_param_f(t, "delta");
     ft->forge.margin = rn_param_f(t, "margin");
@@ -81,11 +96,51 @@ static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_e
     return 0;
 }
 
+/* Copies the scalars of src into out (a shard reports its arrays through its file only). */
+static int copy_scalars(const ip_metrics *src, ip_metrics *out, ip_err *e) {
+    for (int i = 0; i < src->nscalars; i++)
+        if (ip_metrics_set(out, src->names[i], src->values[i], e) != 0) return -1;
+    return 0;
+}
+
+/* The merge: reads every shard's metrics file, merges (core/forge.h), writes
+ * the merged metrics with all per-passport arrays to this task's file. */
+static int fake1_merge(const rn_task *t, ip_metrics *out, ip_err *e) {
+    int S = (int)rn_param_i(t, "shards");
+    if (S < 1 || S > RN_MAX_SHARDS) return ip_fail(e, "bad shards %d", S);
+    ip_metrics *parts = calloc((size_t)S, sizeof *parts);
+    if (!parts) return ip_fail(e, "out of memory");
+    int rc = -1, loaded = 0;
+    for (; loaded < S; loaded++) {
+        char path[1100];
+        if (rn_shard_path(path, sizeof path, t->checkpoint, loaded, S) != 0) {
+            ip_fail(e, "shard path too long");
+            goto done;
+        }
+        if (ip_metrics_load(&parts[loaded], path, e) != 0) goto done;
+    }
+    if (ip_fake1_merge(parts, S, out, e) != 0 || ip_metrics_save(out, t->checkpoint, e) != 0) goto done;
+    rc = 0;
+done:
+    for (int i = 0; i < loaded; i++) ip_metrics_free(&parts[i]);
+    free(parts);
+    return rc;
+}
+
 static int fake1_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    if (is_merge(t)) return fake1_merge(t, out, e);
     ip_fake1_task ft;
     if (fill_fake1(&ft, t, c, e) != 0) return -1;
-    if (ft.shard >= ft.shards) return ip_fail(e, "shard %d is not below shards %d", ft.shard, ft.shards);
-    return ip_task_fake1(&ft, out, e);
+    if (ft.shard < 0 || ft.shard >= ft.shards) return ip_fail(e, "shard %d is not below shards %d", ft.shard, ft.shards);
+    if (!is_shard(t)) return ip_task_fake1(&ft, out, e);
+    ip_metrics mine;
+    ip_metrics_init(&mine);
+    int rc = ip_task_fake1(&ft, &mine, e) != 0 || ip_metrics_save(&mine, t->checkpoint, e) != 0 ||
+             copy_scalars(&mine, out, e) != 0
+                 ? -1
+                 : 0;
+    ip_metrics_free(&mine);
+    return rc;
 }
 
 const rn_kind rn_kind_fake1 = {
@@ -93,9 +148,10 @@ const rn_kind rn_kind_fake1 = {
     "fake-passport attack: accuracy and signature detection of N forged passports (docs/passports.md)",
     fake1_keys,
     RN_NKEYS(fake1_keys),
-    0,
+    RN_OUT_NONE,
     fake1_cost,
-    fake1_run};
+    fake1_run,
+    fake1_shards};
 
 /* ---------------- verify ---------------- */
 
@@ -136,7 +192,8 @@ const rn_kind rn_kind_verify = {
     RN_NKEYS(verify_keys),
     0,
     verify_cost,
-    verify_run};
+    verify_run,
+    NULL};
 
 /* ---------------- ipsweep bench forge ---------------- */
 

@@ -25,6 +25,13 @@ int rn_copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err
     return 0;
 }
 
+int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards) {
+    size_t l = strlen(merged_path);
+    if (l >= 3 && strcmp(merged_path + l - 3, ".h5") == 0) l -= 3;
+    int n = snprintf(out, cap, "%.*s.shard-%d-of-%d.h5", (int)l, merged_path, shard, shards);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 /* Forward FLOPs per image of an architecture on the spec's data shape, for
  * cost estimates only (rough: scaled from small-p's 14.9 MFLOP on 28x28). */
 static double arch_mflop(const char *arch) {
@@ -176,13 +183,13 @@ static int noop_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *
 }
 
 static const rn_kind kind_train = {"train", "train one model (an entry of the `models` section)", train_keys,
-                                   RN_NKEYS(train_keys), 1, train_cost, train_run};
-static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, RN_NKEYS(eval_keys), 0,
-                                  eval_cost, eval_run};
+                                   RN_NKEYS(train_keys), RN_OUT_MODEL, train_cost, train_run, NULL};
+static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, RN_NKEYS(eval_keys), RN_OUT_NONE,
+                                  eval_cost, eval_run, NULL};
 static const rn_kind kind_prune = {"prune", "global magnitude pruning without retraining, then evaluation",
-                                   prune_keys, RN_NKEYS(prune_keys), 1, prune_cost, prune_run};
+                                   prune_keys, RN_NKEYS(prune_keys), RN_OUT_MODEL, prune_cost, prune_run, NULL};
 static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks and tests)", noop_keys,
-                                  RN_NKEYS(noop_keys), 0, noop_cost, noop_run};
+                                  RN_NKEYS(noop_keys), RN_OUT_NONE, noop_cost, noop_run, NULL};
 
 /* passport attacks (runner/kind_attacks.c, runner/kind_forge.c) */
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;

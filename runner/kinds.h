@@ -15,8 +15,16 @@ typedef enum {
     RN_T_STRING,   /* free text */
     RN_T_BOOL,     /* true/false */
     RN_T_ENUM,     /* one of `choices` ("a|b|c") */
-    RN_T_MODEL     /* name of a `models` entry or of a task entry whose kind produces a model */
+    RN_T_MODEL,    /* name of a `models` entry or of a task entry whose kind produces a model */
+    RN_T_FINGERPRINT /* name of a task entry whose kind produces a fingerprint */
 } rn_type;
+
+/* A reference to another entry (its instances become dependencies). */
+#define RN_IS_REF(type) ((type) == RN_T_MODEL || (type) == RN_T_FINGERPRINT)
+
+/* What a task leaves on the shared filesystem for others to use (its path is
+ * rn_task.checkpoint): nothing, a model checkpoint, or a fingerprint file. */
+typedef enum { RN_OUT_NONE = 0, RN_OUT_MODEL, RN_OUT_FINGERPRINT } rn_output;
 
 typedef struct rn_key {
     const char *name;
@@ -40,11 +48,24 @@ typedef struct rn_kind {
     const char *doc;
     const rn_key *keys;
     int nkeys;
-    int produces_model;           /* writes t->checkpoint, which others may use as a `model` */
+    rn_output produces;           /* writes t->checkpoint, which others may name (RN_T_MODEL / RN_T_FINGERPRINT keys) */
     /* estimated seconds on one core (used for --dry-run and longest-first scheduling) */
     double (*cost)(const rn_task *t, const rn_ctx *ctx);
     int (*run)(const rn_task *t, const rn_ctx *ctx, ip_metrics *out, ip_err *e);
+    /* Optional: into how many shards a task is split (1 = not split). The
+     * spec loader then emits the shards, with parameters shard = 0..S-1 and
+     * shards = S, keys "<key>#shard=i/S" and output files
+     * rn_shard_path(merged output, i, S), followed by the task itself with
+     * shard = "all", depending on every shard, whose run merges them. */
+    int (*shards)(const rn_task *t);
 } rn_kind;
+
+/* Most shards a task may be split into. */
+#define RN_MAX_SHARDS 64
+
+/* The output file of shard i of S of a task whose merged output is
+ * merged_path: "<merged_path without .h5>.shard-i-of-S.h5". -1 if too long. */
+int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards);
 
 /* NULL-terminated list of every kind. */
 extern const rn_kind *const rn_kinds[];

@@ -203,7 +203,7 @@ static int write_root(wctx *w, hid_t f, const input *in) {
     unsigned long long seed = s->seed;
     if (ip_h5_attr_i32(f, "format_version", RN_RESULTS_FORMAT_VERSION) < 0 ||
         attr_str(w, f, "software", RES_SOFTWARE) < 0 || attr_str(w, f, "spec_name", s->name) < 0 ||
-        attr_str(w, f, "spec_file", s->file) < 0 ||
+        attr_str(w, f, "spec_file", s->file) < 0 || attr_str(w, f, "overrides", s->overrides) < 0 ||
         ip_h5_attr_write(f, "seed", u64, H5T_NATIVE_ULLONG, -1, &seed) < 0 ||
         ip_h5_attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
         attr_i64(f, "tasks_total", in->n) < 0 || attr_i64(f, "tasks_done", cnt[RN_DONE]) < 0 ||
@@ -428,10 +428,55 @@ done:
     return rc;
 }
 
+/* /params/<kind>: one row per task of the kind (any status), one string
+ * column per parameter any of them has (every parameter, not only swept
+ * ones: a report groups by scheme, rate, ... without re-reading the spec). */
+static int write_params_kind(wctx *w, hid_t gp, const input *in, const char *kind) {
+    const rn_task *T = in->spec->tasks;
+    int rc = -1, nrows = 0;
+    hid_t g = -1;
+    names pn = {0};
+    int *rows = malloc((size_t)(in->n ? in->n : 1) * sizeof *rows);
+    long long *ids = malloc((size_t)(in->n ? in->n : 1) * sizeof *ids);
+    const char **s = malloc((size_t)(in->n ? in->n : 1) * sizeof *s);
+    char kn[RN_KIND_LEN + 8], ln[RN_PARAM_NAME_LEN + 8];
+    if (!rows || !ids || !s) goto oom;
+    for (int i = 0; i < in->n; i++)
+        if (strcmp(T[i].kind, kind) == 0) {
+            ids[nrows] = T[i].id;
+            rows[nrows++] = i;
+            for (int k = 0; k < T[i].nparams; k++)
+                if (names_add(&pn, T[i].params[k].name, k) < 0) goto oom;
+        }
+    link_name(kn, sizeof kn, "", kind);
+    snprintf(w->where, sizeof w->where, "/params");
+    if ((g = group_create(w, gp, kn)) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/params/%s", kn);
+    if (col_i64(w, g, "task_id", (size_t)nrows, ids)) goto done;
+    for (int p = 0; p < pn.n; p++) {
+        for (int r = 0; r < nrows; r++) {
+            const char *v = rn_task_get(&T[rows[r]], pn.v[p]);
+            s[r] = v ? v : "";
+        }
+        link_name(ln, sizeof ln, strcmp(pn.v[p], "task_id") ? "" : "param_", pn.v[p]);
+        if (col_str(w, g, ln, (size_t)nrows, s)) goto done;
+    }
+    rc = 0;
+    goto done;
+oom:
+    ip_fail(w->e, "out of memory writing the parameters of kind %s", kind);
+done:
+    ip_h5_close(g);
+    names_free(&pn);
+    free(rows), free(ids), free(s);
+    return rc;
+}
+
 static int write_metrics(wctx *w, hid_t f, const input *in) {
     int rc = -1;
     names kinds = {0};
     w->where[0] = 0;
+    hid_t gp = -1;
     hid_t gm = group_create(w, f, "metrics");
     hid_t ga = gm >= 0 ? group_create(w, f, "arrays") : -1;
     if (ga < 0) goto done;
@@ -442,8 +487,13 @@ static int write_metrics(wctx *w, hid_t f, const input *in) {
         }
     for (int k = 0; k < kinds.n; k++)
         if (write_kind(w, gm, ga, in, kinds.v[k])) goto done;
+    w->where[0] = 0;
+    if ((gp = group_create(w, f, "params")) < 0) goto done;
+    for (int k = 0; k < kinds.n; k++)
+        if (write_params_kind(w, gp, in, kinds.v[k])) goto done;
     rc = 0;
 done:
+    ip_h5_close(gp);
     ip_h5_close(ga);
     ip_h5_close(gm);
     names_free(&kinds);

@@ -402,6 +402,7 @@ static const char *type_desc(const rn_key *k, char *buf, size_t cap) {
     case RN_T_BOOL: return "true or false";
     case RN_T_STRING: return "a string";
     case RN_T_MODEL: return "the name of a model";
+    case RN_T_FINGERPRINT: return "the name of a fingerprint entry";
     case RN_T_ENUM: {
         sfmt(buf, cap, "one of ");
         size_t l = strlen(buf);
@@ -528,6 +529,7 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
     }
     case RN_T_STRING:
     case RN_T_MODEL:
+    case RN_T_FINGERPRINT:
         if (n->len >= RN_PARAM_VALUE_LEN) {
             err_at(c, node, path, "value is longer than %d characters", RN_PARAM_VALUE_LEN - 1);
             return -1;
@@ -776,7 +778,7 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
             bad = 1;
             continue;
         }
-        if (key->type == RN_T_MODEL) {
+        if (RN_IS_REF(key->type)) {
             err_at(c, kn, kp, "model references cannot be zipped (list them directly: %s: [a, b])", key->name);
             bad = 1;
             continue;
@@ -1445,7 +1447,9 @@ static int find_entry(const ctx *c, const char *name) {
 static void resolve_refs(ctx *c, entry *e) {
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (s->key->type != RN_T_MODEL) continue;
+        if (!RN_IS_REF(s->key->type)) continue;
+        rn_output want = s->key->type == RN_T_FINGERPRINT ? RN_OUT_FINGERPRINT : RN_OUT_MODEL;
+        const char *what = want == RN_OUT_FINGERPRINT ? "fingerprint" : "model";
         for (int j = 0; j < s->nvals; j++) {
             if (!s->vals[j][0]) continue; /* an optional reference left empty */
             char vp[300];
@@ -1456,15 +1460,15 @@ static void resolve_refs(ctx *c, entry *e) {
                 const char *names[256];
                 int nn = 0;
                 for (int q = 0; q < c->nent && nn < 256; q++)
-                    if (c->ent[q].name && c->ent[q].kind && c->ent[q].kind->produces_model)
+                    if (c->ent[q].name && c->ent[q].kind && c->ent[q].kind->produces == want)
                         names[nn++] = c->ent[q].name;
                 char dym[120];
                 did_you_mean(dym, sizeof dym, s->vals[j], names, nn);
-                err_at(c, s->vnodes[j], vp, "unknown model \"%s\"%s", s->vals[j], dym);
+                err_at(c, s->vnodes[j], vp, "unknown %s \"%s\"%s", what, s->vals[j], dym);
                 e->bad = 1;
-            } else if (c->ent[r].kind && !c->ent[r].kind->produces_model) {
-                err_at(c, s->vnodes[j], vp, "\"%s\" is a task of kind %s, which does not produce a model",
-                       s->vals[j], c->ent[r].kind->name);
+            } else if (c->ent[r].kind && c->ent[r].kind->produces != want) {
+                err_at(c, s->vnodes[j], vp, "\"%s\" is a %s of kind %s, which does not produce a %s", s->vals[j],
+                       strcmp(c->ent[r].kind->name, "train") ? "task" : "model", c->ent[r].kind->name, what);
                 e->bad = 1;
             } else {
                 s->refs[j] = r;
@@ -1480,7 +1484,7 @@ static void cycle_dfs(ctx *c, int i, int *stack, int depth) {
     stack[depth] = i;
     for (int a = 0; a < e->eff.n; a++) {
         setting *s = &e->eff.v[a];
-        if (s->key->type != RN_T_MODEL) continue;
+        if (!RN_IS_REF(s->key->type)) continue;
         for (int j = 0; j < s->nvals; j++) {
             int r = s->refs[j];
             if (r < 0) continue;
@@ -1518,12 +1522,31 @@ typedef struct axis {
 
 /* Tasks come from one zeroed allocation sized by count_entry(): an rn_task
  * is large (mostly unused parameter text) and untouched pages stay free. */
+/* A new zeroed task at the end of the list. The list starts at the size
+ * count_entry() predicts and grows when tasks are split into shards, so a
+ * pointer into it is only valid until the next new_task(). */
 static rn_task *new_task(ctx *c) {
-    if (c->ntasks >= c->captasks) { /* count_entry() and expand_entry() disagree: a bug */
-        diag_raw(c, c->file, 0, 0, "", "internal error: more tasks than counted");
-        return NULL;
+    if (c->ntasks >= c->captasks) {
+        if (c->ntasks >= MAX_TASKS) {
+            char msg[96];
+            sfmt(msg, sizeof msg, "the spec expands to more than %d tasks (counting shards)", MAX_TASKS);
+            diag_raw(c, c->file, 0, 0, "", msg);
+            return NULL;
+        }
+        int cap = c->captasks ? 2 * c->captasks : 16;
+        if (cap > MAX_TASKS) cap = MAX_TASKS;
+        rn_task *tv = realloc(c->tasks, (size_t)cap * sizeof *tv);
+        int *te = tv ? realloc(c->task_entry, (size_t)cap * sizeof *te) : NULL;
+        if (tv) c->tasks = tv;
+        if (!tv || !te) {
+            c->oom = 1;
+            return NULL;
+        }
+        c->task_entry = te;
+        c->captasks = cap;
     }
     rn_task *t = &c->tasks[c->ntasks];
+    memset(t, 0, sizeof *t);
     t->id = c->ntasks++;
     return t;
 }
@@ -1540,7 +1563,7 @@ static double count_entry(ctx *c, int ei) {
     int seen_group[RN_MAX_PARAMS + 1] = {0};
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (s->key->type == RN_T_MODEL) {
+        if (RN_IS_REF(s->key->type)) {
             double n = 0;
             for (int j = 0; j < s->nvals; j++) {
                 if (s->refs[j] < 0) {
@@ -1580,7 +1603,8 @@ static void set_key(rn_task *t, const char *full) {
     sfmt(t->key + keep, RN_KEY_LEN - keep, "~%016llx", (unsigned long long)fnv1a(full));
 }
 
-static void set_checkpoint(ctx *c, rn_task *t, int ei) {
+/* t->checkpoint = <outdir>/<subdir>/<the key, sanitised>.h5 (unique). */
+static void set_checkpoint(ctx *c, rn_task *t, int ei, const char *subdir) {
     char name[CKPT_NAME_MAX + 40];
     size_t l = 0;
     for (const char *p = t->key; *p && l < CKPT_NAME_MAX; p++, l++) {
@@ -1602,7 +1626,7 @@ static void set_checkpoint(ctx *c, rn_task *t, int ei) {
         sfmt(name + base, sizeof name - base, "-%08llx", (unsigned long long)(hs >> 32));
     }
     char path[2048];
-    sfmt(path, sizeof path, "%s/ckpt/%s.h5", c->s->outdir, name);
+    sfmt(path, sizeof path, "%s/%s/%s.h5", c->s->outdir, subdir, name);
     if (strlen(path) >= sizeof t->checkpoint) {
         err_at(c, c->output_node, "output", "checkpoint paths under \"%s\" are too long", c->s->outdir);
         c->ent[ei].bad = 1;
@@ -1612,6 +1636,58 @@ static void set_checkpoint(ctx *c, rn_task *t, int ei) {
 }
 
 static void expand(ctx *c, int ei);
+
+/* Splits task `id` (complete but for its output and cost) into S shards
+ * followed by the merge (see rn_kind.shards): the shards take ids id ..
+ * id+S-1, the merge (same key as the unsplit task) id+S. Returns the merge's
+ * id, or -1 (reported). */
+static int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
+    const rn_kind *k = c->ent[ei].kind;
+    rn_task *whole = malloc(sizeof *whole);
+    if (!whole) return c->oom = 1, -1;
+    *whole = c->tasks[id];
+    set_checkpoint(c, whole, ei, "shards");
+    char sv[16], nv[16];
+    sfmt(nv, sizeof nv, "%d", S);
+    int bad = rn_task_set(whole, "shards", nv, 0) != 0;
+    for (int i = 0; i <= S && !bad; i++) {
+        rn_task *t = i == 0 ? &c->tasks[id] : new_task(c);
+        if (!t) { /* reported */
+            free(whole);
+            return -1;
+        }
+        int tid = t->id;
+        *t = *whole;
+        t->id = tid;
+        c->task_entry[tid] = ei;
+        if (i < S) {
+            char key[RN_KEY_LEN + 32];
+            sfmt(sv, sizeof sv, "%d", i);
+            sfmt(key, sizeof key, "%s#shard=%d/%d", whole->key, i, S);
+            set_key(t, key);
+            bad |= rn_shard_path(t->checkpoint, sizeof t->checkpoint, whole->checkpoint, i, S) != 0;
+            if (strset_add(c, &c->keys, t->key) == 0) bad = 1;
+            t->seed = ip_stream(t->key, c->s->seed);
+        } else {
+            sfmt(sv, sizeof sv, "all");
+            for (int d = 0; d < S && !bad; d++) {
+                if (t->ndeps >= RN_MAX_DEPS) bad = 1;
+                else t->deps[t->ndeps++] = id + d;
+            }
+        }
+        bad |= rn_task_set(t, "shard", sv, 1) != 0;
+        t->cost = k->cost ? k->cost(t, rc) : 0;
+    }
+    free(whole);
+    if (c->oom) return -1;
+    if (bad) {
+        err_at(c, c->ent[ei].node, c->ent[ei].path, "task %s cannot be split into %d shards (key or path too long?)",
+               c->tasks[id].key, S);
+        c->ent[ei].bad = 1;
+        return -1;
+    }
+    return id + S;
+}
 
 static void expand_entry(ctx *c, int ei) {
     entry *e = &c->ent[ei];
@@ -1631,7 +1707,7 @@ static void expand_entry(ctx *c, int ei) {
         axis *a = &ax[nax];
         memset(a, 0, sizeof *a);
         setting *s = &e->eff.v[i];
-        if (s->key->type == RN_T_MODEL) {
+        if (RN_IS_REF(s->key->type)) {
             int n = 0;
             for (int j = 0; j < s->nvals; j++) n += s->refs[j] >= 0 ? c->ent[s->refs[j]].ninst : 1;
             a->ids = palloc(c, (size_t)(n ? n : 1) * sizeof *a->ids);
@@ -1685,7 +1761,7 @@ static void expand_entry(ctx *c, int ei) {
             if (si >= 0) {
                 axis *a = &ax[setaxis[si]];
                 swept = a->n > 1;
-                if (kk->type == RN_T_MODEL) {
+                if (RN_IS_REF(kk->type)) {
                     int id = a->ids[idx[setaxis[si]]];
                     if (id >= 0) {
                         ref = &c->tasks[id];
@@ -1698,7 +1774,7 @@ static void expand_entry(ctx *c, int ei) {
                 }
             }
             if (rn_task_set(t, kk->name, val, swept) != 0) bad = 1;
-            if (kk->type == RN_T_MODEL) {
+            if (RN_IS_REF(kk->type)) {
                 char pn[RN_PARAM_NAME_LEN + 8];
                 sfmt(pn, sizeof pn, "%s_path", kk->name);
                 if (rn_task_set(t, pn, ref ? ref->checkpoint : "", 0) != 0) bad = 1;
@@ -1738,9 +1814,16 @@ static void expand_entry(ctx *c, int ei) {
             e->bad = 1;
         }
         t->seed = ip_stream(t->key, c->s->seed);
-        if (k->produces_model) set_checkpoint(c, t, ei);
-        t->cost = k->cost ? k->cost(t, &rc) : 0;
-        e->inst[e->ninst++] = t->id;
+        int shards = k->shards ? k->shards(t) : 1;
+        if (shards > 1) {
+            int merged = emit_shards(c, ei, t->id, shards, &rc);
+            if (merged < 0) return;
+            e->inst[e->ninst++] = merged;
+        } else {
+            if (k->produces) set_checkpoint(c, t, ei, k->produces == RN_OUT_FINGERPRINT ? "fingerprints" : "ckpt");
+            t->cost = k->cost ? k->cost(t, &rc) : 0;
+            e->inst[e->ninst++] = t->id;
+        }
         /* next combination: last axis fastest */
         for (int a = nax - 1; a >= 0; a--) {
             if (++idx[a] < ax[a].n) break;
@@ -1756,7 +1839,7 @@ static void expand(ctx *c, int ei) {
     if (e->bad) return;
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (s->key->type != RN_T_MODEL) continue;
+        if (!RN_IS_REF(s->key->type)) continue;
         for (int j = 0; j < s->nvals; j++) {
             if (s->refs[j] < 0) continue;
             expand(c, s->refs[j]);
@@ -2072,7 +2155,15 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
     }
     if (ok) {
         s->text = strdup(text);
-        if (!s->text) {
+        size_t ol = 1;
+        for (int i = 0; i < c->nov; i++) ol += strlen(ov[i].path) + strlen(ov[i].value) + 2;
+        s->overrides = malloc(ol);
+        if (s->overrides) {
+            s->overrides[0] = 0;
+            for (int i = 0, o = 0; i < c->nov; i++)
+                o += sprintf(s->overrides + o, "%s=%s\n", ov[i].path, ov[i].value);
+        }
+        if (!s->text || !s->overrides) {
             diag_raw(c, file, 0, 0, "", "out of memory");
             ok = 0;
         }
@@ -2147,6 +2238,7 @@ int rn_spec_load(rn_spec *s, const char *path, const rn_override *ov, int nov, r
 
 void rn_spec_free(rn_spec *s) {
     free(s->text);
+    free(s->overrides);
     free(s->tasks);
     memset(s, 0, sizeof *s);
 }
@@ -2170,7 +2262,7 @@ static void doc_cell(FILE *f, const char *s) {
 }
 
 void rn_spec_doc_kinds(FILE *f) {
-    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model"};
+    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint"};
     for (int i = 0; rn_kinds[i]; i++) {
         const rn_kind *k = rn_kinds[i];
         int train = !strcmp(k->name, "train");
@@ -2178,7 +2270,10 @@ void rn_spec_doc_kinds(FILE *f) {
         if (k->doc[0] >= 'a' && k->doc[0] <= 'z') fputc(k->doc[0] - 'a' + 'A', f);
         else if (k->doc[0]) fputc(k->doc[0], f);
         if (k->doc[0]) doc_cell(f, k->doc + 1);
-        fprintf(f, ".%s\n\n", k->produces_model ? " Produces a model: other tasks can name it in `model:`." : "");
+        fprintf(f, ".%s\n\n",
+                k->produces == RN_OUT_MODEL         ? " Produces a model: other tasks can name it in `model:`."
+                : k->produces == RN_OUT_FINGERPRINT ? " Produces a fingerprint: `match` tasks name it in `fingerprint:`."
+                                                    : "");
         fprintf(f, "| key | type | default | range / choices | description |\n");
         fprintf(f, "|---|---|---|---|---|\n");
         for (int j = 0; j < k->nkeys; j++) {
@@ -2203,6 +2298,8 @@ void rn_spec_doc_kinds(FILE *f) {
                 }
             } else if (kk->type == RN_T_MODEL) {
                 fputs("a model's name", f);
+            } else if (kk->type == RN_T_FINGERPRINT) {
+                fputs("a fingerprint entry's name", f);
             }
             fputs(" | ", f);
             doc_cell(f, kk->doc);

@@ -28,6 +28,7 @@ void rn_diags_print(const rn_diags *d, FILE *f);
 typedef struct rn_spec {
     char file[256];
     char *text;                  /* the spec file's text (stored in the results) */
+    char *overrides;             /* the --set overrides applied, "path=value" lines ("" = none; in the results) */
     char name[RN_NAME_LEN];
     unsigned long long seed;
     char output[1024];           /* results file path */

@@ -18,7 +18,7 @@
 #define RN_MAX_PARAMS 48
 #define RN_PARAM_NAME_LEN 48
 #define RN_PARAM_VALUE_LEN 1024
-#define RN_MAX_DEPS 8
+#define RN_MAX_DEPS 72           /* RN_MAX_SHARDS shards + the task's own references */
 
 /* A task parameter: name and its value as text (numbers printed with %.17g
  * or as written in the spec). `swept` marks the parameters that vary across

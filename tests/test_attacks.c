@@ -627,7 +627,7 @@ Test(attacks, kinds_run_from_text_parameters, .timeout = 60) {
             rn_task_set(&t, "epochs", "1", 0);
             rn_task_set(&t, "fraction", "0.25", 0);
         }
-        if (kinds[k]->produces_model) snprintf(t.checkpoint, sizeof t.checkpoint, "%s", ft);
+        if (kinds[k]->produces) snprintf(t.checkpoint, sizeof t.checkpoint, "%s", ft);
         cr_assert_gt(kinds[k]->cost(&t, &ctx), 0);
         ip_metrics mt;
         ip_metrics_init(&mt);

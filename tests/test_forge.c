@@ -613,19 +613,52 @@ Test(forge, fake1_and_verify_tasks, .timeout = 120) {
     cr_assert_eq(hsum, 9);
     cr_assert_leq(ip_metrics_get(&whole, "fake_min"), ip_metrics_get(&whole, "fake_q50"));
     cr_assert_leq(ip_metrics_get(&whole, "fake_q50"), ip_metrics_get(&whole, "fake_max"));
+    /* the same task split into 2 shards (as the spec loader emits them) and merged */
+    char merged_path[300];
+    snprintf(merged_path, sizeof merged_path, "%s/fake1.h5", dir);
     rn_task_set(&t, "shards", "2", 0);
     for (int s = 0; s < 2; s++) {
         char sv[16];
         snprintf(sv, sizeof sv, "%d", s);
-        rn_task_set(&t, "shard", sv, 0);
+        rn_task_set(&t, "shard", sv, 1);
+        cr_assert_eq(rn_shard_path(t.checkpoint, sizeof t.checkpoint, merged_path, s, 2), 0);
         ip_metrics_init(&part[s]);
         cr_assert_eq(rn_kind_fake1.run(&t, &ctx, &part[s], &e), 0, "%s", e.msg);
+        cr_assert_eq(part[s].narrays, 0, "a shard reports its arrays through its file only");
     }
-    const ip_metric_array *p0 = array_of(&part[0], "fake_acc"), *p1 = array_of(&part[1], "fake_acc");
-    cr_assert(p0 && p1 && p0->n + p1->n == 9);
-    cr_assert_eq(ip_metrics_get(&part[1], "first"), (double)p0->n);
-    for (size_t i = 0; i < 9; i++) cr_assert_eq(i < p0->n ? p0->v[i] : p1->v[i - p0->n], wa->v[i], "passport %zu", i);
+    cr_assert_eq(ip_metrics_get(&part[1], "first"), ip_metrics_get(&part[0], "passports"));
+    cr_assert_eq(ip_metrics_get(&part[0], "passports") + ip_metrics_get(&part[1], "passports"), 9);
     cr_assert_eq(ip_metrics_get(&part[0], "real_acc"), ip_metrics_get(&whole, "real_acc"));
+    ip_metrics merged;
+    ip_metrics_init(&merged);
+    rn_task_set(&t, "shard", "all", 1);
+    snprintf(t.checkpoint, sizeof t.checkpoint, "%s", merged_path);
+    cr_assert_eq(rn_kind_fake1.run(&t, &ctx, &merged, &e), 0, "%s", e.msg);
+    /* full mode: bit-identical to the unsharded run */
+    const char *same[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std", "fake_min", "fake_max",
+                          "fake_q05", "fake_q50", "fake_q95", "accepted", "passports", "detect_mean", "detect_max"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        cr_assert_eq(ip_metrics_get(&merged, same[i]), ip_metrics_get(&whole, same[i]), "%s", same[i]);
+    cr_assert_eq(ip_metrics_get(&merged, "shards"), 2);
+    const ip_metric_array *ma = array_of(&merged, "fake_acc"), *mh = array_of(&merged, "hist_counts");
+    cr_assert(ma && ma->n == 9 && mh && mh->n == 20);
+    for (size_t i = 0; i < 9; i++) cr_assert_eq(ma->v[i], wa->v[i], "passport %zu", i);
+    for (size_t i = 0; i < 20; i++) cr_assert_eq(mh->v[i], hist->v[i], "bin %zu", i);
+    /* the merged file holds the same, for export */
+    ip_metrics back;
+    cr_assert_eq(ip_metrics_load(&back, merged_path, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_metrics_get(&back, "fake_mean"), ip_metrics_get(&whole, "fake_mean"));
+    cr_assert(array_of(&back, "fake_acc") && array_of(&back, "fake_acc")->n == 9);
+    ip_metrics_free(&back);
+    /* a missing shard file is a clear error */
+    char gone[1100];
+    cr_assert_eq(rn_shard_path(gone, sizeof gone, merged_path, 1, 2), 0);
+    cr_assert_eq(unlink(gone), 0);
+    ip_metrics_free(&merged);
+    ip_metrics_init(&merged);
+    cr_assert_neq(rn_kind_fake1.run(&t, &ctx, &merged, &e), 0);
+    cr_assert(strstr(e.msg, "shard-1-of-2"), "%s", e.msg);
+    ip_metrics_free(&merged);
     /* verify: the true claim against the fakes */
     set_defaults(&t, &rn_kind_verify);
     rn_task_set(&t, "model_path", ck, 0);

@@ -780,6 +780,15 @@ Test(results, layout_read_back_with_the_c_api) {
     check_strs(f, "tasks/param_attack", 6, pa);
     cr_assert(!exists(f, "tasks/paramnum_attack"));
     cr_assert(!exists(f, "tasks/param_epochs"));
+    /* /params/<kind>: every parameter of every task of the kind, swept or not, any status */
+    read_i64(f, "params/train/task_id", 3, id);
+    cr_assert(id[0] == 0 && id[1] == 1 && id[2] == 2);
+    const char *pe[3] = {"5", "5", "5"}, *pse[3] = {"4", "5", "6"}, *pat[3] = {"fgsm", "pgd", "pgd"};
+    check_strs(f, "params/train/epochs", 3, pe);
+    check_strs(f, "params/eval/seed", 3, pse);
+    check_strs(f, "params/eval/attack", 3, pat);
+    cr_assert(!exists(f, "params/train/attack"));
+    attr_str_eq(f, "overrides", "");
     /* every /tasks column has 6 rows */
     {
         hid_t g = H5Gopen2(f, "tasks", H5P_DEFAULT);

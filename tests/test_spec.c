@@ -718,6 +718,10 @@ Test(spec_overrides, applied_before_validation) {
     cr_expect_str_eq(rn_task_get(t, "lr"), "0.5");
     cr_expect_eq(count_kind(&s, "prune", "pruned"), 6);
     cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.3]<train:base[seed=4]>"));
+    /* recorded for the results file, in order */
+    cr_expect_str_eq(s.overrides, "seed=9\ndata.train_limit=100\nmodels.base.seed=[4, 5]\n"
+                                  "tasks[1].rate={range: [0.1, 0.3, 0.1]}\ndefaults.models.epochs=7\n"
+                                  "models[0].lr=0.5\nname=renamed\noutput=elsewhere/x.h5\n");
     rn_spec_free(&s);
     rn_diags_free(&d);
 }
@@ -773,7 +777,8 @@ Test(spec_files, quick_config_validates) {
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
     cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
-    cr_expect_eq(count_kind(&s, "fake1", NULL), 5); /* random + {image, shuffle} x 2 base seeds */
+    /* random + {image, shuffle} x 2 base seeds, each of 10,000 passports in 4 shards + the merge */
+    cr_expect_eq(count_kind(&s, "fake1", NULL), 5 * (4 + 1));
     cr_expect_not_null(find_task(&s, "train:pv1"));
     cr_expect_str_eq(rn_task_get(find_task(&s, "train:pv1"), "signature"), "ipsweep");
     cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.9]<train:base[seed=2]>"));
@@ -855,6 +860,58 @@ Test(spec_yaml, defaults_with_zip_and_reference) {
     /* e: the default model (2 instances) x the default batch sweep */
     cr_expect_eq(count_kind(&s, "eval", "e"), 4);
     cr_expect_not_null(find_task(&s, "eval:e[batch=64]<train:m[epochs=1,batch=8]>"));
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+/* ------------------------------------------------------------ shards --- */
+
+Test(spec_shards, big_fake1_is_split_and_merged) {
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(load_text(&s, &d,
+                           "data: {source: synthetic:8}\n"
+                           "models: [{name: m, scheme: v1}]\n"
+                           "tasks:\n"
+                           "  - {name: f, kind: fake1, model: m, passports: 10, shard_size: 4}\n"
+                           "  - {name: g, kind: fake1, model: m, passports: 10, shards: 1}\n"
+                           "  - {name: h, kind: fake1, model: m, passports: 3, shards: 8}\n"),
+                 0);
+    /* m; f: 3 shards + merge; g: whole; h: 3 shards (not more than passports) + merge */
+    cr_assert_eq(s.ntasks, 1 + 4 + 1 + 4);
+    const rn_task *merge = find_task(&s, "fake1:f<train:m>");
+    cr_assert_not_null(merge);
+    cr_expect_eq(merge->id, 4);
+    cr_expect_str_eq(rn_task_get(merge, "shard"), "all");
+    cr_expect_str_eq(rn_task_get(merge, "shards"), "3");
+    cr_expect_str_eq(merge->checkpoint, "results/inline.d/shards/fake1_f_train_m_.h5");
+    cr_assert_eq(merge->ndeps, 4);
+    cr_expect_eq(merge->deps[0], 0);
+    for (int i = 0; i < 3; i++) {
+        const rn_task *t = &s.tasks[1 + i];
+        char key[64], sv[8], path[1100];
+        snprintf(key, sizeof key, "fake1:f<train:m>#shard=%d/3", i);
+        snprintf(sv, sizeof sv, "%d", i);
+        cr_expect_str_eq(t->key, key);
+        cr_expect_str_eq(rn_task_get(t, "shard"), sv);
+        cr_expect_eq(param(t, "shard")->swept, 1);
+        cr_expect_str_eq(rn_task_get(t, "shards"), "3");
+        cr_expect_eq(t->ndeps, 1);
+        cr_expect_eq(merge->deps[1 + i], t->id);
+        cr_assert_eq(rn_shard_path(path, sizeof path, merge->checkpoint, i, 3), 0);
+        cr_expect_str_eq(t->checkpoint, path);
+        cr_expect_neq(t->seed, merge->seed);
+        cr_expect_gt(t->cost, merge->cost);
+    }
+    const rn_task *g = find_task(&s, "fake1:g<train:m>");
+    cr_assert_not_null(g);
+    cr_expect_null(rn_task_get(g, "shard"));
+    cr_expect_str_eq(g->checkpoint, "");
+    const rn_task *h = find_task(&s, "fake1:h<train:m>");
+    cr_assert_not_null(h);
+    cr_expect_str_eq(rn_task_get(h, "shards"), "3");
+    for (int i = 0; i < s.ntasks; i++)
+        for (int j = 0; j < s.tasks[i].ndeps; j++) cr_expect_lt(s.tasks[i].deps[j], i);
     rn_spec_free(&s);
     rn_diags_free(&d);
 }
