@@ -15,6 +15,7 @@
 #include "../core/tasks.h"
 #include "../core/train.h"
 #include "../runner/kinds.h"
+#include "../runner/spec.h"
 #include "testutil.h"
 
 #define SRC "synthetic:512x1x16x16"
@@ -475,4 +476,106 @@ Test(fingerprint, task_fingerprint_v2_public_branch, .timeout = 120) {
     cr_assert_eq(ip_metrics_get(&mm, "match_rate"), 1.0);
     ip_metrics_free(&mm), ip_metrics_free(&mt);
     ip_fingerprint_free(&fp);
+}
+
+/* ---------------- the runner kinds ---------------- */
+
+/* A task of kind k with every key at its default, as spec expansion does. */
+static void task_defaults(rn_task *t, const rn_kind *k) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->kind, sizeof t->kind, "%s", k->name);
+    t->seed = 11;
+    for (int i = 0; i < k->nkeys; i++)
+        if (k->keys[i].def) cr_assert_eq(rn_task_set(t, k->keys[i].name, k->keys[i].def, 0), 0);
+}
+
+Test(fingerprint, kinds_run_from_text_parameters, .timeout = 120) {
+    const char *own = owner("kind_owner", IP_SCHEME_BASELINE, IP_NORM_BN);
+    const rn_kind *fk = rn_kind_find("fingerprint"), *mk = rn_kind_find("match");
+    cr_assert_not_null(fk);
+    cr_assert_not_null(mk);
+    cr_assert_eq(fk->produces, RN_OUT_FINGERPRINT);
+    cr_assert_eq(rn_kind_key(mk, "fingerprint")->type, RN_T_FINGERPRINT);
+    cr_assert_eq(rn_kind_key(mk, "suspect")->type, RN_T_MODEL);
+    rn_ctx ctx = {.data_source = SRC, .train_limit = 256, .test_limit = TEST_LIMIT};
+    rn_task t;
+    task_defaults(&t, fk);
+    rn_task_set(&t, "model", "train:owner", 0);
+    rn_task_set(&t, "model_path", own, 0);
+    rn_task_set(&t, "points", "16", 0);
+    rn_task_set(&t, "k", "0.5", 0);
+    rn_task_set(&t, "target", "least-likely", 0);
+    snprintf(t.checkpoint, sizeof t.checkpoint, "%s", tu_path(scratch, "kind_fp.h5"));
+    cr_assert_gt(fk->cost(&t, &ctx), 0);
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    cr_assert_eq(fk->run(&t, &ctx, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_metrics_get(&mt, "points_requested"), 16.0);
+    cr_assert_gt(ip_metrics_get(&mt, "points"), 0);
+    ip_metrics_free(&mt);
+    ip_fingerprint fp;
+    cr_assert_eq(ip_fingerprint_load(&fp, t.checkpoint, &e), 0, "%s", e.msg);
+    cr_assert_eq(fp.cfg.target, IP_FP_TARGET_LEAST);
+    cr_assert_float_eq(fp.cfg.margin, 0.5f, 0);
+    cr_assert_eq(fp.cfg.max_iter, 1000);
+    ip_fingerprint_free(&fp);
+    rn_task mtask;
+    task_defaults(&mtask, mk);
+    rn_task_set(&mtask, "fingerprint", "fingerprint:fp<train:owner>", 0);
+    rn_task_set(&mtask, "fingerprint_path", t.checkpoint, 0);
+    rn_task_set(&mtask, "suspect", "train:owner", 0);
+    rn_task_set(&mtask, "suspect_path", own, 0);
+    cr_assert_gt(mk->cost(&mtask, &ctx), 0);
+    ip_metrics_init(&mt);
+    cr_assert_eq(mk->run(&mtask, &ctx, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_metrics_get(&mt, "match_rate"), 1.0);
+    ip_metrics_free(&mt);
+    /* a bad path names the file */
+    rn_task_set(&mtask, "fingerprint_path", "/nonexistent/fp.h5", 0);
+    ip_metrics_init(&mt);
+    cr_assert_neq(mk->run(&mtask, &ctx, &mt, &e), 0);
+    cr_assert(strstr(e.msg, "/nonexistent/fp.h5"), "%s", e.msg);
+    ip_metrics_free(&mt);
+}
+
+Test(fingerprint, spec_references_a_fingerprint) {
+    static const rn_spec_opts no_data = {.skip_data_check = 1};
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = rn_spec_load_text(&s, "fp.yaml",
+                               "data: {source: synthetic:8}\n"
+                               "models: [{name: owner}, {name: indep, norm: gn}]\n"
+                               "tasks:\n"
+                               "  - {name: fp, kind: fingerprint, model: owner, points: 50, k: [0.5, 2]}\n"
+                               "  - {name: mr, kind: match, fingerprint: fp, suspect: indep}\n",
+                               &no_data, NULL, 0, &d);
+    if (rc != 0) rn_diags_print(&d, stderr);
+    cr_assert_eq(rc, 0);
+    int nfp = 0, nmatch = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->kind, "fingerprint") == 0) {
+            nfp++;
+            cr_expect(strstr(t->checkpoint, "fingerprints/") != NULL, "%s", t->checkpoint);
+        } else if (strcmp(t->kind, "match") == 0) {
+            nmatch++;
+            cr_expect_eq(t->ndeps, 2);
+            cr_expect(strstr(rn_task_get(t, "fingerprint_path"), "fingerprints/") != NULL);
+            cr_expect_str_eq(rn_task_get(t, "branch"), "default");
+        }
+    }
+    cr_expect_eq(nfp, 2);
+    cr_expect_eq(nmatch, 2);
+    rn_spec_free(&s);
+    /* a model is not a fingerprint */
+    rn_diags d2 = {0};
+    cr_assert_neq(rn_spec_load_text(&s, "bad.yaml",
+                                    "data: {source: synthetic:8}\n"
+                                    "models: [{name: owner}]\n"
+                                    "tasks:\n"
+                                    "  - {name: mr, kind: match, fingerprint: owner, suspect: owner}\n",
+                                    &no_data, NULL, 0, &d2),
+                  0);
+    cr_assert_gt(d2.n, 0);
 }
