@@ -297,13 +297,31 @@ static int run_alloc(ip_fp_run *r, size_t k, ip_err *e) {
     return 0;
 }
 
+/* batch 0: all K points, but no more than keep the planned activations, their
+ * gradients and the conv workspace under IP_FP_AUTO_BATCH_BYTES (the points
+ * do not depend on the batch, so the cap only bounds memory). */
+#define IP_FP_AUTO_BATCH_BYTES 1e9
+
+static int batch_for(ip_model *m, const ip_fp_cfg *cfg, size_t K, size_t *B, ip_err *e) {
+    if (cfg->batch > 0) {
+        *B = (size_t)cfg->batch < K ? (size_t)cfg->batch : K;
+        return 0;
+    }
+    int keep = m->batch;
+    if (ip_model_plan(m, 1, e) != 0) return -1;
+    double per = (2.0 * (double)m->arena_floats + (double)m->work_floats) * sizeof(float);
+    size_t cap = (size_t)(IP_FP_AUTO_BATCH_BYTES / per);
+    *B = cap < 1 ? 1 : cap < K ? cap : K;
+    return keep > 0 ? ip_model_plan(m, keep, e) : 0;
+}
+
 int ip_fingerprint_generate(ip_model *m, const ip_dataset *train, const float *lo, const float *hi,
                             const ip_fp_cfg *cfg, ip_fingerprint *fp, ip_fp_run *run, ip_err *e) {
     memset(fp, 0, sizeof *fp);
     if (check_cfg(cfg, m->cfg.classes, e) != 0) return -1;
     if (cfg->points < 1) return ip_fail(e, "fingerprint: points must be positive");
-    size_t K = cfg->points, d = sample_floats(m);
-    size_t B = cfg->batch > 0 && (size_t)cfg->batch < K ? (size_t)cfg->batch : K;
+    size_t K = cfg->points, d = sample_floats(m), B;
+    if (batch_for(m, cfg, K, &B, e) != 0) return -1;
     if (B > (size_t)INT32_MAX) return ip_fail(e, "fingerprint batch too large");
     ip_fp_run r = {0};
     int rc = -1;

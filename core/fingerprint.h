@@ -52,7 +52,7 @@ typedef struct ip_fp_cfg {
     ip_fp_target target;  /* j: random != i (default) or the least likely label at x0 */
     float lr;             /* Adam learning rate (default 0.01) */
     int max_iter;         /* Adam steps at most (default 1000) */
-    int batch;            /* points optimised together (0 = all K) */
+    int batch;            /* points optimised together (0 = all K, capped at ~1 GB of activations) */
     uint64_t seed;        /* seed images / noise / targets (default 1) */
     int branch;           /* -1 = ip_fp_resolve_branch's default */
 } ip_fp_cfg;
@@ -114,7 +114,8 @@ int ip_fp_optimise_ref(ip_model *m, float *x, int32_t src, int32_t tgt, const fl
                        const ip_fp_cfg *cfg, int32_t *iters, int8_t *conv, ip_err *e);
 
 /* Generates a fingerprint of the owner m: cfg->points seeds in batches of
- * cfg->batch (0 = all), kept when converged. m is re-planned for the batch
+ * cfg->batch (0 = all K, or as many as fit in ~1 GB of planned activations
+ * and their gradients), kept when converged. m is re-planned for the batch
  * and its branch set to the resolved branch. lo/hi: the valid input range per
  * channel (ip_data_input_range of data normalised for m). run (optional)
  * gets the per-point details. */

@@ -29,7 +29,7 @@ static const rn_key fingerprint_keys[] = {
     {"target", RN_T_ENUM, "random", 0, 0, "random|least-likely", "target label j (never the seed's label i)"},
     {"lr", RN_T_FLOAT, "0.01", 1e-9, 100, NULL, "Adam learning rate on the inputs (normalised units)"},
     {"max_iter", RN_T_INT, "1000", 0, 1e7, NULL, "Adam steps at most; a point still above zero loss is dropped"},
-    {"batch", RN_T_INT, "0", 0, 1e6, NULL, "points optimised together in one forward/backward (0 = all)"},
+    {"batch", RN_T_INT, "0", 0, 1e6, NULL, "points optimised together in one forward/backward (0 = all, at most ~1 GB of activations)"},
     {"branch", RN_T_ENUM, "default", 0, 0, "default|public|private",
      "passport models: branch fingerprinted (default: public for v2/v3, what a thief deploys)"},
     {"seed", RN_T_INT, "1", 0, 2147483647, NULL, "seed images, noise and targets"},
