@@ -889,7 +889,7 @@ Test(spec_shards, big_fake1_is_split_and_merged) {
     cr_expect_eq(merge->deps[0], 0);
     for (int i = 0; i < 3; i++) {
         const rn_task *t = &s.tasks[1 + i];
-        char key[64], sv[8], path[1100];
+        char key[64], sv[12], path[1100];
         snprintf(key, sizeof key, "fake1:f<train:m>#shard=%d/3", i);
         snprintf(sv, sizeof sv, "%d", i);
         cr_expect_str_eq(t->key, key);
