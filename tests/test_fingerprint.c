@@ -202,7 +202,7 @@ Test(ipguard, threshold_meets_the_false_positive_rate) {
 
 /* ---------------- generation ---------------- */
 
-Test(fingerprint, points_cross_the_boundary_by_margin_k, .timeout = 120) {
+Test(fingerprint, points_cross_the_boundary_by_margin_k) {
     env v;
     env_open(&v, owner("own_bn", IP_SCHEME_BASELINE, IP_NORM_BN));
     ip_fp_cfg c;
@@ -233,7 +233,7 @@ Test(fingerprint, points_cross_the_boundary_by_margin_k, .timeout = 120) {
     env_close(&v);
 }
 
-Test(fingerprint, unconverged_points_are_reported_not_kept, .timeout = 60) {
+Test(fingerprint, unconverged_points_are_reported_not_kept) {
     env v;
     env_open(&v, owner("own_unc", IP_SCHEME_BASELINE, IP_NORM_BN));
     ip_fp_cfg c;
@@ -252,7 +252,7 @@ Test(fingerprint, unconverged_points_are_reported_not_kept, .timeout = 60) {
     env_close(&v);
 }
 
-Test(fingerprint, clipping_keeps_points_in_range, .timeout = 60) {
+Test(fingerprint, clipping_keeps_points_in_range) {
     env v;
     env_open(&v, owner("own_clip", IP_SCHEME_BASELINE, IP_NORM_BN));
     ip_fp_cfg c;
@@ -335,17 +335,17 @@ static void batched_equals_ref(ip_norm_kind norm, ip_scheme scheme, const char *
     env_close(&v);
 }
 
-Test(fingerprint, batched_equals_one_at_a_time_bn, .timeout = 120) {
+Test(fingerprint, batched_equals_one_at_a_time_bn) {
     batched_equals_ref(IP_NORM_BN, IP_SCHEME_BASELINE, "own_ref_bn");
 }
 
-Test(fingerprint, batched_equals_one_at_a_time_gn_v2_public, .timeout = 120) {
+Test(fingerprint, batched_equals_one_at_a_time_gn_v2_public) {
     batched_equals_ref(IP_NORM_GN, IP_SCHEME_V2, "own_ref_gn");
 }
 
 /* ---------------- matching, the file, the tasks ---------------- */
 
-Test(fingerprint, owner_matches_itself_and_file_round_trip, .timeout = 120) {
+Test(fingerprint, owner_matches_itself_and_file_round_trip) {
     const char *own = owner("own_match", IP_SCHEME_BASELINE, IP_NORM_BN);
     const char *other = owner("own_other", IP_SCHEME_BASELINE, IP_NORM_GN);
     env v;
@@ -405,7 +405,7 @@ Test(fingerprint, owner_matches_itself_and_file_round_trip, .timeout = 120) {
     env_close(&v);
 }
 
-Test(fingerprint, match_maps_points_to_the_suspects_normalisation, .timeout = 60) {
+Test(fingerprint, match_maps_points_to_the_suspects_normalisation) {
     env v;
     env_open(&v, owner("own_norm", IP_SCHEME_BASELINE, IP_NORM_BN));
     ip_fp_cfg c;
@@ -436,7 +436,7 @@ static const double *array_of(const ip_metrics *mt, const char *name, size_t *n)
     return NULL;
 }
 
-Test(fingerprint, task_fingerprint_v2_public_branch, .timeout = 120) {
+Test(fingerprint, task_fingerprint_v2_public_branch) {
     const char *own = owner("own_v2", IP_SCHEME_V2, IP_NORM_GN);
     ip_fingerprint_task t;
     ip_fingerprint_task_defaults(&t);
@@ -489,7 +489,7 @@ static void task_defaults(rn_task *t, const rn_kind *k) {
         if (k->keys[i].def) cr_assert_eq(rn_task_set(t, k->keys[i].name, k->keys[i].def, 0), 0);
 }
 
-Test(fingerprint, kinds_run_from_text_parameters, .timeout = 120) {
+Test(fingerprint, kinds_run_from_text_parameters) {
     const char *own = owner("kind_owner", IP_SCHEME_BASELINE, IP_NORM_BN);
     const rn_kind *fk = rn_kind_find("fingerprint"), *mk = rn_kind_find("match");
     cr_assert_not_null(fk);
@@ -568,6 +568,7 @@ Test(fingerprint, spec_references_a_fingerprint) {
     cr_expect_eq(nfp, 2);
     cr_expect_eq(nmatch, 2);
     rn_spec_free(&s);
+    rn_diags_free(&d);
     /* a model is not a fingerprint */
     rn_diags d2 = {0};
     cr_assert_neq(rn_spec_load_text(&s, "bad.yaml",
@@ -578,4 +579,5 @@ Test(fingerprint, spec_references_a_fingerprint) {
                                     &no_data, NULL, 0, &d2),
                   0);
     cr_assert_gt(d2.n, 0);
+    rn_diags_free(&d2);
 }
