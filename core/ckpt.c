@@ -33,10 +33,6 @@
 #define CKPT_SOFTWARE "ipsweep"
 #endif
 
-/* A single chunk per dataset (needed for the checksum filter) must stay below
- * HDF5's 4 GB chunk limit; larger tensors are stored contiguous, unchecksummed. */
-#define CKPT_MAX_CHUNK_BYTES ((size_t)1 << 31)
-
 /* ------------------------------------------------------------------------- */
 /* Small helpers                                                             */
 
@@ -61,14 +57,6 @@ static int split_name(const char *name, char *layer, size_t lcap, const char **f
     return 0;
 }
 
-static void format_shape(char *out, size_t cap, int ndim, const hsize_t *dims) {
-    size_t n = 0;
-    n += (size_t)snprintf(out + n, cap - n, "(");
-    for (int i = 0; i < ndim && n < cap; i++)
-        n += (size_t)snprintf(out + n, cap - n, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
-    if (n < cap) snprintf(out + n, cap - n, ")");
-}
-
 static hid_t group_open_or_create(hid_t parent, const char *name) {
     htri_t ex = H5Lexists(parent, name, H5P_DEFAULT);
     if (ex < 0) return -1;
@@ -79,41 +67,7 @@ static hid_t group_open_or_create(hid_t parent, const char *name) {
 /* ------------------------------------------------------------------------- */
 /* Writing                                                                   */
 
-/* Variable-length UTF-8 string: h5py reads it as str. */
-static int attr_str(hid_t loc, const char *name, const char *v) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    int rc = -1;
-    if (H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
-        rc = ip_h5_attr_write(loc, name, t, t, -1, &v);
-    H5Tclose(t);
-    return rc;
-}
 
-/* A dataset of ndim dims (0 = scalar), stored as one chunk with a Fletcher-32
- * checksum when it fits. */
-static int write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
-                         const void *data) {
-    size_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
-    hid_t sp = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t d = -1;
-    int rc = -1;
-    if (sp < 0 || dcpl < 0) goto done;
-    if (ndim > 0 && numel > 0 && numel * H5Tget_size(ftype) < CKPT_MAX_CHUNK_BYTES) {
-        if (H5Pset_chunk(dcpl, ndim, dims) < 0 || H5Pset_fletcher32(dcpl) < 0) goto done;
-    }
-    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d < 0) goto done;
-    if (numel > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
-    rc = 0;
-done:
-    ip_h5_close(d);
-    ip_h5_close(dcpl);
-    ip_h5_close(sp);
-    return rc;
-}
 
 /* The comma list of passport layers the model actually has ("none" without
  * any), so that the checkpoint rebuilds the same set whatever the arch's
@@ -143,15 +97,15 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     passport_list(m, plist, sizeof plist);
     int shape[3] = {c->in_c, c->in_h, c->in_w};
     if (ip_h5_attr_i32(f, "format_version", IP_CKPT_FORMAT_VERSION) < 0) return -1;
-    if (attr_str(f, "arch", c->arch) < 0) return -1;
-    if (attr_str(f, "scheme", ip_scheme_name(c->scheme)) < 0) return -1;
-    if (attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
-    if (attr_str(f, "passport_layers", plist) < 0) return -1;
+    if (ip_h5_attr_str(f, "arch", c->arch) < 0) return -1;
+    if (ip_h5_attr_str(f, "scheme", ip_scheme_name(c->scheme)) < 0) return -1;
+    if (ip_h5_attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
+    if (ip_h5_attr_str(f, "passport_layers", plist) < 0) return -1;
     if (ip_h5_attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
     if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
     if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
     if (ip_h5_attr_write(f, "input_std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_std) < 0) return -1;
-    if (attr_str(f, "software", CKPT_SOFTWARE) < 0) return -1;
+    if (ip_h5_attr_str(f, "software", CKPT_SOFTWARE) < 0) return -1;
     return 0;
 }
 
@@ -189,7 +143,7 @@ static int write_contents(hid_t f, const void *user, ip_err *e) {
         hsize_t dims[4];
         for (int d = 0; d < t->ndim; d++) dims[d] = (hsize_t)t->shape[d];
         g = group_open_or_create(top[t->kind], layer);
-        if (g < 0 || write_dataset(g, field, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
+        if (g < 0 || ip_h5_write_dataset(g, field, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
                                    tensor_ptr(t, m->params, m->bufs)) < 0) {
             ip_fail(e, "writing /%s/%s/%s failed%s", kind_group(t->kind), layer, field, ip_h5_detail(&db));
             goto done;
@@ -205,8 +159,8 @@ static int write_contents(hid_t f, const void *user, ip_err *e) {
         }
         hsize_t dims[1] = {(hsize_t)p->cout};
         g = group_open_or_create(top[IP_TENSOR_PASSPORT], p->layer);
-        if (g < 0 || write_dataset(g, "sig_bits", H5T_STD_I8LE, H5T_NATIVE_SCHAR, 1, dims, p->bits) < 0 ||
-            attr_str(g, "signature", p->signature) < 0) {
+        if (g < 0 || ip_h5_write_dataset(g, "sig_bits", H5T_STD_I8LE, H5T_NATIVE_SCHAR, 1, dims, p->bits) < 0 ||
+            ip_h5_attr_str(g, "signature", p->signature) < 0) {
             ip_fail(e, "writing /passport/%s failed%s", p->layer, ip_h5_detail(&db));
             goto done;
         }
@@ -230,10 +184,10 @@ static int write_trigger(hid_t f, const ip_model *m, ip_err *e) {
     hsize_t dims[4] = {(hsize_t)t->n, (hsize_t)t->c, (hsize_t)t->h, (hsize_t)t->w};
     uint64_t seed = m->trigger_seed;
     int rc = 0;
-    if (g < 0 || write_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims, t->x) < 0 ||
-        write_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->y) < 0 ||
+    if (g < 0 || ip_h5_write_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims, t->x) < 0 ||
+        ip_h5_write_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->y) < 0 ||
         ip_h5_attr_write(g, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, -1, &seed) < 0 ||
-        attr_str(g, "construction", IP_CKPT_TRIGGER_CONSTRUCTION) < 0)
+        ip_h5_attr_str(g, "construction", IP_CKPT_TRIGGER_CONSTRUCTION) < 0)
         rc = ip_fail(e, "writing /trigger failed%s", ip_h5_detail(&db));
     ip_h5_close(g);
     return rc;
@@ -261,117 +215,8 @@ int ip_ckpt_save(const ip_model *m, const char *path, ip_err *e) {
 /* ------------------------------------------------------------------------- */
 /* Reading                                                                   */
 
-/* Opens path read-only, distinguishing a missing/unreadable file, a file that
- * is not HDF5 at all and an HDF5 file HDF5 refuses to open (truncated). */
-static hid_t open_ro(const char *path, ip_err *e) {
-    ip_h5_detail_buf db;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ip_fail(e, "cannot open the file: %s", strerror(errno));
-    struct stat st;
-    int ok = fstat(fd, &st) == 0;
-    close(fd);
-    if (ok && S_ISDIR(st.st_mode)) return ip_fail(e, "cannot open the file: it is a directory");
-    if (ok && st.st_size == 0) return ip_fail(e, "not a valid HDF5 file (it is empty)");
-    htri_t is = H5Fis_hdf5(path);
-    if (is == 0) return ip_fail(e, "not a valid HDF5 file (no HDF5 signature: corrupt, or not a checkpoint)");
-    hid_t fapl = ip_h5_make_fapl(0);
-    if (fapl < 0) return ip_fail(e, "cannot set up HDF5 file access%s", ip_h5_detail(&db));
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl); /* also when H5Fis_hdf5 itself failed */
-    if (f < 0)
-        ip_fail(e, "not a valid HDF5 file (truncated or corrupt)%s", ip_h5_detail(&db));
-    H5Pclose(fapl);
-    return f < 0 ? -1 : f;
-}
 
-/* Reads a scalar or 1-D numeric attribute of exactly n values (n == 0: scalar). */
-static int attr_read_num(hid_t loc, const char *where, const char *name, hid_t mtype, H5T_class_t want, int n,
-                         void *out, ip_err *e) {
-    ip_h5_detail_buf db;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    int rc = -1;
-    if (a < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-        goto done;
-    }
-    if (H5Tget_class(t) != want) {
-        ip_fail(e, "attribute %s%s has the wrong type (expected %s)", where, name,
-                want == H5T_INTEGER ? "integer" : "float");
-        goto done;
-    }
-    hssize_t np = H5Sget_simple_extent_npoints(sp);
-    if (np != (n == 0 ? 1 : n)) {
-        ip_fail(e, "attribute %s%s has %lld values, expected %d", where, name, (long long)np, n == 0 ? 1 : n);
-        goto done;
-    }
-    if (H5Aread(a, mtype, out) < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-        goto done;
-    }
-    rc = 0;
-done:
-    ip_h5_close(sp);
-    ip_h5_close(t);
-    ip_h5_close(a);
-    return rc;
-}
 
-/* Reads a scalar string attribute, variable or fixed length, into out (cap bytes). */
-static int attr_read_str(hid_t loc, const char *where, const char *name, char *out, size_t cap, ip_err *e) {
-    ip_h5_detail_buf db;
-    htri_t ex = H5Aexists(loc, name);
-    if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    hid_t mt = -1;
-    char *buf = NULL;
-    int rc = -1;
-    if (a < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-        goto done;
-    }
-    if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
-        ip_fail(e, "attribute %s%s is not a single string", where, name);
-        goto done;
-    }
-    htri_t vl = H5Tis_variable_str(t);
-    if (vl < 0 || (mt = H5Tcopy(t)) < 0) {
-        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-        goto done;
-    }
-    const char *s;
-    if (vl > 0) {
-        if (H5Aread(a, mt, &buf) < 0) {
-            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-            goto done;
-        }
-        s = buf ? buf : "";
-    } else {
-        size_t sz = H5Tget_size(t);
-        buf = calloc(sz + 1, 1);
-        if (!buf || H5Aread(a, mt, buf) < 0) {
-            free(buf);
-            buf = NULL;
-            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
-            goto done;
-        }
-        s = buf;
-    }
-    if (strlen(s) >= cap) ip_fail(e, "attribute %s%s is longer than %zu characters", where, name, cap - 1);
-    else snprintf(out, cap, "%s", s), rc = 0;
-    if (vl > 0) H5free_memory(buf);
-    else free(buf);
-done:
-    ip_h5_close(mt);
-    ip_h5_close(sp);
-    ip_h5_close(t);
-    ip_h5_close(a);
-    return rc;
-}
 
 typedef struct ckpt_meta {
     int format_version;
@@ -382,26 +227,26 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     memset(meta, 0, sizeof *meta);
     ip_model_cfg *c = &meta->cfg;
     char s[64];
-    if (attr_read_num(f, "/", "format_version", H5T_NATIVE_INT, H5T_INTEGER, 0, &meta->format_version, e) < 0)
+    if (ip_h5_attr_read_num(f, "/", "format_version", H5T_NATIVE_INT, H5T_INTEGER, 0, &meta->format_version, e) < 0)
         return -1;
     if (meta->format_version != IP_CKPT_FORMAT_VERSION)
         return ip_fail(e, "format_version %d is not supported (this ipsweep reads version %d)%s",
                        meta->format_version, IP_CKPT_FORMAT_VERSION,
                        meta->format_version > IP_CKPT_FORMAT_VERSION ? ": written by a newer ipsweep" : "");
-    if (attr_read_str(f, "/", "arch", c->arch, sizeof c->arch, e) < 0) return -1;
-    if (attr_read_str(f, "/", "scheme", s, sizeof s, e) < 0) return -1;
+    if (ip_h5_attr_read_str(f, "/", "arch", c->arch, sizeof c->arch, e) < 0) return -1;
+    if (ip_h5_attr_read_str(f, "/", "scheme", s, sizeof s, e) < 0) return -1;
     if (ip_scheme_parse(s, &c->scheme) != 0) return ip_fail(e, "unknown scheme \"%s\"", s);
-    if (attr_read_str(f, "/", "norm", s, sizeof s, e) < 0) return -1;
+    if (ip_h5_attr_read_str(f, "/", "norm", s, sizeof s, e) < 0) return -1;
     if (ip_norm_parse(s, &c->norm) != 0) return ip_fail(e, "unknown norm \"%s\"", s);
-    if (attr_read_str(f, "/", "passport_layers", c->passport_layers, sizeof c->passport_layers, e) < 0) return -1;
+    if (ip_h5_attr_read_str(f, "/", "passport_layers", c->passport_layers, sizeof c->passport_layers, e) < 0) return -1;
     int shape[3];
-    if (attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
+    if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
     c->in_c = shape[0], c->in_h = shape[1], c->in_w = shape[2];
     if (c->in_c < 1 || c->in_c > 4 || c->in_h < 1 || c->in_w < 1)
         return ip_fail(e, "bad input_shape (%d,%d,%d)", shape[0], shape[1], shape[2]);
-    if (attr_read_num(f, "/", "classes", H5T_NATIVE_INT, H5T_INTEGER, 0, &c->classes, e) < 0) return -1;
-    if (attr_read_num(f, "/", "input_mean", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_mean, e) < 0) return -1;
-    if (attr_read_num(f, "/", "input_std", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_std, e) < 0) return -1;
+    if (ip_h5_attr_read_num(f, "/", "classes", H5T_NATIVE_INT, H5T_INTEGER, 0, &c->classes, e) < 0) return -1;
+    if (ip_h5_attr_read_num(f, "/", "input_mean", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_mean, e) < 0) return -1;
+    if (ip_h5_attr_read_num(f, "/", "input_std", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_std, e) < 0) return -1;
     for (int i = c->in_c; i < 4; i++) c->in_mean[i] = 0, c->in_std[i] = 1;
     return 0;
 }
@@ -411,7 +256,7 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
     ip_h5_quiet q;
     ip_h5_quiet_on(&q);
     int rc = -1;
-    hid_t f = open_ro(path, e);
+    hid_t f = ip_h5_open_ro(path, e);
     if (f >= 0) {
         ckpt_meta meta;
         if (read_meta(f, &meta, e) == 0) {
@@ -425,68 +270,14 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
     return rc;
 }
 
-/* Reads dataset <group>/<layer>/<field> with exactly the given shape into dst,
- * converting to memory type mtype; want is the required type class. */
+
+/* Reads /<group>/<layer>/<field> with exactly the given shape (ip_h5_read_dataset). */
 static int read_dataset(hid_t f, const char *group, const char *layer, const char *field, int ndim,
                         const int *shape, hid_t mtype, H5T_class_t want, void *dst, ip_err *e) {
-    ip_h5_detail_buf db;
     char dpath[3 * IP_NAME_LEN + 16];
     if (layer) snprintf(dpath, sizeof dpath, "/%s/%s/%s", group, layer, field);
     else snprintf(dpath, sizeof dpath, "/%s/%s", group, field); /* no layer level (/trigger) */
-    /* check each level so a missing group is reported, not a lookup failure */
-    char gpath[2 * IP_NAME_LEN + 8];
-    snprintf(gpath, sizeof gpath, "/%s", group);
-    htri_t ex = H5Lexists(f, gpath, H5P_DEFAULT);
-    if (ex > 0 && layer) {
-        snprintf(gpath, sizeof gpath, "/%s/%s", group, layer);
-        ex = H5Lexists(f, gpath, H5P_DEFAULT);
-    }
-    if (ex > 0) ex = H5Lexists(f, dpath, H5P_DEFAULT);
-    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
-    if (ex == 0) return ip_fail(e, "missing %s", dpath);
-
-    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
-    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
-    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
-    int rc = -1;
-    if (d < 0 || t < 0 || sp < 0) {
-        ip_fail(e, "cannot open %s%s", dpath, ip_h5_detail(&db));
-        goto done;
-    }
-    if (H5Tget_class(t) != want) {
-        ip_fail(e, "%s has the wrong type (expected %s)", dpath, want == H5T_FLOAT ? "float32" : "int8");
-        goto done;
-    }
-    int fnd = H5Sget_simple_extent_ndims(sp);
-    hsize_t fdims[H5S_MAX_RANK], mdims[4];
-    if (fnd < 0 || fnd > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, fdims, NULL) < 0) {
-        ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
-        goto done;
-    }
-    int same = fnd == ndim;
-    for (int i = 0; i < ndim; i++) {
-        mdims[i] = (hsize_t)shape[i];
-        if (same && fdims[i] != mdims[i]) same = 0;
-    }
-    if (!same) {
-        char fs[128], ms[128];
-        format_shape(fs, sizeof fs, fnd, fdims);
-        format_shape(ms, sizeof ms, ndim, mdims);
-        ip_fail(e, "%s: shape %s in file, model expects %s", dpath, fs, ms);
-        goto done;
-    }
-    size_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
-    if (numel > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
-        ip_fail(e, "reading %s failed (corrupt file?)%s", dpath, ip_h5_detail(&db));
-        goto done;
-    }
-    rc = 0;
-done:
-    ip_h5_close(sp);
-    ip_h5_close(t);
-    ip_h5_close(d);
-    return rc;
+    return ip_h5_read_dataset(f, dpath, ndim, shape, mtype, want, dst, e);
 }
 
 /* 1 when /<group>/<layer>/<field> exists, 0 when not, -1 on an HDF5 error. */
@@ -600,7 +391,7 @@ static int check_meta(const ckpt_meta *meta, const ip_model *m, ip_err *e) {
 static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "loading a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "loading %s: the model is not built", path);
-    hid_t f = open_ro(path, e);
+    hid_t f = ip_h5_open_ro(path, e);
     if (f < 0) return ip_failctx(e, "loading %s", path);
     int rc = -1;
     size_t nbits = 0;
@@ -673,7 +464,7 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
             goto done;
         }
         snprintf(where, sizeof where, "%s:", gpath);
-        int r = attr_read_str(g, where, "signature", sigs[i], sizeof sigs[i], e);
+        int r = ip_h5_attr_read_str(g, where, "signature", sigs[i], sizeof sigs[i], e);
         H5Gclose(g);
         if (r < 0) goto done;
     }

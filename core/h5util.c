@@ -1,4 +1,4 @@
-/* HDF5 helpers shared by core/ckpt.c and runner/results.c (h5util.h). */
+/* HDF5 helpers shared by core/ckpt.c, core/fingerprint.c and runner/results.c (h5util.h). */
 #include "h5util.h"
 
 #include <errno.h>
@@ -82,6 +82,230 @@ hid_t ip_h5_make_fapl(int for_write) {
 fail:
     H5Pclose(fapl);
     return -1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Attributes and datasets (checkpoints, fingerprints)                       */
+
+/* A single chunk per dataset (needed for the checksum filter) must stay below
+ * HDF5's 4 GB chunk limit; larger datasets are stored contiguous, unchecksummed. */
+#define IP_H5_MAX_CHUNK_BYTES ((size_t)1 << 31)
+
+/* Variable-length UTF-8 string: h5py reads it as str. */
+int ip_h5_attr_str(hid_t loc, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    int rc = -1;
+    if (H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0)
+        rc = ip_h5_attr_write(loc, name, t, t, -1, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+/* A dataset of ndim dims (0 = scalar), stored as one chunk with a Fletcher-32
+ * checksum when it fits. */
+int ip_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
+                         const void *data) {
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+    hid_t sp = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    int rc = -1;
+    if (sp < 0 || dcpl < 0) goto done;
+    if (ndim > 0 && numel > 0 && numel * H5Tget_size(ftype) < IP_H5_MAX_CHUNK_BYTES) {
+        if (H5Pset_chunk(dcpl, ndim, dims) < 0 || H5Pset_fletcher32(dcpl) < 0) goto done;
+    }
+    d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) goto done;
+    if (numel > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
+    rc = 0;
+done:
+    ip_h5_close(d);
+    ip_h5_close(dcpl);
+    ip_h5_close(sp);
+    return rc;
+}
+
+/* Opens path read-only, distinguishing a missing/unreadable file, a file that
+ * is not HDF5 at all and an HDF5 file HDF5 refuses to open (truncated). */
+hid_t ip_h5_open_ro(const char *path, ip_err *e) {
+    ip_h5_detail_buf db;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ip_fail(e, "cannot open the file: %s", strerror(errno));
+    struct stat st;
+    int ok = fstat(fd, &st) == 0;
+    close(fd);
+    if (ok && S_ISDIR(st.st_mode)) return ip_fail(e, "cannot open the file: it is a directory");
+    if (ok && st.st_size == 0) return ip_fail(e, "not a valid HDF5 file (it is empty)");
+    htri_t is = H5Fis_hdf5(path);
+    if (is == 0) return ip_fail(e, "not a valid HDF5 file (no HDF5 signature: corrupt, or not a checkpoint)");
+    hid_t fapl = ip_h5_make_fapl(0);
+    if (fapl < 0) return ip_fail(e, "cannot set up HDF5 file access%s", ip_h5_detail(&db));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl); /* also when H5Fis_hdf5 itself failed */
+    if (f < 0)
+        ip_fail(e, "not a valid HDF5 file (truncated or corrupt)%s", ip_h5_detail(&db));
+    H5Pclose(fapl);
+    return f < 0 ? -1 : f;
+}
+
+/* Reads a scalar or 1-D numeric attribute of exactly n values (n == 0: scalar). */
+int ip_h5_attr_read_num(hid_t loc, const char *where, const char *name, hid_t mtype, H5T_class_t want, int n,
+                         void *out, ip_err *e) {
+    ip_h5_detail_buf db;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    int rc = -1;
+    if (a < 0 || t < 0 || sp < 0) {
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        goto done;
+    }
+    if (H5Tget_class(t) != want) {
+        ip_fail(e, "attribute %s%s has the wrong type (expected %s)", where, name,
+                want == H5T_INTEGER ? "integer" : "float");
+        goto done;
+    }
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    if (np != (n == 0 ? 1 : n)) {
+        ip_fail(e, "attribute %s%s has %lld values, expected %d", where, name, (long long)np, n == 0 ? 1 : n);
+        goto done;
+    }
+    if (H5Aread(a, mtype, out) < 0) {
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        goto done;
+    }
+    rc = 0;
+done:
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(a);
+    return rc;
+}
+
+/* Reads a scalar string attribute, variable or fixed length, into out (cap bytes). */
+int ip_h5_attr_read_str(hid_t loc, const char *where, const char *name, char *out, size_t cap, ip_err *e) {
+    ip_h5_detail_buf db;
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) return ip_fail(e, "missing attribute %s%s", where, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    hid_t mt = -1;
+    char *buf = NULL;
+    int rc = -1;
+    if (a < 0 || t < 0 || sp < 0) {
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        goto done;
+    }
+    if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
+        ip_fail(e, "attribute %s%s is not a single string", where, name);
+        goto done;
+    }
+    htri_t vl = H5Tis_variable_str(t);
+    if (vl < 0 || (mt = H5Tcopy(t)) < 0) {
+        ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        goto done;
+    }
+    const char *s;
+    if (vl > 0) {
+        if (H5Aread(a, mt, &buf) < 0) {
+            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+            goto done;
+        }
+        s = buf ? buf : "";
+    } else {
+        size_t sz = H5Tget_size(t);
+        buf = calloc(sz + 1, 1);
+        if (!buf || H5Aread(a, mt, buf) < 0) {
+            free(buf);
+            buf = NULL;
+            ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+            goto done;
+        }
+        s = buf;
+    }
+    if (strlen(s) >= cap) ip_fail(e, "attribute %s%s is longer than %zu characters", where, name, cap - 1);
+    else snprintf(out, cap, "%s", s), rc = 0;
+    if (vl > 0) H5free_memory(buf);
+    else free(buf);
+done:
+    ip_h5_close(mt);
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(a);
+    return rc;
+}
+
+static void format_shape(char *out, size_t cap, int ndim, const hsize_t *dims) {
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, cap - n, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+    if (n < cap) snprintf(out + n, cap - n, ")");
+}
+
+/* Reads dataset dpath (absolute) with exactly the given shape into dst. */
+int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
+                       void *dst, ip_err *e) {
+    ip_h5_detail_buf db;
+    /* check each level so a missing group is reported, not a lookup failure */
+    char prefix[512];
+    size_t plen = strlen(dpath);
+    if (dpath[0] != '/' || plen >= sizeof prefix) return ip_fail(e, "bad dataset path \"%s\"", dpath);
+    htri_t ex = 1;
+    for (size_t k = 1; k <= plen && ex > 0; k++) {
+        if (dpath[k] != '/' && dpath[k] != 0) continue;
+        memcpy(prefix, dpath, k);
+        prefix[k] = 0;
+        ex = H5Lexists(f, prefix, H5P_DEFAULT);
+    }
+    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
+    if (ex == 0) return ip_fail(e, "missing %s", dpath);
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    int rc = -1;
+    if (d < 0 || t < 0 || sp < 0) {
+        ip_fail(e, "cannot open %s%s", dpath, ip_h5_detail(&db));
+        goto done;
+    }
+    if (H5Tget_class(t) != want) {
+        ip_fail(e, "%s has the wrong type (expected %s)", dpath, want == H5T_FLOAT ? "float" : "integer");
+        goto done;
+    }
+    int fnd = H5Sget_simple_extent_ndims(sp);
+    hsize_t fdims[H5S_MAX_RANK], mdims[4];
+    if (fnd < 0 || fnd > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, fdims, NULL) < 0) {
+        ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
+        goto done;
+    }
+    int same = fnd == ndim;
+    for (int i = 0; i < ndim; i++) {
+        mdims[i] = (hsize_t)shape[i];
+        if (same && fdims[i] != mdims[i]) same = 0;
+    }
+    if (!same) {
+        char fs[128], ms[128];
+        format_shape(fs, sizeof fs, fnd, fdims);
+        format_shape(ms, sizeof ms, ndim, mdims);
+        ip_fail(e, "%s: shape %s in file, model expects %s", dpath, fs, ms);
+        goto done;
+    }
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
+    if (numel > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        ip_fail(e, "reading %s failed (corrupt file?)%s", dpath, ip_h5_detail(&db));
+        goto done;
+    }
+    rc = 0;
+done:
+    ip_h5_close(sp);
+    ip_h5_close(t);
+    ip_h5_close(d);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #ifndef IP_H5UTIL_H
 #define IP_H5UTIL_H
 
+#include <stddef.h>
+
 #include <hdf5.h>
 
 #include "err.h"
@@ -41,6 +43,32 @@ void ip_h5_close(hid_t id);
 int ip_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n, const void *data);
 /* A scalar 32-bit little-endian integer attribute. */
 int ip_h5_attr_i32(hid_t loc, const char *name, int v);
+
+/* A scalar variable-length UTF-8 string attribute (h5py reads it as str). */
+int ip_h5_attr_str(hid_t loc, const char *name, const char *v);
+
+/* Dataset name in loc of ndim dims (0 = scalar), stored as one chunk with a
+ * Fletcher-32 checksum when it fits in one chunk. Returns 0 or -1. */
+int ip_h5_write_dataset(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
+                        const void *data);
+
+/* Opens path read-only (ip_h5_make_fapl(0)), telling a missing/unreadable
+ * file, a file that is not HDF5 and one HDF5 refuses (truncated) apart.
+ * Returns the file id or -1 (e filled). */
+hid_t ip_h5_open_ro(const char *path, ip_err *e);
+
+/* Reads a scalar (n == 0) or 1-D numeric attribute of exactly n values of
+ * class want into out (memory type mtype); `where` prefixes messages ("/"). */
+int ip_h5_attr_read_num(hid_t loc, const char *where, const char *name, hid_t mtype, H5T_class_t want, int n,
+                        void *out, ip_err *e);
+/* Reads a scalar string attribute (variable or fixed length) into out[cap]. */
+int ip_h5_attr_read_str(hid_t loc, const char *where, const char *name, char *out, size_t cap, ip_err *e);
+
+/* Reads the dataset at absolute path dpath, which must have exactly ndim dims
+ * equal to shape and type class want, into dst (memory type mtype). Reports
+ * the first missing level ("missing /a/b"), a wrong type or shape. */
+int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
+                       void *dst, ip_err *e);
 
 /* File access properties shared by reading and writing: closing the file
  * closes every object still open in it (error paths), and file locking is

@@ -163,13 +163,14 @@ static int bench_train(int argc, char **argv) {
 
 int cmd_bench(int argc, char **argv) {
     if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: ipsweep bench train|gemm|dispatch|forge [options]   (ipsweep bench train --help)\n");
+        printf("usage: ipsweep bench train|gemm|dispatch|forge|fingerprint [options]   (ipsweep bench train --help)\n");
         return argc < 1 ? 2 : 0;
     }
     if (strcmp(argv[0], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (strcmp(argv[0], "gemm") == 0) return bench_gemm(argc - 1, argv + 1);
     if (strcmp(argv[0], "dispatch") == 0) return cmd_bench_dispatch(argc - 1, argv + 1);
     if (strcmp(argv[0], "forge") == 0) return rn_bench_forge(argc - 1, argv + 1);
-    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm, dispatch, forge)\n", argv[0]);
+    if (strcmp(argv[0], "fingerprint") == 0) return rn_bench_fingerprint(argc - 1, argv + 1);
+    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm, dispatch, forge, fingerprint)\n", argv[0]);
     return 2;
 }

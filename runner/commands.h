@@ -13,6 +13,8 @@ int cmd_report(int argc, char **argv);
 int cmd_bench_dispatch(int argc, char **argv);
 /* `bench forge` (runner/kind_forge.c) */
 int rn_bench_forge(int argc, char **argv);
+/* `bench fingerprint` (runner/kind_ipguard.c) */
+int rn_bench_fingerprint(int argc, char **argv);
 
 /* Sets the OpenBLAS thread count: `requested` when > 0, otherwise all cores
  * when running alone and 1 per rank under MPI (detected from the launcher's

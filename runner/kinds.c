@@ -198,10 +198,12 @@ static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks an
 /* passport attacks (runner/kind_attacks.c, runner/kind_forge.c) */
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;
 extern const rn_kind rn_kind_fake1, rn_kind_verify;
+/* IPGuard (runner/kind_ipguard.c) */
+extern const rn_kind rn_kind_fingerprint, rn_kind_match;
 
 const rn_kind *const rn_kinds[] = {&kind_train,    &kind_eval,     &kind_prune,     &rn_kind_fake1,
                                    &rn_kind_verify, &rn_kind_fake2, &rn_kind_fake3, &rn_kind_finetune,
-                                   &rn_kind_flip,  &kind_noop,     NULL};
+                                   &rn_kind_flip,  &rn_kind_fingerprint, &rn_kind_match, &kind_noop, NULL};
 
 const rn_kind *rn_kind_find(const char *name) {
     for (int i = 0; rn_kinds[i]; i++)

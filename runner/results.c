@@ -19,6 +19,7 @@
 #include <hdf5.h>
 
 #include "../core/h5util.h"
+#include "ipguard_summary.h"
 
 #ifdef IPSWEEP_VERSION
 #define RES_SOFTWARE "ipsweep " IPSWEEP_VERSION
@@ -500,6 +501,102 @@ done:
     return rc;
 }
 
+/* A 2-D float64 dataset rows x cols (the IPGuard curves). */
+static int write_matrix(wctx *w, hid_t loc, const char *name, size_t rows, size_t cols, const double *v) {
+    ip_h5_detail_buf db;
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int rc = d < 0 || (rows && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) ? -1 : 0;
+    if (rc) ip_fail(w->e, "writing dataset %s/%s failed%s", w->where, name, ip_h5_detail(&db));
+    ip_h5_close(d);
+    ip_h5_close(sp);
+    return rc;
+}
+
+/* /ipguard: verdicts derived from the done match tasks (runner/ipguard_summary.h);
+ * absent when there is none. */
+static int write_ipguard(wctx *w, hid_t f, const input *in) {
+    rn_ipguard g;
+    if (rn_ipguard_build(in->spec, in->rec, &g, w->e) != 0) return -1;
+    if (g.nmatches == 0) return rn_ipguard_free(&g), 0;
+    const rn_task *T = in->spec->tasks;
+    size_t nm = (size_t)g.nmatches, nf = (size_t)g.nfps, n = nm > nf ? nm : nf, nt = RN_IPG_THRESHOLDS;
+    long long *li = malloc(n * sizeof *li);
+    double *ld = malloc(n * sizeof *ld), *curve = malloc((nf * nt + nt) * sizeof *curve);
+    const char **ls = malloc(n * sizeof *ls);
+    hid_t gi = -1, gs = -1, gm = -1, gc = -1;
+    int rc = -1;
+    if (!li || !ld || !ls || !curve) {
+        ip_fail(w->e, "out of memory for /ipguard");
+        goto done;
+    }
+#define I64COL(G, N, NAME, EXPR)                                                                                       \
+    do {                                                                                                               \
+        for (size_t i = 0; i < (N); i++) li[i] = (EXPR);                                                               \
+        if (col_i64(w, G, NAME, N, li)) goto done;                                                                     \
+    } while (0)
+#define F64COL(G, N, NAME, EXPR)                                                                                       \
+    do {                                                                                                               \
+        for (size_t i = 0; i < (N); i++) ld[i] = (EXPR);                                                               \
+        if (col_f64(w, G, NAME, N, ld)) goto done;                                                                     \
+    } while (0)
+#define STRCOL(G, N, NAME, EXPR)                                                                                       \
+    do {                                                                                                               \
+        for (size_t i = 0; i < (N); i++) ls[i] = (EXPR);                                                               \
+        if (col_str(w, G, NAME, N, ls)) goto done;                                                                     \
+    } while (0)
+    w->where[0] = 0;
+    if ((gi = group_create(w, f, "ipguard")) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/ipguard");
+    if ((gs = group_create(w, gi, "suspects")) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/ipguard/suspects");
+    const rn_ipg_match *M = g.matches;
+    I64COL(gs, nm, "fingerprint_id", M[i].fingerprint);
+    STRCOL(gs, nm, "fingerprint_key", T[M[i].fingerprint].key);
+    I64COL(gs, nm, "match_id", M[i].match);
+    I64COL(gs, nm, "suspect_id", M[i].suspect);
+    STRCOL(gs, nm, "suspect_key", T[M[i].suspect].key);
+    STRCOL(gs, nm, "suspect_kind", T[M[i].suspect].kind);
+    STRCOL(gs, nm, "relation", rn_relation_name(M[i].relation));
+    F64COL(gs, nm, "match_rate", M[i].rate);
+    STRCOL(gs, nm, "verdict", M[i].pirated ? "pirated" : "clean");
+    snprintf(w->where, sizeof w->where, "/ipguard");
+    if ((gm = group_create(w, gi, "summary")) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/ipguard/summary");
+    const rn_ipg_fingerprint *F = g.fps;
+    I64COL(gm, nf, "fingerprint_id", F[i].fingerprint);
+    STRCOL(gm, nf, "fingerprint_key", T[F[i].fingerprint].key);
+    I64COL(gm, nf, "owner_id", F[i].owner);
+    STRCOL(gm, nf, "owner_key", T[F[i].owner].key);
+    F64COL(gm, nf, "k", F[i].k);
+    I64COL(gm, nf, "positives", F[i].positives);
+    I64COL(gm, nf, "negatives", F[i].negatives);
+    F64COL(gm, nf, "aruc", F[i].aruc);
+    F64COL(gm, nf, "threshold", F[i].threshold);
+    F64COL(gm, nf, "fpr_target", F[i].fpr_target);
+    F64COL(gm, nf, "fpr", F[i].fpr);
+    F64COL(gm, nf, "tpr", F[i].tpr);
+#undef I64COL
+#undef F64COL
+#undef STRCOL
+    snprintf(w->where, sizeof w->where, "/ipguard");
+    if ((gc = group_create(w, gi, "curves")) < 0) goto done;
+    snprintf(w->where, sizeof w->where, "/ipguard/curves");
+    for (size_t t = 0; t < nt; t++) curve[t] = (double)t / (double)(nt - 1);
+    if (col_f64(w, gc, "thresholds", nt, curve)) goto done;
+    for (size_t r = 0; r < nf; r++) memcpy(curve + r * nt, F[r].robustness, nt * sizeof *curve);
+    if (write_matrix(w, gc, "robustness", nf, nt, curve)) goto done;
+    for (size_t r = 0; r < nf; r++) memcpy(curve + r * nt, F[r].uniqueness, nt * sizeof *curve);
+    if (write_matrix(w, gc, "uniqueness", nf, nt, curve)) goto done;
+    rc = 0;
+done:
+    ip_h5_close(gc), ip_h5_close(gm), ip_h5_close(gs), ip_h5_close(gi);
+    free(li), free(ld), free(ls), free(curve);
+    rn_ipguard_free(&g);
+    return rc;
+}
+
 /* The whole file (user: the input) into an open, empty file: the ip_h5_fill
  * of write_impl. */
 static int write_contents(hid_t f, const void *user, ip_err *e) {
@@ -511,7 +608,8 @@ static int write_contents(hid_t f, const void *user, ip_err *e) {
         ip_fail(e, "cannot make the string type%s", ip_h5_detail(&db));
         goto done;
     }
-    if (write_root(&w, f, in) || write_tasks(&w, f, in) || write_metrics(&w, f, in)) goto done;
+    if (write_root(&w, f, in) || write_tasks(&w, f, in) || write_metrics(&w, f, in) || write_ipguard(&w, f, in))
+        goto done;
     rc = 0;
 done:
     ip_h5_close(w.str);
