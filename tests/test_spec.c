@@ -771,9 +771,13 @@ Test(spec_files, quick_config_validates) {
     if (rc) dump(&d);
     cr_assert_eq(rc, 0);
     cr_expect_str_eq(s.name, "quick");
-    cr_expect_eq(count_kind(&s, "train", NULL), 4);
-    cr_expect_eq(count_kind(&s, "prune", NULL), 30); /* base x 2 seeds x 10 rates + pv1 x 10 rates */
-    cr_expect_eq(count_kind(&s, "finetune", NULL), 4);
+    cr_expect_eq(count_kind(&s, "train", NULL), 10); /* base x 2, pv1, pv2, pv3, indep x 3, narrow, wide */
+    /* base x 2 seeds x 10 rates + {pv1, pv2, pv3} x 10 rates + base x 2 seeds x 2 rates (IPGuard) */
+    cr_expect_eq(count_kind(&s, "prune", NULL), 20 + 30 + 4);
+    cr_expect_eq(count_kind(&s, "finetune", NULL), 3 * 4 + 2 * 4);
+    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 2 * 3); /* 2 owners x 3 margins */
+    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 3 indep + narrow + wide) */
+    cr_expect_eq(count_kind(&s, "match", NULL), 6 * 19);
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
     cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
@@ -789,6 +793,30 @@ Test(spec_files, quick_config_validates) {
     cr_expect_eq(ctx.test_limit, 2000);
     rn_spec_free(&s);
     rn_diags_free(&d);
+}
+
+/* The published studies' configs expand (task counts and costs) without their data. */
+Test(spec_files, paper_configs_dry_run_without_data) {
+    const char *files[] = {"configs/deepipr-alexnet-cifar10.yaml", "configs/deepipr-resnet18-cifar10.yaml",
+                           "configs/ipguard-cifar10.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        rn_spec s;
+        rn_diags d = {0};
+        int rc = rn_spec_load_opts(&s, files[i], &no_data, NULL, 0, &d);
+        if (rc) dump(&d);
+        cr_assert_eq(rc, 0, "%s", files[i]);
+        cr_expect_gt(s.ntasks, 50, "%s", files[i]);
+        for (int t = 0; t < s.ntasks; t++) cr_expect_gt(s.tasks[t].cost, 0, "%s", s.tasks[t].key);
+        if (i < 2) {
+            cr_expect_eq(count_kind(&s, "train", NULL), 4); /* baseline, v1, v2, v3 */
+            cr_expect_eq(count_kind(&s, "fake1", NULL), 9 * 5); /* 3 models x 3 key types, 4 shards + merge each */
+        } else {
+            cr_expect_eq(count_kind(&s, "fingerprint", NULL), 4);
+            cr_expect_eq(count_kind(&s, "match", NULL), 4 * 16);
+        }
+        rn_spec_free(&s);
+        rn_diags_free(&d);
+    }
 }
 
 Test(spec_files, docs_kinds_current) {
