@@ -45,6 +45,22 @@ void rn_mpi_end(void) {
     if (inited && !finalized) MPI_Finalize();
 }
 
+/* The directories every task's output file goes to (<outdir>/ckpt,
+ * <outdir>/shards, <outdir>/fingerprints, ...): made once, by the process
+ * that owns the run, before any worker writes. */
+static int make_output_dirs(const rn_spec *spec, ip_err *e) {
+    char last[1024] = "";
+    for (int i = 0; i < spec->ntasks; i++) {
+        const char *p = spec->tasks[i].checkpoint, *slash = strrchr(p, '/');
+        size_t dl = slash ? (size_t)(slash - p) : 0;
+        if (!dl || dl >= sizeof last || (strncmp(last, p, dl) == 0 && last[dl] == 0)) continue;
+        memcpy(last, p, dl);
+        last[dl] = 0;
+        if (rn_mkdirs(last, 1, e) != 0) return -1;
+    }
+    return 0;
+}
+
 /* mkdir -p of the directory part of path (or of path itself when is_dir). */
 int rn_mkdirs(const char *path, int is_dir, ip_err *e) {
     char buf[1100];
@@ -395,9 +411,8 @@ int cmd_run(int argc, char **argv) {
     rn_status *status = calloc((size_t)spec.ntasks + 1, sizeof *status);
     s.by_task = calloc((size_t)spec.ntasks + 1, sizeof *s.by_task);
     s.running = calloc((size_t)spec.ntasks + 1, sizeof *s.running);
-    char jpath[1100], ckpt_dir[1100];
+    char jpath[1100];
     int ndone = 0, fatal = 0;
-    snprintf(ckpt_dir, sizeof ckpt_dir, "%.1000s/ckpt", spec.outdir);
     if (!status || !s.by_task || !s.running || rn_journal_path(jpath, sizeof jpath, spec.output) != 0) {
         ip_fail(&e, "out of memory or output path too long");
         fatal = 1;
@@ -406,7 +421,7 @@ int cmd_run(int argc, char **argv) {
                     "overwrite it",
                 file_exists(spec.output) ? spec.output : jpath);
         fatal = 2;
-    } else if (rn_mkdirs(spec.output, 0, &e) != 0 || rn_mkdirs(ckpt_dir, 1, &e) != 0) {
+    } else if (rn_mkdirs(spec.output, 0, &e) != 0 || make_output_dirs(&spec, &e) != 0) {
         fatal = 1;
     } else if (rn_journal_open(&s.journal, spec.output, rn_journal_spec_hash(&spec), !resume, &e) != 0) {
         fatal = 1;

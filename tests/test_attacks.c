@@ -34,19 +34,9 @@ static void tmp_path(char *out, size_t cap, const char *tag) { snprintf(out, cap
 
 /* Trains an owner model (seed 1, signature "ok") and saves it to path; returns its test accuracy. */
 static double owner(const char *path, ip_scheme scheme, ip_norm_kind norm, int epochs) {
-    ip_train_task t;
-    ip_train_task_defaults(&t);
-    snprintf(t.model.arch, sizeof t.model.arch, "small-p-narrow");
-    t.model.scheme = scheme;
-    t.model.norm = norm;
-    snprintf(t.data, sizeof t.data, SRC);
+    ip_train_task t = tu_tiny_train(SRC, scheme, norm, epochs, path);
     t.train_limit = OWNER_LIMIT;
     t.test_limit = TEST_LIMIT;
-    t.train.epochs = epochs;
-    t.train.batch = 32;
-    t.seed = 1;
-    snprintf(t.signature, sizeof t.signature, "ok");
-    snprintf(t.out, sizeof t.out, "%s", path);
     ip_metrics mt;
     ip_metrics_init(&mt);
     ip_err e = {{0}};

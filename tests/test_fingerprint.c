@@ -31,20 +31,10 @@ TestSuite(ipguard);
  * The seed is always 1: it also makes the synthetic data, and every task
  * loads that data with seed 1. Independent models differ in norm or scheme. */
 static const char *owner(const char *tag, ip_scheme scheme, ip_norm_kind norm) {
-    const uint64_t seed = 1;
-    ip_train_task t;
-    ip_train_task_defaults(&t);
-    snprintf(t.model.arch, sizeof t.model.arch, "small-p-narrow");
-    t.model.scheme = scheme;
-    t.model.norm = norm;
-    snprintf(t.data, sizeof t.data, SRC);
-    t.test_limit = TEST_LIMIT;
-    t.train.epochs = 2;
-    t.train.batch = 32;
-    t.seed = seed;
     char name[24]; /* scratch (< 128) + "/" + name fits tu_path's 160 */
     snprintf(name, sizeof name, "%.20s.h5", tag);
-    snprintf(t.out, sizeof t.out, "%s", tu_path(scratch, name));
+    ip_train_task t = tu_tiny_train(SRC, scheme, norm, 2, tu_path(scratch, name));
+    t.test_limit = TEST_LIMIT;
     ip_metrics mt;
     ip_metrics_init(&mt);
     ip_err e = {{0}};

@@ -74,20 +74,10 @@ Test(trigger, deterministic_block_noise) {
 }
 
 static ip_train_task tiny_task(ip_scheme scheme, ip_norm_kind norm, int epochs, const char *out) {
-    ip_train_task t;
-    ip_train_task_defaults(&t);
-    snprintf(t.model.arch, sizeof t.model.arch, "small-p-narrow");
-    t.model.scheme = scheme;
-    t.model.norm = norm;
-    snprintf(t.data, sizeof t.data, SRC);
+    ip_train_task t = tu_tiny_train(SRC, scheme, norm, epochs, out);
     t.test_limit = 256;
-    t.train.epochs = epochs;
-    t.train.batch = 32;
     t.train.opt.lr = 0.05f;
     t.triggers = 16;
-    t.seed = 1;
-    snprintf(t.signature, sizeof t.signature, "ok");
-    if (out) snprintf(t.out, sizeof t.out, "%s", out);
     return t;
 }
 

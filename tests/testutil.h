@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "../core/rng.h"
+#include "../core/tasks.h"
 
 /* Fills a with uniform values in [lo, hi) from (seed, stream). */
 static inline void tu_fill(float *a, size_t n, float lo, float hi, uint64_t stream) {
@@ -94,6 +95,26 @@ static inline const char *tu_path(const char *dir, const char *name) {
     char *b = buf[k++ & 3];
     snprintf(b, 160, "%s/%s", dir, name);
     return b;
+}
+
+/* The training task of the tests' tiny owner models: small-p-narrow on the
+ * data source src, seed 1 (the synthetic data is made with seed 1 too),
+ * batch 32, signature "ok", saved to out (NULL: not saved). Tests adjust
+ * what they need (limits, lr, triggers, ...). */
+static inline ip_train_task tu_tiny_train(const char *src, ip_scheme scheme, ip_norm_kind norm, int epochs,
+                                          const char *out) {
+    ip_train_task t;
+    ip_train_task_defaults(&t);
+    snprintf(t.model.arch, sizeof t.model.arch, "small-p-narrow");
+    t.model.scheme = scheme;
+    t.model.norm = norm;
+    snprintf(t.data, sizeof t.data, "%s", src);
+    t.train.epochs = epochs;
+    t.train.batch = 32;
+    t.seed = 1;
+    snprintf(t.signature, sizeof t.signature, "ok");
+    if (out) snprintf(t.out, sizeof t.out, "%s", out);
+    return t;
 }
 
 #endif

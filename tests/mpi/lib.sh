@@ -10,9 +10,14 @@ MPIRUN="mpirun --oversubscribe -n"
 TMP=$(mktemp -d /tmp/ipsweep-mpitest-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-# The metrics of a results file, without wall times and ranks: every
-# /metrics dataset plus the keys and statuses of /tasks, as text.
+# The metrics of a results file, without wall times, speeds and ranks: every
+# /metrics dataset but timings (*_per_s, *seconds), the /ipguard verdicts,
+# and the keys and statuses of /tasks, as text.
 metrics_of() {
-  h5dump -g /metrics "$1" | grep -v '^HDF5 "' > "$2.metrics"
+  : > "$2.metrics"
+  for d in $(h5ls -r "$1/metrics" | awk '$2 == "Dataset" {print $1}' | grep -Ev '(_per_s|seconds)$'); do
+    h5dump -d "/metrics$d" "$1" | grep -v '^HDF5 "' >> "$2.metrics"
+  done
+  if h5ls "$1/ipguard" > /dev/null 2>&1; then h5dump -g /ipguard "$1" | grep -v '^HDF5 "' >> "$2.metrics"; fi
   h5dump -d /tasks/key -d /tasks/status "$1" | grep -v '^HDF5 "' >> "$2.metrics"
 }
