@@ -84,6 +84,9 @@ double rp_metric(const rp_file *f, int task, const char *name);
 /* A done task's metric array (malloc'ed into *v, *n values; *v = NULL, *n = 0
  * when it has none). */
 int rp_array(const rp_file *f, int task, const char *metric, double **v, size_t *n, ip_err *e);
+/* 1 when the done groups come from more than one spec entry (task name):
+ * then a table or plot of them must say which entry a row is from. */
+int rp_names_vary(const rp_file *f, const rp_group *g, int ng);
 /* The id of the task with this key, or -1. */
 int rp_find_key(const rp_file *f, const char *key);
 /* The task a model-valued parameter ("model", "reference") refers to, or -1. */

@@ -428,6 +428,17 @@ const char *rp_param(const rp_file *f, int task, const char *name) {
     return c && c->is_str && c->s[task][0] ? c->s[task] : NULL;
 }
 
+int rp_names_vary(const rp_file *f, const rp_group *g, int ng) {
+    const char *first = NULL;
+    for (int i = 0; i < ng; i++) {
+        if (!g[i].ndone) continue;
+        const char *n = f->name[g[i].tasks[0]];
+        if (!first) first = n;
+        else if (strcmp(first, n) != 0) return 1;
+    }
+    return 0;
+}
+
 int rp_ref(const rp_file *f, int task, const char *param) {
     const char *k = rp_param(f, task, param);
     return k && k[0] ? rp_find_key(f, k) : -1;

@@ -115,12 +115,25 @@ static double x_of(const rp_file *f, const rp_group *g, const char *metric, cons
     return x;
 }
 
+/* The series a group belongs to: its model's label, and the spec entry when
+ * several entries of the kind are plotted (a sweep and a few suspects on one model). */
+static void series_of(const rp_file *f, const rp_group *g, int by_entry, char *out, size_t cap) {
+    int ref = rp_ref(f, g->tasks[0], "model");
+    if (ref >= 0) rp_label(f, ref, out, cap);
+    else snprintf(out, cap, "?");
+    if (by_entry) {
+        size_t l = strlen(out);
+        snprintf(out + l, cap - l, " (%s)", f->name[g->tasks[0]]);
+    }
+}
+
 static int curve_plot(plotctx *p, const char *kind, const char *name, const char *metric, const char *param,
                       const char *title, const char *xlabel) {
     rp_group *g = NULL;
     int ng = 0, rc = -1;
     if (rp_groups(p->f, kind, &g, &ng, p->e) != 0) return -1;
-    /* models in order of first appearance */
+    int by_entry = rp_names_vary(p->f, g, ng);
+    /* series in order of first appearance */
     char(*models)[160] = calloc((size_t)(ng ? ng : 1), sizeof *models);
     int nm = 0, *has_det = calloc((size_t)(ng ? ng : 1), sizeof *has_det);
     FILE *d = NULL, *gp = NULL;
@@ -131,9 +144,7 @@ static int curve_plot(plotctx *p, const char *kind, const char *name, const char
     for (int i = 0; i < ng; i++) {
         if (!g[i].ndone) continue;
         char m[160];
-        int ref = rp_ref(p->f, g[i].tasks[0], "model");
-        if (ref >= 0) rp_label(p->f, ref, m, sizeof m);
-        else snprintf(m, sizeof m, "?");
+        series_of(p->f, &g[i], by_entry, m, sizeof m);
         int k = 0;
         while (k < nm && strcmp(models[k], m)) k++;
         if (k == nm) snprintf(models[nm++], sizeof models[0], "%s", m);
@@ -149,9 +160,7 @@ static int curve_plot(plotctx *p, const char *kind, const char *name, const char
         fprintf(d, "%s# model %s\n", k ? "\n\n" : "", models[k]);
         for (int i = 0; i < ng; i++) {
             char m[160];
-            int ref = rp_ref(p->f, g[i].tasks[0], "model");
-            if (ref >= 0) rp_label(p->f, ref, m, sizeof m);
-            else snprintf(m, sizeof m, "?");
+            series_of(p->f, &g[i], by_entry, m, sizeof m);
             if (!g[i].ndone || strcmp(m, models[k])) continue;
             double *v = malloc((size_t)g[i].ndone * 2 * sizeof *v);
             if (!v) {
@@ -284,8 +293,11 @@ static int fake1_plots(plotctx *p) {
             char ref[160] = "", series[240];
             const char *rk = rp_param(p->f, t0, "reference");
             if (rk && rk[0]) rp_key_label(p->f, rk, ref, sizeof ref);
-            snprintf(series, sizeof series, "%s keys%s%s%s", kt ? kt : "fake", ref[0] ? " (reference " : "", ref,
-                     ref[0] ? ")" : "");
+            /* screen mode stops a rejected fake after a few dozen images: its accuracy is that sample's */
+            const char *mode = rp_param(p->f, t0, "mode");
+            int screen = mode && !strcmp(mode, "screen");
+            snprintf(series, sizeof series, "%s keys%s%s%s%s", kt ? kt : "fake", ref[0] ? " (reference " : "", ref,
+                     ref[0] ? ")" : "", screen ? ", screened: rejected fakes on their first images only" : "");
             if (!kt) rp_label(p->f, t0, series, sizeof series);
             gp_safe(series);
             fprintf(gp, "  '%s.dat' index %d using 1:2 with boxes lc %d title \"%s\"%s\n", name, s, s + 1, series,

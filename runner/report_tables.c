@@ -230,6 +230,9 @@ static int build_flat(const rp_file *f, const flat_def *d, rp_table *t, ip_err *
     const char *shown[RP_MAX_COLUMNS];
     int nshown = 0;
     col_add(t, "model", "model", RP_TEXT, 1, 0);
+    /* two entries of the kind on one model (e.g. a pruning sweep and the pruned suspects) */
+    int by_entry = !d->self_label && rp_names_vary(f, g, ng), off = 1 + by_entry;
+    if (by_entry) col_add(t, "task", "task", RP_TEXT, 1, 0);
     for (int i = 0; i < 6 && d->axes[i]; i++) shown[nshown++] = d->axes[i];
     const char *pn[64];
     int npn = param_names(f, d->kind, pn, 64);
@@ -252,7 +255,9 @@ static int build_flat(const rp_file *f, const flat_def *d, rp_table *t, ip_err *
         int t0 = g[i].tasks[0];
         if (d->self_label) rp_label(f, t0, cell(t, r, 0)->text, sizeof cell(t, r, 0)->text);
         else param_text(f, t0, "model", cell(t, r, 0)->text, sizeof cell(t, r, 0)->text);
-        for (int k = 0; k < nshown; k++) param_text(f, t0, shown[k], cell(t, r, 1 + k)->text, sizeof cell(t, r, 1 + k)->text);
+        if (by_entry) snprintf(cell(t, r, 1)->text, sizeof cell(t, r, 1)->text, "%s", f->name[t0]);
+        for (int k = 0; k < nshown; k++)
+            param_text(f, t0, shown[k], cell(t, r, off + k)->text, sizeof cell(t, r, off + k)->text);
         rp_cell *n = cell(t, r, first_metric - 1);
         n->a.n = g[i].ndone, n->b.n = g[i].ntasks, n->partial = g[i].ndone < g[i].ntasks;
         for (int m = 0; m < 10 && d->m[m].metric; m++)

@@ -302,3 +302,25 @@ Test(report, usage_errors_exit_2) {
     char *missing[] = {c0};
     cr_assert_eq(cmd_report(1, missing), 1);
 }
+
+/* Two entries of one kind on the same model (a pruning sweep and pruned
+ * suspects): rows say which entry they come from. */
+Test(report, rows_name_their_entry_when_entries_share_a_model) {
+    fx_task t[] = {
+        study[2],
+        {"prune:sweep[rate=0.5]<train:pv1[seed=1]>", "prune", "sweep", "done", "0",
+         "model=train:pv1[seed=1];rate=0.5", "rate=0.5;test_acc=0.70;detect=1", NULL},
+        {"prune:stolen[rate=0.5]<train:pv1[seed=1]>", "prune", "stolen", "done", "0",
+         "model=train:pv1[seed=1];rate=0.5", "rate=0.5;test_acc=0.70;detect=1", NULL},
+    };
+    const char *p = tu_path(tdir, "two.h5");
+    cr_assert_eq(fx_write(p, t, 3, 0, NULL), 0);
+    char *md = render(p, RP_MD, "prune");
+    cr_assert(strstr(md, "| model | task | rate |"), "%s", md);
+    cr_assert(strstr(md, "| pv1 | sweep | 0.5 |") && strstr(md, "| pv1 | stolen | 0.5 |"), "%s", md);
+    free(md);
+    /* one entry: no task column */
+    md = render(write_study("s.h5", 0), RP_MD, "prune");
+    cr_assert_null(strstr(md, "| task |"), "%s", md);
+    free(md);
+}
