@@ -283,17 +283,8 @@ static int read_dataset(hid_t f, const char *group, const char *layer, const cha
 /* 1 when /<group>/<layer>/<field> exists, 0 when not, -1 on an HDF5 error. */
 static htri_t dataset_exists(hid_t f, const char *group, const char *layer, const char *field) {
     char path[3 * IP_NAME_LEN + 16];
-    snprintf(path, sizeof path, "/%s", group);
-    htri_t ex = H5Lexists(f, path, H5P_DEFAULT);
-    if (ex > 0) {
-        snprintf(path, sizeof path, "/%s/%s", group, layer);
-        ex = H5Lexists(f, path, H5P_DEFAULT);
-    }
-    if (ex > 0) {
-        snprintf(path, sizeof path, "/%s/%s/%s", group, layer, field);
-        ex = H5Lexists(f, path, H5P_DEFAULT);
-    }
-    return ex;
+    snprintf(path, sizeof path, "/%s/%s/%s", group, layer, field);
+    return ip_h5_path_exists(f, path);
 }
 
 /* Reads /trigger (when present) into t, checking it against the model's

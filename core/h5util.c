@@ -247,21 +247,26 @@ static void format_shape(char *out, size_t cap, int ndim, const hsize_t *dims) {
     if (n < cap) snprintf(out + n, cap - n, ")");
 }
 
+htri_t ip_h5_path_exists(hid_t f, const char *path) {
+    /* H5Lexists fails (rather than saying no) when a group on the way is missing: check each level */
+    char prefix[512];
+    size_t plen = strlen(path);
+    if (path[0] != '/' || plen >= sizeof prefix) return -1;
+    htri_t ex = 1;
+    for (size_t k = 1; k <= plen && ex > 0; k++) {
+        if (path[k] != '/' && path[k] != 0) continue;
+        memcpy(prefix, path, k);
+        prefix[k] = 0;
+        ex = H5Lexists(f, prefix, H5P_DEFAULT);
+    }
+    return ex;
+}
+
 /* Reads dataset dpath (absolute) with exactly the given shape into dst. */
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e) {
     ip_h5_detail_buf db;
-    /* check each level so a missing group is reported, not a lookup failure */
-    char prefix[512];
-    size_t plen = strlen(dpath);
-    if (dpath[0] != '/' || plen >= sizeof prefix) return ip_fail(e, "bad dataset path \"%s\"", dpath);
-    htri_t ex = 1;
-    for (size_t k = 1; k <= plen && ex > 0; k++) {
-        if (dpath[k] != '/' && dpath[k] != 0) continue;
-        memcpy(prefix, dpath, k);
-        prefix[k] = 0;
-        ex = H5Lexists(f, prefix, H5P_DEFAULT);
-    }
+    htri_t ex = ip_h5_path_exists(f, dpath);
     if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
     if (ex == 0) return ip_fail(e, "missing %s", dpath);
     hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);

@@ -67,6 +67,9 @@ int ip_h5_attr_read_str(hid_t loc, const char *where, const char *name, char *ou
 /* Reads the dataset at absolute path dpath, which must have exactly ndim dims
  * equal to shape and type class want, into dst (memory type mtype). Reports
  * the first missing level ("missing /a/b"), a wrong type or shape. */
+/* 1 when the absolute path (every level of it) exists in f, 0 when some
+ * level does not, -1 on an HDF5 error or a bad path. */
+htri_t ip_h5_path_exists(hid_t f, const char *path);
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e);
 
