@@ -306,9 +306,20 @@ static void batched_equals_ref(ip_norm_kind norm, ip_scheme scheme, const char *
     for (int p = 0; p < K; p++) {
         cr_assert_eq(cb[p], cref[p], "point %d: converged %d batched, %d alone", p, cb[p], cref[p]);
         cr_assert(abs(itb[p] - itr[p]) <= 1, "point %d: %d iterations batched, %d alone", p, itb[p], itr[p]);
-        double diff = tu_max_rel_diff(xb + p * d, xr + p * d, d);
-        cr_assert_lt(diff, 1e-4, "point %d differs by %g", p, diff);
-        worst = diff > worst ? diff : worst;
+        if (itb[p] == itr[p]) {
+            double diff = tu_max_rel_diff(xb + p * d, xr + p * d, d);
+            cr_assert_lt(diff, 1e-4, "point %d differs by %g", p, diff);
+            worst = diff > worst ? diff : worst;
+        } else {
+            /* float noise decided whether the loss reached 0 one step earlier: the
+             * points are then one Adam step apart, and both must be boundary points */
+            const float *xs[2] = {xb + p * d, xr + p * d};
+            for (int w = 0; w < 2 && cb[p]; w++) {
+                const float *z = ip_model_forward(&v.m, xs[w], 1, 0);
+                float l = ip_fp_loss(z, v.m.cfg.classes, src[p], tgt[p], c.margin, NULL);
+                cr_assert_eq(l, 0.f, "point %d (%s, one iteration apart) has loss %g", p, w ? "alone" : "batched", l);
+            }
+        }
         nconv += cb[p];
     }
     cr_log_info("%s: %d of %d converged, batched vs alone: max relative difference %g", tag, nconv, K, worst);
