@@ -26,9 +26,9 @@ typedef struct dispatch_state {
     long finished;
 } dispatch_state;
 
-static int d_started(void *user, const rn_task *t, int rank, ip_err *e) {
+static int d_started(void *user, const rn_task *t, int rank, int alone, ip_err *e) {
     dispatch_state *s = user;
-    return rn_journal_start(&s->journal, t->key, rank, e);
+    return rn_journal_start_shared(&s->journal, t->key, rank, alone, e);
 }
 
 static int d_finished(void *user, const rn_result *const *rs, int n, ip_err *e) {
@@ -100,7 +100,7 @@ int cmd_bench_dispatch(int argc, char **argv) {
         dispatch_state s = {0};
         s.journal.fd = -1;
         rn_status *status = calloc((size_t)ntasks, sizeof *status);
-        rn_sched_hooks h = {&s, d_started, d_finished, NULL};
+        rn_sched_hooks h = {&s, d_started, d_finished, NULL, NULL};
         int ok = d && status && rn_journal_open(&s.journal, out, 0x1234, 1, &e) == 0;
         if (!ok) {
             for (int i = 0; status && i < ntasks; i++) status[i] = RN_SKIPPED;

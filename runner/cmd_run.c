@@ -96,13 +96,20 @@ typedef struct run_state {
     rn_progress progress;
     double flush_interval, last_flush;
     int have_journal;
+    unsigned char *suspect;  /* per task: started by an earlier run, never finished (resume) */
 } run_state;
 
-static int hook_started(void *user, const rn_task *t, int rank, ip_err *e) {
+static int hook_started(void *user, const rn_task *t, int rank, int alone, ip_err *e) {
     run_state *s = user;
     s->running[t->id] = 1;
     rn_progress_started(&s->progress);
-    return s->have_journal ? rn_journal_start(&s->journal, t->key, rank, e) : 0;
+    return s->have_journal ? rn_journal_start_shared(&s->journal, t->key, rank, alone, e) : 0;
+}
+
+/* Tasks that were running when an earlier run died go out alone. */
+static int hook_alone(void *user, const rn_task *t) {
+    const run_state *s = user;
+    return s->suspect && s->suspect[t->id];
 }
 
 static int hook_finished(void *user, const rn_result *const *rs, int n, ip_err *e) {
@@ -163,6 +170,7 @@ static void run_state_free(run_state *s) {
             if (s->by_task[i]) rn_record_free(s->by_task[i]), free(s->by_task[i]);
     free(s->by_task);
     free(s->running);
+    free(s->suspect);
     rn_journal_close(&s->journal);
 }
 
@@ -192,6 +200,14 @@ static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
         status[i] = r->status;
         (*ndone)++;
     }
+    /* what was running when the earlier run died goes out alone this time */
+    s->suspect = calloc((size_t)s->spec->ntasks + 1, 1);
+    if (!s->suspect) {
+        rn_journal_state_free(&st);
+        return ip_fail(e, "out of memory");
+    }
+    for (int i = 0; i < s->spec->ntasks; i++)
+        s->suspect[i] = !s->by_task[i] && rn_journal_state_starts(&st, s->spec->tasks[i].key) > 0;
     if (st.torn) fprintf(stderr, "resume: ignored a torn last journal line (a crash mid-write)\n");
     rn_journal_state_free(&st);
     return 0;
@@ -436,7 +452,7 @@ int cmd_run(int argc, char **argv) {
                 spec.output);
         if (flush_results(&s, 1, &e) != 0) fatal = 1;
     }
-    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick};
+    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone};
     /* workers wait for the coordinator: even when it cannot run, it must run
      * the scheduler with nothing to do, so they are told to stop */
     if (fatal)
@@ -455,10 +471,17 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "ipsweep run: %s\n", e.msg);
         exit_code = fatal;
     } else {
-        int failed = s.progress.failed, skipped = s.progress.skipped;
+        /* the whole run, resumed records included (a task failed by the crash-twice rule at resume) */
+        int ndone_all = 0, failed = 0, skipped = 0;
+        for (int i = 0; i < spec.ntasks; i++)
+            if (s.by_task[i]) {
+                ndone_all += s.by_task[i]->status == RN_DONE;
+                failed += s.by_task[i]->status == RN_FAILED;
+                skipped += s.by_task[i]->status == RN_SKIPPED;
+            }
         print_summary(&s, stdout);
-        fprintf(stderr, "run %s: %d done, %d failed, %d skipped of %d; results in %s\n", spec.name, s.progress.done,
-                failed, skipped, spec.ntasks, spec.output);
+        fprintf(stderr, "run %s: %d done, %d failed, %d skipped of %d; results in %s\n", spec.name, ndone_all, failed,
+                skipped, spec.ntasks, spec.output);
         if (failed || skipped) {
             fprintf(stderr, "failed tasks:\n");
             for (int i = 0; i < spec.ntasks; i++)

@@ -670,6 +670,10 @@ fail:
 }
 
 int rn_journal_start(rn_journal *j, const char *key, int rank, ip_err *e) {
+    return rn_journal_start_shared(j, key, rank, 1, e);
+}
+
+int rn_journal_start_shared(rn_journal *j, const char *key, int rank, int alone, ip_err *e) {
     if (strlen(key) >= RN_KEY_LEN) return ip_fail(e, "task key too long: %.64s...", key);
     int attempt;
     if (starts_add(j, key_hash(key), &attempt)) return ip_fail(e, "out of memory");
@@ -680,6 +684,7 @@ int rn_journal_start(rn_journal *j, const char *key, int rank, ip_err *e) {
     sb_int(&b, rank);
     sb_ch(&b, '\t');
     sb_int(&b, attempt);
+    if (!alone) sb_put(&b, "\tshared", 7);
     sb_end_line(&b, 0);
     j->buf = b.p, j->cap = b.cap;
     if (b.oom) return ip_fail(e, "out of memory");
@@ -748,7 +753,7 @@ void rn_journal_close(rn_journal *j) {
 
 typedef struct entry {
     char key[RN_KEY_LEN];
-    int starts, last_rank;
+    int starts, alone, last_rank;
     int rec;                     /* index in recs, -1 */
 } entry;
 
@@ -799,7 +804,7 @@ static int entry_get(rn_journal_state *st, const char *key) {
     i = st->nentries;
     entry *en = &entries(st)[i];
     snprintf(en->key, sizeof en->key, "%s", key);
-    en->starts = 0, en->last_rank = -1, en->rec = -1;
+    en->starts = 0, en->alone = 0, en->last_rank = -1, en->rec = -1;
     /* the index is sized for nentries + 1 before the entry is counted */
     if (index_put(st, key, i)) return -1;
     st->nentries++;
@@ -832,11 +837,16 @@ static int read_line(void *vctx, char *p, long lineno, ip_err *e) {
         char key[RN_KEY_LEN];
         long long rank, attempt;
         if (text_field(&f, key, sizeof key) || int_field(&f, -1, INT_MAX, &rank) ||
-            int_field(&f, 0, INT_MAX, &attempt) || f.cur)
+            int_field(&f, 0, INT_MAX, &attempt))
+            return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno);
+        /* optional last field "shared" (older journals: every start counts as alone) */
+        int shared = f.cur != NULL;
+        if (shared && (strcmp(next_field(&f), "shared") != 0 || f.cur))
             return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno);
         int i = entry_get(st, key);
         if (i < 0) return ip_fail(e, "out of memory reading %s", c->path);
         entries(st)[i].starts++;
+        entries(st)[i].alone += !shared;
         entries(st)[i].last_rank = (int)rank;
         return 0;
     }
@@ -877,6 +887,7 @@ static int build_unfinished(rn_journal_state *st) {
         rn_unfinished *u = &st->unfinished[st->nunfinished++];
         memcpy(u->key, en->key, sizeof u->key);
         u->starts = en->starts;
+        u->alone = en->alone;
         u->last_rank = en->last_rank;
     }
     return 0;
@@ -933,7 +944,7 @@ int rn_journal_state_starts(const rn_journal_state *st, const char *key) {
 
 int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e) {
     int n = 0;
-    for (int i = 0; i < st->nunfinished; i++) n += st->unfinished[i].starts >= RN_CRASH_LIMIT;
+    for (int i = 0; i < st->nunfinished; i++) n += st->unfinished[i].alone >= RN_CRASH_LIMIT;
     if (!n) return 0;
     rn_record *tmp = calloc((size_t)n, sizeof *tmp);
     const rn_record **ptr = calloc((size_t)n, sizeof *ptr);
@@ -945,7 +956,7 @@ int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e) {
     int k = 0;
     for (int i = 0; i < st->nunfinished; i++) {
         const rn_unfinished *u = &st->unfinished[i];
-        if (u->starts < RN_CRASH_LIMIT) continue;
+        if (u->alone < RN_CRASH_LIMIT) continue;
         rn_record_init(&tmp[k]);
         memcpy(tmp[k].key, u->key, sizeof u->key);
         tmp[k].status = RN_FAILED;

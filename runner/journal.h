@@ -89,8 +89,13 @@ int rn_journal_open(rn_journal *j, const char *output, uint64_t spec_hash, int f
 /* A task was handed to `rank`. Written with write(2) but not fsync'ed (the
  * next finish's fdatasync covers it): a process crash cannot lose it. The
  * attempt number recorded is this journal's count of starts of the key,
- * earlier runs included. */
+ * earlier runs included. rn_journal_start records a task that ran alone on
+ * its rank; rn_journal_start_shared(..., 0) one handed out in a batch with
+ * others (line "S key rank attempt shared"): if that rank dies, any of the
+ * batch may have killed it, so such starts do not count toward the
+ * crash-twice rule (the resume runs the batch's unfinished tasks alone). */
 int rn_journal_start(rn_journal *j, const char *key, int rank, ip_err *e);
+int rn_journal_start_shared(rn_journal *j, const char *key, int rank, int alone, ip_err *e);
 
 /* Starts recorded for key so far (earlier runs included). */
 int rn_journal_attempts(const rn_journal *j, const char *key);
@@ -117,7 +122,8 @@ void rn_journal_close(rn_journal *j);
 /* A key that was started but has no finish record. */
 typedef struct rn_unfinished {
     char key[RN_KEY_LEN];
-    int starts;
+    int starts;                  /* all starts */
+    int alone;                   /* starts while alone on its rank: what the crash-twice rule counts */
     int last_rank;
 } rn_unfinished;
 
@@ -146,7 +152,7 @@ const rn_record *rn_journal_state_find(const rn_journal_state *st, const char *k
 /* Starts recorded for key (0 when never started). O(1). */
 int rn_journal_state_starts(const rn_journal_state *st, const char *key);
 
-/* Resume rule: every unfinished key with >= RN_CRASH_LIMIT starts gets a
+/* Resume rule: every unfinished key with >= RN_CRASH_LIMIT starts alone gets a
  * FAILED record (error RN_CRASH_ERROR, attempts = its starts) appended to the
  * journal (one batch) and to st (it moves from unfinished to recs). Returns
  * the number of tasks failed, or -1. May move st->recs: call it before

@@ -3,9 +3,11 @@
 #include "kinds.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/tasks.h"
 
@@ -173,6 +175,8 @@ static int prune_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
 static const rn_key noop_keys[] = {
     {"value", RN_T_FLOAT, "0", -1e300, 1e300, NULL, "echoed back as the metric `value`"},
     {"fail", RN_T_BOOL, "false", 0, 0, NULL, "fail on purpose (tests of failure handling)"},
+    {"crash", RN_T_BOOL, "false", 0, 0, NULL,
+     "kill the process running it with SIGKILL, like the OOM killer (tests of the crash-twice rule)"},
 };
 
 static double noop_cost(const rn_task *t, const rn_ctx *c) {
@@ -183,6 +187,11 @@ static double noop_cost(const rn_task *t, const rn_ctx *c) {
 static int noop_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     (void)c;
     if (rn_param_b(t, "fail")) return ip_fail(e, "failed on purpose (fail: true)");
+    if (rn_param_b(t, "crash")) { /* after a moment, like a task that runs out of memory */
+        struct timespec ts = {0, 300 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        raise(SIGKILL);
+    }
     return ip_metrics_set(out, "value", rn_param_f(t, "value"), e);
 }
 

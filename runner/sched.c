@@ -232,7 +232,7 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
     while (c.g.nheap > 0) {
         int t = heap_pop(&c.g);
         status[t] = RN_RUNNING;
-        if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, e)) != 0) break;
+        if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, 1, e)) != 0) break;
         rn_result r;
         rn_run_task(spec, t, ctx, &r);
         rn_result *rp = &r;
@@ -280,11 +280,18 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             double cost = 0;
             while (c.g.nheap > 0 && n < o->max_batch && (n == 0 || cost < o->batch_seconds)) {
                 int t = heap_pop(&c.g);
+                int single = h->alone && h->alone(h->user, &spec->tasks[t]);
+                if (single && n > 0) { /* it goes out alone, in the next batch */
+                    heap_push(&c.g, t);
+                    break;
+                }
                 ids[n++] = t;
                 cost += spec->tasks[t].cost;
                 status[t] = RN_RUNNING;
-                if (h->started && (rc = h->started(h->user, &spec->tasks[t], w, e)) != 0) break;
+                if (single) break;
             }
+            for (int k = 0; k < n && rc == 0; k++)
+                if (h->started) rc = h->started(h->user, &spec->tasks[ids[k]], w, n == 1, e);
             if (rc == 0) rc = send_batch(w, ids, n, e);
         }
         if (rc != 0) break;

@@ -27,12 +27,15 @@ typedef struct rn_result {
 
 typedef struct rn_sched_hooks {
     void *user;
-    /* a task is handed to `rank` (journal it: crash detection) */
-    int (*started)(void *user, const rn_task *t, int rank, ip_err *e);
+    /* a task is handed to `rank`, alone or in a batch with others (journal it: crash detection) */
+    int (*started)(void *user, const rn_task *t, int rank, int alone, ip_err *e);
     /* results arrived (n of them, possibly skipped tasks too); the hook may keep nothing: copy what it needs */
     int (*finished)(void *user, const rn_result *const *r, int n, ip_err *e);
     /* called at least every ~0.5 s by the coordinator while it waits (progress, periodic results flush) */
     int (*tick)(void *user, ip_err *e);
+    /* optional: 1 when a task must be handed out alone (it was running when a
+     * rank died: alone, a second crash shows whether it is the culprit) */
+    int (*alone)(void *user, const rn_task *t);
 } rn_sched_hooks;
 
 typedef struct rn_sched_opts {

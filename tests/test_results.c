@@ -249,6 +249,34 @@ Test(journal, corrupt_middle_line_is_an_error) {
     rn_journal_close(&j);
 }
 
+/* Starts in a batch with other tasks ("shared") do not count toward the
+ * crash-twice rule: any task of the batch may have killed the worker. */
+Test(journal, shared_starts_do_not_blame) {
+    const char *out = tpath("sh.h5");
+    rn_journal j;
+    ip_err e = {{0}};
+    cr_assert_eq(rn_journal_open(&j, out, 5, 1, &e), 0, "%s", e.msg);
+    for (int run = 0; run < 3; run++) cr_assert_eq(rn_journal_start_shared(&j, "A", 1, 0, &e), 0); /* in batches */
+    cr_assert_eq(rn_journal_start_shared(&j, "B", 1, 0, &e), 0);
+    cr_assert_eq(rn_journal_start_shared(&j, "B", 2, 1, &e), 0); /* then alone, twice */
+    cr_assert_eq(rn_journal_start(&j, "B", 2, &e), 0);
+    rn_journal_close(&j);
+    rn_journal_state st;
+    cr_assert_eq(rn_journal_read(out, 5, &st, &e), 0, "%s", e.msg);
+    cr_assert_eq(st.nunfinished, 2);
+    cr_assert_str_eq(st.unfinished[0].key, "A");
+    cr_assert_eq(st.unfinished[0].starts, 3);
+    cr_assert_eq(st.unfinished[0].alone, 0);
+    cr_assert_eq(st.unfinished[1].alone, 2);
+    cr_assert_eq(rn_journal_open(&j, out, 5, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_journal_fail_crashed(&j, &st, &e), 1, "%s", e.msg); /* B only */
+    cr_assert_null(rn_journal_state_find(&st, "A"));
+    cr_assert_not_null(rn_journal_state_find(&st, "B"));
+    cr_assert_eq(rn_journal_state_find(&st, "B")->attempts, 3);
+    rn_journal_close(&j);
+    rn_journal_state_free(&st);
+}
+
 Test(journal, starts_and_crash_twice) {
     const char *out = tpath("s.h5");
     rn_journal j;
