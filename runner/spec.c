@@ -1545,8 +1545,13 @@ static rn_task *new_task(ctx *c) {
         c->task_entry = te;
         c->captasks = cap;
     }
+    /* no memset of the whole ~53 KB: the parameter values are only read up
+     * to nparams, and untouched pages of the calloc'ed list cost no memory */
     rn_task *t = &c->tasks[c->ntasks];
-    memset(t, 0, sizeof *t);
+    t->key[0] = t->kind[0] = t->name[0] = t->checkpoint[0] = 0;
+    t->nparams = t->ndeps = 0;
+    t->cost = 0;
+    t->seed = 0;
     t->id = c->ntasks++;
     return t;
 }
