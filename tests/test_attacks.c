@@ -32,6 +32,20 @@ TestSuite(attacks, .init = suite_init, .fini = suite_fini);
 
 static void tmp_path(char *out, size_t cap, const char *tag) { snprintf(out, cap, "%s/%s.h5", scratch, tag); }
 
+/* The fine-tuning task of the tests: owner checkpoint own -> ft, on the
+ * owner's data limits, in the given mode (tests set the rest). */
+static ip_finetune_task ft_task(const char *own, const char *ft, ip_ft_mode mode) {
+    ip_finetune_task t;
+    ip_finetune_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", own);
+    snprintf(t.data, sizeof t.data, SRC);
+    snprintf(t.out, sizeof t.out, "%s", ft);
+    t.train_limit = OWNER_LIMIT;
+    t.test_limit = TEST_LIMIT;
+    t.mode = mode;
+    return t;
+}
+
 /* Trains an owner model (seed 1, signature "ok") and saves it to path; returns its test accuracy. */
 static double owner(const char *path, ip_scheme scheme, ip_norm_kind norm, int epochs) {
     ip_train_task t = tu_tiny_train(SRC, scheme, norm, epochs, path);
@@ -75,14 +89,7 @@ Test(attacks, finetune_rtal_v1_keeps_detection_and_changes_fc, .timeout = 60) {
     tmp_path(own, sizeof own, "rtal_owner");
     tmp_path(ft, sizeof ft, "rtal_ft");
     double owner_acc = owner(own, IP_SCHEME_V1, IP_NORM_GN, 6);
-    ip_finetune_task t;
-    ip_finetune_task_defaults(&t);
-    snprintf(t.model_path, sizeof t.model_path, "%s", own);
-    snprintf(t.data, sizeof t.data, SRC);
-    snprintf(t.out, sizeof t.out, "%s", ft);
-    t.train_limit = OWNER_LIMIT;
-    t.test_limit = TEST_LIMIT;
-    t.mode = IP_FT_RTAL;
+    ip_finetune_task t = ft_task(own, ft, IP_FT_RTAL);
     t.disjoint = 1;
     t.epochs = 2;
     t.seed = 5;
@@ -165,14 +172,7 @@ Test(attacks, ftll_changes_only_fc, .timeout = 60) {
         tmp_path(own, sizeof own, "ftll_owner");
         tmp_path(ft, sizeof ft, "ftll_ft");
         owner(own, schemes[s], IP_NORM_BN, s == 0 ? 1 : 6);
-        ip_finetune_task t;
-        ip_finetune_task_defaults(&t);
-        snprintf(t.model_path, sizeof t.model_path, "%s", own);
-        snprintf(t.data, sizeof t.data, SRC);
-        snprintf(t.out, sizeof t.out, "%s", ft);
-        t.train_limit = OWNER_LIMIT;
-        t.test_limit = TEST_LIMIT;
-        t.mode = IP_FT_FTLL;
+        ip_finetune_task t = ft_task(own, ft, IP_FT_FTLL);
         t.fraction = 0.5;
         t.epochs = 1;
         t.opt.lr = 0.05f;
@@ -535,14 +535,7 @@ Test(attacks, v2_attacks_use_the_right_branch, .timeout = 60) {
     owner(own, IP_SCHEME_V2, IP_NORM_GN, 4);
     double pub = eval_acc(own, IP_BRANCH_PUBLIC), priv = eval_acc(own, IP_BRANCH_PRIVATE);
     /* fine-tuning attacks the public branch; the passports stay */
-    ip_finetune_task t;
-    ip_finetune_task_defaults(&t);
-    snprintf(t.model_path, sizeof t.model_path, "%s", own);
-    snprintf(t.data, sizeof t.data, SRC);
-    snprintf(t.out, sizeof t.out, "%s", ft);
-    t.train_limit = OWNER_LIMIT;
-    t.test_limit = TEST_LIMIT;
-    t.mode = IP_FT_FTAL;
+    ip_finetune_task t = ft_task(own, ft, IP_FT_FTAL);
     t.fraction = 0.25;
     t.disjoint = 1;
     t.epochs = 1;

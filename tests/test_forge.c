@@ -378,16 +378,23 @@ static long find_plane(const float *acts, int c, int n, size_t hw, const float *
     return found;
 }
 
+/* The attacked v1 model m (test split te), a baseline reference of the same
+ * architecture, and n key images normalised for the reference. */
+static void key_setup(ip_model *m, ip_dataset *te, ip_model *ref, ip_dataset *imgs, size_t n) {
+    ip_err e = {{0}};
+    tiny_model(m, te, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V1, 16, 0, 32, 8);
+    ip_dataset te2;
+    tiny_model(ref, &te2, "small-p-narrow", IP_NORM_BN, IP_SCHEME_BASELINE, 16, 0, 32, 8);
+    ip_data_free(&te2);
+    cr_assert_eq(ip_data_synthetic(imgs, n, 1, 16, 16, 10, 5, IP_SPLIT_TRAIN, &e), 0);
+    cr_assert_eq(ip_data_match_model(imgs, ref, &e), 0);
+}
+
 Test(forge, key_types_shapes_and_determinism) {
     ip_model m, ref;
     ip_dataset te, imgs;
     ip_err e = {{0}};
-    tiny_model(&m, &te, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V1, 16, 0, 32, 8);
-    ip_dataset te2;
-    tiny_model(&ref, &te2, "small-p-narrow", IP_NORM_BN, IP_SCHEME_BASELINE, 16, 0, 32, 8);
-    ip_data_free(&te2);
-    cr_assert_eq(ip_data_synthetic(&imgs, 24, 1, 16, 16, 10, 5, IP_SPLIT_TRAIN, &e), 0);
-    cr_assert_eq(ip_data_match_model(&imgs, &ref, &e), 0);
+    key_setup(&m, &te, &ref, &imgs, 24);
     size_t kf = ip_keys_floats(&m);
     cr_assert_eq(kf, 2 * (16 * 8 * 8 + 32 * 4 * 4), "block1 input 16x8x8, block2 input 32x4x4");
     float *a = tu_alloc(kf), *b = tu_alloc(kf), *c = tu_alloc(kf);
@@ -473,12 +480,7 @@ Test(forge, shuffle_takes_distinct_channels) {
     ip_model m, ref;
     ip_dataset te, imgs;
     ip_err e = {{0}};
-    tiny_model(&m, &te, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V1, 16, 0, 32, 8);
-    ip_dataset te2;
-    tiny_model(&ref, &te2, "small-p-narrow", IP_NORM_BN, IP_SCHEME_BASELINE, 16, 0, 32, 8);
-    ip_data_free(&te2);
-    cr_assert_eq(ip_data_synthetic(&imgs, 30, 1, 16, 16, 10, 5, IP_SPLIT_TRAIN, &e), 0);
-    cr_assert_eq(ip_data_match_model(&imgs, &ref, &e), 0);
+    key_setup(&m, &te, &ref, &imgs, 30);
     ip_keygen kg;
     cr_assert_eq(ip_keygen_init(&kg, IP_KEY_SHUFFLE, &m, &ref, &imgs, 8, &e), 0, "%s", e.msg);
     float *k = tu_alloc(ip_keys_floats(&m));
