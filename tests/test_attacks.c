@@ -84,7 +84,7 @@ static const float *tensor(const ip_model *m, const char *name, size_t *numel) {
 
 /* ---------------- fine-tuning ---------------- */
 
-Test(attacks, finetune_rtal_v1_keeps_detection_and_changes_fc, .timeout = 60) {
+Test(attacks, finetune_rtal_v1_keeps_detection_and_changes_fc) {
     char own[256], ft[256];
     tmp_path(own, sizeof own, "rtal_owner");
     tmp_path(ft, sizeof ft, "rtal_ft");
@@ -164,7 +164,7 @@ static void assert_identical_except(const ip_model *a, const ip_model *b, const 
     }
 }
 
-Test(attacks, ftll_changes_only_fc, .timeout = 60) {
+Test(attacks, ftll_changes_only_fc) {
     static const char *const fc[] = {"fc.weight", "fc.bias", NULL};
     const ip_scheme schemes[2] = {IP_SCHEME_BASELINE, IP_SCHEME_V1};
     for (int s = 0; s < 2; s++) {
@@ -256,7 +256,7 @@ static ip_metrics run_flip(const char *path, double fraction) {
     return mt;
 }
 
-Test(attacks, flip_fraction_zero_changes_nothing_and_one_erases_signature, .timeout = 60) {
+Test(attacks, flip_fraction_zero_changes_nothing_and_one_erases_signature) {
     char own[256];
     tmp_path(own, sizeof own, "flip_owner");
     double owner_acc = owner(own, IP_SCHEME_V1, IP_NORM_BN, 6);
@@ -316,7 +316,7 @@ static ip_metrics run_fake2(const char *path, ip_fake2_target target, double fra
     return mt;
 }
 
-Test(attacks, fake2_affine_recovers_accuracy_but_not_the_signature, .timeout = 60) {
+Test(attacks, fake2_affine_recovers_accuracy_but_not_the_signature) {
     char own[256];
     tmp_path(own, sizeof own, "fake2a_owner");
     owner(own, IP_SCHEME_V1, IP_NORM_GN, 6);
@@ -348,7 +348,7 @@ Test(attacks, fake2_affine_recovers_accuracy_but_not_the_signature, .timeout = 6
     unlink(own);
 }
 
-Test(attacks, fake2_passport_recovers_accuracy_but_not_the_signature, .timeout = 60) {
+Test(attacks, fake2_passport_recovers_accuracy_but_not_the_signature) {
     char own[256];
     tmp_path(own, sizeof own, "fake2p_owner");
     owner(own, IP_SCHEME_V1, IP_NORM_GN, 6);
@@ -400,7 +400,7 @@ static double key_loss(key_fd *c) {
     return tu_dot(logits, c->r, (size_t)c->n * c->m->cfg.classes) + ip_model_sign_loss(c->m);
 }
 
-Test(attacks, passport_key_gradient_matches_finite_differences, .timeout = 60) {
+Test(attacks, passport_key_gradient_matches_finite_differences) {
     const ip_norm_kind norms[2] = {IP_NORM_GN, IP_NORM_BN};
     for (int ni = 0; ni < 2; ni++) {
         ip_model_cfg cfg = {.in_c = 1, .in_h = 8, .in_w = 8, .classes = 10, .norm = norms[ni],
@@ -482,7 +482,7 @@ static ip_metrics run_fake3(const char *path, double flip, int epochs) {
     return mt;
 }
 
-Test(attacks, fake3_correct_signature_keeps_accuracy, .timeout = 60) {
+Test(attacks, fake3_correct_signature_keeps_accuracy) {
     char own[256];
     tmp_path(own, sizeof own, "fake3_owner");
     owner(own, IP_SCHEME_V1, IP_NORM_GN, 6);
@@ -528,7 +528,7 @@ static double eval_acc(const char *path, int branch) {
     return acc;
 }
 
-Test(attacks, v2_attacks_use_the_right_branch, .timeout = 60) {
+Test(attacks, v2_attacks_use_the_right_branch) {
     char own[256], ft[256];
     tmp_path(own, sizeof own, "v2_owner");
     tmp_path(ft, sizeof ft, "v2_ft");
@@ -570,7 +570,7 @@ Test(attacks, v2_attacks_use_the_right_branch, .timeout = 60) {
 
 /* ---------------- errors and the runner glue ---------------- */
 
-Test(attacks, clear_errors, .timeout = 60) {
+Test(attacks, clear_errors) {
     char own[256];
     tmp_path(own, sizeof own, "err_owner");
     owner(own, IP_SCHEME_BASELINE, IP_NORM_BN, 1);
@@ -603,7 +603,7 @@ Test(attacks, clear_errors, .timeout = 60) {
     unlink(own);
 }
 
-Test(attacks, kinds_run_from_text_parameters, .timeout = 60) {
+Test(attacks, kinds_run_from_text_parameters) {
     char own[256], ft[256];
     tmp_path(own, sizeof own, "kind_owner");
     tmp_path(ft, sizeof ft, "kind_ft");

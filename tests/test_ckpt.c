@@ -720,12 +720,12 @@ static void torch_logits_case(const char *arch, ip_scheme s, ip_norm_kind nk, in
     ip_model_free(&m);
 }
 
-Test(ckpt, torch_small_v1_bn, .timeout = 120) {
+Test(ckpt, torch_small_v1_bn) {
     torch_logits_case("small-p", IP_SCHEME_V1, IP_NORM_BN, 1, 28, IP_BRANCH_PRIVATE);
 }
-Test(ckpt, torch_small_v2_gn_public, .timeout = 120) {
+Test(ckpt, torch_small_v2_gn_public) {
     torch_logits_case("small-p", IP_SCHEME_V2, IP_NORM_GN, 1, 28, IP_BRANCH_PUBLIC);
 }
-Test(ckpt, torch_resnet18_v1_bn, .timeout = 120) {
+Test(ckpt, torch_resnet18_v1_bn) {
     torch_logits_case("resnet18-p", IP_SCHEME_V1, IP_NORM_BN, 3, 32, IP_BRANCH_PRIVATE);
 }

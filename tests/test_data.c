@@ -717,7 +717,7 @@ Test(data, gather_augment_crop_and_flip) {
 
 /* --------------------------------------------------------- real data --- */
 
-Test(data, real_fashion_mnist, .timeout = 60) {
+Test(data, real_fashion_mnist) {
     const char *dir = getenv("IPSWEEP_DATA_DIR");
     if (!dir) dir = "/usr/share/datasets/fashion-mnist";
     struct stat st;

@@ -139,7 +139,7 @@ Test(forge, matches_model_path_gn_v2_private) {
     ip_data_free(&te);
 }
 
-Test(forge, matches_model_path_resnet_shared_shortcut, .timeout = 120) {
+Test(forge, matches_model_path_resnet_shared_shortcut) {
     /* the passport layers of resnet18-p are the last stage, whose shortcut conv
      * reads a passport-independent activation: shared operands broadcast into ADD */
     ip_model m;
@@ -514,7 +514,7 @@ Test(forge, shuffle_takes_distinct_channels) {
     ip_data_free(&imgs);
 }
 
-Test(forge, trained_v1_fakes_near_chance, .timeout = 120) {
+Test(forge, trained_v1_fakes_near_chance) {
     ip_model m;
     ip_dataset te;
     ip_err e = {{0}};
@@ -569,7 +569,7 @@ static const ip_metric_array *array_of(const ip_metrics *mt, const char *name) {
     return NULL;
 }
 
-Test(forge, fake1_and_verify_tasks, .timeout = 120) {
+Test(forge, fake1_and_verify_tasks) {
     char dir[] = "/tmp/ipsweep_forge_XXXXXX";
     cr_assert(mkdtemp(dir));
     char ck[256], base[256];

@@ -183,7 +183,7 @@ Test(model, grad_eval_mode_input_gradient) {
     ip_model_free(&m);
 }
 
-Test(model, grad_resnet_residuals, .timeout = 120) {
+Test(model, grad_resnet_residuals) {
     ip_model m;
     build(&m, "resnet18-p", IP_NORM_GN, IP_SCHEME_V1, 3, 8, 3);
     cr_assert_eq(m.npassports, 5);
@@ -285,7 +285,7 @@ Test(model, deterministic_init_and_training) {
     ip_data_free(&d);
 }
 
-Test(model, v1_learns_signature_on_synthetic, .timeout = 120) {
+Test(model, v1_learns_signature_on_synthetic) {
     ip_dataset tr, te;
     ip_err e = {{0}};
     cr_assert_eq(ip_data_synthetic(&tr, 512, 1, 16, 16, 10, 5, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
@@ -309,7 +309,7 @@ Test(model, v1_learns_signature_on_synthetic, .timeout = 120) {
     ip_data_free(&te);
 }
 
-Test(model, learns_fashion_mnist_in_one_epoch, .timeout = 300) {
+Test(model, learns_fashion_mnist_in_one_epoch) {
     const char *dir = getenv("IPSWEEP_DATA_DIR");
     char src[512];
     snprintf(src, sizeof src, "fashion-mnist:%s", dir ? dir : "/usr/share/datasets/fashion-mnist");

@@ -503,7 +503,7 @@ static void check_big_rec(const rn_record *r, size_t n) {
     cr_assert_eq(r->metrics.values[2], i + 2 / 7.0);
 }
 
-Test(journal, survives_kill_9_at_any_moment, .timeout = 120) {
+Test(journal, survives_kill_9_at_any_moment) {
     const size_t n = 60000;
     double *buf = malloc(n * sizeof *buf);
     int total_torn = 0;

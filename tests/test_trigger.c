@@ -83,7 +83,7 @@ static ip_train_task tiny_task(ip_scheme scheme, ip_norm_kind norm, int epochs, 
 
 /* 512 samples / batch 32 = 16 steps per epoch, 2 triggers each: every one of
  * the 16 triggers is seen twice per epoch (in both branches). */
-Test(trigger, v3_learns_its_trigger_set, .timeout = 120) {
+Test(trigger, v3_learns_its_trigger_set) {
     ip_err e = {{0}};
     for (int n = 0; n < 2; n++) {
         ip_norm_kind norm = n ? IP_NORM_GN : IP_NORM_BN;
@@ -225,7 +225,7 @@ Test(trigger, private_bn_statistics) {
     ip_model_free(&m);
 }
 
-Test(trigger, checkpoint_round_trip, .timeout = 60) {
+Test(trigger, checkpoint_round_trip) {
     ip_err e = {{0}};
     const char *path = tu_path(scratch, "rt.h5");
     ip_train_task t = tiny_task(IP_SCHEME_V3, IP_NORM_BN, 1, path);
@@ -296,7 +296,7 @@ Test(trigger, checkpoint_round_trip, .timeout = 60) {
 
 /* Removal attacks on a v3 model report the trigger accuracy: pruning (scalars)
  * and fine-tuning (per epoch and final). */
-Test(trigger, attacks_report_trigger_acc, .timeout = 60) {
+Test(trigger, attacks_report_trigger_acc) {
     ip_err e = {{0}};
     const char *path = tu_path(scratch, "att.h5");
     ip_train_task t = tiny_task(IP_SCHEME_V3, IP_NORM_BN, 2, path);
