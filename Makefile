@@ -16,7 +16,11 @@ PKG_LIBS_TEST     := $(shell pkg-config --libs criterion 2>/dev/null)
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Werror
-BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"'
+# The flags that shape the generated code, recorded in every results file and
+# checkpoint (core/provenance.c): they can change the last bits of a result.
+CODEGEN_FLAGS = -std=c11 -g -fno-strict-aliasing $(OPT) $(MARCH) $(EXTRA_CFLAGS)
+BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"' \
+	-DIPSWEEP_CFLAGS='"$(strip $(CC) $(CODEGEN_FLAGS))"'
 CFLAGS_CORE   = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_CORE) $(EXTRA_CFLAGS)
 CFLAGS_RUNNER = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_RUNNER) $(EXTRA_CFLAGS)
 LDLIBS_CORE   = $(PKG_LIBS_CORE) -lm
