@@ -34,13 +34,13 @@ RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi test-slurm demo bench docs clean help
+.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench docs readme-numbers clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
 	@echo "make            build build/ipsweep and build/libipcore.a"
 	@echo "make deps       install the Debian packages ipsweep needs"
-	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests, Slurm test"
+	@echo "make check      unit tests, sanitizer build of the unit tests, CLI and docs tests, MPI tests, Slurm test"
 	@echo "make test-slurm a one-node Slurm cluster on localhost runs jobs/slurm.sbatch (root only)"
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
@@ -102,16 +102,25 @@ test-mpi: $(BUILD)/ipsweep
 test-slurm: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 420 bash tests/slurm/test_slurm.sh
 
+# The command line's promises (--help, one-line errors, exit 2) and the
+# examples of docs/results.md run against a real results file.
+test-cli: $(BUILD)/ipsweep
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
+test-docs: $(BUILD)/ipsweep
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
+
 check: deps
 	$(MAKE) all
 	$(MAKE) test
 	$(MAKE) test-san
+	$(MAKE) test-cli
+	$(MAKE) test-docs
 	$(MAKE) test-mpi
 	$(MAKE) test-slurm
 
 DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
 	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge
-DEB_OPTIONAL := python3-torch python3-h5py
+DEB_OPTIONAL := python3-torch python3-h5py python3-pandas
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
 
