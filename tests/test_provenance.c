@@ -129,3 +129,22 @@ Test(provenance, checkpoint_carries_it) {
     ip_model_free(&m2);
     ip_model_free(&m);
 }
+
+/* The docs list every attribute of the one table (docs/results.md documents
+ * them, docs/checkpoint.md names them). */
+Test(provenance, documented) {
+    const char *docs[] = {"docs/results.md", "docs/checkpoint.md"};
+    for (int d = 0; d < 2; d++) {
+        FILE *f = fopen(docs[d], "rb");
+        cr_assert_not_null(f, "%s", docs[d]);
+        static char text[1 << 17];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = 0;
+        for (int i = 0; i < ip_provenance_nfields; i++) {
+            char quoted[80];
+            snprintf(quoted, sizeof quoted, "`%s`", ip_provenance_fields[i].name);
+            cr_expect(strstr(text, quoted) != NULL, "%s does not document %s", docs[d], quoted);
+        }
+    }
+}
