@@ -44,6 +44,7 @@ help:
 	@echo "make test-slurm a one-node Slurm cluster on localhost runs jobs/slurm.sbatch (root only)"
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
+	@echo "make readme-numbers  tables and figures of README.md and docs/ from results/quick.h5 (after make demo)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
 
 $(BUILD)/libipcore.a: $(CORE_OBJ)
@@ -147,6 +148,12 @@ docs: $(BUILD)/ipsweep
 	$(BUILD)/ipsweep kinds > $(BUILD)/kinds.md
 	awk -v f=$(BUILD)/kinds.md '/<!-- kinds:begin -->/ {print; while ((getline l < f) > 0) print l; skip=1; next} \
 	  /<!-- kinds:end -->/ {skip=0} !skip' docs/spec.md > $(BUILD)/spec.md && mv $(BUILD)/spec.md docs/spec.md
+
+# Regenerates the tables, figures and task counts of README.md and docs/*.md
+# from results/quick.h5 (and the other studies' files where a marker names
+# them): scripts/docs-numbers.py; CHECK=1 only reports what is out of date.
+readme-numbers: $(BUILD)/ipsweep
+	/usr/bin/python3 scripts/docs-numbers.py --bin $(BUILD)/ipsweep --results $(DEMO_OUT) $(if $(CHECK),--check)
 
 clean:
 	rm -rf build build-san
