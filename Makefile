@@ -16,7 +16,11 @@ PKG_LIBS_TEST     := $(shell pkg-config --libs criterion 2>/dev/null)
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Werror
-BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"'
+# The flags that shape the generated code, recorded in every results file and
+# checkpoint (core/provenance.c): they can change the last bits of a result.
+CODEGEN_FLAGS = -std=c11 -g -fno-strict-aliasing $(OPT) $(MARCH) $(EXTRA_CFLAGS)
+BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"' \
+	-DIPSWEEP_CFLAGS='"$(strip $(CC) $(CODEGEN_FLAGS))"'
 CFLAGS_CORE   = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_CORE) $(EXTRA_CFLAGS)
 CFLAGS_RUNNER = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_RUNNER) $(EXTRA_CFLAGS)
 LDLIBS_CORE   = $(PKG_LIBS_CORE) -lm
@@ -30,16 +34,17 @@ RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi test-slurm demo bench docs clean help
+.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench docs readme-numbers clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
 	@echo "make            build build/ipsweep and build/libipcore.a"
 	@echo "make deps       install the Debian packages ipsweep needs"
-	@echo "make check      unit tests, sanitizer build of the unit tests, MPI tests, Slurm test"
+	@echo "make check      unit tests, sanitizer build of the unit tests, CLI and docs tests, MPI tests, Slurm test"
 	@echo "make test-slurm a one-node Slurm cluster on localhost runs jobs/slurm.sbatch (root only)"
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
+	@echo "make readme-numbers  tables and figures of README.md and docs/ from results/quick.h5 (after make demo)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
 
 $(BUILD)/libipcore.a: $(CORE_OBJ)
@@ -111,16 +116,25 @@ test-mpi: $(BUILD)/ipsweep
 test-slurm: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 420 bash tests/slurm/test_slurm.sh
 
+# The command line's promises (--help, one-line errors, exit 2) and the
+# examples of docs/results.md run against a real results file.
+test-cli: $(BUILD)/ipsweep
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
+test-docs: $(BUILD)/ipsweep
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
+
 check: deps
 	$(MAKE) all
 	$(MAKE) test
 	$(MAKE) test-san
+	$(MAKE) test-cli
+	$(MAKE) test-docs
 	$(MAKE) test-mpi
 	$(MAKE) test-slurm
 
 DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
 	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge
-DEB_OPTIONAL := python3-torch python3-h5py
+DEB_OPTIONAL := python3-torch python3-h5py python3-pandas
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
 
@@ -147,6 +161,12 @@ docs: $(BUILD)/ipsweep
 	$(BUILD)/ipsweep kinds > $(BUILD)/kinds.md
 	awk -v f=$(BUILD)/kinds.md '/<!-- kinds:begin -->/ {print; while ((getline l < f) > 0) print l; skip=1; next} \
 	  /<!-- kinds:end -->/ {skip=0} !skip' docs/spec.md > $(BUILD)/spec.md && mv $(BUILD)/spec.md docs/spec.md
+
+# Regenerates the tables, figures and task counts of README.md and docs/*.md
+# from results/quick.h5 (and the other studies' files where a marker names
+# them): scripts/docs-numbers.py; CHECK=1 only reports what is out of date.
+readme-numbers: $(BUILD)/ipsweep
+	/usr/bin/python3 scripts/docs-numbers.py --bin $(BUILD)/ipsweep --results $(DEMO_OUT) $(if $(CHECK),--check)
 
 clean:
 	rm -rf build build-san

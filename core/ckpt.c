@@ -26,12 +26,8 @@
 #include <hdf5.h>
 
 #include "h5util.h"
+#include "provenance.h"
 
-#ifdef IPSWEEP_VERSION
-#define CKPT_SOFTWARE "ipsweep " IPSWEEP_VERSION
-#else
-#define CKPT_SOFTWARE "ipsweep"
-#endif
 
 /* ------------------------------------------------------------------------- */
 /* Small helpers                                                             */
@@ -105,7 +101,9 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
     if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
     if (ip_h5_attr_write(f, "input_std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_std) < 0) return -1;
-    if (ip_h5_attr_str(f, "software", CKPT_SOFTWARE) < 0) return -1;
+    if (ip_h5_attr_str(f, "software", ip_provenance_get()->software) < 0) return -1;
+    /* the build and machine that trained these weights (provenance.h) */
+    if (ip_provenance_write_h5(f) < 0) return -1;
     return 0;
 }
 

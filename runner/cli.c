@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "suggest.h"
+
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "ipsweep %s: ", cmd);
@@ -75,6 +77,19 @@ static int set_value(const char *cmd, const cli_opt *o, const char *v) {
     return CLI_ERROR;
 }
 
+/* "unknown option "--epoch" (did you mean --epochs?)": the closest option name. */
+static int unknown_option(const cli_cmd *c, const char *name, size_t len) {
+    char word[64];
+    snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), name);
+    const char *cands[65];
+    int n = 0;
+    for (int k = 0; k < c->nopts && n < 64; k++) cands[n++] = c->opts[k].name;
+    cands[n++] = "help";
+    const char *s = rn_suggest(word, cands, n);
+    if (s) return cli_error(c->name, "unknown option \"--%.*s\" (did you mean --%s?)", (int)len, name, s);
+    return cli_error(c->name, "unknown option \"--%.*s\" (see --help)", (int)len, name);
+}
+
 int cli_parse(cli_cmd *c, int argc, char **argv) {
     c->npositional = 0;
     for (int i = 0; i < argc; i++) {
@@ -94,7 +109,7 @@ int cli_parse(cli_cmd *c, int argc, char **argv) {
         const cli_opt *o = NULL;
         for (int k = 0; k < c->nopts; k++)
             if (strlen(c->opts[k].name) == len && strncmp(c->opts[k].name, name, len) == 0) o = &c->opts[k];
-        if (!o) return cli_error(c->name, "unknown option \"%.*s\" (see --help)", (int)(len + 2), a);
+        if (!o) return unknown_option(c, name, len);
         const char *v;
         if (o->type == CLI_FLAG) {
             if (eq) return cli_error(c->name, "--%s takes no value", o->name);

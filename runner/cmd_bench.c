@@ -13,6 +13,7 @@
 #include "../core/rng.h"
 #include "cli.h"
 #include "commands.h"
+#include "suggest.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -161,16 +162,47 @@ static int bench_train(int argc, char **argv) {
     return 0;
 }
 
-int cmd_bench(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: ipsweep bench train|gemm|dispatch|forge|fingerprint [options]   (ipsweep bench train --help)\n");
-        return argc < 1 ? 2 : 0;
+/* THE table of benchmarks: `bench` dispatch, its usage and the top-level help
+ * (main.c) all come from it. */
+const rn_bench rn_benches[] = {
+    {"train", bench_train, "training and inference speed of one architecture"},
+    {"gemm", bench_gemm, "cblas_sgemm GFLOP/s"},
+    {"dispatch", cmd_bench_dispatch, "scheduler throughput: no-op tasks through MPI and the journal"},
+    {"forge", rn_bench_forge, "fake-passport evaluations per second"},
+    {"fingerprint", rn_bench_fingerprint, "IPGuard fingerprint points per second"},
+};
+const int rn_nbenches = (int)(sizeof rn_benches / sizeof *rn_benches);
+
+void rn_bench_names(char *out, size_t cap, const char *sep) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < rn_nbenches && n < cap; i++) {
+        int w = snprintf(out + n, cap - n, "%s%s", i ? sep : "", rn_benches[i].name);
+        if (w < 0) break;
+        n += (size_t)w;
     }
-    if (strcmp(argv[0], "train") == 0) return bench_train(argc - 1, argv + 1);
-    if (strcmp(argv[0], "gemm") == 0) return bench_gemm(argc - 1, argv + 1);
-    if (strcmp(argv[0], "dispatch") == 0) return cmd_bench_dispatch(argc - 1, argv + 1);
-    if (strcmp(argv[0], "forge") == 0) return rn_bench_forge(argc - 1, argv + 1);
-    if (strcmp(argv[0], "fingerprint") == 0) return rn_bench_fingerprint(argc - 1, argv + 1);
-    fprintf(stderr, "ipsweep bench: unknown benchmark \"%s\" (train, gemm, dispatch, forge, fingerprint)\n", argv[0]);
-    return 2;
+}
+
+static void bench_usage(FILE *f) {
+    fprintf(f, "usage: ipsweep bench BENCHMARK [options]   (ipsweep bench BENCHMARK --help for its options)\n\n"
+               "Speed figures, printed as one line of key=value (docs/performance.md).\n\nbenchmarks:\n");
+    for (int i = 0; i < rn_nbenches; i++) fprintf(f, "  %-12s %s\n", rn_benches[i].name, rn_benches[i].summary);
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        bench_usage(stdout);
+        return 0;
+    }
+    char names[128];
+    rn_bench_names(names, sizeof names, ", ");
+    if (argc < 1) return cli_error("bench", "expects a benchmark: %s (see ipsweep bench --help)", names);
+    const char *cands[16];
+    for (int i = 0; i < rn_nbenches; i++) {
+        if (strcmp(argv[0], rn_benches[i].name) == 0) return rn_benches[i].run(argc - 1, argv + 1);
+        cands[i] = rn_benches[i].name;
+    }
+    const char *s = rn_suggest(argv[0], cands, rn_nbenches);
+    if (s) return cli_error("bench", "unknown benchmark \"%s\" (did you mean %s?)", argv[0], s);
+    return cli_error("bench", "unknown benchmark \"%s\" (benchmarks: %s)", argv[0], names);
 }

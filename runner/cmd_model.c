@@ -1,13 +1,16 @@
 /* `ipsweep train` and `ipsweep eval`: thin wrappers over the task code
  * (core/tasks.h) that the runner's workers call too. */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../core/tasks.h"
 #include "../core/trigger.h"
 #include "cli.h"
 #include "commands.h"
+#include "suggest.h"
 
 /* "100,150" -> milestones */
 static int parse_milestones(const char *s, ip_optim_cfg *o) {
@@ -22,6 +25,52 @@ static int parse_milestones(const char *s, ip_optim_cfg *o) {
         else if (*s) return -1;
     }
     return 0;
+}
+
+/* Every argument error of `train` is found before the banner and before any
+ * training: one line, exit 2. The data is probed with the real loader (one
+ * image of each split) and the model is built on its shape, so what counts as
+ * a valid source, architecture or signature has one home: the core. */
+static int train_precheck(const ip_train_task *t) {
+    int known = 0;
+    for (int i = 0; ip_arch_names[i] && !known; i++) known = strcmp(ip_arch_names[i], t->model.arch) == 0;
+    if (!known) {
+        char names[256] = "";
+        int n = 0;
+        for (size_t len = 0; ip_arch_names[n]; n++)
+            if (len < sizeof names)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", n ? ", " : "", ip_arch_names[n]);
+        const char *s = rn_suggest(t->model.arch, (const char *const *)ip_arch_names, n);
+        if (s) return cli_error("train", "unknown --arch \"%s\" (did you mean %s?)", t->model.arch, s);
+        return cli_error("train", "unknown --arch \"%s\" (architectures: %s)", t->model.arch, names);
+    }
+    if (t->out[0]) { /* the checkpoint's directory must exist: found now, not after training */
+        char dir[sizeof t->out];
+        snprintf(dir, sizeof dir, "%s", t->out);
+        struct stat st;
+        const char *d = dirname(dir);
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cli_error("train", "--out %s: directory %s does not exist", t->out, d);
+    }
+    ip_dataset train = {0}, test = {0};
+    ip_model m = {0};
+    ip_err e = {{0}};
+    int rc = CLI_OK;
+    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, 1, t->seed, &e) != 0 ||
+        ip_data_load(&test, t->data, IP_SPLIT_TEST, 1, t->seed, &e) != 0) {
+        rc = cli_error("train", "--data %s: %s", t->data, e.msg);
+        goto done;
+    }
+    ip_model_cfg cfg = t->model;
+    cfg.in_c = train.c, cfg.in_h = train.h, cfg.in_w = train.w, cfg.classes = train.classes;
+    for (int c = 0; c < cfg.in_c && c < 4; c++) cfg.in_mean[c] = 0, cfg.in_std[c] = 1;
+    if (ip_model_build(&m, &cfg, &e) != 0 || ip_model_init(&m, t->seed, t->signature, &e) != 0)
+        rc = cli_error("train", "%s", e.msg);
+done:
+    ip_model_free(&m);
+    ip_data_free(&train);
+    ip_data_free(&test);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -80,6 +129,7 @@ int cmd_train(int argc, char **argv) {
         return cli_error("train", "--triggers must be 1..%d", IP_TRIGGER_MAX_COUNT);
     t.train.verbose = !quiet;
     t.train.seed = t.seed;
+    if (train_precheck(&t) != CLI_OK) return 2;
     int nthreads = ip_set_threads(threads);
     if (!quiet)
         fprintf(stderr, "train: %s %s/%s on %s, %d epochs, batch %d, %d BLAS threads\n", t.model.arch,
@@ -126,6 +176,17 @@ int cmd_eval(int argc, char **argv) {
         if (strcmp(branch, "private") == 0) t.branch = IP_BRANCH_PRIVATE;
         else if (strcmp(branch, "public") == 0) t.branch = IP_BRANCH_PUBLIC;
         else return cli_error("eval", "--branch must be private or public, got \"%s\"", branch);
+    }
+    {
+        /* bad input (a missing or unreadable checkpoint or data, or data of the
+         * wrong shape) is an argument error: exit 2 before any work */
+        ip_model m = {0};
+        ip_dataset d = {0};
+        ip_err pe = {{0}};
+        int bad = ip_task_open(&m, &d, t.model_path, t.data, 1, 1, &pe) != 0;
+        ip_model_free(&m);
+        ip_data_free(&d);
+        if (bad) return cli_error("eval", "%s", pe.msg);
     }
     ip_set_threads(threads);
     ip_metrics mt;

@@ -3,6 +3,8 @@
 #ifndef IP_COMMANDS_H
 #define IP_COMMANDS_H
 
+#include <stddef.h>
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -15,6 +17,18 @@ int cmd_bench_dispatch(int argc, char **argv);
 int rn_bench_forge(int argc, char **argv);
 /* `bench fingerprint` (runner/kind_ipguard.c) */
 int rn_bench_fingerprint(int argc, char **argv);
+
+/* The benchmarks of `ipsweep bench` (runner/cmd_bench.c): the one list that
+ * its dispatch, its usage and the top-level help use. */
+typedef struct rn_bench {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} rn_bench;
+extern const rn_bench rn_benches[];
+extern const int rn_nbenches;
+/* The benchmark names joined with sep, into out[cap]. */
+void rn_bench_names(char *out, size_t cap, const char *sep);
 
 /* Sets the OpenBLAS thread count: `requested` when > 0, otherwise all cores
  * when running alone and 1 per rank under MPI (detected from the launcher's

@@ -2,27 +2,101 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "spec.h"
+#include "suggest.h"
 
 #ifndef IPSWEEP_VERSION
 #define IPSWEEP_VERSION "unknown"
 #endif
 
+static int cmd_kinds(int argc, char **argv) {
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: ipsweep kinds\n\nPrints every task kind with its keys (type, default, range, meaning) as the\n"
+               "markdown tables of docs/spec.md.\n");
+        return 0;
+    }
+    if (argc > 0) return cli_error("kinds", "takes no arguments, got \"%s\"", argv[0]);
+    rn_spec_doc_kinds(stdout);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv) {
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: ipsweep version\n\nPrints the version (git describe of the build).\n");
+        return 0;
+    }
+    if (argc > 0) return cli_error("version", "takes no arguments, got \"%s\"", argv[0]);
+    printf("ipsweep %s\n", IPSWEEP_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+/* THE table of commands: dispatch, `help COMMAND` and the usage come from it. */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"run", cmd_run, "run an experiment spec (alone or under mpirun/srun)"},
+    {"validate", cmd_validate, "check an experiment spec and report every error"},
+    {"report", cmd_report, "tables (markdown, LaTeX, CSV) and plots of a results file"},
+    {"kinds", cmd_kinds, "list every task kind and its spec keys (markdown)"},
+    {"train", cmd_train, "train one model and save its checkpoint"},
+    {"eval", cmd_eval, "evaluate a checkpoint on a dataset"},
+    {"bench", cmd_bench, NULL /* the benchmark list, from its table */},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "help COMMAND: the options of a command"},
+};
+enum { NCOMMANDS = (int)(sizeof commands / sizeof *commands) };
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ipsweep COMMAND [options]   (ipsweep COMMAND --help for its options)\n\n"
-            "Reproducible experiments on the IP protection of neural networks\n"
-            "(DeepIPR digital passports, IPGuard fingerprints).\n\n"
-            "commands:\n"
-            "  run       run an experiment spec (alone or under mpirun/srun)\n"
-            "  validate  check an experiment spec and report every error\n"
-            "  report    tables (markdown, LaTeX, CSV) and plots of a results file\n"
-            "  kinds     list every task kind and its spec keys (markdown)\n"
-            "  train     train one model and save its checkpoint\n"
-            "  eval      evaluate a checkpoint on a dataset\n"
-            "  bench     speed figures: bench train | bench gemm\n"
-            "  version   print the version\n");
+    fprintf(f, "usage: ipsweep COMMAND [options]   (ipsweep COMMAND --help for its options)\n\n"
+               "Reproducible experiments on the IP protection of neural networks\n"
+               "(DeepIPR digital passports, IPGuard fingerprints).\n\n"
+               "commands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) {
+        if (commands[i].summary) {
+            fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+            continue;
+        }
+        char names[128];
+        rn_bench_names(names, sizeof names, " | ");
+        fprintf(f, "  %-9s speed figures: bench %s\n", commands[i].name, names);
+    }
+}
+
+static int find_command(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return i;
+    return -1;
+}
+
+static int unknown_command(const char *name) {
+    const char *cands[NCOMMANDS];
+    for (int i = 0; i < NCOMMANDS; i++) cands[i] = commands[i].name;
+    const char *s = rn_suggest(name, cands, NCOMMANDS);
+    if (s) fprintf(stderr, "ipsweep: unknown command \"%s\" (did you mean %s?)\n", name, s);
+    else fprintf(stderr, "ipsweep: unknown command \"%s\" (see ipsweep --help)\n", name);
+    return 2;
+}
+
+/* `help` alone: the usage; `help CMD [SUB]`: what `CMD [SUB] --help` prints. */
+static int cmd_help(int argc, char **argv) {
+    if (argc == 0 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    int i = find_command(argv[0]);
+    if (i < 0) return unknown_command(argv[0]);
+    if (commands[i].run == cmd_help) return cmd_help(0, NULL);
+    if (argc > 2) return cli_error("help", "expects a command (and a benchmark for bench), got %d words", argc);
+    char help[] = "--help";
+    char *args[2] = {help, NULL};
+    if (argc == 2) args[0] = argv[1], args[1] = help; /* help bench train */
+    return commands[i].run(argc, args);
 }
 
 int main(int argc, char **argv) {
@@ -31,33 +105,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("ipsweep %s\n", IPSWEEP_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
-    if (strcmp(cmd, "validate") == 0) return cmd_validate(argc - 2, argv + 2);
-    if (strcmp(cmd, "report") == 0) return cmd_report(argc - 2, argv + 2);
-    if (strcmp(cmd, "kinds") == 0) {
-        if (argc > 2 && strcmp(argv[2], "--help") != 0) {
-            fprintf(stderr, "ipsweep kinds: takes no arguments\n");
-            return 2;
-        }
-        if (argc > 2) {
-            printf("usage: ipsweep kinds\n\nPrints every task kind with its keys (type, default, range, meaning) as the\n"
-                   "markdown tables of docs/spec.md.\n");
-            return 0;
-        }
-        rn_spec_doc_kinds(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
-    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
-    fprintf(stderr, "ipsweep: unknown command \"%s\" (see ipsweep --help)\n", cmd);
-    return 2;
+    if (strcmp(cmd, "--version") == 0) return cmd_version(0, NULL);
+    int i = find_command(cmd);
+    if (i < 0) return unknown_command(cmd);
+    return commands[i].run(argc - 2, argv + 2);
 }

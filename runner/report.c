@@ -57,9 +57,9 @@ int cmd_report(int argc, char **argv) {
     }
     rp_file f;
     ip_err e = {{0}};
-    if (rp_open(&f, c.positional[0], &e) != 0) {
+    if (rp_open(&f, c.positional[0], &e) != 0) { /* missing or not a results file: bad input */
         fprintf(stderr, "ipsweep report: %s\n", e.msg);
-        return 1;
+        return 2;
     }
     /* a single CSV table is plain CSV: no header line, no "# name" line */
     int alone = fmt == RP_CSV && nselected == 1;

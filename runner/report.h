@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "../core/err.h"
+#include "../core/provenance.h"
 
 /* ------------------------------------------------------------------------- */
 /* reading (report_data.c)                                                   */
@@ -54,6 +55,8 @@ typedef struct rp_group {
 typedef struct rp_file {
     char spec_name[256], software[256];
     int in_progress;
+    int has_provenance;              /* the file has /provenance (older files do not) */
+    ip_provenance provenance;        /* its attributes ("" where missing) */
     long long total, ndone, nfailed, nskipped, nrunning, npending;
     int ntasks;
     char **key, **kind, **name, **status, **deps; /* per task id */

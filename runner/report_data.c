@@ -319,6 +319,15 @@ int rp_open(rp_file *f, const char *path, ip_err *e) {
     f->nskipped = attr_ll(h, "tasks_skipped", 0);
     f->nrunning = attr_ll(h, "tasks_running", 0);
     f->npending = attr_ll(h, "tasks_pending", 0);
+    /* files written before provenance was recorded have no group: not an error */
+    if (H5Lexists(h, "provenance", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(h, "provenance", H5P_DEFAULT);
+        f->has_provenance = g >= 0;
+        for (int i = 0; g >= 0 && i < ip_provenance_nfields; i++)
+            attr_str(g, ip_provenance_fields[i].name, (char *)&f->provenance + ip_provenance_fields[i].offset,
+                     ip_provenance_fields[i].cap);
+        ip_h5_close(g);
+    }
     if (read_tab(h, "/tasks", "tasks", NULL, &f->tasks, e)) goto ctx;
     const char *need[] = {"id", "key", "kind", "name", "status"};
     for (int i = 0; i < 5; i++) {

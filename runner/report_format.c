@@ -194,6 +194,28 @@ static void write_csv(FILE *out, const rp_table *t, int alone) {
 
 /* ------------------------------------------------------------------------- */
 
+/* The provenance of the run's numbers (core/provenance.h): printed so that two
+ * reports that disagree can be traced to different builds or machines. */
+static void write_provenance(FILE *out, const rp_file *f, rp_format fmt) {
+    if (!f->has_provenance) return;
+    if (fmt == RP_MD) fprintf(out, "Provenance (the coordinator's build and machine; numbers are bit-identical only "
+                                   "for the same build on the same machine type, docs/results.md):\n\n");
+    else fprintf(out, "%s provenance (numbers are bit-identical only for the same build on the same machine type):\n",
+                 fmt == RP_LATEX ? "%" : "#");
+    for (int i = 0; i < ip_provenance_nfields; i++) {
+        const char *v = ip_provenance_value(&f->provenance, i);
+        if (!v[0]) continue;
+        if (fmt == RP_MD) {
+            fprintf(out, "- `%s`: ", ip_provenance_fields[i].name);
+            md_text(out, v);
+            fputc('\n', out);
+        } else {
+            fprintf(out, "%s   %s: %s\n", fmt == RP_LATEX ? "%" : "#", ip_provenance_fields[i].name, v);
+        }
+    }
+    fputc('\n', out);
+}
+
 void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
     char status[400];
     int n = snprintf(status, sizeof status, "%lld tasks: %lld done", f->total, f->ndone);
@@ -209,6 +231,7 @@ void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
         fprintf(out, "# ipsweep report: ");
         md_text(out, f->spec_name);
         fprintf(out, "\n\nSpec `%s`, written by %s; %s.\n\n", f->spec_name, f->software, status);
+        write_provenance(out, f, fmt);
         if (f->in_progress)
             fprintf(out, "> **In progress**: the run has not finished; the tables show the tasks done so far "
                          "(* marks rows that are still waiting for tasks).\n\n");
@@ -216,12 +239,14 @@ void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
     case RP_LATEX:
         fprintf(out, "%% ipsweep report: spec %s, written by %s; %s.\n", f->spec_name, f->software, status);
         fprintf(out, "%% needs \\usepackage{booktabs}\n\n");
+        write_provenance(out, f, fmt);
         if (f->in_progress)
             fprintf(out, "\\noindent\\textbf{In progress:} the run has not finished; the tables show the tasks "
                          "done so far (* marks rows that are still waiting for tasks).\n\n");
         break;
     case RP_CSV:
         fprintf(out, "# ipsweep report: spec %s, %s%s\n\n", f->spec_name, status, f->in_progress ? " (in progress)" : "");
+        write_provenance(out, f, fmt);
         break;
     }
 }

@@ -19,13 +19,9 @@
 #include <hdf5.h>
 
 #include "../core/h5util.h"
+#include "../core/provenance.h"
 #include "ipguard_summary.h"
 
-#ifdef IPSWEEP_VERSION
-#define RES_SOFTWARE "ipsweep " IPSWEEP_VERSION
-#else
-#define RES_SOFTWARE "ipsweep"
-#endif
 
 #define RES_COMPRESS_BYTES 65536          /* datasets above this are chunked + deflated */
 #define RES_CHUNK_BYTES ((size_t)1 << 20) /* target chunk size */
@@ -203,7 +199,7 @@ static int write_root(wctx *w, hid_t f, const input *in) {
     hid_t u64 = H5T_STD_U64LE;
     unsigned long long seed = s->seed;
     if (ip_h5_attr_i32(f, "format_version", RN_RESULTS_FORMAT_VERSION) < 0 ||
-        attr_str(w, f, "software", RES_SOFTWARE) < 0 || attr_str(w, f, "spec_name", s->name) < 0 ||
+        attr_str(w, f, "software", ip_provenance_get()->software) < 0 || attr_str(w, f, "spec_name", s->name) < 0 ||
         attr_str(w, f, "spec_file", s->file) < 0 || attr_str(w, f, "overrides", s->overrides) < 0 ||
         ip_h5_attr_write(f, "seed", u64, H5T_NATIVE_ULLONG, -1, &seed) < 0 ||
         ip_h5_attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
@@ -211,6 +207,8 @@ static int write_root(wctx *w, hid_t f, const input *in) {
         attr_i64(f, "tasks_failed", cnt[RN_FAILED]) < 0 || attr_i64(f, "tasks_skipped", cnt[RN_SKIPPED]) < 0 ||
         attr_i64(f, "tasks_running", cnt[RN_RUNNING]) < 0 || attr_i64(f, "tasks_pending", cnt[RN_PENDING]) < 0)
         return ip_fail(w->e, "writing the root attributes failed%s", ip_h5_detail(&db));
+    /* the coordinator's build and machine; each checkpoint records its worker's */
+    if (ip_provenance_write_h5(f) < 0) return ip_fail(w->e, "writing /provenance failed%s", ip_h5_detail(&db));
     /* /spec: the spec text, scalar string */
     const char *text = s->text ? s->text : "";
     hid_t sp = H5Screate(H5S_SCALAR);

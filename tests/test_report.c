@@ -300,7 +300,8 @@ Test(report, usage_errors_exit_2) {
     cr_assert_eq(cmd_report(0, NULL), 2);
     char c0[] = "/nonexistent/x.h5";
     char *missing[] = {c0};
-    cr_assert_eq(cmd_report(1, missing), 1);
+    /* a results file that cannot be read is bad input, like a bad option: exit 2 */
+    cr_assert_eq(cmd_report(1, missing), 2);
 }
 
 /* Two entries of one kind on the same model (a pruning sweep and pruned
