@@ -63,6 +63,15 @@ $(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h runner/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
 
+# The objects that embed the commit and build flags (provenance, the version
+# line) are rebuilt whenever those change, not only when their source does:
+# $(BUILD)/buildinfo is rewritten only when its text differs.
+BUILDINFO = $(VERSION) $(strip $(CC) $(CODEGEN_FLAGS))
+$(BUILD)/buildinfo: FORCE
+	@mkdir -p $(@D); echo '$(BUILDINFO)' | cmp -s - $@ || echo '$(BUILDINFO)' > $@
+$(BUILD)/core/provenance.o $(BUILD)/core/fingerprint_io.o $(BUILD)/runner/main.o: $(BUILD)/buildinfo
+FORCE:
+
 # the runner minus main(), linked by the CLI and by the unit tests
 $(BUILD)/librunner.a: $(RUNLIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
