@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 #include "par.h"
 #include "winograd.h"
@@ -333,7 +334,7 @@ void conv2d_forward(float *out, const float *in, const float *weight, float *wor
     const int ohow = s->oh * s->ow;
     const int ldo = s->n * ohow;
     if (conv_is_pointwise(s)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, ldo, K, 1.0f, weight, K, in, ldo,
+        ip_sgemm(CblasNoTrans, CblasNoTrans, s->cout, ldo, K, 1.0f, weight, K, in, ldo,
                     0.0f, out, ldo);
         return;
     }
@@ -346,7 +347,7 @@ void conv2d_forward(float *out, const float *in, const float *weight, float *wor
         const int nb = s->n - n0 < chunk ? s->n - n0 : chunk;
         const int cols = nb * ohow;
         im2col_chunk(work, in, s, n0, nb);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, cols, K, 1.0f, weight, K, work, cols,
+        ip_sgemm(CblasNoTrans, CblasNoTrans, s->cout, cols, K, 1.0f, weight, K, work, cols,
                     0.0f, out + (size_t)n0 * ohow, ldo);
     }
 }
@@ -358,10 +359,10 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
     const int ldo = s->n * ohow;
     if (conv_is_pointwise(s)) {
         /* dW (Cout, Cin) += dout (Cout, NHW) x in^T;  din (Cin, NHW) += W^T x dout */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, K, ldo, 1.0f, dout, ldo, in, ldo, 1.0f,
+        ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, ldo, 1.0f, dout, ldo, in, ldo, 1.0f,
                     dweight, K);
         if (din)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, ldo, s->cout, 1.0f, weight, K, dout, ldo,
+            ip_sgemm(CblasTrans, CblasNoTrans, K, ldo, s->cout, 1.0f, weight, K, dout, ldo,
                         1.0f, din, ldo);
         return;
     }
@@ -376,10 +377,10 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
         const int cols = nb * ohow;
         const float *dchunk = dout + (size_t)n0 * ohow;
         im2col_chunk(work, in, s, n0, nb);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, K, cols, 1.0f, dchunk, ldo, work, cols,
+        ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, cols, 1.0f, dchunk, ldo, work, cols,
                     1.0f, dweight, K);
         if (din) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, s->cout, 1.0f, weight, K, dchunk, ldo,
+            ip_sgemm(CblasTrans, CblasNoTrans, K, cols, s->cout, 1.0f, weight, K, dchunk, ldo,
                         0.0f, work, cols);
             col2im_chunk_add(din, work, s, n0, nb);
         }

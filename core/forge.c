@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ckpt.h"
+#include "gemm.h"
 #include "layers.h"
 #include "rng.h"
 #include "tasks.h"
@@ -949,7 +950,7 @@ int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t firs
         for (int l = 0; l < f->L; l++) {
             const ip_passport *pp = &m->passports[l];
             const float *w = param(m, m->ops[pp->conv_op].weight);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pp->cout, (int)(2 * B), (int)pp->k, 1.f, w,
+            ip_sgemm(CblasNoTrans, CblasTrans, pp->cout, (int)(2 * B), (int)pp->k, 1.f, w,
                         (int)pp->k, f->st[l], (int)pp->k, 0.f, f->gb[l], (int)(2 * B));
         }
         for (int p = 0; p < np; p++) {

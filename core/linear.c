@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 
 void linear_forward(float *y, const float *x, const float *weight, const float *bias, int n, int in, int out) {
@@ -15,7 +16,7 @@ void linear_forward(float *y, const float *x, const float *weight, const float *
         memset(y, 0, sizeof(float) * (size_t)n * out);
     }
     if (in <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
+    ip_sgemm(CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
 }
 
 void linear_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
@@ -29,9 +30,9 @@ void linear_backward(float *dx, float *dweight, float *dbias, const float *dy, c
     }
     if (in <= 0) return;
     if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dweight, in);
+        ip_sgemm(CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dweight, in);
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, weight, in, 1.0f, dx, in);
+        ip_sgemm(CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, weight, in, 1.0f, dx, in);
 }
 
 void linear_forward_ref(float *y, const float *x, const float *weight, const float *bias, int n, int in,

@@ -21,9 +21,42 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* ---- the thread count ----
+ *
+ * OpenBLAS runs single-threaded, always: its threaded SGEMM blocks the
+ * reduction differently from its single-threaded one, so results would depend
+ * on the thread count (gemm.h). The count set by `--threads` (or OpenBLAS's
+ * own default: OPENBLAS_NUM_THREADS, else all cores) is ours, taken over from
+ * OpenBLAS once, before the first BLAS call: a constructor does it at start-up
+ * (OpenBLAS, a shared library, is initialised before us), so even a BLAS call
+ * that comes before any pass of ours is single-threaded. */
+static atomic_int par_nthreads;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void take_over_blas_threads(void) {
+    int n = openblas_get_num_threads();
+    int expected = 0; /* unless ip_par_set_threads came first */
+    atomic_compare_exchange_strong(&par_nthreads, &expected, n < 1 ? 1 : n);
+    openblas_set_num_threads(1);
+}
+
+__attribute__((constructor)) static void blas_single_at_start(void) { ip_par_blas_single(); }
+
+void ip_par_blas_single(void) { pthread_once(&blas_once, take_over_blas_threads); }
+
+void ip_par_set_threads(int n) {
+    atomic_store(&par_nthreads, n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n);
+    ip_par_blas_single();
+}
+
+int ip_par_get_threads(void) {
+    ip_par_blas_single();
+    return atomic_load(&par_nthreads);
+}
+
 int ip_par_threads(size_t floats) {
     if (floats < PAR_MIN_FLOATS) return 1;
-    int n = openblas_get_num_threads();
+    int n = ip_par_get_threads();
     return n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
 }
 

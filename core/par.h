@@ -4,9 +4,11 @@
  * ip_par_for(n, floats, fn, ctx) cuts [0, n) into contiguous ranges (about 8
  * per thread) and calls fn(ctx, i0, i1) on each; the calling thread and the
  * workers claim ranges until none is left, so a worker the scheduler is slow
- * to run never holds the loop up. The thread count is OpenBLAS's
- * (openblas_get_num_threads(), i.e. `--threads`), 1 when the pass touches
- * fewer than ~32K floats (the hand-off costs a few microseconds).
+ * to run never holds the loop up. The thread count is ip_par_set_threads's
+ * (`--threads`; until set, OpenBLAS's default), 1 when the pass touches
+ * fewer than ~32K floats (the hand-off costs a few microseconds). OpenBLAS
+ * itself always runs single-threaded (see gemm.h): never call
+ * openblas_set_num_threads, call ip_par_set_threads.
  *
  * Threads. With the pthread build of OpenBLAS (the default), the loops run on
  * a small pool of our own whose idle workers sleep (after a very short spin)
@@ -25,6 +27,12 @@
 #include <stddef.h>
 
 typedef void (*ip_par_fn)(void *ctx, size_t i0, size_t i1);
+
+/* Threads for every parallel pass and GEMM (n < 1: 1); keeps OpenBLAS single-threaded. */
+void ip_par_set_threads(int n);
+int ip_par_get_threads(void);
+/* Makes OpenBLAS single-threaded (once; done at start-up anyway): every BLAS caller may rely on it. */
+void ip_par_blas_single(void);
 
 /* Threads ip_par_for would use for a pass touching `floats` floats. */
 int ip_par_threads(size_t floats);

@@ -31,6 +31,9 @@
 #endif
 #include <string.h>
 
+#include "gemm.h"
+#include "par.h"
+
 /* Default bound, in floats, on V + M of one chunk (32 MB). */
 #define WINO_DEFAULT_CHUNK_LIMIT ((size_t)8 << 20)
 /* Input channels per block of the kernel transform. */
@@ -776,6 +779,42 @@ static void transform_dout_channel(float *restrict mm, size_t ms, const float *r
     }
 }
 
+/* The a^2 independent products of one chunk, one item per xi (each a whole
+ * ip_sgemm, serial inside a loop body: the same blocks for any thread count). */
+typedef struct {
+    const wino_plan *p;
+    float *u;
+    const float *v;
+    float *mm;
+    size_t P, ld;
+    float beta;
+} xi_job;
+
+static void xi_products(void *c, size_t x0, size_t x1) {
+    const xi_job *j = c;
+    const wino_plan *p = j->p;
+    const int ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)p->a * p->a, P = j->P, ld = j->ld;
+    for (size_t xi = x0; xi < x1; xi++) {
+        if (!p->flip)
+            ip_sgemm(CblasNoTrans, CblasNoTrans, co, (int)P, ci, 1.0f, j->u + xi * ci, (int)(a2 * ci), j->v + xi * P,
+                     (int)ld, 0.0f, j->mm + xi * P, (int)ld);
+        else /* U[xi] is stored (Ci x Co) here: the original (Cout x Cin) */
+            ip_sgemm(CblasTrans, CblasNoTrans, co, (int)P, ci, 1.0f, j->u + xi * co, (int)(a2 * co), j->v + xi * P,
+                     (int)ld, 0.0f, j->mm + xi * P, (int)ld);
+    }
+}
+
+static void xi_weight_products(void *c, size_t x0, size_t x1) {
+    const xi_job *j = c;
+    const wino_plan *p = j->p;
+    const int ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)p->a * p->a, P = j->P, ld = j->ld;
+    for (size_t xi = x0; xi < x1; xi++)
+        ip_sgemm(CblasNoTrans, CblasTrans, co, ci, (int)P, 1.0f, j->mm + xi * P, (int)ld, j->v + xi * P, (int)ld,
+                 j->beta, j->u + xi * ci, (int)(a2 * ci));
+}
+
 /* ---------------- the generic convolution ---------------- */
 static void wino_conv(float *y, const float *x, const float *weight, float *work, const wino_plan *p, int acc) {
     const int a = p->a, ci = p->ci, co = p->co;
@@ -789,14 +828,8 @@ static void wino_conv(float *y, const float *x, const float *weight, float *work
         const size_t P = (size_t)nb * t, ld = a2 * P;
         transform_input_chunk(v, x, n0, nb, scratch, p);
         /* M[o][xi][p] = sum_c U[xi](o, c) V[c][xi][p] */
-        for (size_t xi = 0; xi < a2; xi++) {
-            if (!p->flip)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, co, (int)P, ci, 1.0f, u + xi * ci,
-                            (int)(a2 * ci), v + xi * P, (int)ld, 0.0f, mm + xi * P, (int)ld);
-            else /* U[xi] is stored (Ci x Co) here: the original (Cout x Cin) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, co, (int)P, ci, 1.0f, u + xi * co,
-                            (int)(a2 * co), v + xi * P, (int)ld, 0.0f, mm + xi * P, (int)ld);
-        }
+        xi_job j = {p, u, v, mm, P, ld, 0.0f};
+        ip_par_for(a2, (size_t)co * ci * P, xi_products, &j);
         {
             int *map = (int *)scratch;
             float *sm = scratch + round16(yplane), *yt = sm + round16((size_t)p->m * a * p->tw * nb);
@@ -828,9 +861,8 @@ static void wino_dweight(float *dw, const float *dy, const float *x, float *work
                                        map, p);
         }
         /* dU[xi](o, c) (+)= sum_p M'[o][xi][p] V[c][xi][p] */
-        for (size_t xi = 0; xi < a2; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, co, ci, (int)P, 1.0f, mm + xi * P, (int)ld,
-                        v + xi * P, (int)ld, n0 ? 1.0f : 0.0f, du + xi * ci, (int)(a2 * ci));
+        xi_job j = {p, du, v, mm, P, ld, n0 ? 1.0f : 0.0f};
+        ip_par_for(a2, (size_t)co * ci * P, xi_weight_products, &j);
     }
     inverse_kernel(dw, du, scratch, p);
 }

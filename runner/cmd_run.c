@@ -174,12 +174,22 @@ static void run_state_free(run_state *s) {
     rn_journal_close(&s->journal);
 }
 
+/* The whole journal is valid and belongs to this spec and these settings
+ * (RN_JOURNAL_BAD otherwise), checked before the resume opens it for appending. */
+static int check_journal(const rn_spec *spec, ip_err *e) {
+    rn_journal_state st;
+    int rc = rn_journal_read(spec->output, rn_journal_spec_hash(spec), &st, e);
+    if (rc == 0) rn_journal_state_free(&st);
+    return rc;
+}
+
 /* Resume: statuses from the journal. DONE tasks stay done (when a task
  * produced a checkpoint, the file must still be there); failed and skipped
  * tasks are retried, except those that crashed their worker twice. */
 static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
     rn_journal_state st;
-    if (rn_journal_read(s->spec->output, rn_journal_spec_hash(s->spec), &st, e) != 0) return -1;
+    int rc = rn_journal_read(s->spec->output, rn_journal_spec_hash(s->spec), &st, e);
+    if (rc != 0) return rc; /* RN_JOURNAL_BAD: bad input */
     if (rn_journal_fail_crashed(&s->journal, &st, e) < 0) {
         rn_journal_state_free(&st);
         return -1;
@@ -428,7 +438,7 @@ int cmd_run(int argc, char **argv) {
     s.by_task = calloc((size_t)spec.ntasks + 1, sizeof *s.by_task);
     s.running = calloc((size_t)spec.ntasks + 1, sizeof *s.running);
     char jpath[1100];
-    int ndone = 0, fatal = 0;
+    int ndone = 0, fatal = 0, jrc = 0;
     if (!status || !s.by_task || !s.running || rn_journal_path(jpath, sizeof jpath, spec.output) != 0) {
         ip_fail(&e, "out of memory or output path too long");
         fatal = 1;
@@ -439,11 +449,19 @@ int cmd_run(int argc, char **argv) {
         fatal = 2;
     } else if (rn_mkdirs(spec.output, 0, &e) != 0 || make_output_dirs(&spec, &e) != 0) {
         fatal = 1;
-    } else if (rn_journal_open(&s.journal, spec.output, rn_journal_spec_hash(&spec), !resume, &e) != 0) {
-        fatal = 1;
+    } else if (resume && file_exists(jpath) && (jrc = check_journal(&spec, &e)) != 0) {
+        fatal = jrc == RN_JOURNAL_BAD ? 2 : 1; /* before opening it: a refused resume writes nothing */
+    } else if ((jrc = rn_journal_open(&s.journal, spec.output, rn_journal_spec_hash(&spec), !resume, &e)) != 0) {
+        fatal = jrc == RN_JOURNAL_BAD ? 2 : 1;
     } else {
         s.have_journal = 1;
-        if (resume && load_resume(&s, status, &ndone, &e) != 0) fatal = 1;
+        if (!resume && rn_journal_note_settings(&s.journal, &spec, &e) != 0) fatal = 1;
+        if (resume && (jrc = load_resume(&s, status, &ndone, &e)) != 0) fatal = jrc == RN_JOURNAL_BAD ? 2 : 1;
+    }
+    if (fatal == 2 && resume) { /* name the setting that changed, when the journal recorded them */
+        char why[900];
+        if (rn_journal_explain_change(spec.output, &spec, why, sizeof why))
+            ip_fail(&e, "resume: %s (%.200s): refusing to resume; rerun with --force to start over", why, jpath);
     }
     if (!fatal) {
         rn_progress_init(&s.progress, stderr, spec.ntasks, ndone);

@@ -92,12 +92,29 @@ static uint64_t hash_int(uint64_t h, long long v) {
     return rn_journal_hash_bytes(h, b, (size_t)n + 1);
 }
 
+/* The settings beyond the task list that every result depends on, as the
+ * journal's "D" line records them (one home: the hash, the line and the
+ * explanation of a refused resume all use this list). */
+#define RN_NSETTINGS 4
+static const char *const setting_names[RN_NSETTINGS] = {"seed", "data.source", "data.train_limit", "data.test_limit"};
+
+static void settings_of(const rn_spec *s, char v[RN_NSETTINGS][1100]) {
+    snprintf(v[0], sizeof v[0], "%llu", (unsigned long long)s->seed);
+    snprintf(v[1], sizeof v[1], "%s", s->data_source);
+    snprintf(v[2], sizeof v[2], "%zu", s->train_limit);
+    snprintf(v[3], sizeof v[3], "%zu", s->test_limit);
+}
+
 uint64_t rn_journal_spec_hash(const rn_spec *s) {
     uint64_t h = RN_HASH_INIT;
-    h = hash_str(h, "ipsweep-spec-1");
+    h = hash_str(h, "ipsweep-spec-2");
     h = hash_str(h, s->text);
     h = hash_str(h, s->name);
     h = hash_int(h, (long long)s->seed);
+    /* the effective settings (after --set): the spec text alone does not have the overrides */
+    char v[RN_NSETTINGS][1100];
+    settings_of(s, v);
+    for (int i = 0; i < RN_NSETTINGS; i++) h = hash_str(h, v[i]);
     h = hash_int(h, s->ntasks);
     for (int i = 0; i < s->ntasks; i++) {
         const rn_task *t = &s->tasks[i];
@@ -505,6 +522,8 @@ static int parse_finish(fields *f, rn_record *r) {
         if (text_field(f, a->name, sizeof a->name) || int_field(f, 0, LLONG_MAX / 16, &n)) goto bad;
         char *s = next_field(f);
         if (!s) goto bad;
+        /* n values take at least 2n-1 characters: a crafted count never allocates more than the line holds */
+        if ((unsigned long long)n > (strlen(s) + 1) / 2) goto bad;
         a->v = malloc((n ? (size_t)n : 1) * sizeof *a->v);
         if (!a->v) goto bad;
         a->n = (size_t)n;
@@ -550,7 +569,7 @@ static int scan(char *buf, size_t len, const char *path, uint64_t spec_hash, lin
         long pl = nl ? line_payload(buf + pos, n) : -1;
         if (pl < 0) {
             if (lineno == 1 && !header_prefix_ok(buf, n))
-                return ip_fail(e, "%s is not an ipsweep journal (bad first line)", path);
+                return ip_fail(e, "%s: line 1: not an ipsweep journal (bad first line)", path), RN_JOURNAL_BAD;
             /* torn tail, unless a valid line follows */
             size_t q = nl ? (size_t)(nl - buf) + 1 : len;
             while (q < len) {
@@ -559,7 +578,7 @@ static int scan(char *buf, size_t len, const char *path, uint64_t spec_hash, lin
                 if (line_payload(buf + q, (size_t)(nl2 - (buf + q))) >= 0)
                     return ip_fail(e, "%s: line %ld is corrupt (bad checksum or cut short) and is followed by valid "
                                    "lines: the journal is damaged",
-                                   path, lineno);
+                                   path, lineno), RN_JOURNAL_BAD;
                 q = (size_t)(nl2 - buf) + 1;
             }
             *torn = 1;
@@ -571,22 +590,23 @@ static int scan(char *buf, size_t len, const char *path, uint64_t spec_hash, lin
             fields f = {p, 1};
             char *t = next_field(&f), *magic = next_field(&f), *ver = next_field(&f), *hh = next_field(&f);
             if (!t || strcmp(t, "H") || !magic || strcmp(magic, MAGIC) || !ver || !hh || f.cur)
-                return ip_fail(e, "%s is not an ipsweep journal (bad header)", path);
+                return ip_fail(e, "%s: line 1: not an ipsweep journal (bad header)", path), RN_JOURNAL_BAD;
             if (atoi(ver) != RN_JOURNAL_VERSION)
-                return ip_fail(e, "%s has journal version %s; this ipsweep reads version %d", path, ver,
-                               RN_JOURNAL_VERSION);
+                return ip_fail(e, "%s: line 1: journal version %.20s; this ipsweep reads version %d", path, ver,
+                               RN_JOURNAL_VERSION), RN_JOURNAL_BAD;
             char *end;
             errno = 0;
             unsigned long long h = strtoull(hh, &end, 16);
-            if (errno || *end || strlen(hh) != 16) return ip_fail(e, "%s: bad spec hash in the header", path);
+            if (errno || *end || strlen(hh) != 16) return ip_fail(e, "%s: line 1: bad spec hash in the header", path), RN_JOURNAL_BAD;
             if (h != spec_hash)
                 return ip_fail(e,
-                               "%s was written for a different spec (hash %016llx, this spec has %016llx): "
+                               "%s: line 1: written for a different spec or other settings (hash %016llx, this spec has %016llx): "
                                "refusing to resume; rerun with --force to start over",
-                               path, h, (unsigned long long)spec_hash);
+                               path, h, (unsigned long long)spec_hash), RN_JOURNAL_BAD;
         } else {
-            if (p[0] == 'H') return ip_fail(e, "%s: line %ld: unexpected second header", path, lineno);
-            if (fn && fn(ctx, p, lineno, e) != 0) return -1;
+            if (p[0] == 'H') return ip_fail(e, "%s: line %ld: unexpected second header", path, lineno), RN_JOURNAL_BAD;
+            int rc = fn ? fn(ctx, p, lineno, e) : 0;
+            if (rc != 0) return rc;
         }
         pos += n + 1;
         *valid_end = pos;
@@ -603,7 +623,8 @@ static int count_start(void *ctx, char *p, long lineno, ip_err *e) {
     fields f = {p, 1};
     char key[RN_KEY_LEN];
     next_field(&f);
-    if (text_field(&f, key, sizeof key)) return ip_fail(e, "%s: line %ld: bad start record", j->path, lineno);
+    if (text_field(&f, key, sizeof key))
+        return ip_fail(e, "%s: line %ld: bad start record", j->path, lineno), RN_JOURNAL_BAD;
     int c;
     if (starts_add(j, key_hash(key), &c)) return ip_fail(e, "out of memory reading %s", j->path);
     return 0;
@@ -654,7 +675,10 @@ int rn_journal_open(rn_journal *j, const char *output, uint64_t spec_hash, int f
     }
     int rc = scan(buf, len, j->path, spec_hash, count_start, j, &valid, &torn, e);
     free(buf);
-    if (rc) goto fail;
+    if (rc) {
+        rn_journal_close(j);
+        return rc;
+    }
     if (valid < len) { /* cut a torn tail so that new lines do not extend it */
         if (ftruncate(j->fd, (off_t)valid) != 0 || fdatasync(j->fd) != 0) {
             ip_fail(e, "cannot cut the torn end of journal %s: %s", j->path, strerror(errno));
@@ -838,11 +862,11 @@ static int read_line(void *vctx, char *p, long lineno, ip_err *e) {
         long long rank, attempt;
         if (text_field(&f, key, sizeof key) || int_field(&f, -1, INT_MAX, &rank) ||
             int_field(&f, 0, INT_MAX, &attempt))
-            return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno);
+            return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno), RN_JOURNAL_BAD;
         /* optional last field "shared" (older journals: every start counts as alone) */
         int shared = f.cur != NULL;
         if (shared && (strcmp(next_field(&f), "shared") != 0 || f.cur))
-            return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno);
+            return ip_fail(e, "%s: line %ld: malformed start record", c->path, lineno), RN_JOURNAL_BAD;
         int i = entry_get(st, key);
         if (i < 0) return ip_fail(e, "out of memory reading %s", c->path);
         entries(st)[i].starts++;
@@ -854,7 +878,8 @@ static int read_line(void *vctx, char *p, long lineno, ip_err *e) {
         /* parsed in place at the end of recs (records are big: no copies) */
         if (recs_reserve(st, &c->reccap)) return ip_fail(e, "out of memory reading %s", c->path);
         rn_record *r = &st->recs[st->nrecs];
-        if (parse_finish(&f, r)) return ip_fail(e, "%s: line %ld: malformed finish record", c->path, lineno);
+        if (parse_finish(&f, r))
+            return ip_fail(e, "%s: line %ld: malformed finish record", c->path, lineno), RN_JOURNAL_BAD;
         int i = entry_get(st, r->key);
         if (i < 0) {
             rn_record_free(r);
@@ -869,7 +894,15 @@ static int read_line(void *vctx, char *p, long lineno, ip_err *e) {
         en->rec = st->nrecs++;
         return 0;
     }
-    return ip_fail(e, "%s: line %ld: unknown record type \"%.8s\"", c->path, lineno, type);
+    if (strcmp(type, "D") == 0) { /* the settings: checked through the hash, read by rn_journal_explain_change */
+        while (f.cur) {
+            char name[64], value[1100];
+            if (text_field(&f, name, sizeof name) || text_field(&f, value, sizeof value))
+                return ip_fail(e, "%s: line %ld: malformed settings record", c->path, lineno), RN_JOURNAL_BAD;
+        }
+        return 0;
+    }
+    return ip_fail(e, "%s: line %ld: unknown record type \"%.8s\"", c->path, lineno, type), RN_JOURNAL_BAD;
 }
 
 static int build_unfinished(rn_journal_state *st) {
@@ -925,7 +958,7 @@ int rn_journal_read(const char *output, uint64_t spec_hash, rn_journal_state *st
     if (rc == 0 && build_unfinished(st)) rc = ip_fail(e, "out of memory reading %s", path);
     if (rc) {
         rn_journal_state_free(st);
-        return -1;
+        return rc < 0 ? rc : -1;
     }
     st->torn = torn;
     st->valid_bytes = (long long)valid;
@@ -989,4 +1022,66 @@ done:
     free(tmp); /* no arrays in these records */
     free(ptr);
     return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* settings                                                                  */
+
+int rn_journal_note_settings(rn_journal *j, const rn_spec *spec, ip_err *e) {
+    char v[RN_NSETTINGS][1100];
+    settings_of(spec, v);
+    sbuf b = {j->buf, 0, j->cap, 0};
+    sb_put(&b, "D", 1);
+    for (int i = 0; i < RN_NSETTINGS; i++) {
+        sb_ch(&b, '\t');
+        sb_esc(&b, setting_names[i]);
+        sb_ch(&b, '\t');
+        sb_esc(&b, v[i]);
+    }
+    sb_end_line(&b, 0);
+    j->buf = b.p, j->cap = b.cap;
+    if (b.oom) return ip_fail(e, "out of memory");
+    return append_lines(j, b.p, b.len, 1, e);
+}
+
+int rn_journal_explain_change(const char *output, const rn_spec *spec, char *msg, size_t cap) {
+    char path[1100];
+    if (!output || rn_journal_path(path, sizeof path, output)) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char *buf;
+    size_t len;
+    int rc = slurp(fd, &buf, &len);
+    close(fd);
+    if (rc) return 0;
+    char v[RN_NSETTINGS][1100];
+    settings_of(spec, v);
+    int found = 0;
+    size_t used = 0;
+    if (cap) msg[0] = 0;
+    for (size_t pos = 0; pos < len;) { /* the first valid "D" line */
+        char *nl = memchr(buf + pos, '\n', len - pos);
+        if (!nl) break;
+        size_t n = (size_t)(nl - (buf + pos));
+        long pl = line_payload(buf + pos, n);
+        char *p = buf + pos;
+        pos += n + 1;
+        if (pl < 2 || p[0] != 'D' || p[1] != '\t') continue;
+        p[pl] = 0;
+        fields f = {p + 2, 1};
+        while (f.cur) { /* every setting that changed, "; "-separated */
+            char name[64], was[1100];
+            if (text_field(&f, name, sizeof name) || text_field(&f, was, sizeof was)) break;
+            for (int i = 0; i < RN_NSETTINGS; i++)
+                if (strcmp(name, setting_names[i]) == 0 && strcmp(was, v[i]) != 0 && used < cap) {
+                    int n = snprintf(msg + used, cap - used, "%s%s is %.300s but the run was started with %.300s",
+                                     found ? "; " : "", name, v[i], was);
+                    used = n < 0 ? cap : used + (size_t)n;
+                    found = 1;
+                }
+        }
+        break;
+    }
+    free(buf);
+    return found;
 }

@@ -46,9 +46,15 @@ int rn_record_copy(rn_record *dst, const rn_record *src, ip_err *e);
 /* Spec hashes (FNV-1a 64): the journal header stores one so that a resume
  * with another spec is refused. rn_journal_hash_bytes chains: start with
  * RN_HASH_INIT. rn_journal_spec_hash covers the spec text, name, seed and
- * every expanded task (key, kind, name, all parameters, dependencies), so
- * `--set` overrides that change tasks change the hash too. */
+ * every expanded task (key, kind, name, all parameters, dependencies), and
+ * the effective settings (seed, data.source, data.train_limit,
+ * data.test_limit), so `--set` overrides that change tasks or data change
+ * the hash too. */
 #define RN_HASH_INIT 0xcbf29ce484222325ULL
+/* Returned (instead of -1) when the journal's content is bad or belongs to
+ * another spec or other settings: bad input (exit 2), not an I/O failure.
+ * The message names the journal and the line. */
+#define RN_JOURNAL_BAD (-2)
 uint64_t rn_journal_hash_bytes(uint64_t h, const void *data, size_t n);
 uint64_t rn_journal_spec_hash(const rn_spec *spec);
 
@@ -158,5 +164,13 @@ int rn_journal_state_starts(const rn_journal_state *st, const char *key);
  * the number of tasks failed, or -1. May move st->recs: call it before
  * keeping pointers from rn_journal_state_find. */
 int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e);
+
+/* Records the settings the hash covers in a "D" line (after the header of a
+ * fresh journal), so that a refused resume can say what changed. */
+int rn_journal_note_settings(rn_journal *j, const rn_spec *spec, ip_err *e);
+/* When output's journal records settings that differ from spec's, writes
+ * "data.train_limit is 2000 but the run was started with 2500" into msg and
+ * returns 1; 0 otherwise (no journal, no "D" line, same settings). */
+int rn_journal_explain_change(const char *output, const rn_spec *spec, char *msg, size_t cap);
 
 #endif

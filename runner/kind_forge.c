@@ -15,6 +15,7 @@
 #include "../core/ckpt.h"
 #include "../core/data.h"
 #include "../core/forge.h"
+#include "../core/par.h"
 #include "../core/passport_keys.h"
 #include "../core/rng.h"
 #include "../core/train.h"
@@ -239,7 +240,7 @@ int rn_bench_forge(int argc, char **argv) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         nt = cores > 0 ? (int)cores : 1;
     }
-    openblas_set_num_threads(nt);
+    ip_par_set_threads(nt);
     ip_model m;
     ip_dataset d;
     memset(&d, 0, sizeof d);

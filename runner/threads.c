@@ -1,7 +1,7 @@
-#include <cblas.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../core/par.h"
 #include "commands.h"
 #include "run_common.h"
 
@@ -23,6 +23,6 @@ int ip_set_threads(int requested) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = rn_launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
     }
-    openblas_set_num_threads(n);
+    ip_par_set_threads(n); /* OpenBLAS itself stays single-threaded (core/gemm.h) */
     return n;
 }

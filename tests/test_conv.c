@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/layers.h"
+#include "../core/par.h"
 #include "testutil.h"
 
 typedef struct {
@@ -346,11 +347,11 @@ Test(conv_direct, bits_do_not_depend_on_threads) {
     tu_fill(wt, nw, -1, 1, 32);
     for (int t = 0; t < 3; t++) {
         o[t] = tu_alloc(no), dw[t] = tu_alloc(nw);
-        openblas_set_num_threads(t + 1);
+        ip_par_set_threads(t + 1);
         conv2d_direct_forward(o[t], in, wt, &s);
         conv2d_direct_backward_weight(dw[t], o[t], in, &s);
     }
-    openblas_set_num_threads(1);
+    ip_par_set_threads(1);
     for (int t = 1; t < 3; t++) {
         cr_assert(memcmp(o[0], o[t], no * sizeof(float)) == 0, "forward differs with %d threads", t + 1);
         cr_assert(memcmp(dw[0], dw[t], nw * sizeof(float)) == 0, "dweight differs with %d threads", t + 1);
@@ -361,10 +362,10 @@ Test(conv_direct, bits_do_not_depend_on_threads) {
 
 /* im2col / col2im split their rows / channels over threads: still the definition. */
 Test(conv, ref_two_threads) {
-    openblas_set_num_threads(2);
+    ip_par_set_threads(2);
     check_vs_ref(&(conv_case){4, 6, 17, 15, 5, 3, 3, 1, 1});  /* "same" path */
     check_vs_ref(&(conv_case){4, 6, 17, 15, 5, 3, 3, 2, 1});  /* general path, stride 2 */
     check_vs_ref(&(conv_case){3, 3, 32, 32, 8, 5, 5, 1, 2});  /* alexnet block0-like */
     check_chunked(&(conv_case){203, 16, 19, 19, 2, 3, 3, 1, 0});
-    openblas_set_num_threads(1);
+    ip_par_set_threads(1);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../core/layers.h"
+#include "../core/par.h"
 #include "testutil.h"
 
 #define FD_EPS 1e-2f
@@ -412,7 +413,7 @@ Test(flatten, gradcheck) {
 /* Parallel passes: bit-identical results for 1, 2 and 3 threads. */
 
 static void run_ew_ops(int threads, const float *x, const float *g, float *o, int c, size_t m, int h, int w) {
-    openblas_set_num_threads(threads);
+    ip_par_set_threads(threads);
     size_t len = (size_t)c * m, planes = len / ((size_t)h * w);
     float *y = o, *dx = o + len, *dg = dx + len, *db = dg + c, *p = db + c, *dpx = p + len / 4, *add = dpx + len;
     float *da = add + len, *dbb = da + len;
@@ -423,7 +424,7 @@ static void run_ew_ops(int threads, const float *x, const float *g, float *o, in
     maxpool2_backward(dpx, p, am, planes, h, w);
     add_forward(add, x, y, len, 1);
     add_backward(da, dbb, x, add, len, 1);
-    openblas_set_num_threads(1);
+    ip_par_set_threads(1);
 }
 
 Test(parallel, elementwise_bits_do_not_depend_on_threads) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../core/layers.h"
+#include "../core/par.h"
 #include "testutil.h"
 
 #define BN_EPS 1e-5f
@@ -374,7 +375,7 @@ Test(bn_tail, nan_and_ties) {
  * (sample, group) per work item): 1 vs 2 vs 3 threads, bit for bit. */
 
 static void run_norm_ops(int threads, ip_norm_shape ns, int relu, int pool, const float *x, float *out, size_t per) {
-    openblas_set_num_threads(threads);
+    ip_par_set_threads(threads);
     size_t len = tensor_len(&ns), st = ip_norm_stats(&ns);
     float *o = out;
     float *rm = o, *rv = o + ns.c, *mean = o + 2 * ns.c, *rstd = mean + st;
@@ -392,7 +393,7 @@ static void run_norm_ops(int threads, ip_norm_shape ns, int relu, int pool, cons
         bn_tail_forward(y, p, am, mean, rstd, x, g, b, &ts, 1, rm, rv, BN_MOM, BN_EPS);
         bn_tail_backward(dx2, 0, dg, db, pool ? p : y, pool ? am : NULL, x, mean, rstd, g, b, &ts, 1);
     }
-    openblas_set_num_threads(1);
+    ip_par_set_threads(1);
 }
 
 Test(parallel, norm_and_tail_bits_do_not_depend_on_threads) {
