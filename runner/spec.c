@@ -1427,8 +1427,16 @@ static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int 
                       int zip_group, setlist *out) {
     const char *names[RN_MAX_PARAMS + 4];
     int nn = entry_key_names(k, is_entry, is_entry && section == 1, 1, names);
-    int bad = 0;
-    if (setlist_init(c, out, k->nkeys) != 0) return -1;
+    int bad = 0, most = 0;
+    /* room for the keys present, not for every key of the kind: a spec may
+     * have 150,000 entries, and a setting is ~300 bytes */
+    for (int p = 0; p < N(c, node)->nkids / 2; p++) {
+        int vn = N(c, node)->kids[2 * p + 1], kn = N(c, node)->kids[2 * p];
+        most += N(c, kn)->type == YT_SCALAR && !strcmp(N(c, kn)->text, "zip") && N(c, vn)->type == YT_MAP
+                    ? N(c, vn)->nkids / 2 : 1;
+        if (most >= k->nkeys) break;
+    }
+    if (setlist_init(c, out, most < k->nkeys ? most : k->nkeys) != 0) return -1;
     for (int p = 0; p < N(c, node)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -1568,7 +1576,8 @@ static void merge_defaults(ctx *c, entry *e) {
     int ki = kind_index(e->kind);
     const setlist *d = &c->defaults[ki];
     if (c->defaults_bad[ki]) e->bad = 1; /* reported at the defaults; e.g. zip lists of unequal lengths */
-    if (setlist_init(c, &e->eff, e->kind->nkeys) != 0) return;
+    int most = d->n + e->own.n;
+    if (setlist_init(c, &e->eff, most < e->kind->nkeys ? most : e->kind->nkeys) != 0) return;
     for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];
     for (int i = 0; i < e->own.n; i++) {
         setting *old = setlist_find(&e->eff, e->own.v[i].key);
@@ -1577,7 +1586,8 @@ static void merge_defaults(ctx *c, entry *e) {
     }
     for (int i = 0; i < e->kind->nkeys; i++) {
         const rn_key *k = &e->kind->keys[i];
-        if (!k->def && !setlist_find(&e->eff, k)) {
+        /* present but invalid: its own error is reported */
+        if (!k->def && !setlist_find(&e->eff, k) && yt_map_get(&c->doc, e->node, k->name) < 0) {
             err_at(c, e->node, e->path, "missing required key \"%s\"", k->name);
             e->bad = 1;
         }
@@ -2218,8 +2228,8 @@ static void check_output(ctx *c) {
     base = base ? base + 1 : out;
     struct stat st;
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-        err_at(c, node, "output", "output \"%s\" names a directory, not the results file (e.g. %s%sresults.h5)", out,
-               *base ? out : "", *base ? "/" : "");
+        err_at(c, node, "output", "output \"%s\" names a directory, not the results file (e.g. %s%s%s.h5)", out, out,
+               *base ? "/" : "", c->s->name);
         return;
     }
     if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {

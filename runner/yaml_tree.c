@@ -175,11 +175,16 @@ static const char *wide_encoding(const unsigned char *t, size_t len) {
                      (t[0] == 0xFF && t[1] == 0xFE && t[2] == 0 && t[3] == 0)))
         return "UTF-32";
     if (len >= 2 && ((t[0] == 0xFF && t[1] == 0xFE) || (t[0] == 0xFE && t[1] == 0xFF))) return "UTF-16";
-    size_t n = len < 64 ? len : 64, nul[2] = {0, 0};
+    size_t n = len < 64 ? len & ~(size_t)3 : 64, nul[4] = {0, 0, 0, 0};
+    if (n < 4) return NULL;
     for (size_t i = 0; i < n; i++)
-        if (!t[i]) nul[i & 1]++;
-    if (n >= 4 && (t[0] == 0 || t[1] == 0) && (nul[0] == 0 || nul[1] == 0) && 4 * (nul[0] + nul[1]) >= n)
-        return n >= 4 && ((t[0] == 0 && t[1] == 0) || (t[2] == 0 && t[3] == 0)) ? "UTF-32" : "UTF-16";
+        if (!t[i]) nul[i & 3]++;
+    size_t q = n / 4; /* characters of UTF-32 in the sample */
+    /* ASCII as UTF-32: three NULs in every four bytes (LE: bytes 1-3, BE: 0-2) */
+    if ((nul[1] == q && nul[2] == q && nul[3] == q) || (nul[0] == q && nul[1] == q && nul[2] == q)) return "UTF-32";
+    size_t even = nul[0] + nul[2], odd = nul[1] + nul[3];
+    /* as UTF-16: a NUL in one byte of most pairs, never in the other */
+    if ((t[0] == 0 || t[1] == 0) && (even == 0 || odd == 0) && 4 * (even + odd) >= n) return "UTF-16";
     return NULL;
 }
 
@@ -215,7 +220,7 @@ int yt_check_text(const char *text, size_t len, yt_error *err) {
         if (!ok) {
             int line, col;
             yt_offset_pos(text, len, i, &line, &col);
-            set_err(err, line, col, "invalid UTF-8 (byte 0x%02X): the spec must be UTF-8 text", b);
+            set_err(err, line, col, "invalid UTF-8 (byte 0x%02X starts no valid character: overlong forms and surrogates are invalid too); the spec must be UTF-8 text", b);
             return -1;
         }
         i += n;
