@@ -76,7 +76,7 @@ static int fake1_shards(const rn_task *t) {
  * without one they cannot be made (docs/passports.md). */
 static int fake1_check(const rn_task *t, const char **key, char *msg, size_t cap) {
     const char *kt = rn_param_str(t, "key_type");
-    if (strcmp(kt, "random") == 0 || rn_param_str(t, "reference")[0]) return 0;
+    if (strcmp(kt, "random") == 0 || rn_param_str(t, "reference_path")[0]) return 0; /* set with `reference` */
     *key = "key_type";
     snprintf(msg, cap, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)", kt);
     return -1;
