@@ -165,10 +165,10 @@ static int fake3_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
 
 const rn_kind rn_kind_finetune = {"finetune",
                                   "fine-tuning attack / IPGuard suspect (FTLL, FTAL, RTLL, RTAL); docs/attacks.md",
-                                  finetune_keys, RN_NKEYS(finetune_keys), RN_OUT_MODEL, finetune_cost, finetune_run, NULL};
+                                  finetune_keys, RN_NKEYS(finetune_keys), RN_OUT_MODEL, finetune_cost, finetune_run, NULL, NULL};
 const rn_kind rn_kind_flip = {"flip", "flip the signs of a fraction of the passport gammas, then evaluate",
-                              flip_keys, RN_NKEYS(flip_keys), RN_OUT_NONE, flip_cost, flip_run, NULL};
+                              flip_keys, RN_NKEYS(flip_keys), RN_OUT_NONE, flip_cost, flip_run, NULL, NULL};
 const rn_kind rn_kind_fake2 = {"fake2", "ambiguity attack: forge gamma/beta or passports with the weights frozen",
-                               fake2_keys, RN_NKEYS(fake2_keys), RN_OUT_NONE, fake2_cost, fake2_run, NULL};
+                               fake2_keys, RN_NKEYS(fake2_keys), RN_OUT_NONE, fake2_cost, fake2_run, NULL, NULL};
 const rn_kind rn_kind_fake3 = {"fake3", "insider ambiguity attack: push the real passports towards another signature",
-                               fake3_keys, RN_NKEYS(fake3_keys), RN_OUT_NONE, fake3_cost, fake3_run, NULL};
+                               fake3_keys, RN_NKEYS(fake3_keys), RN_OUT_NONE, fake3_cost, fake3_run, NULL, NULL};

@@ -73,6 +73,16 @@ static int fake1_shards(const rn_task *t) {
     return s < 1 ? 1 : (int)s;
 }
 
+/* image and shuffle keys are made from activations of a reference model:
+ * without one they cannot be made (docs/passports.md). */
+static int fake1_check(const rn_task *t, const char **key, char *msg, size_t cap) {
+    const char *kt = rn_param_str(t, "key_type");
+    if (strcmp(kt, "random") == 0 || rn_param_str(t, "reference_path")[0]) return 0; /* set with `reference` */
+    *key = "key_type";
+    snprintf(msg, cap, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)", kt);
+    return -1;
+}
+
 static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_err *e) {
     ip_fake1_task_defaults(ft);
     if (rn_copy_str(ft->model_path, sizeof ft->model_path, rn_param_str(t, "model_path"), "model path", e) ||
@@ -81,9 +91,9 @@ static int fill_fake1(ip_fake1_task *ft, const rn_task *t, const rn_ctx *c, ip_e
         return -1;
     if (ip_key_type_parse(rn_param_str(t, "key_type"), &ft->key_type) != 0) return ip_fail(e, "bad key_type");
     if (ip_forge_mode_parse(rn_param_str(t, "mode"), &ft->forge.mode) != 0) return ip_fail(e, "bad mode");
-    if (ft->key_type != IP_KEY_RANDOM && !ft->reference_path[0])
-        return ip_fail(e, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)",
-                       rn_param_str(t, "key_type"));
+    const char *bad_key;
+    char msg[200];
+    if (fake1_check(t, &bad_key, msg, sizeof msg) != 0) return ip_fail(e, "%s", msg);
     ft->train_limit = c->train_limit;
     ft->test_limit = c->test_limit;
     ft->passports = (uint64_t)rn_param_i(t, "passports");
@@ -152,7 +162,8 @@ const rn_kind rn_kind_fake1 = {
     RN_OUT_NONE,
     fake1_cost,
     fake1_run,
-    fake1_shards};
+    fake1_shards,
+    fake1_check};
 
 /* ---------------- verify ---------------- */
 
@@ -194,7 +205,8 @@ const rn_kind rn_kind_verify = {
     0,
     verify_cost,
     verify_run,
-    NULL};
+    NULL,
+    fake1_check};
 
 /* ---------------- ipsweep bench forge ---------------- */
 

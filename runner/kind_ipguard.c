@@ -84,6 +84,7 @@ const rn_kind rn_kind_fingerprint = {
     RN_OUT_FINGERPRINT,
     fingerprint_cost,
     fingerprint_run,
+    NULL,
     NULL};
 
 /* ---------------- match ---------------- */
@@ -121,6 +122,7 @@ const rn_kind rn_kind_match = {
     RN_OUT_NONE,
     match_cost,
     match_run,
+    NULL,
     NULL};
 
 /* ---------------- ipsweep bench fingerprint ---------------- */

@@ -27,6 +27,53 @@ int rn_copy_str(char *dst, size_t cap, const char *src, const char *what, ip_err
     return 0;
 }
 
+int rn_int_list_parse(const rn_key *k, const char *s, long *out, char *msg, size_t cap) {
+    int n = 0;
+    const char *p = s;
+    if (!*p) return 0; /* none */
+    for (;;) {
+        while (*p == ' ') p++;
+        const char *start = p;
+        while (*p >= '0' && *p <= '9') p++;
+        const char *end = p;
+        while (*p == ' ') p++;
+        if (end == start) {
+            size_t l = strcspn(start, ",");
+            if (l == 0 || (size_t)(p - start) == l)
+                snprintf(msg, cap, "empty item in \"%s\" (expected integers separated by commas, e.g. \"100,150\")", s);
+            else snprintf(msg, cap, "\"%.*s\" is not a positive integer (expected e.g. \"100,150\")", (int)l, start);
+            return -1;
+        }
+        if (*p && *p != ',') {
+            snprintf(msg, cap, "\"%.*s\" is not a positive integer (expected e.g. \"100,150\")", (int)strcspn(start, ","),
+                     start);
+            return -1;
+        }
+        /* at most 15 digits: no overflow, and compared with max exactly */
+        size_t digits = (size_t)(end - start);
+        double v = digits > 15 ? INFINITY : strtod(start, NULL);
+        if (v < k->min || v > k->max) {
+            snprintf(msg, cap, "%.*s is out of range [%.10g, %.10g]", (int)digits, start, k->min, k->max);
+            return -1;
+        }
+        if (n > 0 && (long)v <= out[n - 1]) {
+            snprintf(msg, cap, "%ld does not come after %ld (the list must increase)", (long)v, out[n - 1]);
+            return -1;
+        }
+        if (n >= RN_MAX_INT_LIST) {
+            snprintf(msg, cap, "more than %d items", RN_MAX_INT_LIST);
+            return -1;
+        }
+        out[n++] = (long)v;
+        if (!*p) return n;
+        p++; /* the comma */
+        if (!*p) {
+            snprintf(msg, cap, "\"%s\" ends with a comma", s);
+            return -1;
+        }
+    }
+}
+
 int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards) {
     size_t l = strlen(merged_path);
     if (l >= 3 && strcmp(merged_path + l - 3, ".h5") == 0) l -= 3;
@@ -71,7 +118,7 @@ static const rn_key train_keys[] = {
     {"lr", RN_T_FLOAT, "0.01", 1e-9, 10, NULL, "learning rate"},
     {"momentum", RN_T_FLOAT, "0.9", 0, 1, NULL, "SGD momentum"},
     {"weight_decay", RN_T_FLOAT, "5e-4", 0, 1, NULL, "L2 weight decay"},
-    {"milestones", RN_T_STRING, "", 0, 0, NULL, "epochs where lr is multiplied by 0.1, e.g. \"100,150\""},
+    {"milestones", RN_T_INTLIST, "", 1, 100000, NULL, "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""},
     {"augment", RN_T_BOOL, "false", 0, 0, NULL, "random crop (pad 4) + horizontal flip"},
     {"seed", RN_T_INT, "1", 0, 2147483647, NULL, "model seed: sweep it for independent models"},
 };
@@ -83,17 +130,18 @@ static double train_cost(const rn_task *t, const rn_ctx *c) {
            seconds_for(data_images(c, 0) * (double)(rn_param_i(t, "epochs") + 1), arch_mflop(rn_param_str(t, "arch")), 1);
 }
 
+_Static_assert(RN_MAX_INT_LIST <= IP_MAX_MILESTONES, "a milestones list must fit in ip_optim_cfg");
+
 static int parse_milestones(const char *s, ip_optim_cfg *o, ip_err *e) {
-    o->nmilestones = 0;
-    while (*s) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || o->nmilestones >= IP_MAX_MILESTONES)
-            return ip_fail(e, "milestones: expected up to %d epochs like \"100,150\"", IP_MAX_MILESTONES);
-        o->milestones[o->nmilestones++] = (int)v;
-        s = end;
-        while (*s == ',' || *s == ' ') s++;
-    }
+    long v[RN_MAX_INT_LIST];
+    char msg[200];
+    const rn_key *k = NULL;
+    for (int i = 0; i < RN_NKEYS(train_keys); i++)
+        if (strcmp(train_keys[i].name, "milestones") == 0) k = &train_keys[i];
+    int n = rn_int_list_parse(k, s, v, msg, sizeof msg);
+    if (n < 0) return ip_fail(e, "milestones: %s", msg);
+    o->nmilestones = n;
+    for (int i = 0; i < n; i++) o->milestones[i] = (int)v[i];
     return 0;
 }
 
@@ -196,13 +244,13 @@ static int noop_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *
 }
 
 static const rn_kind kind_train = {"train", "train one model (an entry of the `models` section)", train_keys,
-                                   RN_NKEYS(train_keys), RN_OUT_MODEL, train_cost, train_run, NULL};
+                                   RN_NKEYS(train_keys), RN_OUT_MODEL, train_cost, train_run, NULL, NULL};
 static const rn_kind kind_eval = {"eval", "evaluate a model on the test split", eval_keys, RN_NKEYS(eval_keys), RN_OUT_NONE,
-                                  eval_cost, eval_run, NULL};
+                                  eval_cost, eval_run, NULL, NULL};
 static const rn_kind kind_prune = {"prune", "global magnitude pruning without retraining, then evaluation",
-                                   prune_keys, RN_NKEYS(prune_keys), RN_OUT_MODEL, prune_cost, prune_run, NULL};
+                                   prune_keys, RN_NKEYS(prune_keys), RN_OUT_MODEL, prune_cost, prune_run, NULL, NULL};
 static const rn_kind kind_noop = {"noop", "does nothing (scheduler benchmarks and tests)", noop_keys,
-                                  RN_NKEYS(noop_keys), RN_OUT_NONE, noop_cost, noop_run, NULL};
+                                  RN_NKEYS(noop_keys), RN_OUT_NONE, noop_cost, noop_run, NULL, NULL};
 
 /* passport attacks (runner/kind_attacks.c, runner/kind_forge.c) */
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;

@@ -16,8 +16,13 @@ typedef enum {
     RN_T_BOOL,     /* true/false */
     RN_T_ENUM,     /* one of `choices` ("a|b|c") */
     RN_T_MODEL,    /* name of a `models` entry or of a task entry whose kind produces a model */
-    RN_T_FINGERPRINT /* name of a task entry whose kind produces a fingerprint */
+    RN_T_FINGERPRINT, /* name of a task entry whose kind produces a fingerprint */
+    RN_T_INTLIST   /* "a,b,c": strictly increasing integers in [min, max], at most RN_MAX_INT_LIST (may be empty) */
 } rn_type;
+
+/* Most items of an RN_T_INTLIST value (the train kind's milestones: core/optim.h IP_MAX_MILESTONES). */
+#define RN_MAX_INT_LIST 8
+
 
 /* A reference to another entry (its instances become dependencies). */
 #define RN_IS_REF(type) ((type) == RN_T_MODEL || (type) == RN_T_FINGERPRINT)
@@ -34,6 +39,11 @@ typedef struct rn_key {
     const char *choices;   /* ENUM */
     const char *doc;       /* one line for docs/spec.md and error messages */
 } rn_key;
+
+/* Parses an RN_T_INTLIST value s of key k into out[RN_MAX_INT_LIST]: the
+ * number of items, or -1 with msg saying what is wrong. The one rule for
+ * both the spec loader and the kinds' run functions. */
+int rn_int_list_parse(const rn_key *k, const char *s, long *out, char *msg, size_t cap);
 
 /* What a worker knows besides the task: where checkpoints go, the spec's data section. */
 typedef struct rn_ctx {
@@ -58,6 +68,10 @@ typedef struct rn_kind {
      * rn_shard_path(merged output, i, S), followed by the task itself with
      * shard = "all", depending on every shard, whose run merges them. */
     int (*shards)(const rn_task *t);
+    /* Optional: a rule across keys (e.g. fake1's key_type image needs a
+     * reference). Returns 0, or -1 with msg and *key = the key to blame; the
+     * loader reports it at that key, the run function refuses the task. */
+    int (*check)(const rn_task *t, const char **key, char *msg, size_t cap);
 } rn_kind;
 
 /* Most shards a task may be split into. */

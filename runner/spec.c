@@ -31,6 +31,7 @@
 
 #define MAX_TASKS 50000         /* a spec expanding to more is rejected (an rn_task is ~53 KB) */
 #define MAX_RANGE 100000        /* values of one range */
+#define MAX_REF_DEPTH 1000      /* entries in a chain of references */
 #define MAX_DIAGS 200           /* diagnostics kept per load (then one "more errors" line) */
 #define CKPT_NAME_MAX 160       /* checkpoint file name (without .h5) */
 #define KEY_HASH_KEEP (RN_KEY_LEN - 1 - 17) /* chars kept before "~<16 hex>" in a long key */
@@ -127,7 +128,8 @@ void rn_diags_print(const rn_diags *d, FILE *f) {
         const rn_diag *g = &d->v[i];
         if (g->line > 0) fprintf(f, "%s:%d:%d: ", g->file, g->line, g->column);
         else fprintf(f, "%s: ", g->file);
-        if (g->path[0]) fprintf(f, "%s: ", g->path);
+        if (g->origin[0]) fprintf(f, "%s: ", g->origin);
+        if (g->path[0] && !(g->origin[0] && !strcmp(g->path, "--set"))) fprintf(f, "%s: ", g->path);
         fprintf(f, "%s\n", g->msg);
     }
 }
@@ -223,6 +225,10 @@ typedef struct ctx {
     int ntasks, captasks;
     int *task_entry;        /* entry index of each task */
     strset keys, ckpts;
+    int *names;             /* hash of entry names -> entry index (-1 empty), names_cap slots */
+    size_t names_cap;
+    int *defaults_bad;      /* per kind: its defaults have errors (entries of the kind are not expanded) */
+    int cur_entry;          /* the entry being expanded (-1: none), for the task-cap message */
     sigcache *sig;
     int nsig, capsig;
 } ctx;
@@ -257,7 +263,8 @@ static char *pstrdup(ctx *c, const char *s) {
 
 static yt_node *N(const ctx *c, int i) { return &c->doc.v[i]; }
 
-static void push_diag(rn_diags *d, const char *file, int line, int col, const char *path, const char *msg) {
+static void push_diag(rn_diags *d, const char *file, int line, int col, const char *origin, const char *path,
+                      const char *msg) {
     if (d->n == d->cap) {
         int cap = d->cap ? 2 * d->cap : 16;
         rn_diag *v = realloc(d->v, (size_t)cap * sizeof *v);
@@ -272,20 +279,37 @@ static void push_diag(rn_diags *d, const char *file, int line, int col, const ch
     g->column = col;
     sfmt(g->path, sizeof g->path, "%s", path);
     sfmt(g->msg, sizeof g->msg, "%s", msg);
+    sfmt(g->origin, sizeof g->origin, "%s", origin);
 }
 
-static void diag_raw(ctx *c, const char *file, int line, int col, const char *path, const char *msg) {
+/* Whether another diagnostic would be dropped: callers skip costly
+ * suggestions then (150,000 bad references must not each be compared with
+ * every name). */
+static int diags_full(const ctx *c) { return c->diags->n - c->first_diag >= MAX_DIAGS; }
+
+static void diag_ov(ctx *c, const char *file, int line, int col, const char *origin, const char *path,
+                    const char *msg) {
     rn_diags *d = c->diags;
     c->nerr++;
     for (int i = c->first_diag; i < d->n; i++) /* one report per place and message */
         if (d->v[i].line == line && d->v[i].column == col && strcmp(d->v[i].path, path) == 0 &&
-            strcmp(d->v[i].msg, msg) == 0)
+            strcmp(d->v[i].msg, msg) == 0 && strcmp(d->v[i].origin, origin) == 0)
             return;
-    if (d->n - c->first_diag >= MAX_DIAGS) {
+    if (diags_full(c)) {
         c->dropped++;
         return;
     }
-    push_diag(d, file, line, col, path, msg);
+    push_diag(d, file, line, col, origin, path, msg);
+}
+
+static void diag_raw(ctx *c, const char *file, int line, int col, const char *path, const char *msg) {
+    diag_ov(c, file, line, col, "", path, msg);
+}
+
+/* "--set PATH=VALUE" of override oi (0-based), for messages. */
+static void ov_origin(const ctx *c, int oi, char *out, size_t cap) {
+    if (oi < 0 || oi >= c->nov) out[0] = 0;
+    else sfmt(out, cap, "--set %s=%s", c->ov[oi].path, c->ov[oi].value);
 }
 
 /* An error at a node (-1: no location). Nodes that came from --set have no line. */
@@ -297,14 +321,16 @@ static void err_at(ctx *c, int node, const char *path, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     int line = 0, col = 0;
+    char origin[320] = "";
     if (node >= 0 && N(c, node)->origin == 0) {
         line = N(c, node)->line;
         col = N(c, node)->col;
     } else if (node >= 0) {
         size_t l = strlen(msg);
         sfmt(msg + l, sizeof msg - l, " (from --set)");
+        ov_origin(c, N(c, node)->origin - 1, origin, sizeof origin);
     }
-    diag_raw(c, c->file, line, col, path, msg);
+    diag_ov(c, c->file, line, col, origin, path, msg);
 }
 
 static void oom_check(ctx *c) {
@@ -403,6 +429,7 @@ static const char *type_desc(const rn_key *k, char *buf, size_t cap) {
     case RN_T_STRING: return "a string";
     case RN_T_MODEL: return "the name of a model";
     case RN_T_FINGERPRINT: return "the name of a fingerprint entry";
+    case RN_T_INTLIST: return "increasing integers separated by commas";
     case RN_T_ENUM: {
         sfmt(buf, cap, "one of ");
         size_t l = strlen(buf);
@@ -457,7 +484,7 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
     }
     const char *t = n->text;
     if (yt_is_null(&c->doc, node)) {
-        if (k->type == RN_T_STRING) {
+        if (k->type == RN_T_STRING || k->type == RN_T_INTLIST) {
             *out = "";
             return 0;
         }
@@ -527,9 +554,27 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
         else err_at(c, node, path, "invalid value \"%s\" (choices: %s)", t, type_desc(k, tb, sizeof tb) + 7);
         return -1;
     }
-    case RN_T_STRING:
+    case RN_T_INTLIST: {
+        long items[RN_MAX_INT_LIST];
+        char msg[300];
+        if (rn_int_list_parse(k, t, items, msg, sizeof msg) < 0) {
+            err_at(c, node, path, "%s", msg);
+            return -1;
+        }
+        *out = t;
+        return 0;
+    }
     case RN_T_MODEL:
     case RN_T_FINGERPRINT:
+        if (n->len == 0) { /* "" names nothing: an optional reference is left out, not emptied */
+            if (k->def)
+                err_at(c, node, path, "empty %s name (leave the key out for none)",
+                       k->type == RN_T_MODEL ? "model" : "fingerprint");
+            else err_at(c, node, path, "expected %s, got an empty string", type_desc(k, tb, sizeof tb));
+            return -1;
+        }
+        /* fall through */
+    case RN_T_STRING:
         if (n->len >= RN_PARAM_VALUE_LEN) {
             err_at(c, node, path, "value is longer than %d characters", RN_PARAM_VALUE_LEN - 1);
             return -1;
@@ -563,6 +608,84 @@ static int setting_alloc(ctx *c, setting *s, int n) {
     for (int i = 0; i < n; i++) s->refs[i] = -1;
     s->nvals = 0;
     return 0;
+}
+
+/* A value's identity in a sweep: numbers by value (0.1, 0.10 and 1e-1 are
+ * one value), everything else by its normalised text. */
+static char *canon_value(const rn_key *k, const char *v) {
+    char buf[40];
+    if (k->type == RN_T_INT || k->type == RN_T_FLOAT) {
+        double x = strtod(v, NULL);
+        if (x == 0) x = 0; /* -0 is 0 */
+        sfmt(buf, sizeof buf, "%.17g", x);
+        v = buf;
+    }
+    return strdup(v);
+}
+
+typedef struct canon_item {
+    char *text;
+    int idx;
+} canon_item;
+
+static int canon_cmp(const void *a, const void *b) {
+    const canon_item *x = a, *y = b;
+    int r = strcmp(x->text, y->text);
+    return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* A sweep lists each value once (docs/spec.md): the members of one axis (a
+ * setting, or the settings of a zip group, all with n values) must not repeat
+ * a combination. Sorting, not pairs: a list may hold 100,000 values.
+ * Reports each repetition at the repeated value; returns -1 when any. */
+static int check_repeats(ctx *c, setting *const *m, int nm, const char *zpath, int znode) {
+    int n = m[0]->nvals, bad = 0;
+    if (n < 2) return 0;
+    canon_item *it = calloc((size_t)n, sizeof *it);
+    if (!it) return c->oom = 1, -1;
+    for (int i = 0; i < n && !c->oom; i++) {
+        sbuf b = {0};
+        for (int j = 0; j < nm; j++) {
+            char *v = canon_value(m[j]->key, m[j]->vals[i]);
+            if (!v) b.oom = 1;
+            else sb_add(&b, v);
+            free(v);
+            sb_add(&b, "\x1f");
+        }
+        if (b.oom || !b.s) {
+            free(b.s);
+            c->oom = 1;
+        }
+        it[i].text = b.s;
+        it[i].idx = i;
+    }
+    if (!c->oom) {
+        qsort(it, (size_t)n, sizeof *it, canon_cmp);
+        for (int i = 1; i < n; i++) {
+            if (strcmp(it[i].text, it[i - 1].text) != 0) continue;
+            int first = it[i - 1].idx, rep = it[i].idx;
+            while (i < n - 1 && !strcmp(it[i + 1].text, it[i].text)) i++; /* one report per repeated value */
+            bad = 1;
+            const setting *s0 = m[0];
+            char vp[300];
+            if (nm > 1) {
+                err_at(c, znode, zpath, "values %d and %d of the zip lists are the same combination (a sweep lists "
+                                        "each value once)", first, rep);
+            } else if (N(c, s0->node)->type == YT_SEQ) {
+                sfmt(vp, sizeof vp, "%s[%d]", s0->path, rep);
+                err_at(c, s0->vnodes[rep], vp, "%s repeats the value of %s[%d] (%s): a sweep lists each value once",
+                       s0->vals[rep], s0->path, first, s0->vals[first]);
+            } else {
+                sfmt(vp, sizeof vp, "%s.range", s0->path);
+                err_at(c, s0->vnodes[rep], vp, "the range gives the value %s twice (printed with 10 significant "
+                                               "digits): use a larger step", s0->vals[rep]);
+            }
+            if (diags_full(c)) break;
+        }
+    }
+    for (int i = 0; i < n; i++) free(it[i].text);
+    free(it);
+    return bad ? -1 : 0;
 }
 
 /* {range: [start, stop, step]} */
@@ -648,7 +771,9 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
     return 0;
 }
 
-/* A key's value: scalar, list (sweep), or {range: [...]}; in_zip: only sweeps. */
+/* A key's value: scalar, list (sweep), or {range: [...]}; in_zip: only sweeps.
+ * 0, -1 on errors, or 1 when s is complete but a sweep repeats a value
+ * (reported; s can still be checked against the entry's other keys). */
 static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, int in_zip, setting *s) {
     char tb[300];
     memset(s, 0, sizeof *s);
@@ -693,10 +818,16 @@ static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, in
             s->vals[s->nvals] = v;
             s->vnodes[s->nvals++] = it;
         }
-        return bad ? -1 : 0;
+        if (bad) return -1;
+        setting *self = s;
+        return in_zip ? 0 : -check_repeats(c, &self, 1, path, node); /* a zip checks its combinations */
     }
     /* a mapping: {range: [start, stop, step]} */
-    if (yt_map_get(&c->doc, node, "range") >= 0 && n->nkids == 2) return parse_range(c, k, node, path, s);
+    if (yt_map_get(&c->doc, node, "range") >= 0 && n->nkids == 2) {
+        if (parse_range(c, k, node, path, s) != 0) return -1;
+        setting *self = s;
+        return in_zip ? 0 : -check_repeats(c, &self, 1, path, node);
+    }
     for (int p = 0; p < n->nkids / 2; p++) {
         int kn = n->kids[2 * p];
         if (N(c, kn)->type == YT_SCALAR && strcmp(N(c, kn)->text, "range") != 0 && lev(N(c, kn)->text, "range") <= 2) {
@@ -763,7 +894,7 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
     }
     const char *names[RN_MAX_PARAMS + 4];
     int nn = entry_key_names(k, 0, 0, 0, names);
-    int bad = 0, first = -1, len = -1;
+    int bad = 0, first = -1, len = -1, start = l->n;
     for (int p = 0; p < z->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -799,7 +930,11 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
         }
         if (add_setting(c, l, &st) != 0) bad = 1;
     }
-    return bad ? -1 : 0;
+    if (bad) return -1;
+    setting *m[RN_MAX_PARAMS];
+    int nm = 0;
+    for (int i = start; i < l->n && nm < RN_MAX_PARAMS; i++) m[nm++] = &l->v[i];
+    return nm ? check_repeats(c, m, nm, path, node) : 0;
 }
 
 /* ============================================================ overrides === */
@@ -854,7 +989,9 @@ static void ov_fail(ctx *c, const rn_override *o, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     sfmt(full, sizeof full, "unknown path \"%s\": %s", o->path, msg);
-    diag_raw(c, c->file, 0, 0, "--set", full);
+    char origin[320];
+    ov_origin(c, (int)(o - c->ov), origin, sizeof origin);
+    diag_ov(c, c->file, 0, 0, origin, "--set", full);
 }
 
 /* Sets map[key] = v (replacing the first pair with that key, or appending). */
@@ -888,8 +1025,10 @@ static int ov_value(ctx *c, const rn_override *o, int origin) {
         int root;
         if (yt_parse(&c->doc, v, strlen(v), origin, &root, &e) != 0) {
             char msg[600];
+            char orig[320];
             sfmt(msg, sizeof msg, "bad value \"%s\" for %s: %s", v, o->path, e.msg);
-            diag_raw(c, c->file, 0, 0, "--set", msg);
+            ov_origin(c, origin - 1, orig, sizeof orig);
+            diag_ov(c, c->file, 0, 0, orig, "--set", msg);
             return -1;
         }
         if (root >= 0) return root;
@@ -905,6 +1044,13 @@ enum { S_TOP, S_DATA, S_DEFAULTS, S_DEFSEC, S_SEQ, S_ENTRY, S_ZIP, S_END };
 static void apply_override(ctx *c, int oi) {
     const rn_override *o = &c->ov[oi];
     ovstep st[16];
+    yt_error ye;
+    if (yt_check_text(o->path, strlen(o->path), &ye) != 0 || yt_check_text(o->value, strlen(o->value), &ye) != 0) {
+        char orig[320];
+        ov_origin(c, oi, orig, sizeof orig);
+        diag_ov(c, c->file, 0, 0, orig, "--set", "the override is not UTF-8 text");
+        return;
+    }
     int ns = parse_ov_path(o->path, st, 16);
     if (ns <= 0) {
         ov_fail(c, o, "expected a path like seed, data.source, models[0].epochs, models.NAME.epochs or "
@@ -1058,16 +1204,13 @@ static void dup_walk(ctx *c, int node, const char *path, int depth) {
             }
             if (path[0]) sfmt(cp, sizeof cp, "%s.%s", path, N(c, k)->text);
             else sfmt(cp, sizeof cp, "%s", N(c, k)->text);
-            int dup = 0;
-            for (int q = 0; q < p && !dup; q++) {
+            int q = yt_map_first(&c->doc, node, p), dup = q != p;
+            if (dup) {
                 int k0 = N(c, node)->kids[2 * q];
-                if (N(c, k0)->type == YT_SCALAR && strcmp(N(c, k0)->text, N(c, k)->text) == 0) {
-                    dup = 1;
-                    if (N(c, k0)->origin == 0)
-                        err_at(c, k, cp, "duplicate key \"%s\" (first at line %d, column %d)", N(c, k)->text,
-                               N(c, k0)->line, N(c, k0)->col);
-                    else err_at(c, k, cp, "duplicate key \"%s\"", N(c, k)->text);
-                }
+                if (N(c, k0)->origin == 0)
+                    err_at(c, k, cp, "duplicate key \"%s\" (first at line %d, column %d)", N(c, k)->text,
+                           N(c, k0)->line, N(c, k0)->col);
+                else err_at(c, k, cp, "duplicate key \"%s\"", N(c, k)->text);
             }
             if (!dup) dup_walk(c, v, cp, depth + 1);
         }
@@ -1284,8 +1427,16 @@ static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int 
                       int zip_group, setlist *out) {
     const char *names[RN_MAX_PARAMS + 4];
     int nn = entry_key_names(k, is_entry, is_entry && section == 1, 1, names);
-    int bad = 0;
-    if (setlist_init(c, out, k->nkeys) != 0) return -1;
+    int bad = 0, most = 0;
+    /* room for the keys present, not for every key of the kind: a spec may
+     * have 150,000 entries, and a setting is ~300 bytes */
+    for (int p = 0; p < N(c, node)->nkids / 2; p++) {
+        int vn = N(c, node)->kids[2 * p + 1], kn = N(c, node)->kids[2 * p];
+        most += N(c, kn)->type == YT_SCALAR && !strcmp(N(c, kn)->text, "zip") && N(c, vn)->type == YT_MAP
+                    ? N(c, vn)->nkids / 2 : 1;
+        if (most >= k->nkeys) break;
+    }
+    if (setlist_init(c, out, most < k->nkeys ? most : k->nkeys) != 0) return -1;
     for (int p = 0; p < N(c, node)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -1310,7 +1461,9 @@ static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int 
             continue;
         }
         setting st;
-        if (parse_setting(c, key, vn, kp, 0, &st) != 0 || add_setting(c, out, &st) != 0) bad = 1;
+        int r = parse_setting(c, key, vn, kp, 0, &st);
+        if (r < 0) bad = 1;
+        else if ((r | add_setting(c, out, &st)) != 0) bad = 1; /* r = 1: complete, but repeats a value */
     }
     return bad ? -1 : 0;
 }
@@ -1346,7 +1499,7 @@ static void do_defaults(ctx *c, int node) {
             continue;
         }
         int ki = kind_index(k);
-        parse_keys(c, k, vn, kp, 0, 0, 1, &c->defaults[ki]);
+        if (parse_keys(c, k, vn, kp, 0, 0, 1, &c->defaults[ki]) != 0) c->defaults_bad[ki] = 1;
         c->defaults_set[ki] = 1;
     }
 }
@@ -1422,7 +1575,9 @@ static void do_entry(ctx *c, entry *e) {
 static void merge_defaults(ctx *c, entry *e) {
     int ki = kind_index(e->kind);
     const setlist *d = &c->defaults[ki];
-    if (setlist_init(c, &e->eff, e->kind->nkeys) != 0) return;
+    if (c->defaults_bad[ki]) e->bad = 1; /* reported at the defaults; e.g. zip lists of unequal lengths */
+    int most = d->n + e->own.n;
+    if (setlist_init(c, &e->eff, most < e->kind->nkeys ? most : e->kind->nkeys) != 0) return;
     for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];
     for (int i = 0; i < e->own.n; i++) {
         setting *old = setlist_find(&e->eff, e->own.v[i].key);
@@ -1431,17 +1586,50 @@ static void merge_defaults(ctx *c, entry *e) {
     }
     for (int i = 0; i < e->kind->nkeys; i++) {
         const rn_key *k = &e->kind->keys[i];
-        if (!k->def && !setlist_find(&e->eff, k)) {
+        /* present but invalid: its own error is reported */
+        if (!k->def && !setlist_find(&e->eff, k) && yt_map_get(&c->doc, e->node, k->name) < 0) {
             err_at(c, e->node, e->path, "missing required key \"%s\"", k->name);
             e->bad = 1;
         }
     }
 }
 
+/* The slot of name in the names hash: its entry, or the empty slot where it goes. */
+static size_t name_slot(const ctx *c, const char *name) {
+    size_t h = fnv1a(name) & (c->names_cap - 1);
+    while (c->names[h] >= 0 && strcmp(c->ent[c->names[h]].name, name) != 0) h = (h + 1) & (c->names_cap - 1);
+    return h;
+}
+
+/* Builds the names hash; a name used twice is reported at its second use. */
+static void index_names(ctx *c) {
+    size_t cap = 64;
+    while (cap < 2 * (size_t)c->nent) cap *= 2;
+    c->names = palloc(c, cap * sizeof *c->names);
+    if (!c->names) return;
+    c->names_cap = cap;
+    for (size_t i = 0; i < cap; i++) c->names[i] = -1;
+    for (int i = 0; i < c->nent; i++) {
+        entry *e = &c->ent[i];
+        if (!e->name) continue;
+        size_t h = name_slot(c, e->name);
+        if (c->names[h] < 0) {
+            c->names[h] = i;
+            continue;
+        }
+        int j = c->names[h];
+        int nm = yt_map_get(&c->doc, e->node, "name");
+        char np[80];
+        sfmt(np, sizeof np, "%s.name", e->path);
+        err_at(c, nm, np, "duplicate name \"%s\" (first used by %s, line %d)", e->name, c->ent[j].path,
+               N(c, c->ent[j].node)->line);
+        e->bad = 1;
+    }
+}
+
 static int find_entry(const ctx *c, const char *name) {
-    for (int i = 0; i < c->nent; i++)
-        if (c->ent[i].name && !strcmp(c->ent[i].name, name)) return i;
-    return -1;
+    if (!c->names) return -1;
+    return c->names[name_slot(c, name)];
 }
 
 static void resolve_refs(ctx *c, entry *e) {
@@ -1459,7 +1647,7 @@ static void resolve_refs(ctx *c, entry *e) {
             if (r < 0) {
                 const char *names[256];
                 int nn = 0;
-                for (int q = 0; q < c->nent && nn < 256; q++)
+                for (int q = 0; q < c->nent && nn < 256 && !diags_full(c); q++)
                     if (c->ent[q].name && c->ent[q].kind && c->ent[q].kind->produces == want)
                         names[nn++] = c->ent[q].name;
                 char dym[120];
@@ -1480,6 +1668,12 @@ static void resolve_refs(ctx *c, entry *e) {
 /* Depth-first search for reference cycles; every entry on a cycle is marked bad. */
 static void cycle_dfs(ctx *c, int i, int *stack, int depth) {
     entry *e = &c->ent[i];
+    if (depth >= MAX_REF_DEPTH) { /* the expansion recurses along references: keep the stack small */
+        err_at(c, e->node, e->path, "references nest more than %d deep (a chain of entries each naming the next)",
+               MAX_REF_DEPTH);
+        e->bad = 1;
+        return;
+    }
     e->color = 1;
     stack[depth] = i;
     for (int a = 0; a < e->eff.n; a++) {
@@ -1528,9 +1722,10 @@ typedef struct axis {
 static rn_task *new_task(ctx *c) {
     if (c->ntasks >= c->captasks) {
         if (c->ntasks >= MAX_TASKS) {
-            char msg[96];
-            sfmt(msg, sizeof msg, "the spec expands to more than %d tasks (counting shards)", MAX_TASKS);
-            diag_raw(c, c->file, 0, 0, "", msg);
+            /* count_entry() counts shards, so this is a safety net */
+            const entry *e = c->cur_entry >= 0 ? &c->ent[c->cur_entry] : NULL;
+            err_at(c, e ? e->node : -1, e ? e->path : "", "the spec expands to more than %d tasks (counting shards)",
+                   MAX_TASKS);
             return NULL;
         }
         int cap = c->captasks ? 2 * c->captasks : 16;
@@ -1554,6 +1749,48 @@ static rn_task *new_task(ctx *c) {
     t->seed = 0;
     t->id = c->ntasks++;
     return t;
+}
+
+/* Tasks per instance of an entry whose kind splits tasks into shards (the
+ * mean of S + 1, or 1 when not split, over the combinations of its own
+ * values; references do not change how a task splits), so that the cap is
+ * checked before anything is expanded. instances bounds the combinations:
+ * beyond MAX_TASKS the entry is over the cap whatever the factor. */
+static double shard_factor(ctx *c, entry *e, double instances) {
+    const rn_kind *k = e->kind;
+    int nax = 0, axn[RN_MAX_PARAMS], axis_of[RN_MAX_PARAMS], done[RN_MAX_PARAMS] = {0};
+    double combos = 1;
+    for (int i = 0; i < e->eff.n && i < RN_MAX_PARAMS; i++) {
+        setting *s = &e->eff.v[i];
+        if (RN_IS_REF(s->key->type) || done[i]) continue;
+        for (int j = i; j < e->eff.n && j < RN_MAX_PARAMS; j++)
+            if (j == i || (s->group > 0 && e->eff.v[j].group == s->group)) done[j] = 1, axis_of[j] = nax;
+        axn[nax++] = s->nvals;
+        combos *= s->nvals;
+    }
+    if (combos > MAX_TASKS || instances > MAX_TASKS) return 1;
+    rn_task *t = malloc(sizeof *t);
+    if (!t) return c->oom = 1, -1;
+    int idx[RN_MAX_PARAMS] = {0};
+    double sum = 0;
+    for (int it = 0; it < (int)combos; it++) {
+        t->nparams = 0;
+        for (int q = 0; q < k->nkeys; q++) {
+            const rn_key *kk = &k->keys[q];
+            const char *val = kk->def ? kk->def : "";
+            for (int j = 0; j < e->eff.n && j < RN_MAX_PARAMS; j++)
+                if (e->eff.v[j].key == kk && !RN_IS_REF(kk->type)) val = e->eff.v[j].vals[idx[axis_of[j]]];
+            rn_task_set(t, kk->name, val, 0); /* too long: reported at expansion */
+        }
+        int S = k->shards(t);
+        sum += S > 1 ? S + 1 : 1;
+        for (int a = nax - 1; a >= 0; a--) {
+            if (++idx[a] < axn[a]) break;
+            idx[a] = 0;
+        }
+    }
+    free(t);
+    return combos > 0 ? sum / combos : 1;
 }
 
 /* Instances of an entry (the product of its axes), or -1 when it cannot be
@@ -1590,6 +1827,11 @@ static double count_entry(ctx *c, int ei) {
         } else {
             total *= s->nvals;
         }
+    }
+    if (e->kind->shards) {
+        double f = shard_factor(c, e, total);
+        if (f < 0) return -1;
+        total *= f;
     }
     e->count = total;
     return total;
@@ -1840,6 +2082,7 @@ static void expand_entry(ctx *c, int ei) {
 static void expand(ctx *c, int ei) {
     entry *e = &c->ent[ei];
     if (e->expanded) return;
+    c->cur_entry = ei;
     e->expanded = 1;
     if (e->bad) return;
     for (int i = 0; i < e->eff.n; i++) {
@@ -1848,6 +2091,7 @@ static void expand(ctx *c, int ei) {
         for (int j = 0; j < s->nvals; j++) {
             if (s->refs[j] < 0) continue;
             expand(c, s->refs[j]);
+            c->cur_entry = ei;
             if (c->ent[s->refs[j]].bad) {
                 e->bad = 1; /* its error is already reported */
                 return;
@@ -1943,6 +2187,19 @@ static void check_signatures(ctx *c) {
     }
 }
 
+/* Each kind's rule across keys (rn_kind.check), at the key it blames. */
+static void check_kind_rules(ctx *c) {
+    for (int i = 0; i < c->ntasks && !diags_full(c); i++) {
+        const rn_task *t = &c->tasks[i];
+        entry *e = &c->ent[c->task_entry[i]];
+        const char *key = NULL;
+        char msg[400];
+        if (!e->kind->check || e->kind->check(t, &key, msg, sizeof msg) == 0) continue;
+        const setting *ks = key ? eff_find(e, key) : NULL;
+        err_at(c, ks ? ks->node : e->node, ks ? ks->path : e->path, "%s", msg);
+    }
+}
+
 /* ================================================================= load === */
 
 static void default_name(char *out, size_t cap, const char *file) {
@@ -1960,6 +2217,40 @@ static void default_name(char *out, size_t cap, const char *file) {
     }
     out[l] = '\0';
     if (!l) sfmt(out, cap, "spec");
+}
+
+/* The output must name a file whose directories can be made: checked here,
+ * so that `run` writes nothing (no journal, no directory) for a bad one. */
+static void check_output(ctx *c) {
+    const char *out = c->s->output;
+    int node = c->output_node;
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    struct stat st;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        err_at(c, node, "output", "output \"%s\" names a directory, not the results file (e.g. %s%s%s.h5)", out, out,
+               *base ? "/" : "", c->s->name);
+        return;
+    }
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        err_at(c, node, "output", "output \"%s\" is an existing directory, not the results file (e.g. %s/%s.h5)", out,
+               out, c->s->name);
+        return;
+    }
+    /* every existing directory part must be a directory (mkdir -p would fail) */
+    char part[1024];
+    for (const char *p = strchr(out + 1, '/'); p; p = strchr(p + 1, '/')) {
+        size_t l = (size_t)(p - out);
+        if (l >= sizeof part) break;
+        memcpy(part, out, l);
+        part[l] = 0;
+        if (stat(part, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            err_at(c, node, "output", "cannot put the results in \"%s\": \"%s\" is not a directory", out, part);
+            return;
+        }
+    }
+    if (stat(c->s->outdir, &st) == 0 && !S_ISDIR(st.st_mode))
+        err_at(c, node, "output", "\"%s\" (where checkpoints go) exists and is not a directory", c->s->outdir);
 }
 
 static void do_top(ctx *c) {
@@ -2014,6 +2305,7 @@ static void do_top(ctx *c) {
     if (ol > 3 && !strcmp(s->output + ol - 3, ".h5"))
         sfmt(s->outdir, sizeof s->outdir, "%.*s.d", (int)(ol - 3), s->output);
     else sfmt(s->outdir, sizeof s->outdir, "%s.d", s->output);
+    check_output(c);
     /* entries */
     int sec_node[2] = {have[5] - 1, have[6] - 1};
     int n = 0;
@@ -2048,7 +2340,8 @@ static void load_tree(ctx *c) {
     while (rn_kinds[c->nkinds]) c->nkinds++;
     c->defaults = palloc(c, (size_t)c->nkinds * sizeof *c->defaults);
     c->defaults_set = palloc(c, (size_t)c->nkinds * sizeof *c->defaults_set);
-    if (!c->defaults || !c->defaults_set) return;
+    c->defaults_bad = palloc(c, (size_t)c->nkinds * sizeof *c->defaults_bad);
+    if (!c->defaults || !c->defaults_set || !c->defaults_bad) return;
     c->output_node = c->source_node = -1;
     if (c->root < 0 || yt_is_null(&c->doc, c->root)) {
         err_at(c, -1, "", "the spec is empty");
@@ -2065,21 +2358,8 @@ static void load_tree(ctx *c) {
     do_top(c);
     if (c->oom) return;
     for (int i = 0; i < c->nent; i++) do_entry(c, &c->ent[i]);
-    /* names: unique across models and tasks */
-    for (int i = 0; i < c->nent; i++) {
-        entry *e = &c->ent[i];
-        if (!e->name) continue;
-        for (int j = 0; j < i; j++)
-            if (c->ent[j].name && !strcmp(c->ent[j].name, e->name)) {
-                int nm = yt_map_get(&c->doc, e->node, "name");
-                char np[80];
-                sfmt(np, sizeof np, "%s.name", e->path);
-                err_at(c, nm, np, "duplicate name \"%s\" (first used by %s, line %d)", e->name, c->ent[j].path,
-                       N(c, c->ent[j].node)->line);
-                e->bad = 1;
-                break;
-            }
-    }
+    index_names(c); /* names: unique across models and tasks */
+    if (c->oom) return;
     for (int i = 0; i < c->nent; i++)
         if (c->ent[i].kind && c->ent[i].own.v) merge_defaults(c, &c->ent[i]);
     for (int i = 0; i < c->nent; i++)
@@ -2089,16 +2369,20 @@ static void load_tree(ctx *c) {
     for (int i = 0; i < c->nent; i++)
         if (c->ent[i].color == 0 && c->ent[i].eff.v) cycle_dfs(c, i, stack, 0);
     if (c->data_ok && !(c->opts && c->opts->skip_data_check)) check_data_files(c);
+    /* Counting and expansion trust the settings of the entries they expand:
+     * an entry with any error (its own, its kind's defaults', or that of an
+     * entry it names) is marked bad and never expanded, so the other errors
+     * found by expansion (signatures, ...) are still reported. */
     /* expansion: models, then tasks in file order, each after what it refers to */
     double total = 0;
     for (int i = 0; i < c->nent; i++) {
         double n = count_entry(c, i);
         if (n < 0) continue;
         if (total + n > MAX_TASKS) {
-            err_at(c, c->ent[i].node, c->ent[i].path, "expands to %.0f tasks, which makes more than %d in the spec",
-                   n, MAX_TASKS);
+            err_at(c, c->ent[i].node, c->ent[i].path,
+                   "expands to %.0f tasks (counting shards), which makes more than %d in the spec", n, MAX_TASKS);
             c->ent[i].bad = 1;
-            continue;
+            return; /* nothing is expanded: no tasks are made beyond the cap */
         }
         total += n;
     }
@@ -2112,7 +2396,9 @@ static void load_tree(ctx *c) {
         c->captasks = (int)total;
     }
     for (int i = 0; i < c->nent && !c->oom; i++) expand(c, i);
+    c->cur_entry = -1;
     if (c->data_ok && !c->oom) check_signatures(c);
+    if (!c->oom) check_kind_rules(c);
 }
 
 /* Sorts this load's diagnostics by place (stable): --set problems first. */
@@ -2143,9 +2429,10 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
     c->nov = nov > 0 && ov ? nov : 0;
     c->s = s;
     c->root = -1;
+    c->cur_entry = -1;
     sfmt(s->file, sizeof s->file, "%s", file);
     yt_error ye;
-    if (yt_parse(&c->doc, text, strlen(text), 0, &c->root, &ye) != 0) {
+    if (yt_check_text(text, strlen(text), &ye) != 0 || yt_parse(&c->doc, text, strlen(text), 0, &c->root, &ye) != 0) {
         diag_raw(c, file, ye.line, ye.col, "", ye.msg);
     } else {
         load_tree(c);
@@ -2156,7 +2443,7 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
     if (c->dropped) {
         char msg[80];
         sfmt(msg, sizeof msg, "... and %d more errors", c->dropped);
-        push_diag(diags, file, 0, 0, "", msg);
+        push_diag(diags, file, 0, 0, "", "", msg);
     }
     if (ok) {
         s->text = strdup(text);
@@ -2226,10 +2513,11 @@ int rn_spec_load_opts(rn_spec *s, const char *path, const rn_spec_opts *opts, co
     int rerr = ferror(f);
     fclose(f);
     text[n] = '\0';
-    if (rerr || strlen(text) != n) {
+    yt_error ye = {{0}, 0, 0};
+    if (rerr || yt_check_text(text, n, &ye) != 0) { /* a NUL byte would cut the text short: checked here */
         free(text);
         ctx c = {.file = path, .diags = diags, .first_diag = diags->n};
-        diag_raw(&c, path, 0, 0, "", rerr ? "cannot read the spec" : "the spec contains a NUL byte");
+        diag_raw(&c, path, ye.line, ye.col, "", rerr ? "cannot read the spec" : ye.msg);
         return -1;
     }
     int rc = rn_spec_load_text(s, path, text, opts, ov, nov, diags);
@@ -2267,7 +2555,7 @@ static void doc_cell(FILE *f, const char *s) {
 }
 
 void rn_spec_doc_kinds(FILE *f) {
-    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint"};
+    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint", "int list"};
     for (int i = 0; rn_kinds[i]; i++) {
         const rn_kind *k = rn_kinds[i];
         int train = !strcmp(k->name, "train");
@@ -2288,7 +2576,9 @@ void rn_spec_doc_kinds(FILE *f) {
             else if (!kk->def[0]) fputs("\"\"", f);
             else fprintf(f, "`%s`", kk->def);
             fputs(" | ", f);
-            if (kk->type == RN_T_INT || kk->type == RN_T_FLOAT) {
+            if (kk->type == RN_T_INTLIST) {
+                fprintf(f, "increasing, each %.10g .. %.10g, at most %d", kk->min, kk->max, RN_MAX_INT_LIST);
+            } else if (kk->type == RN_T_INT || kk->type == RN_T_FLOAT) {
                 if (kk->min <= -1e300 && kk->max >= 1e300) fputs("any", f);
                 else fprintf(f, "%.10g .. %.10g", kk->min, kk->max);
             } else if (kk->type == RN_T_ENUM) {

@@ -14,6 +14,7 @@ typedef struct rn_diag {
     int line, column;            /* 1-based; 0 when unknown */
     char path[256];              /* key path, e.g. "models[1].epochs" */
     char msg[512];
+    char origin[320];            /* "--set PATH=VALUE" when an override caused it, else "" */
 } rn_diag;
 
 typedef struct rn_diags {
@@ -22,7 +23,8 @@ typedef struct rn_diags {
 } rn_diags;
 
 void rn_diags_free(rn_diags *d);
-/* Prints "file:line:col: path: message" per error to f. */
+/* Prints "file:line:col: path: message" per error to f ("file: --set
+ * PATH=VALUE: path: message" for an error an override caused). */
 void rn_diags_print(const rn_diags *d, FILE *f);
 
 typedef struct rn_spec {

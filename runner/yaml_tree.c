@@ -2,10 +2,13 @@
 #include "yaml_tree.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+static void set_err(yt_error *err, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int new_node(yt_doc *d, yt_type type, const char *text, size_t len, int origin, int line, int col) {
     if (d->n == d->cap) {
@@ -68,14 +71,58 @@ int yt_map_get(const yt_doc *d, int map, const char *key) {
     return i < 0 ? -1 : d->v[map].kids[i + 1];
 }
 
-int yt_map_is_dup(const yt_doc *d, int map, int p) {
-    const yt_node *m = &d->v[map];
-    int k = m->kids[2 * p];
-    if (d->v[k].type != YT_SCALAR) return 0;
-    for (int q = 0; q < p; q++)
-        if (key_is(d, m->kids[2 * q], d->v[k].text)) return 1;
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* first[] of a map: one pass with an open-addressing hash of the keys. */
+static int build_first(yt_doc *d, int map) {
+    yt_node *m = &d->v[map];
+    int np = m->nkids / 2;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)np) cap *= 2;
+    int *first = malloc(((size_t)np ? (size_t)np : 1) * sizeof *first);
+    int *tab = malloc(cap * sizeof *tab);
+    if (!first || !tab) {
+        free(first);
+        free(tab);
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++) tab[i] = -1;
+    for (int p = 0; p < np; p++) {
+        int k = m->kids[2 * p];
+        first[p] = p;
+        if (d->v[k].type != YT_SCALAR) continue;
+        size_t h = str_hash(d->v[k].text) & (cap - 1);
+        while (tab[h] >= 0 && strcmp(d->v[m->kids[2 * tab[h]]].text, d->v[k].text) != 0) h = (h + 1) & (cap - 1);
+        if (tab[h] >= 0) first[p] = tab[h];
+        else tab[h] = p;
+    }
+    free(tab);
+    free(m->first);
+    m->first = first;
+    m->nfirst = np;
     return 0;
 }
+
+int yt_map_first(yt_doc *d, int map, int p) {
+    yt_node *m = &d->v[map];
+    if (m->nfirst != m->nkids / 2 || !m->first) {
+        if (build_first(d, map) != 0) { /* out of memory: the pairwise scan */
+            int k = m->kids[2 * p];
+            if (d->v[k].type != YT_SCALAR) return p;
+            for (int q = 0; q < p; q++)
+                if (key_is(d, m->kids[2 * q], d->v[k].text)) return q;
+            return p;
+        }
+        m = &d->v[map];
+    }
+    return m->first[p];
+}
+
+int yt_map_is_dup(yt_doc *d, int map, int p) { return yt_map_first(d, map, p) != p; }
 
 int yt_is_null(const yt_doc *d, int node) {
     const yt_node *n = &d->v[node];
@@ -96,9 +143,89 @@ void yt_free(yt_doc *d) {
     for (int i = 0; i < d->n; i++) {
         free(d->v[i].text);
         free(d->v[i].kids);
+        free(d->v[i].first);
     }
     free(d->v);
     memset(d, 0, sizeof *d);
+}
+
+/* ----------------------------------------------------------- encoding --- */
+
+/* A UTF-8 continuation byte counts in no column: columns are characters, as in libyaml's marks. */
+void yt_offset_pos(const char *text, size_t len, size_t off, int *line, int *col) {
+    int l = 1, c = 1;
+    if (off > len) off = len;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n' || (ch == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
+            if (l < INT32_MAX) l++;
+            c = 1;
+        } else if ((ch & 0xC0) != 0x80 && c < INT32_MAX) {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+/* UTF-16/32 text read as bytes: a BOM, or NULs in every other (or every
+ * fourth) byte of the start, as ASCII text encoded that way has. */
+static const char *wide_encoding(const unsigned char *t, size_t len) {
+    if (len >= 4 && ((t[0] == 0 && t[1] == 0 && t[2] == 0xFE && t[3] == 0xFF) ||
+                     (t[0] == 0xFF && t[1] == 0xFE && t[2] == 0 && t[3] == 0)))
+        return "UTF-32";
+    if (len >= 2 && ((t[0] == 0xFF && t[1] == 0xFE) || (t[0] == 0xFE && t[1] == 0xFF))) return "UTF-16";
+    size_t n = len < 64 ? len & ~(size_t)3 : 64, nul[4] = {0, 0, 0, 0};
+    if (n < 4) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!t[i]) nul[i & 3]++;
+    size_t q = n / 4; /* characters of UTF-32 in the sample */
+    /* ASCII as UTF-32: three NULs in every four bytes (LE: bytes 1-3, BE: 0-2) */
+    if ((nul[1] == q && nul[2] == q && nul[3] == q) || (nul[0] == q && nul[1] == q && nul[2] == q)) return "UTF-32";
+    size_t even = nul[0] + nul[2], odd = nul[1] + nul[3];
+    /* as UTF-16: a NUL in one byte of most pairs, never in the other */
+    if ((t[0] == 0 || t[1] == 0) && (even == 0 || odd == 0) && 4 * (even + odd) >= n) return "UTF-16";
+    return NULL;
+}
+
+int yt_check_text(const char *text, size_t len, yt_error *err) {
+    const unsigned char *t = (const unsigned char *)text;
+    memset(err, 0, sizeof *err);
+    const char *wide = wide_encoding(t, len);
+    if (wide) {
+        set_err(err, 1, 1, "the spec is encoded as %s, which is not supported: save it as UTF-8", wide);
+        return -1;
+    }
+    for (size_t i = 0; i < len;) {
+        unsigned char b = t[i];
+        if (b < 0x80) {
+            if (b == 0) {
+                int line, col;
+                yt_offset_pos(text, len, i, &line, &col);
+                set_err(err, line, col, "the spec contains a NUL byte (is it a text file?)");
+                return -1;
+            }
+            i++;
+            continue;
+        }
+        /* the shortest form only (no overlong encodings), no surrogates, at most U+10FFFF */
+        size_t n = b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+        unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+        if (b == 0xE0) lo = 0xA0;
+        else if (b == 0xED) hi = 0x9F;
+        else if (b == 0xF0) lo = 0x90;
+        else if (b == 0xF4) hi = 0x8F;
+        int ok = n > 0 && i + n <= len && t[i + 1] >= lo && t[i + 1] <= hi;
+        for (size_t j = 2; ok && j < n; j++) ok = (t[i + j] & 0xC0) == 0x80;
+        if (!ok) {
+            int line, col;
+            yt_offset_pos(text, len, i, &line, &col);
+            set_err(err, line, col, "invalid UTF-8 (byte 0x%02X starts no valid character: overlong forms and surrogates are invalid too); the spec must be UTF-8 text", b);
+            return -1;
+        }
+        i += n;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- parser --- */
@@ -177,10 +304,8 @@ int yt_parse(yt_doc *d, const char *text, size_t len, int origin, int *root, yt_
         if (!yaml_parser_parse(&parser, &ev)) {
             const char *problem = parser.problem ? parser.problem : "unknown problem";
             int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
-            if (parser.error == YAML_READER_ERROR) { /* no mark: the reader reports a byte offset */
-                line = 0;
-                col = 0;
-            }
+            if (parser.error == YAML_READER_ERROR) /* no mark: the reader reports a byte offset */
+                yt_offset_pos(text, len, parser.problem_offset, &line, &col);
             if (parser.context) {
                 char ctx[200];
                 snprintf(ctx, sizeof ctx, "%s at line %d, column %d", parser.context,

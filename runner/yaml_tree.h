@@ -20,6 +20,8 @@ typedef struct yt_node {
     int *kids;         /* SEQ: items; MAP: key, value, key, value, ... (node ids) */
     int nkids, capkids;
     int mark;          /* scratch flag for walks */
+    int *first;        /* MAP: first[p] = the first pair with pair p's key (built by yt_map_first) */
+    int nfirst;        /* pairs first[] was built for (a map that grew rebuilds it) */
 } yt_node;
 
 typedef struct yt_doc {
@@ -52,7 +54,20 @@ int yt_map_get(const yt_doc *d, int map, const char *key);
 /* The index (in kids) of the key of the first such pair, or -1. */
 int yt_map_find(const yt_doc *d, int map, const char *key);
 /* Whether pair p (kids[2p]) repeats the key of an earlier pair of the map. */
-int yt_map_is_dup(const yt_doc *d, int map, int p);
+int yt_map_is_dup(yt_doc *d, int map, int p);
+/* The first pair of the map whose key equals pair p's (p itself when none
+ * earlier; non-scalar keys are never equal). Amortised O(1): a hash of the
+ * map's keys is built once per map, so a mapping with many keys is not
+ * checked pairwise. */
+int yt_map_first(yt_doc *d, int map, int p);
+
+/* Checks that text is UTF-8 YAML can read before it is parsed: not UTF-16 or
+ * UTF-32, no NUL byte, no invalid, overlong or surrogate UTF-8 sequence.
+ * Returns 0, or -1 with err naming the line and column (1-based, in
+ * characters) of the first bad byte. */
+int yt_check_text(const char *text, size_t len, yt_error *err);
+/* The 1-based line and column (in characters) of byte offset off of text. */
+void yt_offset_pos(const char *text, size_t len, size_t off, int *line, int *col);
 
 /* A plain scalar that YAML reads as null: "", "~", "null", "Null", "NULL". */
 int yt_is_null(const yt_doc *d, int node);

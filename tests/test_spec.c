@@ -370,8 +370,10 @@ Test(spec_errors, more_type_checks) {
     expect(&d, "tasks", "expected a list of entries");
     rn_diags_free(&d);
 
+    /* a repeated sweep value: reported at the value itself (it was "the task train:a[seed=1] appears twice"
+     * at the entry, before the loader checked sweeps for repeats) */
     cr_assert_eq(load_text(&s, &d, "data: {source: synthetic:8}\nmodels: [{name: a, seed: [1, 1]}]\n"), -1);
-    expect(&d, "models[0]", "the task train:a[seed=1] appears twice");
+    expect_at(&d, "models[0].seed[1]", "1 repeats the value of models[0].seed[0] (1)", 2, 30);
     rn_diags_free(&d);
 
     cr_assert_eq(load_text(&s, &d, "data: {source: 'synthetic:8x'}\nmodels: [{name: a}]\n"), -1);
@@ -642,7 +644,7 @@ Test(spec_keys, long_keys_hashed_and_checkpoints_unique) {
              "output: out/long.h5\n"
              "models:\n"
              "  - name: a\n"
-             "    milestones: ['%s1', '%s2', '1 2', '1_2']\n",
+             "    signature: ['%s1', '%s2', '1 2', '1_2']\n",
              big, big);
     rn_spec s, s2;
     rn_diags d = {0};
@@ -652,17 +654,17 @@ Test(spec_keys, long_keys_hashed_and_checkpoints_unique) {
     for (int i = 0; i < 2; i++) {
         const char *k = s.tasks[i].key;
         cr_expect_eq(strlen(k), RN_KEY_LEN - 1);
-        cr_expect_eq(strncmp(k, "train:a[milestones=xxx", 22), 0);
+        cr_expect_eq(strncmp(k, "train:a[signature=xxx", 21), 0);
         cr_expect_eq(k[RN_KEY_LEN - 18], '~');
         cr_expect_eq(strspn(k + RN_KEY_LEN - 17, "0123456789abcdef"), 16);
     }
     cr_expect_str_neq(s.tasks[0].key, s.tasks[1].key);
-    cr_expect_str_eq(s.tasks[2].key, "train:a[milestones=1 2]");
-    cr_expect_str_eq(s.tasks[3].key, "train:a[milestones=1_2]");
-    /* both sanitise to train_a_milestones=1_2_: the second gets a hash */
-    cr_expect_str_eq(s.tasks[2].checkpoint, "out/long.d/ckpt/train_a_milestones=1_2_.h5");
+    cr_expect_str_eq(s.tasks[2].key, "train:a[signature=1 2]");
+    cr_expect_str_eq(s.tasks[3].key, "train:a[signature=1_2]");
+    /* both sanitise to train_a_signature=1_2_: the second gets a hash */
+    cr_expect_str_eq(s.tasks[2].checkpoint, "out/long.d/ckpt/train_a_signature=1_2_.h5");
     cr_expect_str_neq(s.tasks[3].checkpoint, s.tasks[2].checkpoint);
-    cr_expect_eq(strncmp(s.tasks[3].checkpoint, "out/long.d/ckpt/train_a_milestones=1_2_-", 40), 0);
+    cr_expect_eq(strncmp(s.tasks[3].checkpoint, "out/long.d/ckpt/train_a_signature=1_2_-", 39), 0);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < i; j++) cr_expect_str_neq(s.tasks[i].checkpoint, s.tasks[j].checkpoint);
     cr_assert_eq(load_text(&s2, &d, text), 0);
