@@ -27,6 +27,7 @@
 #include "../core/rng.h"
 #include "../core/tasks.h"
 #include "kinds.h"
+#include "suggest.h"
 #include "yaml_tree.h"
 
 #define MAX_TASKS 50000         /* a spec expanding to more is rejected (an rn_task is ~53 KB) */
@@ -77,41 +78,8 @@ static void sb_add(sbuf *b, const char *t) {
     b->n += l;
 }
 
-static int lev(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int prev = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int cur = row[j];
-            int best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best) best = row[j] + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
-/* The closest candidate within Levenshtein distance 2, or NULL. */
-static const char *suggest(const char *word, const char *const *cands, int n) {
-    const char *best = NULL;
-    int bd = 3;
-    for (int i = 0; i < n; i++) {
-        if (!cands[i]) continue;
-        int d = lev(word, cands[i]);
-        if (d < bd) bd = d, best = cands[i];
-    }
-    return best;
-}
-
-/* " (did you mean "x"?)" or "" */
 static void did_you_mean(char *out, size_t cap, const char *word, const char *const *cands, int n) {
-    const char *s = suggest(word, cands, n);
+    const char *s = rn_suggest(word, cands, n);
     if (s) sfmt(out, cap, " (did you mean \"%s\"?)", s);
     else out[0] = '\0';
 }
@@ -462,7 +430,7 @@ static const char *enum_suggest(const char *choices, const char *v, char *out, s
     sfmt(buf, sizeof buf, "%s", choices);
     char *save = NULL;
     for (char *p = strtok_r(buf, "|", &save); p && n < 32; p = strtok_r(NULL, "|", &save)) cands[n++] = p;
-    const char *s = suggest(v, cands, n);
+    const char *s = rn_suggest(v, cands, n);
     if (!s) return NULL;
     sfmt(out, cap, "%s", s);
     return out;
@@ -830,7 +798,7 @@ static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, in
     }
     for (int p = 0; p < n->nkids / 2; p++) {
         int kn = n->kids[2 * p];
-        if (N(c, kn)->type == YT_SCALAR && strcmp(N(c, kn)->text, "range") != 0 && lev(N(c, kn)->text, "range") <= 2) {
+        if (N(c, kn)->type == YT_SCALAR && strcmp(N(c, kn)->text, "range") != 0 && rn_lev(N(c, kn)->text, "range") <= 2) {
             char kp[320];
             sfmt(kp, sizeof kp, "%s.%s", path, N(c, kn)->text);
             err_at(c, kn, kp, "unknown key \"%s\" (did you mean \"range\"?)", N(c, kn)->text);

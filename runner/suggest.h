@@ -1,6 +1,5 @@
 /* "did you mean": the closest of a few candidate words to a misspelt one.
- * Shared by the command line (cli.c, main.c) and, at merge, the spec loader
- * (spec.c has its own static copy until then). */
+ * Shared by the command line (cli.c, main.c) and the spec loader (spec.c). */
 #ifndef RN_SUGGEST_H
 #define RN_SUGGEST_H
 
