@@ -93,6 +93,7 @@ CRITERION_JOBS ?= 2
 # fail one run in three. A hung test is caught by this outer limit instead.
 UNIT_TIMEOUT ?= 1800
 test: $(BUILD)/unit-tests
+	@! grep -n '\.timeout *=' tests/*.c || { echo "tests: Criterion's .timeout is not used here (see the Makefile)"; exit 1; }
 	$(TEST_ENV) timeout $(UNIT_TIMEOUT) $(BUILD)/unit-tests --jobs $(CRITERION_JOBS) $(TEST_ARGS)
 
 # The same unit tests built with AddressSanitizer + UBSan, into build-san/.

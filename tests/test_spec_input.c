@@ -107,7 +107,7 @@ static char *big_spec(int n, const char *fmt_entry, const char *head) {
     return t;
 }
 
-Test(spec_input_scale, many_entries_validate_fast, .timeout = 120) {
+Test(spec_input_scale, many_entries_validate_fast) {
     /* 150,000 models: more than the task cap, reported at the entry that crosses it */
     char *t = big_spec(150000, "  - name: m%d\n", HEAD "models:\n");
     double t0 = now();
@@ -142,7 +142,7 @@ Test(spec_input_scale, many_entries_validate_fast, .timeout = 120) {
     free(t);
 }
 
-Test(spec_input_scale, many_keys_in_one_mapping, .timeout = 60) {
+Test(spec_input_scale, many_keys_in_one_mapping) {
     /* 100,000 keys in one mapping: duplicate keys by hash, not pairwise */
     size_t cap = 100000 * 24 + 256, l = 0;
     char *t = malloc(cap);
@@ -160,7 +160,7 @@ Test(spec_input_scale, many_keys_in_one_mapping, .timeout = 60) {
     free(t);
 }
 
-Test(spec_input_scale, deep_reference_chain, .timeout = 60) {
+Test(spec_input_scale, deep_reference_chain) {
     /* each prune names the one before: no recursion as deep as the chain */
     int n = 60000;
     size_t cap = (size_t)n * 64 + 128, l = 0;
@@ -188,7 +188,7 @@ Test(spec_input_scale, deep_reference_chain, .timeout = 60) {
     free(t);
 }
 
-Test(spec_input_scale, task_cap_counts_shards_first, .timeout = 60) {
+Test(spec_input_scale, task_cap_counts_shards_first) {
     /* 100 models x 10 fake1 seeds x (64 shards + the merge) = 65,000 tasks */
     const char *t = HEAD "models:\n  - name: a\n    seed: {range: [1, 100, 1]}\ntasks:\n"
                          "  - name: f\n    kind: fake1\n    model: a\n    passports: 100000\n    shards: 64\n"
@@ -503,7 +503,7 @@ static int run_in(const char *bin, const char *text, const char *args) {
     return st;
 }
 
-Test(spec_input_cli, run_writes_nothing_on_bad_input, .init = enc_init, .fini = enc_fini, .timeout = 120) {
+Test(spec_input_cli, run_writes_nothing_on_bad_input, .init = enc_init, .fini = enc_fini) {
     char bin[1100];
     if (ipsweep_path(bin, sizeof bin) != 0) cr_skip_test("no ipsweep binary next to the tests");
     char sub[200];
