@@ -11,10 +11,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "checked.h"
+
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
 #define IDX_CLASSES 10
-#define IDX_MAX_DIM 65535u
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
@@ -40,7 +41,7 @@ void ip_data_free(ip_dataset *d) {
 static int alloc_set(ip_dataset *d, size_t n, int c, int h, int w, int classes, ip_err *e) {
     size_t sample = (size_t)c * (size_t)h * (size_t)w;
     if (n > 0 && sample > SIZE_MAX / sizeof(float) / n)
-        return ip_fail(e, "dataset of %zu samples of %dx%dx%d is too large", n, c, h, w);
+        return ip_fail_input(e, "dataset of %zu samples of %dx%dx%d is too large", n, c, h, w);
     d->x = malloc((n ? n * sample : 1) * sizeof *d->x);
     d->y = malloc((n ? n : 1) * sizeof *d->y);
     if (!d->x || !d->y) {
@@ -69,6 +70,7 @@ int ip_data_copy(ip_dataset *dst, const ip_dataset *src, ip_err *e) {
     memcpy(d.std, src->std, sizeof d.std);
     d.normalised = src->normalised;
     memcpy(d.name, src->name, sizeof d.name);
+    memcpy(d.origin, src->origin, sizeof d.origin);
     *dst = d;
     return 0;
 }
@@ -88,6 +90,42 @@ static int gz_read_all(gzFile f, void *buf, size_t len) {
     return 0;
 }
 
+/* Reads up to want bytes into a buffer that grows only as data arrives: the
+ * count in a header is a claim, and a gzip file's size says nothing about
+ * how much it holds, so memory follows what is actually there, never the
+ * claim (a header claiming 4,294,967,295 images costs nothing). *got < want
+ * means the file ended early. *out is malloc'ed (free it also on failure). */
+static int gz_read_grow(gzFile f, const char *path, size_t want, unsigned char **out, size_t *got, ip_err *e) {
+    const size_t first = (size_t)1 << 20;
+    size_t cap = want < first ? want : first, n = 0;
+    unsigned char *buf = malloc(cap ? cap : 1);
+    *out = buf;
+    *got = 0;
+    if (!buf) return ip_fail(e, "%s: out of memory", path);
+    while (n < want) {
+        if (n == cap) {
+            size_t next = cap > want / 2 ? want : 2 * cap;
+            unsigned char *nb = realloc(buf, next);
+            if (!nb) return ip_fail(e, "%s: out of memory after reading %zu bytes", path, n);
+            *out = buf = nb;
+            cap = next;
+        }
+        size_t room = cap - n;
+        unsigned chunk = room > (1u << 30) ? (1u << 30) : (unsigned)room;
+        int r = gzread(f, buf + n, chunk);
+        if (r < 0) {
+            int zerr = 0;
+            const char *msg = gzerror(f, &zerr);
+            return ip_fail_input(e, "%s: corrupt compressed data after %zu bytes (%s)", path, n,
+                                 msg && msg[0] ? msg : "zlib error");
+        }
+        if (r == 0) break; /* end of file */
+        n += (size_t)r;
+    }
+    *got = n;
+    return 0;
+}
+
 static uint32_t be32(const unsigned char *b) {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
@@ -95,17 +133,17 @@ static uint32_t be32(const unsigned char *b) {
 static gzFile gz_open_read(const char *path, ip_err *e) {
     errno = 0;
     gzFile f = gzopen(path, "rb");
-    if (!f) ip_fail(e, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    if (!f) ip_fail_input(e, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     return f;
 }
 
 /* Reads an IDX header: magic and ndims big-endian dimensions. */
 static int idx_header(gzFile f, const char *path, uint32_t magic, int ndims, uint32_t *dims, ip_err *e) {
     unsigned char b[16];
-    if (gz_read_all(f, b, 4) != 0) return ip_fail(e, "%s: truncated IDX header (no magic number)", path);
+    if (gz_read_all(f, b, 4) != 0) return ip_fail_input(e, "%s: truncated IDX header (no magic number)", path);
     uint32_t m = be32(b);
-    if (m != magic) return ip_fail(e, "%s: bad IDX magic 0x%08x (expected 0x%08x)", path, m, magic);
-    if (gz_read_all(f, b, 4 * (size_t)ndims) != 0) return ip_fail(e, "%s: truncated IDX header", path);
+    if (m != magic) return ip_fail_input(e, "%s: bad IDX magic 0x%08x (expected 0x%08x)", path, m, magic);
+    if (gz_read_all(f, b, 4 * (size_t)ndims) != 0) return ip_fail_input(e, "%s: truncated IDX header", path);
     for (int i = 0; i < ndims; i++) dims[i] = be32(b + 4 * i);
     return 0;
 }
@@ -113,7 +151,7 @@ static int idx_header(gzFile f, const char *path, uint32_t magic, int ndims, uin
 int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e) {
     reset(d);
     gzFile fi = NULL, fl = NULL;
-    unsigned char *buf = NULL;
+    unsigned char *pix = NULL, *lab = NULL;
     int rc = -1;
     uint32_t di[3], dl[1];
 
@@ -121,46 +159,58 @@ int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_
     if (!(fl = gz_open_read(labels_path, e))) goto done;
     if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) goto done;
     if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) goto done;
-    if (di[1] == 0 || di[2] == 0 || di[1] > IDX_MAX_DIM || di[2] > IDX_MAX_DIM) {
-        ip_fail(e, "%s: bad image size %ux%u", images_path, di[1], di[2]);
+    if (di[1] == 0 || di[2] == 0 || di[1] > IP_DATA_MAX_SIDE || di[2] > IP_DATA_MAX_SIDE) {
+        ip_fail_input(e, "%s: bad image size %ux%u in the header (sides must be 1..%d)", images_path, di[1], di[2],
+                      IP_DATA_MAX_SIDE);
         goto done;
     }
     if (di[0] != dl[0]) {
-        ip_fail(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
+        ip_fail_input(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
+        goto done;
+    }
+    if (di[0] == 0) {
+        ip_fail_input(e, "%s: the header says 0 images: the split is empty", images_path);
         goto done;
     }
     size_t n = di[0];
     if (limit > 0 && limit < n) n = limit;
     int h = (int)di[1], w = (int)di[2];
-    if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) goto done;
-
-    size_t sample = (size_t)h * (size_t)w;
-    /* one buffer for the pixels, reused for the labels (n * sample >= n) */
-    if (!(buf = malloc(n ? n * sample : 1))) {
-        ip_fail(e, "%s: out of memory for %zu images", images_path, n);
+    size_t sample = (size_t)h * (size_t)w, bytes;
+    if (ip_mul_size(n, sample, &bytes) != 0) {
+        ip_fail_input(e, "%s: %zu images of %dx%d do not fit in memory", images_path, n, h, w);
         goto done;
     }
-    if (gz_read_all(fi, buf, n * sample) != 0) {
-        ip_fail(e, "%s: truncated (expected %zu images of %dx%d)", images_path, n, h, w);
+    size_t got;
+    if (gz_read_grow(fi, images_path, bytes, &pix, &got, e) != 0) goto done;
+    if (got < bytes) {
+        ip_fail_input(e, "%s: truncated: the header claims %u images of %dx%d but the file holds %zu", images_path,
+                      di[0], h, w, got / sample);
         goto done;
     }
-    for (size_t i = 0; i < n * sample; i++) d->x[i] = (float)buf[i] * (1.0f / 255.0f);
-    if (gz_read_all(fl, buf, n) != 0) {
-        ip_fail(e, "%s: truncated (expected %zu labels)", labels_path, n);
+    if (gz_read_grow(fl, labels_path, n, &lab, &got, e) != 0) goto done;
+    if (got < n) {
+        ip_fail_input(e, "%s: truncated: the header claims %u labels but the file holds %zu", labels_path, dl[0],
+                      got);
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] >= IDX_CLASSES) {
-            ip_fail(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, buf[i], i,
-                    IDX_CLASSES - 1);
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] >= IDX_CLASSES) {
+            ip_fail_input(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, lab[i], i,
+                          IDX_CLASSES - 1);
             goto done;
         }
-        d->y[i] = buf[i];
+    if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) {
+        ip_failctx(e, "%s", images_path);
+        goto done;
     }
+    for (size_t i = 0; i < bytes; i++) d->x[i] = (float)pix[i] * (1.0f / 255.0f);
+    for (size_t i = 0; i < n; i++) d->y[i] = lab[i];
     set_name(d, "idx");
+    snprintf(d->origin, sizeof d->origin, "%s", images_path);
     rc = 0;
 done:
-    free(buf);
+    free(pix);
+    free(lab);
     if (fi) gzclose(fi);
     if (fl) gzclose(fl);
     if (rc != 0) ip_data_free(d);
@@ -175,24 +225,24 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
     const size_t lab = cifar100 ? 2 : 1, rec = lab + CIFAR_PIXELS;
     const int classes = cifar100 ? 100 : 10;
     const char *kind = cifar100 ? "cifar100" : "cifar10";
-    if (npaths < 1) return ip_fail(e, "%s: no batch files given", kind);
+    if (npaths < 1) return ip_fail_input(e, "%s: no batch files given", kind);
 
     /* Count the records needed, checking each file's size. */
     size_t total = 0;
     int used = 0;
     for (int i = 0; i < npaths && (limit == 0 || total < limit); i++) {
         struct stat st;
-        if (stat(paths[i], &st) != 0) return ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
-        if (!S_ISREG(st.st_mode)) return ip_fail(e, "%s: not a regular file", paths[i]);
+        if (stat(paths[i], &st) != 0) return ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
+        if (!S_ISREG(st.st_mode)) return ip_fail_input(e, "%s: not a regular file", paths[i]);
         size_t size = (size_t)st.st_size;
         if (size == 0 || size % rec != 0)
-            return ip_fail(e, "%s: truncated (%zu bytes is not a positive multiple of the %zu-byte %s record)",
+            return ip_fail_input(e, "%s: truncated (%zu bytes is not a positive multiple of the %zu-byte %s record)",
                            paths[i], size, rec, kind);
-        total += size / rec;
+        if (ip_add_size(total, size / rec, &total) != 0) return ip_fail_input(e, "%s: too many records", paths[i]);
         used++;
     }
     size_t n = (limit > 0 && limit < total) ? limit : total;
-    if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return -1;
+    if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return ip_failctx(e, "%s", paths[0]);
 
     unsigned char *r = malloc(rec);
     FILE *f = NULL;
@@ -204,23 +254,23 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
     size_t k = 0;
     for (int i = 0; i < used && k < n; i++) {
         if (!(f = fopen(paths[i], "rb"))) {
-            ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
+            ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
             goto done;
         }
         for (size_t j = 0; k < n; j++, k++) {
             size_t got = fread(r, 1, rec, f);
             if (got == 0 && feof(f)) break;
             if (got != rec) {
-                ip_fail(e, "%s: truncated record %zu", paths[i], j);
+                ip_fail_input(e, "%s: truncated record %zu", paths[i], j);
                 goto done;
             }
             unsigned label = r[lab - 1];
             if (label >= (unsigned)classes) {
-                ip_fail(e, "%s: label %u of record %zu is out of range 0..%d", paths[i], label, j, classes - 1);
+                ip_fail_input(e, "%s: label %u of record %zu is out of range 0..%d", paths[i], label, j, classes - 1);
                 goto done;
             }
             if (cifar100 && r[0] >= 20) {
-                ip_fail(e, "%s: coarse label %u of record %zu is out of range 0..19", paths[i], r[0], j);
+                ip_fail_input(e, "%s: coarse label %u of record %zu is out of range 0..19", paths[i], r[0], j);
                 goto done;
             }
             d->y[k] = (int32_t)label;
@@ -232,10 +282,12 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
         f = NULL;
     }
     if (k != n) {
-        ip_fail(e, "%s: files shrank while reading (%zu of %zu records)", kind, k, n);
+        ip_fail_input(e, "%s: files shrank while reading (%zu of %zu records)", kind, k, n);
         goto done;
     }
     set_name(d, kind);
+    if (used > 1) snprintf(d->origin, sizeof d->origin, "%s (+%d more)", paths[0], used - 1);
+    else snprintf(d->origin, sizeof d->origin, "%s", paths[0]);
     rc = 0;
 done:
     if (f) fclose(f);
@@ -272,11 +324,12 @@ static float proto_at(const float *grid, int h, int w, int i, int j) {
 int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed, ip_split split,
                       ip_err *e) {
     reset(d);
-    if (n == 0 || c < 1 || c > 4 || h < 1 || w < 1 || h > 4096 || w > 4096 || classes < 1 || classes > 100000)
-        return ip_fail(e, "bad synthetic spec: %zu samples of %dx%dx%d, %d classes (need n>0, 1<=C<=4, H,W in "
-                          "1..4096, K>=1)",
-                       n, c, h, w, classes);
-    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "synthetic: bad split %d", (int)split);
+    if (n == 0 || c < 1 || c > IP_DATA_MAX_CHANNELS || h < 1 || w < 1 || h > IP_DATA_MAX_SIDE ||
+        w > IP_DATA_MAX_SIDE || classes < 1 || classes > IP_DATA_MAX_CLASSES)
+        return ip_fail_input(e, "bad synthetic spec: %zu samples of %dx%dx%d, %d classes (need n>0, 1<=C<=%d, H,W in "
+                          "1..%d, K 1..%d)",
+                       n, c, h, w, classes, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "synthetic: bad split %d", (int)split);
     if (alloc_set(d, n, c, h, w, classes, e) != 0) return -1;
 
     size_t plane = (size_t)h * (size_t)w, sample = (size_t)c * plane;
@@ -341,11 +394,11 @@ static int file_exists(const char *path) {
 /* Picks DIR/base.gz if it exists, else DIR/base; fails naming both when neither does. */
 static int idx_path(char *out, size_t cap, const char *kind, const char *dir, const char *base, ip_err *e) {
     int m = snprintf(out, cap, "%s/%s.gz", dir, base);
-    if (m < 0 || (size_t)m >= cap) return ip_fail(e, "%s: directory name too long: %s", kind, dir);
+    if (m < 0 || (size_t)m >= cap) return ip_fail_input(e, "%s: directory name too long: %s", kind, dir);
     if (file_exists(out)) return 0;
     snprintf(out, cap, "%s/%s", dir, base);
     if (file_exists(out)) return 0;
-    return ip_fail(e, "%s: missing file: neither %s/%s.gz nor %s/%s exists", kind, dir, base, dir, base);
+    return ip_fail_input(e, "%s: missing file: neither %s/%s.gz nor %s/%s exists", kind, dir, base, dir, base);
 }
 
 static int parse_size(const char **s, unsigned long long *v) {
@@ -358,8 +411,7 @@ static int parse_size(const char **s, unsigned long long *v) {
     return 0;
 }
 
-static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, uint64_t seed,
-                               ip_err *e) {
+static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, ip_err *e) {
     unsigned long long n, c = 1, h = 28, w = 28, k = 10;
     const char *s = spec;
     int ok = parse_size(&s, &n) == 0;
@@ -372,22 +424,23 @@ static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, 
         s++;
         ok = parse_size(&s, &k) == 0;
     }
-    if (!ok || *s != '\0' || n == 0 || c < 1 || c > 4 || h < 1 || h > 4096 || w < 1 || w > 4096 || k < 1 ||
-        k > 100000 || n > (unsigned long long)SIZE_MAX)
-        return ip_fail(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..4, "
-                          "H,W 1..4096)",
-                       spec);
+    if (!ok || *s != '\0' || n == 0 || c < 1 || c > IP_DATA_MAX_CHANNELS || h < 1 || h > IP_DATA_MAX_SIDE || w < 1 ||
+        w > IP_DATA_MAX_SIDE || k < 1 || k > IP_DATA_MAX_CLASSES || n > (unsigned long long)SIZE_MAX)
+        return ip_fail_input(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..%d, "
+                          "H,W 1..%d, K 1..%d)",
+                       spec, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
     size_t nn = (size_t)n;
     if (limit > 0 && limit < nn) nn = limit;
-    return ip_data_synthetic(d, nn, (int)c, (int)h, (int)w, (int)k, seed, split, e);
+    if (ip_data_synthetic(d, nn, (int)c, (int)h, (int)w, (int)k, IP_DATA_SYNTHETIC_SEED, split, e) != 0) return -1;
+    snprintf(d->origin, sizeof d->origin, "synthetic:%s", spec);
+    return 0;
 }
 
-int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, uint64_t seed, ip_err *e) {
-    reset(d);
-    if (!source) return ip_fail(e, "no data source given");
+static int load_source(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+    if (!source) return ip_fail_input(e, "no data source given");
     const char *colon = strchr(source, ':');
     if (!colon)
-        return ip_fail(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
+        return ip_fail_input(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
                           "cifar100, synthetic)",
                        source);
     size_t klen = (size_t)(colon - source);
@@ -396,16 +449,16 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
     if (klen >= sizeof kind) klen = sizeof kind - 1;
     memcpy(kind, source, klen);
     kind[klen] = '\0';
-    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "%s: bad split %d", kind, (int)split);
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "%s: bad split %d", kind, (int)split);
     const int train = split == IP_SPLIT_TRAIN;
 
-    if (strcmp(kind, "synthetic") == 0) return load_synthetic_spec(d, arg, split, limit, seed, e);
+    if (strcmp(kind, "synthetic") == 0) return load_synthetic_spec(d, arg, split, limit, e);
     if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "mnist") != 0 && strcmp(kind, "cifar10") != 0 &&
         strcmp(kind, "cifar100") != 0)
-        return ip_fail(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
+        return ip_fail_input(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
                           "cifar100, synthetic)",
                        kind, source);
-    if (*arg == '\0') return ip_fail(e, "data source \"%s\" has an empty directory", source);
+    if (*arg == '\0') return ip_fail_input(e, "data source \"%s\" has an empty directory", source);
 
     if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0) {
         char ip[4096], lp[4096];
@@ -434,10 +487,10 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
         snprintf(first, sizeof first, "%s/%s", base, names[0]);
         if (!file_exists(first)) {
             int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
-            if (m < 0 || (size_t)m >= sizeof base) return ip_fail(e, "%s: directory name too long: %s", kind, arg);
+            if (m < 0 || (size_t)m >= sizeof base) return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
             snprintf(first, sizeof first, "%s/%s", base, names[0]);
             if (!file_exists(first))
-                return ip_fail(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
+                return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
                                sub);
         }
         char buf[5][4400];
@@ -448,6 +501,28 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
         }
         return ip_data_load_cifar(d, paths, nn, c100, limit, e);
     }
+}
+
+int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+    reset(d);
+    if (load_source(d, source, split, limit, e) != 0) return -1;
+    if (d->n == 0) { /* every loader refuses an empty file already: this guards the rule itself */
+        ip_fail_input(e, "the %s split of %s is empty (%s)", split == IP_SPLIT_TRAIN ? "train" : "test", source,
+                      d->origin);
+        ip_data_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+int ip_data_check_splits(const ip_dataset *train, const ip_dataset *test, const char *source, ip_err *e) {
+    if (train->c == test->c && train->h == test->h && train->w == test->w && train->classes == test->classes)
+        return 0;
+    return ip_fail_input(e,
+                         "data %s: the train split (%s: %dx%dx%d, %d classes) and the test split (%s: %dx%dx%d, "
+                         "%d classes) differ",
+                         source, train->origin, train->c, train->h, train->w, train->classes, test->origin, test->c,
+                         test->h, test->w, test->classes);
 }
 
 /* ------------------------------------------------------- normalisation --- */
