@@ -26,6 +26,7 @@
 #include <hdf5.h>
 
 #include "h5util.h"
+#include "trigger.h"
 
 #ifdef IPSWEEP_VERSION
 #define CKPT_SOFTWARE "ipsweep " IPSWEEP_VERSION
@@ -242,9 +243,9 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     int shape[3];
     if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
     c->in_c = shape[0], c->in_h = shape[1], c->in_w = shape[2];
-    if (c->in_c < 1 || c->in_c > 4 || c->in_h < 1 || c->in_w < 1)
-        return ip_fail(e, "bad input_shape (%d,%d,%d)", shape[0], shape[1], shape[2]);
     if (ip_h5_attr_read_num(f, "/", "classes", H5T_NATIVE_INT, H5T_INTEGER, 0, &c->classes, e) < 0) return -1;
+    /* before anything is sized from them (a crafted (1,40000,40000) must not reach c*h*w) */
+    if (ip_model_cfg_check_shape(c, e) != 0) return ip_failctx(e, "attributes /input_shape, /classes");
     if (ip_h5_attr_read_num(f, "/", "input_mean", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_mean, e) < 0) return -1;
     if (ip_h5_attr_read_num(f, "/", "input_std", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_std, e) < 0) return -1;
     for (int i = c->in_c; i < 4; i++) c->in_mean[i] = 0, c->in_std[i] = 1;
@@ -265,7 +266,10 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
         }
         H5Fclose(f);
     }
-    if (rc != 0) ip_failctx(e, "reading %s", path);
+    if (rc != 0) {
+        ip_failctx(e, "reading %s", path);
+        ip_err_mark_input(e); /* every failure to read the file is the file's */
+    }
     ip_h5_quiet_off(&q);
     return rc;
 }
@@ -305,8 +309,9 @@ static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *see
     if (nd == 1) H5Sget_simple_extent_dims(sp, &k, NULL);
     ip_h5_close(sp);
     ip_h5_close(d);
-    if (nd != 1 || k < 1 || k > 100000000)
-        return ip_fail(e, "/trigger/labels must be a non-empty 1-D dataset%s", ip_h5_detail(&db));
+    if (nd != 1 || k < 1 || k > IP_TRIGGER_MAX_COUNT)
+        return ip_fail(e, "/trigger/labels must be a 1-D dataset of 1..%d labels%s", IP_TRIGGER_MAX_COUNT,
+                       ip_h5_detail(&db));
     const ip_model_cfg *c = &m->cfg;
     if (ip_data_alloc(t, (size_t)k, c->in_c, c->in_h, c->in_w, c->classes, e) != 0) return -1;
     int ishape[4] = {(int)k, c->in_c, c->in_h, c->in_w};
@@ -383,7 +388,10 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "loading a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "loading %s: the model is not built", path);
     hid_t f = ip_h5_open_ro(path, e);
-    if (f < 0) return ip_failctx(e, "loading %s", path);
+    if (f < 0) {
+        ip_failctx(e, "loading %s", path);
+        return ip_err_mark_input(e);
+    }
     int rc = -1;
     size_t nbits = 0;
     for (int i = 0; i < m->npassports; i++) nbits += (size_t)m->passports[i].cout;
@@ -394,7 +402,8 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     ckpt_meta meta;
     ip_dataset trig = {0};
     uint64_t trig_seed = 0;
-    if (!params || !bufs || !bits || !sigs) {
+    int oom = !params || !bufs || !bits || !sigs;
+    if (oom) {
         ip_fail(e, "out of memory");
         goto done;
     }
@@ -482,7 +491,10 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     ip_model_passports_changed(m);
     rc = 0;
 done:
-    if (rc != 0) ip_failctx(e, "loading %s", path);
+    if (rc != 0) {
+        ip_failctx(e, "loading %s", path);
+        if (!oom) ip_err_mark_input(e);
+    }
     H5Fclose(f);
     free(params);
     free(bufs);
@@ -505,7 +517,7 @@ int ip_ckpt_open_model(ip_model *m, const char *path, ip_err *e) {
     if (ip_ckpt_read_cfg(path, &cfg, e) != 0) return -1;
     if (ip_model_build(m, &cfg, e) != 0) {
         ip_model_free(m);
-        return ip_failctx(e, "building the model of %s", path);
+        return ip_failctx(e, "building the model of %s", path); /* the class (input: the stored config) is kept */
     }
     if (ip_ckpt_load(m, path, e) != 0) {
         ip_model_free(m);

@@ -92,7 +92,7 @@ int cmd_train(int argc, char **argv) {
     if (rc != 0) {
         fprintf(stderr, "ipsweep train: %s\n", e.msg);
         ip_metrics_free(&mt);
-        return 1;
+        return ip_err_exit_code(&e);
     }
     ip_metrics_print(&mt, stdout);
     if (t.out[0] && !quiet) fprintf(stderr, "train: checkpoint written to %s\n", t.out);
@@ -134,7 +134,7 @@ int cmd_eval(int argc, char **argv) {
     if (ip_task_eval(&t, &mt, &e) != 0) {
         fprintf(stderr, "ipsweep eval: %s\n", e.msg);
         ip_metrics_free(&mt);
-        return 1;
+        return ip_err_exit_code(&e);
     }
     ip_metrics_print(&mt, stdout);
     ip_metrics_free(&mt);
