@@ -141,6 +141,10 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
     size_t n = fp->n ? fp->n : 1, d = (size_t)fp->c * fp->h * fp->w, xbytes;
     if (ip_mul3_size(n, d, sizeof *fp->x, &xbytes) != 0)
         return ip_fail(e, "%zu points of %dx%dx%d do not fit in memory", fp->n, fp->c, fp->h, fp->w);
+    hid_t xid = H5Dopen2(f, "/x", H5P_DEFAULT);
+    int stored = xid >= 0 ? ip_h5_check_stored(xid, "/x", fp->n ? xbytes : 0, e) : ip_fail(e, "cannot open /x");
+    ip_h5_close(xid);
+    if (stored != 0) return -1;
     fp->x = malloc(xbytes);
     fp->label = malloc(n * sizeof *fp->label);
     fp->source = malloc(n * sizeof *fp->source);

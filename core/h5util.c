@@ -281,6 +281,13 @@ int ip_h5_dataset_dims(hid_t f, const char *dpath, int maxdim, int *ndim, hsize_
     return rc;
 }
 
+int ip_h5_check_stored(hid_t d, const char *dpath, size_t bytes, ip_err *e) {
+    hsize_t have = H5Dget_storage_size(d);
+    if (have >= (hsize_t)bytes) return 0;
+    return ip_fail(e, "%s stores %llu bytes but its shape claims %zu: truncated, sparse or not written by ipsweep",
+                   dpath, (unsigned long long)have, bytes);
+}
+
 /* Reads dataset dpath (absolute) with exactly the given shape into dst. */
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e) {

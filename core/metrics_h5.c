@@ -90,6 +90,10 @@ static herr_t load_array(hid_t loc, const char *name, const H5L_info_t *info, vo
     /* the extent is the file's claim (a chunked dataset can claim 2^60 values in a few bytes) */
     size_t bytes = 0;
     int fits = n >= 0 && ip_mul_size((size_t)(n ? n : 1), sizeof(double), &bytes) == 0;
+    if (fits && n > 0 && ip_h5_check_stored(d, name, bytes, c->e) != 0) {
+        ip_h5_close(sp), ip_h5_close(d);
+        return c->failed = 1, -1;
+    }
     double *v = fits ? malloc(bytes) : NULL;
     int ok = v && (n == 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     ip_h5_close(sp), ip_h5_close(d);
