@@ -324,11 +324,12 @@ static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *see
             goto fail;
         }
     hid_t g = H5Gopen2(f, "/trigger", H5P_DEFAULT);
-    if (g >= 0 && H5Aexists(g, "seed") > 0) {
-        hid_t a = H5Aopen(g, "seed", H5P_DEFAULT);
-        if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, seed) < 0) *seed = 0; /* documentation only */
-        ip_h5_close(a);
-    }
+    /* documentation only: a missing or malformed seed reads as 0; read through
+     * the checked reader, as an attribute of 1000 values must not be read
+     * into one uint64 */
+    if (g >= 0 && H5Aexists(g, "seed") > 0 &&
+        ip_h5_attr_read_num(g, "/trigger/", "seed", H5T_NATIVE_UINT64, H5T_INTEGER, 0, seed, NULL) != 0)
+        *seed = 0;
     ip_h5_close(g);
     snprintf(t->name, sizeof t->name, "trigger");
     return 0;

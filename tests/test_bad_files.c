@@ -401,3 +401,28 @@ Test(bad_files, metrics_array_claiming_huge_extent) {
         expect_input_error(ip_metrics_load(&mt, path, &e), &e, path, "big");
     }
 }
+
+/* The trigger set's seed attribute is documentation: a malformed one (1000
+ * values where one belongs) reads as 0 and writes nothing past the seed. */
+Test(bad_files, ckpt_trigger_seed_attribute_of_1000_values) {
+    const char *path = tu_path(tdir, "trigger_seed.h5");
+    save_tiny(path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    hid_t g = H5Gcreate2(f, "trigger", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(g, 0);
+    static float images[2 * 28 * 28];
+    static const int32_t labels[2] = {0, 1};
+    static uint64_t seeds[1000];
+    hsize_t di[4] = {2, 1, 28, 28}, dl[1] = {2};
+    cr_assert_eq(ip_h5_write_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, di, images), 0);
+    cr_assert_eq(ip_h5_write_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dl, labels), 0);
+    cr_assert_eq(ip_h5_attr_write(g, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1000, seeds), 0);
+    H5Gclose(g), H5Fclose(f);
+    ip_model m;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_ckpt_open_model(&m, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(m.trigger.n, 2);
+    cr_assert_eq(m.trigger_seed, 0);
+    ip_model_free(&m);
+}
