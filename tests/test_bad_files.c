@@ -426,3 +426,44 @@ Test(bad_files, ckpt_trigger_seed_attribute_of_1000_values) {
     cr_assert_eq(m.trigger_seed, 0);
     ip_model_free(&m);
 }
+
+/* -------------------------------------------------------------- CIFAR --- */
+
+static void write_bytes(const char *path, size_t n, unsigned char fill) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    for (size_t i = 0; i < n; i++) fputc(fill, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(bad_files, cifar_files_and_sources) {
+    char dir[96], src[160];
+    snprintf(dir, sizeof dir, "%s/cifar", tdir);
+    mkdir(dir, 0755);
+    snprintf(src, sizeof src, "cifar10:%s", dir);
+    const char *test = tu_path(dir, "test_batch.bin");
+    ip_dataset d;
+    ip_err e = {{0}};
+    write_bytes(test, 0, 0); /* empty */
+    expect_input_error(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), &e, "test_batch.bin", "truncated");
+    write_bytes(test, 3073 * 2 + 100, 1); /* not whole records */
+    expect_input_error(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), &e, "test_batch.bin", "record");
+    write_bytes(test, 3073 * 2, 10); /* label 10 of 10 classes */
+    expect_input_error(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), &e, "test_batch.bin", "out of range");
+    write_bytes(test, 3073 * 2, 9);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(d.origin, test);
+    ip_data_free(&d);
+    /* the train split is missing */
+    expect_input_error(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), &e, "data_batch_1.bin", "missing");
+}
+
+Test(bad_files, bad_source_strings_are_bad_input) {
+    static const char *bad[] = {"imagenet:/x", "nocolon", "mnist:", "synthetic:0", "synthetic:10x5x8x8",
+                                "synthetic:10x1x4097x8", "synthetic:10/100001", "synthetic:abc"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ip_dataset d;
+        ip_err e = {{0}};
+        expect_input_error(ip_data_load(&d, bad[i], IP_SPLIT_TRAIN, 0, &e), &e, NULL, NULL);
+    }
+}
