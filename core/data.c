@@ -411,7 +411,8 @@ static int parse_size(const char **s, unsigned long long *v) {
     return 0;
 }
 
-static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, ip_err *e) {
+/* Parses "N[xCxHxW][/K]" (the part after "synthetic:"). */
+static int parse_synthetic(const char *spec, size_t *n_out, int *dims, ip_err *e) {
     unsigned long long n, c = 1, h = 28, w = 28, k = 10;
     const char *s = spec;
     int ok = parse_size(&s, &n) == 0;
@@ -429,14 +430,34 @@ static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, 
         return ip_fail_input(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..%d, "
                           "H,W 1..%d, K 1..%d)",
                        spec, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
-    size_t nn = (size_t)n;
+    *n_out = (size_t)n;
+    dims[0] = (int)c, dims[1] = (int)h, dims[2] = (int)w, dims[3] = (int)k;
+    return 0;
+}
+
+static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, ip_err *e) {
+    size_t nn = 0;
+    int dm[4] = {0};
+    if (parse_synthetic(spec, &nn, dm, e) != 0) return -1;
     if (limit > 0 && limit < nn) nn = limit;
-    if (ip_data_synthetic(d, nn, (int)c, (int)h, (int)w, (int)k, IP_DATA_SYNTHETIC_SEED, split, e) != 0) return -1;
+    if (ip_data_synthetic(d, nn, dm[0], dm[1], dm[2], dm[3], IP_DATA_SYNTHETIC_SEED, split, e) != 0) return -1;
     snprintf(d->origin, sizeof d->origin, "synthetic:%s", spec);
     return 0;
 }
 
-static int load_source(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+typedef enum { SRC_SYNTHETIC, SRC_IDX, SRC_CIFAR10, SRC_CIFAR100 } src_kind;
+
+/* The files of one split of a source: the one home of the directory layouts
+ * (loading and ip_data_probe both go through it). */
+typedef struct split_files {
+    src_kind kind;
+    char name[32];            /* "fashion-mnist", ... */
+    const char *arg;          /* what follows "kind:" */
+    int npaths;               /* IDX: images, labels; CIFAR: the batch files */
+    char paths[5][4400];
+} split_files;
+
+static int resolve(const char *source, ip_split split, split_files *sf, ip_err *e) {
     if (!source) return ip_fail_input(e, "no data source given");
     const char *colon = strchr(source, ':');
     if (!colon)
@@ -445,14 +466,16 @@ static int load_source(ip_dataset *d, const char *source, ip_split split, size_t
                        source);
     size_t klen = (size_t)(colon - source);
     const char *arg = colon + 1;
-    char kind[32];
-    if (klen >= sizeof kind) klen = sizeof kind - 1;
+    char *kind = sf->name;
+    if (klen >= sizeof sf->name) klen = sizeof sf->name - 1;
     memcpy(kind, source, klen);
     kind[klen] = '\0';
+    sf->arg = arg;
+    sf->npaths = 0;
     if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "%s: bad split %d", kind, (int)split);
     const int train = split == IP_SPLIT_TRAIN;
 
-    if (strcmp(kind, "synthetic") == 0) return load_synthetic_spec(d, arg, split, limit, e);
+    if (strcmp(kind, "synthetic") == 0) return sf->kind = SRC_SYNTHETIC, 0;
     if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "mnist") != 0 && strcmp(kind, "cifar10") != 0 &&
         strcmp(kind, "cifar100") != 0)
         return ip_fail_input(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
@@ -461,46 +484,59 @@ static int load_source(ip_dataset *d, const char *source, ip_split split, size_t
     if (*arg == '\0') return ip_fail_input(e, "data source \"%s\" has an empty directory", source);
 
     if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0) {
-        char ip[4096], lp[4096];
         const char *pre = train ? "train" : "t10k";
         char bi[64], bl[64];
         snprintf(bi, sizeof bi, "%s-images-idx3-ubyte", pre);
         snprintf(bl, sizeof bl, "%s-labels-idx1-ubyte", pre);
-        if (idx_path(ip, sizeof ip, kind, arg, bi, e) != 0) return -1;
-        if (idx_path(lp, sizeof lp, kind, arg, bl, e) != 0) return -1;
-        if (ip_data_load_idx(d, ip, lp, limit, e) != 0) return -1;
-        set_name(d, kind);
+        if (idx_path(sf->paths[0], sizeof sf->paths[0], kind, arg, bi, e) != 0) return -1;
+        if (idx_path(sf->paths[1], sizeof sf->paths[1], kind, arg, bl, e) != 0) return -1;
+        sf->kind = SRC_IDX;
+        sf->npaths = 2;
         return 0;
     }
 
-    {
-        const int c100 = strcmp(kind, "cifar100") == 0;
-        const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
-        const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-                                 "data_batch_5.bin"};
-        const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
-        const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
-        int nn = (!c100 && train) ? 5 : 1;
-        /* the directory holding the first file: DIR, else DIR/sub */
-        char base[4096], first[4400];
-        snprintf(base, sizeof base, "%s", arg);
+    const int c100 = strcmp(kind, "cifar100") == 0;
+    const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+    const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                             "data_batch_5.bin"};
+    const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
+    const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
+    int nn = (!c100 && train) ? 5 : 1;
+    /* the directory holding the first file: DIR, else DIR/sub */
+    char base[4096], first[4400];
+    snprintf(base, sizeof base, "%s", arg);
+    snprintf(first, sizeof first, "%s/%s", base, names[0]);
+    if (!file_exists(first)) {
+        int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
+        if (m < 0 || (size_t)m >= sizeof base) return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
         snprintf(first, sizeof first, "%s/%s", base, names[0]);
-        if (!file_exists(first)) {
-            int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
-            if (m < 0 || (size_t)m >= sizeof base) return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
-            snprintf(first, sizeof first, "%s/%s", base, names[0]);
-            if (!file_exists(first))
-                return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
-                               sub);
-        }
-        char buf[5][4400];
-        const char *paths[5];
-        for (int i = 0; i < nn; i++) {
-            snprintf(buf[i], sizeof buf[i], "%s/%s", base, names[i]);
-            paths[i] = buf[i];
-        }
-        return ip_data_load_cifar(d, paths, nn, c100, limit, e);
+        if (!file_exists(first))
+            return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg,
+                                 arg, sub);
     }
+    for (int i = 0; i < nn; i++) snprintf(sf->paths[i], sizeof sf->paths[i], "%s/%s", base, names[i]);
+    sf->kind = c100 ? SRC_CIFAR100 : SRC_CIFAR10;
+    sf->npaths = nn;
+    return 0;
+}
+
+static int load_source(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+    split_files *sf = malloc(sizeof *sf);
+    if (!sf) return ip_fail(e, "out of memory");
+    int rc = resolve(source, split, sf, e);
+    if (rc == 0) {
+        if (sf->kind == SRC_SYNTHETIC) rc = load_synthetic_spec(d, sf->arg, split, limit, e);
+        else if (sf->kind == SRC_IDX) {
+            rc = ip_data_load_idx(d, sf->paths[0], sf->paths[1], limit, e);
+            if (rc == 0) set_name(d, sf->name);
+        } else {
+            const char *paths[5];
+            for (int i = 0; i < sf->npaths; i++) paths[i] = sf->paths[i];
+            rc = ip_data_load_cifar(d, paths, sf->npaths, sf->kind == SRC_CIFAR100, limit, e);
+        }
+    }
+    free(sf);
+    return rc;
 }
 
 int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
