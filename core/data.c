@@ -148,6 +148,35 @@ static int idx_header(gzFile f, const char *path, uint32_t magic, int ndims, uin
     return 0;
 }
 
+/* Both headers of an IDX split, checked: sizes within the limits, as many
+ * labels as images, not empty. */
+static int idx_headers(gzFile fi, gzFile fl, const char *images_path, const char *labels_path, uint32_t *di,
+                       uint32_t *dl, ip_err *e) {
+    if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) return -1;
+    if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) return -1;
+    if (di[1] == 0 || di[2] == 0 || di[1] > IP_DATA_MAX_SIDE || di[2] > IP_DATA_MAX_SIDE)
+        return ip_fail_input(e, "%s: bad image size %ux%u in the header (sides must be 1..%d)", images_path, di[1],
+                             di[2], IP_DATA_MAX_SIDE);
+    if (di[0] != dl[0])
+        return ip_fail_input(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
+    if (di[0] == 0) return ip_fail_input(e, "%s: the header says 0 images: the split is empty", images_path);
+    return 0;
+}
+
+/* Reads n labels (growing with the data, gz_read_grow) and checks each is a class. */
+static int idx_labels(gzFile fl, const char *labels_path, size_t n, uint32_t claimed, unsigned char **lab, ip_err *e) {
+    size_t got;
+    if (gz_read_grow(fl, labels_path, n, lab, &got, e) != 0) return -1;
+    if (got < n)
+        return ip_fail_input(e, "%s: truncated: the header claims %u labels but the file holds %zu", labels_path,
+                             claimed, got);
+    for (size_t i = 0; i < n; i++)
+        if ((*lab)[i] >= IDX_CLASSES)
+            return ip_fail_input(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, (*lab)[i], i,
+                                 IDX_CLASSES - 1);
+    return 0;
+}
+
 int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e) {
     reset(d);
     gzFile fi = NULL, fl = NULL;
@@ -157,21 +186,7 @@ int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_
 
     if (!(fi = gz_open_read(images_path, e))) goto done;
     if (!(fl = gz_open_read(labels_path, e))) goto done;
-    if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) goto done;
-    if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) goto done;
-    if (di[1] == 0 || di[2] == 0 || di[1] > IP_DATA_MAX_SIDE || di[2] > IP_DATA_MAX_SIDE) {
-        ip_fail_input(e, "%s: bad image size %ux%u in the header (sides must be 1..%d)", images_path, di[1], di[2],
-                      IP_DATA_MAX_SIDE);
-        goto done;
-    }
-    if (di[0] != dl[0]) {
-        ip_fail_input(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
-        goto done;
-    }
-    if (di[0] == 0) {
-        ip_fail_input(e, "%s: the header says 0 images: the split is empty", images_path);
-        goto done;
-    }
+    if (idx_headers(fi, fl, images_path, labels_path, di, dl, e) != 0) goto done;
     size_t n = di[0];
     if (limit > 0 && limit < n) n = limit;
     int h = (int)di[1], w = (int)di[2];
@@ -187,18 +202,7 @@ int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_
                       di[0], h, w, got / sample);
         goto done;
     }
-    if (gz_read_grow(fl, labels_path, n, &lab, &got, e) != 0) goto done;
-    if (got < n) {
-        ip_fail_input(e, "%s: truncated: the header claims %u labels but the file holds %zu", labels_path, dl[0],
-                      got);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (lab[i] >= IDX_CLASSES) {
-            ip_fail_input(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, lab[i], i,
-                          IDX_CLASSES - 1);
-            goto done;
-        }
+    if (idx_labels(fl, labels_path, n, dl[0], &lab, e) != 0) goto done;
     if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) {
         ip_failctx(e, "%s", images_path);
         goto done;
@@ -219,15 +223,12 @@ done:
 
 /* -------------------------------------------------------------- CIFAR --- */
 
-int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,
-                       ip_err *e) {
-    reset(d);
-    const size_t lab = cifar100 ? 2 : 1, rec = lab + CIFAR_PIXELS;
-    const int classes = cifar100 ? 100 : 10;
+/* Counts the records of the files needed for limit (0: all), checking each
+ * file's size is a positive multiple of the record. */
+static int cifar_count(const char *const *paths, int npaths, int cifar100, size_t limit, size_t *total_out,
+                       int *used_out, ip_err *e) {
+    const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS;
     const char *kind = cifar100 ? "cifar100" : "cifar10";
-    if (npaths < 1) return ip_fail_input(e, "%s: no batch files given", kind);
-
-    /* Count the records needed, checking each file's size. */
     size_t total = 0;
     int used = 0;
     for (int i = 0; i < npaths && (limit == 0 || total < limit); i++) {
@@ -241,6 +242,33 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
         if (ip_add_size(total, size / rec, &total) != 0) return ip_fail_input(e, "%s: too many records", paths[i]);
         used++;
     }
+    *total_out = total;
+    *used_out = used;
+    return 0;
+}
+
+/* The labels of record j of path (r: the record's first bytes). */
+static int cifar_check_labels(const unsigned char *r, int cifar100, const char *path, size_t j, ip_err *e) {
+    const int classes = cifar100 ? 100 : 10;
+    unsigned label = r[cifar100 ? 1 : 0];
+    if (label >= (unsigned)classes)
+        return ip_fail_input(e, "%s: label %u of record %zu is out of range 0..%d", path, label, j, classes - 1);
+    if (cifar100 && r[0] >= 20)
+        return ip_fail_input(e, "%s: coarse label %u of record %zu is out of range 0..19", path, r[0], j);
+    return 0;
+}
+
+int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,
+                       ip_err *e) {
+    reset(d);
+    const size_t lab = cifar100 ? 2 : 1, rec = lab + CIFAR_PIXELS;
+    const int classes = cifar100 ? 100 : 10;
+    const char *kind = cifar100 ? "cifar100" : "cifar10";
+    if (npaths < 1) return ip_fail_input(e, "%s: no batch files given", kind);
+
+    size_t total = 0;
+    int used = 0;
+    if (cifar_count(paths, npaths, cifar100, limit, &total, &used, e) != 0) return -1;
     size_t n = (limit > 0 && limit < total) ? limit : total;
     if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return ip_failctx(e, "%s", paths[0]);
 
@@ -264,16 +292,8 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
                 ip_fail_input(e, "%s: truncated record %zu", paths[i], j);
                 goto done;
             }
-            unsigned label = r[lab - 1];
-            if (label >= (unsigned)classes) {
-                ip_fail_input(e, "%s: label %u of record %zu is out of range 0..%d", paths[i], label, j, classes - 1);
-                goto done;
-            }
-            if (cifar100 && r[0] >= 20) {
-                ip_fail_input(e, "%s: coarse label %u of record %zu is out of range 0..19", paths[i], r[0], j);
-                goto done;
-            }
-            d->y[k] = (int32_t)label;
+            if (cifar_check_labels(r, cifar100, paths[i], j, e) != 0) goto done;
+            d->y[k] = (int32_t)r[lab - 1];
             float *x = d->x + k * CIFAR_PIXELS;
             const unsigned char *p = r + lab;
             for (size_t q = 0; q < CIFAR_PIXELS; q++) x[q] = (float)p[q] * (1.0f / 255.0f);
@@ -548,6 +568,112 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
         ip_data_free(d);
         return -1;
     }
+    return 0;
+}
+
+/* 1 when path is a gzip file whose trailer (ISIZE: the uncompressed size
+ * mod 2^32) says it holds exactly `size` bytes: a whole file of the claimed
+ * size then needs no decompression to check it (a truncated or corrupt one
+ * ends in other bytes, and a crafted trailer is still caught when loading). */
+static int gzip_trailer_says(const char *path, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char m[2], t[4];
+    int ok = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b && fseek(f, -4, SEEK_END) == 0 &&
+             fread(t, 1, 4, f) == 4;
+    fclose(f);
+    uint32_t isize = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    return ok && isize == (uint32_t)size;
+}
+
+/* Everything of an IDX split but its pixels: headers, the claimed size
+ * against what the file holds (a seek to the claimed last byte: lseek for a
+ * raw file, decompression for gzip unless its trailer agrees), every label. */
+static int idx_probe(const char *images_path, const char *labels_path, int *dims, ip_err *e) {
+    gzFile fi = NULL, fl = NULL;
+    unsigned char *lab = NULL;
+    uint32_t di[3], dl[1];
+    int rc = -1;
+    if (!(fi = gz_open_read(images_path, e)) || !(fl = gz_open_read(labels_path, e))) goto done;
+    if (idx_headers(fi, fl, images_path, labels_path, di, dl, e) != 0) goto done;
+    size_t bytes;
+    if (ip_mul3_size(di[0], di[1], di[2], &bytes) != 0 || bytes > (size_t)INT64_MAX - 16 ||
+        (!gzip_trailer_says(images_path, 16 + bytes) &&
+         (gzseek(fi, (z_off_t)(16 + bytes - 1), SEEK_SET) < 0 || gzgetc(fi) < 0))) {
+        int zerr = 0;
+        gzerror(fi, &zerr);
+        if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+            ip_fail_input(e, "%s: corrupt compressed data", images_path);
+        else
+            ip_fail_input(e, "%s: truncated: the header claims %u images of %ux%u but the file is shorter",
+                          images_path, di[0], di[1], di[2]);
+        goto done;
+    }
+    if (idx_labels(fl, labels_path, di[0], dl[0], &lab, e) != 0) goto done;
+    dims[0] = 1, dims[1] = (int)di[1], dims[2] = (int)di[2], dims[3] = IDX_CLASSES;
+    rc = 0;
+done:
+    free(lab);
+    if (fi) gzclose(fi);
+    if (fl) gzclose(fl);
+    return rc;
+}
+
+/* Every file's size and every record's labels (read in large blocks). */
+static int cifar_probe(const char *const *paths, int npaths, int cifar100, int *dims, ip_err *e) {
+    size_t total;
+    int used;
+    if (cifar_count(paths, npaths, cifar100, 0, &total, &used, e) != 0) return -1;
+    const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS, per = 256;
+    unsigned char *buf = malloc(rec * per);
+    if (!buf) return ip_fail(e, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < used && rc == 0; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            rc = ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
+            break;
+        }
+        size_t j = 0, got;
+        while (rc == 0 && (got = fread(buf, rec, per, f)) > 0)
+            for (size_t q = 0; q < got && rc == 0; q++, j++) rc = cifar_check_labels(buf + q * rec, cifar100, paths[i], j, e);
+        fclose(f);
+    }
+    free(buf);
+    dims[0] = 3, dims[1] = dims[2] = CIFAR_SIDE, dims[3] = cifar100 ? 100 : 10;
+    return rc;
+}
+
+int ip_data_probe(const char *source, ip_err *e) {
+    split_files *sf = malloc(sizeof *sf);
+    if (!sf) return ip_fail(e, "out of memory");
+    int dims[2][4] = {{0}}, rc = 0;
+    char origin[2][4400] = {"", ""};
+    for (int split = 0; split < 2 && rc == 0; split++) {
+        rc = resolve(source, (ip_split)split, sf, e);
+        if (rc != 0) break;
+        if (sf->kind == SRC_SYNTHETIC) {
+            size_t n;
+            rc = parse_synthetic(sf->arg, &n, dims[0], e);
+            free(sf);
+            return rc; /* both splits of one shape */
+        }
+        snprintf(origin[split], sizeof origin[split], "%s", sf->paths[0]);
+        if (sf->kind == SRC_IDX) rc = idx_probe(sf->paths[0], sf->paths[1], dims[split], e);
+        else {
+            const char *paths[5];
+            for (int i = 0; i < sf->npaths; i++) paths[i] = sf->paths[i];
+            rc = cifar_probe(paths, sf->npaths, sf->kind == SRC_CIFAR100, dims[split], e);
+        }
+    }
+    free(sf);
+    if (rc != 0) return -1;
+    if (memcmp(dims[0], dims[1], sizeof dims[0]) != 0)
+        return ip_fail_input(e,
+                             "data %s: the train split (%s: %dx%dx%d, %d classes) and the test split (%s: %dx%dx%d, "
+                             "%d classes) differ",
+                             source, origin[0], dims[0][0], dims[0][1], dims[0][2], dims[0][3], origin[1],
+                             dims[1][0], dims[1][1], dims[1][2], dims[1][3]);
     return 0;
 }
 

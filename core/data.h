@@ -49,6 +49,13 @@ typedef enum { IP_SPLIT_TRAIN = 0, IP_SPLIT_TEST = 1 } ip_split;
  * sees the same data. Every failure is a bad input (e->input) except running
  * out of memory. */
 int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e);
+/* Checks a source without loading its pixels, as `validate` and `run` do
+ * before anything is written: the files of both splits exist, their headers
+ * are valid and within the limits below, each file holds what its header
+ * claims (a gzip file is decompressed to check), every label is a class,
+ * no split is empty, and both splits have one sample shape. A synthetic
+ * source is only parsed. Errors as ip_data_load's. */
+int ip_data_probe(const char *source, ip_err *e);
 /* The seed of every synthetic source (ip_data_load). */
 #define IP_DATA_SYNTHETIC_SEED 1
 /* The train and test splits of one source must agree in sample shape and

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../core/ckpt.h"
@@ -466,4 +467,57 @@ Test(bad_files, bad_source_strings_are_bad_input) {
         ip_err e = {{0}};
         expect_input_error(ip_data_load(&d, bad[i], IP_SPLIT_TRAIN, 0, &e), &e, NULL, NULL);
     }
+}
+
+/* ------------------------------------------------------------- probing --- */
+
+/* ip_data_probe (what `validate` runs on data.source) sees every class of
+ * bad data file the loader sees, without loading the pixels. */
+Test(bad_files, probe_catches_bad_files_before_any_task) {
+    ip_err e = {{0}};
+    char src[512];
+#define PROBE(dir) (snprintf(src, sizeof src, "fashion-mnist:%s", dir), ip_data_probe(src, &e))
+    /* a good split pair passes, raw and gzip */
+    for (int gz = 0; gz < 2; gz++) {
+        const char *name = gz ? "probe_ok_gz" : "probe_ok";
+        idx_split(name, "train", gz, 30, 28, 28, 30 * 784, 30, 30, 3);
+        const char *dir = idx_split(name, "t10k", gz, 10, 28, 28, 10 * 784, 10, 10, 9);
+        cr_assert_eq(PROBE(dir), 0, "%s", e.msg);
+    }
+    for (int gz = 0; gz < 2; gz++) {
+        char name[32];
+        /* 4,294,967,295 images claimed */
+        snprintf(name, sizeof name, "probe_huge%d", gz);
+        idx_split(name, "train", gz, 4294967295u, 28, 28, 10 * 784, 4294967295u, 10, 1);
+        const char *dir = idx_split(name, "t10k", gz, 10, 28, 28, 10 * 784, 10, 10, 1);
+        expect_input_error(PROBE(dir), &e, "train-images-idx3-ubyte", "truncated");
+        /* a label out of range in the test split */
+        snprintf(name, sizeof name, "probe_label%d", gz);
+        idx_split(name, "train", gz, 10, 28, 28, 10 * 784, 10, 10, 1);
+        dir = idx_split(name, "t10k", gz, 10, 28, 28, 10 * 784, 10, 10, 200);
+        expect_input_error(PROBE(dir), &e, "t10k-labels-idx1-ubyte", "out of range");
+        /* an empty test split */
+        snprintf(name, sizeof name, "probe_empty%d", gz);
+        idx_split(name, "train", gz, 10, 28, 28, 10 * 784, 10, 10, 1);
+        dir = idx_split(name, "t10k", gz, 0, 28, 28, 0, 0, 0, 1);
+        expect_input_error(PROBE(dir), &e, "t10k-images-idx3-ubyte", "empty");
+        /* splits of different shapes */
+        snprintf(name, sizeof name, "probe_shape%d", gz);
+        idx_split(name, "train", gz, 10, 28, 28, 10 * 784, 10, 10, 1);
+        dir = idx_split(name, "t10k", gz, 10, 32, 32, 10 * 1024, 10, 10, 1);
+        expect_input_error(PROBE(dir), &e, "1x28x28", gz ? "t10k-images-idx3-ubyte.gz: 1x32x32" : "t10k-images-idx3-ubyte: 1x32x32");
+    }
+    /* a real gzip file cut short */
+    const char *dir = idx_split("probe_cut", "train", 1, 400, 28, 28, 400 * 784, 400, 400, 1);
+    idx_split("probe_cut", "t10k", 1, 10, 28, 28, 10 * 784, 10, 10, 1);
+    char p[256];
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    struct stat st;
+    cr_assert_eq(stat(p, &st), 0);
+    cr_assert_eq(truncate(p, st.st_size / 2), 0);
+    expect_input_error(PROBE(dir), &e, "train-images-idx3-ubyte.gz", NULL);
+#undef PROBE
+    /* synthetic sources are parsed only */
+    cr_assert_eq(ip_data_probe("synthetic:100x3x32x32/10", &e), 0, "%s", e.msg);
+    expect_input_error(ip_data_probe("synthetic:100x3x32x32/0", &e), &e, "synthetic", NULL);
 }
