@@ -115,13 +115,13 @@ int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
     if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     if (t->branch >= 0) m.branch = (ip_branch)t->branch;
     if (ip_model_plan(&m, t->batch, e) != 0) goto done;
+    if (test.n == 0) { /* ip_data_load never returns an empty split; no 0/0 accuracy either way */
+        ip_fail_input(e, "the test split of %s is empty", t->data);
+        goto done;
+    }
     pred = malloc(test.n * sizeof *pred);
     if (!pred) {
         ip_fail(e, "out of memory");
-        goto done;
-    }
-    if (test.n == 0) { /* ip_data_load never returns an empty split; no 0/0 accuracy either way */
-        ip_fail_input(e, "the test split of %s is empty", t->data);
         goto done;
     }
     if (ip_predict(&m, &test, t->batch, pred, e) != 0) goto done;
