@@ -313,6 +313,22 @@ static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *see
         return ip_fail(e, "/trigger/labels must be a 1-D dataset of 1..%d labels%s", IP_TRIGGER_MAX_COUNT,
                        ip_h5_detail(&db));
     const ip_model_cfg *c = &m->cfg;
+    /* /trigger/images must hold all k images before k sizes an allocation */
+    hsize_t idims[H5S_MAX_RANK];
+    int ind = 0;
+    if (ip_h5_dataset_dims(f, "/trigger/images", H5S_MAX_RANK, &ind, idims, e) != 0) return -1;
+    if (ind != 4 || idims[0] != k || idims[1] != (hsize_t)c->in_c || idims[2] != (hsize_t)c->in_h ||
+        idims[3] != (hsize_t)c->in_w)
+        return ip_fail(e, "/trigger/images is not %llu images of the model's input shape (%d,%d,%d)",
+                       (unsigned long long)k, c->in_c, c->in_h, c->in_w);
+    hid_t di = H5Dopen2(f, "/trigger/images", H5P_DEFAULT);
+    int stored = di >= 0 ? ip_h5_check_stored(di, "/trigger/images",
+                                              (size_t)k * (size_t)c->in_c * (size_t)c->in_h * (size_t)c->in_w *
+                                                  sizeof(float),
+                                              e)
+                         : ip_fail(e, "cannot open /trigger/images");
+    ip_h5_close(di);
+    if (stored != 0) return -1;
     if (ip_data_alloc(t, (size_t)k, c->in_c, c->in_h, c->in_w, c->classes, e) != 0) return -1;
     int ishape[4] = {(int)k, c->in_c, c->in_h, c->in_w};
     if (read_dataset(f, "trigger", NULL, "images", 4, ishape, H5T_NATIVE_FLOAT, H5T_FLOAT, t->x, e) < 0 ||
@@ -513,9 +529,61 @@ int ip_ckpt_load(ip_model *m, const char *path, ip_err *e) {
     return rc;
 }
 
+/* Every tensor the stored config implies is in the file with its shape and
+ * all of its data (ipsweep's datasets are uncompressed): then building the
+ * model allocates no more than the file holds. A crafted config (a 4096x4096
+ * input, 100000 classes) would otherwise ask for terabytes before the first
+ * tensor is read. */
+static int check_sizes(const char *path, const ip_model_cfg *cfg, ip_err *e) {
+    ip_model *lay = malloc(sizeof *lay);
+    if (!lay) return ip_fail(e, "out of memory");
+    int rc = ip_model_layout(lay, cfg, e);
+    if (rc != 0) {
+        free(lay);
+        return ip_failctx(e, "building the model of %s", path);
+    }
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
+    hid_t f = ip_h5_open_ro(path, e);
+    rc = f < 0 ? -1 : 0;
+    for (int i = 0; rc == 0 && i < lay->ntensors; i++) {
+        const ip_tensor *t = &lay->tensors[i];
+        char layer[IP_NAME_LEN], dpath[3 * IP_NAME_LEN + 16];
+        const char *field;
+        if (split_name(t->name, layer, sizeof layer, &field) != 0) continue; /* reported by the load */
+        snprintf(dpath, sizeof dpath, "/%s/%s/%s", kind_group(t->kind), layer, field);
+        if (t->fallback >= 0 && ip_h5_path_exists(f, dpath) == 0) continue; /* an older file */
+        hsize_t dims[H5S_MAX_RANK];
+        int nd = 0;
+        rc = ip_h5_dataset_dims(f, dpath, H5S_MAX_RANK, &nd, dims, e);
+        if (rc != 0) break;
+        int same = nd == t->ndim;
+        for (int k = 0; same && k < nd; k++) same = dims[k] == (hsize_t)t->shape[k];
+        if (!same) {
+            rc = ip_fail(e, "%s: its shape in the file is not the one the attributes arch, input_shape and classes "
+                            "imply",
+                         dpath);
+            break;
+        }
+        hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+        if (d < 0) rc = ip_fail(e, "cannot open %s", dpath);
+        else rc = ip_h5_check_stored(d, dpath, t->numel * sizeof(float), e);
+        ip_h5_close(d);
+    }
+    if (f >= 0) H5Fclose(f);
+    ip_h5_quiet_off(&q);
+    free(lay);
+    if (rc != 0) {
+        ip_failctx(e, "loading %s", path);
+        ip_err_mark_input(e);
+    }
+    return rc;
+}
+
 int ip_ckpt_open_model(ip_model *m, const char *path, ip_err *e) {
     ip_model_cfg cfg;
     if (ip_ckpt_read_cfg(path, &cfg, e) != 0) return -1;
+    if (check_sizes(path, &cfg, e) != 0) return -1;
     if (ip_model_build(m, &cfg, e) != 0) {
         ip_model_free(m);
         return ip_failctx(e, "building the model of %s", path); /* the class (input: the stored config) is kept */

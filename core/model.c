@@ -362,7 +362,7 @@ int ip_model_cfg_check_shape(const ip_model_cfg *cfg, ip_err *e) {
     return 0;
 }
 
-int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
+int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->bn_momentum = 0.1f;
@@ -397,7 +397,11 @@ int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
             return ip_fail_input(e, "passport layer \"%s\" is not a conv block of %s", b.wanted[i], cfg->arch);
     if (cfg->scheme != IP_SCHEME_BASELINE && m->npassports == 0)
         return ip_fail_input(e, "scheme %s needs at least one passport layer", ip_scheme_name(cfg->scheme));
+    return 0;
+}
 
+int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
+    if (ip_model_layout(m, cfg, e) != 0) return -1;
     m->params = calloc(m->nparams, sizeof(float));
     m->grads = calloc(m->nparams, sizeof(float));
     m->bufs = calloc(m->nbufs ? m->nbufs : 1, sizeof(float));

@@ -238,7 +238,7 @@ static void save_tiny(const char *path) {
     ip_model_free(&m);
 }
 
-/* Replaces the root attribute name of an HDF5 file by n int32 values. */
+/* Replaces the root attribute name of an HDF5 file by n int32 values (a scalar when n < 0). */
 static void set_int_attr(const char *path, const char *name, int n, const int *v) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     cr_assert_geq(f, 0);
@@ -278,8 +278,8 @@ Test(bad_files, ckpt_crafted_classes) {
         snprintf(name, sizeof name, "classes%zu.h5", i);
         const char *path = tu_path(tdir, name);
         save_tiny(path);
-        set_int_attr(path, "classes", 0, &classes[i]);
-        expect_open_error(path, "classes", NULL);
+        set_int_attr(path, "classes", -1, &classes[i]);
+        expect_open_error(path, "classes", "2..100000");
     }
 }
 
@@ -349,7 +349,7 @@ Test(bad_files, fingerprint_crafted) {
 
     p = tu_path(tdir, "fp_classes.h5");
     save_fp(p, 3);
-    set_int_attr(p, "classes", 0, (const int[]){2147483647});
+    set_int_attr(p, "classes", -1, (const int[]){2147483647});
     expect_fp_error(p, "classes", NULL);
 
     /* the attributes claim more points than /x holds: refused before allocating them */
@@ -520,4 +520,37 @@ Test(bad_files, probe_catches_bad_files_before_any_task) {
     /* synthetic sources are parsed only */
     cr_assert_eq(ip_data_probe("synthetic:100x3x32x32/10", &e), 0, "%s", e.msg);
     expect_input_error(ip_data_probe("synthetic:100x3x32x32/0", &e), &e, "synthetic", NULL);
+}
+
+/* A stored config within the limits can still imply terabytes of weights
+ * (4x4096x4096 inputs, 100000 classes): nothing is allocated before the file
+ * is seen to hold every tensor of that size. */
+Test(bad_files, ckpt_config_implying_terabytes, .timeout = 30) {
+    const char *path = tu_path(tdir, "terabytes.h5");
+    save_tiny(path);
+    set_int_attr(path, "input_shape", 3, (const int[]){1, 4096, 4096});
+    set_int_attr(path, "classes", -1, (const int[]){100000});
+    expect_open_error(path, "fc", "shape");
+
+    /* the right shapes, but a tensor that claims its values without storing them */
+    path = tu_path(tdir, "sparse_tensor.h5");
+    save_tiny(path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    cr_assert_geq(H5Ldelete(f, "/params/fc/weight", H5P_DEFAULT), 0);
+    hsize_t dims[2] = {10, 64 * 3 * 3}, chunk[2] = {1, 64};
+    hid_t sp = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "/params/fc/weight", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(d, 0);
+    H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp), H5Fclose(f);
+    expect_open_error(path, "/params/fc/weight", "stores");
+
+    /* a missing tensor */
+    path = tu_path(tdir, "missing_tensor.h5");
+    save_tiny(path);
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(H5Ldelete(f, "/params/fc/weight", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    expect_open_error(path, "missing /params/fc/weight", NULL);
 }
