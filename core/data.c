@@ -578,7 +578,7 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
 static int gzip_trailer_says(const char *path, size_t size) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    unsigned char m[2], t[4];
+    unsigned char m[2] = {0}, t[4] = {0};
     int ok = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b && fseek(f, -4, SEEK_END) == 0 &&
              fread(t, 1, 4, f) == 4;
     fclose(f);
