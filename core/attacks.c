@@ -76,11 +76,11 @@ int ip_attack_count(double fraction, int c) {
 }
 
 int ip_attack_train_data(ip_dataset *d, const char *source, size_t owner_limit, double fraction, int disjoint,
-                         uint64_t seed, ip_err *e) {
+                         ip_err *e) {
     memset(d, 0, sizeof *d);
     if (!(fraction > 0 && fraction <= 1)) return ip_fail(e, "data fraction must be in (0, 1], got %g", fraction);
     if (!disjoint) {
-        if (ip_data_load(d, source, IP_SPLIT_TRAIN, owner_limit, seed, e) != 0) return -1;
+        if (ip_data_load(d, source, IP_SPLIT_TRAIN, owner_limit, e) != 0) return -1;
         double c = nearbyint(fraction * (double)d->n);
         ip_data_subset(d, 0, c < 1 ? 1 : (size_t)c);
         return 0;
@@ -90,7 +90,7 @@ int ip_attack_train_data(ip_dataset *d, const char *source, size_t owner_limit, 
                           "so no unseen training samples are left; set data.train_limit below the split size");
     double c = nearbyint(fraction * (double)owner_limit);
     size_t count = c < 1 ? 1 : (size_t)c;
-    if (ip_data_load(d, source, IP_SPLIT_TRAIN, owner_limit + count, seed, e) != 0) return -1;
+    if (ip_data_load(d, source, IP_SPLIT_TRAIN, owner_limit + count, e) != 0) return -1;
     if (d->n < owner_limit + count) {
         size_t have = d->n;
         ip_data_free(d);
@@ -119,12 +119,12 @@ int ip_ft_mode_parse(const char *s, ip_ft_mode *out) {
 /* Opens the model, loads the test split and (when train_fraction > 0) the
  * attacker's training samples, normalised as the model expects; plans batch. */
 static int setup(ip_model *m, ip_dataset *train, ip_dataset *test, const char *model_path, const char *data,
-                 size_t train_limit, size_t test_limit, uint64_t data_seed, double train_fraction, int disjoint,
+                 size_t train_limit, size_t test_limit, double train_fraction, int disjoint,
                  int batch, ip_err *e) {
     if (batch < 1) return ip_fail(e, "batch must be positive, got %d", batch);
-    if (ip_task_open(m, test, model_path, data, test_limit, data_seed, e) != 0) return -1;
+    if (ip_task_open(m, test, model_path, data, test_limit, e) != 0) return -1;
     if (train_fraction > 0) {
-        if (ip_attack_train_data(train, data, train_limit, train_fraction, disjoint, data_seed, e) != 0) return -1;
+        if (ip_attack_train_data(train, data, train_limit, train_fraction, disjoint, e) != 0) return -1;
         if (ip_data_match_model(train, m, e) != 0) return -1;
     }
     m->sign_loss_scale = 0;
@@ -313,7 +313,6 @@ static int record(ip_metrics *out, const char *array, double v, ip_err *e) {
 
 void ip_finetune_task_defaults(ip_finetune_task *t) {
     memset(t, 0, sizeof *t);
-    t->data_seed = 1;
     t->mode = IP_FT_RTAL;
     t->fraction = 1;
     t->epochs = 2;
@@ -347,7 +346,7 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset train = {0}, test = {0};
     int rc = -1;
     if ((unsigned)t->mode > IP_FT_RTAL) return ip_fail(e, "bad fine-tuning mode %d", (int)t->mode);
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->data_seed, t->fraction,
+    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction,
               t->disjoint, t->batch, e) != 0)
         goto done;
     /* the deployed network: v1 -> its passport gamma/beta as an ordinary affine; v2/v3 -> the public branch */
@@ -420,7 +419,7 @@ int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     long flipped = 0, channels = 0;
     if (!(t->fraction >= 0 && t->fraction <= 1)) return ip_fail(e, "flip fraction must be in [0, 1], got %g", t->fraction);
-    if (setup(&m, NULL, &test, t->model_path, t->data, 0, t->test_limit, 1, 0, 0, t->batch, e) != 0) goto done;
+    if (setup(&m, NULL, &test, t->model_path, t->data, 0, t->test_limit, 0, 0, t->batch, e) != 0) goto done;
     if (m.npassports) {
         ip_attack_passport_to_affine(&m);
         double det = 0;
@@ -474,7 +473,6 @@ done:
 
 void ip_fake2_task_defaults(ip_fake2_task *t) {
     memset(t, 0, sizeof *t);
-    t->data_seed = 1;
     t->target = IP_FAKE2_AFFINE;
     t->fraction = 1;
     t->init_flip = 0.5;
@@ -526,7 +524,7 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     if ((unsigned)t->target > IP_FAKE2_PASSPORT) return ip_fail(e, "bad fake2 target %d", (int)t->target);
     if (!(t->init_flip >= 0 && t->init_flip <= 1)) return ip_fail(e, "init_flip must be in [0, 1], got %g", t->init_flip);
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->data_seed, t->fraction, 0,
+    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
     if (require_passports(&m, "fake2", e) != 0) goto done;
@@ -585,7 +583,6 @@ done:
 
 void ip_fake3_task_defaults(ip_fake3_task *t) {
     memset(t, 0, sizeof *t);
-    t->data_seed = 1;
     t->fraction = 1;
     t->flip_fraction = 0;
     t->push_weight = 1;
@@ -654,7 +651,7 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
         return ip_fail(e, "push_weight, noise_std and clip_norm must be >= 0");
     if (t->push_weight > 0 && !(t->noise_std > 0))
         return ip_fail(e, "the push-away term 1/MSE needs noise_std > 0 (it is infinite at the true passport)");
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->data_seed, t->fraction, 0,
+    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
     if (require_passports(&m, "fake3", e) != 0) goto done;

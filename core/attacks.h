@@ -48,10 +48,9 @@ void ip_passport_key_grads(const ip_model *m, int p, float *dkey_gamma, float *d
  *   count = max(1, round(fraction * L_eff)), L_eff = L ? min(L, N) : N;
  *   disjoint = 0: samples [0, count) (a part of the owner's training data);
  *   disjoint = 1: samples [L, L + count) (data the owner never saw; needs
- *                 L > 0 and L + count <= N, else a clear error).
- * seed only matters for synthetic sources (the owner's data are loaded with it). */
+ *                 L > 0 and L + count <= N, else a clear error). */
 int ip_attack_train_data(ip_dataset *d, const char *source, size_t owner_limit, double fraction, int disjoint,
-                         uint64_t seed, ip_err *e);
+                         ip_err *e);
 
 /* Number of channels a fraction selects out of c: floor(fraction * c + 1e-9). */
 int ip_attack_count(double fraction, int c);
@@ -67,7 +66,6 @@ typedef struct ip_finetune_task {
     char data[1024];          /* the owner's data source ("kind:path") */
     size_t train_limit;       /* the owner's training limit (0 = whole split): defines the attacker's split */
     size_t test_limit;
-    uint64_t data_seed;       /* synthetic sources only (1, as eval/prune use) */
     ip_ft_mode mode;
     double fraction;          /* (0, 1]: attacker's samples relative to the owner's training set */
     int disjoint;             /* use samples the owner did not train on (ip_attack_train_data) */
@@ -106,7 +104,6 @@ typedef struct ip_fake2_task {
     char model_path[1024];
     char data[1024];
     size_t train_limit, test_limit;
-    uint64_t data_seed;
     ip_fake2_target target;
     double fraction;          /* (0, 1] of the owner's training data */
     double init_flip;         /* affine: fraction of the true gamma signs flipped in the init (0.5) */
@@ -127,7 +124,6 @@ typedef struct ip_fake3_task {
     char model_path[1024];
     char data[1024];
     size_t train_limit, test_limit;
-    uint64_t data_seed;
     double fraction;          /* (0, 1] of the owner's training data */
     double flip_fraction;     /* [0, 1] of the owner's bits flipped (per layer) to form the target signature */
     double push_weight;       /* weight of sum over key tensors of 1/MSE(P_fake, P_true) (1) */

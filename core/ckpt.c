@@ -27,6 +27,7 @@
 
 #include "h5util.h"
 #include "provenance.h"
+#include "trigger.h"
 
 
 /* ------------------------------------------------------------------------- */
@@ -240,9 +241,9 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     int shape[3];
     if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
     c->in_c = shape[0], c->in_h = shape[1], c->in_w = shape[2];
-    if (c->in_c < 1 || c->in_c > 4 || c->in_h < 1 || c->in_w < 1)
-        return ip_fail(e, "bad input_shape (%d,%d,%d)", shape[0], shape[1], shape[2]);
     if (ip_h5_attr_read_num(f, "/", "classes", H5T_NATIVE_INT, H5T_INTEGER, 0, &c->classes, e) < 0) return -1;
+    /* before anything is sized from them (a crafted (1,40000,40000) must not reach c*h*w) */
+    if (ip_model_cfg_check_shape(c, e) != 0) return ip_failctx(e, "attributes /input_shape, /classes");
     if (ip_h5_attr_read_num(f, "/", "input_mean", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_mean, e) < 0) return -1;
     if (ip_h5_attr_read_num(f, "/", "input_std", H5T_NATIVE_FLOAT, H5T_FLOAT, c->in_c, c->in_std, e) < 0) return -1;
     for (int i = c->in_c; i < 4; i++) c->in_mean[i] = 0, c->in_std[i] = 1;
@@ -263,7 +264,10 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e) {
         }
         H5Fclose(f);
     }
-    if (rc != 0) ip_failctx(e, "reading %s", path);
+    if (rc != 0) {
+        ip_failctx(e, "reading %s", path);
+        ip_err_mark_input(e); /* every failure to read the file is the file's */
+    }
     ip_h5_quiet_off(&q);
     return rc;
 }
@@ -303,9 +307,26 @@ static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *see
     if (nd == 1) H5Sget_simple_extent_dims(sp, &k, NULL);
     ip_h5_close(sp);
     ip_h5_close(d);
-    if (nd != 1 || k < 1 || k > 100000000)
-        return ip_fail(e, "/trigger/labels must be a non-empty 1-D dataset%s", ip_h5_detail(&db));
+    if (nd != 1 || k < 1 || k > IP_TRIGGER_MAX_COUNT)
+        return ip_fail(e, "/trigger/labels must be a 1-D dataset of 1..%d labels%s", IP_TRIGGER_MAX_COUNT,
+                       ip_h5_detail(&db));
     const ip_model_cfg *c = &m->cfg;
+    /* /trigger/images must hold all k images before k sizes an allocation */
+    hsize_t idims[H5S_MAX_RANK];
+    int ind = 0;
+    if (ip_h5_dataset_dims(f, "/trigger/images", H5S_MAX_RANK, &ind, idims, e) != 0) return -1;
+    if (ind != 4 || idims[0] != k || idims[1] != (hsize_t)c->in_c || idims[2] != (hsize_t)c->in_h ||
+        idims[3] != (hsize_t)c->in_w)
+        return ip_fail(e, "/trigger/images is not %llu images of the model's input shape (%d,%d,%d)",
+                       (unsigned long long)k, c->in_c, c->in_h, c->in_w);
+    hid_t di = H5Dopen2(f, "/trigger/images", H5P_DEFAULT);
+    int stored = di >= 0 ? ip_h5_check_stored(di, "/trigger/images",
+                                              (size_t)k * (size_t)c->in_c * (size_t)c->in_h * (size_t)c->in_w *
+                                                  sizeof(float),
+                                              e)
+                         : ip_fail(e, "cannot open /trigger/images");
+    ip_h5_close(di);
+    if (stored != 0) return -1;
     if (ip_data_alloc(t, (size_t)k, c->in_c, c->in_h, c->in_w, c->classes, e) != 0) return -1;
     int ishape[4] = {(int)k, c->in_c, c->in_h, c->in_w};
     if (read_dataset(f, "trigger", NULL, "images", 4, ishape, H5T_NATIVE_FLOAT, H5T_FLOAT, t->x, e) < 0 ||
@@ -317,11 +338,12 @@ static int read_trigger(hid_t f, const ip_model *m, ip_dataset *t, uint64_t *see
             goto fail;
         }
     hid_t g = H5Gopen2(f, "/trigger", H5P_DEFAULT);
-    if (g >= 0 && H5Aexists(g, "seed") > 0) {
-        hid_t a = H5Aopen(g, "seed", H5P_DEFAULT);
-        if (a < 0 || H5Aread(a, H5T_NATIVE_UINT64, seed) < 0) *seed = 0; /* documentation only */
-        ip_h5_close(a);
-    }
+    /* documentation only: a missing or malformed seed reads as 0; read through
+     * the checked reader, as an attribute of 1000 values must not be read
+     * into one uint64 */
+    if (g >= 0 && H5Aexists(g, "seed") > 0 &&
+        ip_h5_attr_read_num(g, "/trigger/", "seed", H5T_NATIVE_UINT64, H5T_INTEGER, 0, seed, NULL) != 0)
+        *seed = 0;
     ip_h5_close(g);
     snprintf(t->name, sizeof t->name, "trigger");
     return 0;
@@ -381,7 +403,10 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "loading a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "loading %s: the model is not built", path);
     hid_t f = ip_h5_open_ro(path, e);
-    if (f < 0) return ip_failctx(e, "loading %s", path);
+    if (f < 0) {
+        ip_failctx(e, "loading %s", path);
+        return ip_err_mark_input(e);
+    }
     int rc = -1;
     size_t nbits = 0;
     for (int i = 0; i < m->npassports; i++) nbits += (size_t)m->passports[i].cout;
@@ -392,7 +417,8 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     ckpt_meta meta;
     ip_dataset trig = {0};
     uint64_t trig_seed = 0;
-    if (!params || !bufs || !bits || !sigs) {
+    int oom = !params || !bufs || !bits || !sigs;
+    if (oom) {
         ip_fail(e, "out of memory");
         goto done;
     }
@@ -480,7 +506,10 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     ip_model_passports_changed(m);
     rc = 0;
 done:
-    if (rc != 0) ip_failctx(e, "loading %s", path);
+    if (rc != 0) {
+        ip_failctx(e, "loading %s", path);
+        if (!oom) ip_err_mark_input(e);
+    }
     H5Fclose(f);
     free(params);
     free(bufs);
@@ -498,12 +527,64 @@ int ip_ckpt_load(ip_model *m, const char *path, ip_err *e) {
     return rc;
 }
 
+/* Every tensor the stored config implies is in the file with its shape and
+ * all of its data (ipsweep's datasets are uncompressed): then building the
+ * model allocates no more than the file holds. A crafted config (a 4096x4096
+ * input, 100000 classes) would otherwise ask for terabytes before the first
+ * tensor is read. */
+static int check_sizes(const char *path, const ip_model_cfg *cfg, ip_err *e) {
+    ip_model *lay = malloc(sizeof *lay);
+    if (!lay) return ip_fail(e, "out of memory");
+    int rc = ip_model_layout(lay, cfg, e);
+    if (rc != 0) {
+        free(lay);
+        return ip_failctx(e, "building the model of %s", path);
+    }
+    ip_h5_quiet q;
+    ip_h5_quiet_on(&q);
+    hid_t f = ip_h5_open_ro(path, e);
+    rc = f < 0 ? -1 : 0;
+    for (int i = 0; rc == 0 && i < lay->ntensors; i++) {
+        const ip_tensor *t = &lay->tensors[i];
+        char layer[IP_NAME_LEN], dpath[3 * IP_NAME_LEN + 16];
+        const char *field;
+        if (split_name(t->name, layer, sizeof layer, &field) != 0) continue; /* reported by the load */
+        snprintf(dpath, sizeof dpath, "/%s/%s/%s", kind_group(t->kind), layer, field);
+        if (t->fallback >= 0 && ip_h5_path_exists(f, dpath) == 0) continue; /* an older file */
+        hsize_t dims[H5S_MAX_RANK];
+        int nd = 0;
+        rc = ip_h5_dataset_dims(f, dpath, H5S_MAX_RANK, &nd, dims, e);
+        if (rc != 0) break;
+        int same = nd == t->ndim;
+        for (int k = 0; same && k < nd; k++) same = dims[k] == (hsize_t)t->shape[k];
+        if (!same) {
+            rc = ip_fail(e, "%s: its shape in the file is not the one the attributes arch, input_shape and classes "
+                            "imply",
+                         dpath);
+            break;
+        }
+        hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+        if (d < 0) rc = ip_fail(e, "cannot open %s", dpath);
+        else rc = ip_h5_check_stored(d, dpath, t->numel * sizeof(float), e);
+        ip_h5_close(d);
+    }
+    if (f >= 0) H5Fclose(f);
+    ip_h5_quiet_off(&q);
+    free(lay);
+    if (rc != 0) {
+        ip_failctx(e, "loading %s", path);
+        ip_err_mark_input(e);
+    }
+    return rc;
+}
+
 int ip_ckpt_open_model(ip_model *m, const char *path, ip_err *e) {
     ip_model_cfg cfg;
     if (ip_ckpt_read_cfg(path, &cfg, e) != 0) return -1;
+    if (check_sizes(path, &cfg, e) != 0) return -1;
     if (ip_model_build(m, &cfg, e) != 0) {
         ip_model_free(m);
-        return ip_failctx(e, "building the model of %s", path);
+        return ip_failctx(e, "building the model of %s", path); /* the class (input: the stored config) is kept */
     }
     if (ip_ckpt_load(m, path, e) != 0) {
         ip_model_free(m);

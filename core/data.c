@@ -11,10 +11,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "checked.h"
+
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
 #define IDX_CLASSES 10
-#define IDX_MAX_DIM 65535u
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
@@ -40,7 +41,7 @@ void ip_data_free(ip_dataset *d) {
 static int alloc_set(ip_dataset *d, size_t n, int c, int h, int w, int classes, ip_err *e) {
     size_t sample = (size_t)c * (size_t)h * (size_t)w;
     if (n > 0 && sample > SIZE_MAX / sizeof(float) / n)
-        return ip_fail(e, "dataset of %zu samples of %dx%dx%d is too large", n, c, h, w);
+        return ip_fail_input(e, "dataset of %zu samples of %dx%dx%d is too large", n, c, h, w);
     d->x = malloc((n ? n * sample : 1) * sizeof *d->x);
     d->y = malloc((n ? n : 1) * sizeof *d->y);
     if (!d->x || !d->y) {
@@ -69,6 +70,7 @@ int ip_data_copy(ip_dataset *dst, const ip_dataset *src, ip_err *e) {
     memcpy(d.std, src->std, sizeof d.std);
     d.normalised = src->normalised;
     memcpy(d.name, src->name, sizeof d.name);
+    memcpy(d.origin, src->origin, sizeof d.origin);
     *dst = d;
     return 0;
 }
@@ -88,6 +90,42 @@ static int gz_read_all(gzFile f, void *buf, size_t len) {
     return 0;
 }
 
+/* Reads up to want bytes into a buffer that grows only as data arrives: the
+ * count in a header is a claim, and a gzip file's size says nothing about
+ * how much it holds, so memory follows what is actually there, never the
+ * claim (a header claiming 4,294,967,295 images costs nothing). *got < want
+ * means the file ended early. *out is malloc'ed (free it also on failure). */
+static int gz_read_grow(gzFile f, const char *path, size_t want, unsigned char **out, size_t *got, ip_err *e) {
+    const size_t first = (size_t)1 << 20;
+    size_t cap = want < first ? want : first, n = 0;
+    unsigned char *buf = malloc(cap ? cap : 1);
+    *out = buf;
+    *got = 0;
+    if (!buf) return ip_fail(e, "%s: out of memory", path);
+    while (n < want) {
+        if (n == cap) {
+            size_t next = cap > want / 2 ? want : 2 * cap;
+            unsigned char *nb = realloc(buf, next);
+            if (!nb) return ip_fail(e, "%s: out of memory after reading %zu bytes", path, n);
+            *out = buf = nb;
+            cap = next;
+        }
+        size_t room = cap - n;
+        unsigned chunk = room > (1u << 30) ? (1u << 30) : (unsigned)room;
+        int r = gzread(f, buf + n, chunk);
+        if (r < 0) {
+            int zerr = 0;
+            const char *msg = gzerror(f, &zerr);
+            return ip_fail_input(e, "%s: corrupt compressed data after %zu bytes (%s)", path, n,
+                                 msg && msg[0] ? msg : "zlib error");
+        }
+        if (r == 0) break; /* end of file */
+        n += (size_t)r;
+    }
+    *got = n;
+    return 0;
+}
+
 static uint32_t be32(const unsigned char *b) {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
@@ -95,72 +133,88 @@ static uint32_t be32(const unsigned char *b) {
 static gzFile gz_open_read(const char *path, ip_err *e) {
     errno = 0;
     gzFile f = gzopen(path, "rb");
-    if (!f) ip_fail(e, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+    if (!f) ip_fail_input(e, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
     return f;
 }
 
 /* Reads an IDX header: magic and ndims big-endian dimensions. */
 static int idx_header(gzFile f, const char *path, uint32_t magic, int ndims, uint32_t *dims, ip_err *e) {
     unsigned char b[16];
-    if (gz_read_all(f, b, 4) != 0) return ip_fail(e, "%s: truncated IDX header (no magic number)", path);
+    if (gz_read_all(f, b, 4) != 0) return ip_fail_input(e, "%s: truncated IDX header (no magic number)", path);
     uint32_t m = be32(b);
-    if (m != magic) return ip_fail(e, "%s: bad IDX magic 0x%08x (expected 0x%08x)", path, m, magic);
-    if (gz_read_all(f, b, 4 * (size_t)ndims) != 0) return ip_fail(e, "%s: truncated IDX header", path);
+    if (m != magic) return ip_fail_input(e, "%s: bad IDX magic 0x%08x (expected 0x%08x)", path, m, magic);
+    if (gz_read_all(f, b, 4 * (size_t)ndims) != 0) return ip_fail_input(e, "%s: truncated IDX header", path);
     for (int i = 0; i < ndims; i++) dims[i] = be32(b + 4 * i);
+    return 0;
+}
+
+/* Both headers of an IDX split, checked: sizes within the limits, as many
+ * labels as images, not empty. */
+static int idx_headers(gzFile fi, gzFile fl, const char *images_path, const char *labels_path, uint32_t *di,
+                       uint32_t *dl, ip_err *e) {
+    if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) return -1;
+    if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) return -1;
+    if (di[1] == 0 || di[2] == 0 || di[1] > IP_DATA_MAX_SIDE || di[2] > IP_DATA_MAX_SIDE)
+        return ip_fail_input(e, "%s: bad image size %ux%u in the header (sides must be 1..%d)", images_path, di[1],
+                             di[2], IP_DATA_MAX_SIDE);
+    if (di[0] != dl[0])
+        return ip_fail_input(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
+    if (di[0] == 0) return ip_fail_input(e, "%s: the header says 0 images: the split is empty", images_path);
+    return 0;
+}
+
+/* Reads n labels (growing with the data, gz_read_grow) and checks each is a class. */
+static int idx_labels(gzFile fl, const char *labels_path, size_t n, uint32_t claimed, unsigned char **lab, ip_err *e) {
+    size_t got;
+    if (gz_read_grow(fl, labels_path, n, lab, &got, e) != 0) return -1;
+    if (got < n)
+        return ip_fail_input(e, "%s: truncated: the header claims %u labels but the file holds %zu", labels_path,
+                             claimed, got);
+    for (size_t i = 0; i < n; i++)
+        if ((*lab)[i] >= IDX_CLASSES)
+            return ip_fail_input(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, (*lab)[i], i,
+                                 IDX_CLASSES - 1);
     return 0;
 }
 
 int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e) {
     reset(d);
     gzFile fi = NULL, fl = NULL;
-    unsigned char *buf = NULL;
+    unsigned char *pix = NULL, *lab = NULL;
     int rc = -1;
     uint32_t di[3], dl[1];
 
     if (!(fi = gz_open_read(images_path, e))) goto done;
     if (!(fl = gz_open_read(labels_path, e))) goto done;
-    if (idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, di, e) != 0) goto done;
-    if (idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, dl, e) != 0) goto done;
-    if (di[1] == 0 || di[2] == 0 || di[1] > IDX_MAX_DIM || di[2] > IDX_MAX_DIM) {
-        ip_fail(e, "%s: bad image size %ux%u", images_path, di[1], di[2]);
-        goto done;
-    }
-    if (di[0] != dl[0]) {
-        ip_fail(e, "%s has %u images but %s has %u labels", images_path, di[0], labels_path, dl[0]);
-        goto done;
-    }
+    if (idx_headers(fi, fl, images_path, labels_path, di, dl, e) != 0) goto done;
     size_t n = di[0];
     if (limit > 0 && limit < n) n = limit;
     int h = (int)di[1], w = (int)di[2];
-    if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) goto done;
-
-    size_t sample = (size_t)h * (size_t)w;
-    /* one buffer for the pixels, reused for the labels (n * sample >= n) */
-    if (!(buf = malloc(n ? n * sample : 1))) {
-        ip_fail(e, "%s: out of memory for %zu images", images_path, n);
+    size_t sample = (size_t)h * (size_t)w, bytes;
+    if (ip_mul_size(n, sample, &bytes) != 0) {
+        ip_fail_input(e, "%s: %zu images of %dx%d do not fit in memory", images_path, n, h, w);
         goto done;
     }
-    if (gz_read_all(fi, buf, n * sample) != 0) {
-        ip_fail(e, "%s: truncated (expected %zu images of %dx%d)", images_path, n, h, w);
+    size_t got;
+    if (gz_read_grow(fi, images_path, bytes, &pix, &got, e) != 0) goto done;
+    if (got < bytes) {
+        ip_fail_input(e, "%s: truncated: the header claims %u images of %dx%d but the file holds %zu", images_path,
+                      di[0], h, w, got / sample);
         goto done;
     }
-    for (size_t i = 0; i < n * sample; i++) d->x[i] = (float)buf[i] * (1.0f / 255.0f);
-    if (gz_read_all(fl, buf, n) != 0) {
-        ip_fail(e, "%s: truncated (expected %zu labels)", labels_path, n);
+    if (idx_labels(fl, labels_path, n, dl[0], &lab, e) != 0) goto done;
+    if (alloc_set(d, n, 1, h, w, IDX_CLASSES, e) != 0) {
+        ip_failctx(e, "%s", images_path);
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] >= IDX_CLASSES) {
-            ip_fail(e, "%s: label %u of sample %zu is out of range 0..%d", labels_path, buf[i], i,
-                    IDX_CLASSES - 1);
-            goto done;
-        }
-        d->y[i] = buf[i];
-    }
+    for (size_t i = 0; i < bytes; i++) d->x[i] = (float)pix[i] * (1.0f / 255.0f);
+    for (size_t i = 0; i < n; i++) d->y[i] = lab[i];
     set_name(d, "idx");
+    snprintf(d->origin, sizeof d->origin, "%s", images_path);
     rc = 0;
 done:
-    free(buf);
+    free(pix);
+    free(lab);
     if (fi) gzclose(fi);
     if (fl) gzclose(fl);
     if (rc != 0) ip_data_free(d);
@@ -169,30 +223,54 @@ done:
 
 /* -------------------------------------------------------------- CIFAR --- */
 
+/* Counts the records of the files needed for limit (0: all), checking each
+ * file's size is a positive multiple of the record. */
+static int cifar_count(const char *const *paths, int npaths, int cifar100, size_t limit, size_t *total_out,
+                       int *used_out, ip_err *e) {
+    const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS;
+    const char *kind = cifar100 ? "cifar100" : "cifar10";
+    size_t total = 0;
+    int used = 0;
+    for (int i = 0; i < npaths && (limit == 0 || total < limit); i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) return ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
+        if (!S_ISREG(st.st_mode)) return ip_fail_input(e, "%s: not a regular file", paths[i]);
+        size_t size = (size_t)st.st_size;
+        if (size == 0 || size % rec != 0)
+            return ip_fail_input(e, "%s: truncated (%zu bytes is not a positive multiple of the %zu-byte %s record)",
+                           paths[i], size, rec, kind);
+        if (ip_add_size(total, size / rec, &total) != 0) return ip_fail_input(e, "%s: too many records", paths[i]);
+        used++;
+    }
+    *total_out = total;
+    *used_out = used;
+    return 0;
+}
+
+/* The labels of record j of path (r: the record's first bytes). */
+static int cifar_check_labels(const unsigned char *r, int cifar100, const char *path, size_t j, ip_err *e) {
+    const int classes = cifar100 ? 100 : 10;
+    unsigned label = r[cifar100 ? 1 : 0];
+    if (label >= (unsigned)classes)
+        return ip_fail_input(e, "%s: label %u of record %zu is out of range 0..%d", path, label, j, classes - 1);
+    if (cifar100 && r[0] >= 20)
+        return ip_fail_input(e, "%s: coarse label %u of record %zu is out of range 0..19", path, r[0], j);
+    return 0;
+}
+
 int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,
                        ip_err *e) {
     reset(d);
     const size_t lab = cifar100 ? 2 : 1, rec = lab + CIFAR_PIXELS;
     const int classes = cifar100 ? 100 : 10;
     const char *kind = cifar100 ? "cifar100" : "cifar10";
-    if (npaths < 1) return ip_fail(e, "%s: no batch files given", kind);
+    if (npaths < 1) return ip_fail_input(e, "%s: no batch files given", kind);
 
-    /* Count the records needed, checking each file's size. */
     size_t total = 0;
     int used = 0;
-    for (int i = 0; i < npaths && (limit == 0 || total < limit); i++) {
-        struct stat st;
-        if (stat(paths[i], &st) != 0) return ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
-        if (!S_ISREG(st.st_mode)) return ip_fail(e, "%s: not a regular file", paths[i]);
-        size_t size = (size_t)st.st_size;
-        if (size == 0 || size % rec != 0)
-            return ip_fail(e, "%s: truncated (%zu bytes is not a positive multiple of the %zu-byte %s record)",
-                           paths[i], size, rec, kind);
-        total += size / rec;
-        used++;
-    }
+    if (cifar_count(paths, npaths, cifar100, limit, &total, &used, e) != 0) return -1;
     size_t n = (limit > 0 && limit < total) ? limit : total;
-    if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return -1;
+    if (alloc_set(d, n, 3, CIFAR_SIDE, CIFAR_SIDE, classes, e) != 0) return ip_failctx(e, "%s", paths[0]);
 
     unsigned char *r = malloc(rec);
     FILE *f = NULL;
@@ -204,26 +282,18 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
     size_t k = 0;
     for (int i = 0; i < used && k < n; i++) {
         if (!(f = fopen(paths[i], "rb"))) {
-            ip_fail(e, "cannot open %s: %s", paths[i], strerror(errno));
+            ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
             goto done;
         }
         for (size_t j = 0; k < n; j++, k++) {
             size_t got = fread(r, 1, rec, f);
             if (got == 0 && feof(f)) break;
             if (got != rec) {
-                ip_fail(e, "%s: truncated record %zu", paths[i], j);
+                ip_fail_input(e, "%s: truncated record %zu", paths[i], j);
                 goto done;
             }
-            unsigned label = r[lab - 1];
-            if (label >= (unsigned)classes) {
-                ip_fail(e, "%s: label %u of record %zu is out of range 0..%d", paths[i], label, j, classes - 1);
-                goto done;
-            }
-            if (cifar100 && r[0] >= 20) {
-                ip_fail(e, "%s: coarse label %u of record %zu is out of range 0..19", paths[i], r[0], j);
-                goto done;
-            }
-            d->y[k] = (int32_t)label;
+            if (cifar_check_labels(r, cifar100, paths[i], j, e) != 0) goto done;
+            d->y[k] = (int32_t)r[lab - 1];
             float *x = d->x + k * CIFAR_PIXELS;
             const unsigned char *p = r + lab;
             for (size_t q = 0; q < CIFAR_PIXELS; q++) x[q] = (float)p[q] * (1.0f / 255.0f);
@@ -232,10 +302,12 @@ int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int 
         f = NULL;
     }
     if (k != n) {
-        ip_fail(e, "%s: files shrank while reading (%zu of %zu records)", kind, k, n);
+        ip_fail_input(e, "%s: files shrank while reading (%zu of %zu records)", kind, k, n);
         goto done;
     }
     set_name(d, kind);
+    if (used > 1) snprintf(d->origin, sizeof d->origin, "%s (+%d more)", paths[0], used - 1);
+    else snprintf(d->origin, sizeof d->origin, "%s", paths[0]);
     rc = 0;
 done:
     if (f) fclose(f);
@@ -272,11 +344,12 @@ static float proto_at(const float *grid, int h, int w, int i, int j) {
 int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed, ip_split split,
                       ip_err *e) {
     reset(d);
-    if (n == 0 || c < 1 || c > 4 || h < 1 || w < 1 || h > 4096 || w > 4096 || classes < 1 || classes > 100000)
-        return ip_fail(e, "bad synthetic spec: %zu samples of %dx%dx%d, %d classes (need n>0, 1<=C<=4, H,W in "
-                          "1..4096, K>=1)",
-                       n, c, h, w, classes);
-    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "synthetic: bad split %d", (int)split);
+    if (n == 0 || c < 1 || c > IP_DATA_MAX_CHANNELS || h < 1 || w < 1 || h > IP_DATA_MAX_SIDE ||
+        w > IP_DATA_MAX_SIDE || classes < 1 || classes > IP_DATA_MAX_CLASSES)
+        return ip_fail_input(e, "bad synthetic spec: %zu samples of %dx%dx%d, %d classes (need n>0, 1<=C<=%d, H,W in "
+                          "1..%d, K 1..%d)",
+                       n, c, h, w, classes, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "synthetic: bad split %d", (int)split);
     if (alloc_set(d, n, c, h, w, classes, e) != 0) return -1;
 
     size_t plane = (size_t)h * (size_t)w, sample = (size_t)c * plane;
@@ -341,11 +414,11 @@ static int file_exists(const char *path) {
 /* Picks DIR/base.gz if it exists, else DIR/base; fails naming both when neither does. */
 static int idx_path(char *out, size_t cap, const char *kind, const char *dir, const char *base, ip_err *e) {
     int m = snprintf(out, cap, "%s/%s.gz", dir, base);
-    if (m < 0 || (size_t)m >= cap) return ip_fail(e, "%s: directory name too long: %s", kind, dir);
+    if (m < 0 || (size_t)m >= cap) return ip_fail_input(e, "%s: directory name too long: %s", kind, dir);
     if (file_exists(out)) return 0;
     snprintf(out, cap, "%s/%s", dir, base);
     if (file_exists(out)) return 0;
-    return ip_fail(e, "%s: missing file: neither %s/%s.gz nor %s/%s exists", kind, dir, base, dir, base);
+    return ip_fail_input(e, "%s: missing file: neither %s/%s.gz nor %s/%s exists", kind, dir, base, dir, base);
 }
 
 static int parse_size(const char **s, unsigned long long *v) {
@@ -358,8 +431,8 @@ static int parse_size(const char **s, unsigned long long *v) {
     return 0;
 }
 
-static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, uint64_t seed,
-                               ip_err *e) {
+/* Parses "N[xCxHxW][/K]" (the part after "synthetic:"). */
+static int parse_synthetic(const char *spec, size_t *n_out, int *dims, ip_err *e) {
     unsigned long long n, c = 1, h = 28, w = 28, k = 10;
     const char *s = spec;
     int ok = parse_size(&s, &n) == 0;
@@ -372,82 +445,246 @@ static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, 
         s++;
         ok = parse_size(&s, &k) == 0;
     }
-    if (!ok || *s != '\0' || n == 0 || c < 1 || c > 4 || h < 1 || h > 4096 || w < 1 || w > 4096 || k < 1 ||
-        k > 100000 || n > (unsigned long long)SIZE_MAX)
-        return ip_fail(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..4, "
-                          "H,W 1..4096)",
-                       spec);
-    size_t nn = (size_t)n;
-    if (limit > 0 && limit < nn) nn = limit;
-    return ip_data_synthetic(d, nn, (int)c, (int)h, (int)w, (int)k, seed, split, e);
+    if (!ok || *s != '\0' || n == 0 || c < 1 || c > IP_DATA_MAX_CHANNELS || h < 1 || h > IP_DATA_MAX_SIDE || w < 1 ||
+        w > IP_DATA_MAX_SIDE || k < 1 || k > IP_DATA_MAX_CLASSES || n > (unsigned long long)SIZE_MAX)
+        return ip_fail_input(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..%d, "
+                          "H,W 1..%d, K 1..%d)",
+                       spec, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
+    *n_out = (size_t)n;
+    dims[0] = (int)c, dims[1] = (int)h, dims[2] = (int)w, dims[3] = (int)k;
+    return 0;
 }
 
-int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, uint64_t seed, ip_err *e) {
-    reset(d);
-    if (!source) return ip_fail(e, "no data source given");
+static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, ip_err *e) {
+    size_t nn = 0;
+    int dm[4] = {0};
+    if (parse_synthetic(spec, &nn, dm, e) != 0) return -1;
+    if (limit > 0 && limit < nn) nn = limit;
+    if (ip_data_synthetic(d, nn, dm[0], dm[1], dm[2], dm[3], IP_DATA_SYNTHETIC_SEED, split, e) != 0) return -1;
+    snprintf(d->origin, sizeof d->origin, "synthetic:%s", spec);
+    return 0;
+}
+
+typedef enum { SRC_SYNTHETIC, SRC_IDX, SRC_CIFAR10, SRC_CIFAR100 } src_kind;
+
+/* The files of one split of a source: the one home of the directory layouts
+ * (loading and ip_data_probe both go through it). */
+typedef struct split_files {
+    src_kind kind;
+    char name[32];            /* "fashion-mnist", ... */
+    const char *arg;          /* what follows "kind:" */
+    int npaths;               /* IDX: images, labels; CIFAR: the batch files */
+    char paths[5][4400];
+} split_files;
+
+static int resolve(const char *source, ip_split split, split_files *sf, ip_err *e) {
+    if (!source) return ip_fail_input(e, "no data source given");
     const char *colon = strchr(source, ':');
     if (!colon)
-        return ip_fail(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
+        return ip_fail_input(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
                           "cifar100, synthetic)",
                        source);
     size_t klen = (size_t)(colon - source);
     const char *arg = colon + 1;
-    char kind[32];
-    if (klen >= sizeof kind) klen = sizeof kind - 1;
+    char *kind = sf->name;
+    if (klen >= sizeof sf->name) klen = sizeof sf->name - 1;
     memcpy(kind, source, klen);
     kind[klen] = '\0';
-    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail(e, "%s: bad split %d", kind, (int)split);
+    sf->arg = arg;
+    sf->npaths = 0;
+    if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "%s: bad split %d", kind, (int)split);
     const int train = split == IP_SPLIT_TRAIN;
 
-    if (strcmp(kind, "synthetic") == 0) return load_synthetic_spec(d, arg, split, limit, seed, e);
+    if (strcmp(kind, "synthetic") == 0) return sf->kind = SRC_SYNTHETIC, 0;
     if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "mnist") != 0 && strcmp(kind, "cifar10") != 0 &&
         strcmp(kind, "cifar100") != 0)
-        return ip_fail(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
+        return ip_fail_input(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
                           "cifar100, synthetic)",
                        kind, source);
-    if (*arg == '\0') return ip_fail(e, "data source \"%s\" has an empty directory", source);
+    if (*arg == '\0') return ip_fail_input(e, "data source \"%s\" has an empty directory", source);
 
     if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0) {
-        char ip[4096], lp[4096];
         const char *pre = train ? "train" : "t10k";
         char bi[64], bl[64];
         snprintf(bi, sizeof bi, "%s-images-idx3-ubyte", pre);
         snprintf(bl, sizeof bl, "%s-labels-idx1-ubyte", pre);
-        if (idx_path(ip, sizeof ip, kind, arg, bi, e) != 0) return -1;
-        if (idx_path(lp, sizeof lp, kind, arg, bl, e) != 0) return -1;
-        if (ip_data_load_idx(d, ip, lp, limit, e) != 0) return -1;
-        set_name(d, kind);
+        if (idx_path(sf->paths[0], sizeof sf->paths[0], kind, arg, bi, e) != 0) return -1;
+        if (idx_path(sf->paths[1], sizeof sf->paths[1], kind, arg, bl, e) != 0) return -1;
+        sf->kind = SRC_IDX;
+        sf->npaths = 2;
         return 0;
     }
 
-    {
-        const int c100 = strcmp(kind, "cifar100") == 0;
-        const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
-        const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-                                 "data_batch_5.bin"};
-        const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
-        const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
-        int nn = (!c100 && train) ? 5 : 1;
-        /* the directory holding the first file: DIR, else DIR/sub */
-        char base[4096], first[4400];
-        snprintf(base, sizeof base, "%s", arg);
+    const int c100 = strcmp(kind, "cifar100") == 0;
+    const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+    const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                             "data_batch_5.bin"};
+    const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
+    const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
+    int nn = (!c100 && train) ? 5 : 1;
+    /* the directory holding the first file: DIR, else DIR/sub */
+    char base[4096], first[4400];
+    snprintf(base, sizeof base, "%s", arg);
+    snprintf(first, sizeof first, "%s/%s", base, names[0]);
+    if (!file_exists(first)) {
+        int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
+        if (m < 0 || (size_t)m >= sizeof base) return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
         snprintf(first, sizeof first, "%s/%s", base, names[0]);
-        if (!file_exists(first)) {
-            int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
-            if (m < 0 || (size_t)m >= sizeof base) return ip_fail(e, "%s: directory name too long: %s", kind, arg);
-            snprintf(first, sizeof first, "%s/%s", base, names[0]);
-            if (!file_exists(first))
-                return ip_fail(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
-                               sub);
-        }
-        char buf[5][4400];
-        const char *paths[5];
-        for (int i = 0; i < nn; i++) {
-            snprintf(buf[i], sizeof buf[i], "%s/%s", base, names[i]);
-            paths[i] = buf[i];
-        }
-        return ip_data_load_cifar(d, paths, nn, c100, limit, e);
+        if (!file_exists(first))
+            return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg,
+                                 arg, sub);
     }
+    for (int i = 0; i < nn; i++) snprintf(sf->paths[i], sizeof sf->paths[i], "%s/%s", base, names[i]);
+    sf->kind = c100 ? SRC_CIFAR100 : SRC_CIFAR10;
+    sf->npaths = nn;
+    return 0;
+}
+
+static int load_source(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+    split_files *sf = malloc(sizeof *sf);
+    if (!sf) return ip_fail(e, "out of memory");
+    int rc = resolve(source, split, sf, e);
+    if (rc == 0) {
+        if (sf->kind == SRC_SYNTHETIC) rc = load_synthetic_spec(d, sf->arg, split, limit, e);
+        else if (sf->kind == SRC_IDX) {
+            rc = ip_data_load_idx(d, sf->paths[0], sf->paths[1], limit, e);
+            if (rc == 0) set_name(d, sf->name);
+        } else {
+            const char *paths[5];
+            for (int i = 0; i < sf->npaths; i++) paths[i] = sf->paths[i];
+            rc = ip_data_load_cifar(d, paths, sf->npaths, sf->kind == SRC_CIFAR100, limit, e);
+        }
+    }
+    free(sf);
+    return rc;
+}
+
+int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
+    reset(d);
+    if (load_source(d, source, split, limit, e) != 0) return -1;
+    if (d->n == 0) { /* every loader refuses an empty file already: this guards the rule itself */
+        ip_fail_input(e, "the %s split of %s is empty (%s)", split == IP_SPLIT_TRAIN ? "train" : "test", source,
+                      d->origin);
+        ip_data_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when path is a gzip file whose trailer (ISIZE: the uncompressed size
+ * mod 2^32) says it holds exactly `size` bytes: a whole file of the claimed
+ * size then needs no decompression to check it (a truncated or corrupt one
+ * ends in other bytes, and a crafted trailer is still caught when loading). */
+static int gzip_trailer_says(const char *path, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char m[2] = {0}, t[4] = {0};
+    int ok = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b && fseek(f, -4, SEEK_END) == 0 &&
+             fread(t, 1, 4, f) == 4;
+    fclose(f);
+    uint32_t isize = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    return ok && isize == (uint32_t)size;
+}
+
+/* Everything of an IDX split but its pixels: headers, the claimed size
+ * against what the file holds (a seek to the claimed last byte: lseek for a
+ * raw file, decompression for gzip unless its trailer agrees), every label. */
+static int idx_probe(const char *images_path, const char *labels_path, int *dims, ip_err *e) {
+    gzFile fi = NULL, fl = NULL;
+    unsigned char *lab = NULL;
+    uint32_t di[3], dl[1];
+    int rc = -1;
+    if (!(fi = gz_open_read(images_path, e)) || !(fl = gz_open_read(labels_path, e))) goto done;
+    if (idx_headers(fi, fl, images_path, labels_path, di, dl, e) != 0) goto done;
+    size_t bytes;
+    if (ip_mul3_size(di[0], di[1], di[2], &bytes) != 0 || bytes > (size_t)INT64_MAX - 16 ||
+        (!gzip_trailer_says(images_path, 16 + bytes) &&
+         (gzseek(fi, (z_off_t)(16 + bytes - 1), SEEK_SET) < 0 || gzgetc(fi) < 0))) {
+        int zerr = 0;
+        gzerror(fi, &zerr);
+        if (zerr != Z_OK && zerr != Z_BUF_ERROR)
+            ip_fail_input(e, "%s: corrupt compressed data", images_path);
+        else
+            ip_fail_input(e, "%s: truncated: the header claims %u images of %ux%u but the file is shorter",
+                          images_path, di[0], di[1], di[2]);
+        goto done;
+    }
+    if (idx_labels(fl, labels_path, di[0], dl[0], &lab, e) != 0) goto done;
+    dims[0] = 1, dims[1] = (int)di[1], dims[2] = (int)di[2], dims[3] = IDX_CLASSES;
+    rc = 0;
+done:
+    free(lab);
+    if (fi) gzclose(fi);
+    if (fl) gzclose(fl);
+    return rc;
+}
+
+/* Every file's size and every record's labels (read in large blocks). */
+static int cifar_probe(const char *const *paths, int npaths, int cifar100, int *dims, ip_err *e) {
+    size_t total;
+    int used;
+    if (cifar_count(paths, npaths, cifar100, 0, &total, &used, e) != 0) return -1;
+    const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS, per = 256;
+    unsigned char *buf = malloc(rec * per);
+    if (!buf) return ip_fail(e, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < used && rc == 0; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            rc = ip_fail_input(e, "cannot open %s: %s", paths[i], strerror(errno));
+            break;
+        }
+        size_t j = 0, got;
+        while (rc == 0 && (got = fread(buf, rec, per, f)) > 0)
+            for (size_t q = 0; q < got && rc == 0; q++, j++) rc = cifar_check_labels(buf + q * rec, cifar100, paths[i], j, e);
+        fclose(f);
+    }
+    free(buf);
+    dims[0] = 3, dims[1] = dims[2] = CIFAR_SIDE, dims[3] = cifar100 ? 100 : 10;
+    return rc;
+}
+
+int ip_data_probe(const char *source, ip_err *e) {
+    split_files *sf = malloc(sizeof *sf);
+    if (!sf) return ip_fail(e, "out of memory");
+    int dims[2][4] = {{0}}, rc = 0;
+    char origin[2][4400] = {"", ""};
+    for (int split = 0; split < 2 && rc == 0; split++) {
+        rc = resolve(source, (ip_split)split, sf, e);
+        if (rc != 0) break;
+        if (sf->kind == SRC_SYNTHETIC) {
+            size_t n;
+            rc = parse_synthetic(sf->arg, &n, dims[0], e);
+            free(sf);
+            return rc; /* both splits of one shape */
+        }
+        snprintf(origin[split], sizeof origin[split], "%s", sf->paths[0]);
+        if (sf->kind == SRC_IDX) rc = idx_probe(sf->paths[0], sf->paths[1], dims[split], e);
+        else {
+            const char *paths[5];
+            for (int i = 0; i < sf->npaths; i++) paths[i] = sf->paths[i];
+            rc = cifar_probe(paths, sf->npaths, sf->kind == SRC_CIFAR100, dims[split], e);
+        }
+    }
+    free(sf);
+    if (rc != 0) return -1;
+    if (memcmp(dims[0], dims[1], sizeof dims[0]) != 0)
+        return ip_fail_input(e,
+                             "data %s: the train split (%s: %dx%dx%d, %d classes) and the test split (%s: %dx%dx%d, "
+                             "%d classes) differ",
+                             source, origin[0], dims[0][0], dims[0][1], dims[0][2], dims[0][3], origin[1],
+                             dims[1][0], dims[1][1], dims[1][2], dims[1][3]);
+    return 0;
+}
+
+int ip_data_check_splits(const ip_dataset *train, const ip_dataset *test, const char *source, ip_err *e) {
+    if (train->c == test->c && train->h == test->h && train->w == test->w && train->classes == test->classes)
+        return 0;
+    return ip_fail_input(e,
+                         "data %s: the train split (%s: %dx%dx%d, %d classes) and the test split (%s: %dx%dx%d, "
+                         "%d classes) differ",
+                         source, train->origin, train->c, train->h, train->w, train->classes, test->origin, test->c,
+                         test->h, test->w, test->classes);
 }
 
 /* ------------------------------------------------------- normalisation --- */

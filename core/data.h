@@ -12,6 +12,15 @@
 #include "err.h"
 #include "rng.h"
 
+/* The largest inputs any loader or model accepts (checked when a dataset is
+ * read and when a model is built from a checkpoint's stored shape): 1..4
+ * channels, sides 1..4096, 2..100000 classes. They keep every per-sample
+ * size of every supported architecture inside int (BLAS dimensions), so a
+ * crafted file gets an error naming it instead of an overflow. */
+#define IP_DATA_MAX_CHANNELS 4
+#define IP_DATA_MAX_SIDE 4096
+#define IP_DATA_MAX_CLASSES 100000
+
 typedef struct ip_dataset {
     size_t n;
     int c, h, w, classes;
@@ -20,6 +29,8 @@ typedef struct ip_dataset {
     float mean[4], std[4];   /* per-channel normalisation applied (0/1 when none) */
     int normalised;
     char name[64];     /* "fashion-mnist", "cifar10", ... */
+    char origin[512];  /* the file it was read from (the images file, the first batch), or the source
+                        * ("synthetic:100"), for error messages; "" when built in memory */
 } ip_dataset;
 
 typedef enum { IP_SPLIT_TRAIN = 0, IP_SPLIT_TEST = 1 } ip_split;
@@ -31,8 +42,25 @@ typedef enum { IP_SPLIT_TRAIN = 0, IP_SPLIT_TEST = 1 } ip_split;
  *   cifar100:DIR                   DIR holds train.bin / test.bin (fine labels; also DIR/cifar-100-binary/)
  *   synthetic:N[xCxHxW][/K]        deterministic, learnable synthetic set (default 1x28x28, 10 classes);
  *                                  train and test splits differ.
- * `limit` > 0 keeps the first `limit` samples. seed only matters for synthetic. */
-int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, uint64_t seed, ip_err *e);
+ * `limit` > 0 keeps the first `limit` samples. A split is never empty (an
+ * error names the file). The samples are a function of the source string
+ * alone: synthetic data are drawn from IP_DATA_SYNTHETIC_SEED, never from a
+ * task's seed, so every task of a spec (train, eval, prune, attacks, ...)
+ * sees the same data. Every failure is a bad input (e->input) except running
+ * out of memory. */
+int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e);
+/* Checks a source without loading its pixels, as `validate` and `run` do
+ * before anything is written: the files of both splits exist, their headers
+ * are valid and within the limits below, each file holds what its header
+ * claims (a gzip file is decompressed to check), every label is a class,
+ * no split is empty, and both splits have one sample shape. A synthetic
+ * source is only parsed. Errors as ip_data_load's. */
+int ip_data_probe(const char *source, ip_err *e);
+/* The seed of every synthetic source (ip_data_load). */
+#define IP_DATA_SYNTHETIC_SEED 1
+/* The train and test splits of one source must agree in sample shape and
+ * classes; the error names both files and shapes. */
+int ip_data_check_splits(const ip_dataset *train, const ip_dataset *test, const char *source, ip_err *e);
 /* The individual loaders (paths to the actual files). */
 int ip_data_load_idx(ip_dataset *d, const char *images_path, const char *labels_path, size_t limit, ip_err *e);
 int ip_data_load_cifar(ip_dataset *d, const char *const *paths, int npaths, int cifar100, size_t limit,

@@ -8,6 +8,7 @@
 
 #include <hdf5.h>
 
+#include "checked.h"
 #include "fingerprint.h"
 #include "h5util.h"
 
@@ -95,8 +96,11 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
         ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0)
         return -1;
     fp->c = shape[0], fp->h = shape[1], fp->w = shape[2];
-    if (fp->c < 1 || fp->c > 4 || fp->h < 1 || fp->w < 1)
-        return ip_fail(e, "bad input_shape (%d,%d,%d)", shape[0], shape[1], shape[2]);
+    /* the limits every model input obeys (data.h): c*h*w then fits in int */
+    if (fp->c < 1 || fp->c > IP_DATA_MAX_CHANNELS || fp->h < 1 || fp->w < 1 || fp->h > IP_DATA_MAX_SIDE ||
+        fp->w > IP_DATA_MAX_SIDE)
+        return ip_fail(e, "bad attribute /input_shape (%d,%d,%d): channels must be 1..%d, height and width 1..%d",
+                       shape[0], shape[1], shape[2], IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE);
     for (int ch = 0; ch < 4; ch++) fp->in_mean[ch] = 0, fp->in_std[ch] = 1, fp->lo[ch] = fp->hi[ch] = 0;
     if (ip_h5_attr_read_num(f, "/", "classes", H5T_NATIVE_INT, H5T_INTEGER, 0, &fp->classes, e) < 0 ||
         ip_h5_attr_read_num(f, "/", "input_mean", H5T_NATIVE_FLOAT, H5T_FLOAT, fp->c, fp->in_mean, e) < 0 ||
@@ -112,7 +116,8 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
         ip_h5_attr_read_num(f, "/", "seed", H5T_NATIVE_ULLONG, H5T_INTEGER, 0, &seed, e) < 0)
         return -1;
     c->seed = seed;
-    if (fp->classes < 2) return ip_fail(e, "bad classes %d", fp->classes);
+    if (fp->classes < 2 || fp->classes > IP_DATA_MAX_CLASSES)
+        return ip_fail(e, "bad attribute /classes %d (2..%d)", fp->classes, IP_DATA_MAX_CLASSES);
     if (fp->n > fp->requested || fp->n + fp->unconverged != fp->requested)
         return ip_fail(e, "inconsistent counts: points %zu + unconverged %zu != points_requested %zu", fp->n,
                        fp->unconverged, fp->requested);
@@ -123,12 +128,29 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
     if (ip_h5_attr_read_str(f, "/", "branch", s, sizeof s, e) < 0) return -1;
     if (ip_fp_branch_parse(s, &c->branch) != 0) return ip_fail(e, "unknown branch \"%s\"", s);
     if (fp->n > (size_t)INT32_MAX) return ip_fail(e, "too many points (%zu)", fp->n);
-    size_t n = fp->n ? fp->n : 1, d = (size_t)fp->c * fp->h * fp->w;
-    fp->x = malloc(n * d * sizeof *fp->x);
+    /* the attributes are claims: /x must hold exactly that many points before
+     * anything is allocated from them */
+    hsize_t xd[H5S_MAX_RANK];
+    int xnd = 0;
+    if (ip_h5_dataset_dims(f, "/x", H5S_MAX_RANK, &xnd, xd, e) < 0) return -1;
+    if (xnd != 4 || xd[0] != (hsize_t)fp->n || xd[1] != (hsize_t)fp->c || xd[2] != (hsize_t)fp->h ||
+        xd[3] != (hsize_t)fp->w)
+        return ip_fail(e, "/x does not hold the %zu points of %dx%dx%d the attributes /points and /input_shape "
+                          "claim",
+                       fp->n, fp->c, fp->h, fp->w);
+    size_t n = fp->n ? fp->n : 1, d = (size_t)fp->c * fp->h * fp->w, xbytes;
+    if (ip_mul3_size(n, d, sizeof *fp->x, &xbytes) != 0)
+        return ip_fail(e, "%zu points of %dx%dx%d do not fit in memory", fp->n, fp->c, fp->h, fp->w);
+    hid_t xid = H5Dopen2(f, "/x", H5P_DEFAULT);
+    int stored = xid >= 0 ? ip_h5_check_stored(xid, "/x", fp->n ? xbytes : 0, e) : ip_fail(e, "cannot open /x");
+    ip_h5_close(xid);
+    if (stored != 0) return -1;
+    fp->x = malloc(xbytes);
     fp->label = malloc(n * sizeof *fp->label);
     fp->source = malloc(n * sizeof *fp->source);
     fp->iterations = malloc(n * sizeof *fp->iterations);
-    if (!fp->x || !fp->label || !fp->source || !fp->iterations) return ip_fail(e, "out of memory");
+    if (!fp->x || !fp->label || !fp->source || !fp->iterations)
+        return ip_fail(e, "out of memory for %zu points of %dx%dx%d", fp->n, fp->c, fp->h, fp->w);
     int xs[4] = {(int)fp->n, fp->c, fp->h, fp->w}, ns[1] = {(int)fp->n};
     if (ip_h5_read_dataset(f, "/x", 4, xs, H5T_NATIVE_FLOAT, H5T_FLOAT, fp->x, e) < 0 ||
         ip_h5_read_dataset(f, "/label", 1, ns, H5T_NATIVE_INT32, H5T_INTEGER, fp->label, e) < 0 ||
@@ -155,6 +177,7 @@ int ip_fingerprint_load(ip_fingerprint *fp, const char *path, ip_err *e) {
     if (rc != 0) {
         ip_fingerprint_free(fp);
         ip_failctx(e, "loading %s", path);
+        ip_err_mark_input(e); /* every failure to read the file is the file's */
     }
     ip_h5_quiet_off(&q);
     return rc;

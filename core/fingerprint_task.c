@@ -29,11 +29,11 @@ int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e
     ip_fp_run run = {0};
     double *iters = NULL, *conv = NULL;
     int rc = -1;
-    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, 1, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     double owner_acc;
     if (ip_model_plan(&m, 256, e) != 0 || branch_acc(&m, &test, t->fp.branch, &owner_acc, e) != 0) goto done;
     if (t->fp.init == IP_FP_INIT_TRAIN &&
-        (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, 1, e) != 0 ||
+        (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0 ||
          ip_data_match_model(&train, &m, e) != 0))
         goto done;
     /* the valid input range: pixels [0, 1] under the model's normalisation */
@@ -82,7 +82,7 @@ int ip_task_match(const ip_match_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     double rate, acc;
     if (ip_fingerprint_load(&fp, t->fingerprint_path, e) != 0) goto done;
-    if (ip_task_open(&m, &test, t->suspect_path, t->data, t->test_limit, 1, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->suspect_path, t->data, t->test_limit, e) != 0) goto done;
     if (ip_model_plan(&m, fp.n < 256 ? (fp.n ? (int)fp.n : 1) : 256, e) != 0) goto done;
     if (ip_fingerprint_match(&m, &fp, t->branch, &rate, e) != 0) {
         ip_failctx(e, "matching %s against %s", t->suspect_path, t->fingerprint_path);

@@ -1062,7 +1062,7 @@ static void env_free(fake1_env *v) {
 
 static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err *e) {
     memset(v, 0, sizeof *v);
-    if (ip_task_open(&v->m, &v->test, t->model_path, t->data, t->test_limit, 1, e) != 0) return -1;
+    if (ip_task_open(&v->m, &v->test, t->model_path, t->data, t->test_limit, e) != 0) return -1;
     if (v->m.npassports == 0)
         return ip_fail(e, "%s: the model (scheme %s) has no passport layers", t->model_path,
                        ip_scheme_name(v->m.cfg.scheme));
@@ -1075,7 +1075,7 @@ static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err 
         v->have_ref = 1;
         if (strcmp(v->ref.cfg.arch, v->m.cfg.arch) != 0)
             return ip_fail(e, "the reference model is a %s, the attacked model a %s", v->ref.cfg.arch, v->m.cfg.arch);
-        if (ip_data_load(&v->train, t->data, IP_SPLIT_TRAIN, t->train_limit, 1, e) != 0) return -1;
+        if (ip_data_load(&v->train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) return -1;
         if (ip_data_match_model(&v->train, &v->ref, e) != 0) return -1;
     }
     if (need_keys) {

@@ -262,6 +262,32 @@ htri_t ip_h5_path_exists(hid_t f, const char *path) {
     return ex;
 }
 
+int ip_h5_dataset_dims(hid_t f, const char *dpath, int maxdim, int *ndim, hsize_t *dims, ip_err *e) {
+    ip_h5_detail_buf db;
+    htri_t ex = ip_h5_path_exists(f, dpath);
+    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
+    if (ex == 0) return ip_fail(e, "missing %s", dpath);
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    int rc = -1;
+    if (nd < 0) ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
+    else if (nd > maxdim) ip_fail(e, "%s has %d dimensions, expected at most %d", dpath, nd, maxdim);
+    else if (H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
+        ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
+    else *ndim = nd, rc = 0;
+    ip_h5_close(sp);
+    ip_h5_close(d);
+    return rc;
+}
+
+int ip_h5_check_stored(hid_t d, const char *dpath, size_t bytes, ip_err *e) {
+    hsize_t have = H5Dget_storage_size(d);
+    if (have >= (hsize_t)bytes) return 0;
+    return ip_fail(e, "%s stores %llu bytes but its shape claims %zu: truncated, sparse or not written by ipsweep",
+                   dpath, (unsigned long long)have, bytes);
+}
+
 /* Reads dataset dpath (absolute) with exactly the given shape into dst. */
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e) {

@@ -73,6 +73,17 @@ htri_t ip_h5_path_exists(hid_t f, const char *path);
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e);
 
+/* The shape of the dataset at absolute path dpath: *ndim (at most maxdim)
+ * and dims. For checking a file's claims (attributes) against what it holds
+ * before anything is allocated from them. Returns 0 or -1 (e filled). */
+int ip_h5_dataset_dims(hid_t f, const char *dpath, int maxdim, int *ndim, hsize_t *dims, ip_err *e);
+/* Fails unless the dataset (an open id; its name in messages) stores at least
+ * `bytes` bytes: ipsweep writes its datasets uncompressed, so fewer means a
+ * dataset whose extent claims data that is not there (a chunked dataset can
+ * claim 2^60 values in a few bytes of file), which must not size an
+ * allocation. */
+int ip_h5_check_stored(hid_t d, const char *dpath, size_t bytes, ip_err *e);
+
 /* File access properties shared by reading and writing: closing the file
  * closes every object still open in it (error paths), and file locking is
  * used where the filesystem supports it but not required (Lustre, NFS).

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "h5util.h"
 #include "metrics.h"
 
@@ -86,11 +87,20 @@ static herr_t load_array(hid_t loc, const char *name, const H5L_info_t *info, vo
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     hssize_t n = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 ? H5Sget_simple_extent_npoints(sp) : -1;
-    double *v = n >= 0 ? malloc((size_t)(n ? n : 1) * sizeof *v) : NULL;
+    /* the extent is the file's claim (a chunked dataset can claim 2^60 values in a few bytes) */
+    size_t bytes = 0;
+    int fits = n >= 0 && ip_mul_size((size_t)(n ? n : 1), sizeof(double), &bytes) == 0;
+    if (fits && n > 0 && ip_h5_check_stored(d, name, bytes, c->e) != 0) {
+        ip_h5_close(sp), ip_h5_close(d);
+        return c->failed = 1, -1;
+    }
+    double *v = fits ? malloc(bytes) : NULL;
     int ok = v && (n == 0 || H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     ip_h5_close(sp), ip_h5_close(d);
     if (!ok) {
         free(v);
+        if (n >= 0 && !v)
+            return c->failed = 1, ip_fail(c->e, "array %s: %lld values do not fit in memory", name, (long long)n), -1;
         return c->failed = 1, ip_fail(c->e, "array %s is not a readable 1-D dataset", name), -1;
     }
     int rc = ip_metrics_set_array(c->mt, name, v, (size_t)n, c->e);
@@ -135,6 +145,9 @@ bad:
 done:
     ip_h5_close(a), ip_h5_close(ga), ip_h5_close(gs), ip_h5_close(f), ip_h5_close(fapl);
     ip_h5_quiet_off(&q);
-    if (rc != 0) ip_metrics_free(mt);
+    if (rc != 0) {
+        ip_metrics_free(mt);
+        ip_err_mark_input(e); /* every failure to read the file is the file's */
+    }
     return rc;
 }

@@ -4,11 +4,13 @@
 #include "model.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "checked.h"
 #include "rng.h"
 #include "signature.h"
 
@@ -60,15 +62,21 @@ static int add_tensor(builder *b, const char *name, ip_tensor_kind kind, int ndi
     t->ndim = ndim;
     t->numel = 1;
     t->fallback = -1;
-    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i], t->numel *= (size_t)shape[i];
-    if (kind == IP_TENSOR_PARAM) {
-        t->offset = m->nparams;
-        m->nparams += t->numel;
-        t->trainable = 1;
-    } else {
-        t->offset = m->nbufs;
-        m->nbufs += t->numel;
+    size_t *total = kind == IP_TENSOR_PARAM ? &m->nparams : &m->nbufs;
+    int bad = 0;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        bad |= shape[i] < 0 || ip_mul_size(t->numel, (size_t)shape[i], &t->numel) != 0;
     }
+    /* shapes follow from a checkpoint's stored input shape and classes */
+    if (bad || t->numel > SIZE_MAX / sizeof(float) || ip_add_size(*total, t->numel, total) != 0 ||
+        *total > SIZE_MAX / sizeof(float)) {
+        b->failed = 1;
+        ip_fail_input(b->e, "tensor %s is too large for this machine", name);
+        return 0;
+    }
+    t->offset = *total - t->numel;
+    t->trainable = kind == IP_TENSOR_PARAM;
     return m->ntensors++;
 }
 
@@ -120,8 +128,8 @@ static int conv_block(builder *b, const char *block, int in, int cout, int k, in
     ip_conv_shape cs;
     if (ip_conv_shape_init(&cs, 1, a.c, a.h, a.w, cout, k, k, stride, pad) != 0) {
         b->failed = 1;
-        ip_fail(b->e, "%s: input %dx%d is too small for a %dx%d conv with stride %d", block, a.h, a.w, k, k,
-                stride);
+        ip_fail_input(b->e, "%s: input %dx%d is too small for a %dx%d conv with stride %d", block, a.h, a.w, k, k,
+                      stride);
         return 0;
     }
     /* conv */
@@ -197,7 +205,7 @@ static int pool(builder *b, const char *name, int in) {
     ip_act a = b->m->acts[in];
     if (a.h < 2 || a.w < 2) {
         b->failed = 1;
-        ip_fail(b->e, "%s: input %dx%d is too small for 2x2 max-pooling", name, a.h, a.w);
+        ip_fail_input(b->e, "%s: input %dx%d is too small for 2x2 max-pooling", name, a.h, a.w);
         return 0;
     }
     ip_op *op = add_op(b, IP_OP_POOL, name, in);
@@ -213,7 +221,13 @@ static void classifier(builder *b, int in, int global_pool) {
     ip_act a = m->acts[in];
     ip_op *f = add_op(b, global_pool ? IP_OP_GAP : IP_OP_FLATTEN, global_pool ? "gap" : "flatten", in);
     if (!f) return;
-    int feat = global_pool ? a.c : a.c * a.h * a.w;
+    size_t feat_size;
+    if (ip_mul3_size((size_t)a.c, (size_t)a.h, (size_t)a.w, &feat_size) != 0 || feat_size > INT_MAX) {
+        b->failed = 1;
+        ip_fail_input(b->e, "classifier input %dx%dx%d is too large", a.c, a.h, a.w);
+        return;
+    }
+    int feat = global_pool ? a.c : (int)feat_size;
     f->c = feat, f->h = f->w = 1;
     f->out = add_act(b, feat, 1, 1, 1);
     int flat = f->out;
@@ -318,8 +332,9 @@ static int parse_passport_list(builder *b, const char *list) {
     const char *p = list;
     while (*p) {
         size_t len = strcspn(p, ",");
-        if (len == 0 || len >= IP_NAME_LEN) return ip_fail(b->e, "bad passport layer list \"%s\"", list);
-        if (b->nwanted >= IP_MAX_PASSPORTS) return ip_fail(b->e, "too many passport layers in \"%s\"", list);
+        if (len == 0 || len >= IP_NAME_LEN) return ip_fail_input(b->e, "bad passport layer list \"%s\"", list);
+        if (b->nwanted >= IP_MAX_PASSPORTS)
+            return ip_fail_input(b->e, "too many passport layers in \"%s\"", list);
         memcpy(b->wanted[b->nwanted], p, len);
         b->wanted[b->nwanted][len] = 0;
         b->wanted_used[b->nwanted] = 0;
@@ -336,17 +351,26 @@ static size_t passport_scratch_floats(const ip_model *m) {
     return n;
 }
 
-int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
+int ip_model_cfg_check_shape(const ip_model_cfg *cfg, ip_err *e) {
+    /* the limits of data.h: every per-sample size of every arch then fits in int */
+    if (cfg->in_c < 1 || cfg->in_c > IP_DATA_MAX_CHANNELS || cfg->in_h < 1 || cfg->in_w < 1 ||
+        cfg->in_h > IP_DATA_MAX_SIDE || cfg->in_w > IP_DATA_MAX_SIDE)
+        return ip_fail_input(e, "bad input shape (%d,%d,%d): channels must be 1..%d, height and width 1..%d",
+                             cfg->in_c, cfg->in_h, cfg->in_w, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE);
+    if (cfg->classes < 2 || cfg->classes > IP_DATA_MAX_CLASSES)
+        return ip_fail_input(e, "bad classes %d: a classifier needs 2..%d", cfg->classes, IP_DATA_MAX_CLASSES);
+    return 0;
+}
+
+int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->bn_momentum = 0.1f;
     m->bn_eps = 1e-5f;
     m->branch = IP_BRANCH_PRIVATE;
-    if (cfg->in_c < 1 || cfg->in_c > 4 || cfg->in_h < 1 || cfg->in_w < 1)
-        return ip_fail(e, "bad input shape %dx%dx%d (channels must be 1..4)", cfg->in_c, cfg->in_h, cfg->in_w);
-    if (cfg->classes < 2) return ip_fail(e, "a classifier needs at least 2 classes, got %d", cfg->classes);
-    if ((unsigned)cfg->norm > IP_NORM_GN) return ip_fail(e, "bad norm kind %d", (int)cfg->norm);
-    if ((unsigned)cfg->scheme > IP_SCHEME_V3) return ip_fail(e, "bad scheme %d", (int)cfg->scheme);
+    if (ip_model_cfg_check_shape(cfg, e) != 0) return -1;
+    if ((unsigned)cfg->norm > IP_NORM_GN) return ip_fail_input(e, "bad norm kind %d", (int)cfg->norm);
+    if ((unsigned)cfg->scheme > IP_SCHEME_V3) return ip_fail_input(e, "bad scheme %d", (int)cfg->scheme);
     for (int c = 0; c < cfg->in_c; c++)
         if (!(m->cfg.in_std[c] > 0)) m->cfg.in_mean[c] = 0, m->cfg.in_std[c] = 1;
 
@@ -364,16 +388,20 @@ int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
             strcat(known, i ? ", " : "");
             strcat(known, ip_arch_names[i]);
         }
-        return ip_fail(e, "unknown architecture \"%s\" (known: %s)", cfg->arch, known);
+        return ip_fail_input(e, "unknown architecture \"%s\" (known: %s)", cfg->arch, known);
     }
     add_private_stats(&b);
     if (b.failed) return -1;
     for (int i = 0; i < b.nwanted; i++)
         if (!b.wanted_used[i])
-            return ip_fail(e, "passport layer \"%s\" is not a conv block of %s", b.wanted[i], cfg->arch);
+            return ip_fail_input(e, "passport layer \"%s\" is not a conv block of %s", b.wanted[i], cfg->arch);
     if (cfg->scheme != IP_SCHEME_BASELINE && m->npassports == 0)
-        return ip_fail(e, "scheme %s needs at least one passport layer", ip_scheme_name(cfg->scheme));
+        return ip_fail_input(e, "scheme %s needs at least one passport layer", ip_scheme_name(cfg->scheme));
+    return 0;
+}
 
+int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
+    if (ip_model_layout(m, cfg, e) != 0) return -1;
     m->params = calloc(m->nparams, sizeof(float));
     m->grads = calloc(m->nparams, sizeof(float));
     m->bufs = calloc(m->nbufs ? m->nbufs : 1, sizeof(float));
@@ -520,6 +548,12 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
             op->argmax_off = idx;
             idx += (size_t)op->c * batch * op->h * op->w;
         } else if (op->kind == IP_OP_CONV) {
+            /* the batch multiplies into BLAS's int dimensions: recheck them */
+            ip_conv_shape cs = op->conv;
+            if (ip_conv_shape_init(&cs, batch, cs.cin, cs.h, cs.w, cs.cout, cs.kh, cs.kw, cs.stride, cs.pad) != 0)
+                return ip_fail(e, "%s: a batch of %d inputs of %dx%d is too large for one convolution (lower the "
+                                  "batch)",
+                               op->name, batch, cs.h, cs.w);
             op->conv.n = batch;
             size_t w = ip_conv_workspace_floats(&op->conv);
             if (w > work) work = w;

@@ -157,6 +157,14 @@ typedef struct ip_model {
     double *op_seconds;
 } ip_model;
 
+/* Checks the input shape and classes against the limits of data.h (a bad
+ * input error naming the values); ip_model_build and the checkpoint reader
+ * call it. */
+int ip_model_cfg_check_shape(const ip_model_cfg *cfg, ip_err *e);
+/* The layer list and tensor registry of ip_model_build without allocating
+ * anything (m owns no memory afterwards): the sizes a config implies, for
+ * checking them against a file before allocating them. */
+int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e);
 /* Builds the layer list and the tensor registry and allocates params, grads
  * and bufs (zeroed). Parameters are not initialised: call ip_model_init. */
 int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e);

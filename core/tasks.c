@@ -67,8 +67,9 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset train = {0}, test = {0};
     ip_model m = {0};
     int rc = -1;
-    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, t->seed, e) != 0) goto done;
-    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, t->seed, e) != 0) goto done;
+    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) goto done;
+    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) goto done;
+    if (ip_data_check_splits(&train, &test, t->data, e) != 0) goto done;
     ip_model_cfg cfg = t->model;
     cfg.in_c = train.c, cfg.in_h = train.h, cfg.in_w = train.w, cfg.classes = train.classes;
     /* the model remembers the training set's statistics: eval and attacks normalise with them */
@@ -100,9 +101,9 @@ done:
 }
 
 int ip_task_open(ip_model *m, ip_dataset *test, const char *model_path, const char *data, size_t test_limit,
-                 uint64_t seed, ip_err *e) {
+                 ip_err *e) {
     if (ip_ckpt_open_model(m, model_path, e) != 0) return -1;
-    if (ip_data_load(test, data, IP_SPLIT_TEST, test_limit, seed, e) != 0) return -1;
+    if (ip_data_load(test, data, IP_SPLIT_TEST, test_limit, e) != 0) return -1;
     return ip_data_match_model(test, m, e);
 }
 
@@ -111,9 +112,13 @@ int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0};
     int32_t *pred = NULL;
     int rc = -1;
-    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, 1, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     if (t->branch >= 0) m.branch = (ip_branch)t->branch;
     if (ip_model_plan(&m, t->batch, e) != 0) goto done;
+    if (test.n == 0) { /* ip_data_load never returns an empty split; no 0/0 accuracy either way */
+        ip_fail_input(e, "the test split of %s is empty", t->data);
+        goto done;
+    }
     pred = malloc(test.n * sizeof *pred);
     if (!pred) {
         ip_fail(e, "out of memory");
@@ -151,7 +156,7 @@ int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     size_t pruned = 0;
     double acc;
-    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, 1, e) != 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     if (ip_prune_global(&m, t->rate, &pruned, e) != 0) goto done;
     if (ip_model_plan(&m, 256, e) != 0 || ip_evaluate(&m, &test, 256, &acc, e) != 0) goto done;
     if (ip_metrics_set(out, "rate", t->rate, e) || ip_metrics_set(out, "pruned", (double)pruned, e) ||

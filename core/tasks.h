@@ -16,7 +16,8 @@ typedef struct ip_train_task {
     char data[1024];         /* data source, "kind:path" (data.h) */
     size_t train_limit, test_limit; /* 0 = all */
     ip_train_cfg train;
-    uint64_t seed;           /* model init + data streams */
+    uint64_t seed;           /* model init, shuffling, augmentation; never the data (data.h: a
+                              * spec's data are the same for every task) */
     char signature[128];     /* text embedded in every passport layer ("" = random bits) */
     size_t triggers;         /* v3: trigger set size (core/trigger.h), generated from seed */
     char out[1024];          /* checkpoint path ("" = do not save) */
@@ -31,10 +32,10 @@ void ip_train_task_defaults(ip_train_task *t);
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
 
 /* Opens a checkpoint and loads the test split of `data` normalised as the
- * model expects (seed: the synthetic data's seed). The task codes' common
- * first step; on failure the caller frees m and test as usual. */
+ * model expects. The task codes' common first step; on failure the caller
+ * frees m and test as usual. */
 int ip_task_open(ip_model *m, ip_dataset *test, const char *model_path, const char *data, size_t test_limit,
-                 uint64_t seed, ip_err *e);
+                 ip_err *e);
 
 typedef struct ip_eval_task {
     char model_path[1024];

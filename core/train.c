@@ -27,11 +27,12 @@ void ip_train_defaults(ip_train_cfg *c) {
 
 int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e) {
     const ip_model_cfg *c = &m->cfg;
+    const char *from = d->origin[0] ? d->origin : "the data";
     if (d->c != c->in_c || d->h != c->in_h || d->w != c->in_w)
-        return ip_fail(e, "data samples are %dx%dx%d but the model (%s) expects %dx%dx%d", d->c, d->h, d->w, c->arch,
-                       c->in_c, c->in_h, c->in_w);
+        return ip_fail_input(e, "%s: samples are %dx%dx%d but the model (%s) expects %dx%dx%d", from, d->c, d->h,
+                             d->w, c->arch, c->in_c, c->in_h, c->in_w);
     if (d->classes != c->classes)
-        return ip_fail(e, "data has %d classes but the model has %d", d->classes, c->classes);
+        return ip_fail_input(e, "%s: %d classes but the model has %d", from, d->classes, c->classes);
     if (d->normalised) {
         for (int ch = 0; ch < d->c; ch++)
             if (d->mean[ch] != c->in_mean[ch] || d->std[ch] != c->in_std[ch])

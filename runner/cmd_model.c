@@ -56,8 +56,10 @@ static int train_precheck(const ip_train_task *t) {
     ip_model m = {0};
     ip_err e = {{0}};
     int rc = CLI_OK;
-    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, 1, t->seed, &e) != 0 ||
-        ip_data_load(&test, t->data, IP_SPLIT_TEST, 1, t->seed, &e) != 0) {
+    /* the probe checks both splits' headers, sizes, labels and shapes without
+     * reading the pixels; one image of each then gives the model's shape */
+    if (ip_data_probe(t->data, &e) != 0 || ip_data_load(&train, t->data, IP_SPLIT_TRAIN, 1, &e) != 0 ||
+        ip_data_load(&test, t->data, IP_SPLIT_TEST, 1, &e) != 0) {
         rc = cli_error("train", "--data %s: %s", t->data, e.msg);
         goto done;
     }
@@ -142,7 +144,7 @@ int cmd_train(int argc, char **argv) {
     if (rc != 0) {
         fprintf(stderr, "ipsweep train: %s\n", e.msg);
         ip_metrics_free(&mt);
-        return 1;
+        return ip_err_exit_code(&e);
     }
     ip_metrics_print(&mt, stdout);
     if (t.out[0] && !quiet) fprintf(stderr, "train: checkpoint written to %s\n", t.out);
@@ -183,7 +185,7 @@ int cmd_eval(int argc, char **argv) {
         ip_model m = {0};
         ip_dataset d = {0};
         ip_err pe = {{0}};
-        int bad = ip_task_open(&m, &d, t.model_path, t.data, 1, 1, &pe) != 0;
+        int bad = ip_task_open(&m, &d, t.model_path, t.data, 1, &pe) != 0;
         ip_model_free(&m);
         ip_data_free(&d);
         if (bad) return cli_error("eval", "%s", pe.msg);
@@ -195,7 +197,7 @@ int cmd_eval(int argc, char **argv) {
     if (ip_task_eval(&t, &mt, &e) != 0) {
         fprintf(stderr, "ipsweep eval: %s\n", e.msg);
         ip_metrics_free(&mt);
-        return 1;
+        return ip_err_exit_code(&e);
     }
     ip_metrics_print(&mt, stdout);
     ip_metrics_free(&mt);

@@ -259,7 +259,7 @@ int rn_bench_forge(int argc, char **argv) {
     ip_err e = {{0}};
     if (model_path[0]) {
         if (ip_ckpt_open_model(&m, model_path, &e) != 0 ||
-            ip_data_load(&d, data, IP_SPLIT_TEST, (size_t)eval_images, 1, &e) != 0 || ip_data_match_model(&d, &m, &e)) {
+            ip_data_load(&d, data, IP_SPLIT_TEST, (size_t)eval_images, &e) != 0 || ip_data_match_model(&d, &m, &e)) {
             fprintf(stderr, "ipsweep bench forge: %s\n", e.msg);
             return 1;
         }

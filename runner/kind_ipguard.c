@@ -171,11 +171,11 @@ int rn_bench_fingerprint(int argc, char **argv) {
     double owner_acc = -1;
     rc = 1;
     if (model_path[0]) {
-        if (ip_task_open(&m, &test, model_path, data, 1000, 1, &e) != 0 || ip_model_plan(&m, 256, &e) != 0 ||
+        if (ip_task_open(&m, &test, model_path, data, 1000, &e) != 0 || ip_model_plan(&m, 256, &e) != 0 ||
             ip_evaluate(&m, &test, 256, &owner_acc, &e) != 0)
             goto fail;
         if (fc.init == IP_FP_INIT_TRAIN &&
-            (ip_data_load(&train, data, IP_SPLIT_TRAIN, 0, 1, &e) != 0 || ip_data_match_model(&train, &m, &e) != 0))
+            (ip_data_load(&train, data, IP_SPLIT_TRAIN, 0, &e) != 0 || ip_data_match_model(&train, &m, &e) != 0))
             goto fail;
         ip_data_input_range(&test, lo, hi);
         snprintf(arch, sizeof arch, "%s", m.cfg.arch);

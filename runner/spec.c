@@ -1341,6 +1341,8 @@ static void check_data_files(ctx *c) {
     }
 #undef MISSING
     if (nmiss) err_at(c, c->source_node, "data.source", "missing data files in %s: %s", dir, missing);
+    ip_err pe = {{0}}; /* what the files hold: headers, sizes, labels, shapes (core/data.c) */
+    if (!nmiss && ip_data_probe(src, &pe) != 0) err_at(c, c->source_node, "data.source", "%s", pe.msg);
 }
 
 static void do_data(ctx *c, int node) {

@@ -212,28 +212,28 @@ Test(attacks, ftll_changes_only_fc) {
 Test(attacks, attacker_data_splits) {
     ip_dataset d, full;
     ip_err e = {{0}};
-    cr_assert_eq(ip_data_load(&full, SRC, IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&full, SRC, IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     size_t sample = (size_t)full.c * full.h * full.w;
     /* part of the owner's data */
-    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 0.25, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 0.25, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 128);
     cr_assert(memcmp(d.x, full.x, 128 * sample * sizeof(float)) == 0);
     ip_data_free(&d);
     /* disjoint: the samples right after the owner's */
-    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 0.5, 1, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 0.5, 1, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 256);
     cr_assert(memcmp(d.x, full.x + 512 * sample, 256 * sample * sizeof(float)) == 0);
     cr_assert(memcmp(d.y, full.y + 512, 256 * sizeof(int32_t)) == 0);
     ip_data_free(&d);
     /* not enough data, whole split used by the owner, bad fraction */
-    cr_assert_neq(ip_attack_train_data(&d, SRC, 800, 0.5, 1, 1, &e), 0);
+    cr_assert_neq(ip_attack_train_data(&d, SRC, 800, 0.5, 1, &e), 0);
     cr_assert(strstr(e.msg, "[800, 1200)") && strstr(e.msg, "only 1024"), "%s", e.msg);
-    cr_assert_neq(ip_attack_train_data(&d, SRC, 0, 0.5, 1, 1, &e), 0);
+    cr_assert_neq(ip_attack_train_data(&d, SRC, 0, 0.5, 1, &e), 0);
     cr_assert(strstr(e.msg, "train_limit"), "%s", e.msg);
-    cr_assert_neq(ip_attack_train_data(&d, SRC, 512, 0, 0, 1, &e), 0);
-    cr_assert_neq(ip_attack_train_data(&d, SRC, 512, 1.5, 0, 1, &e), 0);
+    cr_assert_neq(ip_attack_train_data(&d, SRC, 512, 0, 0, &e), 0);
+    cr_assert_neq(ip_attack_train_data(&d, SRC, 512, 1.5, 0, &e), 0);
     /* at least one sample */
-    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 1e-6, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_attack_train_data(&d, SRC, 512, 1e-6, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 1);
     ip_data_free(&d);
     ip_data_free(&full);

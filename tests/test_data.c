@@ -148,26 +148,26 @@ Test(data, idx_source_prefers_gzip_and_selects_split, .init = make_tmpdir, .fini
     write_idx_labels(path_in(p, sizeof p, tmpdir, "t10k-labels-idx1-ubyte"), 0, 0x801, 5, LABELS5B);
 
     snprintf(src, sizeof src, "fashion-mnist:%s", tmpdir);
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     check_idx(&d, 5, 4, 4, LABELS5, 1);
     cr_assert_str_eq(d.name, "fashion-mnist");
     ip_data_free(&d);
 
     snprintf(src, sizeof src, "mnist:%s", tmpdir);
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 3, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 3, &e), 0, "%s", e.msg);
     check_idx(&d, 3, 4, 4, LABELS5B, 3);
     cr_assert_str_eq(d.name, "mnist");
     ip_data_free(&d);
 
     /* missing files name what was looked for */
     snprintf(src, sizeof src, "mnist:%s/nowhere", tmpdir);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "train-images-idx3-ubyte") != NULL, "message: %s", e.msg);
     cr_assert(strstr(e.msg, "nowhere") != NULL, "message: %s", e.msg);
     cr_assert_null(d.x);
     remove(path_in(p, sizeof p, tmpdir, "t10k-labels-idx1-ubyte"));
     snprintf(src, sizeof src, "mnist:%s", tmpdir);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), 0);
     cr_assert(strstr(e.msg, "t10k-labels-idx1-ubyte") != NULL, "message: %s", e.msg);
     cr_assert_null(d.x);
     cr_assert_null(d.y);
@@ -301,7 +301,7 @@ Test(data, cifar10_both_splits, .init = make_tmpdir, .fini = remove_tmpdir) {
     ip_dataset d;
     write_cifar10_set(tmpdir);
     snprintf(src, sizeof src, "cifar10:%s", tmpdir);
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 10);
     cr_assert(d.c == 3 && d.h == 32 && d.w == 32 && d.classes == 10);
     cr_assert_str_eq(d.name, "cifar10");
@@ -309,12 +309,12 @@ Test(data, cifar10_both_splits, .init = make_tmpdir, .fini = remove_tmpdir) {
     ip_data_free(&d);
 
     /* limit across a file boundary */
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 3, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 3, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 3);
     check_cifar_sample(&d, 2, 0, 2, L10[0]);
     ip_data_free(&d);
 
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 2);
     for (size_t k = 0; k < 2; k++) check_cifar_sample(&d, k, k, 100, L10[k]);
     ip_data_free(&d);
@@ -328,7 +328,7 @@ Test(data, cifar10_subdirectory_and_errors, .init = make_tmpdir, .fini = remove_
     cr_assert_eq(mkdir(sub, 0700), 0);
     write_cifar10_set(sub);
     snprintf(src, sizeof src, "cifar10:%s", tmpdir);
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 2);
     check_cifar_sample(&d, 1, 1, 100, L10[1]);
     ip_data_free(&d);
@@ -336,27 +336,27 @@ Test(data, cifar10_subdirectory_and_errors, .init = make_tmpdir, .fini = remove_
     /* a truncated batch (not a multiple of the 3073-byte record) */
     path_in(p, sizeof p, sub, "data_batch_3.bin");
     write_cifar(p, 0, 2, 3, L10, 100);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "data_batch_3.bin") && strstr(e.msg, "truncated"), "message: %s", e.msg);
     cr_assert_null(d.x);
     /* ... which a small limit never reaches */
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 4, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 4, &e), 0, "%s", e.msg);
     ip_data_free(&d);
 
     /* a missing batch */
     remove(p);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "data_batch_3.bin"), "message: %s", e.msg);
 
     /* label out of range */
     const unsigned char bad[2] = {1, 10};
     write_cifar(p, 0, 2, 3, bad, 0);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "data_batch_3.bin") && strstr(e.msg, "out of range"), "message: %s", e.msg);
 
     /* nothing at all */
     snprintf(src, sizeof src, "cifar100:%s", tmpdir);
-    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "train.bin") && strstr(e.msg, "cifar-100-binary"), "message: %s", e.msg);
     cr_assert_null(d.x);
 }
@@ -371,14 +371,14 @@ Test(data, cifar100_fine_labels_and_subdirectory, .init = make_tmpdir, .fini = r
     write_cifar(path_in(p, sizeof p, sub, "test.bin"), 1, 2, 6, L100 + 1, 0);
     snprintf(src, sizeof src, "cifar100:%s", tmpdir);
 
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 3);
     cr_assert(d.c == 3 && d.h == 32 && d.w == 32 && d.classes == 100);
     cr_assert_str_eq(d.name, "cifar100");
     for (size_t k = 0; k < 3; k++) check_cifar_sample(&d, k, k, 5, L100[k]);
     ip_data_free(&d);
 
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 2);
     for (size_t k = 0; k < 2; k++) check_cifar_sample(&d, k, k, 6, L100[k + 1]);
     ip_data_free(&d);
@@ -404,17 +404,17 @@ Test(data, cifar100_fine_labels_and_subdirectory, .init = make_tmpdir, .fini = r
 Test(data, bad_sources) {
     ip_dataset d;
     ip_err e = {{0}};
-    cr_assert_neq(ip_data_load(&d, "imagenet:/data", IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, "imagenet:/data", IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "unknown") && strstr(e.msg, "imagenet"), "message: %s", e.msg);
-    cr_assert_neq(ip_data_load(&d, "no-colon", IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, "no-colon", IP_SPLIT_TRAIN, 0, &e), 0);
     cr_assert(strstr(e.msg, "no-colon"), "message: %s", e.msg);
-    cr_assert_neq(ip_data_load(&d, "mnist:", IP_SPLIT_TRAIN, 0, 1, &e), 0);
+    cr_assert_neq(ip_data_load(&d, "mnist:", IP_SPLIT_TRAIN, 0, &e), 0);
     const char *bad[] = {"synthetic:",          "synthetic:0",        "synthetic:abc",    "synthetic:10x1x8",
                          "synthetic:10x5x8x8",  "synthetic:10x1x0x8", "synthetic:10/0",   "synthetic:10junk",
                          "synthetic:10x1x8x8/", "synthetic:-5",       "synthetic:10x1x8x8x2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         e.msg[0] = '\0';
-        cr_assert_neq(ip_data_load(&d, bad[i], IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s should fail", bad[i]);
+        cr_assert_neq(ip_data_load(&d, bad[i], IP_SPLIT_TRAIN, 0, &e), 0, "%s should fail", bad[i]);
         cr_assert(strstr(e.msg, "synthetic"), "message for %s: %s", bad[i], e.msg);
         cr_assert_null(d.x);
     }
@@ -427,10 +427,10 @@ Test(data, bad_sources) {
 Test(data, synthetic_spec_and_determinism) {
     ip_dataset a, b, c, t;
     ip_err e = {{0}};
-    cr_assert_eq(ip_data_load(&a, "synthetic:50x3x8x6/4", IP_SPLIT_TRAIN, 0, 7, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&a, "synthetic:50x3x8x6/4", IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     cr_assert(a.n == 50 && a.c == 3 && a.h == 8 && a.w == 6 && a.classes == 4);
     cr_assert_str_eq(a.name, "synthetic");
-    cr_assert_eq(ip_data_synthetic(&b, 50, 3, 8, 6, 4, 7, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_synthetic(&b, 50, 3, 8, 6, 4, IP_DATA_SYNTHETIC_SEED, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
     size_t sz = 50 * 3 * 8 * 6;
     cr_assert(memcmp(a.x, b.x, sz * sizeof(float)) == 0, "same seed, different pixels");
     cr_assert(memcmp(a.y, b.y, 50 * sizeof(int32_t)) == 0);
@@ -442,23 +442,23 @@ Test(data, synthetic_spec_and_determinism) {
     }
     for (int k = 0; k < 4; k++) cr_assert_gt(seen[k], 0, "class %d never drawn", k);
 
-    cr_assert_eq(ip_data_synthetic(&t, 50, 3, 8, 6, 4, 7, IP_SPLIT_TEST, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_synthetic(&t, 50, 3, 8, 6, 4, IP_DATA_SYNTHETIC_SEED, IP_SPLIT_TEST, &e), 0, "%s", e.msg);
     cr_assert(memcmp(a.x, t.x, sz * sizeof(float)) != 0, "train and test splits should differ");
-    cr_assert_eq(ip_data_synthetic(&c, 50, 3, 8, 6, 4, 8, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_synthetic(&c, 50, 3, 8, 6, 4, IP_DATA_SYNTHETIC_SEED + 1, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
     cr_assert(memcmp(a.x, c.x, sz * sizeof(float)) != 0, "different seeds should differ");
     ip_data_free(&c);
 
     /* a limit gives a prefix of the same samples */
-    cr_assert_eq(ip_data_load(&c, "synthetic:50x3x8x6/4", IP_SPLIT_TRAIN, 20, 7, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&c, "synthetic:50x3x8x6/4", IP_SPLIT_TRAIN, 20, &e), 0, "%s", e.msg);
     cr_assert_eq(c.n, 20);
     cr_assert(memcmp(a.x, c.x, 20 * 3 * 8 * 6 * sizeof(float)) == 0);
     ip_data_free(&c);
 
     /* defaults */
-    cr_assert_eq(ip_data_load(&c, "synthetic:12", IP_SPLIT_TEST, 0, 7, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&c, "synthetic:12", IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
     cr_assert(c.n == 12 && c.c == 1 && c.h == 28 && c.w == 28 && c.classes == 10);
     ip_data_free(&c);
-    cr_assert_eq(ip_data_load(&c, "synthetic:12/3", IP_SPLIT_TEST, 0, 7, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&c, "synthetic:12/3", IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
     cr_assert(c.n == 12 && c.c == 1 && c.h == 28 && c.classes == 3);
     ip_data_free(&c);
 
@@ -726,7 +726,7 @@ Test(data, real_fashion_mnist) {
     snprintf(src, sizeof src, "fashion-mnist:%s", dir);
     ip_dataset d;
     ip_err e = {{0}};
-    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 100, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&d, src, IP_SPLIT_TRAIN, 100, &e), 0, "%s", e.msg);
     cr_assert_eq(d.n, 100);
     cr_assert(d.c == 1 && d.h == 28 && d.w == 28 && d.classes == 10, "%dx%dx%d, %d classes", d.c, d.h, d.w,
               d.classes);

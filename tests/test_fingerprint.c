@@ -54,8 +54,8 @@ typedef struct env {
 static void env_open(env *v, const char *path) {
     memset(v, 0, sizeof *v);
     ip_err e = {{0}};
-    cr_assert_eq(ip_task_open(&v->m, &v->test, path, SRC, TEST_LIMIT, 1, &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_data_load(&v->train, SRC, IP_SPLIT_TRAIN, 0, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_task_open(&v->m, &v->test, path, SRC, TEST_LIMIT, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&v->train, SRC, IP_SPLIT_TRAIN, 0, &e), 0, "%s", e.msg);
     cr_assert_eq(ip_data_match_model(&v->train, &v->m, &e), 0, "%s", e.msg);
     ip_data_input_range(&v->test, v->lo, v->hi);
 }

@@ -315,8 +315,8 @@ Test(model, learns_fashion_mnist_in_one_epoch) {
     snprintf(src, sizeof src, "fashion-mnist:%s", dir ? dir : "/usr/share/datasets/fashion-mnist");
     ip_dataset tr, te;
     ip_err e = {{0}};
-    if (ip_data_load(&tr, src, IP_SPLIT_TRAIN, 2000, 1, &e) != 0) cr_skip_test("no Fashion-MNIST: %s", e.msg);
-    cr_assert_eq(ip_data_load(&te, src, IP_SPLIT_TEST, 1000, 1, &e), 0, "%s", e.msg);
+    if (ip_data_load(&tr, src, IP_SPLIT_TRAIN, 2000, &e) != 0) cr_skip_test("no Fashion-MNIST: %s", e.msg);
+    cr_assert_eq(ip_data_load(&te, src, IP_SPLIT_TEST, 1000, &e), 0, "%s", e.msg);
     ip_model_cfg cfg = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
     ip_data_channel_stats(&tr, cfg.in_mean, cfg.in_std);

@@ -127,7 +127,7 @@ Test(trigger, v3_learns_its_trigger_set) {
 Test(trigger, training_batches) {
     ip_err e = {{0}};
     ip_dataset train;
-    cr_assert_eq(ip_data_load(&train, SRC, IP_SPLIT_TRAIN, 96, 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_load(&train, SRC, IP_SPLIT_TRAIN, 96, &e), 0, "%s", e.msg);
     ip_model a, b;
     build(&a, IP_SCHEME_V2, IP_NORM_BN);
     build(&b, IP_SCHEME_V3, IP_NORM_BN);

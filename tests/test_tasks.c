@@ -1,0 +1,78 @@
+/* The task code's data rule: a spec's data are the same for every task. A
+ * model trained on synthetic data under one task seed, then evaluated and
+ * pruned at rate 0 by other tasks (the runner's path: core/tasks.c), must
+ * show exactly its training accuracy: before, synthetic data were drawn from
+ * each task's seed, so eval and prune saw other samples than the training. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/tasks.h"
+#include "testutil.h"
+
+static char tdir[64];
+
+static void make_dir(void) { cr_assert_not_null(tu_mkdtemp(tdir, sizeof tdir, "tasks")); }
+
+static void remove_dir(void) { tu_rmtree(tdir); }
+
+TestSuite(tasks, .init = make_dir, .fini = remove_dir);
+
+static double metric(const ip_metrics *mt, const char *name) {
+    for (int i = 0; i < mt->nscalars; i++)
+        if (strcmp(mt->names[i], name) == 0) return mt->values[i];
+    cr_assert_fail("no metric %s", name);
+    return 0;
+}
+
+static void same_data_for_every_task(uint64_t train_seed, ip_scheme scheme) {
+    const char *src = "synthetic:300x1x12x12/4";
+    const char *ckpt = tu_path(tdir, "owner.h5");
+    ip_train_task t = tu_tiny_train(src, scheme, IP_NORM_BN, 1, ckpt);
+    t.seed = train_seed; /* not the synthetic data's seed: the data must not follow it */
+    t.test_limit = 120;
+    ip_metrics tr, ev, pr;
+    ip_metrics_init(&tr), ip_metrics_init(&ev), ip_metrics_init(&pr);
+    ip_err e = {{0}};
+    cr_assert_eq(ip_task_train(&t, &tr, &e), 0, "%s", e.msg);
+    double acc = metric(&tr, "test_acc");
+
+    ip_eval_task ev_t;
+    ip_eval_task_defaults(&ev_t);
+    snprintf(ev_t.model_path, sizeof ev_t.model_path, "%s", ckpt);
+    snprintf(ev_t.data, sizeof ev_t.data, "%s", src);
+    ev_t.test_limit = 120;
+    cr_assert_eq(ip_task_eval(&ev_t, &ev, &e), 0, "%s", e.msg);
+    cr_assert_eq(metric(&ev, "test_acc"), acc, "eval %.17g, training %.17g", metric(&ev, "test_acc"), acc);
+
+    ip_prune_task pr_t;
+    memset(&pr_t, 0, sizeof pr_t);
+    snprintf(pr_t.model_path, sizeof pr_t.model_path, "%s", ckpt);
+    snprintf(pr_t.data, sizeof pr_t.data, "%s", src);
+    pr_t.test_limit = 120;
+    pr_t.rate = 0;
+    cr_assert_eq(ip_task_prune(&pr_t, &pr, &e), 0, "%s", e.msg);
+    cr_assert_eq(metric(&pr, "test_acc"), acc, "prune rate 0 %.17g, training %.17g", metric(&pr, "test_acc"), acc);
+    if (scheme != IP_SCHEME_BASELINE) {
+        cr_assert_eq(metric(&ev, "detect"), metric(&tr, "detect"));
+        cr_assert_eq(metric(&pr, "detect"), metric(&tr, "detect"));
+    }
+    ip_metrics_free(&tr), ip_metrics_free(&ev), ip_metrics_free(&pr);
+}
+
+Test(tasks, synthetic_eval_and_prune_reproduce_training_seed_7) { same_data_for_every_task(7, IP_SCHEME_BASELINE); }
+
+Test(tasks, synthetic_eval_and_prune_reproduce_training_seed_1_v2) { same_data_for_every_task(1, IP_SCHEME_V2); }
+
+/* The data of a source do not depend on who loads them or in which order. */
+Test(tasks, synthetic_source_is_its_own_data) {
+    ip_dataset a, b;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_data_load(&a, "synthetic:40x1x8x8/3", IP_SPLIT_TEST, 0, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_data_synthetic(&b, 40, 1, 8, 8, 3, IP_DATA_SYNTHETIC_SEED, IP_SPLIT_TEST, &e), 0, "%s", e.msg);
+    cr_assert(memcmp(a.x, b.x, 40 * 64 * sizeof(float)) == 0);
+    cr_assert(memcmp(a.y, b.y, 40 * sizeof(int32_t)) == 0);
+    cr_assert_str_eq(a.origin, "synthetic:40x1x8x8/3");
+    ip_data_free(&a);
+    ip_data_free(&b);
+}
