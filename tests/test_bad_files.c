@@ -525,7 +525,7 @@ Test(bad_files, probe_catches_bad_files_before_any_task) {
 /* A stored config within the limits can still imply terabytes of weights
  * (4x4096x4096 inputs, 100000 classes): nothing is allocated before the file
  * is seen to hold every tensor of that size. */
-Test(bad_files, ckpt_config_implying_terabytes, .timeout = 30) {
+Test(bad_files, ckpt_config_implying_terabytes) {
     const char *path = tu_path(tdir, "terabytes.h5");
     save_tiny(path);
     set_int_attr(path, "input_shape", 3, (const int[]){1, 4096, 4096});
