@@ -1,12 +1,15 @@
 /* The body of the spec-loader fuzz target (see spec_harness.h). Besides
  * the sanitizers' checks, it asserts what the rest of ipsweep relies on
  * after a load, so a wrong-but-quiet result is a crash too:
- *   - invalid: at least one diagnostic, each naming the file and saying
- *     something, and the spec left empty (callers free nothing);
+ *   - invalid: at least one diagnostic, each naming the file, saying
+ *     something and, when it is about the spec's text, its line; the spec
+ *     left empty (callers free nothing);
  *   - valid: tasks numbered by position, dependencies on earlier tasks only
  *     (the scheduler's and --dry-run's critical path assume it), known
  *     kinds, bounded strings, finite costs, unique keys (the journal's and
- *     the results file's identity of a task), the spec text kept verbatim. */
+ *     the results file's identity of a task), no work done twice, required
+ *     references resolved to a dependency, an output that names a file,
+ *     the spec text kept verbatim. */
 #include "spec_harness.h"
 
 #include <math.h>
@@ -32,13 +35,74 @@ static int cmp_keys(const void *a, const void *b) {
     return strcmp((*(const rn_task *const *)a)->key, (*(const rn_task *const *)b)->key);
 }
 
+/* A task's parameters, numbers by value ("0.1" = "0.10" = "1e-1"), after
+ * its kind and entry name: two tasks of one entry with the same text do the
+ * same work twice (a sweep that repeats a value, docs/spec.md). */
+static char *work_text(const rn_task *t) {
+    size_t cap = strlen(t->kind) + strlen(t->name) + 3;
+    for (int p = 0; p < t->nparams; p++) cap += strlen(t->params[p].name) + strlen(t->params[p].value) + 32;
+    char *w = malloc(cap);
+    if (!w) return NULL;
+    size_t n = (size_t)snprintf(w, cap, "%s:%s", t->kind, t->name);
+    for (int p = 0; p < t->nparams; p++) {
+        const char *v = t->params[p].value;
+        char *end;
+        double x = strtod(v, &end);
+        if (*v && !*end && isfinite(x)) n += (size_t)snprintf(w + n, cap - n, "|%s=%.17g", t->params[p].name, x);
+        else n += (size_t)snprintf(w + n, cap - n, "|%s=%s", t->params[p].name, v);
+    }
+    return w;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void check_no_repeated_work(const rn_spec *s) {
+    char **w = calloc((size_t)s->ntasks + 1, sizeof *w);
+    if (!w) return; /* the check is skipped, not failed, when memory runs out */
+    int ok = 1;
+    for (int i = 0; i < s->ntasks && ok; i++) ok = (w[i] = work_text(&s->tasks[i])) != NULL;
+    if (ok) {
+        qsort(w, (size_t)s->ntasks, sizeof *w, cmp_str);
+        for (int i = 1; i < s->ntasks; i++) {
+            if (strcmp(w[i - 1], w[i]) == 0) fprintf(stderr, "fuzz_spec: two tasks do the same work: %s\n", w[i]);
+            CHECK(strcmp(w[i - 1], w[i]) != 0);
+        }
+    }
+    for (int i = 0; i < s->ntasks; i++) free(w[i]);
+    free(w);
+}
+
+/* A required reference (model:, suspect:, fingerprint:) names a task this
+ * one depends on: never empty, never dangling. */
+static void check_refs(const rn_spec *s, const rn_task *t) {
+    const rn_kind *k = rn_kind_find(t->kind);
+    for (int q = 0; q < k->nkeys; q++) {
+        const rn_key *kk = &k->keys[q];
+        if (!RN_IS_REF(kk->type) || kk->def) continue;
+        const char *v = rn_task_get(t, kk->name);
+        if (!v || !*v) fprintf(stderr, "fuzz_spec: %s: empty %s\n", t->key, kk->name);
+        CHECK(v && *v);
+        int found = 0;
+        for (int d = 0; d < t->ndeps && !found; d++) found = !strcmp(s->tasks[t->deps[d]].key, v);
+        CHECK(found);
+    }
+}
+
+/* The output names a file: its last component is not empty, "." or "..". */
+static void check_output(const char *out) {
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) fprintf(stderr, "fuzz_spec: output \"%s\"\n", out);
+    CHECK(*base && strcmp(base, ".") != 0 && strcmp(base, "..") != 0);
+}
+
 static void check_valid(const rn_spec *s, const char *text) {
     CHECK(s->ntasks >= 0);
     CHECK(s->ntasks == 0 || s->tasks != NULL);
     CHECK(s->text && strcmp(s->text, text) == 0);
     CHECK(s->overrides != NULL);
     CHECK(TERMINATED(s->name) && TERMINATED(s->output) && TERMINATED(s->outdir) && TERMINATED(s->data_source));
-    CHECK(s->output[0] != '\0');
+    check_output(s->output);
     for (int i = 0; i < s->ntasks; i++) {
         const rn_task *t = &s->tasks[i];
         CHECK(t->id == i);
@@ -51,7 +115,9 @@ static void check_valid(const rn_spec *s, const char *text) {
         CHECK(t->ndeps >= 0 && t->ndeps <= RN_MAX_DEPS);
         for (int d = 0; d < t->ndeps; d++) CHECK(t->deps[d] >= 0 && t->deps[d] < i);
         CHECK(isfinite(t->cost) && t->cost >= 0);
+        check_refs(s, t);
     }
+    check_no_repeated_work(s);
     if (s->ntasks > 1) {
         const rn_task **by_key = malloc((size_t)s->ntasks * sizeof *by_key);
         if (!by_key) return; /* the check is skipped, not failed, when memory runs out */
@@ -66,6 +132,16 @@ static void check_valid(const rn_spec *s, const char *text) {
     }
 }
 
+/* Whether a diagnostic must say where: every error about the spec's text
+ * does (file:line:col, docs/spec.md); an error about a --set argument, an
+ * empty spec, running out of memory and the "N more errors" line cannot.
+ * A message cut at the size of rn_diag.msg may have lost its "(from --set)". */
+static int needs_location(const rn_diag *g) {
+    if (strlen(g->msg) + 1 >= sizeof g->msg) return 0;
+    return strcmp(g->path, "--set") != 0 && !strstr(g->msg, "(from --set)") && !strstr(g->msg, "out of memory") &&
+           strcmp(g->msg, "the spec is empty") != 0 && !strstr(g->msg, "more errors");
+}
+
 static void check_invalid(const rn_spec *s, const rn_diags *d) {
     CHECK(d->n > 0);
     CHECK(s->tasks == NULL && s->ntasks == 0 && s->text == NULL && s->overrides == NULL);
@@ -74,6 +150,8 @@ static void check_invalid(const rn_spec *s, const rn_diags *d) {
         CHECK(TERMINATED(g->file) && TERMINATED(g->path) && TERMINATED(g->msg));
         CHECK(g->file[0] != '\0' && g->msg[0] != '\0');
         CHECK(g->line >= 0 && g->column >= 0);
+        if (g->line == 0 && needs_location(g)) fprintf(stderr, "fuzz_spec: no location: %s: %s\n", g->path, g->msg);
+        CHECK(g->line > 0 || !needs_location(g));
     }
 }
 
