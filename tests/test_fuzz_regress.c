@@ -4,6 +4,7 @@
  * in tests/fuzz/known-open.txt is skipped: its bug is diagnosed there and
  * fixed on another branch; the lead empties the list when merging the fix. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,14 @@
 #define SEED_DIR "tests/fuzz/seeds"
 #define KNOWN_OPEN "tests/fuzz/known-open.txt"
 
+/* realloc that gives up on running out of memory (the helpers also run in
+ * the parameter generator, where Criterion's assertions cannot). */
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!q) abort();
+    return q;
+}
+
 /* The whole file; *n its size (it may hold NUL bytes). NULL when unreadable. */
 static uint8_t *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -26,9 +35,7 @@ static uint8_t *slurp(const char *path, size_t *n) {
     for (;;) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 4096;
-            uint8_t *b = realloc(buf, cap);
-            cr_assert_not_null(b);
-            buf = b;
+            buf = xrealloc(buf, cap);
         }
         size_t got = fread(buf + *n, 1, cap - *n, f);
         if (got == 0) break;
@@ -42,16 +49,14 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* The regular file names of dir, sorted (NULL-terminated); none when it does not exist. */
 static char **list_dir(const char *dir) {
-    char **names = calloc(1, sizeof *names);
-    cr_assert_not_null(names);
+    char **names = xrealloc(NULL, sizeof *names);
+    names[0] = NULL;
     DIR *d = opendir(dir);
     if (!d) return names;
     int n = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
-        char **t = realloc(names, (size_t)(n + 2) * sizeof *names);
-        cr_assert_not_null(t);
-        names = t;
+        names = xrealloc(names, (size_t)(n + 2) * sizeof *names);
         names[n++] = strdup(e->d_name);
         names[n] = NULL;
     }
@@ -68,8 +73,8 @@ static void free_list(char **names) {
 /* The file names listed in known-open.txt: the first word of each line;
  * blank lines and everything after '#' (the diagnosis) are ignored. */
 static char **known_open(void) {
-    char **names = calloc(1, sizeof *names);
-    cr_assert_not_null(names);
+    char **names = xrealloc(NULL, sizeof *names);
+    names[0] = NULL;
     FILE *f = fopen(KNOWN_OPEN, "r");
     if (!f) return names;
     int n = 0;
@@ -79,9 +84,7 @@ static char **known_open(void) {
         if (hash) *hash = '\0';
         char word[256];
         if (sscanf(line, "%255s", word) != 1) continue;
-        char **t = realloc(names, (size_t)(n + 2) * sizeof *names);
-        cr_assert_not_null(t);
-        names = t;
+        names = xrealloc(names, (size_t)(n + 2) * sizeof *names);
         names[n++] = strdup(word);
         names[n] = NULL;
     }
@@ -106,7 +109,7 @@ static double now(void) {
 static int replay(const char *dir, const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t n;
+    size_t n = 0;
     uint8_t *data = slurp(path, &n);
     cr_assert_not_null(data, "cannot read %s", path);
     fprintf(stderr, "replaying %s\n", path);
@@ -118,20 +121,32 @@ static int replay(const char *dir, const char *name) {
     return rc;
 }
 
-Test(fuzz_regress, crashers_replay_cleanly, .timeout = 600) {
+/* One test per crasher, so each one reports (and is skipped) by itself. */
+typedef struct crasher {
+    char name[256];
+    int known_open;
+} crasher;
+
+static void free_crashers(struct criterion_test_params *p) { cr_free(p->params); }
+
+ParameterizedTestParameters(fuzz_regress, crasher) {
     char **names = list_dir(CRASH_DIR), **open = known_open();
-    int replayed = 0, skipped = 0;
-    for (int i = 0; names[i]; i++) {
-        if (listed(open, names[i])) {
-            skipped++;
-            continue;
-        }
-        replay(CRASH_DIR, names[i]);
-        replayed++;
+    size_t n = 0;
+    while (names[n]) n++;
+    crasher *v = cr_malloc((n ? n : 1) * sizeof *v);
+    if (!v) abort();
+    for (size_t i = 0; i < n; i++) {
+        snprintf(v[i].name, sizeof v[i].name, "%s", names[i]);
+        v[i].known_open = listed(open, names[i]);
     }
-    cr_log_info("%d crashers replayed, %d known open skipped", replayed, skipped);
     free_list(names);
     free_list(open);
+    return cr_make_param_array(crasher, v, n, free_crashers);
+}
+
+ParameterizedTest(crasher *c, fuzz_regress, crasher, .timeout = 600) {
+    if (c->known_open) cr_skip_test("%s: known open (%s)", c->name, KNOWN_OPEN);
+    replay(CRASH_DIR, c->name);
 }
 
 /* A stale entry would silently skip nothing, or hide a renamed crasher. */
