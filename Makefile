@@ -104,9 +104,10 @@ test-slurm: $(BUILD)/ipsweep
 # libFuzzer on the spec loader and --set (tests/fuzz/): clang builds the core,
 # the runner and the harness with ASan+UBSan into build-fuzz/; the corpus
 # starts from every spec in the tree, the dictionary from tests/fuzz/spec.dict
-# plus the kinds table. An input that crashes, leaks, takes over 10 s or
-# 2 GB is saved to tests/fuzz/crashes/ (kept in git, replayed by `make test`,
-# which needs no clang); the run goes on after it (-fork=1 -ignore_*).
+# plus the kinds table. An input that crashes, leaks, breaks an invariant or
+# goes over the time or memory limit (FUZZ_SPEC_* in tests/fuzz/spec_harness.h)
+# is saved to tests/fuzz/crashes/ (kept in git, replayed by `make test`, which
+# needs no clang); the run goes on after it (-fork=1 -ignore_*).
 # Not part of `make check`.
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -131,7 +132,8 @@ fuzz:
 	@{ cat tests/fuzz/spec.dict; $(BUILD)/ipsweep kinds | grep -o '`[^` ]*`' | tr -d '`' | sort -u | \
 	  sed 's/["\\]/\\&/g; s/.*/"&"/'; } > build-fuzz/spec.dict
 	nice -n 10 build-fuzz/fuzz-spec $(FUZZ_CORPUS) -dict=build-fuzz/spec.dict -max_total_time=$(FUZZ_SECONDS) \
-	  -timeout=$(call fuzz_limit,FUZZ_SPEC_TIMEOUT_S) -rss_limit_mb=$(call fuzz_limit,FUZZ_SPEC_RSS_MB) -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+	  -timeout=$(call fuzz_limit,FUZZ_SPEC_TIMEOUT_S) -rss_limit_mb=$(call fuzz_limit,FUZZ_SPEC_RSS_MB) \
+	  -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
 	  -artifact_prefix=tests/fuzz/crashes/ $(FUZZ_ARGS)
 
 check: deps
