@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fuzz/spec_harness.h"
@@ -47,7 +48,7 @@ static uint8_t *slurp(const char *path, size_t *n) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* The regular file names of dir, sorted (NULL-terminated); none when it does not exist. */
+/* The names of the regular files of dir (not hidden), sorted (NULL-terminated); none when it does not exist. */
 static char **list_dir(const char *dir) {
     char **names = xrealloc(NULL, sizeof *names);
     names[0] = NULL;
@@ -55,7 +56,10 @@ static char **list_dir(const char *dir) {
     if (!d) return names;
     int n = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] == '.' || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         names = xrealloc(names, (size_t)(n + 2) * sizeof *names);
         names[n++] = strdup(e->d_name);
         names[n] = NULL;

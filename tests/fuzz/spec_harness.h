@@ -29,7 +29,8 @@ enum {
 
 /* Loads data as `ipsweep validate` would (validation, expansion, and stat()
  * of the data files: the loader writes no file and never exits), then checks
- * the result's invariants and abort()s when one is broken. */
+ * the result's invariants and abort()s when one is broken. Environment:
+ * FUZZ_SPEC_CHECKS=0 (sanitizers only), FUZZ_SPEC_SKIP=name,... (spec_harness.c). */
 int fuzz_spec_one(const uint8_t *data, size_t size);
 
 #endif
