@@ -28,13 +28,14 @@ LDLIBS_CORE   = $(PKG_LIBS_CORE) -lm
 BUILD ?= build
 CORE_SRC   := $(sort $(wildcard core/*.c))
 RUNNER_SRC := $(sort $(wildcard runner/*.c))
-TEST_SRC   := $(sort $(wildcard tests/test_*.c))
+# tests/fuzz/spec_harness.c: the fuzz target's body, replayed by tests/test_fuzz_regress.c
+TEST_SRC   := $(sort $(wildcard tests/test_*.c)) tests/fuzz/spec_harness.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench docs readme-numbers clean help
+.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench docs readme-numbers fuzz clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
@@ -45,6 +46,7 @@ help:
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
 	@echo "make bench      benchmark figures (see docs/performance.md)"
 	@echo "make readme-numbers  tables and figures of README.md and docs/ from results/quick.h5 (after make demo)"
+	@echo "make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (clang; docs/testing.md)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
 
 $(BUILD)/libipcore.a: $(CORE_OBJ)
@@ -62,6 +64,7 @@ $(BUILD)/runner/%.o: runner/%.c runner/*.h core/*.h
 $(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h runner/*.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
+$(BUILD)/tests/fuzz/spec_harness.o $(BUILD)/tests/fuzz/fuzz_spec.o $(BUILD)/tests/test_fuzz_regress.o: tests/fuzz/spec_harness.h
 
 # The objects that embed the commit and build flags (provenance, the version
 # line) are rebuilt whenever those change, not only when their source does:
@@ -132,6 +135,40 @@ test-cli: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
 test-docs: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
+# libFuzzer on the spec loader and --set (tests/fuzz/): clang builds the core,
+# the runner and the harness with ASan+UBSan into build-fuzz/; the corpus
+# starts from every spec in the tree, the dictionary from tests/fuzz/spec.dict
+# plus the kinds table. An input that crashes, leaks, breaks an invariant or
+# goes over the time or memory limit (FUZZ_SPEC_* in tests/fuzz/spec_harness.h)
+# is saved to tests/fuzz/crashes/ (kept in git, replayed by `make test`, which
+# needs no clang); the run goes on after it (-fork=1 -ignore_*).
+# Not part of `make check`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_CORPUS ?= build-fuzz/corpus
+FUZZ_ARGS ?=
+DEB_FUZZ := clang libclang-rt-dev
+fuzz_limit = $(shell sed -n 's/^\#define $(1) //p' tests/fuzz/spec_harness.h)
+# clang, unlike gcc, warns about static inline helpers that only some -march
+# paths use (core/norm.c's tail_y on AVX-512)
+FUZZ_WARN = -Wno-unused-function
+FUZZ_SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+build-fuzz/fuzz-spec: build-fuzz/tests/fuzz/fuzz_spec.o build-fuzz/tests/fuzz/spec_harness.o \
+		build-fuzz/librunner.a build-fuzz/libipcore.a
+	$(CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS_RUNNER) $(LDLIBS_CORE)
+fuzz:
+	@sh scripts/deps.sh $(DEB_FUZZ) --
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 EXTRA_CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link $(FUZZ_WARN)" build-fuzz/fuzz-spec
+	$(MAKE) $(BUILD)/ipsweep
+	@mkdir -p $(FUZZ_CORPUS) tests/fuzz/crashes
+	@for f in configs/*.yaml tests/mpi/*.yaml tests/specs/*.yaml tests/fuzz/seeds/*; do \
+	  cp $$f $(FUZZ_CORPUS)/seed-$$(echo $$f | tr / -); done
+	@{ cat tests/fuzz/spec.dict; $(BUILD)/ipsweep kinds | grep -o '`[^` ]*`' | tr -d '`' | sort -u | \
+	  sed 's/["\\]/\\&/g; s/.*/"&"/'; } > build-fuzz/spec.dict
+	nice -n 10 build-fuzz/fuzz-spec $(FUZZ_CORPUS) -dict=build-fuzz/spec.dict -max_total_time=$(FUZZ_SECONDS) \
+	  -timeout=$(call fuzz_limit,FUZZ_SPEC_TIMEOUT_S) -rss_limit_mb=$(call fuzz_limit,FUZZ_SPEC_RSS_MB) \
+	  -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+	  -artifact_prefix=tests/fuzz/crashes/ $(FUZZ_ARGS)
 
 check: deps
 	$(MAKE) all
@@ -179,4 +216,4 @@ readme-numbers: $(BUILD)/ipsweep
 	/usr/bin/python3 scripts/docs-numbers.py --bin $(BUILD)/ipsweep --results $(DEMO_OUT) $(if $(CHECK),--check)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
