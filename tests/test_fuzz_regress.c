@@ -148,7 +148,7 @@ ParameterizedTestParameters(fuzz_regress, crasher) {
     return cr_make_param_array(crasher, v, n, free_crashers);
 }
 
-ParameterizedTest(crasher *c, fuzz_regress, crasher, .timeout = 600) {
+ParameterizedTest(crasher *c, fuzz_regress, crasher) {
     if (c->known_open) cr_skip_test("%s: known open (%s)", c->name, KNOWN_OPEN);
     replay(CRASH_DIR, c->name);
 }
