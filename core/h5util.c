@@ -262,13 +262,22 @@ htri_t ip_h5_path_exists(hid_t f, const char *path) {
     return ex;
 }
 
-int ip_h5_dataset_dims(hid_t f, const char *dpath, int maxdim, int *ndim, hsize_t *dims, ip_err *e) {
+/* Opens dataset dpath (absolute), or fails naming it: missing, or unreadable. */
+static hid_t open_dataset(hid_t f, const char *dpath, ip_err *e) {
     ip_h5_detail_buf db;
     htri_t ex = ip_h5_path_exists(f, dpath);
     if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
     if (ex == 0) return ip_fail(e, "missing %s", dpath);
     hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
-    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    if (d < 0) return ip_fail(e, "cannot open %s%s", dpath, ip_h5_detail(&db));
+    return d;
+}
+
+int ip_h5_dataset_dims(hid_t f, const char *dpath, int maxdim, int *ndim, hsize_t *dims, ip_err *e) {
+    ip_h5_detail_buf db;
+    hid_t d = open_dataset(f, dpath, e);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
     int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
     int rc = -1;
     if (nd < 0) ip_fail(e, "cannot read the shape of %s%s", dpath, ip_h5_detail(&db));
@@ -292,14 +301,12 @@ int ip_h5_check_stored(hid_t d, const char *dpath, size_t bytes, ip_err *e) {
 int ip_h5_read_dataset(hid_t f, const char *dpath, int ndim, const int *shape, hid_t mtype, H5T_class_t want,
                        void *dst, ip_err *e) {
     ip_h5_detail_buf db;
-    htri_t ex = ip_h5_path_exists(f, dpath);
-    if (ex < 0) return ip_fail(e, "cannot look up %s%s", dpath, ip_h5_detail(&db));
-    if (ex == 0) return ip_fail(e, "missing %s", dpath);
-    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
-    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
-    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hid_t d = open_dataset(f, dpath, e);
+    if (d < 0) return -1;
+    hid_t t = H5Dget_type(d);
+    hid_t sp = H5Dget_space(d);
     int rc = -1;
-    if (d < 0 || t < 0 || sp < 0) {
+    if (t < 0 || sp < 0) {
         ip_fail(e, "cannot open %s%s", dpath, ip_h5_detail(&db));
         goto done;
     }
