@@ -57,9 +57,11 @@ int cmd_report(int argc, char **argv) {
     }
     rp_file f;
     ip_err e = {{0}};
-    if (rp_open(&f, c.positional[0], &e) != 0) { /* missing or not a results file: bad input */
+    /* every check of the file is in rp_open, before anything is printed or
+     * --plots DIR is created: a bad file writes nothing */
+    if (rp_open(&f, c.positional[0], &e) != 0) {
         fprintf(stderr, "ipsweep report: %s\n", e.msg);
-        return 2;
+        return ip_err_exit_code(&e); /* 2: missing or bad file; 1: out of memory */
     }
     /* a single CSV table is plain CSV: no header line, no "# name" line */
     int alone = fmt == RP_CSV && nselected == 1;

@@ -1,6 +1,7 @@
 /* Reading a results file for `ipsweep report` (report.h, layout in
  * docs/results.md): root attributes, /tasks, /params/<kind>, /metrics/<kind>
  * and /ipguard into memory; metric arrays on demand; seed-free task groups. */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include <hdf5.h>
 
+#include "../core/checked.h"
 #include "../core/h5util.h"
 #include "report.h"
 
@@ -29,6 +31,70 @@ static void tab_free(rp_tab *t) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* checked reading                                                           */
+
+/* What a results file may claim before anything is allocated from it: rows
+ * are task ids (int), and no string ipsweep writes (a key, a name) comes near
+ * a megabyte. Larger claims are a crafted or corrupt file, not a big study. */
+#define RP_MAX_ROWS ((size_t)INT_MAX)
+#define RP_MAX_STR_BYTES ((size_t)1 << 20)
+/* zlib's largest compression ratio (about 1032:1): a deflated dataset storing
+ * fewer than bytes/1032 bytes cannot hold the data its shape claims. */
+#define RP_MAX_DEFLATE_RATIO 1032
+
+/* Fails unless dataset d (named `where`) stores enough bytes for the `bytes`
+ * its shape claims. The results writer deflates large datasets
+ * (runner/results.c), so a deflated one is held to zlib's best ratio; a
+ * filter ipsweep never writes is refused rather than trusted. */
+static int check_stored(hid_t d, const char *where, size_t bytes, ip_err *e) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    int nf = dcpl < 0 ? -1 : H5Pget_nfilters(dcpl), deflate = 0, other = nf < 0;
+    for (int i = 0; i < nf; i++) {
+        unsigned flags = 0;
+        size_t ncd = 0;
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, NULL, 0, NULL, NULL);
+        if (id == H5Z_FILTER_DEFLATE) deflate = 1;
+        else if (id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32) other = 1;
+    }
+    ip_h5_close(dcpl);
+    if (other) return ip_fail_input(e, "%s uses an HDF5 filter ipsweep does not write", where);
+    if (!deflate) return ip_h5_check_stored(d, where, bytes, e) != 0 ? ip_err_mark_input(e) : 0;
+    hsize_t have = H5Dget_storage_size(d);
+    if (have >= (hsize_t)(bytes / RP_MAX_DEFLATE_RATIO)) return 0;
+    return ip_fail_input(e, "%s stores %llu compressed bytes, too few for the %zu its shape claims: truncated, "
+                            "sparse or not written by ipsweep",
+                         where, (unsigned long long)have, bytes);
+}
+
+/* Opens the numeric dataset `path` (absolute) of exactly ndim (1 or 2) dims,
+ * checked before anything is allocated from it: numbers, a shape whose size
+ * does not overflow, and stored bytes covering that shape. dims and *numel
+ * receive its shape. Returns the dataset or -1 (e filled). */
+static hid_t open_numeric(hid_t h, const char *path, int ndim, hsize_t *dims, size_t *numel, ip_err *e) {
+    ip_h5_detail_buf db;
+    int nd = 0;
+    if (ip_h5_dataset_dims(h, path, 2, &nd, dims, e) != 0) return ip_err_mark_input(e);
+    if (nd != ndim) return ip_fail_input(e, "%s has %d dimensions, expected %d", path, nd, ndim);
+    hid_t d = H5Dopen2(h, path, H5P_DEFAULT), t = d < 0 ? -1 : H5Dget_type(d);
+    H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    size_t n = 1, bytes = 0;
+    int rc = -1;
+    if (t < 0) ip_fail_input(e, "cannot open %s%s", path, ip_h5_detail(&db));
+    else if (cls != H5T_INTEGER && cls != H5T_FLOAT) ip_fail_input(e, "%s has the wrong type (expected numbers)", path);
+    else if ((ndim == 2 && ip_mul_size((size_t)dims[0], (size_t)dims[1], &n) != 0) || (ndim == 1 && (n = (size_t)dims[0], 0)) ||
+             ip_mul_size(n, H5Tget_size(t), &bytes) != 0 || ip_mul_size(n, sizeof(double), &(size_t){0}) != 0)
+        ip_fail_input(e, "%s: its shape claims more values than fit in memory", path);
+    else if (check_stored(d, path, bytes, e) == 0) rc = 0;
+    ip_h5_close(t);
+    if (rc != 0) {
+        ip_h5_close(d);
+        return -1;
+    }
+    *numel = n;
+    return d;
+}
+
+/* ------------------------------------------------------------------------- */
 /* one group of 1-D datasets -> rp_tab                                       */
 
 typedef struct link_list {
@@ -37,10 +103,13 @@ typedef struct link_list {
 } link_list;
 
 static herr_t collect_link(hid_t g, const char *name, const H5L_info_t *info, void *user) {
-    (void)g, (void)info;
+    (void)g;
     link_list *l = user;
-    if (strlen(name) >= sizeof l->v[0]) return 0; /* not one of ours */
+    /* soft and external links are not written by ipsweep: an external one
+     * would make the report read another file */
+    if (info->type != H5L_TYPE_HARD || strlen(name) >= sizeof l->v[0]) return 0; /* not one of ours */
     if (l->n == l->cap) {
+        if (l->cap > INT_MAX / 4) return l->oom = 1, -1;
         int nc = l->cap ? 2 * l->cap : 16;
         void *nv = realloc(l->v, (size_t)nc * sizeof *l->v);
         if (!nv) return l->oom = 1, -1;
@@ -50,25 +119,47 @@ static herr_t collect_link(hid_t g, const char *name, const H5L_info_t *info, vo
     return 0;
 }
 
-/* Names of the links in group `path` of loc, sorted by name. */
+/* Names of the links in group `path` (absolute) of loc, sorted by name. */
 static int list_links(hid_t loc, const char *path, link_list *l, ip_err *e) {
     ip_h5_detail_buf db;
+    htri_t ex = ip_h5_path_exists(loc, path);
+    if (ex <= 0) return ex == 0 ? ip_fail_input(e, "missing group %s", path)
+                                : ip_fail_input(e, "cannot look up %s%s", path, ip_h5_detail(&db));
     hid_t g = H5Gopen2(loc, path, H5P_DEFAULT);
-    if (g < 0) return ip_fail(e, "cannot open group %s%s", path, ip_h5_detail(&db));
+    if (g < 0) return ip_fail_input(e, "%s is not a group%s", path, ip_h5_detail(&db));
     hsize_t idx = 0;
     herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, l);
     ip_h5_close(g);
-    if (rc < 0) return ip_fail(e, l->oom ? "out of memory listing %s" : "cannot list group %s", path);
+    if (rc < 0)
+        return l->oom ? ip_fail(e, "out of memory listing %s", path)
+                      : ip_fail_input(e, "cannot list group %s%s", path, ip_h5_detail(&db));
     return 0;
 }
 
-/* Reads 1-D dataset d (n rows) into col, as strings or doubles. */
+/* Reads 1-D dataset d (n rows, checked against the stored bytes first) into
+ * col, as strings or doubles. */
 static int read_col(hid_t d, size_t n, rp_col *col, const char *where, ip_err *e) {
     ip_h5_detail_buf db;
     hid_t ft = H5Dget_type(d), mt = -1;
     int rc = -1;
     if (ft < 0) goto fail;
-    if (H5Tget_class(ft) == H5T_STRING) {
+    H5T_class_t cls = H5Tget_class(ft);
+    size_t w = H5Tget_size(ft), bytes = 0;
+    if (cls != H5T_STRING && cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        ip_fail_input(e, "%s has the wrong type (expected numbers or strings)", where);
+        goto done;
+    }
+    if (w == 0) goto fail;
+    if (cls == H5T_STRING && H5Tis_variable_str(ft) <= 0 && w > RP_MAX_STR_BYTES) {
+        ip_fail_input(e, "%s holds strings of %zu bytes, more than ipsweep writes", where, w);
+        goto done;
+    }
+    if (ip_mul_size(n, w, &bytes) != 0 || ip_add_size(bytes, 1, &(size_t){0}) != 0) {
+        ip_fail_input(e, "%s: its shape claims more bytes than fit in memory", where);
+        goto done;
+    }
+    if (check_stored(d, where, bytes, e) != 0) goto done;
+    if (cls == H5T_STRING) {
         col->is_str = 1;
         col->s = calloc(n ? n : 1, sizeof *col->s);
         if (!col->s) goto oom;
@@ -89,8 +180,7 @@ static int read_col(hid_t d, size_t n, rp_col *col, const char *where, ip_err *e
             free(raw);
             if (bad) goto oom;
         } else {
-            size_t w = H5Tget_size(ft);
-            char *raw = malloc(n * w + 1);
+            char *raw = malloc(bytes + 1);
             mt = H5Tcopy(H5T_C_S1);
             if (!raw) goto oom;
             if (mt < 0 || H5Tset_size(mt, w) < 0 || (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)) {
@@ -103,7 +193,7 @@ static int read_col(hid_t d, size_t n, rp_col *col, const char *where, ip_err *e
             if (bad) goto oom;
         }
     } else {
-        col->v = malloc((n ? n : 1) * sizeof *col->v);
+        col->v = malloc((n ? n : 1) * sizeof *col->v); /* n <= RP_MAX_ROWS: no overflow */
         if (!col->v) goto oom;
         if (n && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, col->v) < 0) goto fail;
     }
@@ -113,16 +203,17 @@ oom:
     ip_fail(e, "out of memory reading %s", where);
     goto done;
 fail:
-    ip_fail(e, "cannot read %s%s", where, ip_h5_detail(&db));
+    ip_fail_input(e, "cannot read %s%s", where, ip_h5_detail(&db));
 done:
     ip_h5_close(mt);
     ip_h5_close(ft);
     return rc;
 }
 
-/* Every 1-D dataset of group `path` but `skip` (columns of equal length;
- * other links are skipped) into t. */
+/* Every dataset of group `path` (absolute) but `skip` into t: 1-D columns of
+ * equal length (subgroups are skipped). */
 static int read_tab(hid_t loc, const char *path, const char *name, const char *skip, rp_tab *t, ip_err *e) {
+    ip_h5_detail_buf db;
     link_list l = {0};
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -132,24 +223,26 @@ static int read_tab(hid_t loc, const char *path, const char *name, const char *s
         char where[256];
         snprintf(where, sizeof where, "%s/%s", path, l.v[i]);
         H5O_info_t oi;
-        if ((skip && !strcmp(l.v[i], skip)) || H5Oget_info_by_name(loc, where, &oi, H5P_DEFAULT) < 0 ||
-            oi.type != H5O_TYPE_DATASET)
-            continue;
-        hid_t d = H5Dopen2(loc, where, H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
-        hsize_t dims[2] = {0, 0};
-        int ndim = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-        if (ndim == 1) H5Sget_simple_extent_dims(sp, dims, NULL);
-        ip_h5_close(sp);
-        if (ndim != 1) {
-            ip_h5_close(d);
-            if (ndim < 0) rc = ip_fail(e, "cannot open %s", where);
-            continue;
+        if (skip && !strcmp(l.v[i], skip)) continue;
+        if (H5Oget_info_by_name(loc, where, &oi, H5P_DEFAULT) < 0) {
+            rc = ip_fail_input(e, "cannot open %s%s", where, ip_h5_detail(&db));
+            break;
         }
-        if (t->ncols == 0) t->nrows = (size_t)dims[0];
-        if ((size_t)dims[0] != t->nrows) {
-            rc = ip_fail(e, "%s has %zu rows, the other columns of %s have %zu", where, (size_t)dims[0], path,
-                         t->nrows);
-        } else {
+        if (oi.type != H5O_TYPE_DATASET) continue;
+        hid_t d = H5Dopen2(loc, where, H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+        hsize_t dims[1] = {0};
+        int ndim = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+        if (ndim == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) < 0) ndim = -1;
+        ip_h5_close(sp);
+        if (ndim < 0) rc = ip_fail_input(e, "cannot open %s%s", where, ip_h5_detail(&db));
+        else if (ndim != 1) rc = ip_fail_input(e, "%s has %d dimensions, expected 1 (a column)", where, ndim);
+        else if ((size_t)dims[0] > RP_MAX_ROWS)
+            rc = ip_fail_input(e, "%s claims %llu rows, more than ipsweep writes", where, (unsigned long long)dims[0]);
+        else if (t->ncols > 0 && (size_t)dims[0] != t->nrows)
+            rc = ip_fail_input(e, "%s has %zu rows, the other columns of %s have %zu", where, (size_t)dims[0], path,
+                               t->nrows);
+        else {
+            t->nrows = (size_t)dims[0];
             rp_col *c = &t->cols[t->ncols++];
             snprintf(c->name, sizeof c->name, "%s", l.v[i]);
             rc = read_col(d, t->nrows, c, where, e);
@@ -158,6 +251,14 @@ static int read_tab(hid_t loc, const char *path, const char *name, const char *s
     }
     free(l.v);
     return rc;
+}
+
+/* Fails unless t has a column `name` of strings (is_str) or numbers. */
+static int need_col(const rp_tab *t, const char *path, const char *name, int is_str, ip_err *e) {
+    const rp_col *c = rp_tab_col(t, name);
+    if (c && c->is_str == is_str) return 0;
+    return ip_fail_input(e, "%s/%s: %s", path, name,
+                         !c ? "missing column" : is_str ? "expected strings, found numbers" : "expected numbers, found strings");
 }
 
 /* Reads every subgroup of `path` (/params, /metrics) as a table with a
@@ -173,29 +274,28 @@ static int read_kind_tabs(hid_t f, const char *path, rp_tab **out, int *n, ip_er
         snprintf(where, sizeof where, "%s/%s", path, l.v[i]);
         rp_tab *t = &(*out)[(*n)++];
         rc = read_tab(f, where, l.v[i], NULL, t, e);
-        const rp_col *id = rp_tab_col(t, "task_id");
-        if (rc == 0 && (!id || id->is_str)) rc = ip_fail(e, "%s has no numeric task_id column", where);
+        if (rc == 0) rc = need_col(t, where, "task_id", 0, e);
     }
     free(l.v);
     return rc;
 }
 
-static int read_curve(hid_t f, const char *path, size_t rows, size_t cols, double **out, ip_err *e) {
+/* Reads the numeric dataset `path` of nd dims (1: one row of cols values;
+ * 2: rows x cols) into *out. */
+static int read_curve(hid_t f, const char *path, int nd, size_t rows, size_t cols, double **out, ip_err *e) {
     ip_h5_detail_buf db;
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
     hsize_t dims[2] = {0, 0};
-    int ndim = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    if (ndim > 0 && ndim <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
-    size_t r = ndim == 2 ? (size_t)dims[0] : 1, c = ndim == 2 ? (size_t)dims[1] : (size_t)dims[0];
+    size_t n = 0;
+    hid_t d = open_numeric(f, path, nd, dims, &n, e);
+    if (d < 0) return -1;
     int rc = 0;
-    if (ndim < 1 || ndim > 2 || r != rows || c != cols) {
-        rc = ip_fail(e, "%s: expected %zu x %zu values%s", path, rows, cols, ndim < 0 ? ip_h5_detail(&db) : "");
-    } else if (!(*out = malloc((rows * cols > 0 ? rows * cols : 1) * sizeof **out))) {
+    size_t r = nd == 2 ? (size_t)dims[0] : 1, c = nd == 2 ? (size_t)dims[1] : (size_t)dims[0];
+    if (r != rows || c != cols)
+        rc = ip_fail_input(e, "%s: expected %zu x %zu values, found %zu x %zu", path, rows, cols, r, c);
+    else if (!(*out = malloc((n ? n : 1) * sizeof **out))) /* open_numeric checked n * sizeof(double) */
         rc = ip_fail(e, "out of memory reading %s", path);
-    } else if (rows * cols > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
-        rc = ip_fail(e, "cannot read %s%s", path, ip_h5_detail(&db));
-    }
-    ip_h5_close(sp);
+    else if (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+        rc = ip_fail_input(e, "cannot read %s%s", path, ip_h5_detail(&db));
     ip_h5_close(d);
     return rc;
 }
@@ -207,65 +307,154 @@ static int read_ipguard(hid_t f, rp_file *rf, ip_err *e) {
     if (read_tab(f, "/ipguard/suspects", "suspects", NULL, &rf->ig_suspects, e) ||
         read_tab(f, "/ipguard/summary", "summary", NULL, &rf->ig_summary, e))
         return -1;
-    const char *need_s[] = {"fingerprint_id", "fingerprint_key", "suspect_key", "suspect_kind", "relation",
-                            "match_rate", "verdict"};
-    const char *need_m[] = {"fingerprint_id", "fingerprint_key", "k", "positives", "negatives", "aruc", "threshold"};
+    /* the columns the tables and plots use, with their types (1: strings) */
+    static const struct { const char *name; int is_str; } need_s[] = {
+        {"fingerprint_id", 0}, {"fingerprint_key", 1}, {"suspect_key", 1}, {"suspect_kind", 1},
+        {"relation", 1},       {"match_rate", 0},      {"verdict", 1}},
+                                                      need_m[] = {
+        {"fingerprint_id", 0}, {"fingerprint_key", 1}, {"k", 0}, {"positives", 0},
+        {"negatives", 0},      {"aruc", 0},            {"threshold", 0}};
     for (size_t i = 0; i < sizeof need_s / sizeof *need_s; i++)
-        if (rf->ig_suspects.nrows && !rp_tab_col(&rf->ig_suspects, need_s[i]))
-            return ip_fail(e, "/ipguard/suspects has no column %s", need_s[i]);
+        if (rf->ig_suspects.nrows &&
+            need_col(&rf->ig_suspects, "/ipguard/suspects", need_s[i].name, need_s[i].is_str, e) != 0)
+            return -1;
     for (size_t i = 0; i < sizeof need_m / sizeof *need_m; i++)
-        if (rf->ig_summary.nrows && !rp_tab_col(&rf->ig_summary, need_m[i]))
-            return ip_fail(e, "/ipguard/summary has no column %s", need_m[i]);
+        if (rf->ig_summary.nrows &&
+            need_col(&rf->ig_summary, "/ipguard/summary", need_m[i].name, need_m[i].is_str, e) != 0)
+            return -1;
     if (H5Lexists(f, "/ipguard/curves", H5P_DEFAULT) <= 0 || !rf->ig_summary.nrows) return 0;
-    hid_t d = H5Dopen2(f, "/ipguard/curves/thresholds", H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
-    hsize_t n = 0;
-    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1;
-    ip_h5_close(sp);
+    hsize_t dims[2] = {0, 0};
+    size_t n = 0;
+    hid_t d = open_numeric(f, "/ipguard/curves/thresholds", 1, dims, &n, e);
+    if (d < 0) return -1;
     ip_h5_close(d);
-    if (!ok) return ip_fail(e, "/ipguard/curves/thresholds is not a 1-D dataset");
-    rf->ig_npoints = (size_t)n;
+    rf->ig_npoints = n;
     rf->ig_ncurves = rf->ig_summary.nrows;
-    return read_curve(f, "/ipguard/curves/thresholds", 1, rf->ig_npoints, &rf->ig_thresholds, e) ||
-                   read_curve(f, "/ipguard/curves/robustness", rf->ig_ncurves, rf->ig_npoints, &rf->ig_robustness,
+    return read_curve(f, "/ipguard/curves/thresholds", 1, 1, rf->ig_npoints, &rf->ig_thresholds, e) ||
+                   read_curve(f, "/ipguard/curves/robustness", 2, rf->ig_ncurves, rf->ig_npoints, &rf->ig_robustness,
                               e) ||
-                   read_curve(f, "/ipguard/curves/uniqueness", rf->ig_ncurves, rf->ig_npoints, &rf->ig_uniqueness, e)
+                   read_curve(f, "/ipguard/curves/uniqueness", 2, rf->ig_ncurves, rf->ig_npoints, &rf->ig_uniqueness, e)
                ? -1
                : 0;
 }
 
-static int attr_str(hid_t f, const char *name, char *out, size_t cap) {
+/* A scalar string attribute of loc ("" when absent), cut to cap - 1 bytes for
+ * display; a non-string, an array or an oversized fixed-length string fails. */
+static int attr_text(hid_t loc, const char *where, const char *name, char *out, size_t cap, ip_err *e) {
+    ip_h5_detail_buf db;
     out[0] = 0;
-    if (H5Aexists(f, name) <= 0) return 0;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT), ft = a < 0 ? -1 : H5Aget_type(a), mt = H5Tcopy(H5T_C_S1);
+    htri_t ex = H5Aexists(loc, name);
+    if (ex == 0) return 0;
+    hid_t a = ex < 0 ? -1 : H5Aopen(loc, name, H5P_DEFAULT), ft = a < 0 ? -1 : H5Aget_type(a),
+          sp = a < 0 ? -1 : H5Aget_space(a), mt = -1;
     int rc = -1;
-    if (ft >= 0 && mt >= 0 && H5Tget_class(ft) == H5T_STRING) {
-        if (H5Tis_variable_str(ft) > 0) {
-            char *s = NULL;
-            if (H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(ft)) >= 0 && H5Aread(a, mt, &s) >= 0) {
-                snprintf(out, cap, "%s", s ? s : "");
-                H5free_memory(s);
-                rc = 0;
-            }
-        } else {
-            size_t w = H5Tget_size(ft);
-            char *s = calloc(1, w + 1);
-            if (s && H5Tset_size(mt, w) >= 0 && H5Aread(a, mt, s) >= 0) snprintf(out, cap, "%s", s), rc = 0;
-            free(s);
-        }
+    htri_t vl = ft < 0 ? -1 : H5Tis_variable_str(ft);
+    size_t w = ft < 0 ? 0 : H5Tget_size(ft);
+    if (ft < 0 || sp < 0 || vl < 0) ip_fail_input(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+    else if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1)
+        ip_fail_input(e, "attribute %s%s is not a single string", where, name);
+    else if (!vl && w > RP_MAX_STR_BYTES)
+        ip_fail_input(e, "attribute %s%s is a string of %zu bytes, more than ipsweep writes", where, name, w);
+    else if ((mt = H5Tcopy(ft)) < 0) ip_fail(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+    else if (vl) {
+        char *s = NULL;
+        if (H5Aread(a, mt, &s) < 0)
+            ip_fail_input(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        else snprintf(out, cap, "%s", s ? s : ""), rc = 0;
+        H5free_memory(s);
+    } else {
+        char *s = calloc(1, w + 1); /* w <= RP_MAX_STR_BYTES */
+        if (!s) ip_fail(e, "out of memory reading attribute %s%s", where, name);
+        else if (H5Aread(a, mt, s) < 0)
+            ip_fail_input(e, "cannot read attribute %s%s%s", where, name, ip_h5_detail(&db));
+        else snprintf(out, cap, "%s", s), rc = 0;
+        free(s);
     }
     ip_h5_close(mt);
+    ip_h5_close(sp);
     ip_h5_close(ft);
     ip_h5_close(a);
     return rc;
 }
 
-static long long attr_ll(hid_t f, const char *name, long long dflt) {
-    long long v = dflt;
-    if (H5Aexists(f, name) <= 0) return dflt;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &v) < 0) v = dflt;
-    ip_h5_close(a);
-    return v;
+/* A scalar integer attribute of the root into *v (left as it is when absent). */
+static int attr_int(hid_t h, const char *name, long long *v, ip_err *e) {
+    ip_h5_detail_buf db;
+    htri_t ex = H5Aexists(h, name);
+    if (ex < 0) return ip_fail_input(e, "cannot read attribute /%s%s", name, ip_h5_detail(&db));
+    if (ex == 0) return 0;
+    return ip_h5_attr_read_num(h, "/", name, H5T_NATIVE_LLONG, H5T_INTEGER, 0, v, e) != 0 ? ip_err_mark_input(e)
+                                                                                        : 0;
+}
+
+/* 1 when x is a whole number in [0, max]. */
+static int whole_in(double x, double max) { return x >= 0 && x <= max && x == floor(x); }
+
+/* The index of the metric array group `path` (/arrays/<kind>/<metric>: the
+ * columns task_id, offset and length, and a 1-D `values`), checked: every
+ * row names a task of the file and a slice inside values. off and len receive
+ * the slice of `task` (*len 0: none). With task < 0 only checks, and reads
+ * all of values once, so that a corrupt file fails here (rp_open) rather than
+ * after `--plots DIR` has started writing. */
+static int array_slice(hid_t h, const char *path, int ntasks, int task, size_t *off, size_t *len, ip_err *e) {
+    ip_h5_detail_buf db;
+    rp_tab idx;
+    char vp[320];
+    hsize_t dims[2] = {0, 0};
+    size_t nv = 0;
+    hid_t d = -1;
+    *off = *len = 0;
+    snprintf(vp, sizeof vp, "%s/values", path);
+    int rc = read_tab(h, path, "", "values", &idx, e);
+    if (rc == 0 && idx.nrows)
+        rc = need_col(&idx, path, "task_id", 0, e) || need_col(&idx, path, "offset", 0, e) ||
+                     need_col(&idx, path, "length", 0, e)
+                 ? -1
+                 : 0;
+    if (rc == 0 && (d = open_numeric(h, vp, 1, dims, &nv, e)) < 0) rc = -1;
+    const rp_col *id = rp_tab_col(&idx, "task_id"), *oc = rp_tab_col(&idx, "offset"), *lc = rp_tab_col(&idx, "length");
+    for (size_t r = 0; rc == 0 && r < idx.nrows; r++) {
+        double o = oc->v[r], l = lc->v[r];
+        if (!whole_in(id->v[r], ntasks - 1.0))
+            rc = ip_fail_input(e, "%s/task_id[%zu] is %g: not a task", path, r, id->v[r]);
+        else if (!whole_in(o, (double)nv) || !whole_in(l, (double)nv - o))
+            rc = ip_fail_input(e, "%s row %zu: offset %g, length %g outside the %zu values", path, r, o, l, nv);
+        else if (id->v[r] == task)
+            *off = (size_t)o, *len = (size_t)l;
+    }
+    if (rc == 0 && task < 0 && nv > 0) {
+        double *all = malloc(nv * sizeof *all); /* open_numeric checked nv * sizeof(double) */
+        if (!all) rc = ip_fail(e, "out of memory reading %s", vp);
+        else if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) < 0)
+            rc = ip_fail_input(e, "cannot read %s%s", vp, ip_h5_detail(&db));
+        free(all);
+    }
+    ip_h5_close(d);
+    tab_free(&idx);
+    return rc;
+}
+
+/* Checks every /arrays/<kind>/<metric> group (array_slice) before anything
+ * is written from the file. */
+static int check_arrays(hid_t h, int ntasks, ip_err *e) {
+    if (H5Lexists(h, "arrays", H5P_DEFAULT) <= 0) return 0;
+    link_list kinds = {0};
+    int rc = list_links(h, "/arrays", &kinds, e);
+    for (int k = 0; rc == 0 && k < kinds.n; k++) {
+        char kp[128];
+        snprintf(kp, sizeof kp, "/arrays/%s", kinds.v[k]);
+        link_list m = {0};
+        rc = list_links(h, kp, &m, e);
+        for (int i = 0; rc == 0 && i < m.n; i++) {
+            char mp[256];
+            size_t off, len;
+            snprintf(mp, sizeof mp, "%s/%s", kp, m.v[i]);
+            rc = array_slice(h, mp, ntasks, -1, &off, &len, e);
+        }
+        free(m.v);
+    }
+    free(kinds.v);
+    return rc;
 }
 
 static const rp_file *sort_file; /* qsort has no user pointer */
@@ -283,7 +472,7 @@ static int index_tabs(rp_file *f, const rp_tab *tabs, int ntabs, int *tab, int *
         for (size_t r = 0; r < tabs[k].nrows; r++) {
             double v = id->v[r];
             if (!(v >= 0 && v < f->ntasks) || v != floor(v))
-                return ip_fail(e, "/%s/%s: task_id %g is not a task", what, tabs[k].name, v);
+                return ip_fail_input(e, "/%s/%s: task_id %g is not a task", what, tabs[k].name, v);
             tab[(int)v] = k, row[(int)v] = (int)r;
         }
     }
@@ -292,56 +481,56 @@ static int index_tabs(rp_file *f, const rp_tab *tabs, int ntabs, int *tab, int *
 
 int rp_open(rp_file *f, const char *path, ip_err *e) {
     ip_h5_quiet q;
-    ip_h5_detail_buf db;
     memset(f, 0, sizeof *f);
     f->hid = -1;
     ip_h5_quiet_on(&q);
-    hid_t fapl = ip_h5_make_fapl(0);
-    hid_t h = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    ip_h5_close(fapl);
     int rc = -1;
+    /* a missing file, a directory, an empty or non-HDF5 file told apart */
+    hid_t h = ip_h5_open_ro(path, e);
     if (h < 0) {
-        ip_fail(e, "cannot open %s as an HDF5 file%s", path, ip_h5_detail(&db));
-        goto done;
+        ip_err_mark_input(e);
+        goto ctx;
     }
     f->hid = h;
-    long long version = attr_ll(h, "format_version", -1);
+    long long version = -1, in_progress = 0;
+    if (attr_int(h, "format_version", &version, e) != 0) goto ctx;
     if (version != 1) {
-        ip_fail(e, "%s is not an ipsweep results file of format_version 1 (found %lld)", path, version);
+        ip_fail_input(e, "%s is not an ipsweep results file of format_version 1 (found %lld)", path, version);
         goto done;
     }
-    attr_str(h, "spec_name", f->spec_name, sizeof f->spec_name);
-    attr_str(h, "software", f->software, sizeof f->software);
-    f->in_progress = (int)attr_ll(h, "in_progress", 0);
-    f->total = attr_ll(h, "tasks_total", 0);
-    f->ndone = attr_ll(h, "tasks_done", 0);
-    f->nfailed = attr_ll(h, "tasks_failed", 0);
-    f->nskipped = attr_ll(h, "tasks_skipped", 0);
-    f->nrunning = attr_ll(h, "tasks_running", 0);
-    f->npending = attr_ll(h, "tasks_pending", 0);
+    if (attr_text(h, "/", "spec_name", f->spec_name, sizeof f->spec_name, e) ||
+        attr_text(h, "/", "software", f->software, sizeof f->software, e) ||
+        attr_int(h, "in_progress", &in_progress, e) || attr_int(h, "tasks_total", &f->total, e) ||
+        attr_int(h, "tasks_done", &f->ndone, e) || attr_int(h, "tasks_failed", &f->nfailed, e) ||
+        attr_int(h, "tasks_skipped", &f->nskipped, e) || attr_int(h, "tasks_running", &f->nrunning, e) ||
+        attr_int(h, "tasks_pending", &f->npending, e))
+        goto ctx;
+    f->in_progress = in_progress != 0;
     /* files written before provenance was recorded have no group: not an error */
     if (H5Lexists(h, "provenance", H5P_DEFAULT) > 0) {
+        ip_h5_detail_buf db;
         hid_t g = H5Gopen2(h, "provenance", H5P_DEFAULT);
-        f->has_provenance = g >= 0;
-        for (int i = 0; g >= 0 && i < ip_provenance_nfields; i++)
-            attr_str(g, ip_provenance_fields[i].name, (char *)&f->provenance + ip_provenance_fields[i].offset,
-                     ip_provenance_fields[i].cap);
+        if (g < 0) {
+            ip_fail_input(e, "/provenance is not a group%s", ip_h5_detail(&db));
+            goto ctx;
+        }
+        f->has_provenance = 1;
+        int bad = 0;
+        for (int i = 0; !bad && i < ip_provenance_nfields; i++)
+            bad = attr_text(g, "/provenance/", ip_provenance_fields[i].name,
+                            (char *)&f->provenance + ip_provenance_fields[i].offset, ip_provenance_fields[i].cap, e);
         ip_h5_close(g);
+        if (bad) goto ctx;
     }
     if (read_tab(h, "/tasks", "tasks", NULL, &f->tasks, e)) goto ctx;
     const char *need[] = {"id", "key", "kind", "name", "status"};
-    for (int i = 0; i < 5; i++) {
-        const rp_col *c = rp_tab_col(&f->tasks, need[i]);
-        if (!c || c->is_str != (i > 0)) {
-            ip_fail(e, "/tasks has no %s column %s", i ? "string" : "numeric", need[i]);
-            goto ctx;
-        }
-    }
+    for (int i = 0; i < 5; i++)
+        if (need_col(&f->tasks, "/tasks", need[i], i > 0, e) != 0) goto ctx;
     f->ntasks = (int)f->tasks.nrows;
     const rp_col *id = rp_tab_col(&f->tasks, "id"), *dc = rp_tab_col(&f->tasks, "deps");
     for (int i = 0; i < f->ntasks; i++)
         if (id->v[i] != i) {
-            ip_fail(e, "/tasks/id[%d] is %g: rows must be in task-id order", i, id->v[i]);
+            ip_fail_input(e, "/tasks/id[%d] is %g: rows must be in task-id order", i, id->v[i]);
             goto ctx;
         }
     f->key = rp_tab_col(&f->tasks, "key")->s;
@@ -350,8 +539,9 @@ int rp_open(rp_file *f, const char *path, ip_err *e) {
     f->status = rp_tab_col(&f->tasks, "status")->s;
     f->deps = dc && dc->is_str ? dc->s : NULL;
     f->has_params = H5Lexists(h, "params", H5P_DEFAULT) > 0;
-    if (read_kind_tabs(h, "params", &f->params, &f->nparams, e) ||
-        read_kind_tabs(h, "metrics", &f->metrics, &f->nmetrics, e) || read_ipguard(h, f, e))
+    if (read_kind_tabs(h, "/params", &f->params, &f->nparams, e) ||
+        read_kind_tabs(h, "/metrics", &f->metrics, &f->nmetrics, e) || read_ipguard(h, f, e) ||
+        check_arrays(h, f->ntasks, e))
         goto ctx;
     size_t n = (size_t)(f->ntasks ? f->ntasks : 1);
     f->prow = malloc(n * sizeof *f->prow), f->mrow = malloc(n * sizeof *f->mrow);
@@ -467,32 +657,32 @@ int rp_array(const rp_file *f, int task, const char *metric, double **v, size_t 
     ip_h5_quiet_on(&q);
     hid_t h = (hid_t)f->hid;
     int rc = 0;
-    if (H5Lexists(h, "arrays", H5P_DEFAULT) <= 0 || H5Lexists(h, path, H5P_DEFAULT) <= 0) goto done;
-    rp_tab idx;
-    if (read_tab(h, path, metric, "values", &idx, e) != 0) {
+    if (H5Lexists(h, "arrays", H5P_DEFAULT) <= 0 || ip_h5_path_exists(h, path) <= 0) goto done;
+    size_t o = 0, l = 0, bytes = 0;
+    /* checked again (rp_open checked every group): the path is built from
+     * the task's kind, which need not be one of the groups checked */
+    if (array_slice(h, path, f->ntasks, task, &o, &l, e) != 0) {
         rc = -1;
         goto done;
     }
-    const rp_col *id = rp_tab_col(&idx, "task_id"), *off = rp_tab_col(&idx, "offset"),
-                 *len = rp_tab_col(&idx, "length");
-    long long o = -1, l = 0;
-    for (size_t r = 0; id && off && len && !id->is_str && r < idx.nrows; r++)
-        if (id->v[r] == task) o = (long long)off->v[r], l = (long long)len->v[r];
-    tab_free(&idx);
-    if (o < 0 || l <= 0) goto done;
-    char vp[300];
+    if (l == 0) goto done;
+    if (ip_mul_size(l, sizeof **v, &bytes) != 0) {
+        rc = ip_fail_input(e, "%s: length %zu is too large", path, l);
+        goto done;
+    }
+    char vp[320];
     snprintf(vp, sizeof vp, "%s/values", path);
     hid_t d = H5Dopen2(h, vp, H5P_DEFAULT), fs = d < 0 ? -1 : H5Dget_space(d);
     hsize_t start[1] = {(hsize_t)o}, count[1] = {(hsize_t)l};
     hid_t ms = H5Screate_simple(1, count, NULL);
-    *v = malloc((size_t)l * sizeof **v);
+    *v = malloc(bytes);
     if (!*v || fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, *v) < 0) {
+        rc = *v ? ip_fail_input(e, "cannot read %s[%zu:%zu]", vp, o, o + l) : ip_fail(e, "out of memory reading %s", vp);
         free(*v);
         *v = NULL;
-        rc = ip_fail(e, "cannot read %s[%lld:%lld]", vp, o, o + l);
     } else {
-        *n = (size_t)l;
+        *n = l;
     }
     ip_h5_close(ms);
     ip_h5_close(fs);
