@@ -139,7 +139,7 @@ hid_t ip_h5_open_ro(const char *path, ip_err *e) {
     if (ok && S_ISDIR(st.st_mode)) return ip_fail(e, "cannot open the file: it is a directory");
     if (ok && st.st_size == 0) return ip_fail(e, "not a valid HDF5 file (it is empty)");
     htri_t is = H5Fis_hdf5(path);
-    if (is == 0) return ip_fail(e, "not a valid HDF5 file (no HDF5 signature: corrupt, or not a checkpoint)");
+    if (is == 0) return ip_fail(e, "not a valid HDF5 file (no HDF5 signature: corrupt, or another kind of file)");
     hid_t fapl = ip_h5_make_fapl(0);
     if (fapl < 0) return ip_fail(e, "cannot set up HDF5 file access%s", ip_h5_detail(&db));
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl); /* also when H5Fis_hdf5 itself failed */
