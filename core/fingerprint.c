@@ -19,6 +19,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "train.h"
+#include "proc.h"
 
 static const char *const init_names[] = {"train", "noise"};
 static const char *const target_names[] = {"random", "least-likely"};
@@ -77,12 +78,6 @@ void ip_fp_run_free(ip_fp_run *r) {
     free(r->iterations), free(r->converged), free(r->source), free(r->target);
     r->iterations = r->source = r->target = NULL;
     r->converged = NULL;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -340,7 +335,7 @@ int ip_fingerprint_generate(ip_model *m, const ip_dataset *train, const float *l
     if (m->batch < (int)B && ip_model_plan(m, (int)B, e) != 0) goto done;
     m->branch = ip_fp_resolve_branch(m, cfg->branch);
     m->sign_loss_scale = 0; /* only the input gradient matters */
-    double t0 = now_s();
+    double t0 = ip_now_s();
     for (size_t first = 0; first < K; first += B) {
         size_t n = K - first < B ? K - first : B;
         if (ip_fp_seeds(m, train, lo, hi, cfg, first, n, xb, r.source + first, r.target + first, e) != 0 ||
@@ -356,7 +351,7 @@ int ip_fingerprint_generate(ip_model *m, const ip_dataset *train, const float *l
             fp->n++;
         }
     }
-    r.seconds = now_s() - t0;
+    r.seconds = ip_now_s() - t0;
     fp->c = m->cfg.in_c, fp->h = m->cfg.in_h, fp->w = m->cfg.in_w, fp->classes = m->cfg.classes;
     fp->requested = K;
     fp->unconverged = K - fp->n;

@@ -16,14 +16,9 @@
 #include "rng.h"
 #include "tasks.h"
 #include "train.h"
+#include "proc.h"
 
 #define FG_INF 0x3fffffff
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *const mode_names[] = {"full", "screen"};
 
@@ -882,7 +877,7 @@ int ip_forge_keygen_fn(void *ctx, uint64_t index, float *keys, ip_err *e) {
 
 int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, ip_err *e) {
     (void)e;
-    double t0 = now_s();
+    double t0 = ip_now_s();
     ip_model *m = f->m;
     ip_model_passport_affine(m);
     for (int l = 0; l < f->L; l++) {
@@ -898,7 +893,7 @@ int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, 
     if (detect) *detect = det;
     if (r) {
         r->correct[0] = correct, r->evaluated[0] = evaluated, r->detect[0] = det;
-        r->seconds = now_s() - t0;
+        r->seconds = ip_now_s() - t0;
         r->samples = samples;
     }
     return 0;
@@ -911,7 +906,7 @@ int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t firs
     if (total > 0 && first + count > total)
         return ip_fail(e, "passports %llu..%llu are not part of %llu", (unsigned long long)first,
                        (unsigned long long)(first + count - 1), (unsigned long long)total);
-    double t0 = now_s(), tkeys = 0;
+    double t0 = ip_now_s(), tkeys = 0;
     r->samples = 0;
     int screen = f->cfg.mode == IP_FORGE_SCREEN;
     /* block size: the plan's, or fewer when there are fewer passports (a function of total, so the same for
@@ -924,7 +919,7 @@ int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t firs
         uint64_t base = total > 0 ? s0 / B * B : s0, s1 = base + B < end ? base + B : end;
         int np = (int)(s1 - s0), c0 = (int)(s0 - base), c1 = (int)(s1 - base);
         size_t b0 = (size_t)(s0 - first);
-        double tk = now_s();
+        double tk = ip_now_s();
         for (int l = 0; l < f->L; l++) { /* columns of no passport of the range: zero */
             size_t k = m->passports[l].k;
             for (int h = 0; h < 2; h++) {
@@ -958,13 +953,13 @@ int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t firs
             for (int l = 0; l < f->L; l++) s += detect_of(m, l, f->gb[l] + c0 + p, 2 * (size_t)B);
             r->detect[b0 + (size_t)p] = s / f->L;
         }
-        tkeys += now_s() - tk;
+        tkeys += ip_now_s() - tk;
         fg_table t = {2 * (size_t)B, (size_t)B, base};
         eval_block(f, &t, s0, np, total, screen, threshold, r->correct + b0, r->evaluated + b0,
                    r->pred ? r->pred + b0 * f->E : NULL, &r->samples);
         s0 = s1;
     }
-    r->seconds = now_s() - t0;
+    r->seconds = ip_now_s() - t0;
     r->key_seconds = tkeys;
     return 0;
 }

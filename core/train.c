@@ -10,12 +10,7 @@
 
 #include "layers.h"
 #include "trigger.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "proc.h"
 
 void ip_train_defaults(ip_train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -100,7 +95,7 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
     int nbr = branches_of(m, br);
     ip_branch saved_branch = m->branch;
     for (int epoch = 0; epoch < c->epochs; epoch++) {
-        double t0 = now_s();
+        double t0 = ip_now_s();
         float lr = ip_optim_lr_at(&c->opt, epoch);
         ip_data_epoch_order(order, train->n, c->seed, (uint64_t)epoch);
         ip_rng aug;
@@ -154,7 +149,7 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
             rc = -1;
             goto done;
         }
-        r.seconds = now_s() - t0;
+        r.seconds = ip_now_s() - t0;
         if (c->verbose) {
             fprintf(stderr, "epoch %d/%d: loss %.4f train_acc %.4f", r.epoch, c->epochs, r.train_loss, r.train_acc);
             if (r.test_acc >= 0) fprintf(stderr, " test_acc %.4f", r.test_acc);

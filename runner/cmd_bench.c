@@ -15,18 +15,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "suggest.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
-}
+#include "../core/proc.h"
 
 static int bench_gemm(int argc, char **argv) {
     int size = 1024, reps = 10, threads = 0;
@@ -51,10 +40,10 @@ static int bench_gemm(int argc, char **argv) {
     for (size_t i = 0; i < n * n; i++) a[i] = ip_rng_uniform(&r), b[i] = ip_rng_uniform(&r);
     ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc, size);
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
+        double t0 = ip_now_s();
         ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc,
                     size);
-        times[i] = now_s() - t0;
+        times[i] = ip_now_s() - t0;
     }
     for (int i = 1; i < reps; i++) /* insertion sort for the median */
         for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
@@ -118,13 +107,13 @@ static int bench_train(int argc, char **argv) {
     m.sign_loss_scale = m.npassports ? 1.f : 0.f;
     double t_train = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = now_s();
+        double t0 = ip_now_s();
         ip_model_zero_grad(&m);
         const float *logits = ip_model_forward(&m, x, batch, 1);
         xent_forward_backward(m.dlogits, logits, y, batch, 10, 1.f, NULL);
         ip_model_backward(&m, m.dlogits, NULL);
         ip_optim_step(&opt, &m, 0.01f);
-        if (s >= warmup) t_train += now_s() - t0;
+        if (s >= warmup) t_train += ip_now_s() - t0;
     }
     if (profile) { /* a separate pass, so the timers do not perturb the figures above */
         m.op_seconds = calloc(2 * (size_t)m.nops, sizeof *m.op_seconds);
@@ -146,9 +135,9 @@ static int bench_train(int argc, char **argv) {
     }
     double t_inf = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = now_s();
+        double t0 = ip_now_s();
         ip_model_forward(&m, x, batch, 0);
-        if (s >= warmup) t_inf += now_s() - t0;
+        if (s >= warmup) t_inf += ip_now_s() - t0;
     }
     double fwd = ip_model_flops_per_sample(&m);
     double train_ips = batch * steps / t_train, infer_ips = batch * steps / t_inf;
@@ -156,7 +145,7 @@ static int bench_train(int argc, char **argv) {
            "train_img_per_s=%.1f infer_img_per_s=%.1f gflops=%.1f infer_gflops=%.1f fwd_mflop_per_img=%.1f "
            "peak_rss_mb=%.1f\n",
            cfg.arch, ip_scheme_name(cfg.scheme), ip_norm_name(cfg.norm), nt, batch, steps, 1e3 * t_train / steps,
-           train_ips, infer_ips, 3 * fwd * train_ips / 1e9, fwd * infer_ips / 1e9, fwd / 1e6, peak_rss_mb());
+           train_ips, infer_ips, 3 * fwd * train_ips / 1e9, fwd * infer_ips / 1e9, fwd / 1e6, ip_peak_rss_mb());
     ip_optim_free(&opt);
     ip_model_free(&m);
     free(x), free(y);

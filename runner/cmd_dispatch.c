@@ -14,12 +14,7 @@
 #include "results.h"
 #include "run_common.h"
 #include "sched.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "../core/proc.h"
 
 typedef struct dispatch_state {
     rn_journal journal;
@@ -106,9 +101,9 @@ int cmd_bench_dispatch(int argc, char **argv) {
             for (int i = 0; status && i < ntasks; i++) status[i] = RN_SKIPPED;
             h = (rn_sched_hooks){0};
         }
-        double t0 = now_s();
+        double t0 = ip_now_s();
         rc = rn_sched_run(&spec, &ctx, status, &h, NULL, &e);
-        double dt = now_s() - t0;
+        double dt = ip_now_s() - t0;
         if (!ok || rc != 0 || s.finished != ntasks) {
             fprintf(stderr, "ipsweep bench dispatch: %s (finished %ld of %d)\n", e.msg[0] ? e.msg : "failed",
                     s.finished, ntasks);

@@ -19,14 +19,9 @@
 #include "run_common.h"
 #include "sched.h"
 #include "spec.h"
+#include "../core/proc.h"
 
 #define MAX_SETS 64
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int rn_mpi_begin(int *rank, int *nranks) {
     *rank = 0, *nranks = 1;
@@ -152,7 +147,7 @@ static int hook_finished(void *user, const rn_result *const *rs, int n, ip_err *
 }
 
 static int flush_results(run_state *s, int in_progress, ip_err *e) {
-    s->last_flush = now_s();
+    s->last_flush = ip_now_s();
     return rn_results_write(s->spec->output, s->spec, (const rn_record *const *)s->by_task, s->running, in_progress,
                             e);
 }
@@ -160,7 +155,7 @@ static int flush_results(run_state *s, int in_progress, ip_err *e) {
 static int hook_tick(void *user, ip_err *e) {
     run_state *s = user;
     rn_progress_status(&s->progress, 0);
-    if (now_s() - s->last_flush >= s->flush_interval) return flush_results(s, 1, e);
+    if (ip_now_s() - s->last_flush >= s->flush_interval) return flush_results(s, 1, e);
     return 0;
 }
 

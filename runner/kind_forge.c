@@ -21,6 +21,7 @@
 #include "../core/train.h"
 #include "cli.h"
 #include "kinds.h"
+#include "../core/proc.h"
 
 /* ---------------- fake1 ---------------- */
 
@@ -210,12 +211,6 @@ const rn_kind rn_kind_verify = {
 
 /* ---------------- ipsweep bench forge ---------------- */
 
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
 int rn_bench_forge(int argc, char **argv) {
     char arch[32] = "small-p", mode[16] = "full", norm[8] = "bn", model_path[1024] = "", data[1024] = "";
     int passports = 64, eval_images = 256, threads = 0, group = 0, chunk = 0, vbatch = 0;
@@ -322,7 +317,7 @@ int rn_bench_forge(int argc, char **argv) {
            "img_per_s=%.0f peak_rss_mb=%.1f\n",
            arch, ip_forge_mode_name(fc.mode), nt, passports, eval_images, info.chunk, info.group, info.virtual_batch,
            info.cached, info.planned_mb, real_acc, accepted, evsum / passports, plan_s, res.key_seconds, res.seconds,
-           passports / res.seconds, passports / (res.seconds + plan_s), res.samples / res.seconds, peak_rss_mb());
+           passports / res.seconds, passports / (res.seconds + plan_s), res.samples / res.seconds, ip_peak_rss_mb());
     rc = 0;
 done:
     ip_forge_result_free(&res);

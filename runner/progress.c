@@ -1,14 +1,9 @@
 #include "progress.h"
+#include "../core/proc.h"
 
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_duration(char *out, size_t cap, double s) {
     if (s < 0 || s != s) snprintf(out, cap, "?");
@@ -24,7 +19,7 @@ void rn_progress_init(rn_progress *p, FILE *f, int total, int already_done) {
     p->total = total;
     p->resumed = already_done;
     p->done = already_done;
-    p->t0 = p->last_status = now_s();
+    p->t0 = p->last_status = ip_now_s();
     p->interval = 30;
 }
 
@@ -62,7 +57,7 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
 }
 
 void rn_progress_status(rn_progress *p, int force) {
-    double t = now_s();
+    double t = ip_now_s();
     if (!force && !p->tty && t - p->last_status < p->interval) return;
     if (!force && p->tty && t - p->last_status < 0.2) return;
     p->last_status = t;

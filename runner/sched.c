@@ -15,14 +15,9 @@
 #include <time.h>
 
 #include "wire.h"
+#include "../core/proc.h"
 
 enum { TAG_REQ = 11, TAG_WORK = 12 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -39,9 +34,9 @@ void rn_run_task(const rn_spec *spec, int task, const rn_ctx *ctx, rn_result *r)
     ip_metrics_init(&r->metrics);
     const rn_kind *k = rn_kind_find(t->kind);
     ip_err e = {{0}};
-    double t0 = now_s();
+    double t0 = ip_now_s();
     int rc = k ? k->run(t, ctx, &r->metrics, &e) : ip_fail(&e, "unknown task kind \"%s\"", t->kind);
-    r->wall_seconds = now_s() - t0;
+    r->wall_seconds = ip_now_s() - t0;
     if (rc == 0) {
         for (int i = 0; i < r->metrics.nscalars && rc == 0; i++)
             if (isnan(r->metrics.values[i]) && strcmp(r->metrics.names[i], "test_acc") == 0)
@@ -239,8 +234,8 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
         rc = coord_finish(&c, &rp, 1, e);
         ip_metrics_free(&r.metrics);
         if (rc != 0) break;
-        if (h->tick && now_s() - last_tick > 0.5) {
-            last_tick = now_s();
+        if (h->tick && ip_now_s() - last_tick > 0.5) {
+            last_tick = ip_now_s();
             if ((rc = h->tick(h->user, e)) != 0) break;
         }
     }
@@ -270,7 +265,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     int rcap = 0;
     rn_buf buf = {0};
     long backoff = 20;
-    double last_tick = now_s();
+    double last_tick = ip_now_s();
     if (!idle) rc = ip_fail(e, "out of memory");
     int ids[256];
     while (rc == 0 && (c.outstanding > 0 || nidle < nworkers)) {
@@ -304,8 +299,8 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
         MPI_Status st;
         MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
         if (!flag) {
-            if (h->tick && now_s() - last_tick > 0.5) {
-                last_tick = now_s();
+            if (h->tick && ip_now_s() - last_tick > 0.5) {
+                last_tick = ip_now_s();
                 if ((rc = h->tick(h->user, e)) != 0) break;
             }
             sleep_us(backoff);
@@ -355,8 +350,8 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     /* stop every worker (each is idle and waiting for a reply); on error too, so none hangs */
     if (rc != 0) {
         /* drain requests so every worker can be told to stop */
-        double t0 = now_s();
-        while (nidle < nworkers && now_s() - t0 < 30) {
+        double t0 = ip_now_s();
+        while (nidle < nworkers && ip_now_s() - t0 < 30) {
             int flag = 0;
             MPI_Status st;
             MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
