@@ -10,22 +10,8 @@
 #include "../core/trigger.h"
 #include "cli.h"
 #include "commands.h"
+#include "kinds.h"
 #include "suggest.h"
-
-/* "100,150" -> milestones */
-static int parse_milestones(const char *s, ip_optim_cfg *o) {
-    o->nmilestones = 0;
-    while (*s) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || o->nmilestones >= IP_MAX_MILESTONES) return -1;
-        o->milestones[o->nmilestones++] = (int)v;
-        s = end;
-        if (*s == ',') s++;
-        else if (*s) return -1;
-    }
-    return 0;
-}
 
 /* Every argument error of `train` is found before the banner and before any
  * training: one line, exit 2. The data is probed with the real loader (one
@@ -124,8 +110,9 @@ int cmd_train(int argc, char **argv) {
     else if (lr != -1) return cli_error("train", "--lr must be positive");
     t.train.opt.momentum = momentum;
     t.train.opt.weight_decay = wd;
-    if (parse_milestones(milestones, &t.train.opt) != 0)
-        return cli_error("train", "--milestones expects increasing epochs like 100,150, got \"%s\"", milestones);
+    ip_err me = {{0}};
+    if (rn_milestones_parse(milestones, &t.train.opt, &me) != 0)
+        return cli_error("train", "--%s", me.msg);
     if (t.train.epochs < 0 || t.train.batch < 1) return cli_error("train", "--epochs must be >= 0 and --batch >= 1");
     if (t.triggers < 1 || t.triggers > IP_TRIGGER_MAX_COUNT)
         return cli_error("train", "--triggers must be 1..%d", IP_TRIGGER_MAX_COUNT);

@@ -132,7 +132,7 @@ static double train_cost(const rn_task *t, const rn_ctx *c) {
 
 _Static_assert(RN_MAX_INT_LIST <= IP_MAX_MILESTONES, "a milestones list must fit in ip_optim_cfg");
 
-static int parse_milestones(const char *s, ip_optim_cfg *o, ip_err *e) {
+int rn_milestones_parse(const char *s, ip_optim_cfg *o, ip_err *e) {
     long v[RN_MAX_INT_LIST];
     char msg[200];
     const rn_key *k = NULL;
@@ -163,7 +163,7 @@ static int train_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err 
     tt.train.opt.lr = (float)rn_param_f(t, "lr");
     tt.train.opt.momentum = (float)rn_param_f(t, "momentum");
     tt.train.opt.weight_decay = (float)rn_param_f(t, "weight_decay");
-    if (parse_milestones(rn_param_str(t, "milestones"), &tt.train.opt, e)) return -1;
+    if (rn_milestones_parse(rn_param_str(t, "milestones"), &tt.train.opt, e)) return -1;
     tt.train.epochs = (int)rn_param_i(t, "epochs");
     tt.train.batch = (int)rn_param_i(t, "batch");
     tt.train.augment = rn_param_b(t, "augment");

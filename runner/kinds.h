@@ -45,6 +45,11 @@ typedef struct rn_key {
  * both the spec loader and the kinds' run functions. */
 int rn_int_list_parse(const rn_key *k, const char *s, long *out, char *msg, size_t cap);
 
+/* The train kind's milestones ("100,150") into o, by that rule and the key's
+ * bounds: the one parser for specs and `ipsweep train --milestones`. */
+struct ip_optim_cfg;
+int rn_milestones_parse(const char *s, struct ip_optim_cfg *o, ip_err *e);
+
 /* What a worker knows besides the task: where checkpoints go, the spec's data section. */
 typedef struct rn_ctx {
     const char *data_source;      /* data.source */
