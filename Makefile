@@ -26,8 +26,10 @@ CFLAGS_RUNNER = $(BASEFLAGS) $(OPT) $(MARCH) $(PKG_CFLAGS_RUNNER) $(EXTRA_CFLAGS
 LDLIBS_CORE   = $(PKG_LIBS_CORE) -lm
 
 BUILD ?= build
-CORE_SRC   := $(sort $(wildcard core/*.c))
-RUNNER_SRC := $(sort $(wildcard runner/*.c))
+CORE_SRC   := $(sort $(wildcard core/*.c core/*/*.c))
+CORE_H     := $(wildcard core/*.h core/*/*.h)
+RUNNER_SRC := $(sort $(wildcard runner/*.c runner/*/*.c))
+RUNNER_H   := $(wildcard runner/*.h runner/*/*.h)
 # tests/fuzz/spec_harness.c: the fuzz target's body, replayed by tests/test_fuzz_regress.c
 TEST_SRC   := $(sort $(wildcard tests/test_*.c)) tests/fuzz/spec_harness.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -53,15 +55,15 @@ $(BUILD)/libipcore.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/core/%.o: core/%.c core/*.h
+$(BUILD)/core/%.o: core/%.c $(CORE_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_CORE) -c $< -o $@
 
-$(BUILD)/runner/%.o: runner/%.c runner/*.h core/*.h
+$(BUILD)/runner/%.o: runner/%.c $(RUNNER_H) $(CORE_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
 
-$(BUILD)/tests/%.o: tests/%.c tests/*.h core/*.h runner/*.h
+$(BUILD)/tests/%.o: tests/%.c tests/*.h $(CORE_H) $(RUNNER_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_RUNNER) -c $< -o $@
 $(BUILD)/tests/fuzz/spec_harness.o $(BUILD)/tests/fuzz/fuzz_spec.o $(BUILD)/tests/test_fuzz_regress.o: tests/fuzz/spec_harness.h
