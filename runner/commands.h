@@ -12,22 +12,10 @@ int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 /* `report` (runner/report.c) */
 int cmd_report(int argc, char **argv);
-int cmd_bench_dispatch(int argc, char **argv);
-/* `bench forge` (runner/kind_forge.c) */
-int rn_bench_forge(int argc, char **argv);
-/* `bench fingerprint` (runner/kind_ipguard.c) */
-int rn_bench_fingerprint(int argc, char **argv);
 
-/* The benchmarks of `ipsweep bench` (runner/cmd_bench.c): the one list that
- * its dispatch, its usage and the top-level help use. */
-typedef struct rn_bench {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} rn_bench;
-extern const rn_bench rn_benches[];
-extern const int rn_nbenches;
-/* The benchmark names joined with sep, into out[cap]. */
+/* The names of the benchmarks of `ipsweep bench` (runner/bench/: one file per
+ * benchmark, the table in bench.c) joined with sep, into out[cap]: the
+ * top-level help lists them. */
 void rn_bench_names(char *out, size_t cap, const char *sep);
 
 /* Sets the OpenBLAS thread count: `requested` when > 0, otherwise all cores

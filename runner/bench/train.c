@@ -1,63 +1,21 @@
-/* `ipsweep bench train|gemm`: speed figures as one line of key=value, to be
- * compared side by side with ../shared/bench/torch_anchor.py (docs/performance.md). */
-#include <cblas.h>
+/* `ipsweep bench train`: training and inference speed of one architecture on
+ * random data, to be compared side by side with ../shared/bench/torch_anchor.py
+ * (docs/performance.md, scripts/bench.sh). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
-#include "../core/gemm.h"
-#include "../core/layers.h"
-#include "../core/model.h"
-#include "../core/optim.h"
-#include "../core/rng.h"
-#include "cli.h"
-#include "commands.h"
-#include "suggest.h"
-#include "../core/proc.h"
+#include "../../core/layers.h"
+#include "../../core/model.h"
+#include "../../core/optim.h"
+#include "../../core/proc.h"
+#include "../../core/rng.h"
+#include "../cli.h"
+#include "../commands.h"
+#include "bench.h"
 
-static int bench_gemm(int argc, char **argv) {
-    int size = 1024, reps = 10, threads = 0;
-    cli_opt opts[] = {
-        {"size", CLI_INT, &size, 0, "N", "square matrix size (default 1024)"},
-        {"reps", CLI_INT, &reps, 0, "N", "timed repetitions (default 10; the median is reported)"},
-        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
-    };
-    cli_cmd c = {"bench gemm", "ipsweep bench gemm [--size N] [--reps N] [--threads N]",
-                 "Measures ip_sgemm (blocked SGEMM on --threads threads) on N x N x N and prints gemm_gflops (median of the repetitions).", opts,
-                 3, 0, {0}, 0};
-    int rc = cli_parse(&c, argc, argv);
-    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
-    if (size < 1 || reps < 1 || reps > 1000) return cli_error("bench gemm", "--size and --reps must be positive");
-    int nt = ip_set_threads(threads);
-    size_t n = (size_t)size;
-    float *a = malloc(n * n * 4), *b = malloc(n * n * 4), *cc = malloc(n * n * 4);
-    double *times = malloc((size_t)reps * sizeof *times);
-    if (!a || !b || !cc || !times) return fprintf(stderr, "ipsweep bench gemm: out of memory\n"), 1;
-    ip_rng r;
-    ip_rng_init(&r, 1, ip_stream("bench", 0));
-    for (size_t i = 0; i < n * n; i++) a[i] = ip_rng_uniform(&r), b[i] = ip_rng_uniform(&r);
-    ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc, size);
-    for (int i = 0; i < reps; i++) {
-        double t0 = ip_now_s();
-        ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc,
-                    size);
-        times[i] = ip_now_s() - t0;
-    }
-    for (int i = 1; i < reps; i++) /* insertion sort for the median */
-        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
-            double t = times[j];
-            times[j] = times[j - 1], times[j - 1] = t;
-        }
-    double med = times[reps / 2];
-    printf("bench=gemm threads=%d size=%d reps=%d gemm_gflops=%.1f best_gflops=%.1f\n", nt, size, reps,
-           2.0 * n * n * n / med / 1e9, 2.0 * n * n * n / times[0] / 1e9);
-    free(a), free(b), free(cc), free(times);
-    return 0;
-}
-
-static int bench_train(int argc, char **argv) {
+int rn_bench_train(int argc, char **argv) {
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
     char norm[8] = "bn", scheme[16] = "v1";
@@ -150,49 +108,4 @@ static int bench_train(int argc, char **argv) {
     ip_model_free(&m);
     free(x), free(y);
     return 0;
-}
-
-/* THE table of benchmarks: `bench` dispatch, its usage and the top-level help
- * (main.c) all come from it. */
-const rn_bench rn_benches[] = {
-    {"train", bench_train, "training and inference speed of one architecture"},
-    {"gemm", bench_gemm, "cblas_sgemm GFLOP/s"},
-    {"dispatch", cmd_bench_dispatch, "scheduler throughput: no-op tasks through MPI and the journal"},
-    {"forge", rn_bench_forge, "fake-passport evaluations per second"},
-    {"fingerprint", rn_bench_fingerprint, "IPGuard fingerprint points per second"},
-};
-const int rn_nbenches = (int)(sizeof rn_benches / sizeof *rn_benches);
-
-void rn_bench_names(char *out, size_t cap, const char *sep) {
-    size_t n = 0;
-    out[0] = 0;
-    for (int i = 0; i < rn_nbenches && n < cap; i++) {
-        int w = snprintf(out + n, cap - n, "%s%s", i ? sep : "", rn_benches[i].name);
-        if (w < 0) break;
-        n += (size_t)w;
-    }
-}
-
-static void bench_usage(FILE *f) {
-    fprintf(f, "usage: ipsweep bench BENCHMARK [options]   (ipsweep bench BENCHMARK --help for its options)\n\n"
-               "Speed figures, printed as one line of key=value (docs/performance.md).\n\nbenchmarks:\n");
-    for (int i = 0; i < rn_nbenches; i++) fprintf(f, "  %-12s %s\n", rn_benches[i].name, rn_benches[i].summary);
-}
-
-int cmd_bench(int argc, char **argv) {
-    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
-        bench_usage(stdout);
-        return 0;
-    }
-    char names[128];
-    rn_bench_names(names, sizeof names, ", ");
-    if (argc < 1) return cli_error("bench", "expects a benchmark: %s (see ipsweep bench --help)", names);
-    const char *cands[16];
-    for (int i = 0; i < rn_nbenches; i++) {
-        if (strcmp(argv[0], rn_benches[i].name) == 0) return rn_benches[i].run(argc - 1, argv + 1);
-        cands[i] = rn_benches[i].name;
-    }
-    const char *s = rn_suggest(argv[0], cands, rn_nbenches);
-    if (s) return cli_error("bench", "unknown benchmark \"%s\" (did you mean %s?)", argv[0], s);
-    return cli_error("bench", "unknown benchmark \"%s\" (benchmarks: %s)", argv[0], names);
 }

@@ -8,13 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "commands.h"
-#include "journal.h"
-#include "results.h"
-#include "run_common.h"
-#include "sched.h"
-#include "../core/proc.h"
+#include "../../core/proc.h"
+#include "../cli.h"
+#include "../journal.h"
+#include "../results.h"
+#include "../run_common.h"
+#include "../sched.h"
+#include "bench.h"
 
 typedef struct dispatch_state {
     rn_journal journal;
@@ -48,7 +48,7 @@ static int d_finished(void *user, const rn_result *const *rs, int n, ip_err *e) 
     return rc;
 }
 
-int cmd_bench_dispatch(int argc, char **argv) {
+int rn_bench_dispatch(int argc, char **argv) {
     int ntasks = 100000;
     char dir[1024] = "";
     cli_opt opts[] = {
