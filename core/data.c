@@ -406,9 +406,54 @@ int ip_data_synthetic(ip_dataset *d, size_t n, int c, int h, int w, int classes,
 
 /* ------------------------------------------------------ source parsing --- */
 
+typedef enum { SRC_SYNTHETIC, SRC_IDX, SRC_CIFAR10, SRC_CIFAR100 } src_kind;
+
+/* The kinds of source: the one list (loading, ip_data_probe and ip_data_check_source
+ * all look a kind up here; KINDS_TEXT is the list as messages print it). */
+static const char *const kind_names[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"};
+static const src_kind kind_of[] = {SRC_IDX, SRC_IDX, SRC_CIFAR10, SRC_CIFAR100, SRC_SYNTHETIC};
+#define NKINDS ((int)(sizeof kind_names / sizeof *kind_names))
+#define KINDS_TEXT "fashion-mnist, mnist, cifar10, cifar100, synthetic"
+
+/* 0 and *k when name is a kind, else -1. */
+static int lookup_kind(const char *name, src_kind *k) {
+    for (int i = 0; i < NKINDS; i++)
+        if (strcmp(name, kind_names[i]) == 0) return *k = kind_of[i], 0;
+    return -1;
+}
+
+/* The directory layouts: the one home of the file names (resolve lists one
+ * split's files to open, check_files all files to report the missing ones).
+ * IDX: [split][images, labels], each as name.gz or name. */
+static const char *const idx_files[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                                            {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+
+/* CIFAR: the batch files of a split (their count is returned) and the
+ * subdirectory of DIR they may be in (the archives unpack into it). */
+static int cifar_files(int c100, ip_split split, const char *const **names, const char **sub) {
+    static const char *const train10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                          "data_batch_4.bin", "data_batch_5.bin"};
+    static const char *const test10[] = {"test_batch.bin"}, *const train100[] = {"train.bin"},
+                             *const test100[] = {"test.bin"};
+    const int train = split == IP_SPLIT_TRAIN;
+    *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+    *names = c100 ? (train ? train100 : test100) : (train ? train10 : test10);
+    return (!c100 && train) ? 5 : 1;
+}
+
 static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The directory of a CIFAR split: DIR when it holds the split's first file,
+ * else DIR/sub (whether that holds it is the caller's check). -1 when the
+ * name does not fit base. */
+static int cifar_base(char *base, size_t cap, const char *dir, const char *first, const char *sub) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, first);
+    int m = file_exists(p) ? snprintf(base, cap, "%s", dir) : snprintf(base, cap, "%s/%s", dir, sub);
+    return m < 0 || (size_t)m >= cap ? -1 : 0;
 }
 
 /* Picks DIR/base.gz if it exists, else DIR/base; fails naming both when neither does. */
@@ -431,8 +476,9 @@ static int parse_size(const char **s, unsigned long long *v) {
     return 0;
 }
 
-/* Parses "N[xCxHxW][/K]" (the part after "synthetic:"). */
-static int parse_synthetic(const char *spec, size_t *n_out, int *dims, ip_err *e) {
+/* "N[xCxHxW][/K]" (the part after "synthetic:") -> N and dims {C, H, W, K};
+ * -1 when malformed or out of the limits (the callers word the message). */
+static int synthetic_dims(const char *spec, size_t *n_out, int *dims) {
     unsigned long long n, c = 1, h = 28, w = 28, k = 10;
     const char *s = spec;
     int ok = parse_size(&s, &n) == 0;
@@ -447,12 +493,17 @@ static int parse_synthetic(const char *spec, size_t *n_out, int *dims, ip_err *e
     }
     if (!ok || *s != '\0' || n == 0 || c < 1 || c > IP_DATA_MAX_CHANNELS || h < 1 || h > IP_DATA_MAX_SIDE || w < 1 ||
         w > IP_DATA_MAX_SIDE || k < 1 || k > IP_DATA_MAX_CLASSES || n > (unsigned long long)SIZE_MAX)
-        return ip_fail_input(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..%d, "
-                          "H,W 1..%d, K 1..%d)",
-                       spec, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
+        return -1;
     *n_out = (size_t)n;
     dims[0] = (int)c, dims[1] = (int)h, dims[2] = (int)w, dims[3] = (int)k;
     return 0;
+}
+
+static int parse_synthetic(const char *spec, size_t *n_out, int *dims, ip_err *e) {
+    if (synthetic_dims(spec, n_out, dims) == 0) return 0;
+    return ip_fail_input(e, "bad synthetic spec \"synthetic:%s\" (expected synthetic:N[xCxHxW][/K], N>0, C 1..%d, "
+                            "H,W 1..%d, K 1..%d)",
+                         spec, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE, IP_DATA_MAX_CLASSES);
 }
 
 static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, size_t limit, ip_err *e) {
@@ -465,10 +516,8 @@ static int load_synthetic_spec(ip_dataset *d, const char *spec, ip_split split, 
     return 0;
 }
 
-typedef enum { SRC_SYNTHETIC, SRC_IDX, SRC_CIFAR10, SRC_CIFAR100 } src_kind;
-
-/* The files of one split of a source: the one home of the directory layouts
- * (loading and ip_data_probe both go through it). */
+/* The files of one split of a source (loading and ip_data_probe both go
+ * through resolve to find them). */
 typedef struct split_files {
     src_kind kind;
     char name[32];            /* "fashion-mnist", ... */
@@ -481,9 +530,7 @@ static int resolve(const char *source, ip_split split, split_files *sf, ip_err *
     if (!source) return ip_fail_input(e, "no data source given");
     const char *colon = strchr(source, ':');
     if (!colon)
-        return ip_fail_input(e, "data source \"%s\" is not of the form kind:path (kinds: fashion-mnist, mnist, cifar10, "
-                          "cifar100, synthetic)",
-                       source);
+        return ip_fail_input(e, "data source \"%s\" is not of the form kind:path (kinds: " KINDS_TEXT ")", source);
     size_t klen = (size_t)(colon - source);
     const char *arg = colon + 1;
     char *kind = sf->name;
@@ -493,49 +540,29 @@ static int resolve(const char *source, ip_split split, split_files *sf, ip_err *
     sf->arg = arg;
     sf->npaths = 0;
     if (split != IP_SPLIT_TRAIN && split != IP_SPLIT_TEST) return ip_fail_input(e, "%s: bad split %d", kind, (int)split);
-    const int train = split == IP_SPLIT_TRAIN;
 
-    if (strcmp(kind, "synthetic") == 0) return sf->kind = SRC_SYNTHETIC, 0;
-    if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "mnist") != 0 && strcmp(kind, "cifar10") != 0 &&
-        strcmp(kind, "cifar100") != 0)
-        return ip_fail_input(e, "unknown data source kind \"%s\" in \"%s\" (kinds: fashion-mnist, mnist, cifar10, "
-                          "cifar100, synthetic)",
-                       kind, source);
+    if (lookup_kind(kind, &sf->kind) != 0)
+        return ip_fail_input(e, "unknown data source kind \"%s\" in \"%s\" (kinds: " KINDS_TEXT ")", kind, source);
+    if (sf->kind == SRC_SYNTHETIC) return 0;
     if (*arg == '\0') return ip_fail_input(e, "data source \"%s\" has an empty directory", source);
 
-    if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0) {
-        const char *pre = train ? "train" : "t10k";
-        char bi[64], bl[64];
-        snprintf(bi, sizeof bi, "%s-images-idx3-ubyte", pre);
-        snprintf(bl, sizeof bl, "%s-labels-idx1-ubyte", pre);
-        if (idx_path(sf->paths[0], sizeof sf->paths[0], kind, arg, bi, e) != 0) return -1;
-        if (idx_path(sf->paths[1], sizeof sf->paths[1], kind, arg, bl, e) != 0) return -1;
-        sf->kind = SRC_IDX;
+    if (sf->kind == SRC_IDX) {
+        for (int i = 0; i < 2; i++)
+            if (idx_path(sf->paths[i], sizeof sf->paths[i], kind, arg, idx_files[split][i], e) != 0) return -1;
         sf->npaths = 2;
         return 0;
     }
 
-    const int c100 = strcmp(kind, "cifar100") == 0;
-    const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
-    const char *names10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
-                             "data_batch_5.bin"};
-    const char *test10[] = {"test_batch.bin"}, *train100[] = {"train.bin"}, *test100[] = {"test.bin"};
-    const char *const *names = c100 ? (train ? train100 : test100) : (train ? names10 : test10);
-    int nn = (!c100 && train) ? 5 : 1;
-    /* the directory holding the first file: DIR, else DIR/sub */
+    const char *const *names, *sub;
+    int nn = cifar_files(sf->kind == SRC_CIFAR100, split, &names, &sub);
     char base[4096], first[4400];
-    snprintf(base, sizeof base, "%s", arg);
+    if (cifar_base(base, sizeof base, arg, names[0], sub) != 0)
+        return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
     snprintf(first, sizeof first, "%s/%s", base, names[0]);
-    if (!file_exists(first)) {
-        int m = snprintf(base, sizeof base, "%s/%s", arg, sub);
-        if (m < 0 || (size_t)m >= sizeof base) return ip_fail_input(e, "%s: directory name too long: %s", kind, arg);
-        snprintf(first, sizeof first, "%s/%s", base, names[0]);
-        if (!file_exists(first))
-            return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg,
-                                 arg, sub);
-    }
+    if (!file_exists(first))
+        return ip_fail_input(e, "%s: missing file: %s found neither in %s nor in %s/%s", kind, names[0], arg, arg,
+                             sub);
     for (int i = 0; i < nn; i++) snprintf(sf->paths[i], sizeof sf->paths[i], "%s/%s", base, names[i]);
-    sf->kind = c100 ? SRC_CIFAR100 : SRC_CIFAR10;
     sf->npaths = nn;
     return 0;
 }
@@ -674,6 +701,89 @@ int ip_data_probe(const char *source, ip_err *e) {
                              "%d classes) differ",
                              source, origin[0], dims[0][0], dims[0][1], dims[0][2], dims[0][3], origin[1],
                              dims[1][0], dims[1][1], dims[1][2], dims[1][3]);
+    return 0;
+}
+
+/* Appends name to a ", "-separated list of missing files. */
+static void add_missing(char *list, size_t cap, int *n, const char *name) {
+    size_t l = strlen(list);
+    snprintf(list + l, cap - l, "%s%s", (*n)++ ? ", " : "", name);
+}
+
+/* The files of a directory source exist (every one missing is named, which
+ * resolve's first failure would not), then ip_data_probe checks what they hold. */
+static int check_files(const char *source, src_kind kind, const char *dir, ip_err *e) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ip_fail_input(e, "data directory \"%s\" does not exist", dir);
+    char missing[600] = "", p[4400];
+    int nmiss = 0;
+    for (int split = 0; split < 2; split++) {
+        if (kind == SRC_IDX) {
+            for (int i = 0; i < 2; i++)
+                if (idx_path(p, sizeof p, "", dir, idx_files[split][i], NULL) != 0) {
+                    char nm[80];
+                    snprintf(nm, sizeof nm, "%s[.gz]", idx_files[split][i]);
+                    add_missing(missing, sizeof missing, &nmiss, nm);
+                }
+            continue;
+        }
+        const char *const *names, *sub;
+        int nn = cifar_files(kind == SRC_CIFAR100, (ip_split)split, &names, &sub);
+        char base[4096];
+        int fits = cifar_base(base, sizeof base, dir, names[0], sub) == 0;
+        for (int i = 0; i < nn; i++) {
+            snprintf(p, sizeof p, "%s/%s", base, names[i]);
+            if (!fits || !file_exists(p)) add_missing(missing, sizeof missing, &nmiss, names[i]);
+        }
+        if (split == 1 && nmiss) {
+            size_t l = strlen(missing);
+            snprintf(missing + l, sizeof missing - l, " (looked in %s and %s/%s)", dir, dir, sub);
+        }
+    }
+    if (nmiss) return ip_fail_input(e, "missing data files in %s: %s", dir, missing);
+    return ip_data_probe(source, e);
+}
+
+int ip_data_check_source(const char *source, int check_files_too, ip_suggest_fn suggest, ip_data_shape *shape,
+                         ip_err *e) {
+    memset(shape, 0, sizeof *shape);
+    const char *colon = strchr(source, ':');
+    if (!colon) return ip_fail_input(e, "expected kind:path (kinds: " KINDS_TEXT "), got \"%s\"", source);
+    char kind[32];
+    size_t kl = (size_t)(colon - source);
+    if (kl >= sizeof kind) kl = sizeof kind - 1;
+    memcpy(kind, source, kl);
+    kind[kl] = '\0';
+    const char *arg = colon + 1;
+    src_kind k;
+    if (lookup_kind(kind, &k) != 0) {
+        const char *near = suggest ? suggest(kind, kind_names, NKINDS) : NULL;
+        char hint[80] = "";
+        if (near) snprintf(hint, sizeof hint, " (did you mean \"%s\"?)", near);
+        return ip_fail_input(e, "unknown data kind \"%s\"%s (kinds: " KINDS_TEXT ")", kind, hint);
+    }
+    if (k == SRC_SYNTHETIC) {
+        size_t n;
+        int dims[4];
+        if (synthetic_dims(arg, &n, dims) != 0)
+            return ip_fail_input(e,
+                                 "bad synthetic source \"%s\" (expected synthetic:N[xCxHxW][/K], N > 0, C 1..%d, H "
+                                 "and W 1..%d)",
+                                 source, IP_DATA_MAX_CHANNELS, IP_DATA_MAX_SIDE);
+        shape->c = dims[0], shape->h = dims[1], shape->w = dims[2], shape->classes = dims[3];
+        return 0; /* no files: a synthetic set is made, not read */
+    }
+    if (!*arg) return ip_fail_input(e, "\"%s\" has an empty directory", source);
+    /* the shape the kind's files have (the IDX loader takes any side a header gives: 28 is the MNIST one) */
+    int cifar = k != SRC_IDX;
+    shape->c = cifar ? 3 : 1;
+    shape->h = shape->w = cifar ? CIFAR_SIDE : 28;
+    shape->classes = k == SRC_CIFAR100 ? 100 : cifar ? 10 : IDX_CLASSES;
+    if (check_files_too && check_files(source, k, arg, e) != 0) {
+        shape->bad_files = 1;
+        return -1;
+    }
     return 0;
 }
 

@@ -56,6 +56,28 @@ int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit
  * no split is empty, and both splits have one sample shape. A synthetic
  * source is only parsed. Errors as ip_data_load's. */
 int ip_data_probe(const char *source, ip_err *e);
+
+/* What a source's text says about its samples (ip_data_check_source). */
+typedef struct ip_data_shape {
+    int c, h, w, classes; /* the sample shape and classes: a synthetic source's own, else the kind's
+                           * (fashion-mnist, mnist 1x28x28/10; cifar10 3x32x32/10; cifar100 3x32x32/100) */
+    int bad_files;        /* after a failure: 1 when the text is well formed but the files are not, 0 when the
+                           * text itself is wrong (unknown kind, bad synthetic spec, no directory) */
+} ip_data_shape;
+/* "Did you mean": the closest of n candidates to a misspelt word, or NULL. A
+ * parameter, so that the core words the message while the runner keeps the
+ * one matcher (rn_suggest has this type). */
+typedef const char *(*ip_suggest_fn)(const char *word, const char *const *cands, int n);
+/* Checks a data source "kind:path" without loading it, as the spec loader
+ * does: the kind is known (an unknown one gets the closest kind from suggest,
+ * which may be NULL), the text is well formed, and, when check_files is set,
+ * the directory exists, every file of both splits is there (all missing ones
+ * named in one message) and ip_data_probe accepts what they hold. On success
+ * fills shape; a failure returns -1 with one message in e (a bad input,
+ * unless memory ran out) and sets shape->bad_files when the files are at
+ * fault (the shape is then filled as well). A synthetic source has no files. */
+int ip_data_check_source(const char *source, int check_files, ip_suggest_fn suggest, ip_data_shape *shape,
+                         ip_err *e);
 /* The seed of every synthetic source (ip_data_load). */
 #define IP_DATA_SYNTHETIC_SEED 1
 /* The train and test splits of one source must agree in sample shape and

@@ -353,9 +353,6 @@ static const rn_key data_keys[] = {
 static const rn_key key_seed = {"seed", RN_T_INT, "1", 0, 9223372036854775807.0, NULL, "spec seed"};
 static const rn_key key_str = {"", RN_T_STRING, "", 0, 0, NULL, ""};
 
-static const char *const data_kinds[] = {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"};
-#define NDATAKINDS 5
-
 static int is_int_text(const char *s) {
     if (*s == '+' || *s == '-') s++;
     if (!*s) return 0;
@@ -1209,140 +1206,26 @@ static int valid_spec_name(const char *s) {
     return 1;
 }
 
-/* "synthetic:N[xCxHxW][/K]" -> shape; 0 on success. */
-static int parse_synthetic(const char *s, int *cc, int *h, int *w, int *k) {
-    unsigned long long n, v[4] = {1, 28, 28, 10};
-    char *end;
-    if (*s < '0' || *s > '9') return -1;
-    n = strtoull(s, &end, 10);
-    s = end;
-    if (*s == 'x') {
-        for (int i = 0; i < 3; i++) {
-            if (i > 0 && *s != 'x') return -1;
-            s++;
-            if (*s < '0' || *s > '9') return -1;
-            v[i] = strtoull(s, &end, 10);
-            s = end;
-        }
-    }
-    if (*s == '/') {
-        s++;
-        if (*s < '0' || *s > '9') return -1;
-        v[3] = strtoull(s, &end, 10);
-        s = end;
-    }
-    if (*s || n == 0 || v[0] < 1 || v[0] > 4 || v[1] < 1 || v[1] > 4096 || v[2] < 1 || v[2] > 4096 || v[3] < 1 ||
-        v[3] > 100000)
-        return -1;
-    *cc = (int)v[0], *h = (int)v[1], *w = (int)v[2], *k = (int)v[3];
-    return 0;
-}
-
+/* data.source's text (core/data.c knows the kinds and their shapes): on
+ * success the input shape is known and check_data_files may look at the files. */
 static void check_source(ctx *c, int node, const char *src) {
-    const char *colon = strchr(src, ':');
-    char kinds[120] = "fashion-mnist, mnist, cifar10, cifar100, synthetic";
-    if (!colon) {
-        err_at(c, node, "data.source", "expected kind:path (kinds: %s), got \"%s\"", kinds, src);
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    if (ip_data_check_source(src, 0, rn_suggest, &sh, &e) != 0) {
+        err_at(c, node, "data.source", "%s", e.msg);
         return;
     }
-    size_t kl = (size_t)(colon - src);
-    if (kl >= sizeof c->data_kind) kl = sizeof c->data_kind - 1;
-    memcpy(c->data_kind, src, kl);
-    c->data_kind[kl] = '\0';
-    const char *arg = colon + 1;
-    int known = 0;
-    for (int i = 0; i < NDATAKINDS; i++) known |= strcmp(c->data_kind, data_kinds[i]) == 0;
-    if (!known) {
-        char dym[120];
-        did_you_mean(dym, sizeof dym, c->data_kind, data_kinds, NDATAKINDS);
-        err_at(c, node, "data.source", "unknown data kind \"%s\"%s (kinds: %s)", c->data_kind, dym, kinds);
-        return;
-    }
-    if (!strcmp(c->data_kind, "synthetic")) {
-        if (parse_synthetic(arg, &c->in_c, &c->in_h, &c->in_w, &c->classes) != 0) {
-            err_at(c, node, "data.source",
-                   "bad synthetic source \"%s\" (expected synthetic:N[xCxHxW][/K], N > 0, C 1..4, H and W "
-                   "1..4096)",
-                   src);
-            return;
-        }
-    } else {
-        if (!*arg) {
-            err_at(c, node, "data.source", "\"%s\" has an empty directory", src);
-            return;
-        }
-        int cifar = !strncmp(c->data_kind, "cifar", 5);
-        c->in_c = cifar ? 3 : 1;
-        c->in_h = c->in_w = cifar ? 32 : 28;
-        c->classes = !strcmp(c->data_kind, "cifar100") ? 100 : 10;
-    }
+    c->in_c = sh.c, c->in_h = sh.h, c->in_w = sh.w, c->classes = sh.classes;
     c->data_ok = 1;
 }
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* The files core/data.c will open must exist (not checked: their contents). */
+/* The files core/data.c will open: all there, and holding what they should
+ * (ip_data_check_source with its file check; the text passed check_source). */
 static void check_data_files(ctx *c) {
-    const char *src = c->s->data_source, *dir = strchr(src, ':') + 1;
-    if (!strcmp(c->data_kind, "synthetic")) return;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        err_at(c, c->source_node, "data.source", "data directory \"%s\" does not exist", dir);
-        return;
-    }
-    char missing[600] = "", p[4400];
-    size_t ml = 0;
-    int nmiss = 0;
-#define MISSING(name)                                                                                                 \
-    do {                                                                                                              \
-        sfmt(missing + ml, sizeof missing - ml, "%s%s", nmiss++ ? ", " : "", name);                                   \
-        ml = strlen(missing);                                                                                         \
-    } while (0)
-    if (!strcmp(c->data_kind, "fashion-mnist") || !strcmp(c->data_kind, "mnist")) {
-        static const char *const base[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-        for (int i = 0; i < 4; i++) {
-            char q[4400];
-            sfmt(p, sizeof p, "%s/%s.gz", dir, base[i]);
-            sfmt(q, sizeof q, "%s/%s", dir, base[i]);
-            if (!file_exists(p) && !file_exists(q)) {
-                char nm[80];
-                sfmt(nm, sizeof nm, "%s[.gz]", base[i]);
-                MISSING(nm);
-            }
-        }
-    } else {
-        int c100 = !strcmp(c->data_kind, "cifar100");
-        const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
-        static const char *const tr10[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                                           "data_batch_4.bin", "data_batch_5.bin"};
-        static const char *const te10[] = {"test_batch.bin"}, *const tr100[] = {"train.bin"},
-                                 *const te100[] = {"test.bin"};
-        for (int split = 0; split < 2; split++) {
-            const char *const *names = c100 ? (split ? te100 : tr100) : (split ? te10 : tr10);
-            int nn = (!c100 && !split) ? 5 : 1;
-            /* core/data.c: DIR when it holds the split's first file, else DIR/<sub> */
-            char base[4200];
-            sfmt(p, sizeof p, "%s/%s", dir, names[0]);
-            if (file_exists(p)) sfmt(base, sizeof base, "%s", dir);
-            else sfmt(base, sizeof base, "%s/%s", dir, sub);
-            for (int i = 0; i < nn; i++) {
-                sfmt(p, sizeof p, "%s/%s", base, names[i]);
-                if (!file_exists(p)) MISSING(names[i]);
-            }
-        }
-        if (nmiss) {
-            size_t l = strlen(missing);
-            sfmt(missing + l, sizeof missing - l, " (looked in %s and %s/%s)", dir, dir, sub);
-        }
-    }
-#undef MISSING
-    if (nmiss) err_at(c, c->source_node, "data.source", "missing data files in %s: %s", dir, missing);
-    ip_err pe = {{0}}; /* what the files hold: headers, sizes, labels, shapes (core/data.c) */
-    if (!nmiss && ip_data_probe(src, &pe) != 0) err_at(c, c->source_node, "data.source", "%s", pe.msg);
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    if (ip_data_check_source(c->s->data_source, 1, rn_suggest, &sh, &e) != 0)
+        err_at(c, c->source_node, "data.source", "%s", e.msg);
 }
 
 static void do_data(ctx *c, int node) {

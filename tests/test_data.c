@@ -749,3 +749,166 @@ Test(data, real_fashion_mnist) {
     cr_assert_eq(d.y[0], 9);
     ip_data_free(&d);
 }
+
+/* --------------------------------------------------- source checking --- */
+
+/* A stand-in for rn_suggest: the candidate the word is a prefix of, after
+ * checking it was offered every kind. */
+static const char *prefix_suggest(const char *word, const char *const *cands, int n) {
+    cr_assert_eq(n, 5);
+    const char *hit = NULL;
+    for (int i = 0; i < n; i++)
+        if (*word && strncmp(cands[i], word, strlen(word)) == 0) hit = cands[i];
+    return hit;
+}
+
+/* Fails with exactly msg, as a bad input, blaming the text or the files. */
+static void expect_check_error(const char *src, int check_files, const char *msg, int bad_files) {
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_data_check_source(src, check_files, prefix_suggest, &sh, &e), -1, "%s should fail", src);
+    cr_expect_str_eq(e.msg, msg, "source %s", src);
+    cr_expect(ip_err_is_input(&e), "%s: not a bad input", src);
+    cr_expect_eq(sh.bad_files, bad_files, "%s: bad_files", src);
+}
+
+static void expect_shape(const char *src, int check_files, int c, int h, int w, int classes) {
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_data_check_source(src, check_files, NULL, &sh, &e), 0, "%s: %s", src, e.msg);
+    cr_expect(sh.c == c && sh.h == h && sh.w == w && sh.classes == classes && sh.bad_files == 0,
+              "%s: %dx%dx%d, %d classes", src, sh.c, sh.h, sh.w, sh.classes);
+}
+
+Test(data, check_source_text) {
+    /* without the file check no file is looked at: a directory kind gets its shape from the kind alone */
+    expect_shape("fashion-mnist:/nonexistent", 0, 1, 28, 28, 10);
+    expect_shape("mnist:/nonexistent", 0, 1, 28, 28, 10);
+    expect_shape("cifar10:/nonexistent", 0, 3, 32, 32, 10);
+    expect_shape("cifar100:/nonexistent", 0, 3, 32, 32, 100);
+    expect_shape("synthetic:100", 0, 1, 28, 28, 10);
+    expect_shape("synthetic:100x3x16x12/7", 1, 3, 16, 12, 7); /* a synthetic set has no files to check */
+    expect_shape("synthetic:1x4x4096x1/100000", 0, 4, 4096, 1, 100000);
+
+    expect_check_error("no-colon", 0,
+                       "expected kind:path (kinds: fashion-mnist, mnist, cifar10, cifar100, synthetic), got "
+                       "\"no-colon\"",
+                       0);
+    expect_check_error("fashion-mnis:/d", 1,
+                       "unknown data kind \"fashion-mnis\" (did you mean \"fashion-mnist\"?) (kinds: fashion-mnist, "
+                       "mnist, cifar10, cifar100, synthetic)",
+                       0);
+    expect_check_error("imagenet:/d", 0,
+                       "unknown data kind \"imagenet\" (kinds: fashion-mnist, mnist, cifar10, cifar100, synthetic)", 0);
+    /* the kind is quoted up to 31 characters */
+    expect_check_error("abcdefghijklmnopqrstuvwxyz0123456789:/d", 0,
+                       "unknown data kind \"abcdefghijklmnopqrstuvwxyz01234\" (kinds: fashion-mnist, mnist, cifar10, "
+                       "cifar100, synthetic)",
+                       0);
+    expect_check_error("mnist:", 1, "\"mnist:\" has an empty directory", 0);
+    expect_check_error("cifar100:", 0, "\"cifar100:\" has an empty directory", 0);
+    /* no suggester: no hint */
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_data_check_source("mnst:/d", 0, NULL, &sh, &e), -1);
+    cr_expect(strstr(e.msg, "unknown data kind \"mnst\" (kinds:"), "message: %s", e.msg);
+
+    /* every synthetic text loading refuses is refused here too, N beyond 64 bits included */
+    const char *bad[] = {"synthetic:",          "synthetic:0",        "synthetic:abc",    "synthetic:10x1x8",
+                         "synthetic:10x5x8x8",  "synthetic:10x1x0x8", "synthetic:10/0",   "synthetic:10junk",
+                         "synthetic:10x1x8x8/", "synthetic:-5",       "synthetic:10x1x8x8x2",
+                         "synthetic:10x1x4097x8", "synthetic:10/100001", "synthetic:99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "bad synthetic source \"%s\" (expected synthetic:N[xCxHxW][/K], N > 0, C 1..4, H and W 1..4096)",
+                 bad[i]);
+        expect_check_error(bad[i], 0, msg, 0);
+        ip_dataset d;
+        cr_expect_neq(ip_data_load(&d, bad[i], IP_SPLIT_TEST, 1, &e), 0, "%s loads", bad[i]);
+    }
+}
+
+Test(data, check_source_idx_files, .init = make_tmpdir, .fini = remove_tmpdir) {
+    char src[600], msg[1200], p[512], missing[600];
+    snprintf(src, sizeof src, "mnist:%s/nope", tmpdir);
+    snprintf(msg, sizeof msg, "data directory \"%s/nope\" does not exist", tmpdir);
+    expect_check_error(src, 1, msg, 1);
+    expect_shape(src, 0, 1, 28, 28, 10);
+    snprintf(src, sizeof src, "mnist:%s/x", path_in(p, sizeof p, tmpdir, "a-file"));
+    write_file(p, "", 0, 0);
+    snprintf(msg, sizeof msg, "data directory \"%s/x\" does not exist", p);
+    expect_check_error(src, 1, msg, 1);
+
+    /* every missing file named, in order, either form (.gz or raw) counting as present */
+    snprintf(src, sizeof src, "fashion-mnist:%s", tmpdir);
+    snprintf(msg, sizeof msg,
+             "missing data files in %s: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+             "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]",
+             tmpdir);
+    expect_check_error(src, 1, msg, 1);
+    write_idx_images(path_in(p, sizeof p, tmpdir, "train-images-idx3-ubyte.gz"), 1, 0x803, 5, 5, 28,
+                     28, 0);
+    write_idx_labels(path_in(p, sizeof p, tmpdir, "t10k-labels-idx1-ubyte"), 0, 0x801, 5, LABELS5B);
+    snprintf(missing, sizeof missing, "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz]");
+    snprintf(msg, sizeof msg, "missing data files in %s: %s", tmpdir, missing);
+    expect_check_error(src, 1, msg, 1);
+
+    /* all there: the probe passes, the shape is the kind's */
+    write_idx_labels(path_in(p, sizeof p, tmpdir, "train-labels-idx1-ubyte"), 0, 0x801, 5, LABELS5);
+    write_idx_images(path_in(p, sizeof p, tmpdir, "t10k-images-idx3-ubyte.gz"), 1, 0x803, 5, 5, 28, 28,
+                     1);
+    expect_shape(src, 1, 1, 28, 28, 10);
+
+    /* what the files hold is ip_data_probe's to judge, and its message is the one given */
+    unsigned char badlab[5] = {1, 2, 10, 3, 4};
+    write_idx_labels(path_in(p, sizeof p, tmpdir, "train-labels-idx1-ubyte"), 0, 0x801, 5, badlab);
+    ip_data_shape sh;
+    ip_err e = {{0}}, pe = {{0}};
+    cr_assert_eq(ip_data_check_source(src, 1, NULL, &sh, &e), -1);
+    cr_assert_neq(ip_data_probe(src, &pe), 0);
+    cr_expect_str_eq(e.msg, pe.msg);
+    cr_expect(strstr(e.msg, "label 10 of sample 2"), "message: %s", e.msg);
+    cr_expect(sh.bad_files == 1 && sh.c == 1 && sh.classes == 10);
+    expect_shape(src, 0, 1, 28, 28, 10); /* the text alone is fine */
+}
+
+Test(data, check_source_cifar_files, .init = make_tmpdir, .fini = remove_tmpdir) {
+    char src[600], msg[1600], sub[512], p[600];
+    snprintf(src, sizeof src, "cifar10:%s", tmpdir);
+    snprintf(msg, sizeof msg,
+             "missing data files in %s: data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, "
+             "data_batch_5.bin, test_batch.bin (looked in %s and %s/cifar-10-batches-bin)",
+             tmpdir, tmpdir, tmpdir);
+    expect_check_error(src, 1, msg, 1);
+    /* a split's first file decides its directory: batch 1 in the subdirectory, the rest looked for there */
+    path_in(sub, sizeof sub, tmpdir, "cifar-10-batches-bin");
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    write_cifar(path_in(p, sizeof p, sub, "data_batch_1.bin"), 0, 2, 1, L10, 0);
+    write_cifar(path_in(p, sizeof p, sub, "test_batch.bin"), 0, 2, 1, L10, 0);
+    snprintf(msg, sizeof msg,
+             "missing data files in %s: data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin "
+             "(looked in %s and %s/cifar-10-batches-bin)",
+             tmpdir, tmpdir, tmpdir);
+    expect_check_error(src, 1, msg, 1);
+    write_cifar10_set(sub);
+    expect_shape(src, 1, 3, 32, 32, 10);
+    /* a truncated batch: the probe's message */
+    write_cifar(path_in(p, sizeof p, sub, "data_batch_4.bin"), 0, 2, 1, L10, 7);
+    ip_data_shape sh;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_data_check_source(src, 1, NULL, &sh, &e), -1);
+    cr_expect(strstr(e.msg, "data_batch_4.bin") && strstr(e.msg, "truncated"), "message: %s", e.msg);
+    cr_expect_eq(sh.bad_files, 1);
+
+    /* cifar100: train.bin at the top, test.bin in cifar-100-binary/ */
+    snprintf(src, sizeof src, "cifar100:%s", tmpdir);
+    write_cifar(path_in(p, sizeof p, tmpdir, "train.bin"), 1, 3, 5, L100, 0);
+    snprintf(msg, sizeof msg, "missing data files in %s: test.bin (looked in %s and %s/cifar-100-binary)", tmpdir,
+             tmpdir, tmpdir);
+    expect_check_error(src, 1, msg, 1);
+    path_in(sub, sizeof sub, tmpdir, "cifar-100-binary");
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    write_cifar(path_in(p, sizeof p, sub, "test.bin"), 1, 2, 6, L100 + 1, 0);
+    expect_shape(src, 1, 3, 32, 32, 100);
+}
