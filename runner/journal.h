@@ -19,7 +19,11 @@
 #include "spec.h"
 #include "task.h"
 
-#define RN_JOURNAL_VERSION 1
+/* The newest journal format this ipsweep reads (it reads 1 too). Version 2
+ * adds the "C" line (many starts of one task folded into one count) that
+ * only compaction writes: a journal that went through compaction says 2, so
+ * an older ipsweep refuses it by its version instead of at that line. */
+#define RN_JOURNAL_VERSION 2
 /* A task started this many times without ever finishing is failed with
  * RN_CRASH_ERROR on resume instead of being retried again. */
 #define RN_CRASH_LIMIT 2
