@@ -452,6 +452,15 @@ int cmd_run(int argc, char **argv) {
         s.have_journal = 1;
         if (!resume && rn_journal_note_settings(&s.journal, &spec, &e) != 0) fatal = 1;
         if (resume && (jrc = load_resume(&s, status, &ndone, &e)) != 0) fatal = jrc == RN_JOURNAL_BAD ? 2 : 1;
+        if (resume && !fatal) { /* bounded however often a run is resumed; a failure only costs room */
+            rn_compaction c;
+            ip_err ce = {{0}};
+            if (rn_journal_compact(&s.journal, RN_COMPACT_MIN_SAVING, &c, &ce) < 0)
+                fprintf(stderr, "resume: journal not compacted: %s\n", ce.msg);
+            else if (c.rewritten)
+                fprintf(stderr, "resume: journal compacted from %lld to %lld bytes in %.2f s\n", c.bytes_before,
+                        c.bytes_after, c.seconds);
+        }
     }
     if (fatal == 2 && resume) { /* name the setting that changed, when the journal recorded them */
         char why[900];

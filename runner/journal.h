@@ -19,7 +19,11 @@
 #include "spec.h"
 #include "task.h"
 
-#define RN_JOURNAL_VERSION 1
+/* The newest journal format this ipsweep reads (it reads 1 too). Version 2
+ * adds the "C" line (many starts of one task folded into one count) that
+ * only compaction writes: a journal that went through compaction says 2, so
+ * an older ipsweep refuses it by its version instead of at that line. */
+#define RN_JOURNAL_VERSION 2
 /* A task started this many times without ever finishing is failed with
  * RN_CRASH_ERROR on resume instead of being retried again. */
 #define RN_CRASH_LIMIT 2
@@ -164,6 +168,30 @@ int rn_journal_state_starts(const rn_journal_state *st, const char *key);
  * the number of tasks failed, or -1. May move st->recs: call it before
  * keeping pointers from rn_journal_state_find. */
 int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e);
+
+/* Compaction (at resume, after rn_journal_read has accepted the journal):
+ * rewrites the open journal as its header, its settings line and, per task,
+ * its last finish line and its starts (as they were, or folded into one "C"
+ * line when there are more than a few), dropping overridden finish lines and
+ * a torn tail. A resume computes the same from it as from the original
+ * (records, attempts, start counts, crash-twice decisions, the settings
+ * explanation), and its size is bounded by the number of tasks whatever the
+ * number of resumes. Written to "<journal>.compact", fsync'ed, renamed over
+ * the journal, directory fsync'ed: a crash leaves the old or the new journal,
+ * both valid. With min_saving > 0 the journal is left alone unless that
+ * fraction of its bytes would go (RN_COMPACT_MIN_SAVING: after a resume the
+ * journal is at most 4/3 of its compact size). Returns 1 when rewritten, 0
+ * when left alone, RN_JOURNAL_BAD for bad content, -1 on I/O failure; on
+ * failure j stays open and usable (appending to whichever file is the
+ * journal). info (optional) gets sizes and the time taken. */
+#define RN_COMPACT_MIN_SAVING 0.25
+typedef struct rn_compaction {
+    long long bytes_before, bytes_after;  /* after == before when left alone */
+    long lines_before, lines_after;
+    double seconds;
+    int rewritten;
+} rn_compaction;
+int rn_journal_compact(rn_journal *j, double min_saving, rn_compaction *info, ip_err *e);
 
 /* Records the settings the hash covers in a "D" line (after the header of a
  * fresh journal), so that a refused resume can say what changed. */
