@@ -1,5 +1,6 @@
 /* Attacks on passport models and IPGuard's post-processed suspects: see
  * attacks.h for the API and docs/attacks.md for the definitions. */
+#include "tasks/param.h"
 #include "attacks.h"
 
 #include <cblas.h>
@@ -311,15 +312,7 @@ static int record(ip_metrics *out, const char *array, double v, ip_err *e) {
 /* ------------------------------------------------------------------------- */
 /* Fine-tuning                                                               */
 
-void ip_finetune_task_defaults(ip_finetune_task *t) {
-    memset(t, 0, sizeof *t);
-    t->mode = IP_FT_RTAL;
-    t->fraction = 1;
-    t->epochs = 2;
-    t->batch = 64;
-    ip_optim_defaults(&t->opt, IP_OPT_SGD);
-    t->seed = 1;
-}
+void ip_finetune_task_defaults(ip_finetune_task *t) { ip_task_defaults(&ip_finetune_def, t); }
 
 typedef struct ft_state {
     const ip_dataset *test;
@@ -392,12 +385,7 @@ done:
 /* ------------------------------------------------------------------------- */
 /* Sign flip                                                                 */
 
-void ip_flip_task_defaults(ip_flip_task *t) {
-    memset(t, 0, sizeof *t);
-    t->fraction = 0.5;
-    t->batch = 256;
-    t->seed = 1;
-}
+void ip_flip_task_defaults(ip_flip_task *t) { ip_task_defaults(&ip_flip_def, t); }
 
 /* Flips the signs of floor(fraction*c) channels of g chosen by (seed, stream). */
 static int flip_channels(float *g, int c, double fraction, uint64_t seed, uint64_t stream, ip_err *e) {
@@ -471,16 +459,7 @@ done:
 /* ------------------------------------------------------------------------- */
 /* fake2                                                                     */
 
-void ip_fake2_task_defaults(ip_fake2_task *t) {
-    memset(t, 0, sizeof *t);
-    t->target = IP_FAKE2_AFFINE;
-    t->fraction = 1;
-    t->init_flip = 0.5;
-    t->epochs = 2;
-    t->batch = 64;
-    ip_optim_defaults(&t->opt, IP_OPT_SGD);
-    t->seed = 1;
-}
+void ip_fake2_task_defaults(ip_fake2_task *t) { ip_task_defaults(&ip_fake2_def, t); }
 
 /* Detection of the gammas the forged model uses against the owner's bits. */
 static double forged_detect(ip_model *m) {
@@ -581,18 +560,7 @@ done:
 /* ------------------------------------------------------------------------- */
 /* fake3                                                                     */
 
-void ip_fake3_task_defaults(ip_fake3_task *t) {
-    memset(t, 0, sizeof *t);
-    t->fraction = 1;
-    t->flip_fraction = 0;
-    t->push_weight = 1;
-    t->noise_std = 0.001;
-    t->clip_norm = 2;
-    t->epochs = 2;
-    t->batch = 64;
-    ip_optim_defaults(&t->opt, IP_OPT_SGD);
-    t->seed = 1;
-}
+void ip_fake3_task_defaults(ip_fake3_task *t) { ip_task_defaults(&ip_fake3_def, t); }
 
 /* Mean over the key tensors of cos(P_fake, P_true). */
 static double keys_cosine(const ip_model *m, const float *p, const float *p0) {

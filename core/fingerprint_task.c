@@ -3,15 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tasks/param.h"
 #include "ckpt.h"
 #include "fingerprint.h"
 #include "tasks.h"
 #include "train.h"
 
-void ip_fingerprint_task_defaults(ip_fingerprint_task *t) {
-    memset(t, 0, sizeof *t);
-    ip_fp_defaults(&t->fp);
-}
+void ip_fingerprint_task_defaults(ip_fingerprint_task *t) { ip_task_defaults(&ip_fingerprint_def, t); }
 
 /* Test accuracy of m on the branch a fingerprint is made or matched with. */
 static int branch_acc(ip_model *m, const ip_dataset *test, int branch, double *acc, ip_err *e) {

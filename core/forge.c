@@ -1,5 +1,6 @@
 /* Fake-passport evaluation: the forge engine and the fake1/verify task code.
  * Design and the screen-mode bound: forge.h and docs/passports.md. */
+#include "tasks/param.h"
 #include "forge.h"
 
 #include <cblas.h>
@@ -1025,16 +1026,7 @@ static int cmp_double(const void *a, const void *b) {
 /* ------------------------------------------------------------------------- */
 /* Task code                                                                 */
 
-void ip_fake1_task_defaults(ip_fake1_task *t) {
-    memset(t, 0, sizeof *t);
-    t->key_type = IP_KEY_RANDOM;
-    t->passports = 1000;
-    t->shards = 1;
-    t->eval_images = 1000;
-    ip_forge_defaults(&t->forge);
-    t->seed = 1;
-    t->keep_arrays = 1;
-}
+void ip_fake1_task_defaults(ip_fake1_task *t) { ip_task_defaults(&ip_fake1_def, t); }
 
 /* The attacked model, its evaluation images, the key generator (and what it needs). */
 typedef struct fake1_env {

@@ -36,13 +36,17 @@ static uint64_t splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-uint64_t ip_stream(const char *purpose, uint64_t index) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the purpose */
-    for (const unsigned char *p = (const unsigned char *)purpose; p && *p; p++) {
+uint64_t ip_fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
         h ^= *p;
         h *= 0x100000001b3ull;
     }
-    return splitmix64(h ^ splitmix64(index));
+    return h;
+}
+
+uint64_t ip_stream(const char *purpose, uint64_t index) {
+    return splitmix64(ip_fnv1a(purpose) ^ splitmix64(index));
 }
 
 void ip_rng_init(ip_rng *r, uint64_t seed, uint64_t stream) {

@@ -19,6 +19,8 @@ typedef struct ip_rng {
     float spare;
 } ip_rng;
 
+/* FNV-1a 64 of a string: the one string hash (stream ids, spec hashes, hash tables). */
+uint64_t ip_fnv1a(const char *s);
 /* 64-bit stream id from a purpose string and an index (FNV-1a + splitmix). */
 uint64_t ip_stream(const char *purpose, uint64_t index);
 

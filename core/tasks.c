@@ -1,3 +1,4 @@
+#include "tasks/param.h"
 #include "tasks.h"
 
 #include <stdio.h>
@@ -9,21 +10,13 @@
 #include "prune.h"
 #include "trigger.h"
 
+/* The defaults are the rows of the kinds' parameter tables (core/tasks/). */
 void ip_train_task_defaults(ip_train_task *t) {
-    memset(t, 0, sizeof *t);
-    snprintf(t->model.arch, sizeof t->model.arch, "small-p");
-    t->model.norm = IP_NORM_BN;
-    t->model.scheme = IP_SCHEME_BASELINE;
-    ip_train_defaults(&t->train);
-    t->seed = 1;
-    t->triggers = IP_TRIGGER_DEFAULT_COUNT;
+    ip_task_defaults(&ip_train_def, t);
+    t->seed = t->train.seed = 1; /* the seed key only names the task; a task alone uses 1 */
 }
 
-void ip_eval_task_defaults(ip_eval_task *t) {
-    memset(t, 0, sizeof *t);
-    t->batch = 256;
-    t->branch = -1;
-}
+void ip_eval_task_defaults(ip_eval_task *t) { ip_task_defaults(&ip_eval_def, t); }
 
 typedef struct epoch_sink {
     ip_metrics *out;

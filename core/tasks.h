@@ -18,7 +18,7 @@ typedef struct ip_train_task {
     ip_train_cfg train;
     uint64_t seed;           /* model init, shuffling, augmentation; never the data (data.h: a
                               * spec's data are the same for every task) */
-    char signature[128];     /* text embedded in every passport layer ("" = random bits) */
+    char signature[1024];    /* text embedded in every passport layer ("" = random bits; its capacity: core/tasks/train.c) */
     size_t triggers;         /* v3: trigger set size (core/trigger.h), generated from seed */
     char out[1024];          /* checkpoint path ("" = do not save) */
 } ip_train_task;

@@ -17,7 +17,7 @@
 #include "metrics.h"
 #include "model.h"
 
-#define IP_TRIGGER_DEFAULT_COUNT 100
+/* the trigger set size's default: the train kind's `triggers` row (core/tasks/train.c) */
 #define IP_TRIGGER_PER_BATCH 2   /* trigger images mixed into every training minibatch */
 #define IP_TRIGGER_MAX_COUNT 100000
 #define IP_TRIGGER_CELL 4        /* pixels per side of one noise cell */

@@ -1,5 +1,6 @@
-/* `ipsweep train` and `ipsweep eval`: thin wrappers over the task code
- * (core/tasks.h) that the runner's workers call too. */
+/* `ipsweep task`, `ipsweep train` and `ipsweep eval`: one task from the
+ * command line, through the task code the runner's workers call too. Their
+ * options come from the kinds' parameter tables (task_cli.h). */
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "commands.h"
 #include "kinds.h"
 #include "suggest.h"
+#include "task_cli.h"
 
 /* Every argument error of `train` is found before the banner and before any
  * training: one line, exit 2. The data is probed with the real loader (one
@@ -62,62 +64,20 @@ done:
 }
 
 int cmd_train(int argc, char **argv) {
-    ip_train_task t;
-    ip_train_task_defaults(&t);
-    char norm[8] = "bn", scheme[16] = "baseline", optimizer[8] = "sgd", milestones[64] = "";
+    static rn_task_cli tc;
+    rn_task_cli_init(&tc, &ip_train_def);
     int threads = 0, quiet = 0;
-    float lr = -1, momentum = 0.9f, wd = 5e-4f;
-    t.train.epochs = 2;
-    cli_opt opts[] = {
-        {"arch", CLI_STR, t.model.arch, sizeof t.model.arch, "NAME", "small-p | small-p-narrow | small-p-wide | alexnet-p | resnet18-p"},
-        {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation (default bn)"},
-        {"scheme", CLI_STR, scheme, sizeof scheme, "S", "baseline | v1 | v2 | v3 (default baseline)"},
-        {"passport-layers", CLI_STR, t.model.passport_layers, sizeof t.model.passport_layers, "LIST",
-         "default | none | comma list of blocks, e.g. block1,block2"},
-        {"signature", CLI_STR, t.signature, sizeof t.signature, "TEXT", "text embedded in each passport layer"},
-        {"triggers", CLI_SIZE, &t.triggers, 0, "N", "v3: trigger set size (default 100, docs/passports.md)"},
-        {"data", CLI_STR, t.data, sizeof t.data, "KIND:PATH", "fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, synthetic:N"},
-        {"train-limit", CLI_SIZE, &t.train_limit, 0, "N", "use the first N training images (default all)"},
-        {"test-limit", CLI_SIZE, &t.test_limit, 0, "N", "use the first N test images (default all)"},
-        {"epochs", CLI_INT, &t.train.epochs, 0, "N", "epochs (default 2)"},
-        {"batch", CLI_INT, &t.train.batch, 0, "N", "minibatch size (default 64)"},
-        {"optimizer", CLI_STR, optimizer, sizeof optimizer, "sgd|adam", "optimiser (default sgd)"},
-        {"lr", CLI_FLOAT, &lr, 0, "X", "learning rate (default 0.01 sgd, 0.001 adam)"},
-        {"momentum", CLI_FLOAT, &momentum, 0, "X", "SGD momentum (default 0.9)"},
-        {"wd", CLI_FLOAT, &wd, 0, "X", "weight decay (default 5e-4)"},
-        {"milestones", CLI_STR, milestones, sizeof milestones, "E1,E2", "epochs where lr is multiplied by 0.1"},
-        {"augment", CLI_FLAG, &t.train.augment, 0, NULL, "random crop (pad 4) + horizontal flip"},
-        {"seed", CLI_U64, &t.seed, 0, "N", "seed for init, shuffling, augmentation (default 1)"},
-        {"out", CLI_STR, t.out, sizeof t.out, "FILE.h5", "checkpoint to write (atomically)"},
-        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores, 1 per MPI rank)"},
-        {"quiet", CLI_FLAG, &quiet, 0, NULL, "no per-epoch progress on stderr"},
-    };
+    rn_task_cli_add(&tc, (cli_opt){"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores, 1 per MPI rank)"});
+    rn_task_cli_add(&tc, (cli_opt){"quiet", CLI_FLAG, &quiet, 0, NULL, "no per-epoch progress on stderr"});
     cli_cmd c = {"train", "ipsweep train --data KIND:PATH [options]",
-                 "Trains one model, prints its metrics as key=value and saves the checkpoint.", opts,
-                 (int)(sizeof opts / sizeof *opts), 0, {0}, 0};
+                 "Trains one model, prints its metrics as key=value and saves the checkpoint (--out).\n"
+                 "The options are the train kind's keys (docs/spec.md), with '-' for '_'.",
+                 tc.opts, tc.nopts, 0, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
-    if (!t.data[0]) return cli_error("train", "--data is required (e.g. fashion-mnist:/usr/share/datasets/fashion-mnist)");
-    if (ip_norm_parse(norm, &t.model.norm) != 0) return cli_error("train", "--norm must be bn or gn, got \"%s\"", norm);
-    if (ip_scheme_parse(scheme, &t.model.scheme) != 0)
-        return cli_error("train", "--scheme must be baseline, v1, v2 or v3, got \"%s\"", scheme);
-    ip_opt_kind ok;
-    if (strcmp(optimizer, "sgd") == 0) ok = IP_OPT_SGD;
-    else if (strcmp(optimizer, "adam") == 0) ok = IP_OPT_ADAM;
-    else return cli_error("train", "--optimizer must be sgd or adam, got \"%s\"", optimizer);
-    ip_optim_defaults(&t.train.opt, ok);
-    if (lr > 0) t.train.opt.lr = lr;
-    else if (lr != -1) return cli_error("train", "--lr must be positive");
-    t.train.opt.momentum = momentum;
-    t.train.opt.weight_decay = wd;
-    ip_err me = {{0}};
-    if (rn_milestones_parse(milestones, &t.train.opt, &me) != 0)
-        return cli_error("train", "--%s", me.msg);
-    if (t.train.epochs < 0 || t.train.batch < 1) return cli_error("train", "--epochs must be >= 0 and --batch >= 1");
-    if (t.triggers < 1 || t.triggers > IP_TRIGGER_MAX_COUNT)
-        return cli_error("train", "--triggers must be 1..%d", IP_TRIGGER_MAX_COUNT);
+    ip_train_task t;
+    if (rn_task_cli_fill(&tc, "train", &t) != CLI_OK) return 2;
     t.train.verbose = !quiet;
-    t.train.seed = t.seed;
     if (train_precheck(&t) != CLI_OK) return 2;
     int nthreads = ip_set_threads(threads);
     if (!quiet)
@@ -139,50 +99,95 @@ int cmd_train(int argc, char **argv) {
     return 0;
 }
 
+/* Bad input (a missing or unreadable checkpoint or data, or data of the
+ * wrong shape) is an argument error: exit 2 before any work. */
+static int open_precheck(const char *cmd, const char *model_path, const char *data) {
+    ip_model m = {0};
+    ip_dataset d = {0};
+    ip_err pe = {{0}};
+    int bad = ip_task_open(&m, &d, model_path, data, 1, &pe) != 0;
+    ip_model_free(&m);
+    ip_data_free(&d);
+    return bad ? cli_error(cmd, "%s", pe.msg) : CLI_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
+    static rn_task_cli tc;
     ip_eval_task t;
-    ip_eval_task_defaults(&t);
-    char branch[16] = "";
+    rn_task_cli_init(&tc, &ip_eval_def);
     int threads = 0;
-    cli_opt opts[] = {
-        {"model", CLI_STR, t.model_path, sizeof t.model_path, "FILE.h5", "checkpoint to evaluate"},
-        {"data", CLI_STR, t.data, sizeof t.data, "KIND:PATH", "dataset source (its test split is used)"},
-        {"test-limit", CLI_SIZE, &t.test_limit, 0, "N", "use the first N test images (default all)"},
-        {"batch", CLI_INT, &t.batch, 0, "N", "evaluation batch (default 256)"},
-        {"branch", CLI_STR, branch, sizeof branch, "private|public", "passport branch for v2/v3 models (default private)"},
-        {"predictions", CLI_STR, t.predictions, sizeof t.predictions, "FILE", "write one predicted label per line"},
-        {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads"},
-    };
+    char predictions[sizeof t.predictions] = "";
+    rn_task_cli_add(&tc, (cli_opt){"predictions", CLI_STR, predictions, sizeof predictions, "FILE", "write one predicted label per line"});
+    rn_task_cli_add(&tc, (cli_opt){"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads"});
     cli_cmd c = {"eval", "ipsweep eval --model FILE.h5 --data KIND:PATH [options]",
                  "Evaluates a checkpoint on a dataset's test split and prints test_acc (and, for passport\n"
                  "models, the signature detection rate) as key=value.",
-                 opts, (int)(sizeof opts / sizeof *opts), 0, {0}, 0};
+                 tc.opts, tc.nopts, 0, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
-    if (!t.model_path[0] || !t.data[0]) return cli_error("eval", "--model and --data are required");
-    if (t.batch < 1) return cli_error("eval", "--batch must be >= 1");
-    if (branch[0]) {
-        if (strcmp(branch, "private") == 0) t.branch = IP_BRANCH_PRIVATE;
-        else if (strcmp(branch, "public") == 0) t.branch = IP_BRANCH_PUBLIC;
-        else return cli_error("eval", "--branch must be private or public, got \"%s\"", branch);
-    }
-    {
-        /* bad input (a missing or unreadable checkpoint or data, or data of the
-         * wrong shape) is an argument error: exit 2 before any work */
-        ip_model m = {0};
-        ip_dataset d = {0};
-        ip_err pe = {{0}};
-        int bad = ip_task_open(&m, &d, t.model_path, t.data, 1, &pe) != 0;
-        ip_model_free(&m);
-        ip_data_free(&d);
-        if (bad) return cli_error("eval", "%s", pe.msg);
-    }
+    if (rn_task_cli_fill(&tc, "eval", &t) != CLI_OK) return 2;
+    memcpy(t.predictions, predictions, sizeof t.predictions);
+    if (open_precheck("eval", t.model_path, t.data) != CLI_OK) return 2;
     ip_set_threads(threads);
     ip_metrics mt;
     ip_metrics_init(&mt);
     ip_err e = {{0}};
     if (ip_task_eval(&t, &mt, &e) != 0) {
         fprintf(stderr, "ipsweep eval: %s\n", e.msg);
+        ip_metrics_free(&mt);
+        return ip_err_exit_code(&e);
+    }
+    ip_metrics_print(&mt, stdout);
+    ip_metrics_free(&mt);
+    return 0;
+}
+
+/* `ipsweep task KIND --key value ...`: any one task, like a spec's. */
+int cmd_task(int argc, char **argv) {
+    if (argc < 1 || argv[0][0] == '-') {
+        int help = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
+        FILE *f = help ? stdout : stderr;
+        fprintf(f, "usage: ipsweep task KIND [--key value ...] [--data KIND:PATH] [--out FILE]\n\n"
+                   "Runs one task of any kind from the command line (the keys of docs/spec.md, with '-' for '_';\n"
+                   "a reference like `model` is a file here) and prints its metrics as key=value.\n"
+                   "`ipsweep task KIND --help` lists a kind's options. Kinds:");
+        for (int i = 0; ip_task_defs[i]; i++) fprintf(f, " %s", ip_task_defs[i]->name);
+        fputc('\n', f);
+        return help ? 0 : 2;
+    }
+    const ip_task_def *d = ip_task_def_find(argv[0]);
+    if (!d) {
+        const char *names[32];
+        int n = 0;
+        for (; ip_task_defs[n] && n < 32; n++) names[n] = ip_task_defs[n]->name;
+        const char *s = rn_suggest(argv[0], names, n);
+        if (s) return cli_error("task", "unknown kind \"%s\" (did you mean %s?)", argv[0], s);
+        return cli_error("task", "unknown kind \"%s\" (see ipsweep task --help)", argv[0]);
+    }
+    static rn_task_cli tc;
+    rn_task_cli_init(&tc, d);
+    int threads = 0;
+    rn_task_cli_add(&tc, (cli_opt){"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores)"});
+    char name[64], usage[160];
+    snprintf(name, sizeof name, "task %s", d->name);
+    snprintf(usage, sizeof usage, "ipsweep task %s [options]", d->name);
+    cli_cmd c = {name, usage, d->doc, tc.opts, tc.nopts, 0, {0}, 0};
+    int rc = cli_parse(&c, argc - 1, argv + 1);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    void *task = calloc(1, d->size);
+    if (!task) return fprintf(stderr, "ipsweep task: out of memory\n"), 1;
+    if (rn_task_cli_fill(&tc, name, task) != CLI_OK) {
+        free(task);
+        return 2;
+    }
+    ip_set_threads(threads);
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    rc = d->run(task, &mt, &e);
+    free(task);
+    if (rc != 0) {
+        fprintf(stderr, "ipsweep %s: %s\n", name, e.msg);
         ip_metrics_free(&mt);
         return ip_err_exit_code(&e);
     }

@@ -218,15 +218,13 @@ static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
     return 0;
 }
 
-/* Mean and sample std of a metric over the done tasks of one spec entry. */
-static int entry_stat(const run_state *s, const char *kind, const char *name, const char *metric, double *mean,
-                      double *sd) {
+/* Mean and sample std of a metric over the done tasks [from, to) of one spec entry. */
+static int entry_stat(const run_state *s, int from, int to, const char *metric, double *mean, double *sd) {
     double sum = 0, sq = 0;
     int n = 0;
-    for (int i = 0; i < s->spec->ntasks; i++) {
-        const rn_task *t = &s->spec->tasks[i];
+    for (int i = from; i < to; i++) {
         const rn_record *r = s->by_task[i];
-        if (!r || r->status != RN_DONE || strcmp(t->kind, kind) || strcmp(t->name, name)) continue;
+        if (!r || r->status != RN_DONE) continue;
         double v = ip_metrics_get(&r->metrics, metric);
         if (isnan(v)) continue;
         sum += v, sq += v * v, n++;
@@ -237,30 +235,25 @@ static int entry_stat(const run_state *s, const char *kind, const char *name, co
     return n;
 }
 
-/* One line per spec entry: tasks done, and mean +- std of the headline metrics. */
+/* One line per spec entry: tasks done, and mean +- std of the headline
+ * metrics. An entry's tasks are consecutive in the task list (the loader
+ * expands an entry in one go, after what it refers to). */
 static void print_summary(const run_state *s, FILE *f) {
     static const char *const metrics[] = {"test_acc", "public_test_acc", "detect", NULL};
     fprintf(f, "\n%-10s %-24s %7s", "kind", "entry", "done");
     for (int m = 0; metrics[m]; m++) fprintf(f, " %17s", metrics[m]);
     fputc('\n', f);
-    for (int i = 0; i < s->spec->ntasks; i++) {
-        const rn_task *t = &s->spec->tasks[i];
-        int first = 1;
-        for (int j = 0; j < i && first; j++)
-            if (!strcmp(s->spec->tasks[j].kind, t->kind) && !strcmp(s->spec->tasks[j].name, t->name)) first = 0;
-        if (!first) continue;
-        int total = 0, done = 0;
-        for (int j = i; j < s->spec->ntasks; j++)
-            if (!strcmp(s->spec->tasks[j].kind, t->kind) && !strcmp(s->spec->tasks[j].name, t->name)) {
-                total++;
-                done += s->by_task[j] && s->by_task[j]->status == RN_DONE;
-            }
+    const rn_task *T = s->spec->tasks;
+    for (int i = 0, j; i < s->spec->ntasks; i = j) {
+        int done = 0;
+        for (j = i; j < s->spec->ntasks && T[j].k == T[i].k && !strcmp(T[j].name, T[i].name); j++)
+            done += s->by_task[j] && s->by_task[j]->status == RN_DONE;
         char counts[32];
-        snprintf(counts, sizeof counts, "%d/%d", done, total);
-        fprintf(f, "%-10s %-24s %7s", t->kind, t->name, counts);
+        snprintf(counts, sizeof counts, "%d/%d", done, j - i);
+        fprintf(f, "%-10s %-24s %7s", T[i].kind, T[i].name, counts);
         for (int m = 0; metrics[m]; m++) {
             double mean, sd;
-            int n = entry_stat(s, t->kind, t->name, metrics[m], &mean, &sd);
+            int n = entry_stat(s, i, j, metrics[m], &mean, &sd);
             if (n == 0) fprintf(f, " %17s", "-");
             else if (n == 1) fprintf(f, " %17.4f", mean);
             else fprintf(f, "   %.4f +- %.4f", mean, sd);
@@ -295,8 +288,8 @@ static void print_dry_run(const rn_spec *s, int nranks) {
         int n = 0;
         double c = 0;
         for (int i = 0; i < s->ntasks; i++)
-            if (strcmp(s->tasks[i].kind, rn_kinds[k]->name) == 0) n++, c += s->tasks[i].cost;
-        if (n) printf(" %s=%d (%.0fs)", rn_kinds[k]->name, n, c);
+            if (s->tasks[i].k == rn_kinds[k]) n++, c += s->tasks[i].cost;
+        if (n) printf(" %s=%d (%.0fs)", rn_kinds[k]->def->name, n, c);
     }
     int workers = nranks > 1 ? nranks - 1 : 1;
     double wall = fmax(total / workers, critical);
@@ -388,24 +381,28 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "ipsweep run: MPI_Init failed\n");
         return 1;
     }
+    /* only the coordinator loads the spec; the workers learn whether to work */
     rn_spec spec;
-    rn_diags d = {0};
-    rn_spec_opts so = {.skip_data_check = dry};
-    if (rn_spec_load_opts(&spec, c.positional[0], &so, ov, nov, &d) != 0) {
-        if (rank == 0) {
+    memset(&spec, 0, sizeof spec);
+    int go = 0; /* 0: run the scheduler; else the exit status of every rank */
+    if (rank == 0) {
+        rn_diags d = {0};
+        rn_spec_opts so = {.skip_data_check = dry};
+        if (rn_spec_load_opts(&spec, c.positional[0], &so, ov, nov, &d) != 0) {
             rn_diags_print(&d, stderr);
             fprintf(stderr, "%s: %d error%s; nothing was run\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
+            go = 2;
+        } else if (dry) {
+            print_dry_run(&spec, nranks);
+            go = -1; /* exit 0 */
         }
         rn_diags_free(&d);
-        rn_mpi_end();
-        return 2;
     }
-    rn_diags_free(&d);
-    if (dry) {
-        if (rank == 0) print_dry_run(&spec, nranks);
+    if (nranks > 1) MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (go) {
         rn_spec_free(&spec);
         rn_mpi_end();
-        return 0;
+        return go < 0 ? 0 : go;
     }
     rn_ctx ctx;
     rn_spec_ctx(&spec, &ctx);
@@ -417,7 +414,7 @@ int cmd_run(int argc, char **argv) {
     ip_err e = {{0}};
     int exit_code = 0;
     if (rank != 0) { /* a worker */
-        if (rn_sched_run(&spec, &ctx, NULL, NULL, NULL, &e) != 0) {
+        if (rn_sched_run(NULL, &ctx, NULL, NULL, NULL, &e) != 0) {
             fprintf(stderr, "ipsweep run (rank %d): %s\n", rank, e.msg);
             exit_code = 1;
         }

@@ -7,6 +7,8 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* `task KIND --key value ...`: one task of any kind (runner/cmd_model.c) */
+int cmd_task(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

@@ -59,11 +59,14 @@ uint64_t rn_journal_spec_hash(const rn_spec *s) {
         h = hash_str(h, t->key);
         h = hash_str(h, t->kind);
         h = hash_str(h, t->name);
-        h = hash_int(h, t->nparams);
-        for (int k = 0; k < t->nparams; k++) {
-            h = hash_str(h, t->params[k].name);
-            h = hash_str(h, t->params[k].value);
-            h = hash_int(h, t->params[k].swept);
+        const char *pn, *pv;
+        int sw, np = 0;
+        while (rn_task_param(t, np, &pn, &pv, &sw) == 0) np++;
+        h = hash_int(h, np);
+        for (int k = 0; k < np && rn_task_param(t, k, &pn, &pv, &sw) == 0; k++) {
+            h = hash_str(h, pn);
+            h = hash_str(h, pv);
+            h = hash_int(h, sw);
         }
         h = hash_int(h, t->ndeps);
         for (int k = 0; k < t->ndeps; k++) h = hash_int(h, t->deps[k]);

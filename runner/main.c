@@ -46,6 +46,7 @@ static const struct {
     {"kinds", cmd_kinds, "list every task kind and its spec keys (markdown)"},
     {"train", cmd_train, "train one model and save its checkpoint"},
     {"eval", cmd_eval, "evaluate a checkpoint on a dataset"},
+    {"task", cmd_task, "run one task of any kind from the command line (task KIND --key value ...)"},
     {"bench", cmd_bench, NULL /* the benchmark list, from its table */},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "help COMMAND: the options of a command"},

@@ -9,6 +9,8 @@
  * innermost HDF5 message is appended to ours. */
 #include "results.h"
 
+#include "kinds.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -124,23 +126,26 @@ static void link_name(char *out, size_t cap, const char *prefix, const char *nam
     if (!out[0] || strcmp(out, ".") == 0) snprintf(out, cap, "_");
 }
 
-/* A parameter value that is a plain decimal number. */
-static int numeric_value(const char *s, double *out) {
-    if (!*s) return 0;
-    if (!(*s == '-' || *s == '+' || *s == '.' || (*s >= '0' && *s <= '9'))) return 0;
-    for (const char *p = s; *p; p++)
-        if (!strchr("0123456789+-.eE", *p)) return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || end == s) return 0;
-    *out = v;
-    return 1;
+#define PARAM_NAME_LEN 64 /* a key, "<reference>_path" or "shard" */
+#define KIND_LEN 32
+
+/* A task's parameter `name` as a number, typed by its kind's table: 1 (an
+ * INT or FLOAT key: *out = its value), 0 (the task has it, not a number),
+ * -1 (the task has no such parameter). */
+static int param_number(const rn_task *t, const char *name, double *out) {
+    const rn_key *k = rn_kind_key(t->k, name);
+    if (k) {
+        const ip_value *v = rn_task_val(t, name);
+        if (k->type == IP_P_INT) return *out = (double)v->u.i, 1;
+        if (k->type == IP_P_FLOAT) return *out = v->u.f, 1;
+        return 0;
+    }
+    return rn_task_get(t, name) ? 0 : -1;
 }
 
 /* A list of distinct names (metric names, parameter names, kinds). */
 typedef struct names {
-    char (*v)[IP_METRIC_NAME_LEN > RN_PARAM_NAME_LEN ? IP_METRIC_NAME_LEN : RN_PARAM_NAME_LEN];
+    char (*v)[IP_METRIC_NAME_LEN > PARAM_NAME_LEN ? IP_METRIC_NAME_LEN : PARAM_NAME_LEN];
     int n, cap;
 } names;
 
@@ -279,23 +284,26 @@ static int write_tasks(wctx *w, hid_t f, const input *in) {
     }
     if (col_str(w, g, "deps", n, s)) goto done;
     /* one column per parameter swept in any task */
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < T[i].nparams; k++)
-            if (T[i].params[k].swept && names_add(&pn, T[i].params[k].name, -1) < 0) {
+    for (size_t i = 0; i < n; i++) {
+        const char *pname, *ptext;
+        int sw;
+        for (int k = 0; rn_task_param(&T[i], k, &pname, &ptext, &sw) == 0; k++)
+            if (sw && names_add(&pn, pname, -1) < 0) {
                 ip_fail(w->e, "out of memory");
                 goto done;
             }
+    }
     for (int p = 0; p < pn.n; p++) {
-        char ln[RN_PARAM_NAME_LEN + 16];
+        char ln[PARAM_NAME_LEN + 16];
+        /* paramnum_: when every task having the parameter has it as a number key */
         int numeric = 1, any = 0;
         for (size_t i = 0; i < n; i++) {
             const char *v = rn_task_get(&T[i], pn.v[p]);
             s[i] = v ? v : "";
             num[i] = NAN;
-            if (s[i][0]) {
-                any = 1;
-                if (numeric && !numeric_value(s[i], &num[i])) numeric = 0;
-            }
+            int r = v ? param_number(&T[i], pn.v[p], &num[i]) : -1;
+            if (r == 0) numeric = 0;
+            if (r == 1) any = 1;
         }
         link_name(ln, sizeof ln, "param_", pn.v[p]);
         if (col_str(w, g, ln, n, s)) goto done;
@@ -324,7 +332,7 @@ static int write_kind(wctx *w, hid_t gm, hid_t ga, const input *in, const char *
     double *cols = NULL, *vals = NULL;
     long long *ids = NULL, *off = NULL, *len = NULL;
     const char **keys = NULL;
-    char kn[RN_KIND_LEN + 8], ln[IP_METRIC_NAME_LEN + 16];
+    char kn[KIND_LEN + 8], ln[IP_METRIC_NAME_LEN + 16];
     if (!rows) goto oom;
     for (int i = 0; i < in->n; i++)
         if (done_rec(in, i) && strcmp(T[i].kind, kind) == 0) rows[nrows++] = i;
@@ -438,14 +446,16 @@ static int write_params_kind(wctx *w, hid_t gp, const input *in, const char *kin
     int *rows = malloc((size_t)(in->n ? in->n : 1) * sizeof *rows);
     long long *ids = malloc((size_t)(in->n ? in->n : 1) * sizeof *ids);
     const char **s = malloc((size_t)(in->n ? in->n : 1) * sizeof *s);
-    char kn[RN_KIND_LEN + 8], ln[RN_PARAM_NAME_LEN + 8];
+    char kn[KIND_LEN + 8], ln[PARAM_NAME_LEN + 8];
     if (!rows || !ids || !s) goto oom;
     for (int i = 0; i < in->n; i++)
         if (strcmp(T[i].kind, kind) == 0) {
             ids[nrows] = T[i].id;
             rows[nrows++] = i;
-            for (int k = 0; k < T[i].nparams; k++)
-                if (names_add(&pn, T[i].params[k].name, k) < 0) goto oom;
+            const char *pname, *ptext;
+            int sw;
+            for (int k = 0; rn_task_param(&T[i], k, &pname, &ptext, &sw) == 0; k++)
+                if (names_add(&pn, pname, k) < 0) goto oom;
         }
     link_name(kn, sizeof kn, "", kind);
     snprintf(w->where, sizeof w->where, "/params");

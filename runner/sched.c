@@ -26,16 +26,14 @@ static void sleep_us(long us) {
 
 /* ---------------- running one task ---------------- */
 
-void rn_run_task(const rn_spec *spec, int task, const rn_ctx *ctx, rn_result *r) {
-    const rn_task *t = &spec->tasks[task];
+void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
     memset(r, 0, sizeof *r);
-    r->task = task;
+    r->task = t->id;
     r->rank = ctx->rank;
     ip_metrics_init(&r->metrics);
-    const rn_kind *k = rn_kind_find(t->kind);
     ip_err e = {{0}};
     double t0 = ip_now_s();
-    int rc = k ? k->run(t, ctx, &r->metrics, &e) : ip_fail(&e, "unknown task kind \"%s\"", t->kind);
+    int rc = rn_task_run(t, ctx, &r->metrics, &e);
     r->wall_seconds = ip_now_s() - t0;
     if (rc == 0) {
         for (int i = 0; i < r->metrics.nscalars && rc == 0; i++)
@@ -229,7 +227,7 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
         status[t] = RN_RUNNING;
         if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, 1, e)) != 0) break;
         rn_result r;
-        rn_run_task(spec, t, ctx, &r);
+        rn_run_task(&spec->tasks[t], ctx, &r);
         rn_result *rp = &r;
         rc = coord_finish(&c, &rp, 1, e);
         ip_metrics_free(&r.metrics);
@@ -245,11 +243,16 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
 
 /* ---------------- MPI ---------------- */
 
-static int send_batch(int worker, const int *ids, int n, ip_err *e) {
-    int buf[1 + 256];
-    buf[0] = n;
-    if (n > 0) memcpy(buf + 1, ids, (size_t)n * sizeof(int));
-    if (MPI_Send(buf, 1 + (n > 0 ? n : 0), MPI_INT, worker, TAG_WORK, MPI_COMM_WORLD) != MPI_SUCCESS)
+/* A batch goes out packed: its length (-1 = stop), then each task with its
+ * typed values (wire.h): workers need no task table. */
+static int send_batch(const rn_spec *spec, rn_buf *b, int worker, const int *ids, int n, ip_err *e) {
+    int32_t len = n;
+    b->len = b->pos = 0;
+    if (rn_buf_put(b, &len, sizeof len) != 0) return ip_fail(e, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (rn_pack_task(b, &spec->tasks[ids[i]]) != 0) return ip_fail(e, "out of memory packing a batch");
+    if (b->len > (size_t)INT32_MAX) return ip_fail(e, "a batch of %d tasks is too large to send", n);
+    if (MPI_Send(b->p, (int)b->len, MPI_BYTE, worker, TAG_WORK, MPI_COMM_WORLD) != MPI_SUCCESS)
         return ip_fail(e, "MPI_Send to rank %d failed", worker);
     return 0;
 }
@@ -263,7 +266,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     rn_result *results = NULL;
     rn_result **rptr = NULL;
     int rcap = 0;
-    rn_buf buf = {0};
+    rn_buf buf = {0}, out = {0};
     long backoff = 20;
     double last_tick = ip_now_s();
     if (!idle) rc = ip_fail(e, "out of memory");
@@ -287,7 +290,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             }
             for (int k = 0; k < n && rc == 0; k++)
                 if (h->started) rc = h->started(h->user, &spec->tasks[ids[k]], w, n == 1, e);
-            if (rc == 0) rc = send_batch(w, ids, n, e);
+            if (rc == 0) rc = send_batch(spec, &out, w, ids, n, e);
         }
         if (rc != 0) break;
         if (c.outstanding == 0 && nidle == nworkers) break;
@@ -367,19 +370,20 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             idle[nidle++] = st.MPI_SOURCE;
         }
     }
-    for (int i = 0; i < nidle; i++) send_batch(idle[i], NULL, -1, NULL);
+    for (int i = 0; i < nidle; i++) send_batch(spec, &out, idle[i], NULL, -1, NULL);
     if (h->tick && rc == 0) rc = h->tick(h->user, e);
     free(idle), free(results), free(rptr);
     rn_buf_free(&buf);
+    rn_buf_free(&out);
     graph_free(&c.g);
     return rc;
 }
 
-static int run_worker(const rn_spec *spec, const rn_ctx *ctx, ip_err *e) {
-    rn_buf out = {0};
+static int run_worker(const rn_ctx *ctx, ip_err *e) {
+    rn_buf out = {0}, in = {0};
     int32_t zero = 0;
     if (rn_buf_put(&out, &zero, sizeof zero) != 0) return ip_fail(e, "out of memory");
-    int ids[1 + 256];
+    int rc = 0;
     for (;;) {
         if (MPI_Send(out.p, (int)out.len, MPI_BYTE, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
             rn_buf_free(&out);
@@ -387,31 +391,72 @@ static int run_worker(const rn_spec *spec, const rn_ctx *ctx, ip_err *e) {
         }
         /* wait for work without spinning */
         long backoff = 20;
+        MPI_Status st;
         for (;;) {
             int flag = 0;
-            MPI_Iprobe(0, TAG_WORK, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+            MPI_Iprobe(0, TAG_WORK, MPI_COMM_WORLD, &flag, &st);
             if (flag) break;
             sleep_us(backoff);
             if (backoff < 2000) backoff *= 2;
         }
-        MPI_Recv(ids, 1 + 256, MPI_INT, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        int n = ids[0];
-        if (n < 0) break;
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        in.len = in.pos = 0;
+        if (count < (int)sizeof(int32_t)) {
+            rc = ip_fail(e, "rank %d: bad message from the coordinator", ctx->rank);
+            break;
+        }
+        if ((size_t)count > in.cap) {
+            unsigned char *p = realloc(in.p, (size_t)count);
+            if (!p) {
+                rc = ip_fail(e, "rank %d: out of memory receiving %d bytes", ctx->rank, count);
+                break;
+            }
+            in.p = p, in.cap = (size_t)count;
+        }
+        MPI_Recv(in.p, count, MPI_BYTE, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        in.len = (size_t)count;
+        int32_t n = -1;
+        if (rn_buf_get(&in, &n, sizeof n) != 0 || n < 0) break; /* told to stop */
         out.len = 0;
-        int32_t nres = n;
-        rn_buf_put(&out, &nres, sizeof nres);
-        for (int i = 0; i < n; i++) {
+        rn_buf_put(&out, &n, sizeof n);
+        for (int i = 0; i < n && rc == 0; i++) {
+            ip_arena a = {0};
+            rn_task t;
+            if (rn_unpack_task(&in, &t, &a) != 0) {
+                ip_arena_free(&a);
+                rc = ip_fail(e, "rank %d: malformed task from the coordinator", ctx->rank);
+                break;
+            }
             rn_result r;
-            rn_run_task(spec, ids[1 + i], ctx, &r);
+            rn_run_task(&t, ctx, &r);
+            ip_arena_free(&a);
             int bad = rn_pack_result(&out, &r);
             ip_metrics_free(&r.metrics);
-            if (bad) {
-                rn_buf_free(&out);
-                return ip_fail(e, "rank %d: out of memory packing results", ctx->rank);
-            }
+            if (bad) rc = ip_fail(e, "rank %d: out of memory packing results", ctx->rank);
         }
+        if (rc != 0) break;
     }
     rn_buf_free(&out);
+    rn_buf_free(&in);
+    return rc;
+}
+
+/* The coordinator's data section goes to every worker (which loaded no spec). */
+static int share_ctx(const rn_spec *spec, rn_ctx *ctx, int rank, char *src, size_t cap, ip_err *e) {
+    unsigned long long lim[2] = {0, 0};
+    int len = 0;
+    if (rank == 0) {
+        snprintf(src, cap, "%s", spec->data_source);
+        len = (int)strlen(src);
+        lim[0] = spec->train_limit, lim[1] = spec->test_limit;
+    }
+    if (MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS || len < 0 || (size_t)len >= cap ||
+        MPI_Bcast(src, len + 1, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(lim, 2, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return ip_fail(e, "rank %d: MPI_Bcast of the data section failed", rank);
+    ctx->data_source = src;
+    ctx->train_limit = (size_t)lim[0], ctx->test_limit = (size_t)lim[1];
     return 0;
 }
 
@@ -429,6 +474,9 @@ int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, cons
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     }
     if (nranks <= 1) return run_serial(spec, ctx, status, hooks, e);
+    char src[1024];
+    rn_ctx wctx = *ctx;
+    if (share_ctx(spec, &wctx, rank, src, sizeof src, e) != 0) return -1;
     if (rank == 0) return run_coordinator(spec, status, hooks, &o, nranks, e);
-    return run_worker(spec, ctx, e);
+    return run_worker(&wctx, e);
 }

@@ -3,8 +3,9 @@
  * Rank 0 is the coordinator: it keeps the ready tasks in a priority queue
  * (longest critical path first), hands batches of task ids to workers that
  * ask for work, and is the only rank that calls the hooks (journal, results
- * file, progress). Every rank loaded the same spec, so a task travels as its
- * id; results travel back packed (wire.h). Alone (no MPI, or one rank) the
+ * file, progress). Only the coordinator loads the spec: a task travels packed
+ * with its typed values, results travel back packed (wire.h), and the data
+ * section is broadcast once. Alone (no MPI, or one rank) the
  * coordinator runs every task itself. Waiting never spins: probes back off
  * from 20 us to 2 ms of sleep. */
 #ifndef RN_SCHED_H
@@ -45,13 +46,14 @@ typedef struct rn_sched_opts {
 
 /* Runs every task whose status[] is RN_PENDING; status[] (ntasks) is updated
  * in place (DONE/FAILED/SKIPPED). A task whose dependency did not end DONE is
- * skipped with an error naming it. Under MPI every rank calls this; workers
+ * skipped with an error naming it. Under MPI every rank calls this (workers
+ * with spec NULL: they get what they need from the coordinator); workers
  * return when the coordinator is done. Returns -1 only on a scheduler error
  * (hook failure, MPI error), not when tasks fail. */
 int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
                  const rn_sched_opts *opts, ip_err *e);
 
 /* Runs one task here and fills r (used by the serial path and the workers). */
-void rn_run_task(const rn_spec *spec, int task, const rn_ctx *ctx, rn_result *r);
+void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r);
 
 #endif

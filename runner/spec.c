@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/arena.h"
 #include "../core/model.h"
 #include "../core/rng.h"
 #include "../core/tasks.h"
@@ -30,8 +31,9 @@
 #include "suggest.h"
 #include "yaml_tree.h"
 
-#define MAX_TASKS 50000         /* a spec expanding to more is rejected (an rn_task is ~53 KB) */
-#define MAX_RANGE 100000        /* values of one range */
+#define MAX_TASKS 4000000       /* a spec expanding to more is rejected (~250 bytes a task: ~1 GB) */
+#define MAX_VALUE_LEN 1023      /* longest string value */
+#define MAX_RANGE MAX_TASKS      /* values of one range */
 #define MAX_REF_DEPTH 1000      /* entries in a chain of references */
 #define MAX_DIAGS 200           /* diagnostics kept per load (then one "more errors" line) */
 #define CKPT_NAME_MAX 160       /* checkpoint file name (without .h5) */
@@ -45,12 +47,6 @@ static void sfmt(char *dst, size_t cap, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(dst, cap, fmt, ap);
     va_end(ap);
-}
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 /* A growable string. */
@@ -120,10 +116,11 @@ typedef struct setting {
     int node;               /* the value node (for messages) */
     char path[256];         /* e.g. "models[0].seed", "defaults.models.zip.lr" */
     int group;              /* zip group (> 0): varies together with the group's other settings */
-    const char **vals;      /* normalised value texts */
+    ip_value *vals;         /* the values, parsed (their text normalised: canonical ints, true/false) */
     int *vnodes;            /* node of each value (a range's values: the range node) */
-    int *refs;              /* RN_T_MODEL: entry index of each value (-1 unresolved) */
+    int *refs;              /* a reference: entry index of each value (-1 unresolved) */
     int nvals;
+    const ip_value *fin;    /* the values as tasks keep them (setting_final), NULL until first expanded */
 } setting;
 
 typedef struct setlist {
@@ -152,13 +149,6 @@ typedef struct strset {
     size_t cap, n;
 } strset;
 
-typedef struct sigcache {
-    char cfg[400];
-    int ok;
-    char err[400];
-    int mincout;
-    char layer[IP_NAME_LEN];
-} sigcache;
 
 typedef struct ctx {
     const char *file;
@@ -197,8 +187,8 @@ typedef struct ctx {
     size_t names_cap;
     int *defaults_bad;      /* per kind: its defaults have errors (entries of the kind are not expanded) */
     int cur_entry;          /* the entry being expanded (-1: none), for the task-cap message */
-    sigcache *sig;
-    int nsig, capsig;
+    strset interned;        /* value texts in the spec's arena (shared by the tasks) */
+    const ip_value *kdef[32]; /* per kind (index in rn_kinds): the default values, made once */
 } ctx;
 
 static void *palloc(ctx *c, size_t n) {
@@ -310,15 +300,19 @@ static void oom_check(ctx *c) {
 
 /* =========================================================== string set === */
 
-/* Adds str (copied); 1 = added, 0 = already there, -1 = out of memory. */
-static int strset_add(ctx *c, strset *s, const char *str) {
+/* Adds str; 1 = added, 0 = already there, -1 = out of memory. keep: 0 =
+ * str itself (it lives as long as the spec), 1 = a copy in the spec's arena,
+ * 2 = a copy for this load only. */
+static const char *sstrdup(ctx *c, const char *s);
+
+static int strset_add(ctx *c, strset *s, const char *str, int keep) {
     if (2 * (s->n + 1) > s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 1024;
         char **v = calloc(cap, sizeof *v);
         if (!v) return c->oom = 1, -1;
         for (size_t i = 0; i < s->cap; i++)
             if (s->v[i]) {
-                size_t h = fnv1a(s->v[i]) & (cap - 1);
+                size_t h = ip_fnv1a(s->v[i]) & (cap - 1);
                 while (v[h]) h = (h + 1) & (cap - 1);
                 v[h] = s->v[i];
             }
@@ -326,16 +320,24 @@ static int strset_add(ctx *c, strset *s, const char *str) {
         s->v = v;
         s->cap = cap;
     }
-    size_t h = fnv1a(str) & (s->cap - 1);
+    size_t h = ip_fnv1a(str) & (s->cap - 1);
     while (s->v[h]) {
         if (strcmp(s->v[h], str) == 0) return 0;
         h = (h + 1) & (s->cap - 1);
     }
-    char *p = pstrdup(c, str);
+    char *p = keep == 0 ? (char *)str : keep == 1 ? (char *)sstrdup(c, str) : pstrdup(c, str);
     if (!p) return -1;
     s->v[h] = p;
     s->n++;
     return 1;
+}
+
+/* The spec-lifetime copy of text, one per distinct text. */
+static const char *intern(ctx *c, const char *text) {
+    if (strset_add(c, &c->interned, text, 1) < 0) return NULL;
+    size_t h = ip_fnv1a(text) & (c->interned.cap - 1);
+    while (strcmp(c->interned.v[h], text) != 0) h = (h + 1) & (c->interned.cap - 1);
+    return c->interned.v[h];
 }
 
 /* ====================================================== scalar checking === */
@@ -343,15 +345,19 @@ static int strset_add(ctx *c, strset *s, const char *str) {
 static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks"};
 #define NTOP ((int)(sizeof top_names / sizeof *top_names))
 
+/* The spec's own keys (rows like the kinds', with fields of rn_spec). */
 static const rn_key data_keys[] = {
-    {"source", RN_T_STRING, NULL, 0, 0, NULL,
-     "kind:path, kind = fashion-mnist, mnist, cifar10, cifar100 or synthetic (core/data.h)"},
-    {"train_limit", RN_T_INT, "0", 0, 1e12, NULL, "use the first N training samples (0 = all)"},
-    {"test_limit", RN_T_INT, "0", 0, 1e12, NULL, "use the first N test samples (0 = all)"},
+    {"source", IP_P_STRING, IP_F_STR, offsetof(rn_spec, data_source), sizeof((rn_spec *)0)->data_source, NULL, 0, 0,
+     0, NULL, NULL, "kind:path, kind = fashion-mnist, mnist, cifar10, cifar100 or synthetic (core/data.h)"},
+    {"train_limit", IP_P_INT, IP_F_SIZE, offsetof(rn_spec, train_limit), sizeof(size_t), "0", 0, 0, 1e12, NULL, NULL,
+     "use the first N training samples (0 = all)"},
+    {"test_limit", IP_P_INT, IP_F_SIZE, offsetof(rn_spec, test_limit), sizeof(size_t), "0", 0, 0, 1e12, NULL, NULL,
+     "use the first N test samples (0 = all)"},
 };
 #define NDATA ((int)(sizeof data_keys / sizeof *data_keys))
-static const rn_key key_seed = {"seed", RN_T_INT, "1", 0, 9223372036854775807.0, NULL, "spec seed"};
-static const rn_key key_str = {"", RN_T_STRING, "", 0, 0, NULL, ""};
+static const rn_key key_seed = {"seed", IP_P_INT, IP_F_NONE, 0, 0, "1", 1, 0, 9223372036854775807.0, NULL, NULL,
+                                "spec seed"};
+static const rn_key key_str = {"", IP_P_STRING, IP_F_NONE, 0, 0, "", 0, 0, 0, NULL, NULL, ""};
 
 static int is_int_text(const char *s) {
     if (*s == '+' || *s == '-') s++;
@@ -388,14 +394,14 @@ static int is_num_text(const char *s, double *v) {
 
 static const char *type_desc(const rn_key *k, char *buf, size_t cap) {
     switch (k->type) {
-    case RN_T_INT: return "an integer";
-    case RN_T_FLOAT: return "a number";
-    case RN_T_BOOL: return "true or false";
-    case RN_T_STRING: return "a string";
-    case RN_T_MODEL: return "the name of a model";
-    case RN_T_FINGERPRINT: return "the name of a fingerprint entry";
-    case RN_T_INTLIST: return "increasing integers separated by commas";
-    case RN_T_ENUM: {
+    case IP_P_INT: return "an integer";
+    case IP_P_FLOAT: return "a number";
+    case IP_P_BOOL: return "true or false";
+    case IP_P_STRING: return "a string";
+    case IP_P_MODEL: return "the name of a model";
+    case IP_P_FINGERPRINT: return "the name of a fingerprint entry";
+    case IP_P_INTLIST: return "increasing integers separated by commas";
+    case IP_P_ENUM: {
         sfmt(buf, cap, "one of ");
         size_t l = strlen(buf);
         for (const char *p = k->choices; *p && l + 3 < cap; p++) {
@@ -407,17 +413,6 @@ static const char *type_desc(const rn_key *k, char *buf, size_t cap) {
     }
     }
     return "a value";
-}
-
-static int enum_has(const char *choices, const char *v) {
-    size_t l = strlen(v);
-    for (const char *p = choices; *p;) {
-        size_t n = strcspn(p, "|");
-        if (n == l && strncmp(p, v, l) == 0) return 1;
-        p += n;
-        if (*p) p++;
-    }
-    return 0;
 }
 
 static const char *enum_suggest(const char *choices, const char *v, char *out, size_t cap) {
@@ -438,26 +433,31 @@ static void fmt_num(char *out, size_t cap, double v) {
     sfmt(out, cap, "%.10g", v);
 }
 
-/* Checks one scalar against a key's type and range; *out = the normalised
- * text (ints canonical, bools true/false, other numbers as written). */
-static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, const char **out) {
+/* Checks one scalar against a key's type and range and parses it, once, into
+ * *out (ints with canonical text, bools true/false, other numbers with the
+ * text as written; an INTLIST's items in the load's pool). */
+static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, ip_value *out) {
     yt_node *n = N(c, node);
     char tb[300];
+    memset(out, 0, sizeof *out);
     if (n->type != YT_SCALAR) {
         err_at(c, node, path, "expected %s, got %s", type_desc(k, tb, sizeof tb), yt_type_name(&c->doc, node));
         return -1;
     }
     const char *t = n->text;
     if (yt_is_null(&c->doc, node)) {
-        if (k->type == RN_T_STRING || k->type == RN_T_INTLIST) {
-            *out = "";
-            return 0;
+        if (k->type == IP_P_STRING || k->type == IP_P_INTLIST) {
+            int32_t *list = k->type == IP_P_INTLIST ? palloc(c, sizeof(int32_t)) : NULL;
+            out->text = "";
+            if (list) out->u.list = list; /* list[0] = 0 items */
+            else out->u.s = "";
+            return k->type == IP_P_INTLIST && !list ? -1 : 0;
         }
         err_at(c, node, path, "missing value (expected %s)", type_desc(k, tb, sizeof tb));
         return -1;
     }
     switch (k->type) {
-    case RN_T_INT: {
+    case IP_P_INT: {
         double dv;
         if (n->plain && is_int_text(t)) {
             errno = 0;
@@ -471,15 +471,16 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
             }
             char buf[32];
             sfmt(buf, sizeof buf, "%lld", v);
-            *out = pstrdup(c, buf);
-            return *out ? 0 : -1;
+            out->text = pstrdup(c, buf);
+            out->u.i = v;
+            return out->text ? 0 : -1;
         }
         if (n->plain && is_num_text(t, &dv)) err_at(c, node, path, "expected an integer, got %s", t);
         else if (!n->plain) err_at(c, node, path, "expected an integer, got the string \"%s\"", t);
         else err_at(c, node, path, "expected an integer, got \"%s\"", t);
         return -1;
     }
-    case RN_T_FLOAT: {
+    case IP_P_FLOAT: {
         double v;
         if (n->plain && is_num_text(t, &v)) {
             if (v < k->min || v > k->max) {
@@ -489,27 +490,29 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
                 err_at(c, node, path, "%s is out of range [%s, %s]", t, a, b);
                 return -1;
             }
-            *out = t;
+            out->text = t;
+            out->u.f = v;
             return 0;
         }
         if (!n->plain) err_at(c, node, path, "expected a number, got the string \"%s\"", t);
         else err_at(c, node, path, "expected a number, got \"%s\"", t);
         return -1;
     }
-    case RN_T_BOOL:
+    case IP_P_BOOL:
         if (n->plain && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE"))) {
-            *out = "true";
+            out->text = "true", out->u.i = 1;
             return 0;
         }
         if (n->plain && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE"))) {
-            *out = "false";
+            out->text = "false", out->u.i = 0;
             return 0;
         }
         err_at(c, node, path, "expected true or false, got \"%s\"", t);
         return -1;
-    case RN_T_ENUM: {
-        if (enum_has(k->choices, t)) {
-            *out = t;
+    case IP_P_ENUM: {
+        int idx = ip_param_choice(k, t);
+        if (idx >= 0) {
+            out->text = t, out->u.i = idx;
             return 0;
         }
         char sug[64];
@@ -519,33 +522,35 @@ static int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, con
         else err_at(c, node, path, "invalid value \"%s\" (choices: %s)", t, type_desc(k, tb, sizeof tb) + 7);
         return -1;
     }
-    case RN_T_INTLIST: {
-        long items[RN_MAX_INT_LIST];
+    case IP_P_INTLIST: {
+        int32_t *list = palloc(c, (1 + IP_MAX_INT_LIST) * sizeof *list);
         char msg[300];
-        if (rn_int_list_parse(k, t, items, msg, sizeof msg) < 0) {
+        if (!list) return -1;
+        if (ip_value_parse(k, t, out, list, msg, sizeof msg) != 0) {
             err_at(c, node, path, "%s", msg);
             return -1;
         }
-        *out = t;
         return 0;
     }
-    case RN_T_MODEL:
-    case RN_T_FINGERPRINT:
+    case IP_P_MODEL:
+    case IP_P_FINGERPRINT:
         if (n->len == 0) { /* "" names nothing: an optional reference is left out, not emptied */
             if (k->def)
                 err_at(c, node, path, "empty %s name (leave the key out for none)",
-                       k->type == RN_T_MODEL ? "model" : "fingerprint");
+                       k->type == IP_P_MODEL ? "model" : "fingerprint");
             else err_at(c, node, path, "expected %s, got an empty string", type_desc(k, tb, sizeof tb));
             return -1;
         }
         /* fall through */
-    case RN_T_STRING:
-        if (n->len >= RN_PARAM_VALUE_LEN) {
-            err_at(c, node, path, "value is longer than %d characters", RN_PARAM_VALUE_LEN - 1);
+    case IP_P_STRING: {
+        size_t cap = MAX_VALUE_LEN + 1; /* a field's own limit: checked when the task is filled */
+        if (n->len >= cap) {
+            err_at(c, node, path, "value is longer than %zu characters", cap - 1);
             return -1;
         }
-        *out = t;
+        out->text = t, out->u.s = t;
         return 0;
+    }
     }
     return -1;
 }
@@ -577,15 +582,16 @@ static int setting_alloc(ctx *c, setting *s, int n) {
 
 /* A value's identity in a sweep: numbers by value (0.1, 0.10 and 1e-1 are
  * one value), everything else by its normalised text. */
-static char *canon_value(const rn_key *k, const char *v) {
+static char *canon_value(const rn_key *k, const ip_value *v) {
     char buf[40];
-    if (k->type == RN_T_INT || k->type == RN_T_FLOAT) {
-        double x = strtod(v, NULL);
+    const char *t = v->text;
+    if (k->type == IP_P_INT || k->type == IP_P_FLOAT) {
+        double x = k->type == IP_P_INT ? (double)v->u.i : v->u.f;
         if (x == 0) x = 0; /* -0 is 0 */
         sfmt(buf, sizeof buf, "%.17g", x);
-        v = buf;
+        t = buf;
     }
-    return strdup(v);
+    return strdup(t);
 }
 
 typedef struct canon_item {
@@ -611,7 +617,7 @@ static int check_repeats(ctx *c, setting *const *m, int nm, const char *zpath, i
     for (int i = 0; i < n && !c->oom; i++) {
         sbuf b = {0};
         for (int j = 0; j < nm; j++) {
-            char *v = canon_value(m[j]->key, m[j]->vals[i]);
+            char *v = canon_value(m[j]->key, &m[j]->vals[i]);
             if (!v) b.oom = 1;
             else sb_add(&b, v);
             free(v);
@@ -639,11 +645,11 @@ static int check_repeats(ctx *c, setting *const *m, int nm, const char *zpath, i
             } else if (N(c, s0->node)->type == YT_SEQ) {
                 sfmt(vp, sizeof vp, "%s[%d]", s0->path, rep);
                 err_at(c, s0->vnodes[rep], vp, "%s repeats the value of %s[%d] (%s): a sweep lists each value once",
-                       s0->vals[rep], s0->path, first, s0->vals[first]);
+                       s0->vals[rep].text, s0->path, first, s0->vals[first].text);
             } else {
                 sfmt(vp, sizeof vp, "%s.range", s0->path);
                 err_at(c, s0->vnodes[rep], vp, "the range gives the value %s twice (printed with 10 significant "
-                                               "digits): use a larger step", s0->vals[rep]);
+                                               "digits): use a larger step", s0->vals[rep].text);
             }
             if (diags_full(c)) break;
         }
@@ -658,7 +664,7 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
     char rpath[300], tb[300];
     sfmt(rpath, sizeof rpath, "%s.range", path);
     int rv = yt_map_get(&c->doc, node, "range");
-    if (k->type != RN_T_INT && k->type != RN_T_FLOAT) {
+    if (k->type != IP_P_INT && k->type != IP_P_FLOAT) {
         err_at(c, node, path, "a range needs a numeric key (expected %s)", type_desc(k, tb, sizeof tb));
         return -1;
     }
@@ -675,7 +681,7 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
         char ipath[320];
         sfmt(ipath, sizeof ipath, "%s[%d]", rpath, i);
         yt_node *n = N(c, it);
-        if (k->type == RN_T_INT && n->type == YT_SCALAR && n->plain && is_int_text(n->text)) {
+        if (k->type == IP_P_INT && n->type == YT_SCALAR && n->plain && is_int_text(n->text)) {
             errno = 0;
             iv[i] = strtoll(n->text, NULL, 10);
             if (errno == ERANGE || llabs(iv[i]) > (1ll << 53)) {
@@ -683,9 +689,9 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
                 bad = 1;
             }
             v[i] = (double)iv[i];
-        } else if (k->type == RN_T_FLOAT && n->type == YT_SCALAR && n->plain && is_num_text(n->text, &v[i])) {
+        } else if (k->type == IP_P_FLOAT && n->type == YT_SCALAR && n->plain && is_num_text(n->text, &v[i])) {
         } else {
-            const char *dummy;
+            ip_value dummy;
             rn_key kk = *k;
             kk.min = -INFINITY, kk.max = INFINITY;
             if (typed_scalar(c, &kk, it, ipath, &dummy) == 0) /* normally reports the type error */
@@ -713,8 +719,9 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
     for (int i = 0; i < n; i++) {
         char buf[48];
         double x;
-        if (k->type == RN_T_INT) {
-            long long xi = iv[0] + (long long)i * iv[2];
+        long long xi = 0;
+        if (k->type == IP_P_INT) {
+            xi = iv[0] + (long long)i * iv[2];
             sfmt(buf, sizeof buf, "%lld", xi);
             x = (double)xi;
         } else {
@@ -728,9 +735,13 @@ static int parse_range(ctx *c, const rn_key *k, int node, const char *path, sett
             err_at(c, rv, rpath, "range value %s is out of range [%s, %s]", buf, a, b);
             return -1;
         }
-        s->vals[i] = pstrdup(c, buf);
+        /* a float range's values are the numbers as printed (10 significant
+         * digits): 0.1 + 2 * 0.1 is 0.3, as its key says */
+        s->vals[i].text = pstrdup(c, buf);
+        if (k->type == IP_P_INT) s->vals[i].u.i = xi;
+        else s->vals[i].u.f = strtod(buf, NULL);
         s->vnodes[i] = node;
-        if (!s->vals[i]) return -1;
+        if (!s->vals[i].text) return -1;
     }
     s->nvals = n;
     return 0;
@@ -751,7 +762,7 @@ static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, in
             err_at(c, node, path, "a zip member needs a list of values (or a range), got a scalar");
             return -1;
         }
-        const char *v;
+        ip_value v;
         if (typed_scalar(c, k, node, path, &v) != 0 || setting_alloc(c, s, 1) != 0) return -1;
         s->vals[0] = v;
         s->vnodes[0] = node;
@@ -775,7 +786,7 @@ static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, in
                 bad = 1;
                 continue;
             }
-            const char *v;
+            ip_value v;
             if (typed_scalar(c, k, it, ipath, &v) != 0) {
                 bad = 1;
                 continue;
@@ -804,7 +815,7 @@ static int parse_setting(ctx *c, const rn_key *k, int node, const char *path, in
     }
     if (yt_map_get(&c->doc, node, "range") >= 0)
         err_at(c, node, path, "a range is a mapping with the single key \"range\": {range: [start, stop, step]}");
-    else if (k->type == RN_T_INT || k->type == RN_T_FLOAT)
+    else if (k->type == IP_P_INT || k->type == IP_P_FLOAT)
         err_at(c, node, path, "expected %s, a list or {range: [start, stop, step]}, got a mapping",
                type_desc(k, tb, sizeof tb));
     else err_at(c, node, path, "expected %s (or a list of values), got a mapping", type_desc(k, tb, sizeof tb));
@@ -817,7 +828,7 @@ static int entry_key_names(const rn_kind *k, int with_name, int with_kind, int w
     if (with_name) out[n++] = "name";
     if (with_kind) out[n++] = "kind";
     if (with_zip) out[n++] = "zip";
-    for (int i = 0; k && i < k->nkeys && n < RN_MAX_PARAMS + 3; i++) out[n++] = k->keys[i].name;
+    for (int i = 0; k && i < k->def->nparams && n < RN_MAX_KEYS + 3; i++) out[n++] = k->def->params[i].name;
     return n;
 }
 
@@ -857,7 +868,7 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
                z->type == YT_MAP ? "an empty mapping" : yt_type_name(&c->doc, node));
         return -1;
     }
-    const char *names[RN_MAX_PARAMS + 4];
+    const char *names[RN_MAX_KEYS + 4];
     int nn = entry_key_names(k, 0, 0, 0, names);
     int bad = 0, first = -1, len = -1, start = l->n;
     for (int p = 0; p < z->nkids / 2; p++) {
@@ -874,7 +885,7 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
             bad = 1;
             continue;
         }
-        if (RN_IS_REF(key->type)) {
+        if (IP_P_IS_REF(key->type)) {
             err_at(c, kn, kp, "model references cannot be zipped (list them directly: %s: [a, b])", key->name);
             bad = 1;
             continue;
@@ -896,9 +907,9 @@ static int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int g
         if (add_setting(c, l, &st) != 0) bad = 1;
     }
     if (bad) return -1;
-    setting *m[RN_MAX_PARAMS];
+    setting *m[RN_MAX_KEYS];
     int nm = 0;
-    for (int i = start; i < l->n && nm < RN_MAX_PARAMS; i++) m[nm++] = &l->v[i];
+    for (int i = start; i < l->n && nm < RN_MAX_KEYS; i++) m[nm++] = &l->v[i];
     return nm ? check_repeats(c, m, nm, path, node) : 0;
 }
 
@@ -1026,7 +1037,7 @@ static void apply_override(ctx *c, int oi) {
     int origin = oi + 1;
     int cur = c->root, state = S_TOP, section = 0;
     const rn_kind *kind = NULL;
-    const char *names[RN_MAX_PARAMS + 16];
+    const char *names[RN_MAX_KEYS + 16];
     for (int j = 0; j < ns; j++) {
         const ovstep *p = &st[j];
         int last = j == ns - 1;
@@ -1046,7 +1057,7 @@ static void apply_override(ctx *c, int oi) {
                     int nm = yt_map_get(&c->doc, seq->kids[i], "name");
                     if (nm < 0 || N(c, nm)->type != YT_SCALAR) continue;
                     if (pos < 0 && strcmp(N(c, nm)->text, p->name) == 0) pos = i;
-                    if (nn < RN_MAX_PARAMS + 16) names[nn++] = N(c, nm)->text;
+                    if (nn < RN_MAX_KEYS + 16) names[nn++] = N(c, nm)->text;
                 }
                 if (pos < 0) {
                     char dym[120];
@@ -1089,7 +1100,7 @@ static void apply_override(ctx *c, int oi) {
         case S_DEFAULTS:
             names[nn++] = "models";
             for (int i = 0; rn_kinds[i]; i++)
-                if (strcmp(rn_kinds[i]->name, "train") != 0) names[nn++] = rn_kinds[i]->name;
+                if (strcmp(rn_kinds[i]->def->name, "train") != 0) names[nn++] = rn_kinds[i]->def->name;
             break;
         case S_DEFSEC: nn = entry_key_names(kind, 0, 0, 1, names); break;
         case S_ENTRY:
@@ -1248,7 +1259,7 @@ static void do_data(ctx *c, int node) {
             unknown_key(c, kn, path, names, NDATA);
             continue;
         }
-        const char *v;
+        ip_value v;
         if (N(c, vn)->type == YT_SEQ || (N(c, vn)->type == YT_MAP && yt_map_get(&c->doc, vn, "range") >= 0)) {
             err_at(c, vn, path, "data keys cannot be swept (sweeps go in models and tasks entries)");
             continue;
@@ -1256,13 +1267,10 @@ static void do_data(ctx *c, int node) {
         if (typed_scalar(c, k, vn, path, &v) != 0) continue;
         if (!strcmp(k->name, "source")) {
             c->source_node = vn;
-            sfmt(c->s->data_source, sizeof c->s->data_source, "%s", v);
-            if (strlen(v) >= sizeof c->s->data_source) err_at(c, vn, path, "data source is too long");
-            else check_source(c, vn, v);
-        } else if (!strcmp(k->name, "train_limit")) {
-            c->s->train_limit = (size_t)strtoull(v, NULL, 10);
+            if (strlen(v.text) >= sizeof c->s->data_source) err_at(c, vn, path, "data source is too long");
+            else ip_param_store(k, &v, c->s, NULL), check_source(c, vn, v.text);
         } else {
-            c->s->test_limit = (size_t)strtoull(v, NULL, 10);
+            ip_param_store(k, &v, c->s, NULL);
         }
     }
     if (yt_map_get(&c->doc, node, "source") < 0) err_at(c, node, "data", "missing required key \"source\"");
@@ -1278,7 +1286,7 @@ static int kind_index(const rn_kind *k) {
  * Returns 0 when every key was valid. */
 static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int is_entry, int section,
                       int zip_group, setlist *out) {
-    const char *names[RN_MAX_PARAMS + 4];
+    const char *names[RN_MAX_KEYS + 4];
     int nn = entry_key_names(k, is_entry, is_entry && section == 1, 1, names);
     int bad = 0, most = 0;
     /* room for the keys present, not for every key of the kind: a spec may
@@ -1287,9 +1295,9 @@ static int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int 
         int vn = N(c, node)->kids[2 * p + 1], kn = N(c, node)->kids[2 * p];
         most += N(c, kn)->type == YT_SCALAR && !strcmp(N(c, kn)->text, "zip") && N(c, vn)->type == YT_MAP
                     ? N(c, vn)->nkids / 2 : 1;
-        if (most >= k->nkeys) break;
+        if (most >= k->def->nparams) break;
     }
-    if (setlist_init(c, out, most < k->nkeys ? most : k->nkeys) != 0) return -1;
+    if (setlist_init(c, out, most < k->def->nparams ? most : k->def->nparams) != 0) return -1;
     for (int p = 0; p < N(c, node)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -1332,7 +1340,7 @@ static void do_defaults(ctx *c, int node) {
     int nn = 0;
     names[nn++] = "models";
     for (int i = 0; rn_kinds[i] && nn < 32; i++)
-        if (strcmp(rn_kinds[i]->name, "train") != 0) names[nn++] = rn_kinds[i]->name;
+        if (strcmp(rn_kinds[i]->def->name, "train") != 0) names[nn++] = rn_kinds[i]->def->name;
     for (int p = 0; p < N(c, node)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -1348,7 +1356,7 @@ static void do_defaults(ctx *c, int node) {
         }
         if (yt_is_null(&c->doc, vn)) continue;
         if (N(c, vn)->type != YT_MAP) {
-            err_at(c, vn, kp, "expected a mapping of %s keys, got %s", k->name, yt_type_name(&c->doc, vn));
+            err_at(c, vn, kp, "expected a mapping of %s keys, got %s", k->def->name, yt_type_name(&c->doc, vn));
             continue;
         }
         int ki = kind_index(k);
@@ -1384,10 +1392,10 @@ static void do_entry(ctx *c, entry *e) {
             int nn = 0;
             char list[300] = "";
             for (int i = 0; rn_kinds[i] && nn < 32; i++)
-                if (strcmp(rn_kinds[i]->name, "train") != 0) {
-                    names[nn++] = rn_kinds[i]->name;
+                if (strcmp(rn_kinds[i]->def->name, "train") != 0) {
+                    names[nn++] = rn_kinds[i]->def->name;
                     size_t l = strlen(list);
-                    sfmt(list + l, sizeof list - l, "%s%s", nn > 1 ? ", " : "", rn_kinds[i]->name);
+                    sfmt(list + l, sizeof list - l, "%s%s", nn > 1 ? ", " : "", rn_kinds[i]->def->name);
                 }
             if (k && !strcmp(kt, "train")) {
                 err_at(c, kn, kp, "kind \"train\" entries go in the models section");
@@ -1430,15 +1438,15 @@ static void merge_defaults(ctx *c, entry *e) {
     const setlist *d = &c->defaults[ki];
     if (c->defaults_bad[ki]) e->bad = 1; /* reported at the defaults; e.g. zip lists of unequal lengths */
     int most = d->n + e->own.n;
-    if (setlist_init(c, &e->eff, most < e->kind->nkeys ? most : e->kind->nkeys) != 0) return;
+    if (setlist_init(c, &e->eff, most < e->kind->def->nparams ? most : e->kind->def->nparams) != 0) return;
     for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];
     for (int i = 0; i < e->own.n; i++) {
         setting *old = setlist_find(&e->eff, e->own.v[i].key);
         if (old) *old = e->own.v[i];
         else if (e->eff.n < e->eff.cap) e->eff.v[e->eff.n++] = e->own.v[i];
     }
-    for (int i = 0; i < e->kind->nkeys; i++) {
-        const rn_key *k = &e->kind->keys[i];
+    for (int i = 0; i < e->kind->def->nparams; i++) {
+        const rn_key *k = &e->kind->def->params[i];
         /* present but invalid: its own error is reported */
         if (!k->def && !setlist_find(&e->eff, k) && yt_map_get(&c->doc, e->node, k->name) < 0) {
             err_at(c, e->node, e->path, "missing required key \"%s\"", k->name);
@@ -1449,7 +1457,7 @@ static void merge_defaults(ctx *c, entry *e) {
 
 /* The slot of name in the names hash: its entry, or the empty slot where it goes. */
 static size_t name_slot(const ctx *c, const char *name) {
-    size_t h = fnv1a(name) & (c->names_cap - 1);
+    size_t h = ip_fnv1a(name) & (c->names_cap - 1);
     while (c->names[h] >= 0 && strcmp(c->ent[c->names[h]].name, name) != 0) h = (h + 1) & (c->names_cap - 1);
     return h;
 }
@@ -1488,15 +1496,16 @@ static int find_entry(const ctx *c, const char *name) {
 static void resolve_refs(ctx *c, entry *e) {
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (!RN_IS_REF(s->key->type)) continue;
-        rn_output want = s->key->type == RN_T_FINGERPRINT ? RN_OUT_FINGERPRINT : RN_OUT_MODEL;
+        if (!IP_P_IS_REF(s->key->type)) continue;
+        rn_output want = s->key->type == IP_P_FINGERPRINT ? RN_OUT_FINGERPRINT : RN_OUT_MODEL;
         const char *what = want == RN_OUT_FINGERPRINT ? "fingerprint" : "model";
         for (int j = 0; j < s->nvals; j++) {
-            if (!s->vals[j][0]) continue; /* an optional reference left empty */
+            const char *name = s->vals[j].text;
+            if (!name[0]) continue; /* an optional reference left empty */
             char vp[300];
             if (s->nvals > 1 || N(c, s->node)->type == YT_SEQ) sfmt(vp, sizeof vp, "%s[%d]", s->path, j);
             else sfmt(vp, sizeof vp, "%s", s->path);
-            int r = find_entry(c, s->vals[j]);
+            int r = find_entry(c, name);
             if (r < 0) {
                 const char *names[256];
                 int nn = 0;
@@ -1504,12 +1513,12 @@ static void resolve_refs(ctx *c, entry *e) {
                     if (c->ent[q].name && c->ent[q].kind && c->ent[q].kind->produces == want)
                         names[nn++] = c->ent[q].name;
                 char dym[120];
-                did_you_mean(dym, sizeof dym, s->vals[j], names, nn);
-                err_at(c, s->vnodes[j], vp, "unknown %s \"%s\"%s", what, s->vals[j], dym);
+                did_you_mean(dym, sizeof dym, name, names, nn);
+                err_at(c, s->vnodes[j], vp, "unknown %s \"%s\"%s", what, name, dym);
                 e->bad = 1;
             } else if (c->ent[r].kind && c->ent[r].kind->produces != want) {
-                err_at(c, s->vnodes[j], vp, "\"%s\" is a %s of kind %s, which does not produce a %s", s->vals[j],
-                       strcmp(c->ent[r].kind->name, "train") ? "task" : "model", c->ent[r].kind->name, what);
+                err_at(c, s->vnodes[j], vp, "\"%s\" is a %s of kind %s, which does not produce a %s", name,
+                       strcmp(c->ent[r].kind->def->name, "train") ? "task" : "model", c->ent[r].kind->def->name, what);
                 e->bad = 1;
             } else {
                 s->refs[j] = r;
@@ -1531,7 +1540,7 @@ static void cycle_dfs(ctx *c, int i, int *stack, int depth) {
     stack[depth] = i;
     for (int a = 0; a < e->eff.n; a++) {
         setting *s = &e->eff.v[a];
-        if (!RN_IS_REF(s->key->type)) continue;
+        if (!IP_P_IS_REF(s->key->type)) continue;
         for (int j = 0; j < s->nvals; j++) {
             int r = s->refs[j];
             if (r < 0) continue;
@@ -1561,17 +1570,15 @@ static void cycle_dfs(ctx *c, int i, int *stack, int depth) {
 /* ============================================================ expansion === */
 
 typedef struct axis {
-    int set[RN_MAX_PARAMS]; /* indices into eff */
+    int set[RN_MAX_KEYS];   /* indices into eff */
     int nset;
     int n;
     int *ids;               /* a model axis: the referenced task of each value */
 } axis;
 
-/* Tasks come from one zeroed allocation sized by count_entry(): an rn_task
- * is large (mostly unused parameter text) and untouched pages stay free. */
-/* A new zeroed task at the end of the list. The list starts at the size
- * count_entry() predicts and grows when tasks are split into shards, so a
- * pointer into it is only valid until the next new_task(). */
+/* A new task at the end of the list (zeroed). The list starts at the size
+ * count_entry() predicts, so a pointer into it is only valid until the next
+ * new_task(). */
 static rn_task *new_task(ctx *c) {
     if (c->ntasks >= c->captasks) {
         if (c->ntasks >= MAX_TASKS) {
@@ -1593,15 +1600,63 @@ static rn_task *new_task(ctx *c) {
         c->task_entry = te;
         c->captasks = cap;
     }
-    /* no memset of the whole ~53 KB: the parameter values are only read up
-     * to nparams, and untouched pages of the calloc'ed list cost no memory */
     rn_task *t = &c->tasks[c->ntasks];
-    t->key[0] = t->kind[0] = t->name[0] = t->checkpoint[0] = 0;
-    t->nparams = t->ndeps = 0;
-    t->cost = 0;
-    t->seed = 0;
+    memset(t, 0, sizeof *t);
+    t->shard = RN_NOT_SPLIT;
+    t->checkpoint = "";
     t->id = c->ntasks++;
     return t;
+}
+
+/* Allocations that live as long as the spec (tasks' keys, values, paths). */
+static void *salloc(ctx *c, size_t n) {
+    void *p = c->oom ? NULL : ip_arena_alloc(&c->s->arena, n);
+    if (!p) c->oom = 1;
+    return p;
+}
+
+static const char *sstrdup(ctx *c, const char *s) {
+    char *p = salloc(c, strlen(s) + 1);
+    if (p) strcpy(p, s);
+    return p;
+}
+
+/* The values of setting s as tasks keep them: their texts (and lists) copied
+ * once into the spec's arena, shared by every task that uses them. */
+static const ip_value *setting_final(ctx *c, setting *s) {
+    if (s->fin) return s->fin;
+    ip_value *v = salloc(c, (size_t)s->nvals * sizeof *v);
+    if (!v) return NULL;
+    for (int j = 0; j < s->nvals; j++) {
+        v[j] = s->vals[j];
+        v[j].text = intern(c, s->vals[j].text);
+        if (!v[j].text) return NULL;
+        if (s->key->type == IP_P_STRING) v[j].u.s = v[j].text;
+        if (s->key->type == IP_P_INTLIST) {
+            int32_t *l = salloc(c, (1 + IP_MAX_INT_LIST) * sizeof *l);
+            if (!l) return NULL;
+            memcpy(l, s->vals[j].u.list, (size_t)(1 + s->vals[j].u.list[0]) * sizeof *l);
+            v[j].u.list = l;
+        }
+    }
+    s->fin = v;
+    return v;
+}
+
+/* The default value of every key of kind ki (made once per load). */
+static const ip_value *kind_defaults(ctx *c, const rn_kind *k) {
+    int ki = rn_kind_index(k);
+    if (c->kdef[ki]) return c->kdef[ki];
+    ip_value *v = salloc(c, (size_t)k->def->nparams * sizeof *v);
+    if (!v) return NULL;
+    for (int q = 0; q < k->def->nparams; q++) {
+        int32_t *l = salloc(c, (1 + IP_MAX_INT_LIST) * sizeof *l);
+        if (!l) return NULL;
+        ip_param_default(&k->def->params[q], &v[q], l);
+        if (IP_P_IS_REF(k->def->params[q].type)) v[q].u.s = "";
+    }
+    c->kdef[ki] = v;
+    return v;
 }
 
 /* Tasks per instance of an entry whose kind splits tasks into shards (the
@@ -1611,38 +1666,37 @@ static rn_task *new_task(ctx *c) {
  * beyond MAX_TASKS the entry is over the cap whatever the factor. */
 static double shard_factor(ctx *c, entry *e, double instances) {
     const rn_kind *k = e->kind;
-    int nax = 0, axn[RN_MAX_PARAMS], axis_of[RN_MAX_PARAMS], done[RN_MAX_PARAMS] = {0};
+    int nax = 0, axn[RN_MAX_KEYS], axis_of[RN_MAX_KEYS], done[RN_MAX_KEYS] = {0};
     double combos = 1;
-    for (int i = 0; i < e->eff.n && i < RN_MAX_PARAMS; i++) {
+    for (int i = 0; i < e->eff.n && i < RN_MAX_KEYS; i++) {
         setting *s = &e->eff.v[i];
-        if (RN_IS_REF(s->key->type) || done[i]) continue;
-        for (int j = i; j < e->eff.n && j < RN_MAX_PARAMS; j++)
+        if (IP_P_IS_REF(s->key->type) || done[i]) continue;
+        for (int j = i; j < e->eff.n && j < RN_MAX_KEYS; j++)
             if (j == i || (s->group > 0 && e->eff.v[j].group == s->group)) done[j] = 1, axis_of[j] = nax;
         axn[nax++] = s->nvals;
         combos *= s->nvals;
     }
     if (combos > MAX_TASKS || instances > MAX_TASKS) return 1;
-    rn_task *t = malloc(sizeof *t);
-    if (!t) return c->oom = 1, -1;
-    int idx[RN_MAX_PARAMS] = {0};
+    const ip_value *defs = kind_defaults(c, k);
+    if (!defs) return -1;
+    ip_value vals[RN_MAX_KEYS];
+    rn_task t = {.k = k, .kind = k->def->name, .vals = vals, .shard = RN_NOT_SPLIT};
+    int idx[RN_MAX_KEYS] = {0};
     double sum = 0;
     for (int it = 0; it < (int)combos; it++) {
-        t->nparams = 0;
-        for (int q = 0; q < k->nkeys; q++) {
-            const rn_key *kk = &k->keys[q];
-            const char *val = kk->def ? kk->def : "";
-            for (int j = 0; j < e->eff.n && j < RN_MAX_PARAMS; j++)
-                if (e->eff.v[j].key == kk && !RN_IS_REF(kk->type)) val = e->eff.v[j].vals[idx[axis_of[j]]];
-            rn_task_set(t, kk->name, val, 0); /* too long: reported at expansion */
+        for (int q = 0; q < k->def->nparams; q++) {
+            const rn_key *kk = &k->def->params[q];
+            vals[q] = defs[q];
+            for (int j = 0; j < e->eff.n && j < RN_MAX_KEYS; j++)
+                if (e->eff.v[j].key == kk && !IP_P_IS_REF(kk->type)) vals[q] = e->eff.v[j].vals[idx[axis_of[j]]];
         }
-        int S = k->shards(t);
+        int S = k->shards(&t);
         sum += S > 1 ? S + 1 : 1;
         for (int a = nax - 1; a >= 0; a--) {
             if (++idx[a] < axn[a]) break;
             idx[a] = 0;
         }
     }
-    free(t);
     return combos > 0 ? sum / combos : 1;
 }
 
@@ -1655,10 +1709,10 @@ static double count_entry(ctx *c, int ei) {
     e->count = -1;
     if (e->bad || !e->eff.v) return -1;
     double total = 1;
-    int seen_group[RN_MAX_PARAMS + 1] = {0};
+    int seen_group[RN_MAX_KEYS + 1] = {0};
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (RN_IS_REF(s->key->type)) {
+        if (IP_P_IS_REF(s->key->type)) {
             double n = 0;
             for (int j = 0; j < s->nvals; j++) {
                 if (s->refs[j] < 0) {
@@ -1674,7 +1728,7 @@ static double count_entry(ctx *c, int ei) {
             }
             total *= n;
         } else if (s->group > 0) {
-            int g = s->group <= RN_MAX_PARAMS ? s->group : RN_MAX_PARAMS;
+            int g = s->group <= RN_MAX_KEYS ? s->group : RN_MAX_KEYS;
             if (!seen_group[g]) total *= s->nvals;
             seen_group[g] = 1;
         } else {
@@ -1691,16 +1745,15 @@ static double count_entry(ctx *c, int ei) {
 }
 
 /* The task key: at most RN_KEY_LEN-1 characters, the tail hashed when longer. */
-static void set_key(rn_task *t, const char *full) {
+static int set_key(ctx *c, rn_task *t, const char *full) {
     size_t l = strlen(full);
-    if (l < RN_KEY_LEN) {
-        memcpy(t->key, full, l + 1);
-        return;
-    }
+    if (l < RN_KEY_LEN) return (t->key = sstrdup(c, full)) ? 0 : -1;
+    char key[RN_KEY_LEN];
     size_t keep = KEY_HASH_KEEP;
     while (keep > 0 && ((unsigned char)full[keep] & 0xC0) == 0x80) keep--; /* not inside a UTF-8 character */
-    memcpy(t->key, full, keep);
-    sfmt(t->key + keep, RN_KEY_LEN - keep, "~%016llx", (unsigned long long)fnv1a(full));
+    memcpy(key, full, keep);
+    sfmt(key + keep, RN_KEY_LEN - keep, "~%016llx", (unsigned long long)ip_fnv1a(full));
+    return (t->key = sstrdup(c, key)) ? 0 : -1;
 }
 
 /* t->checkpoint = <outdir>/<subdir>/<the key, sanitised>.h5 (unique). */
@@ -1714,11 +1767,11 @@ static void set_checkpoint(ctx *c, rn_task *t, int ei, const char *subdir) {
         name[l] = ok ? ch : '_';
     }
     name[l] = '\0';
-    uint64_t h = fnv1a(t->key);
+    uint64_t h = ip_fnv1a(t->key);
     if (strlen(t->key) > CKPT_NAME_MAX) sfmt(name + CKPT_NAME_MAX - 17, 18, "-%016llx", (unsigned long long)h);
     size_t base = strlen(name);
     for (int salt = 0;; salt++) {
-        int r = strset_add(c, &c->ckpts, name);
+        int r = strset_add(c, &c->ckpts, name, 1);
         if (r < 0) return;
         if (r == 1) break;
         /* the sanitised name is taken: append a short hash of the key */
@@ -1727,12 +1780,12 @@ static void set_checkpoint(ctx *c, rn_task *t, int ei, const char *subdir) {
     }
     char path[2048];
     sfmt(path, sizeof path, "%s/%s/%s.h5", c->s->outdir, subdir, name);
-    if (strlen(path) >= sizeof t->checkpoint) {
+    if (strlen(path) >= RN_PATH_LEN) {
         err_at(c, c->output_node, "output", "checkpoint paths under \"%s\" are too long", c->s->outdir);
         c->ent[ei].bad = 1;
         return;
     }
-    sfmt(t->checkpoint, sizeof t->checkpoint, "%s", path);
+    t->checkpoint = sstrdup(c, path);
 }
 
 static void expand(ctx *c, int ei);
@@ -1743,42 +1796,47 @@ static void expand(ctx *c, int ei);
  * id, or -1 (reported). */
 static int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
     const rn_kind *k = c->ent[ei].kind;
-    rn_task *whole = malloc(sizeof *whole);
-    if (!whole) return c->oom = 1, -1;
-    *whole = c->tasks[id];
-    set_checkpoint(c, whole, ei, "shards");
-    char sv[16], nv[16];
+    rn_task whole = c->tasks[id];
+    set_checkpoint(c, &whole, ei, "shards");
+    /* the shards and the merge share one copy of the values, with shards = S */
+    int nk = k->def->nparams;
+    ip_value *vals = salloc(c, (size_t)nk * sizeof *vals);
+    int *deps = salloc(c, (size_t)(whole.ndeps + S) * sizeof *deps);
+    char nv[16];
     sfmt(nv, sizeof nv, "%d", S);
-    int bad = rn_task_set(whole, "shards", nv, 0) != 0;
+    const char *stext = sstrdup(c, nv);
+    if (!vals || !deps || !stext || !whole.checkpoint) return -1;
+    memcpy(vals, whole.vals, (size_t)nk * sizeof *vals);
+    for (int q = 0; q < nk; q++)
+        if (!strcmp(k->def->params[q].name, "shards")) vals[q].text = stext, vals[q].u.i = S;
+    whole.vals = vals;
+    int bad = whole.ndeps + S > RN_MAX_DEPS;
     for (int i = 0; i <= S && !bad; i++) {
         rn_task *t = i == 0 ? &c->tasks[id] : new_task(c);
-        if (!t) { /* reported */
-            free(whole);
-            return -1;
-        }
+        if (!t) return -1; /* reported */
         int tid = t->id;
-        *t = *whole;
+        *t = whole;
         t->id = tid;
+        t->shards = S;
         c->task_entry[tid] = ei;
         if (i < S) {
-            char key[RN_KEY_LEN + 32];
-            sfmt(sv, sizeof sv, "%d", i);
-            sfmt(key, sizeof key, "%s#shard=%d/%d", whole->key, i, S);
-            set_key(t, key);
-            bad |= rn_shard_path(t->checkpoint, sizeof t->checkpoint, whole->checkpoint, i, S) != 0;
-            if (strset_add(c, &c->keys, t->key) == 0) bad = 1;
+            char key[RN_KEY_LEN + 32], path[RN_PATH_LEN + 64];
+            sfmt(key, sizeof key, "%s#shard=%d/%d", whole.key, i, S);
+            t->shard = i;
+            if (set_key(c, t, key) != 0) return -1;
+            bad |= rn_shard_path(path, RN_PATH_LEN, whole.checkpoint, i, S) != 0;
+            if (!bad && !(t->checkpoint = sstrdup(c, path))) return -1;
+            if (strset_add(c, &c->keys, t->key, 0) == 0) bad = 1;
             t->seed = ip_stream(t->key, c->s->seed);
         } else {
-            sfmt(sv, sizeof sv, "all");
-            for (int d = 0; d < S && !bad; d++) {
-                if (t->ndeps >= RN_MAX_DEPS) bad = 1;
-                else t->deps[t->ndeps++] = id + d;
-            }
+            t->shard = RN_MERGE;
+            memcpy(deps, whole.deps, (size_t)whole.ndeps * sizeof *deps);
+            for (int d = 0; d < S; d++) deps[whole.ndeps + d] = id + d;
+            t->deps = deps;
+            t->ndeps = whole.ndeps + S;
         }
-        bad |= rn_task_set(t, "shard", sv, 1) != 0;
         t->cost = k->cost ? k->cost(t, rc) : 0;
     }
-    free(whole);
     if (c->oom) return -1;
     if (bad) {
         err_at(c, c->ent[ei].node, c->ent[ei].path, "task %s cannot be split into %d shards (key or path too long?)",
@@ -1792,22 +1850,31 @@ static int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
 static void expand_entry(ctx *c, int ei) {
     entry *e = &c->ent[ei];
     const rn_kind *k = e->kind;
-    axis ax[RN_MAX_PARAMS];
+    const int nk = k->def->nparams;
+    axis ax[RN_MAX_KEYS];
     int nax = 0;
-    int done[RN_MAX_PARAMS] = {0};
-    int setaxis[RN_MAX_PARAMS]; /* axis of each eff setting */
+    int done[RN_MAX_KEYS] = {0};
+    int setaxis[RN_MAX_KEYS]; /* axis of each eff setting */
+    int key_set[RN_MAX_KEYS]; /* eff setting of each key, -1 = the default */
+    const ip_value *fin[RN_MAX_KEYS] = {0};
     double total = 1;
-    if (k->nkeys > RN_MAX_PARAMS) {
-        err_at(c, e->node, e->path, "kind %s has too many keys", k->name);
+    if (nk > RN_MAX_KEYS || nk > 64) {
+        err_at(c, e->node, e->path, "kind %s has too many keys", k->def->name);
         e->bad = 1;
         return;
     }
+    const ip_value *defs = kind_defaults(c, k);
+    if (!defs) return;
+    for (int q = 0; q < nk; q++) key_set[q] = -1;
     for (int i = 0; i < e->eff.n; i++) {
+        for (int q = 0; q < nk; q++)
+            if (e->eff.v[i].key == &k->def->params[q]) key_set[q] = i;
+        if (!IP_P_IS_REF(e->eff.v[i].key->type) && !(fin[i] = setting_final(c, &e->eff.v[i]))) return;
         if (done[i]) continue;
         axis *a = &ax[nax];
         memset(a, 0, sizeof *a);
         setting *s = &e->eff.v[i];
-        if (RN_IS_REF(s->key->type)) {
+        if (IP_P_IS_REF(s->key->type)) {
             int n = 0;
             for (int j = 0; j < s->nvals; j++) n += s->refs[j] >= 0 ? c->ent[s->refs[j]].ninst : 1;
             a->ids = palloc(c, (size_t)(n ? n : 1) * sizeof *a->ids);
@@ -1838,77 +1905,81 @@ static void expand_entry(ctx *c, int ei) {
     int n = (int)total;
     e->inst = palloc(c, (size_t)n * sizeof *e->inst);
     if (!e->inst) return;
-    int idx[RN_MAX_PARAMS] = {0};
+    const char *ename = sstrdup(c, e->name);
+    if (!ename) return;
+    /* which keys are swept (the same for every instance) and whether any is a reference */
+    uint64_t swept = 0;
+    int nrefs = 0;
+    for (int q = 0; q < nk; q++) {
+        if (key_set[q] >= 0 && ax[setaxis[key_set[q]]].n > 1) swept |= 1ull << q;
+        nrefs += IP_P_IS_REF(k->def->params[q].type) && key_set[q] >= 0;
+    }
+    int idx[RN_MAX_KEYS] = {0};
     rn_ctx rc = {c->s->data_source, c->s->train_limit, c->s->test_limit, 0, 1};
+    sbuf key = {0};
     for (int it = 0; it < n; it++) {
         rn_task *t = new_task(c);
-        if (!t) return;
+        ip_value *vals = salloc(c, (size_t)nk * sizeof *vals);
+        int *deps = nrefs ? salloc(c, (size_t)nrefs * sizeof *deps) : NULL;
+        if (!t || !vals || (nrefs && !deps)) break;
         c->task_entry[t->id] = ei;
-        sfmt(t->kind, sizeof t->kind, "%s", k->name);
-        sfmt(t->name, sizeof t->name, "%s", e->name);
-        sbuf key = {0}, refs = {0};
-        sb_add(&key, k->name);
+        t->k = k;
+        t->kind = k->def->name;
+        t->name = ename;
+        t->vals = vals;
+        t->deps = deps;
+        t->swept = swept;
+        key.n = 0;
+        sb_add(&key, k->def->name);
         sb_add(&key, ":");
         sb_add(&key, e->name);
-        int nsw = 0, bad = 0;
-        for (int q = 0; q < k->nkeys; q++) {
-            const rn_key *kk = &k->keys[q];
-            const char *val = kk->def ? kk->def : "";
-            int swept = 0, si = -1;
-            for (int j = 0; j < e->eff.n; j++)
-                if (e->eff.v[j].key == kk) si = j;
-            const rn_task *ref = NULL;
-            if (si >= 0) {
-                axis *a = &ax[setaxis[si]];
-                swept = a->n > 1;
-                if (RN_IS_REF(kk->type)) {
-                    int id = a->ids[idx[setaxis[si]]];
-                    if (id >= 0) {
-                        ref = &c->tasks[id];
-                        val = ref->key;
-                    } else {
-                        val = "";
-                    }
-                } else {
-                    val = e->eff.v[si].vals[idx[setaxis[si]]];
+        int nsw = 0;
+        size_t refs_at = 0;
+        char *refs = NULL;
+        for (int q = 0; q < nk; q++) {
+            const rn_key *kk = &k->def->params[q];
+            int si = key_set[q];
+            vals[q] = defs[q];
+            if (si < 0) continue;
+            int at = idx[setaxis[si]];
+            if (IP_P_IS_REF(kk->type)) {
+                int id = ax[setaxis[si]].ids[at];
+                if (id < 0) continue; /* an empty optional reference */
+                const rn_task *ref = &c->tasks[id];
+                vals[q].text = ref->key;
+                vals[q].u.s = ref->checkpoint;
+                deps[t->ndeps++] = ref->id;
+                size_t rl = strlen(ref->key);
+                char *nr = realloc(refs, refs_at + rl + 3);
+                if (!nr) {
+                    c->oom = 1;
+                    break;
                 }
-            }
-            if (rn_task_set(t, kk->name, val, swept) != 0) bad = 1;
-            if (RN_IS_REF(kk->type)) {
-                char pn[RN_PARAM_NAME_LEN + 8];
-                sfmt(pn, sizeof pn, "%s_path", kk->name);
-                if (rn_task_set(t, pn, ref ? ref->checkpoint : "", 0) != 0) bad = 1;
-                if (ref) {
-                    if (t->ndeps >= RN_MAX_DEPS) bad = 1;
-                    else t->deps[t->ndeps++] = ref->id;
-                    sb_add(&refs, "<");
-                    sb_add(&refs, ref->key);
-                    sb_add(&refs, ">");
+                refs = nr;
+                refs[refs_at++] = '<';
+                memcpy(refs + refs_at, ref->key, rl);
+                refs_at += rl;
+                refs[refs_at++] = '>';
+                refs[refs_at] = 0;
+            } else {
+                vals[q] = fin[si][at];
+                if ((swept >> q) & 1) {
+                    sb_add(&key, nsw++ ? "," : "[");
+                    sb_add(&key, kk->name);
+                    sb_add(&key, "=");
+                    sb_add(&key, vals[q].text);
                 }
-            } else if (swept) {
-                sb_add(&key, nsw++ ? "," : "[");
-                sb_add(&key, kk->name);
-                sb_add(&key, "=");
-                sb_add(&key, val);
             }
         }
         if (nsw) sb_add(&key, "]");
-        if (refs.s) sb_add(&key, refs.s);
-        free(refs.s);
-        if (key.oom || refs.oom) {
-            free(key.s);
+        if (refs) sb_add(&key, refs);
+        free(refs);
+        if (key.oom || c->oom || set_key(c, t, key.s) != 0) {
             c->oom = 1;
-            return;
+            break;
         }
-        set_key(t, key.s);
-        free(key.s);
-        if (bad) {
-            err_at(c, e->node, e->path, "task %s has too many parameters, dependencies or too long values", t->key);
-            e->bad = 1;
-            return;
-        }
-        int r = strset_add(c, &c->keys, t->key);
-        if (r < 0) return;
+        int r = strset_add(c, &c->keys, t->key, 0);
+        if (r < 0) break;
         if (r == 0) {
             err_at(c, e->node, e->path, "the task %s appears twice (a sweep lists the same value twice?)", t->key);
             e->bad = 1;
@@ -1917,7 +1988,7 @@ static void expand_entry(ctx *c, int ei) {
         int shards = k->shards ? k->shards(t) : 1;
         if (shards > 1) {
             int merged = emit_shards(c, ei, t->id, shards, &rc);
-            if (merged < 0) return;
+            if (merged < 0) break;
             e->inst[e->ninst++] = merged;
         } else {
             if (k->produces) set_checkpoint(c, t, ei, k->produces == RN_OUT_FINGERPRINT ? "fingerprints" : "ckpt");
@@ -1930,6 +2001,7 @@ static void expand_entry(ctx *c, int ei) {
             idx[a] = 0;
         }
     }
+    free(key.s);
 }
 
 static void expand(ctx *c, int ei) {
@@ -1940,7 +2012,7 @@ static void expand(ctx *c, int ei) {
     if (e->bad) return;
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
-        if (!RN_IS_REF(s->key->type)) continue;
+        if (!IP_P_IS_REF(s->key->type)) continue;
         for (int j = 0; j < s->nvals; j++) {
             if (s->refs[j] < 0) continue;
             expand(c, s->refs[j]);
@@ -1954,7 +2026,7 @@ static void expand(ctx *c, int ei) {
     expand_entry(c, ei);
 }
 
-/* ========================================================== signatures === */
+/* ============================================================== checks === */
 
 static const setting *eff_find(const entry *e, const char *key) {
     for (int i = 0; i < e->eff.n; i++)
@@ -1962,95 +2034,78 @@ static const setting *eff_find(const entry *e, const char *key) {
     return NULL;
 }
 
-static sigcache *sig_lookup(ctx *c, const rn_task *t) {
-    const char *arch = rn_task_get(t, "arch"), *norm = rn_task_get(t, "norm"), *scheme = rn_task_get(t, "scheme"),
-               *layers = rn_task_get(t, "passport_layers");
-    char cfgs[400];
-    sfmt(cfgs, sizeof cfgs, "%s|%s|%s|%s", arch, norm ? norm : "bn", scheme, layers ? layers : "");
-    for (int i = 0; i < c->nsig; i++)
-        if (!strcmp(c->sig[i].cfg, cfgs)) return &c->sig[i];
-    if (c->nsig == c->capsig) {
-        int cap = c->capsig ? 2 * c->capsig : 8;
-        sigcache *v = realloc(c->sig, (size_t)cap * sizeof *v);
-        if (!v) return c->oom = 1, NULL;
-        c->sig = v;
-        c->capsig = cap;
-    }
-    sigcache *sc = &c->sig[c->nsig++];
-    memset(sc, 0, sizeof *sc);
-    sfmt(sc->cfg, sizeof sc->cfg, "%s", cfgs);
-    ip_model_cfg mc;
-    memset(&mc, 0, sizeof mc);
-    ip_err err = {{0}};
-    sfmt(mc.arch, sizeof mc.arch, "%s", arch);
-    mc.in_c = c->in_c, mc.in_h = c->in_h, mc.in_w = c->in_w, mc.classes = c->classes;
-    if (layers && strlen(layers) >= sizeof mc.passport_layers) {
-        sfmt(sc->err, sizeof sc->err, "passport_layers is longer than %zu characters", sizeof mc.passport_layers - 1);
-        return sc;
-    }
-    sfmt(mc.passport_layers, sizeof mc.passport_layers, "%s", layers ? layers : "");
-    if (ip_norm_parse(norm ? norm : "bn", &mc.norm) != 0 || ip_scheme_parse(scheme, &mc.scheme) != 0) {
-        sfmt(sc->err, sizeof sc->err, "bad norm or scheme");
-        return sc;
-    }
-    ip_model m;
-    if (ip_model_build(&m, &mc, &err) != 0) {
-        sfmt(sc->err, sizeof sc->err, "%s", err.msg);
-        return sc;
-    }
-    sc->ok = 1;
-    sc->mincout = -1;
-    for (int i = 0; i < m.npassports; i++)
-        if (sc->mincout < 0 || m.passports[i].cout < sc->mincout) {
-            sc->mincout = m.passports[i].cout;
-            sfmt(sc->layer, sizeof sc->layer, "%s", m.passports[i].layer);
-        }
-    ip_model_free(&m);
-    return sc;
-}
-
-static void check_signatures(ctx *c) {
-    for (int i = 0; i < c->ntasks; i++) {
+/* Each task as its core struct, filled like a worker fills it: a value too
+ * long for its field, and the kind's rule across keys (ip_task_def.check:
+ * a signature's capacity, fake1's reference), reported at the key blamed
+ * (keys "a|b": the first one the entry sets). A check reads only the stored
+ * fields, so tasks whose stored values are the same (a sweep of a repetition
+ * seed) are checked once. */
+static void check_tasks(ctx *c) {
+    void *buf = NULL;
+    size_t bufcap = 0;
+    sbuf memo = {0};
+    strset seen = {0};
+    rn_ctx rc = {"", 0, 0, 0, 1};
+    for (int i = 0; i < c->ntasks && !diags_full(c) && !c->oom; i++) {
         const rn_task *t = &c->tasks[i];
-        const char *scheme = rn_task_get(t, "scheme"), *arch = rn_task_get(t, "arch"),
-                   *sig = rn_task_get(t, "signature");
-        if (!scheme || !arch || !strcmp(scheme, "baseline")) continue;
-        entry *e = &c->ent[c->task_entry[i]];
-        const setting *ss = eff_find(e, "signature"), *ls = eff_find(e, "passport_layers"),
-                      *as = eff_find(e, "arch");
-        if (sig && strlen(sig) >= sizeof((ip_train_task *)0)->signature) {
-            err_at(c, ss ? ss->node : e->node, ss ? ss->path : e->path, "signature is longer than %zu characters",
-                   sizeof((ip_train_task *)0)->signature - 1);
-            continue;
+        const ip_task_def *d = t->k->def;
+        if (t->shard >= 0) continue; /* a shard's values are its merge's */
+        /* the memo key: the entry and every stored value's text */
+        memo.n = 0;
+        char en[16];
+        sfmt(en, sizeof en, "%d\x1f", c->task_entry[i]);
+        sb_add(&memo, en);
+        for (int q = 0; q < d->nparams; q++)
+            if (d->params[q].field != IP_F_NONE) {
+                sb_add(&memo, t->vals[q].text);
+                sb_add(&memo, "\x1f");
+            }
+        if (memo.oom) {
+            c->oom = 1;
+            break;
         }
-        sigcache *sc = sig_lookup(c, t);
-        if (!sc) return;
-        if (!sc->ok) {
-            const setting *at = ls ? ls : as;
-            err_at(c, at ? at->node : e->node, at ? at->path : e->path, "cannot build %s (scheme %s): %s", arch,
-                   scheme, sc->err);
-            continue;
+        if (strset_add(c, &seen, memo.s, 2) == 0) continue;
+        if (d->size > bufcap) {
+            free(buf);
+            bufcap = d->size;
+            if (!(buf = malloc(bufcap))) {
+                c->oom = 1;
+                break;
+            }
         }
-        size_t L = sig ? strlen(sig) : 0;
-        if (L > 0 && 8 * L > (size_t)sc->mincout)
-            err_at(c, ss ? ss->node : e->node, ss ? ss->path : e->path,
-                   "signature \"%s\" needs %zu bits (8 per character) but passport layer %s of %s has %d "
-                   "channels (at most %d characters)",
-                   sig, 8 * L, sc->layer, arch, sc->mincout, sc->mincout / 8);
-    }
-}
-
-/* Each kind's rule across keys (rn_kind.check), at the key it blames. */
-static void check_kind_rules(ctx *c) {
-    for (int i = 0; i < c->ntasks && !diags_full(c); i++) {
-        const rn_task *t = &c->tasks[i];
+        ip_task_defaults(d, buf);
         entry *e = &c->ent[c->task_entry[i]];
+        ip_err err = {{0}};
+        int q = 0;
+        for (; q < d->nparams; q++)
+            if (ip_param_store(&d->params[q], &t->vals[q], buf, &err) != 0) break;
         const char *key = NULL;
         char msg[400];
-        if (!e->kind->check || e->kind->check(t, &key, msg, sizeof msg) == 0) continue;
-        const setting *ks = key ? eff_find(e, key) : NULL;
+        if (q < d->nparams) {
+            key = d->params[q].name;
+            sfmt(msg, sizeof msg, "%s", err.msg);
+        } else {
+            if (d == &ip_train_def && c->data_ok) { /* the input shape a model is built on */
+                ip_train_task *tt = buf;
+                tt->model.in_c = c->in_c, tt->model.in_h = c->in_h, tt->model.in_w = c->in_w;
+                tt->model.classes = c->classes;
+            }
+            (void)rc;
+            if (!d->check || d->check(buf, &key, msg, sizeof msg) == 0) continue;
+        }
+        const setting *ks = NULL;
+        for (const char *k = key; k && *k && !ks;) { /* "passport_layers|arch": the first one set */
+            char one[64];
+            size_t l = strcspn(k, "|");
+            sfmt(one, sizeof one, "%.*s", (int)l, k);
+            ks = eff_find(e, one);
+            k += l + (k[l] == '|');
+        }
         err_at(c, ks ? ks->node : e->node, ks ? ks->path : e->path, "%s", msg);
     }
+    free(buf);
+    free(memo.s);
+    free(seen.v);
 }
 
 /* ================================================================= load === */
@@ -2124,9 +2179,11 @@ static void do_top(ctx *c) {
             continue;
         }
         have[ti] = vn + 1;
+        ip_value tv;
         const char *v;
         if (!strcmp(kt, "name")) {
-            if (typed_scalar(c, &key_str, vn, "name", &v) != 0) continue;
+            if (typed_scalar(c, &key_str, vn, "name", &tv) != 0) continue;
+            v = tv.text;
             if (!valid_spec_name(v))
                 err_at(c, vn, "name", "invalid name \"%s\" (use letters, digits, '.', '_' and '-')", v);
             else if (strlen(v) >= sizeof s->name)
@@ -2137,10 +2194,11 @@ static void do_top(ctx *c) {
                 err_at(c, vn, "seed", "the spec seed cannot be swept (sweep a models entry's seed instead)");
                 continue;
             }
-            if (typed_scalar(c, &key_seed, vn, "seed", &v) == 0) s->seed = strtoull(v, NULL, 10);
+            if (typed_scalar(c, &key_seed, vn, "seed", &tv) == 0) s->seed = (unsigned long long)tv.u.i;
         } else if (!strcmp(kt, "output")) {
             c->output_node = vn;
-            if (typed_scalar(c, &key_str, vn, "output", &v) != 0) continue;
+            if (typed_scalar(c, &key_str, vn, "output", &tv) != 0) continue;
+            v = tv.text;
             if (!v[0]) err_at(c, vn, "output", "output must not be empty");
             else if (strlen(v) > 900) err_at(c, vn, "output", "output path is too long");
             else sfmt(s->output, sizeof s->output, "%s", v);
@@ -2250,8 +2308,7 @@ static void load_tree(ctx *c) {
     }
     for (int i = 0; i < c->nent && !c->oom; i++) expand(c, i);
     c->cur_entry = -1;
-    if (c->data_ok && !c->oom) check_signatures(c);
-    if (!c->oom) check_kind_rules(c);
+    if (!c->oom) check_tasks(c);
 }
 
 /* Sorts this load's diagnostics by place (stable): --set problems first. */
@@ -2322,7 +2379,7 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
     free(c->task_entry);
     free(c->keys.v);
     free(c->ckpts.v);
-    free(c->sig);
+    free(c->interned.v);
     for (int i = 0; i < c->npool; i++) free(c->pool[i]);
     free(c->pool);
     yt_free(&c->doc);
@@ -2386,6 +2443,7 @@ void rn_spec_free(rn_spec *s) {
     free(s->text);
     free(s->overrides);
     free(s->tasks);
+    ip_arena_free(&s->arena);
     memset(s, 0, sizeof *s);
 }
 
@@ -2411,30 +2469,30 @@ void rn_spec_doc_kinds(FILE *f) {
     static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint", "int list"};
     for (int i = 0; rn_kinds[i]; i++) {
         const rn_kind *k = rn_kinds[i];
-        int train = !strcmp(k->name, "train");
-        fprintf(f, "### `%s`%s\n\n", k->name, train ? " (entries of `models`)" : "");
-        if (k->doc[0] >= 'a' && k->doc[0] <= 'z') fputc(k->doc[0] - 'a' + 'A', f);
-        else if (k->doc[0]) fputc(k->doc[0], f);
-        if (k->doc[0]) doc_cell(f, k->doc + 1);
+        int train = !strcmp(k->def->name, "train");
+        fprintf(f, "### `%s`%s\n\n", k->def->name, train ? " (entries of `models`)" : "");
+        if (k->def->doc[0] >= 'a' && k->def->doc[0] <= 'z') fputc(k->def->doc[0] - 'a' + 'A', f);
+        else if (k->def->doc[0]) fputc(k->def->doc[0], f);
+        if (k->def->doc[0]) doc_cell(f, k->def->doc + 1);
         fprintf(f, ".%s\n\n",
                 k->produces == RN_OUT_MODEL         ? " Produces a model: other tasks can name it in `model:`."
                 : k->produces == RN_OUT_FINGERPRINT ? " Produces a fingerprint: `match` tasks name it in `fingerprint:`."
                                                     : "");
         fprintf(f, "| key | type | default | range / choices | description |\n");
         fprintf(f, "|---|---|---|---|---|\n");
-        for (int j = 0; j < k->nkeys; j++) {
-            const rn_key *kk = &k->keys[j];
+        for (int j = 0; j < k->def->nparams; j++) {
+            const rn_key *kk = &k->def->params[j];
             fprintf(f, "| `%s` | %s | ", kk->name, tnames[kk->type]);
             if (!kk->def) fputs("*required*", f);
             else if (!kk->def[0]) fputs("\"\"", f);
             else fprintf(f, "`%s`", kk->def);
             fputs(" | ", f);
-            if (kk->type == RN_T_INTLIST) {
-                fprintf(f, "increasing, each %.10g .. %.10g, at most %d", kk->min, kk->max, RN_MAX_INT_LIST);
-            } else if (kk->type == RN_T_INT || kk->type == RN_T_FLOAT) {
+            if (kk->type == IP_P_INTLIST) {
+                fprintf(f, "increasing, each %.10g .. %.10g, at most %d", kk->min, kk->max, IP_MAX_INT_LIST);
+            } else if (kk->type == IP_P_INT || kk->type == IP_P_FLOAT) {
                 if (kk->min <= -1e300 && kk->max >= 1e300) fputs("any", f);
                 else fprintf(f, "%.10g .. %.10g", kk->min, kk->max);
-            } else if (kk->type == RN_T_ENUM) {
+            } else if (kk->type == IP_P_ENUM) {
                 const char *p = kk->choices;
                 int first = 1;
                 while (*p) {
@@ -2444,9 +2502,9 @@ void rn_spec_doc_kinds(FILE *f) {
                     p += n;
                     if (*p) p++;
                 }
-            } else if (kk->type == RN_T_MODEL) {
+            } else if (kk->type == IP_P_MODEL) {
                 fputs("a model's name", f);
-            } else if (kk->type == RN_T_FINGERPRINT) {
+            } else if (kk->type == IP_P_FINGERPRINT) {
                 fputs("a fingerprint entry's name", f);
             }
             fputs(" | ", f);

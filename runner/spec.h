@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "../core/arena.h"
 #include "task.h"
 
 /* One validation error with its location. */
@@ -36,6 +37,7 @@ typedef struct rn_spec {
     char output[1024];           /* results file path */
     rn_task *tasks;
     int ntasks;
+    ip_arena arena;              /* the tasks' keys, values, paths and dependencies */
     /* added with the loader (docs/spec.md) */
     char outdir[1024];           /* <output without .h5>.d: checkpoints go to <outdir>/ckpt/ */
     char data_source[1024];      /* data.source, "kind:path" (core/data.h) */

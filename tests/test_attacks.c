@@ -609,30 +609,30 @@ Test(attacks, kinds_run_from_text_parameters) {
     tmp_path(ft, sizeof ft, "kind_ft");
     owner(own, IP_SCHEME_V1, IP_NORM_GN, 6);
     rn_ctx ctx = {.data_source = SRC, .train_limit = OWNER_LIMIT, .test_limit = TEST_LIMIT};
-    const rn_kind *kinds[4] = {&rn_kind_finetune, &rn_kind_flip, &rn_kind_fake2, &rn_kind_fake3};
     const char *names[4] = {"finetune", "flip", "fake2", "fake3"};
     for (int k = 0; k < 4; k++) {
-        cr_assert_str_eq(kinds[k]->name, names[k]);
-        rn_task t = {0};
-        snprintf(t.kind, sizeof t.kind, "%s", names[k]);
-        t.seed = 11;
+        const rn_kind *kind = rn_kind_find(names[k]);
+        cr_assert_not_null(kind);
+        cr_assert_str_eq(kind->def->name, names[k]);
+        rn_task t;
         /* every key at its default, as spec expansion does */
-        for (int i = 0; i < kinds[k]->nkeys; i++)
-            if (kinds[k]->keys[i].def) cr_assert_eq(rn_task_set(&t, kinds[k]->keys[i].name, kinds[k]->keys[i].def, 0), 0);
+        cr_assert_eq(rn_task_init(&t, kind), 0);
+        t.seed = 11;
         rn_task_set(&t, "model", "train:owner", 0);
         rn_task_set(&t, "model_path", own, 0);
         if (rn_task_get(&t, "epochs")) { /* a quick attack: 1 epoch on a quarter of the data */
             rn_task_set(&t, "epochs", "1", 0);
             rn_task_set(&t, "fraction", "0.25", 0);
         }
-        if (kinds[k]->produces) snprintf(t.checkpoint, sizeof t.checkpoint, "%s", ft);
-        cr_assert_gt(kinds[k]->cost(&t, &ctx), 0);
+        if (kind->produces) t.checkpoint = ft;
+        cr_assert_gt(kind->cost(&t, &ctx), 0);
         ip_metrics mt;
         ip_metrics_init(&mt);
         ip_err e = {{0}};
-        cr_assert_eq(kinds[k]->run(&t, &ctx, &mt, &e), 0, "%s: %s", names[k], e.msg);
+        cr_assert_eq(rn_task_run(&t, &ctx, &mt, &e), 0, "%s: %s", names[k], e.msg);
         cr_assert(!isnan(ip_metrics_get(&mt, "test_acc")), "%s reports no test_acc", names[k]);
         ip_metrics_free(&mt);
+        rn_task_free(&t);
     }
     cr_assert_eq(access(ft, R_OK), 0, "finetune wrote no checkpoint");
     unlink(own), unlink(ft);

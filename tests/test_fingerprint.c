@@ -483,11 +483,8 @@ Test(fingerprint, task_fingerprint_v2_public_branch) {
 
 /* A task of kind k with every key at its default, as spec expansion does. */
 static void task_defaults(rn_task *t, const rn_kind *k) {
-    memset(t, 0, sizeof *t);
-    snprintf(t->kind, sizeof t->kind, "%s", k->name);
+    cr_assert_eq(rn_task_init(t, k), 0);
     t->seed = 11;
-    for (int i = 0; i < k->nkeys; i++)
-        if (k->keys[i].def) cr_assert_eq(rn_task_set(t, k->keys[i].name, k->keys[i].def, 0), 0);
 }
 
 Test(fingerprint, kinds_run_from_text_parameters) {
@@ -496,8 +493,8 @@ Test(fingerprint, kinds_run_from_text_parameters) {
     cr_assert_not_null(fk);
     cr_assert_not_null(mk);
     cr_assert_eq(fk->produces, RN_OUT_FINGERPRINT);
-    cr_assert_eq(rn_kind_key(mk, "fingerprint")->type, RN_T_FINGERPRINT);
-    cr_assert_eq(rn_kind_key(mk, "suspect")->type, RN_T_MODEL);
+    cr_assert_eq(rn_kind_key(mk, "fingerprint")->type, IP_P_FINGERPRINT);
+    cr_assert_eq(rn_kind_key(mk, "suspect")->type, IP_P_MODEL);
     rn_ctx ctx = {.data_source = SRC, .train_limit = 256, .test_limit = TEST_LIMIT};
     rn_task t;
     task_defaults(&t, fk);
@@ -506,12 +503,14 @@ Test(fingerprint, kinds_run_from_text_parameters) {
     rn_task_set(&t, "points", "16", 0);
     rn_task_set(&t, "k", "0.5", 0);
     rn_task_set(&t, "target", "least-likely", 0);
-    snprintf(t.checkpoint, sizeof t.checkpoint, "%s", tu_path(scratch, "kind_fp.h5"));
+    char fp_path[512];
+    snprintf(fp_path, sizeof fp_path, "%s", tu_path(scratch, "kind_fp.h5"));
+    t.checkpoint = fp_path;
     cr_assert_gt(fk->cost(&t, &ctx), 0);
     ip_metrics mt;
     ip_metrics_init(&mt);
     ip_err e = {{0}};
-    cr_assert_eq(fk->run(&t, &ctx, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_task_run(&t, &ctx, &mt, &e), 0, "%s", e.msg);
     cr_assert_eq(ip_metrics_get(&mt, "points_requested"), 16.0);
     cr_assert_gt(ip_metrics_get(&mt, "points"), 0);
     ip_metrics_free(&mt);
@@ -529,15 +528,17 @@ Test(fingerprint, kinds_run_from_text_parameters) {
     rn_task_set(&mtask, "suspect_path", own, 0);
     cr_assert_gt(mk->cost(&mtask, &ctx), 0);
     ip_metrics_init(&mt);
-    cr_assert_eq(mk->run(&mtask, &ctx, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_task_run(&mtask, &ctx, &mt, &e), 0, "%s", e.msg);
     cr_assert_eq(ip_metrics_get(&mt, "match_rate"), 1.0);
     ip_metrics_free(&mt);
     /* a bad path names the file */
     rn_task_set(&mtask, "fingerprint_path", "/nonexistent/fp.h5", 0);
     ip_metrics_init(&mt);
-    cr_assert_neq(mk->run(&mtask, &ctx, &mt, &e), 0);
+    cr_assert_neq(rn_task_run(&mtask, &ctx, &mt, &e), 0);
     cr_assert(strstr(e.msg, "/nonexistent/fp.h5"), "%s", e.msg);
     ip_metrics_free(&mt);
+    rn_task_free(&t);
+    rn_task_free(&mtask);
 }
 
 Test(fingerprint, spec_references_a_fingerprint) {

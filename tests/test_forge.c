@@ -550,18 +550,7 @@ Test(forge, trained_v1_fakes_near_chance) {
 
 /* ---------------- task code and kinds ---------------- */
 
-static void set_defaults(rn_task *t, const rn_kind *k) {
-    memset(t, 0, sizeof *t);
-    snprintf(t->kind, sizeof t->kind, "%s", k->name);
-    for (int i = 0; i < k->nkeys; i++) {
-        cr_assert_eq(rn_task_set(t, k->keys[i].name, k->keys[i].def ? k->keys[i].def : "", 0), 0);
-        if (k->keys[i].type == RN_T_MODEL) {
-            char pn[80];
-            snprintf(pn, sizeof pn, "%s_path", k->keys[i].name);
-            cr_assert_eq(rn_task_set(t, pn, "", 0), 0);
-        }
-    }
-}
+static void set_defaults(rn_task *t, const rn_kind *k) { cr_assert_eq(rn_task_init(t, k), 0); }
 
 static const ip_metric_array *array_of(const ip_metrics *mt, const char *name) {
     for (int i = 0; i < mt->narrays; i++)
@@ -596,15 +585,15 @@ Test(forge, fake1_and_verify_tasks) {
     /* unsharded vs 2 shards through the kind */
     rn_task t;
     ip_metrics whole, part[2];
-    set_defaults(&t, &rn_kind_fake1);
+    set_defaults(&t, rn_kind_find("fake1"));
     rn_task_set(&t, "model_path", ck, 0);
     rn_task_set(&t, "passports", "9", 0);
     rn_task_set(&t, "eval_images", "150", 0);
     rn_task_set(&t, "key_type", "shuffle", 0);
     ip_metrics_init(&whole);
-    cr_assert_neq(rn_kind_fake1.run(&t, &ctx, &whole, &e), 0, "shuffle without a reference must fail");
+    cr_assert_neq(rn_task_run(&t, &ctx, &whole, &e), 0, "shuffle without a reference must fail");
     rn_task_set(&t, "reference_path", base, 0);
-    cr_assert_eq(rn_kind_fake1.run(&t, &ctx, &whole, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_task_run(&t, &ctx, &whole, &e), 0, "%s", e.msg);
     cr_assert_eq(ip_metrics_get(&whole, "passports"), 9);
     cr_assert_eq(ip_metrics_get(&whole, "eval_images"), 150);
     cr_assert_gt(ip_metrics_get(&whole, "passports_per_s"), 0);
@@ -619,13 +608,14 @@ Test(forge, fake1_and_verify_tasks) {
     char merged_path[300];
     snprintf(merged_path, sizeof merged_path, "%s/fake1.h5", dir);
     rn_task_set(&t, "shards", "2", 0);
+    char shard_path[1100];
+    t.shards = 2;
     for (int s = 0; s < 2; s++) {
-        char sv[16];
-        snprintf(sv, sizeof sv, "%d", s);
-        rn_task_set(&t, "shard", sv, 1);
-        cr_assert_eq(rn_shard_path(t.checkpoint, sizeof t.checkpoint, merged_path, s, 2), 0);
+        t.shard = s;
+        cr_assert_eq(rn_shard_path(shard_path, sizeof shard_path, merged_path, s, 2), 0);
+        t.checkpoint = shard_path;
         ip_metrics_init(&part[s]);
-        cr_assert_eq(rn_kind_fake1.run(&t, &ctx, &part[s], &e), 0, "%s", e.msg);
+        cr_assert_eq(rn_task_run(&t, &ctx, &part[s], &e), 0, "%s", e.msg);
         cr_assert_eq(part[s].narrays, 0, "a shard reports its arrays through its file only");
     }
     cr_assert_eq(ip_metrics_get(&part[1], "first"), ip_metrics_get(&part[0], "passports"));
@@ -633,9 +623,9 @@ Test(forge, fake1_and_verify_tasks) {
     cr_assert_eq(ip_metrics_get(&part[0], "real_acc"), ip_metrics_get(&whole, "real_acc"));
     ip_metrics merged;
     ip_metrics_init(&merged);
-    rn_task_set(&t, "shard", "all", 1);
-    snprintf(t.checkpoint, sizeof t.checkpoint, "%s", merged_path);
-    cr_assert_eq(rn_kind_fake1.run(&t, &ctx, &merged, &e), 0, "%s", e.msg);
+    t.shard = RN_MERGE;
+    t.checkpoint = merged_path;
+    cr_assert_eq(rn_task_run(&t, &ctx, &merged, &e), 0, "%s", e.msg);
     /* full mode: bit-identical to the unsharded run */
     const char *same[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std", "fake_min", "fake_max",
                           "fake_q05", "fake_q50", "fake_q95", "accepted", "passports", "detect_mean", "detect_max"};
@@ -658,17 +648,19 @@ Test(forge, fake1_and_verify_tasks) {
     cr_assert_eq(unlink(gone), 0);
     ip_metrics_free(&merged);
     ip_metrics_init(&merged);
-    cr_assert_neq(rn_kind_fake1.run(&t, &ctx, &merged, &e), 0);
+    cr_assert_neq(rn_task_run(&t, &ctx, &merged, &e), 0);
     cr_assert(strstr(e.msg, "shard-1-of-2"), "%s", e.msg);
     ip_metrics_free(&merged);
+    rn_task_free(&t);
     /* verify: the true claim against the fakes */
-    set_defaults(&t, &rn_kind_verify);
+    set_defaults(&t, rn_kind_find("verify"));
     rn_task_set(&t, "model_path", ck, 0);
     rn_task_set(&t, "passports", "9", 0);
     rn_task_set(&t, "eval_images", "150", 0);
     ip_metrics vm;
     ip_metrics_init(&vm);
-    cr_assert_eq(rn_kind_verify.run(&t, &ctx, &vm, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_task_run(&t, &ctx, &vm, &e), 0, "%s", e.msg);
+    rn_task_free(&t);
     cr_assert_eq(ip_metrics_get(&vm, "claim_acc"), ip_metrics_get(&whole, "real_acc"));
     cr_assert_eq(ip_metrics_get(&vm, "claim_detect"), ip_metrics_get(&whole, "real_detect"));
     cr_assert_float_eq(ip_metrics_get(&vm, "p_value"), 1.0 / 10, 1e-12);

@@ -18,8 +18,32 @@
 #include <unistd.h>
 
 #include "../runner/journal.h"
+#include "../runner/kinds.h"
 #include "../runner/results.h"
 #include "testutil.h"
+
+/* Two small kinds of the fixtures' own (the results file takes its columns
+ * from whatever kind a task has): "train" with seed and epochs, "eval" with
+ * an `attack` name besides. */
+typedef struct fake_task {
+    int seed, epochs;
+    char attack[16];
+} fake_task;
+static const ip_param fake_train_rows[] = {
+    P_INT(fake_task, "seed", IP_F_INT, seed, 1, 0, 1000, "seed"),
+    P_INT(fake_task, "epochs", IP_F_INT, epochs, 1, 0, 1000, "epochs"),
+};
+static const ip_param fake_eval_rows[] = {
+    P_INT(fake_task, "seed", IP_F_INT, seed, 1, 0, 1000, "seed"),
+    P_INT(fake_task, "epochs", IP_F_INT, epochs, 1, 0, 1000, "epochs"),
+    P_STR(fake_task, "attack", attack, "", "attack"),
+};
+static const ip_task_def fake_train_def = {"train", "", fake_train_rows, 2, sizeof(fake_task), NULL, IP_NO_FIELD,
+                                           IP_NO_FIELD, IP_NO_FIELD, IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, NULL};
+static const ip_task_def fake_eval_def = {"eval", "", fake_eval_rows, 3, sizeof(fake_task), NULL, IP_NO_FIELD,
+                                          IP_NO_FIELD, IP_NO_FIELD, IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, NULL};
+static const rn_kind fake_train_kind = {&fake_train_def, RN_OUT_MODEL, NULL, NULL, NULL};
+static const rn_kind fake_eval_kind = {&fake_eval_def, RN_OUT_NONE, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------------- */
 /* helpers                                                                   */
@@ -359,12 +383,12 @@ Test(journal, spec_hash_mismatch_refused) {
 
 Test(journal, spec_hash_covers_tasks) {
     rn_task t[2];
-    memset(t, 0, sizeof t);
+    static const char *const keys[2] = {"train:m[seed=0]", "train:m[seed=1]"};
     for (int i = 0; i < 2; i++) {
+        cr_assert_eq(rn_task_init(&t[i], &fake_train_kind), 0);
         t[i].id = i;
-        snprintf(t[i].key, sizeof t[i].key, "train:m[seed=%d]", i);
-        snprintf(t[i].kind, sizeof t[i].kind, "train");
-        snprintf(t[i].name, sizeof t[i].name, "m");
+        t[i].key = keys[i];
+        t[i].name = "m";
         rn_task_set(&t[i], "epochs", "5", 0);
     }
     char text[] = "name: x\n";
@@ -377,6 +401,7 @@ Test(journal, spec_hash_covers_tasks) {
     cr_assert_eq(rn_journal_spec_hash(&s), h0);
     s.seed = 2;
     cr_assert_neq(rn_journal_spec_hash(&s), h0);
+    rn_task_free(&t[0]), rn_task_free(&t[1]);
 }
 
 Test(journal, finish_many_and_last_wins) {
@@ -563,6 +588,8 @@ Test(journal, survives_kill_9_at_any_moment) {
 typedef struct fake {
     rn_spec spec;
     rn_task tasks[6];
+    char keys[6][64];
+    int deps[6][2];
     rn_record recs[4];
     const rn_record *by[6];
     int running[6];
@@ -581,28 +608,30 @@ static void fake_init(fake *fk) {
     s->ntasks = 6;
     for (int i = 0; i < 6; i++) {
         rn_task *t = &fk->tasks[i];
+        const char *kind = i < 3 ? "train" : "eval", *nm = i < 3 ? "base" : "ev";
+        cr_assert_eq(rn_task_init(t, i < 3 ? &fake_train_kind : &fake_eval_kind), 0);
         t->id = i;
         t->seed = 1000u + (uint64_t)i;
-        const char *kind = i < 3 ? "train" : "eval", *nm = i < 3 ? "base" : "ev";
-        snprintf(t->kind, sizeof t->kind, "%s", kind);
-        snprintf(t->name, sizeof t->name, "%s", nm);
+        t->name = nm;
         char v[16];
         snprintf(v, sizeof v, "%d", i + 1);
         cr_assert_eq(rn_task_set(t, "seed", v, 1), 0);
         cr_assert_eq(rn_task_set(t, "epochs", "5", 0), 0);
         if (i >= 3) {
             cr_assert_eq(rn_task_set(t, "attack", i == 3 ? "fgsm" : "pgd", 1), 0);
-            t->deps[t->ndeps++] = i - 3;
-            t->deps[t->ndeps++] = 0;
+            fk->deps[i][t->ndeps++] = i - 3;
+            fk->deps[i][t->ndeps++] = 0;
+            t->deps = fk->deps[i];
         }
-        snprintf(t->key, sizeof t->key, "%s:%s[seed=%d]", kind, nm, i + 1);
+        snprintf(fk->keys[i], sizeof fk->keys[i], "%s:%s[seed=%d]", kind, nm, i + 1);
+        t->key = fk->keys[i];
     }
-    snprintf(fk->tasks[0].checkpoint, sizeof fk->tasks[0].checkpoint, "ckpt/base-1.h5");
+    fk->tasks[0].checkpoint = "ckpt/base-1.h5";
     /* 0: done, 2 arrays; 1: done, other scalar set; 2: failed; 3: skipped */
     for (int i = 0; i < 4; i++) {
         rn_record *r = &fk->recs[i];
         rn_record_init(r);
-        memcpy(r->key, fk->tasks[i].key, sizeof r->key);
+        snprintf(r->key, sizeof r->key, "%s", fk->tasks[i].key);
         r->rank = i % 2 + 1;
         r->wall_seconds = 1.5 * (i + 1);
         r->attempts = 1;
@@ -635,6 +664,7 @@ static void fake_init(fake *fk) {
 
 static void fake_free(fake *fk) {
     for (int i = 0; i < 4; i++) rn_record_free(&fk->recs[i]);
+    for (int i = 0; i < 6; i++) rn_task_free(&fk->tasks[i]);
 }
 
 /* HDF5 readers for the checks */

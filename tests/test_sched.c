@@ -6,27 +6,38 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/tasks.h"
 #include "../runner/sched.h"
 #include "../runner/wire.h"
 
 /* A hand-built spec of noop tasks: deps given as -1-terminated lists. */
+static char task_keys[64][32];
+static int task_deps[64][3];
+
 static void make_spec(rn_spec *s, int n, const int deps[][3], const double *cost, const int *fail) {
     memset(s, 0, sizeof *s);
     s->tasks = calloc((size_t)n, sizeof *s->tasks);
     s->ntasks = n;
     for (int i = 0; i < n; i++) {
         rn_task *t = &s->tasks[i];
+        cr_assert_eq(rn_task_init(t, rn_kind_find("noop")), 0);
         t->id = i;
-        snprintf(t->key, sizeof t->key, "noop:t[i=%d]", i);
-        snprintf(t->kind, sizeof t->kind, "noop");
-        snprintf(t->name, sizeof t->name, "t");
+        snprintf(task_keys[i], sizeof task_keys[i], "noop:t[i=%d]", i);
+        t->key = task_keys[i];
+        t->name = "t";
         char v[16];
         snprintf(v, sizeof v, "%d", i);
         rn_task_set(t, "value", v, 1);
         rn_task_set(t, "fail", fail && fail[i] ? "true" : "false", 0);
         t->cost = cost ? cost[i] : 1;
-        for (int d = 0; d < 3 && deps[i][d] >= 0; d++) t->deps[t->ndeps++] = deps[i][d];
+        for (int d = 0; d < 3 && deps[i][d] >= 0; d++) task_deps[i][t->ndeps++] = deps[i][d];
+        t->deps = task_deps[i];
     }
+}
+
+static void free_spec(rn_spec *s) {
+    for (int i = 0; i < s->ntasks; i++) rn_task_free(&s->tasks[i]);
+    free(s->tasks);
 }
 
 typedef struct trace {
@@ -73,7 +84,7 @@ Test(sched, dependencies_run_first_and_longest_path_first) {
             cr_assert_lt(position(&t, s.tasks[i].deps[d]), position(&t, i), "task %d ran before its dependency", i);
     }
     cr_assert_eq(t.order[0], 0, "the head of the longest chain must start first");
-    free(s.tasks);
+    free_spec(&s);
 }
 
 Test(sched, failure_skips_dependents_and_the_rest_goes_on) {
@@ -95,7 +106,7 @@ Test(sched, failure_skips_dependents_and_the_rest_goes_on) {
     cr_assert_eq(st[3], RN_DONE);
     cr_assert_eq(st[4], RN_DONE);
     cr_assert_eq(t.n, 5, "every task reported once");
-    free(s.tasks);
+    free_spec(&s);
 }
 
 Test(sched, resumed_statuses_are_respected) {
@@ -111,7 +122,7 @@ Test(sched, resumed_statuses_are_respected) {
     cr_assert_eq(t.n, 1, "only the pending task runs");
     cr_assert_eq(t.order[0], 1);
     cr_assert_eq(st[1], RN_DONE);
-    free(s.tasks);
+    free_spec(&s);
 }
 
 Test(sched, result_wire_round_trip) {
@@ -151,4 +162,50 @@ Test(sched, result_wire_round_trip) {
     cr_assert_neq(rn_unpack_result(&b, &q2), 0, "a truncated result must fail cleanly");
     rn_buf_free(&b);
     ip_metrics_free(&r.metrics);
+}
+
+/* A task travels to a worker packed with its typed values (wire.h). */
+Test(wire, task_round_trip) {
+    rn_task t;
+    cr_assert_eq(rn_task_init(&t, rn_kind_find("train")), 0);
+    t.id = 7, t.seed = 99, t.checkpoint = "out/m.h5";
+    cr_assert_eq(rn_task_set(&t, "lr", "1e-2", 1), 0);
+    cr_assert_eq(rn_task_set(&t, "milestones", "3,5", 0), 0);
+    cr_assert_eq(rn_task_set(&t, "signature", "owner", 0), 0);
+    cr_assert_eq(rn_task_set(&t, "scheme", "v2", 0), 0);
+    rn_buf b = {0};
+    cr_assert_eq(rn_pack_task(&b, &t), 0);
+    ip_arena a = {0};
+    rn_task u;
+    cr_assert_eq(rn_unpack_task(&b, &u, &a), 0);
+    cr_assert_eq(u.id, 7);
+    cr_assert_eq(u.seed, 99);
+    cr_assert_eq(u.k, t.k);
+    cr_assert_str_eq(u.checkpoint, "out/m.h5");
+    cr_assert_eq(rn_task_val(&u, "lr")->u.f, 0.01);
+    cr_assert_str_eq(rn_task_val(&u, "lr")->text, "1e-2");
+    cr_assert_eq(rn_task_val(&u, "milestones")->u.list[0], 2);
+    cr_assert_eq(rn_task_val(&u, "milestones")->u.list[2], 5);
+    cr_assert_str_eq(rn_task_val(&u, "signature")->u.s, "owner");
+    cr_assert_eq(rn_task_val(&u, "scheme")->u.i, 2);
+    /* the filled core structs are the same */
+    rn_ctx ctx = {"synthetic:8", 0, 0, 0, 1};
+    ip_train_task x, y;
+    ip_err e = {{0}};
+    cr_assert_eq(rn_task_fill(&t, &ctx, &x, &e), 0, "%s", e.msg);
+    cr_assert_eq(rn_task_fill(&u, &ctx, &y, &e), 0, "%s", e.msg);
+    cr_assert_eq(memcmp(&x, &y, sizeof x), 0);
+    cr_assert_eq(x.train.opt.nmilestones, 2);
+    cr_assert_eq(x.model.scheme, IP_SCHEME_V2);
+    cr_assert_eq(x.seed, 99);
+    cr_assert_eq(x.train.seed, 99);
+    /* a truncated buffer fails cleanly */
+    b.pos = 0;
+    b.len -= 3;
+    ip_arena a2 = {0};
+    cr_assert_neq(rn_unpack_task(&b, &u, &a2), 0);
+    ip_arena_free(&a2);
+    ip_arena_free(&a);
+    rn_buf_free(&b);
+    rn_task_free(&t);
 }

@@ -108,13 +108,18 @@ static char *big_spec(int n, const char *fmt_entry, const char *head) {
 }
 
 Test(spec_input_scale, many_entries_validate_fast) {
-    /* 150,000 models: more than the task cap, reported at the entry that crosses it */
+    /* 150,000 models (150,000 tasks, under the cap of 4,000,000) */
     char *t = big_spec(150000, "  - name: m%d\n", HEAD "models:\n");
     double t0 = now();
-    one_error(t, "models[50000]", "which makes more than 50000 in the spec", 50003, 5);
+    loads(t);
     double dt = now() - t0;
     cr_expect_lt(dt, time_limit(), "150,000 entries took %.1f s", dt);
     free(t);
+    /* more than the task cap, reported at the entry that crosses it, before anything is expanded */
+    t0 = now();
+    one_error(HEAD "models:\n  - {name: a, seed: [1, 2]}\n  - {name: b, seed: {range: [1, 2000, 1]}, epochs: {range: [1, 2001, 1]}}\n",
+              "models[1]", "expands to 4002000 tasks (counting shards), which makes more than 4000000 in the spec", 4, 5);
+    cr_expect_lt(now() - t0, time_limit() / 5, "the cap is checked before anything is expanded");
     /* 150,000 tasks naming one model (reference lookups), and a duplicate name at the end */
     t = big_spec(150000, "  - {name: t%d, kind: eval, model: a}\n", HEAD "models:\n  - name: a\ntasks:\n");
     size_t l = strlen(t);
@@ -189,19 +194,19 @@ Test(spec_input_scale, deep_reference_chain) {
 }
 
 Test(spec_input_scale, task_cap_counts_shards_first) {
-    /* 100 models x 10 fake1 seeds x (64 shards + the merge) = 65,000 tasks */
-    const char *t = HEAD "models:\n  - name: a\n    seed: {range: [1, 100, 1]}\ntasks:\n"
+    /* 7,000 models x 10 fake1 seeds x (64 shards + the merge) = 4,550,000 tasks */
+    const char *t = HEAD "models:\n  - name: a\n    seed: {range: [1, 7000, 1]}\ntasks:\n"
                          "  - name: f\n    kind: fake1\n    model: a\n    passports: 100000\n    shards: 64\n"
                          "    seed: {range: [1, 10, 1]}\n";
     double t0 = now();
-    one_error(t, "tasks[0]", "expands to 65000 tasks (counting shards), which makes more than 50000", 6, 5);
+    one_error(t, "tasks[0]", "expands to 4550000 tasks (counting shards), which makes more than 4000000", 6, 5);
     cr_expect_lt(now() - t0, time_limit() / 5, "the cap is checked before anything is expanded");
     /* automatic sharding (shard_size), a second fake1 entry crossing the cap */
-    t = HEAD "models:\n  - name: a\n    seed: {range: [1, 300, 1]}\ntasks:\n"
+    t = HEAD "models:\n  - name: a\n    seed: {range: [1, 30000, 1]}\ntasks:\n"
              "  - {name: f, kind: fake1, model: a, passports: 10000, shard_size: 1000, seed: [1, 2, 3, 4, 5]}\n"
              "  - {name: g, kind: fake1, model: a, passports: 64000, shard_size: 1000, seed: [1, 2]}\n";
-    one_error(t, "tasks[1]", "expands to 39000 tasks (counting shards)", 7, 5);
-    /* exactly at the cap is fine: 1 model x 769 seeds x (64 + 1) = 49,985, + the model */
+    one_error(t, "tasks[1]", "expands to 3900000 tasks (counting shards)", 7, 5);
+    /* many shards load: 1 model x 769 seeds x (64 + 1) = 49,985, + the model */
     loads(HEAD "models: [{name: a}]\ntasks:\n  - {name: f, kind: fake1, model: a, passports: 64, shards: 64, "
                "seed: {range: [1, 769, 1]}}\n");
 }

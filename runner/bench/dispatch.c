@@ -17,6 +17,7 @@
 #include "bench.h"
 
 typedef struct dispatch_state {
+    const rn_spec *spec;
     rn_journal journal;
     long finished;
 } dispatch_state;
@@ -33,7 +34,7 @@ static int d_finished(void *user, const rn_result *const *rs, int n, ip_err *e) 
     int rc = (!recs || !ptrs) ? ip_fail(e, "out of memory") : 0;
     for (int i = 0; i < n && rc == 0; i++) {
         rn_record_init(&recs[i]);
-        snprintf(recs[i].key, sizeof recs[i].key, "noop:t[i=%d]", rs[i]->task);
+        snprintf(recs[i].key, sizeof recs[i].key, "%s", s->spec->tasks[rs[i]->task].key);
         recs[i].status = rs[i]->status;
         recs[i].rank = rs[i]->rank;
         recs[i].wall_seconds = rs[i]->wall_seconds;
@@ -64,35 +65,35 @@ int rn_bench_dispatch(int argc, char **argv) {
     if (ntasks < 1) return cli_error("bench dispatch", "--tasks must be positive");
     int rank, nranks;
     if (rn_mpi_begin(&rank, &nranks) != 0) return fprintf(stderr, "ipsweep bench dispatch: MPI_Init failed\n"), 1;
-    /* every rank builds the same in-memory spec */
+    /* the coordinator loads a spec of N no-op tasks (the loader's path too); workers get packed tasks */
     rn_spec spec;
     memset(&spec, 0, sizeof spec);
-    snprintf(spec.name, sizeof spec.name, "dispatch");
-    spec.tasks = calloc((size_t)ntasks, sizeof *spec.tasks);
-    if (!spec.tasks) return fprintf(stderr, "ipsweep bench dispatch: out of memory\n"), 1;
-    for (int i = 0; i < ntasks; i++) {
-        rn_task *t = &spec.tasks[i];
-        t->id = i;
-        snprintf(t->key, sizeof t->key, "noop:t[i=%d]", i);
-        snprintf(t->kind, sizeof t->kind, "noop");
-        snprintf(t->name, sizeof t->name, "t");
-        t->cost = 1e-6;
-        char v[32];
-        snprintf(v, sizeof v, "%d", i);
-        rn_task_set(t, "value", v, 1);
-        rn_task_set(t, "fail", "false", 0);
+    if (rank == 0) {
+        char text[512];
+        rn_diags dg = {0};
+        rn_spec_opts so = {.skip_data_check = 1};
+        snprintf(text, sizeof text,
+                 "name: dispatch\ndata: {source: \"synthetic:1\"}\ntasks:\n"
+                 "  - {name: t, kind: noop, value: {range: [0, %d, 1]}}\n",
+                 ntasks - 1);
+        if (rn_spec_load_text(&spec, "dispatch.yaml", text, &so, NULL, 0, &dg) != 0) {
+            rn_diags_print(&dg, stderr);
+            rn_diags_free(&dg);
+            if (nranks > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+            return 1;
+        }
+        rn_diags_free(&dg);
     }
-    spec.ntasks = ntasks;
     rn_ctx ctx = {.rank = rank, .threads = 1};
     ip_err e = {{0}};
     int exit_code = 0;
     if (rank != 0) {
-        if (rn_sched_run(&spec, &ctx, NULL, NULL, NULL, &e) != 0) exit_code = 1;
+        if (rn_sched_run(NULL, &ctx, NULL, NULL, NULL, &e) != 0) exit_code = 1;
     } else {
         char tmpl[] = "/tmp/ipsweep-dispatch-XXXXXX", out[1100];
         const char *d = dir[0] ? dir : mkdtemp(tmpl);
         snprintf(out, sizeof out, "%s/dispatch.h5", d ? d : ".");
-        dispatch_state s = {0};
+        dispatch_state s = {.spec = &spec};
         s.journal.fd = -1;
         rn_status *status = calloc((size_t)ntasks, sizeof *status);
         rn_sched_hooks h = {&s, d_started, d_finished, NULL, NULL};
@@ -117,7 +118,7 @@ int rn_bench_dispatch(int argc, char **argv) {
         if (!dir[0] && d && rn_journal_path(jpath, sizeof jpath, out) == 0) unlink(jpath), rmdir(d);
         free(status);
     }
-    free(spec.tasks);
+    rn_spec_free(&spec);
     rn_mpi_end();
     return exit_code;
 }

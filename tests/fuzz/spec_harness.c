@@ -63,16 +63,17 @@ static int cmp_keys(const void *a, const void *b) {
  * same work twice (a sweep that repeats a value, docs/spec.md). */
 static char *work_text(const rn_task *t) {
     size_t cap = strlen(t->kind) + strlen(t->name) + 3;
-    for (int p = 0; p < t->nparams; p++) cap += strlen(t->params[p].name) + strlen(t->params[p].value) + 32;
+    const char *pn, *v;
+    int sw;
+    for (int p = 0; rn_task_param(t, p, &pn, &v, &sw) == 0; p++) cap += strlen(pn) + strlen(v) + 32;
     char *w = malloc(cap);
     if (!w) return NULL;
     size_t n = (size_t)snprintf(w, cap, "%s:%s", t->kind, t->name);
-    for (int p = 0; p < t->nparams; p++) {
-        const char *v = t->params[p].value;
+    for (int p = 0; rn_task_param(t, p, &pn, &v, &sw) == 0; p++) {
         char *end;
         double x = strtod(v, &end);
-        if (*v && !*end && isfinite(x)) n += (size_t)snprintf(w + n, cap - n, "|%s=%.17g", t->params[p].name, x);
-        else n += (size_t)snprintf(w + n, cap - n, "|%s=%s", t->params[p].name, v);
+        if (*v && !*end && isfinite(x)) n += (size_t)snprintf(w + n, cap - n, "|%s=%.17g", pn, x);
+        else n += (size_t)snprintf(w + n, cap - n, "|%s=%s", pn, v);
     }
     return w;
 }
@@ -99,9 +100,9 @@ static void check_no_repeated_work(const rn_spec *s) {
  * one depends on: never empty, never dangling. */
 static void check_refs(const rn_spec *s, const rn_task *t) {
     const rn_kind *k = rn_kind_find(t->kind);
-    for (int q = 0; q < k->nkeys; q++) {
-        const rn_key *kk = &k->keys[q];
-        if (!RN_IS_REF(kk->type) || kk->def) continue;
+    for (int q = 0; q < k->def->nparams; q++) {
+        const rn_key *kk = &k->def->params[q];
+        if (!IP_P_IS_REF(kk->type) || kk->def) continue;
         const char *v = rn_task_get(t, kk->name);
         if (!v || !*v) fprintf(stderr, "fuzz_spec: %s: empty %s\n", t->key, kk->name);
         CHECK(v && *v);
@@ -129,12 +130,13 @@ static void check_valid(const rn_spec *s, const char *text) {
     for (int i = 0; i < s->ntasks; i++) {
         const rn_task *t = &s->tasks[i];
         CHECK(t->id == i);
-        CHECK(TERMINATED(t->key) && TERMINATED(t->kind) && TERMINATED(t->name) && TERMINATED(t->checkpoint));
+        CHECK(t->key && t->kind && t->name && t->checkpoint && t->vals);
+        CHECK(strlen(t->key) < RN_KEY_LEN && strlen(t->checkpoint) < RN_PATH_LEN);
         CHECK(t->key[0] != '\0');
-        CHECK(rn_kind_find(t->kind) != NULL);
-        CHECK(t->nparams >= 0 && t->nparams <= RN_MAX_PARAMS);
-        for (int p = 0; p < t->nparams; p++)
-            CHECK(TERMINATED(t->params[p].name) && TERMINATED(t->params[p].value));
+        CHECK(rn_kind_find(t->kind) == t->k);
+        const char *pn, *pv;
+        int sw;
+        for (int p = 0; rn_task_param(t, p, &pn, &pv, &sw) == 0; p++) CHECK(pn && pv);
         CHECK(t->ndeps >= 0 && t->ndeps <= RN_MAX_DEPS);
         for (int d = 0; d < t->ndeps; d++) CHECK(t->deps[d] >= 0 && t->deps[d] < i);
         CHECK(isfinite(t->cost) && t->cost >= 0);

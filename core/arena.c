@@ -1,0 +1,47 @@
+#include "arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK (1u << 20) /* 1 MiB: large enough that malloc's overhead vanishes */
+
+typedef struct ip_arena_block {
+    struct ip_arena_block *next;
+    size_t cap, used;
+    max_align_t data[]; /* aligned for any type */
+} ip_arena_block;
+
+void *ip_arena_alloc(ip_arena *a, size_t n) {
+    size_t need = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    if (need < n) return NULL; /* overflow */
+    ip_arena_block *b = a->head;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = need > BLOCK ? need : BLOCK;
+        b = malloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->cap = cap, b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += need;
+    a->used += need;
+    memset(p, 0, n);
+    return p;
+}
+
+char *ip_arena_strdup(ip_arena *a, const char *s) {
+    size_t l = strlen(s);
+    char *p = ip_arena_alloc(a, l + 1);
+    if (p) memcpy(p, s, l + 1);
+    return p;
+}
+
+void ip_arena_free(ip_arena *a) {
+    for (ip_arena_block *b = a->head, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+    a->head = NULL;
+    a->used = 0;
+}

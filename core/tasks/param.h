@@ -1,0 +1,146 @@
+/* Task parameters: the one home of every key of every task kind.
+ *
+ * Each task kind (train, eval, prune, fake1, ...) has a core task struct
+ * (ip_train_task, ...) and a table of ip_param rows, one per key a spec, the
+ * `ipsweep task KIND --key value` command line or `ipsweep train/eval` can set.
+ * A row says what the user writes (type, bounds, choices, doc), its only
+ * default, and where the value lands in the task struct (offset and C type).
+ * Everything else derives from the rows: the spec loader's validation and
+ * docs/spec.md, the command-line options, the struct defaults, the generic
+ * fill of the struct from typed values, and the type of the results columns.
+ *
+ * Values travel typed (ip_value): parsed once, where they are read (a YAML
+ * scalar, a command-line argument), and stored into the struct without
+ * becoming text again. Each value also keeps the text it was written as, for
+ * what shows it to people: task keys and the results file's parameter columns.
+ *
+ * Adding a key = one row (P_INT(...), P_FLOAT(...), ...) in the kind's file
+ * under core/tasks/. */
+#ifndef IP_TASK_PARAM_H
+#define IP_TASK_PARAM_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../err.h"
+#include "../metrics.h"
+
+/* What the user writes. */
+typedef enum {
+    IP_P_INT,         /* integer in [min, max] */
+    IP_P_FLOAT,       /* number in [min, max] */
+    IP_P_STRING,      /* free text (at most the field's size - 1 bytes) */
+    IP_P_BOOL,        /* true / false */
+    IP_P_ENUM,        /* one of `choices` ("a|b|c") */
+    IP_P_MODEL,       /* a model: in a spec the name of an entry producing one; on a command line a checkpoint path */
+    IP_P_FINGERPRINT, /* a fingerprint: an entry name in a spec, a fingerprint file on a command line */
+    IP_P_INTLIST      /* "a,b,c": strictly increasing integers in [min, max], at most IP_MAX_INT_LIST */
+} ip_ptype;
+
+/* A reference to another task's output (its instances become dependencies in a spec). */
+#define IP_P_IS_REF(type) ((type) == IP_P_MODEL || (type) == IP_P_FINGERPRINT)
+#define IP_MAX_INT_LIST 8
+
+/* The C type of the struct field a value lands in. */
+typedef enum {
+    IP_F_NONE,        /* not stored: the key only names the task (a repetition seed: the task's RNG seed derives from its key) */
+    IP_F_INT,         /* int; BOOL as 0/1, ENUM as the choice's value (ip_param.values, or its index) */
+    IP_F_SIZE,        /* size_t */
+    IP_F_U64,         /* uint64_t */
+    IP_F_FLOAT,       /* float */
+    IP_F_DOUBLE,      /* double */
+    IP_F_STR,         /* char[size]: STRING, ENUM (the choice's name), MODEL/FINGERPRINT (the path) */
+    IP_F_MILESTONES   /* INTLIST into an ip_optim_cfg at offset (milestones[], nmilestones) */
+} ip_ftype;
+
+typedef struct ip_param {
+    const char *name;
+    ip_ptype type;
+    ip_ftype field;
+    size_t offset, size;     /* the field in the task struct */
+    const char *def;         /* the default as written ("0.01", "sgd", "true"); NULL = required */
+    double defnum;           /* INT / FLOAT / BOOL: the default's value (from the same literal as def) */
+    double min, max;         /* INT / FLOAT / INTLIST items (inclusive) */
+    const char *choices;     /* ENUM: "a|b|c" */
+    const int *values;       /* ENUM into an int: the C value of each choice (NULL: its index) */
+    const char *doc;         /* one line: docs/spec.md, --help, error messages */
+} ip_param;
+
+/* A parsed value. `text` is how it was written (numbers as written, bools
+ * "true"/"false", references: the referenced task's key in a spec, the path
+ * on a command line); the union holds the typed value. */
+typedef struct ip_value {
+    const char *text;
+    union {
+        int64_t i;           /* INT; BOOL 0/1; ENUM: index in choices */
+        double f;            /* FLOAT */
+        const char *s;       /* STRING; MODEL/FINGERPRINT: the file path ("" = none) */
+        const int32_t *list; /* INTLIST: list[0] = n, then the n items */
+    } u;
+} ip_value;
+
+/* Where the task struct takes what every task gets from its surroundings
+ * rather than from keys (IP_NO_FIELD: it does not). */
+#define IP_NO_FIELD ((size_t)-1)
+
+typedef struct ip_task_def {
+    const char *name;        /* "train", "eval", ... */
+    const char *doc;
+    const ip_param *params;
+    int nparams;
+    size_t size;             /* sizeof the task struct */
+    /* fields no key sets, before the rows' defaults (NULL: zeroes) */
+    void (*init)(void *task);
+    size_t at_data;          /* char[1024]: data source "kind:path" */
+    size_t at_train_limit, at_test_limit; /* size_t */
+    size_t at_out;           /* char[1024]: the output file ("" = none) */
+    size_t at_seed[2];       /* uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
+    /* Optional rule across keys, on a filled struct: 0, or -1 with msg and
+     * *key = the key to blame (the spec loader reports it there). */
+    int (*check)(const void *task, const char **key, char *msg, size_t cap);
+    /* Runs the task: the metrics of one unit of work. */
+    int (*run)(const void *task, ip_metrics *out, ip_err *e);
+} ip_task_def;
+
+/* Every task kind of the core, NULL-terminated (core/tasks/kinds.c), and each by name. */
+extern const ip_task_def ip_train_def, ip_eval_def, ip_prune_def, ip_fake1_def, ip_verify_def, ip_fake2_def,
+    ip_fake3_def, ip_finetune_def, ip_flip_def, ip_fingerprint_def, ip_match_def, ip_noop_def;
+extern const ip_task_def *const ip_task_defs[];
+const ip_task_def *ip_task_def_find(const char *name);
+const ip_param *ip_task_param(const ip_task_def *d, const char *name);
+
+/* The struct's defaults: zeroes, d->init, then every row's default. */
+void ip_task_defaults(const ip_task_def *d, void *task);
+/* Stores one typed value into its field (a string longer than the field fails). */
+int ip_param_store(const ip_param *p, const ip_value *v, void *task, ip_err *e);
+/* Parses text by the row's rule (type, bounds, choices): 0, or -1 with msg.
+ * v->text points at `text` (the caller keeps it alive); an INTLIST's items go
+ * to list_buf[1 + IP_MAX_INT_LIST], which v->u.list then points at. */
+int ip_value_parse(const ip_param *p, const char *text, ip_value *v, int32_t *list_buf, char *msg, size_t cap);
+/* The value of a row's default (its text is p->def; INTLIST items go to list_buf). */
+int ip_param_default(const ip_param *p, ip_value *v, int32_t *list_buf);
+/* The index of s in an ENUM row's choices, or -1. */
+int ip_param_choice(const ip_param *p, const char *s);
+/* "an integer in [0, 100000]", "one of sgd|adam", ... for messages and docs. */
+const char *ip_param_type_desc(const ip_param *p, char *buf, size_t cap);
+
+/* Table rows. FIELD is a member designator of the task struct S (e.g.
+ * train.opt.lr); the default is one literal, both value and text. */
+#define IP_FIELD_(S, FIELD) offsetof(S, FIELD), sizeof(((S *)0)->FIELD)
+#define P_INT(S, name, FT, FIELD, def, lo, hi, doc) {name, IP_P_INT, FT, IP_FIELD_(S, FIELD), #def, (def), lo, hi, NULL, NULL, doc}
+#define P_FLOAT(S, name, FT, FIELD, def, lo, hi, doc) {name, IP_P_FLOAT, FT, IP_FIELD_(S, FIELD), #def, (def), lo, hi, NULL, NULL, doc}
+#define P_BOOL(S, name, FIELD, def, doc) {name, IP_P_BOOL, IP_F_INT, IP_FIELD_(S, FIELD), #def, (def), 0, 1, NULL, NULL, doc}
+#define P_STR(S, name, FIELD, def, doc) {name, IP_P_STRING, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, NULL, NULL, doc}
+/* an ENUM into an int field: values (NULL: the index) */
+#define P_ENUM(S, name, FIELD, def, choices, values, doc) \
+    {name, IP_P_ENUM, IP_F_INT, IP_FIELD_(S, FIELD), def, 0, 0, 0, choices, values, doc}
+/* an ENUM kept as its name (char[]) */
+#define P_ENUM_STR(S, name, FIELD, def, choices, doc) \
+    {name, IP_P_ENUM, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, choices, NULL, doc}
+/* a reference: the path lands in FIELD; def NULL = required, "" = optional */
+#define P_REF(S, name, type, FIELD, def, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, NULL, NULL, doc}
+/* a key that only names the task (a repetition): no field */
+#define P_NAME_INT(name, def, lo, hi, doc) {name, IP_P_INT, IP_F_NONE, 0, 0, #def, (def), lo, hi, NULL, NULL, doc}
+
+#endif

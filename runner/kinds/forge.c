@@ -1,0 +1,95 @@
+/* The fake-passport kinds fake1 and verify as the runner schedules them:
+ * costs, and fake1's split into shards run on different ranks and merged.
+ * Their keys: core/tasks/forge.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/forge.h"
+#include "cost.h"
+
+/* Rough seconds on one core. The task does not know the model's architecture:
+ * the passport-dependent part of a forward is ~7 MFLOP for small-p and ~190 for
+ * alexnet-p; take 30 MFLOP per passport and image at ~60 GFLOP/s (screen mode:
+ * ~32 images per fake), plus loading and the shared prefix. */
+static double fake1_seconds(double passports, double images, const char *mode) {
+    double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
+    return passports * per * 30e6 / 60e9 + 0.5;
+}
+
+static double eval_images(const rn_task *t, const rn_ctx *c) {
+    double images = (double)rn_val_i(t, "eval_images");
+    double lim = c->test_limit ? (double)c->test_limit : 10000.0;
+    return images > lim ? lim : images;
+}
+
+static double fake1_cost(const rn_task *t, const rn_ctx *c) {
+    if (t->shard == RN_MERGE) return 0.05 + 1e-6 * (double)rn_val_i(t, "passports");
+    double shards = t->shard >= 0 ? (double)t->shards : 1;
+    return fake1_seconds((double)rn_val_i(t, "passports") / shards, eval_images(t, c), rn_val_text(t, "mode"));
+}
+
+static int fake1_shards(const rn_task *t) {
+    long n = rn_val_i(t, "passports"), s = rn_val_i(t, "shards"), size = rn_val_i(t, "shard_size");
+    if (s <= 0) s = size > 0 ? (n + size - 1) / size : 1;
+    if (s > RN_MAX_SHARDS) s = RN_MAX_SHARDS;
+    if (s > n) s = n;
+    return s < 1 ? 1 : (int)s;
+}
+
+/* Copies the scalars of src into out (a shard reports its arrays through its file only). */
+static int copy_scalars(const ip_metrics *src, ip_metrics *out, ip_err *e) {
+    for (int i = 0; i < src->nscalars; i++)
+        if (ip_metrics_set(out, src->names[i], src->values[i], e) != 0) return -1;
+    return 0;
+}
+
+/* The merge: reads every shard's metrics file, merges (core/forge.h), writes
+ * the merged metrics with all per-passport arrays to this task's file. */
+static int fake1_merge(const rn_task *t, ip_metrics *out, ip_err *e) {
+    int S = t->shards;
+    if (S < 1 || S > RN_MAX_SHARDS) return ip_fail(e, "bad shards %d", S);
+    ip_metrics *parts = calloc((size_t)S, sizeof *parts);
+    if (!parts) return ip_fail(e, "out of memory");
+    int rc = -1, loaded = 0;
+    for (; loaded < S; loaded++) {
+        char path[1100];
+        if (rn_shard_path(path, sizeof path, t->checkpoint, loaded, S) != 0) {
+            ip_fail(e, "shard path too long");
+            goto done;
+        }
+        if (ip_metrics_load(&parts[loaded], path, e) != 0) goto done;
+    }
+    if (ip_fake1_merge(parts, S, out, e) != 0 || ip_metrics_save(out, t->checkpoint, e) != 0) goto done;
+    rc = 0;
+done:
+    for (int i = 0; i < loaded; i++) ip_metrics_free(&parts[i]);
+    free(parts);
+    return rc;
+}
+
+/* A whole task runs the core's fake1; a shard runs its part of the passports
+ * and leaves its metrics in its file for the merge. */
+static int fake1_run(const rn_task *t, void *task, ip_metrics *out, ip_err *e) {
+    if (t->shard == RN_MERGE) return fake1_merge(t, out, e);
+    ip_fake1_task *ft = task;
+    if (t->shard == RN_NOT_SPLIT) return ip_task_fake1(ft, out, e);
+    ft->shard = t->shard;
+    ft->shards = t->shards;
+    if (ft->shard < 0 || ft->shard >= ft->shards) return ip_fail(e, "shard %d is not below shards %d", ft->shard, ft->shards);
+    ip_metrics mine;
+    ip_metrics_init(&mine);
+    int rc = ip_task_fake1(ft, &mine, e) != 0 || ip_metrics_save(&mine, t->checkpoint, e) != 0 ||
+                     copy_scalars(&mine, out, e) != 0
+                 ? -1
+                 : 0;
+    ip_metrics_free(&mine);
+    return rc;
+}
+
+static double verify_cost(const rn_task *t, const rn_ctx *c) {
+    return fake1_seconds((double)rn_val_i(t, "passports") + 2, eval_images(t, c), rn_val_text(t, "mode"));
+}
+
+const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run};
+const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL};

@@ -1,0 +1,87 @@
+/* The runner's kinds (kinds.h): the list, and the one generic fill of a core
+ * task struct from a task's typed values. */
+#include "../kinds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/optim.h"
+
+extern const rn_kind rn_kind_train, rn_kind_eval, rn_kind_prune, rn_kind_fake1, rn_kind_verify, rn_kind_fake2,
+    rn_kind_fake3, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_noop;
+
+const rn_kind *const rn_kinds[] = {&rn_kind_train,  &rn_kind_eval,     &rn_kind_prune,       &rn_kind_fake1,
+                                   &rn_kind_verify, &rn_kind_fake2,    &rn_kind_fake3,       &rn_kind_finetune,
+                                   &rn_kind_flip,   &rn_kind_fingerprint, &rn_kind_match,    &rn_kind_noop, NULL};
+
+const rn_kind *rn_kind_find(const char *name) {
+    for (int i = 0; rn_kinds[i]; i++)
+        if (strcmp(rn_kinds[i]->def->name, name) == 0) return rn_kinds[i];
+    return NULL;
+}
+
+int rn_kind_index(const rn_kind *k) {
+    for (int i = 0; rn_kinds[i]; i++)
+        if (rn_kinds[i] == k) return i;
+    return -1;
+}
+
+const rn_key *rn_kind_key(const rn_kind *k, const char *name) { return ip_task_param(k->def, name); }
+
+int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards) {
+    size_t l = strlen(merged_path);
+    if (l >= 3 && strcmp(merged_path + l - 3, ".h5") == 0) l -= 3;
+    int n = snprintf(out, cap, "%.*s.shard-%d-of-%d.h5", (int)l, merged_path, shard, shards);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int put_str(void *task, size_t at, const char *s, const char *what, ip_err *e) {
+    if (at == IP_NO_FIELD) return 0;
+    size_t l = strlen(s);
+    if (l >= 1024) return ip_fail_input(e, "%s is longer than 1023 characters", what);
+    memcpy((char *)task + at, s, l + 1);
+    return 0;
+}
+
+static void put_size(void *task, size_t at, size_t v) {
+    if (at != IP_NO_FIELD) memcpy((char *)task + at, &v, sizeof v);
+}
+
+int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
+    const ip_task_def *d = t->k->def;
+    ip_task_defaults(d, task);
+    for (int q = 0; q < d->nparams; q++)
+        if (ip_param_store(&d->params[q], &t->vals[q], task, e) != 0) return -1;
+    if (put_str(task, d->at_data, c->data_source ? c->data_source : "", "data.source", e) ||
+        put_str(task, d->at_out, t->checkpoint ? t->checkpoint : "", "the output path", e))
+        return -1;
+    put_size(task, d->at_train_limit, c->train_limit);
+    put_size(task, d->at_test_limit, c->test_limit);
+    for (int i = 0; i < 2; i++)
+        if (d->at_seed[i] != IP_NO_FIELD) memcpy((char *)task + d->at_seed[i], &t->seed, sizeof t->seed);
+    const char *key = NULL;
+    char msg[400];
+    if (d->check && d->check(task, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
+    return 0;
+}
+
+int rn_milestones_parse(const char *s, ip_optim_cfg *o, ip_err *e) {
+    const ip_param *p = ip_task_param(&ip_train_def, "milestones");
+    ip_value v;
+    int32_t list[1 + IP_MAX_INT_LIST];
+    char msg[200];
+    if (ip_value_parse(p, s, &v, list, msg, sizeof msg) != 0) return ip_fail_input(e, "milestones: %s", msg);
+    o->nmilestones = list[0];
+    for (int i = 0; i < list[0]; i++) o->milestones[i] = list[1 + i];
+    return 0;
+}
+
+int rn_task_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
+    void *task = calloc(1, t->k->def->size);
+    if (!task) return ip_fail(e, "out of memory");
+    int rc = rn_task_fill(t, c, task, e);
+    if (rc == 0) rc = t->k->run ? t->k->run(t, task, out, e) : t->k->def->run(task, out, e);
+    free(task);
+    return rc;
+}
