@@ -631,70 +631,36 @@ static void run_pooled(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int n
     }
 }
 
-/* Runs op i. n_sh: samples of a shared activation (the chunk), n_vt: of a virtual one (group * chunk). */
+/* Runs op i (ip_op_forward). n_sh: samples of a shared activation (the chunk),
+ * n_vt: of a virtual one (group * chunk). Virtual affines never get here (they
+ * are tails), so an affine applies its learned gamma/beta. */
 static void run_op(ip_forge *f, int i, size_t e0, int n_sh, int ngroup) {
     ip_model *m = f->m;
     const ip_op *op = &m->ops[i];
     int n_vt = n_sh * ngroup;
-    int n_in = f->acts[op->in].virt ? n_vt : n_sh;
-    int n_out = f->op_virt[i] ? n_vt : n_sh;
-    float *out = act_ptr(f, op->out, e0);
-    const float *in = act_ptr(f, op->in, e0);
-    size_t hw = (size_t)op->h * op->w;
-    switch (op->kind) {
-    case IP_OP_CONV: {
-        ip_conv_shape cs = op->conv;
-        cs.n = n_in;
-        conv2d_forward(out, in, param(m, op->weight), f->work, &cs);
-        break;
+    ip_op_io io = {.out = act_ptr(f, op->out, e0),
+                   .in = act_ptr(f, op->in, e0),
+                   .n = f->acts[op->in].virt ? n_vt : n_sh,
+                   .training = 0, /* eval mode: running statistics are only read */
+                   .branch = IP_BRANCH_PRIVATE, /* fakes run the private branch */
+                   .work = f->work,
+                   /* im2col + GEMM for every conv, as before the op interpreter was shared: the
+                    * direct kernel only takes Cin*KH*KW <= 32 (the first conv), which is shared and,
+                    * when cached runs once per plan: switching would move the forger's last bits
+                    * for plan time only */
+                   .direct_conv = 0,
+                   .argmax = f->argmax};
+    io.n2 = io.n;
+    if (op->in2 >= 0) {
+        io.in2 = act_ptr(f, op->in2, e0);
+        io.n2 = f->acts[op->in2].virt ? n_vt : n_sh; /* a shared operand is broadcast over the group */
     }
-    case IP_OP_NORM: {
+    if (op->kind == IP_OP_NORM) {
         ip_norm_shape ns = op->norm;
-        ns.n = n_in;
-        size_t nst = ip_norm_stats(&ns);
-        float *rm, *rv;
-        ip_model_norm_running(m, op, IP_BRANCH_PRIVATE, &rm, &rv);
-        /* eval mode: running statistics are only read */
-        norm_forward(out, f->stats, f->stats + nst, in, &ns, 0, rm, rv, m->bn_momentum, m->bn_eps);
-        break;
+        ns.n = io.n;
+        io.mean = f->stats, io.rstd = f->stats + ip_norm_stats(&ns);
     }
-    case IP_OP_AFFINE: /* shared only: virtual affines are tails */
-        affine_forward(out, in, param(m, op->weight), param(m, op->bias), op->c, (size_t)n_in * hw, op->relu);
-        break;
-    case IP_OP_ADD: {
-        const float *in2 = act_ptr(f, op->in2, e0);
-        int v1 = f->acts[op->in].virt, v2 = f->acts[op->in2].virt;
-        if (v1 == v2) {
-            add_forward(out, in, in2, (size_t)op->c * n_out * hw, op->relu);
-        } else { /* one shared operand: broadcast it over the group */
-            const float *vs = v1 ? in : in2, *sh = v1 ? in2 : in;
-            size_t seg = (size_t)n_sh * hw;
-            for (int c = 0; c < op->c; c++)
-                for (int g = 0; g < ngroup; g++)
-                    add_forward(out + (size_t)c * n_out * hw + g * seg, vs + (size_t)c * n_out * hw + g * seg,
-                                sh + (size_t)c * seg, seg, op->relu);
-        }
-        break;
-    }
-    case IP_OP_POOL: {
-        const ip_act *ia = &m->acts[op->in];
-        maxpool2_forward(out, f->argmax, in, (size_t)ia->c * n_in, ia->h, ia->w);
-        break;
-    }
-    case IP_OP_GAP: {
-        const ip_act *ia = &m->acts[op->in];
-        gap_forward(out, in, ia->c, n_in, ia->h * ia->w);
-        break;
-    }
-    case IP_OP_FLATTEN: {
-        const ip_act *ia = &m->acts[op->in];
-        flatten_forward(out, in, ia->c, n_in, ia->h * ia->w);
-        break;
-    }
-    case IP_OP_LINEAR:
-        linear_forward(out, in, param(m, op->weight), param(m, op->bias), n_in, op->in_features, op->c);
-        break;
-    }
+    ip_op_forward(m, op, &io);
 }
 
 static void run_step(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngroup) {

@@ -582,9 +582,12 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
 /* ------------------------------------------------------------------------- */
 /* Forward / backward                                                        */
 
-static int uses_passport(const ip_model *m, const ip_op *op) {
-    return op->passport >= 0 && (m->cfg.scheme == IP_SCHEME_V1 || m->branch == IP_BRANCH_PRIVATE);
+/* Whether affine op `op` applies passport-derived gamma/beta on branch br. */
+static int uses_passport_on(const ip_model *m, const ip_op *op, ip_branch br) {
+    return op->passport >= 0 && (m->cfg.scheme == IP_SCHEME_V1 || br == IP_BRANCH_PRIVATE);
 }
+
+static int uses_passport(const ip_model *m, const ip_op *op) { return uses_passport_on(m, op, m->branch); }
 
 void ip_model_norm_running(ip_model *m, const ip_op *op, ip_branch br, float **mean, float **var) {
     int priv = br == IP_BRANCH_PRIVATE && op->private_mean >= 0;
@@ -630,14 +633,85 @@ static int last_reader(const ip_model *m, int a) {
 
 /* gamma/beta an affine op applies: the passport-derived ones (recomputed when
  * `compute`, else those of the last forward) or the learned ones. */
-static void affine_params(ip_model *m, const ip_op *op, int compute, const float **g, const float **b) {
-    if (uses_passport(m, op)) {
+static void affine_params_on(ip_model *m, const ip_op *op, ip_branch br, int compute, const float **g,
+                             const float **b) {
+    if (uses_passport_on(m, op, br)) {
         ip_passport *p = &m->passports[op->passport];
         if (compute) passport_affine(m, p);
         *g = p->gamma, *b = p->beta;
     } else {
         *g = m->params + m->tensors[op->weight].offset;
         *b = m->params + m->tensors[op->bias].offset;
+    }
+}
+
+static void affine_params(ip_model *m, const ip_op *op, int compute, const float **g, const float **b) {
+    affine_params_on(m, op, m->branch, compute, g, b);
+}
+
+void ip_op_forward(ip_model *m, const ip_op *op, const ip_op_io *io) {
+    float *out = io->out;
+    const float *src = io->in;
+    int n = io->n;
+    switch (op->kind) {
+    case IP_OP_CONV: {
+        ip_conv_shape cs = op->conv;
+        cs.n = n;
+        const float *w = m->params + m->tensors[op->weight].offset;
+        if (io->direct_conv && conv2d_direct_applicable(&cs)) conv2d_direct_forward(out, src, w, &cs);
+        else conv2d_forward(out, src, w, io->work, &cs);
+        break;
+    }
+    case IP_OP_NORM: {
+        ip_norm_shape ns = op->norm;
+        ns.n = n;
+        float *rm, *rv;
+        ip_model_norm_running(m, op, io->branch, &rm, &rv);
+        norm_forward(out, io->mean, io->rstd, src, &ns, io->training, rm, rv, m->bn_momentum, m->bn_eps);
+        break;
+    }
+    case IP_OP_AFFINE: {
+        const float *g, *bta;
+        affine_params_on(m, op, io->branch, 1, &g, &bta);
+        affine_forward(out, src, g, bta, op->c, (size_t)n * op->h * op->w, op->relu);
+        break;
+    }
+    case IP_OP_ADD: {
+        size_t hw = (size_t)op->h * op->w;
+        if (io->n2 == n) {
+            add_forward(out, src, io->in2, (size_t)op->c * n * hw, op->relu);
+            break;
+        }
+        /* broadcast: larger (C, G*S, H, W) + smaller (C, S, H, W) -> out (C, G*S, H, W), the smaller
+         * operand's channel-c segment added to each of the G segments of channel c */
+        int big = n > io->n2 ? n : io->n2, small = n > io->n2 ? io->n2 : n;
+        const float *lg = n > io->n2 ? src : io->in2, *sm = n > io->n2 ? io->in2 : src;
+        size_t seg = (size_t)small * hw;
+        for (int c = 0; c < op->c; c++)
+            for (int g = 0; g < big / small; g++)
+                add_forward(out + (size_t)c * big * hw + g * seg, lg + (size_t)c * big * hw + g * seg,
+                            sm + (size_t)c * seg, seg, op->relu);
+        break;
+    }
+    case IP_OP_POOL: {
+        const ip_act *ia = &m->acts[op->in];
+        maxpool2_forward(out, io->argmax, src, (size_t)ia->c * n, ia->h, ia->w);
+        break;
+    }
+    case IP_OP_GAP: {
+        const ip_act *ia = &m->acts[op->in];
+        gap_forward(out, src, ia->c, n, ia->h * ia->w);
+        break;
+    }
+    case IP_OP_FLATTEN: {
+        const ip_act *ia = &m->acts[op->in];
+        flatten_forward(out, src, ia->c, n, ia->h * ia->w);
+        break;
+    }
+    case IP_OP_LINEAR:
+        linear_forward(out, src, m->params + m->tensors[op->weight].offset, m->params + m->tensors[op->bias].offset,
+                       n, op->in_features, op->c);
+        break;
     }
 }
 
@@ -760,53 +834,16 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
             i += fused - 1;
             continue;
         }
-        switch (op->kind) {
-        case IP_OP_CONV: {
-            ip_conv_shape cs = op->conv;
-            cs.n = n;
-            const float *w = m->params + m->tensors[op->weight].offset;
-            if (conv2d_direct_applicable(&cs)) conv2d_direct_forward(out, src, w, &cs);
-            else conv2d_forward(out, src, w, m->work, &cs);
-            break;
+        ip_op_io io = {.out = out, .in = src, .n = n, .n2 = n, .training = training, .branch = m->branch,
+                       .work = m->work, .direct_conv = 1};
+        if (op->in2 >= 0) io.in2 = act_ptr(m, op->in2);
+        if (op->kind == IP_OP_NORM) {
+            /* where backward reads them: rstd after the planned batch's mean */
+            io.mean = m->arena + op->stats_off;
+            io.rstd = io.mean + ip_norm_stats(&op->norm);
         }
-        case IP_OP_NORM: {
-            ip_norm_shape ns = op->norm;
-            ns.n = n;
-            float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
-            float *rm, *rv;
-            ip_model_norm_running(m, op, m->branch, &rm, &rv);
-            norm_forward(out, mean, rstd, src, &ns, training, rm, rv, m->bn_momentum, m->bn_eps);
-            break;
-        }
-        case IP_OP_AFFINE: {
-            const float *g, *bta;
-            affine_params(m, op, 1, &g, &bta);
-            affine_forward(out, src, g, bta, op->c, (size_t)n * op->h * op->w, op->relu);
-            break;
-        }
-        case IP_OP_ADD:
-            add_forward(out, src, act_ptr(m, op->in2), act_len(m, op->out, n), op->relu);
-            break;
-        case IP_OP_POOL: {
-            const ip_act *ia = &m->acts[op->in];
-            maxpool2_forward(out, m->index_arena + op->argmax_off, src, (size_t)ia->c * n, ia->h, ia->w);
-            break;
-        }
-        case IP_OP_GAP: {
-            const ip_act *ia = &m->acts[op->in];
-            gap_forward(out, src, ia->c, n, ia->h * ia->w);
-            break;
-        }
-        case IP_OP_FLATTEN: {
-            const ip_act *ia = &m->acts[op->in];
-            flatten_forward(out, src, ia->c, n, ia->h * ia->w);
-            break;
-        }
-        case IP_OP_LINEAR:
-            linear_forward(out, src, m->params + m->tensors[op->weight].offset,
-                           m->params + m->tensors[op->bias].offset, n, op->in_features, op->c);
-            break;
-        }
+        if (op->kind == IP_OP_POOL) io.argmax = m->index_arena + op->argmax_off;
+        ip_op_forward(m, op, &io);
         if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
     }
     return act_ptr(m, m->ops[m->nops - 1].out);

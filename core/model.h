@@ -183,6 +183,33 @@ void ip_model_passports_changed(ip_model *m);
 /* Sets a passport layer's signature text (bits for the first 8L channels, rest random from seed). */
 int ip_model_set_signature(ip_model *m, int passport, const char *text, uint64_t seed, ip_err *e);
 
+/* The buffers and settings of one op's forward (ip_op_forward). The model
+ * fills it from its planned arena, the forger (forge.c) from its shared and
+ * virtual arenas: one interpreter of ip_op for both, so a new op kind is
+ * added in one place. Activations are channel-major (C, N, H, W) except
+ * after FLATTEN (N, C*H*W). */
+typedef struct ip_op_io {
+    float *out;               /* act[op->out] */
+    const float *in;          /* act[op->in], n samples */
+    const float *in2;         /* ADD: act[op->in2], n2 samples */
+    int n, n2;                /* samples of in, of in2 (n2 = n unless ADD broadcasts). ADD with n != n2
+                               * (the forger: a per-passport activation of G * chunk samples plus one
+                               * shared by the group, chunk samples): the smaller operand is added to
+                               * each of the larger one's max(n,n2) / min(n,n2) consecutive copies */
+    int training;             /* NORM: batch statistics (and update the running ones), else running ones */
+    ip_branch branch;         /* NORM: whose running statistics; AFFINE: passport gamma/beta or learned */
+    float *mean, *rstd;       /* NORM: statistics written (ip_norm_stats floats each) */
+    float *work;              /* CONV: workspace, ip_conv_workspace_floats of the shape with n samples */
+    int direct_conv;          /* CONV: 1 = conv2d_direct_forward where applicable, 0 = always conv2d_forward */
+    uint32_t *argmax;         /* POOL: argmax indices written */
+} ip_op_io;
+
+/* Forward of one op (any kind) on io's buffers. An AFFINE op applies its
+ * learned gamma/beta, or on a passport layer (v1, or the private branch) the
+ * gamma/beta computed now from the model's passport keys (m's passport
+ * scratch is written). Fused groups (norm+affine+pool tails) are the callers'. */
+void ip_op_forward(ip_model *m, const ip_op *op, const ip_op_io *io);
+
 /* Forward pass on n <= batch samples x (N, C, H, W) row-major. training
  * selects batch statistics (and updates running statistics). Returns the
  * logits (n, classes), valid until the next forward. */
