@@ -8,7 +8,34 @@ void ip_metrics_init(ip_metrics *mt) { memset(mt, 0, sizeof *mt); }
 
 void ip_metrics_free(ip_metrics *mt) {
     for (int i = 0; i < mt->narrays; i++) free(mt->arrays[i].v);
+    free(mt->names), free(mt->values), free(mt->arrays);
     memset(mt, 0, sizeof *mt);
+}
+
+int ip_metrics_copy(ip_metrics *dst, const ip_metrics *src, ip_err *e) {
+    ip_metrics_init(dst);
+    for (int i = 0; i < src->nscalars; i++)
+        if (ip_metrics_set(dst, src->names[i], src->values[i], e) != 0) goto fail;
+    for (int i = 0; i < src->narrays; i++)
+        if (ip_metrics_set_array(dst, src->arrays[i].name, src->arrays[i].v, src->arrays[i].n, e) != 0) goto fail;
+    return 0;
+fail:
+    ip_metrics_free(dst);
+    return -1;
+}
+
+/* Room for one more scalar (names and values grow together). */
+static int grow_scalars(ip_metrics *mt, ip_err *e) {
+    if (mt->nscalars < mt->cap_scalars) return 0;
+    int cap = mt->cap_scalars ? 2 * mt->cap_scalars : 4;
+    if (cap > IP_METRICS_MAX_SCALARS) cap = IP_METRICS_MAX_SCALARS;
+    char(*names)[IP_METRIC_NAME_LEN] = realloc(mt->names, (size_t)cap * sizeof *names);
+    if (names) mt->names = names;
+    double *values = names ? realloc(mt->values, (size_t)cap * sizeof *values) : NULL;
+    if (!values) return ip_fail(e, "out of memory for metrics");
+    mt->values = values;
+    mt->cap_scalars = cap;
+    return 0;
 }
 
 static int check_name(const char *name, ip_err *e) {
@@ -21,6 +48,7 @@ int ip_metrics_set(ip_metrics *mt, const char *name, double v, ip_err *e) {
     for (int i = 0; i < mt->nscalars; i++)
         if (strcmp(mt->names[i], name) == 0) return mt->values[i] = v, 0;
     if (mt->nscalars >= IP_METRICS_MAX_SCALARS) return ip_fail(e, "too many metrics (max %d)", IP_METRICS_MAX_SCALARS);
+    if (grow_scalars(mt, e) != 0) return -1;
     snprintf(mt->names[mt->nscalars], IP_METRIC_NAME_LEN, "%s", name);
     mt->values[mt->nscalars++] = v;
     return 0;
@@ -34,6 +62,17 @@ static ip_metric_array *find_array(ip_metrics *mt, const char *name, int create,
     if (mt->narrays >= IP_METRICS_MAX_ARRAYS) {
         ip_fail(e, "too many metric arrays (max %d)", IP_METRICS_MAX_ARRAYS);
         return NULL;
+    }
+    if (mt->narrays == mt->cap_arrays) {
+        int cap = mt->cap_arrays ? 2 * mt->cap_arrays : 2;
+        if (cap > IP_METRICS_MAX_ARRAYS) cap = IP_METRICS_MAX_ARRAYS;
+        ip_metric_array *arrays = realloc(mt->arrays, (size_t)cap * sizeof *arrays);
+        if (!arrays) {
+            ip_fail(e, "out of memory for metric arrays");
+            return NULL;
+        }
+        mt->arrays = arrays;
+        mt->cap_arrays = cap;
     }
     ip_metric_array *a = &mt->arrays[mt->narrays++];
     memset(a, 0, sizeof *a);

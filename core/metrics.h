@@ -19,15 +19,21 @@ typedef struct ip_metric_array {
     size_t n;
 } ip_metric_array;
 
+/* Sized to what a task reports (a coordinator holds one per finished task of
+ * a million-task run): the tables grow on demand up to the MAX bounds. A
+ * struct copy shares the tables: copy with ip_metrics_copy. */
 typedef struct ip_metrics {
     int nscalars, narrays;
-    char names[IP_METRICS_MAX_SCALARS][IP_METRIC_NAME_LEN];
-    double values[IP_METRICS_MAX_SCALARS];
-    ip_metric_array arrays[IP_METRICS_MAX_ARRAYS];
+    int cap_scalars, cap_arrays;
+    char (*names)[IP_METRIC_NAME_LEN];
+    double *values;
+    ip_metric_array *arrays;
 } ip_metrics;
 
 void ip_metrics_init(ip_metrics *mt);
 void ip_metrics_free(ip_metrics *mt);
+/* A deep copy into dst (dst holds nothing: it is overwritten). */
+int ip_metrics_copy(ip_metrics *dst, const ip_metrics *src, ip_err *e);
 /* Sets (or overwrites) a scalar; fails when the table is full. */
 int ip_metrics_set(ip_metrics *mt, const char *name, double v, ip_err *e);
 /* Copies n values into a named array (replacing one of the same name). */

@@ -48,25 +48,7 @@ void rn_record_free(rn_record *r) {
 
 int rn_record_copy(rn_record *dst, const rn_record *src, ip_err *e) {
     memcpy(dst, src, offsetof(rn_record, metrics));
-    ip_metrics *m = &dst->metrics;
-    ip_metrics_init(m);
-    m->nscalars = src->metrics.nscalars;
-    memcpy(m->names, src->metrics.names, sizeof m->names);
-    memcpy(m->values, src->metrics.values, sizeof m->values);
-    for (int i = 0; i < src->metrics.narrays; i++) {
-        const ip_metric_array *a = &src->metrics.arrays[i];
-        double *v = malloc((a->n ? a->n : 1) * sizeof *v);
-        if (!v) {
-            ip_metrics_free(m);
-            return ip_fail(e, "out of memory copying metric array %s (%zu values)", a->name, a->n);
-        }
-        if (a->n) memcpy(v, a->v, a->n * sizeof *v);
-        memcpy(m->arrays[i].name, a->name, sizeof a->name);
-        m->arrays[i].v = v;
-        m->arrays[i].n = a->n;
-        m->narrays = i + 1;
-    }
-    return 0;
+    return ip_metrics_copy(&dst->metrics, &src->metrics, e);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -21,6 +21,12 @@ void rn_progress_init(rn_progress *p, FILE *f, int total, int already_done) {
     p->done = already_done;
     p->t0 = p->last_status = ip_now_s();
     p->interval = 30;
+    if (total > RN_PROGRESS_TASK_LINES) {
+        p->quiet_tasks = 1;
+        p->interval = 10;
+        fprintf(f, "progress: %d tasks: one line per failed task and a status line every %.0f s\n", total,
+                p->interval);
+    }
 }
 
 void rn_progress_started(rn_progress *p) { p->running++; }
@@ -34,7 +40,7 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
     else if (r->status == RN_FAILED) p->failed++;
     else p->skipped++;
     if (r->status != RN_SKIPPED && p->running > 0) p->running--;
-    if (!p->quiet_tasks) {
+    if (!p->quiet_tasks || r->status != RN_DONE) {
         clear_line(p);
         int finished = p->done + p->failed + p->skipped;
         fprintf(p->f, "[%*d/%d] %-7s %s", (int)snprintf(NULL, 0, "%d", p->total), finished, p->total,
