@@ -17,7 +17,7 @@ PKG_LIBS_TEST     := $(shell pkg-config --libs criterion 2>/dev/null)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Werror
 # The flags that shape the generated code, recorded in every results file and
-# checkpoint (core/provenance.c): they can change the last bits of a result.
+# checkpoint (core/io/provenance.c): they can change the last bits of a result.
 CODEGEN_FLAGS = -std=c11 -g -fno-strict-aliasing $(OPT) $(MARCH) $(EXTRA_CFLAGS)
 BASEFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -fno-strict-aliasing -DIPSWEEP_VERSION='"$(VERSION)"' \
 	-DIPSWEEP_CFLAGS='"$(strip $(CC) $(CODEGEN_FLAGS))"'
@@ -74,7 +74,7 @@ $(BUILD)/tests/fuzz/spec_harness.o $(BUILD)/tests/fuzz/fuzz_spec.o $(BUILD)/test
 BUILDINFO = $(VERSION) $(strip $(CC) $(CODEGEN_FLAGS))
 $(BUILD)/buildinfo: FORCE
 	@mkdir -p $(@D); echo '$(BUILDINFO)' | cmp -s - $@ || echo '$(BUILDINFO)' > $@
-$(BUILD)/core/provenance.o $(BUILD)/core/fingerprint_io.o $(BUILD)/runner/main.o: $(BUILD)/buildinfo
+$(BUILD)/core/io/provenance.o $(BUILD)/core/ipguard/fingerprint_io.o $(BUILD)/runner/main.o: $(BUILD)/buildinfo
 FORCE:
 
 # the runner minus main(), linked by the CLI and by the unit tests
@@ -152,7 +152,7 @@ FUZZ_ARGS ?=
 DEB_FUZZ := clang libclang-rt-dev
 fuzz_limit = $(shell sed -n 's/^\#define $(1) //p' tests/fuzz/spec_harness.h)
 # clang, unlike gcc, warns about static inline helpers that only some -march
-# paths use (core/norm.c's tail_y on AVX-512)
+# paths use (core/nn/norm.c's tail_y on AVX-512)
 FUZZ_WARN = -Wno-unused-function
 FUZZ_SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 build-fuzz/fuzz-spec: build-fuzz/tests/fuzz/fuzz_spec.o build-fuzz/tests/fuzz/spec_harness.o \

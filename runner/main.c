@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "commands.h"
-#include "spec.h"
-#include "suggest.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "spec/spec.h"
+#include "spec/suggest.h"
 
 #ifndef IPSWEEP_VERSION
 #define IPSWEEP_VERSION "unknown"

@@ -1,5 +1,5 @@
-/* Attacks (core/attacks.h): fine-tuning, sign flip, fake2, fake3, the
- * passport-key gradient, and the runner glue (runner/kind_attacks.c). Owner
+/* Attacks (core/passport/attacks.h, core/tasks/attacks.c): fine-tuning, sign flip, fake2, fake3, the
+ * passport-key gradient, and the runner glue (runner/kinds/attacks.c). Owner
  * models are small-p-narrow trained on a synthetic 16x16 set (as in
  * test_model.c) and saved to a temporary checkpoint. */
 #include <criterion/criterion.h>
@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/attacks.h"
-#include "../core/ckpt.h"
-#include "../core/signature.h"
-#include "../core/tasks.h"
-#include "../runner/kinds.h"
+#include "../core/passport/attacks.h"
+#include "../core/io/ckpt.h"
+#include "../core/passport/signature.h"
+#include "../core/tasks/tasks.h"
+#include "../runner/kinds/kinds.h"
 #include "testutil.h"
 
 extern const rn_kind rn_kind_finetune, rn_kind_flip, rn_kind_fake2, rn_kind_fake3;

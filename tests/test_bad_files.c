@@ -13,13 +13,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../core/ckpt.h"
-#include "../core/data.h"
-#include "../core/fingerprint.h"
-#include "../core/h5util.h"
-#include "../core/metrics.h"
-#include "../core/model.h"
-#include "../core/tasks.h"
+#include "../core/io/ckpt.h"
+#include "../core/io/data.h"
+#include "../core/ipguard/fingerprint.h"
+#include "../core/io/h5util.h"
+#include "../core/util/metrics.h"
+#include "../core/model/model.h"
+#include "../core/tasks/tasks.h"
 #include "testutil.h"
 
 static char tdir[64];

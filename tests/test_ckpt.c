@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/ckpt.h"
-#include "../core/model.h"
+#include "../core/io/ckpt.h"
+#include "../core/model/model.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------------- */

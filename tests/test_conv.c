@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/layers.h"
-#include "../core/par.h"
+#include "../core/nn/layers.h"
+#include "../core/util/par.h"
 #include "testutil.h"
 
 typedef struct {

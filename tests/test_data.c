@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../core/data.h"
+#include "../core/io/data.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ helpers --- */

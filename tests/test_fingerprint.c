@@ -1,4 +1,4 @@
-/* IPGuard fingerprinting (core/fingerprint.h): the loss, generated points sit
+/* IPGuard fingerprinting (core/ipguard/fingerprint.h): the loss, generated points sit
  * across the i|j boundary by margin k, clipping, batched = one-at-a-time,
  * the owner matches itself, the file round trip, the evaluation maths, the
  * task code and the runner kinds. Owners are small-p-narrow trained on a
@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/ckpt.h"
-#include "../core/fingerprint.h"
-#include "../core/tasks.h"
-#include "../core/train.h"
-#include "../runner/kinds.h"
-#include "../runner/spec.h"
+#include "../core/io/ckpt.h"
+#include "../core/ipguard/fingerprint.h"
+#include "../core/tasks/tasks.h"
+#include "../core/model/train.h"
+#include "../runner/kinds/kinds.h"
+#include "../runner/spec/spec.h"
 #include "testutil.h"
 
 #define SRC "synthetic:512x1x16x16"

@@ -1,4 +1,4 @@
-/* Fake-passport evaluation (core/forge.h) and passport keys
+/* Fake-passport evaluation (core/passport/forge.h) and passport keys
  * (core/passport_keys.h): the forged path against the straightforward one
  * (keys set into the model, ip_predict), sharding, screen mode, key types,
  * and the fake1 / verify task code and kinds. */
@@ -9,14 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/ckpt.h"
-#include "../core/data.h"
-#include "../core/forge.h"
-#include "../core/model.h"
-#include "../core/passport_keys.h"
-#include "../core/tasks.h"
-#include "../core/train.h"
-#include "../runner/kinds.h"
+#include "../core/io/ckpt.h"
+#include "../core/io/data.h"
+#include "../core/passport/forge.h"
+#include "../core/model/model.h"
+#include "../core/passport/passport_keys.h"
+#include "../core/tasks/tasks.h"
+#include "../core/model/train.h"
+#include "../runner/kinds/kinds.h"
 #include "testutil.h"
 
 extern const rn_kind rn_kind_fake1, rn_kind_verify;

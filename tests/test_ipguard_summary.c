@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../runner/ipguard_summary.h"
-#include "../runner/results.h"
-#include "../runner/spec.h"
+#include "../runner/run/ipguard_summary.h"
+#include "../runner/run/results.h"
+#include "../runner/spec/spec.h"
 
 /* An owner, two post-processed copies of it, an independent model and a copy
  * of that; one fingerprint of the owner (2 margins); every model matched. */

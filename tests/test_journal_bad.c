@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../runner/journal.h"
+#include "../runner/run/journal.h"
 #include "testutil.h"
 
 static char tdir[64];

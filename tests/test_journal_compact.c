@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/proc.h"
-#include "../runner/journal.h"
+#include "../core/util/proc.h"
+#include "../runner/run/journal.h"
 #include "testutil.h"
 
 static char tdir[64];

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../core/layers.h"
+#include "../core/nn/layers.h"
 #include "testutil.h"
 
 typedef struct {

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/data.h"
-#include "../core/model.h"
-#include "../core/signature.h"
-#include "../core/train.h"
+#include "../core/io/data.h"
+#include "../core/model/model.h"
+#include "../core/passport/signature.h"
+#include "../core/model/train.h"
 #include "testutil.h"
 
 static void build(ip_model *m, const char *arch, ip_norm_kind norm, ip_scheme scheme, int c, int hw, int batch) {

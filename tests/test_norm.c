@@ -12,8 +12,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/layers.h"
-#include "../core/par.h"
+#include "../core/nn/layers.h"
+#include "../core/util/par.h"
 #include "testutil.h"
 
 #define BN_EPS 1e-5f

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/optim.h"
+#include "../core/nn/optim.h"
 
 Test(optim, sgd_momentum_weight_decay_matches_pytorch_formula) {
     ip_optim_cfg c;

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/ckpt.h"
-#include "../core/model.h"
-#include "../core/provenance.h"
-#include "../runner/report.h"
-#include "../runner/results.h"
+#include "../core/io/ckpt.h"
+#include "../core/model/model.h"
+#include "../core/io/provenance.h"
+#include "../runner/report/report.h"
+#include "../runner/run/results.h"
 #include "testutil.h"
 
 static char tdir[64];

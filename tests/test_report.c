@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../runner/commands.h"
-#include "../runner/report.h"
+#include "../runner/cli/commands.h"
+#include "../runner/report/report.h"
 #include "report_fixture.h"
 #include "testutil.h"
 

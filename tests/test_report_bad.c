@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../runner/commands.h"
-#include "../runner/report.h"
+#include "../runner/cli/commands.h"
+#include "../runner/report/report.h"
 #include "report_fixture.h"
 #include "testutil.h"
 

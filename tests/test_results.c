@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../runner/journal.h"
-#include "../runner/kinds.h"
-#include "../runner/results.h"
+#include "../runner/run/journal.h"
+#include "../runner/kinds/kinds.h"
+#include "../runner/run/results.h"
 #include "testutil.h"
 
 /* Two small kinds of the fixtures' own (the results file takes its columns

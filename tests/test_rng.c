@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/rng.h"
+#include "../core/util/rng.h"
 
 static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4]) {
     uint32_t out[4];

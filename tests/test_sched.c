@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/tasks.h"
-#include "../runner/sched.h"
-#include "../runner/wire.h"
+#include "../core/tasks/tasks.h"
+#include "../runner/run/sched.h"
+#include "../runner/run/wire.h"
 
 /* A hand-built spec of noop tasks: deps given as -1-terminated lists. */
 static char task_keys[64][32];

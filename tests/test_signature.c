@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/rng.h"
-#include "../core/signature.h"
+#include "../core/util/rng.h"
+#include "../core/passport/signature.h"
 #include "testutil.h"
 
 Test(signature, letter_A_is_msb_first) {

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/rng.h"
-#include "../runner/kinds.h"
-#include "../runner/spec.h"
+#include "../core/util/rng.h"
+#include "../runner/kinds/kinds.h"
+#include "../runner/spec/spec.h"
 
 #define FIX "tests/specs/"
 #define FM_DIR "/usr/share/datasets/fashion-mnist"

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../runner/spec.h"
+#include "../runner/spec/spec.h"
 #include "testutil.h"
 
 static const rn_spec_opts no_data = {.skip_data_check = 1};

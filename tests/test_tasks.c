@@ -1,13 +1,13 @@
 /* The task code's data rule: a spec's data are the same for every task. A
  * model trained on synthetic data under one task seed, then evaluated and
- * pruned at rate 0 by other tasks (the runner's path: core/tasks.c), must
+ * pruned at rate 0 by other tasks (the runner's path: core/tasks/models.c), must
  * show exactly its training accuracy: before, synthetic data were drawn from
  * each task's seed, so eval and prune saw other samples than the training. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/tasks.h"
+#include "../core/tasks/tasks.h"
 #include "testutil.h"
 
 static char tdir[64];

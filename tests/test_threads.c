@@ -5,12 +5,12 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../core/fingerprint.h"
-#include "../core/gemm.h"
-#include "../core/model.h"
-#include "../core/par.h"
-#include "../core/tasks.h"
-#include "../core/train.h"
+#include "../core/ipguard/fingerprint.h"
+#include "../core/nn/gemm.h"
+#include "../core/model/model.h"
+#include "../core/util/par.h"
+#include "../core/tasks/tasks.h"
+#include "../core/model/train.h"
 #include "testutil.h"
 
 TestSuite(threads);

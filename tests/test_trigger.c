@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/attacks.h"
-#include "../core/ckpt.h"
-#include "../core/tasks.h"
-#include "../core/trigger.h"
+#include "../core/passport/attacks.h"
+#include "../core/io/ckpt.h"
+#include "../core/tasks/tasks.h"
+#include "../core/passport/trigger.h"
 #include "testutil.h"
 
 #define SRC "synthetic:512x1x16x16"

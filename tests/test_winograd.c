@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/layers.h"
-#include "../core/winograd.h"
+#include "../core/nn/layers.h"
+#include "../core/nn/winograd.h"
 #include "testutil.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/layers.h"
+#include "../core/nn/layers.h"
 #include "testutil.h"
 
 /* Textbook double reference: mean over rows of log(sum exp) - logit[label]. */

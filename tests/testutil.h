@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "../core/rng.h"
-#include "../core/tasks.h"
+#include "../core/util/rng.h"
+#include "../core/tasks/tasks.h"
 
 /* Fills a with uniform values in [lo, hi) from (seed, stream). */
 static inline void tu_fill(float *a, size_t n, float lo, float hi, uint64_t stream) {

@@ -1,10 +1,20 @@
-/* The fake-passport kinds fake1 and verify (core/forge.h,
- * docs/passports.md): their parameter tables and the rule across keys. */
+/* The fake-passport kinds fake1 and verify (docs/passports.md): their
+ * parameter tables, the rule across keys, and their task code on the forge
+ * engine (core/passport/forge.h). */
+#include <cblas.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../forge.h"
+#include "../io/ckpt.h"
+#include "../model/train.h"
+#include "../passport/forge.h"
+#include "../passport/passport_keys.h"
+#include "../util/proc.h"
+#include "../util/rng.h"
 #include "param.h"
+#include "tasks.h"
 
 #define MAX_SHARDS_DOC "split N into this many tasks run on different ranks and merged (0 = automatic: N / shard_size)"
 
@@ -88,3 +98,307 @@ const ip_task_def ip_verify_def = {
     offsetof(T, null.data), offsetof(T, null.train_limit), offsetof(T, null.test_limit), IP_NO_FIELD,
     {IP_NO_FIELD, IP_NO_FIELD}, verify_check, verify_run};
 #undef T
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Task code                                                                 */
+
+void ip_fake1_task_defaults(ip_fake1_task *t) { ip_task_defaults(&ip_fake1_def, t); }
+
+/* The attacked model, its evaluation images, the key generator (and what it needs). */
+typedef struct fake1_env {
+    ip_model m, ref;
+    int have_ref;
+    ip_dataset test, train;
+    ip_keygen kg;
+    int have_kg;
+    ip_forge *f;
+} fake1_env;
+
+static void env_free(fake1_env *v) {
+    ip_forge_free(v->f);
+    if (v->have_kg) ip_keygen_free(&v->kg);
+    ip_model_free(&v->m);
+    if (v->have_ref) ip_model_free(&v->ref);
+    ip_data_free(&v->test);
+    ip_data_free(&v->train);
+}
+
+static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err *e) {
+    memset(v, 0, sizeof *v);
+    if (ip_task_open(&v->m, &v->test, t->model_path, t->data, t->test_limit, e) != 0) return -1;
+    if (v->m.npassports == 0)
+        return ip_fail(e, "%s: the model (scheme %s) has no passport layers", t->model_path,
+                       ip_scheme_name(v->m.cfg.scheme));
+    if (t->eval_images < 1) return ip_fail(e, "eval_images must be positive");
+    size_t E = (size_t)t->eval_images < v->test.n ? (size_t)t->eval_images : v->test.n;
+    if (need_keys && t->key_type != IP_KEY_RANDOM) {
+        if (!t->reference_path[0])
+            return ip_fail(e, "key type %s needs a reference model (key `reference`)", ip_key_type_name(t->key_type));
+        if (ip_ckpt_open_model(&v->ref, t->reference_path, e) != 0) return -1;
+        v->have_ref = 1;
+        if (strcmp(v->ref.cfg.arch, v->m.cfg.arch) != 0)
+            return ip_fail(e, "the reference model is a %s, the attacked model a %s", v->ref.cfg.arch, v->m.cfg.arch);
+        if (ip_data_load(&v->train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) return -1;
+        if (ip_data_match_model(&v->train, &v->ref, e) != 0) return -1;
+    }
+    if (need_keys) {
+        if (ip_keygen_init(&v->kg, t->key_type, &v->m, v->have_ref ? &v->ref : NULL, &v->train, t->seed, e) != 0)
+            return -1;
+        v->have_kg = 1;
+    }
+    ip_forge_cfg fc = t->forge;
+    fc.order_seed = t->seed;
+    return ip_forge_create(&v->f, &v->m, &v->test, E, &fc, e);
+}
+
+static int set_all(ip_metrics *out, ip_err *e, const char *const *names, const double *vals, int n) {
+    for (int i = 0; i < n; i++)
+        if (ip_metrics_set(out, names[i], vals[i], e) != 0) return -1;
+    return 0;
+}
+
+int ip_fake1_summarise(const double *acc, const double *det, const double *evd, size_t n, size_t E, double real_acc,
+                       double real_det, double thr, int keep_arrays, ip_metrics *out, ip_err *e) {
+    double *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return ip_fail(e, "out of memory");
+    double sum = 0, sum2 = 0, dsum = 0, dmax = n ? -INFINITY : NAN, evsum = 0;
+    size_t accepted = 0;
+    double hist[20] = {0};
+    int screen = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += acc[i], sum2 += acc[i] * acc[i], dsum += det[i], evsum += evd[i];
+        if (det[i] > dmax) dmax = det[i];
+        screen |= (size_t)evd[i] != E;
+        accepted += (size_t)evd[i] == E && acc[i] >= thr - 1e-12;
+        int bin = (int)(acc[i] * 20);
+        hist[bin < 0 ? 0 : bin > 19 ? 19 : bin] += 1;
+    }
+    memcpy(sorted, acc, n * sizeof *acc);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    double mean = n ? sum / n : NAN, var = n ? sum2 / n - mean * mean : NAN;
+    const char *names[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std",    "fake_min",
+                           "fake_max", "fake_q05",    "fake_q25",  "fake_q50",  "fake_q75",    "fake_q95",
+                           "accepted", "passports",   "eval_images", "detect_mean", "detect_max", "mean_evaluated"};
+    double vals[] = {real_acc,
+                     real_det,
+                     thr,
+                     mean,
+                     n ? sqrt(var > 0 ? var : 0) : NAN,
+                     n ? sorted[0] : NAN,
+                     n ? sorted[n - 1] : NAN,
+                     ip_forge_quantile(sorted, n, 0.05),
+                     ip_forge_quantile(sorted, n, 0.25),
+                     ip_forge_quantile(sorted, n, 0.50),
+                     ip_forge_quantile(sorted, n, 0.75),
+                     ip_forge_quantile(sorted, n, 0.95),
+                     (double)accepted,
+                     (double)n,
+                     (double)E,
+                     n ? dsum / n : NAN,
+                     dmax,
+                     n ? evsum / n : NAN};
+    free(sorted);
+    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) return -1;
+    if (!keep_arrays) return 0;
+    if (ip_metrics_set_array(out, "fake_acc", acc, n, e) != 0 || ip_metrics_set_array(out, "fake_detect", det, n, e) != 0 ||
+        ip_metrics_set_array(out, "hist_counts", hist, 20, e) != 0)
+        return -1;
+    /* evaluated: only informative in screen mode (in full mode it is E everywhere) */
+    return screen ? ip_metrics_set_array(out, "evaluated", evd, n, e) : 0;
+}
+
+int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
+    if (t->shards < 1 || t->shard < 0 || t->shard >= t->shards)
+        return ip_fail(e, "shard %d of %d: need 0 <= shard < shards", t->shard, t->shards);
+    if (t->passports < 1) return ip_fail(e, "passports must be positive");
+    fake1_env v;
+    ip_forge_result r = {0};
+    double *acc = NULL, *det = NULL, *evd = NULL;
+    int rc = -1;
+    if (env_open(&v, t, 1, e) != 0) goto done;
+    double real_acc, real_det;
+    if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
+    double thr = real_acc - t->forge.margin;
+    uint64_t first, count;
+    ip_forge_shard_range(t->passports, t->shard, t->shards, &first, &count);
+    if (ip_forge_result_alloc(&r, (size_t)count, e) != 0) goto done;
+    if (ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, first, (size_t)count, t->passports, thr, &r, e) != 0) goto done;
+    size_t n = (size_t)count;
+    acc = malloc((n ? n : 1) * sizeof *acc);
+    det = malloc((n ? n : 1) * sizeof *det);
+    evd = malloc((n ? n : 1) * sizeof *evd);
+    if (!acc || !det || !evd) {
+        ip_fail(e, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        acc[i] = r.evaluated[i] ? (double)r.correct[i] / r.evaluated[i] : 0;
+        det[i] = r.detect[i];
+        evd[i] = r.evaluated[i];
+    }
+    ip_forge_info fi;
+    ip_forge_get_info(v.f, &fi);
+    if (ip_fake1_summarise(acc, det, evd, n, fi.images, real_acc, real_det, thr, t->keep_arrays, out, e) != 0) goto done;
+    double secs = r.seconds > 0 ? r.seconds : 1e-9;
+    ip_forge_info info;
+    ip_forge_get_info(v.f, &info);
+    const char *names[] = {"first", "passports_per_s", "key_seconds", "eval_seconds", "group", "chunk"};
+    double vals[] = {(double)first, (double)n / secs, r.key_seconds, r.seconds, (double)info.group, (double)info.chunk};
+    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
+    rc = 0;
+done:
+    free(acc), free(det), free(evd);
+    ip_forge_result_free(&r);
+    env_free(&v);
+    return rc;
+}
+
+/* The array `name` of a shard's metrics, or NULL (with a message). */
+static const ip_metric_array *shard_array(const ip_metrics *m, int s, const char *name, int optional, ip_err *e) {
+    for (int i = 0; i < m->narrays; i++)
+        if (strcmp(m->arrays[i].name, name) == 0) return &m->arrays[i];
+    if (!optional) ip_fail(e, "shard %d has no array %s (was it run with its arrays?)", s, name);
+    return NULL;
+}
+
+int ip_fake1_merge(const ip_metrics *parts, int nparts, ip_metrics *out, ip_err *e) {
+    if (nparts < 1) return ip_fail(e, "nothing to merge");
+    size_t n = 0;
+    double E = ip_metrics_get(&parts[0], "eval_images");
+    double real_acc = ip_metrics_get(&parts[0], "real_acc"), real_det = ip_metrics_get(&parts[0], "real_detect");
+    double thr = ip_metrics_get(&parts[0], "threshold");
+    double key_s = 0, eval_s = 0;
+    for (int s = 0; s < nparts; s++) {
+        const ip_metric_array *a = shard_array(&parts[s], s, "fake_acc", 0, e);
+        if (!a || !shard_array(&parts[s], s, "fake_detect", 0, e)) return -1;
+        /* every shard evaluates the same model on the same images: anything else is not one experiment */
+        if (ip_metrics_get(&parts[s], "eval_images") != E || ip_metrics_get(&parts[s], "real_acc") != real_acc ||
+            ip_metrics_get(&parts[s], "threshold") != thr)
+            return ip_fail(e, "shard %d was run on a different model, images or threshold than shard 0", s);
+        n += a->n;
+        key_s += ip_metrics_get(&parts[s], "key_seconds");
+        eval_s += ip_metrics_get(&parts[s], "eval_seconds");
+    }
+    double *acc = malloc((n ? n : 1) * sizeof *acc), *det = malloc((n ? n : 1) * sizeof *det),
+           *evd = malloc((n ? n : 1) * sizeof *evd);
+    int rc = -1;
+    if (!acc || !det || !evd) {
+        ip_fail(e, "out of memory merging %zu passports", n);
+        goto done;
+    }
+    size_t at = 0;
+    for (int s = 0; s < nparts; s++) {
+        const ip_metric_array *a = shard_array(&parts[s], s, "fake_acc", 0, e);
+        const ip_metric_array *d = shard_array(&parts[s], s, "fake_detect", 0, e);
+        const ip_metric_array *v = shard_array(&parts[s], s, "evaluated", 1, e);
+        if (d->n != a->n || (v && v->n != a->n)) {
+            ip_fail(e, "shard %d: its arrays differ in length", s);
+            goto done;
+        }
+        memcpy(acc + at, a->v, a->n * sizeof *acc);
+        memcpy(det + at, d->v, a->n * sizeof *det);
+        for (size_t i = 0; i < a->n; i++) evd[at + i] = v ? v->v[i] : E;
+        at += a->n;
+    }
+    if (ip_fake1_summarise(acc, det, evd, n, (size_t)E, real_acc, real_det, thr, 1, out, e) != 0) goto done;
+    const char *names[] = {"first", "passports_per_s", "key_seconds", "eval_seconds", "shards"};
+    double vals[] = {0, eval_s > 0 ? (double)n / eval_s : NAN, key_s, eval_s, (double)nparts};
+    rc = set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals));
+done:
+    free(acc), free(det), free(evd);
+    return rc;
+}
+
+/* Key callback returning one fixed key vector. */
+static int fixed_keys(void *ctx, uint64_t index, float *keys, ip_err *e) {
+    (void)index, (void)e;
+    const ip_model *m = ((const void **)ctx)[0];
+    const float *src = ((const void **)ctx)[1];
+    memcpy(keys, src, ip_keys_floats(m) * sizeof *keys);
+    return 0;
+}
+
+int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
+    const ip_fake1_task *nt = &t->null;
+    int internal = t->null_n == 0;
+    if (internal && nt->passports < 1) return ip_fail(e, "passports (the null distribution) must be positive");
+    fake1_env v;
+    ip_model claim = {0};
+    int have_claim = 0, rc = -1;
+    float *keys = NULL;
+    const int8_t *bits[IP_MAX_PASSPORTS] = {0};
+    ip_forge_result cr = {0}, nr = {0};
+    double *nacc = NULL, *ndet = NULL;
+    if (env_open(&v, nt, internal, e) != 0) goto done;
+    double real_acc, real_det;
+    if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
+    double thr = real_acc - nt->forge.margin;
+    /* the claim: keys + signature bits */
+    keys = malloc(ip_keys_floats(&v.m) * sizeof *keys);
+    if (!keys) {
+        ip_fail(e, "out of memory");
+        goto done;
+    }
+    if (t->claim_path[0]) {
+        if (ip_ckpt_open_model(&claim, t->claim_path, e) != 0) goto done;
+        have_claim = 1;
+        if (ip_keys_compatible(&v.m, &claim, e) != 0) {
+            ip_failctx(e, "claim %s", t->claim_path);
+            goto done;
+        }
+        ip_keys_from_model(&claim, keys);
+        for (int l = 0; l < claim.npassports; l++) bits[l] = claim.passports[l].bits;
+    } else {
+        ip_keys_from_model(&v.m, keys);
+    }
+    /* the claim's accuracy: always on all E images */
+    ip_forge_mode keep_mode = ip_forge_set_mode(v.f, IP_FORGE_FULL);
+    const void *fk[2] = {&v.m, keys};
+    if (ip_forge_result_alloc(&cr, 1, e) != 0 || ip_forge_run(v.f, fixed_keys, fk, 0, 1, 0, thr, &cr, e) != 0) goto done;
+    ip_forge_set_mode(v.f, keep_mode);
+    double claim_acc = (double)cr.correct[0] / (double)cr.evaluated[0];
+    double claim_det = ip_forge_detect_keys(&v.m, keys, bits);
+    /* the null distribution */
+    const double *na = t->null_acc, *nd = t->null_detect;
+    size_t nn = t->null_n;
+    if (internal) {
+        nn = (size_t)nt->passports;
+        if (ip_forge_result_alloc(&nr, nn, e) != 0 ||
+            ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, 0, nn, nn, thr, &nr, e) != 0)
+            goto done;
+        nacc = malloc(nn * sizeof *nacc);
+        ndet = malloc(nn * sizeof *ndet);
+        if (!nacc || !ndet) {
+            ip_fail(e, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < nn; i++) nacc[i] = (double)nr.correct[i] / nr.evaluated[i], ndet[i] = nr.detect[i];
+        na = nacc, nd = ndet;
+    } else if (!na || !nd) {
+        ip_fail(e, "null distribution arrays missing");
+        goto done;
+    }
+    double amax = -INFINITY, dmax = -INFINITY;
+    for (size_t i = 0; i < nn; i++) {
+        if (na[i] > amax) amax = na[i];
+        if (nd[i] > dmax) dmax = nd[i];
+    }
+    const char *names[] = {"claim_acc",    "claim_detect",    "p_value",  "null_passports",
+                           "null_acc_max", "null_detect_max", "real_acc", "claim_accepted"};
+    double vals[] = {claim_acc, claim_det,  ip_forge_p_value(claim_acc, claim_det, na, nd, nn), (double)nn, amax, dmax,
+                     real_acc,  claim_acc >= thr - 1e-12 ? 1.0 : 0.0};
+    if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
+    rc = 0;
+done:
+    free(keys), free(nacc), free(ndet);
+    ip_forge_result_free(&cr);
+    ip_forge_result_free(&nr);
+    if (have_claim) ip_model_free(&claim);
+    env_free(&v);
+    return rc;
+}

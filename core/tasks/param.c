@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../optim.h"
+#include "../nn/optim.h"
 
 const ip_task_def *ip_task_def_find(const char *name) {
     for (int i = 0; ip_task_defs[i]; i++)

@@ -23,8 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../err.h"
-#include "../metrics.h"
+#include "../util/err.h"
+#include "../util/metrics.h"
 
 /* What the user writes. */
 typedef enum {

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cli.h"
-#include "../commands.h"
-#include "../suggest.h"
+#include "../cli/cli.h"
+#include "../cli/commands.h"
+#include "../spec/suggest.h"
 #include "bench.h"
 
 /* THE table of benchmarks: `bench` dispatch, its usage and the top-level help

@@ -8,12 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../core/proc.h"
-#include "../cli.h"
-#include "../journal.h"
-#include "../results.h"
-#include "../run_common.h"
-#include "../sched.h"
+#include "../../core/util/proc.h"
+#include "../cli/cli.h"
+#include "../run/journal.h"
+#include "../run/results.h"
+#include "../run/run_common.h"
+#include "../run/sched.h"
 #include "bench.h"
 
 typedef struct dispatch_state {

@@ -1,16 +1,16 @@
 /* `ipsweep bench fingerprint`: IPGuard fingerprint points per second
- * (core/fingerprint.h; the task kinds fingerprint and match are
- * runner/kind_ipguard.c), on an untrained model or on a checkpoint. */
+ * (core/ipguard/fingerprint.h; the task kinds fingerprint and match:
+ * core/tasks/ipguard.c), on an untrained model or on a checkpoint. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../../core/data.h"
-#include "../../core/fingerprint.h"
-#include "../../core/tasks.h"
-#include "../../core/train.h"
-#include "../cli.h"
-#include "../commands.h"
+#include "../../core/io/data.h"
+#include "../../core/ipguard/fingerprint.h"
+#include "../../core/tasks/tasks.h"
+#include "../../core/model/train.h"
+#include "../cli/cli.h"
+#include "../cli/commands.h"
 #include "bench.h"
 
 int rn_bench_fingerprint(int argc, char **argv) {

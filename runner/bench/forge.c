@@ -1,5 +1,5 @@
-/* `ipsweep bench forge`: fake-passport evaluations per second (core/forge.h;
- * the task kinds fake1 and verify are runner/kind_forge.c), on an untrained v1
+/* `ipsweep bench forge`: fake-passport evaluations per second (core/passport/forge.h;
+ * the task kinds fake1 and verify: core/tasks/forge.c), on an untrained v1
  * model with random inputs or on a checkpoint with real test images. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,15 +7,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../core/ckpt.h"
-#include "../../core/data.h"
-#include "../../core/forge.h"
-#include "../../core/par.h"
-#include "../../core/passport_keys.h"
-#include "../../core/proc.h"
-#include "../../core/rng.h"
-#include "../../core/train.h"
-#include "../cli.h"
+#include "../../core/io/ckpt.h"
+#include "../../core/io/data.h"
+#include "../../core/passport/forge.h"
+#include "../../core/util/par.h"
+#include "../../core/passport/passport_keys.h"
+#include "../../core/util/proc.h"
+#include "../../core/util/rng.h"
+#include "../../core/model/train.h"
+#include "../cli/cli.h"
 #include "bench.h"
 
 int rn_bench_forge(int argc, char **argv) {

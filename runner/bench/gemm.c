@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../core/gemm.h"
-#include "../../core/proc.h"
-#include "../../core/rng.h"
-#include "../cli.h"
-#include "../commands.h"
+#include "../../core/nn/gemm.h"
+#include "../../core/util/proc.h"
+#include "../../core/util/rng.h"
+#include "../cli/cli.h"
+#include "../cli/commands.h"
 #include "bench.h"
 
 int rn_bench_gemm(int argc, char **argv) {

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/layers.h"
-#include "../../core/model.h"
-#include "../../core/optim.h"
-#include "../../core/proc.h"
-#include "../../core/rng.h"
-#include "../cli.h"
-#include "../commands.h"
+#include "../../core/nn/layers.h"
+#include "../../core/model/model.h"
+#include "../../core/nn/optim.h"
+#include "../../core/util/proc.h"
+#include "../../core/util/rng.h"
+#include "../cli/cli.h"
+#include "../cli/commands.h"
 #include "bench.h"
 
 int rn_bench_train(int argc, char **argv) {

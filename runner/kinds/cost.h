@@ -3,7 +3,7 @@
 #ifndef RN_KINDS_COST_H
 #define RN_KINDS_COST_H
 
-#include "../kinds.h"
+#include "kinds.h"
 
 /* Forward MFLOP per image of an architecture (rough: scaled from small-p's
  * 14.9 MFLOP on 28x28). A task that only names a model does not know its

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/forge.h"
+#include "../../core/passport/forge.h"
 #include "cost.h"
+#include "../../core/tasks/tasks.h"
 
 /* Rough seconds on one core. The task does not know the model's architecture:
  * the passport-dependent part of a forward is ~7 MFLOP for small-p and ~190 for
@@ -44,7 +45,7 @@ static int copy_scalars(const ip_metrics *src, ip_metrics *out, ip_err *e) {
     return 0;
 }
 
-/* The merge: reads every shard's metrics file, merges (core/forge.h), writes
+/* The merge: reads every shard's metrics file, merges (core/passport/forge.h), writes
  * the merged metrics with all per-passport arrays to this task's file. */
 static int fake1_merge(const rn_task *t, ip_metrics *out, ip_err *e) {
     int S = t->shards;

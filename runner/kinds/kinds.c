@@ -1,12 +1,12 @@
 /* The runner's kinds (kinds.h): the list, and the one generic fill of a core
  * task struct from a task's typed values. */
-#include "../kinds.h"
+#include "kinds.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/optim.h"
+#include "../../core/nn/optim.h"
 
 extern const rn_kind rn_kind_train, rn_kind_eval, rn_kind_prune, rn_kind_fake1, rn_kind_verify, rn_kind_fake2,
     rn_kind_fake3, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_noop;

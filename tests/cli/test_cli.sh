@@ -1,5 +1,5 @@
 #!/bin/bash
-# The command line's promises (runner/cli.h, README "Single commands"):
+# The command line's promises (runner/cli/cli.h, README "Single commands"):
 # --help of every command and benchmark prints to stdout and exits 0; a bad
 # option or argument prints ONE line on stderr, nothing on stdout, writes no
 # file and exits 2; unknown options, commands and benchmarks get a

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../runner/kinds.h"
-#include "../../runner/spec.h"
+#include "../../runner/kinds/kinds.h"
+#include "../../runner/spec/spec.h"
 
 #define CHECK(cond)                                                                                                   \
     do {                                                                                                              \

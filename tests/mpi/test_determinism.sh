@@ -2,7 +2,7 @@
 # The same spec gives bit-identical metrics on 1 rank (no mpirun, the default
 # threads: all cores), on 1 rank with 2 BLAS threads and on 3 ranks of 1
 # thread each: results depend neither on the rank count nor on the thread
-# count (core/gemm.h).
+# count (core/nn/gemm.h).
 . "$(dirname "$0")/lib.sh"
 SPEC=$ROOT/tests/mpi/tiny.yaml
 "$BIN" run "$SPEC" --set output="$TMP/one/r.h5" 2> "$TMP/one.log" || { cat "$TMP/one.log"; fail "1-rank run"; }

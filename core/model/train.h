@@ -1,0 +1,46 @@
+/* Training and evaluation loops: the task code `ipsweep train`/`eval` and
+ * the runner call. */
+#ifndef IP_TRAIN_H
+#define IP_TRAIN_H
+
+#include <stdint.h>
+
+#include "../io/data.h"
+#include "../util/err.h"
+#include "model.h"
+#include "../nn/optim.h"
+
+typedef struct ip_train_cfg {
+    int epochs;
+    int batch;
+    ip_optim_cfg opt;
+    int augment;          /* random crop (pad 4) + horizontal flip */
+    uint64_t seed;        /* shuffling and augmentation streams */
+    int verbose;          /* progress lines on stderr */
+} ip_train_cfg;
+
+void ip_train_defaults(ip_train_cfg *c);
+
+typedef struct ip_epoch_report {
+    int epoch;
+    double train_loss, train_acc, test_acc, seconds;
+    double sign_loss, detect;   /* passport models */
+} ip_epoch_report;
+
+/* Called after each epoch (may be NULL); a non-zero return stops training. */
+typedef int (*ip_epoch_cb)(const ip_epoch_report *r, void *user);
+
+/* Trains m on train (normalised), evaluating on test (may be NULL) after each
+ * epoch. Fails on a non-finite loss. */
+int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c,
+             ip_epoch_cb cb, void *user, ip_err *e);
+/* Checks that d's sample shape and class count fit m, then normalises d with
+ * the model's input mean/std (unless d is already normalised with them). */
+int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);
+
+/* Accuracy of m (eval mode, current branch) on d. */
+int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
+/* Predicted labels for every sample of d. */
+int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e);
+
+#endif

@@ -1,0 +1,724 @@
+/* Batch norm and group norm without affine, on CNHW activations.
+ *
+ * Fast path: statistics in one pass per contiguous segment, summing
+ * (x - k) and (x - k)^2 in double for a shift k taken from the set itself (so
+ * a large common offset does not cancel catastrophically), then one
+ * normalising pass. Loops are written as fixed-width blocks over a local
+ * array: GCC's -O2 "very cheap" vectoriser only vectorises loops whose trip
+ * count is a known multiple of the vector width and never versions for
+ * aliasing, so a plain `for (i < n)` loop would stay scalar; the blocked inner
+ * loops vectorise at -O2 and stay correct when an output aliases an input.
+ *
+ * The *_ref functions are the textbook two-pass double loops. */
+#include "layers.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "../util/par.h"
+#include "../util/simd.h"
+
+#define VW 16 /* block width, floats: one AVX-512 or two AVX2 registers */
+
+size_t ip_norm_stats(const ip_norm_shape *s) {
+    if (s->groups > 0) return (size_t)(s->n > 0 ? s->n : 0) * (size_t)s->groups;
+    return (size_t)(s->c > 0 ? s->c : 0);
+}
+
+/* *s1 += sum (x[i] - k), *s2 += sum (x[i] - k)^2 over n contiguous floats. */
+static void moments_acc(const float *x, size_t n, double k, double *s1, double *s2) {
+    double a[VW] = {0}, b[VW] = {0};
+    size_t i = 0;
+    for (; i + VW <= n; i += VW)
+        for (size_t j = 0; j < VW; j++) {
+            double d = (double)x[i + j] - k;
+            a[j] += d;
+            b[j] += d * d;
+        }
+    double t1 = 0, t2 = 0;
+    for (; i < n; i++) {
+        double d = (double)x[i] - k;
+        t1 += d;
+        t2 += d * d;
+    }
+    for (size_t j = 0; j < VW; j++) t1 += a[j], t2 += b[j];
+    *s1 += t1;
+    *s2 += t2;
+}
+
+/* *sg += sum g[i], *sgx += sum g[i] * xh[i]. */
+static void dot2_acc(const float *g, const float *xh, size_t n, double *sg, double *sgx) {
+    double a[VW] = {0}, b[VW] = {0};
+    size_t i = 0;
+    for (; i + VW <= n; i += VW)
+        for (size_t j = 0; j < VW; j++) {
+            double gv = g[i + j];
+            a[j] += gv;
+            b[j] += gv * (double)xh[i + j];
+        }
+    double t1 = 0, t2 = 0;
+    for (; i < n; i++) {
+        double gv = g[i];
+        t1 += gv;
+        t2 += gv * (double)xh[i];
+    }
+    for (size_t j = 0; j < VW; j++) t1 += a[j], t2 += b[j];
+    *sg += t1;
+    *sgx += t2;
+}
+
+/* o[i] = (x[i] - m) * r; o may equal x. */
+static void normalize_seg(float *o, const float *x, float m, float r, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        float t[VW];
+        for (size_t j = 0; j < VW; j++) t[j] = (x[i + j] - m) * r;
+        for (size_t j = 0; j < VW; j++) o[i + j] = t[j];
+    }
+    for (; i < n; i++) o[i] = (x[i] - m) * r;
+}
+
+/* dx[i] += r * (g[i] - a - xh[i] * b). */
+static void bwd_train_seg(float *dx, const float *g, const float *xh, float r, float a, float b, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        float t[VW];
+        for (size_t j = 0; j < VW; j++) t[j] = r * (g[i + j] - a - xh[i + j] * b);
+        for (size_t j = 0; j < VW; j++) dx[i + j] += t[j];
+    }
+    for (; i < n; i++) dx[i] += r * (g[i] - a - xh[i] * b);
+}
+
+/* dx[i] += g[i] * r. */
+static void bwd_scale_seg(float *dx, const float *g, float r, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        float t[VW];
+        for (size_t j = 0; j < VW; j++) t[j] = g[i + j] * r;
+        for (size_t j = 0; j < VW; j++) dx[i + j] += t[j];
+    }
+    for (; i < n; i++) dx[i] += g[i] * r;
+}
+
+/* Mean and biased variance from shifted sums over cnt values. */
+static void finish_moments(double k, double s1, double s2, size_t cnt, double *mean, double *var) {
+    if (cnt == 0) {
+        *mean = 0, *var = 0;
+        return;
+    }
+    double m1 = s1 / (double)cnt;
+    double v = s2 / (double)cnt - m1 * m1;
+    *mean = k + m1;
+    *var = v > 0 ? v : 0;
+}
+
+/* PyTorch: running = (1 - momentum) running + momentum * stat, unbiased variance. */
+static void update_running(float *running_mean, float *running_var, size_t c, double mean, double var,
+                           size_t cnt, float momentum) {
+    double mom = momentum;
+    if (running_mean) running_mean[c] = (float)((1.0 - mom) * running_mean[c] + mom * mean);
+    if (running_var) {
+        double vu = cnt > 1 ? var * (double)cnt / (double)(cnt - 1) : var;
+        running_var[c] = (float)((1.0 - mom) * running_var[c] + mom * vu);
+    }
+}
+
+/* Batch norm in eval mode uses the running statistics. When either is
+ * missing (no tracked statistics) it falls back to batch statistics. */
+static int use_running(const ip_norm_shape *s, int training, const float *rm, const float *rv) {
+    return s->groups <= 0 && !training && rm && rv;
+}
+
+/* Arguments of one norm pass, shared by the parallel ranges. */
+typedef struct {
+    float *xhat, *mean, *rstd, *running_mean, *running_var, *dx;
+    const float *x, *dxhat, *cxhat, *crstd;
+    size_t C, N, HW, G;
+    int training, eval;
+    float momentum, eps;
+} norm_job;
+
+/* Batch norm forward of channels [c0, c1). */
+static void bn_fwd_range(void *p, size_t c0, size_t c1) {
+    const norm_job *j = p;
+    const size_t M = j->N * j->HW;
+    for (size_t c = c0; c < c1; c++) {
+        const float *row = j->x + c * M;
+        double mu, var;
+        if (j->eval) {
+            mu = j->running_mean[c], var = j->running_var[c];
+        } else {
+            double k = M ? row[0] : 0, s1 = 0, s2 = 0;
+            moments_acc(row, M, k, &s1, &s2);
+            finish_moments(k, s1, s2, M, &mu, &var);
+            if (j->training) update_running(j->running_mean, j->running_var, c, mu, var, M, j->momentum);
+        }
+        float mf = (float)mu, rf = (float)(1.0 / sqrt(var + (double)j->eps));
+        j->mean[c] = mf, j->rstd[c] = rf;
+        normalize_seg(j->xhat + c * M, row, mf, rf, M);
+    }
+}
+
+/* Group norm forward of (sample, group) pairs [i0, i1), i = n * G + g. */
+static void gn_fwd_range(void *p, size_t i0, size_t i1) {
+    const norm_job *j = p;
+    const size_t N = j->N, HW = j->HW, G = j->G, cpg = j->C / G, cnt = cpg * HW;
+    for (size_t ng = i0; ng < i1; ng++) {
+        size_t n = ng / G, g = ng % G, c0 = g * cpg;
+        double k = cnt ? j->x[(c0 * N + n) * HW] : 0, s1 = 0, s2 = 0, mu, var;
+        for (size_t c = c0; c < c0 + cpg; c++) moments_acc(j->x + (c * N + n) * HW, HW, k, &s1, &s2);
+        finish_moments(k, s1, s2, cnt, &mu, &var);
+        float mf = (float)mu, rf = (float)(1.0 / sqrt(var + (double)j->eps));
+        j->mean[ng] = mf, j->rstd[ng] = rf;
+        for (size_t c = c0; c < c0 + cpg; c++) {
+            size_t off = (c * N + n) * HW;
+            normalize_seg(j->xhat + off, j->x + off, mf, rf, HW);
+        }
+    }
+}
+
+void norm_forward(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,
+                  int training, float *running_mean, float *running_var, float momentum, float eps) {
+    if (s->c <= 0 || s->n <= 0 || s->hw < 0) return;
+    size_t C = (size_t)s->c, N = (size_t)s->n, HW = (size_t)s->hw;
+    norm_job j = {.xhat = xhat, .mean = mean, .rstd = rstd, .running_mean = running_mean,
+                  .running_var = running_var, .x = x, .C = C, .N = N, .HW = HW, .G = (size_t)s->groups,
+                  .training = training, .eval = use_running(s, training, running_mean, running_var),
+                  .momentum = momentum, .eps = eps};
+    if (s->groups <= 0) ip_par_for(C, C * N * HW, bn_fwd_range, &j);
+    else ip_par_for(N * (size_t)s->groups, C * N * HW, gn_fwd_range, &j);
+}
+
+static void bn_bwd_range(void *p, size_t c0, size_t c1) {
+    const norm_job *j = p;
+    const size_t M = j->N * j->HW;
+    for (size_t c = c0; c < c1; c++) {
+        size_t off = c * M;
+        if (!j->training) {
+            bwd_scale_seg(j->dx + off, j->dxhat + off, j->crstd[c], M);
+            continue;
+        }
+        double sg = 0, sgx = 0;
+        dot2_acc(j->dxhat + off, j->cxhat + off, M, &sg, &sgx);
+        bwd_train_seg(j->dx + off, j->dxhat + off, j->cxhat + off, j->crstd[c], (float)(sg / (double)M),
+                      (float)(sgx / (double)M), M);
+    }
+}
+
+static void gn_bwd_range(void *p, size_t i0, size_t i1) {
+    const norm_job *j = p;
+    const size_t N = j->N, HW = j->HW, G = j->G, cpg = j->C / G, cnt = cpg * HW;
+    for (size_t ng = i0; ng < i1; ng++) {
+        size_t n = ng / G, g = ng % G, c0 = g * cpg;
+        double sg = 0, sgx = 0;
+        for (size_t c = c0; c < c0 + cpg; c++) {
+            size_t off = (c * N + n) * HW;
+            dot2_acc(j->dxhat + off, j->cxhat + off, HW, &sg, &sgx);
+        }
+        float r = j->crstd[ng], a = (float)(sg / (double)cnt), b = (float)(sgx / (double)cnt);
+        for (size_t c = c0; c < c0 + cpg; c++) {
+            size_t off = (c * N + n) * HW;
+            bwd_train_seg(j->dx + off, j->dxhat + off, j->cxhat + off, r, a, b, HW);
+        }
+    }
+}
+
+void norm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd,
+                   const ip_norm_shape *s, int training) {
+    if (!dx || s->c <= 0 || s->n <= 0 || s->hw <= 0) return;
+    size_t C = (size_t)s->c, N = (size_t)s->n, HW = (size_t)s->hw;
+    norm_job j = {.dx = dx, .dxhat = dxhat, .cxhat = xhat, .crstd = rstd, .C = C, .N = N, .HW = HW,
+                  .G = (size_t)s->groups, .training = training};
+    if (s->groups <= 0) ip_par_for(C, C * N * HW, bn_bwd_range, &j);
+    else if (C / (size_t)s->groups > 0) ip_par_for(N * (size_t)s->groups, C * N * HW, gn_bwd_range, &j);
+}
+
+/* ---------------- fused batch norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
+ *
+ * One channel at a time (channels in parallel): the statistics pass, then one
+ * pass computing xhat = (x - mean) * rstd and y = act(gamma * xhat + beta) with
+ * the same float operations as normalize_seg + affine_row, pooling y while it
+ * is in registers. Backward recomputes xhat and the ReLU mask from x (bit-
+ * identical to the forward's), sums dz and dz*xhat (from the pooled gradient
+ * and argmax alone when pooling: dz is zero off the argmax), then writes dx in
+ * one pass. */
+
+/* Channel c's mean and rstd (batch or running statistics), running stats updated when training. */
+static void bn_channel_stats(const float *row, size_t M, size_t c, int eval, int training, float *running_mean,
+                             float *running_var, float momentum, float eps, float *mf, float *rf) {
+    double mu, var;
+    if (eval) {
+        mu = running_mean[c], var = running_var[c];
+    } else {
+        double k = M ? row[0] : 0, s1 = 0, s2 = 0;
+        moments_acc(row, M, k, &s1, &s2);
+        finish_moments(k, s1, s2, M, &mu, &var);
+        if (training) update_running(running_mean, running_var, c, mu, var, M, momentum);
+    }
+    *mf = (float)mu, *rf = (float)(1.0 / sqrt(var + (double)eps));
+}
+
+static inline float tail_y(float x, float m, float r, float g, float b, int relu) {
+    float xh = (x - m) * r;
+    float v = g * xh + b;
+    return relu && v < 0.f ? 0.f : v;
+}
+
+#if defined(__AVX512F__)
+static inline __m512 tail_y16(__m512 x, __m512 m, __m512 r, __m512 g, __m512 b, int relu, __m512 *xh) {
+    *xh = _mm512_mul_ps(_mm512_sub_ps(x, m), r);
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(g, *xh), b);
+    /* max(0, v) returns v when v is NaN or -0: the same as (v < 0 ? 0 : v) */
+    return relu ? _mm512_max_ps(_mm512_setzero_ps(), v) : v;
+}
+#endif
+
+/* y over n contiguous values (no pooling). */
+static void tail_fwd_dense(float *y, const float *x, size_t n, float m, float r, float g, float b, int relu) {
+    size_t i = 0;
+#if defined(__AVX512F__)
+    __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r), vg = _mm512_set1_ps(g), vb = _mm512_set1_ps(b), xh;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, tail_y16(_mm512_loadu_ps(x + i), vm, vr, vg, vb, relu, &xh));
+    if (i < n) {
+        __mmask16 k = ip_lanes((int)(n - i));
+        _mm512_mask_storeu_ps(y + i, k, tail_y16(_mm512_maskz_loadu_ps(k, x + i), vm, vr, vg, vb, relu, &xh));
+    }
+#else
+    for (; i + VW <= n; i += VW) {
+        float t[VW];
+        for (size_t j = 0; j < VW; j++) t[j] = tail_y(x[i + j], m, r, g, b, relu);
+        for (size_t j = 0; j < VW; j++) y[i + j] = t[j];
+    }
+    for (; i < n; i++) y[i] = tail_y(x[i], m, r, g, b, relu);
+#endif
+}
+
+#if !defined(__AVX512F__)
+/* Pool rows 2oy, 2oy+1 of one plane of y into po/pa (maxpool2_forward's rule; portable path). */
+static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *r1, size_t ow, uint32_t base,
+                         uint32_t w) {
+    for (size_t ox = 0; ox < ow; ox++) {
+        const float *a = r0 + 2 * ox, *b = r1 + 2 * ox;
+        float v[4] = {a[0], a[1], b[0], b[1]}, m = v[0];
+        uint32_t off[4] = {0, 1, w, w + 1}, k = 0;
+        for (int j = 1; j < 4; j++)
+            if (v[j] > m || v[j] != v[j]) m = v[j], k = off[j];
+        po[ox] = m;
+        pa[ox] = base + (uint32_t)(2 * ox) + k;
+    }
+}
+#endif
+
+static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const float *x, float m, float r, float g,
+                             float b, const ip_bn_tail_shape *s) {
+    const size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w, HW = H * W;
+    if (!s->pool) {
+        tail_fwd_dense(y, x, N * HW, m, r, g, b, s->relu);
+        return;
+    }
+    const size_t oh = H / 2, ow = W / 2;
+    for (size_t n = 0; n < N; n++) {
+        const float *xp = x + n * HW;
+        float *yp = y + n * HW, *po = pooled + n * oh * ow;
+        uint32_t *pa = argmax + n * oh * ow;
+        for (size_t oy = 0; oy < oh; oy++) {
+            const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
+            float *y0 = yp + 2 * oy * W, *y1 = y0 + W;
+#if defined(__AVX512F__)
+            __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r), vg = _mm512_set1_ps(g), vb = _mm512_set1_ps(b),
+                   xh;
+            for (size_t cx = 0; cx < W; cx += 32) {
+                int cnt = W - cx < 32 ? (int)(W - cx) : 32;
+                __mmask16 lo = ip_lanes(cnt), hi = ip_lanes(cnt - 16);
+                __m512 a0 = tail_y16(_mm512_maskz_loadu_ps(lo, x0 + cx), vm, vr, vg, vb, s->relu, &xh);
+                __m512 a1 = tail_y16(_mm512_maskz_loadu_ps(hi, x0 + cx + 16), vm, vr, vg, vb, s->relu, &xh);
+                __m512 b0 = tail_y16(_mm512_maskz_loadu_ps(lo, x1 + cx), vm, vr, vg, vb, s->relu, &xh);
+                __m512 b1 = tail_y16(_mm512_maskz_loadu_ps(hi, x1 + cx + 16), vm, vr, vg, vb, s->relu, &xh);
+                _mm512_mask_storeu_ps(y0 + cx, lo, a0);
+                _mm512_mask_storeu_ps(y0 + cx + 16, hi, a1);
+                _mm512_mask_storeu_ps(y1 + cx, lo, b0);
+                _mm512_mask_storeu_ps(y1 + cx + 16, hi, b1);
+                int nout = (int)(ow - cx / 2 < 16 ? ow - cx / 2 : 16);
+                if (nout <= 0) continue;
+                __m512i k;
+                __m512 pm = ip_pool_vec(a0, a1, b0, b1, (uint32_t)(2 * oy * W + cx), (uint32_t)W, &k);
+                __mmask16 om = ip_lanes(nout);
+                _mm512_mask_storeu_ps(po + oy * ow + cx / 2, om, pm);
+                _mm512_mask_storeu_epi32(pa + oy * ow + cx / 2, om, k);
+            }
+#else
+            (void)x1; /* rows 2oy and 2oy+1 are adjacent */
+            tail_fwd_dense(y0, x0, 2 * W, m, r, g, b, s->relu);
+            pool_rowpair(po + oy * ow, pa + oy * ow, y0, y1, ow, (uint32_t)(2 * oy * W), (uint32_t)W);
+#endif
+        }
+        if (H % 2) tail_fwd_dense(yp + (H - 1) * W, xp + (H - 1) * W, W, m, r, g, b, s->relu);
+    }
+}
+
+typedef struct {
+    float *y, *pooled, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
+    uint32_t *argmax;
+    const float *x, *gamma, *beta, *dout, *cmean, *crstd;
+    const uint32_t *cargmax;
+    const ip_bn_tail_shape *s;
+    int training, eval, accumulate;
+    float momentum, eps;
+} tail_job;
+
+static void tail_fwd_range(void *p, size_t c0, size_t c1) {
+    const tail_job *j = p;
+    const ip_bn_tail_shape *s = j->s;
+    const size_t M = (size_t)s->n * s->h * s->w, per_pool = (size_t)s->n * (s->h / 2) * (s->w / 2);
+    for (size_t c = c0; c < c1; c++) {
+        const float *row = j->x + c * M;
+        float mf, rf;
+        bn_channel_stats(row, M, c, j->eval, j->training, j->running_mean, j->running_var, j->momentum, j->eps,
+                         &mf, &rf);
+        j->mean[c] = mf, j->rstd[c] = rf;
+        tail_fwd_channel(j->y + c * M, s->pool ? j->pooled + c * per_pool : NULL,
+                         s->pool ? j->argmax + c * per_pool : NULL, row, mf, rf, j->gamma[c], j->beta[c], s);
+    }
+}
+
+void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
+                     const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training,
+                     float *running_mean, float *running_var, float momentum, float eps) {
+    if (s->c <= 0 || s->n <= 0 || s->h <= 0 || s->w <= 0) return;
+    if (s->pool && (s->h < 2 || s->w < 2)) return;
+    const ip_norm_shape ns = {s->c, s->n, s->h * s->w, 0};
+    tail_job j = {.y = y, .pooled = pooled, .argmax = argmax, .mean = mean, .rstd = rstd,
+                  .running_mean = running_mean, .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
+                  .s = s, .training = training, .eval = use_running(&ns, training, running_mean, running_var),
+                  .momentum = momentum, .eps = eps};
+    size_t M = (size_t)s->n * s->h * s->w;
+    ip_par_for((size_t)s->c, (size_t)s->c * M, tail_fwd_range, &j);
+}
+
+/* Per-channel backward constants. */
+typedef struct tail_k {
+    float m, r, g, b;  /* forward mean, rstd, gamma, beta */
+    float a, bb;       /* training: mean(dxhat), mean(dxhat * xhat); 0 in eval mode */
+    int relu, training;
+} tail_k;
+
+/* dx for one value given its dz: r * (dxhat - a - xhat * bb) (training) or dxhat * r (eval), dxhat = dz * g:
+ * the formulas of norm_backward. */
+static inline float tail_dx(float dz, float xh, const tail_k *k) {
+    float dxh = dz * k->g;
+    return k->training ? k->r * (dxh - k->a - xh * k->bb) : dxh * k->r;
+}
+
+/* Sums over n contiguous values (no pool): *s1 += sum dz, *s2 += sum dz * xhat. */
+static void tail_sums_dense(const float *dout, const float *x, size_t n, const tail_k *k, double *s1, double *s2) {
+    double a[VW] = {0}, b[VW] = {0};
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        float dz[VW], xh[VW];
+        for (size_t j = 0; j < VW; j++) {
+            xh[j] = (x[i + j] - k->m) * k->r;
+            float v = k->g * xh[j] + k->b;
+            dz[j] = (!k->relu || v > 0.f) ? dout[i + j] : 0.f;
+        }
+        for (size_t j = 0; j < VW; j++) {
+            a[j] += dz[j];
+            b[j] += (double)dz[j] * (double)xh[j];
+        }
+    }
+    double t1 = 0, t2 = 0;
+    for (; i < n; i++) {
+        float xh = (x[i] - k->m) * k->r, v = k->g * xh + k->b;
+        float dz = (!k->relu || v > 0.f) ? dout[i] : 0.f;
+        t1 += dz, t2 += (double)dz * (double)xh;
+    }
+    for (size_t j = 0; j < VW; j++) t1 += a[j], t2 += b[j];
+    *s1 += t1, *s2 += t2;
+}
+
+/* Sums from the pooled gradient: dz is dout[q] at x[argmax[q]] (0 elsewhere), masked by the ReLU there. */
+static void tail_sums_pool(const float *dout, const uint32_t *am, const float *xp, size_t nq, const tail_k *k,
+                           double *s1, double *s2) {
+    double t1 = 0, t2 = 0;
+    size_t q = 0;
+#if defined(__AVX512F__)
+    __m512 vm = _mm512_set1_ps(k->m), vr = _mm512_set1_ps(k->r), vg = _mm512_set1_ps(k->g),
+           vb = _mm512_set1_ps(k->b), xh;
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+    for (; q < nq; q += 16) {
+        __mmask16 l = ip_lanes((int)(nq - q));
+        __m512i idx = _mm512_maskz_loadu_epi32(l, am + q);
+        __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), l, idx, xp, 4);
+        __m512 v = tail_y16(xv, vm, vr, vg, vb, 0, &xh);
+        __mmask16 on = k->relu ? _mm512_mask_cmp_ps_mask(l, v, _mm512_setzero_ps(), _CMP_GT_OQ) : l;
+        __m512 dz = _mm512_maskz_loadu_ps(on, dout + q);
+        __m512d dlo = _mm512_cvtps_pd(_mm512_castps512_ps256(dz));
+        __m512d dhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dz), 1)));
+        __m512d xlo = _mm512_cvtps_pd(_mm512_castps512_ps256(xh));
+        __m512d xhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xh), 1)));
+        a0 = _mm512_add_pd(a0, dlo), a1 = _mm512_add_pd(a1, dhi);
+        b0 = _mm512_add_pd(b0, _mm512_mul_pd(dlo, xlo)), b1 = _mm512_add_pd(b1, _mm512_mul_pd(dhi, xhi));
+    }
+    t1 = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    t2 = _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
+#endif
+    for (; q < nq; q++) {
+        float xh = (xp[am[q]] - k->m) * k->r, v = k->g * xh + k->b;
+        float dz = (!k->relu || v > 0.f) ? dout[q] : 0.f;
+        t1 += dz, t2 += (double)dz * (double)xh;
+    }
+    *s1 += t1, *s2 += t2;
+}
+
+/* dx over n contiguous values from a dense dout (dout NULL: dz = 0 everywhere). */
+static void tail_dx_dense(float *dx, int acc, const float *dout, const float *x, size_t n, const tail_k *k) {
+    for (size_t i = 0; i < n; i++) {
+        float xh = (x[i] - k->m) * k->r, v = k->g * xh + k->b;
+        float dz = dout && (!k->relu || v > 0.f) ? dout[i] : 0.f;
+        float d = tail_dx(dz, xh, k);
+        dx[i] = acc ? dx[i] + d : d;
+    }
+}
+
+#if defined(__AVX512F__)
+static inline void tail_dx16(float *dx, __mmask16 l, int acc, __m512 dz, __m512 xv, const tail_k *k) {
+    __m512 xh = _mm512_mul_ps(_mm512_sub_ps(xv, _mm512_set1_ps(k->m)), _mm512_set1_ps(k->r));
+    if (k->relu) {
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(k->g), xh), _mm512_set1_ps(k->b));
+        dz = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), dz);
+    }
+    __m512 dxh = _mm512_mul_ps(dz, _mm512_set1_ps(k->g)), d;
+    if (k->training)
+        d = _mm512_mul_ps(_mm512_set1_ps(k->r), _mm512_sub_ps(_mm512_sub_ps(dxh, _mm512_set1_ps(k->a)),
+                                                              _mm512_mul_ps(xh, _mm512_set1_ps(k->bb))));
+    else
+        d = _mm512_mul_ps(dxh, _mm512_set1_ps(k->r));
+    if (acc) d = _mm512_add_ps(_mm512_maskz_loadu_ps(l, dx), d);
+    _mm512_mask_storeu_ps(dx, l, d);
+}
+#endif
+
+static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32_t *argmax, const float *x,
+                             const tail_k *k, const ip_bn_tail_shape *s) {
+    const size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w, HW = H * W;
+    if (!s->pool) {
+        size_t i = 0, n = N * HW;
+#if defined(__AVX512F__)
+        for (; i < n; i += 16) {
+            __mmask16 l = ip_lanes((int)(n - i));
+            tail_dx16(dx + i, l, acc, _mm512_maskz_loadu_ps(l, dout + i), _mm512_maskz_loadu_ps(l, x + i), k);
+        }
+#endif
+        if (i < n) tail_dx_dense(dx + i, acc, dout + i, x + i, n - i, k);
+        return;
+    }
+    const size_t oh = H / 2, ow = W / 2;
+    for (size_t n = 0; n < N; n++) {
+        const float *xp = x + n * HW, *dp = dout + n * oh * ow;
+        const uint32_t *ap = argmax + n * oh * ow;
+        float *dxp = dx + n * HW;
+        for (size_t oy = 0; oy < oh; oy++) {
+            const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
+            float *d0 = dxp + 2 * oy * W, *d1 = d0 + W;
+#if defined(__AVX512F__)
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            for (size_t cx = 0; cx < W; cx += 32) {
+                int cnt = W - cx < 32 ? (int)(W - cx) : 32;
+                __mmask16 lo = ip_lanes(cnt), hi = ip_lanes(cnt - 16);
+                int nout = (int)(ow - cx / 2 < 16 ? ow - cx / 2 : 16);
+                __m512 g0lo = _mm512_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
+                if (nout > 0) {
+                    __mmask16 om = ip_lanes(nout);
+                    __m512 dq = _mm512_maskz_loadu_ps(om, dp + oy * ow + cx / 2);
+                    __m512i rel = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(om, ap + oy * ow + cx / 2),
+                                                   _mm512_add_epi32(_mm512_set1_epi32((int)(2 * oy * W + cx)), even));
+                    __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512()), dq);
+                    __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), dq);
+                    __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W)), dq);
+                    __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W + 1)), dq);
+                    ip_interleave(e0, o0, &g0lo, &g0hi);
+                    ip_interleave(e1, o1, &g1lo, &g1hi);
+                }
+                tail_dx16(d0 + cx, lo, acc, g0lo, _mm512_maskz_loadu_ps(lo, x0 + cx), k);
+                tail_dx16(d0 + cx + 16, hi, acc, g0hi, _mm512_maskz_loadu_ps(hi, x0 + cx + 16), k);
+                tail_dx16(d1 + cx, lo, acc, g1lo, _mm512_maskz_loadu_ps(lo, x1 + cx), k);
+                tail_dx16(d1 + cx + 16, hi, acc, g1hi, _mm512_maskz_loadu_ps(hi, x1 + cx + 16), k);
+            }
+#else
+            for (size_t cx = 0; cx < W; cx += 32) {
+                size_t cnt = W - cx < 32 ? W - cx : 32, nout = ow > cx / 2 ? ow - cx / 2 : 0;
+                float g0[32] = {0}, g1[32] = {0};
+                if (nout > 16) nout = 16;
+                for (size_t j = 0; j < nout; j++) {
+                    size_t q = oy * ow + cx / 2 + j, rel = ap[q] - (2 * oy * W + cx + 2 * j);
+                    if (rel < 2) g0[2 * j + rel] = dp[q];
+                    else g1[2 * j + rel - W] = dp[q];
+                }
+                tail_dx_dense(d0 + cx, acc, g0, x0 + cx, cnt, k);
+                tail_dx_dense(d1 + cx, acc, g1, x1 + cx, cnt, k);
+            }
+#endif
+        }
+        if (H % 2) tail_dx_dense(dxp + (H - 1) * W, acc, NULL, xp + (H - 1) * W, W, k);
+    }
+}
+
+static void tail_bwd_range(void *p, size_t c0, size_t c1) {
+    const tail_job *j = p;
+    const ip_bn_tail_shape *s = j->s;
+    const size_t HW = (size_t)s->h * s->w, M = (size_t)s->n * HW;
+    const size_t ohw = (size_t)(s->h / 2) * (s->w / 2), per_pool = (size_t)s->n * ohw;
+    for (size_t c = c0; c < c1; c++) {
+        tail_k k = {j->cmean[c], j->crstd[c], j->gamma[c], j->beta[c], 0.f, 0.f, s->relu, j->training};
+        const float *xc = j->x + c * M;
+        double s1 = 0, s2 = 0;
+        if (s->pool)
+            for (int n = 0; n < s->n; n++) {
+#if defined(__AVX512F__)
+                /* the gathers below are latency-bound on a cold plane: prefetch the next one */
+                if (n + 1 < s->n)
+                    for (size_t off = 0; off < HW; off += 16)
+                        _mm_prefetch((const char *)(xc + (size_t)(n + 1) * HW + off), _MM_HINT_T0);
+#endif
+                tail_sums_pool(j->dout + c * per_pool + (size_t)n * ohw, j->cargmax + c * per_pool + (size_t)n * ohw,
+                               xc + (size_t)n * HW, ohw, &k, &s1, &s2);
+            }
+        else
+            tail_sums_dense(j->dout + c * M, xc, M, &k, &s1, &s2);
+        if (j->dgamma) j->dgamma[c] = (float)((double)j->dgamma[c] + s2);
+        if (j->dbeta) j->dbeta[c] = (float)((double)j->dbeta[c] + s1);
+        if (!j->dx) continue;
+        if (j->training) { /* sum dxhat = g sum dz, sum dxhat * xhat = g sum dz * xhat */
+            k.a = (float)((double)k.g * s1 / (double)M);
+            k.bb = (float)((double)k.g * s2 / (double)M);
+        }
+        tail_bwd_channel(j->dx + c * M, j->accumulate, s->pool ? j->dout + c * per_pool : j->dout + c * M,
+                         s->pool ? j->cargmax + c * per_pool : NULL, xc, &k, s);
+    }
+}
+
+void bn_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
+                      const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
+                      const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training) {
+    if (s->c <= 0 || s->n <= 0 || s->h <= 0 || s->w <= 0) return;
+    if (s->pool && (s->h < 2 || s->w < 2)) return;
+    tail_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .x = x, .gamma = gamma, .beta = beta, .dout = dout,
+                  .cmean = mean, .crstd = rstd, .cargmax = argmax, .s = s, .training = training,
+                  .accumulate = accumulate};
+    size_t M = (size_t)s->n * s->h * s->w;
+    ip_par_for((size_t)s->c, (size_t)s->c * M, tail_bwd_range, &j);
+}
+
+/* ---------------- references ---------------- */
+
+void norm_forward_ref(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,
+                      int training, float *running_mean, float *running_var, float momentum, float eps) {
+    int C = s->c, N = s->n, HW = s->hw;
+    if (C <= 0 || N <= 0 || HW < 0) return;
+    if (s->groups <= 0) {
+        for (int c = 0; c < C; c++) {
+            size_t cnt = (size_t)N * HW;
+            double mu = 0, var = 0;
+            if (use_running(s, training, running_mean, running_var)) {
+                mu = running_mean[c];
+                var = running_var[c];
+            } else {
+                for (int n = 0; n < N; n++)
+                    for (int p = 0; p < HW; p++) mu += x[((size_t)c * N + n) * HW + p];
+                if (cnt) mu /= (double)cnt;
+                for (int n = 0; n < N; n++)
+                    for (int p = 0; p < HW; p++) {
+                        double d = x[((size_t)c * N + n) * HW + p] - mu;
+                        var += d * d;
+                    }
+                if (cnt) var /= (double)cnt;
+                if (training) {
+                    double vu = cnt > 1 ? var * (double)cnt / (double)(cnt - 1) : var;
+                    if (running_mean)
+                        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
+                    if (running_var)
+                        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * vu);
+                }
+            }
+            double r = 1.0 / sqrt(var + eps);
+            mean[c] = (float)mu;
+            rstd[c] = (float)r;
+            for (int n = 0; n < N; n++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    xhat[i] = (float)((x[i] - mu) * r);
+                }
+        }
+        return;
+    }
+    int G = s->groups, cpg = C / G;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            size_t cnt = (size_t)cpg * HW;
+            double mu = 0, var = 0;
+            for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                for (int p = 0; p < HW; p++) mu += x[((size_t)c * N + n) * HW + p];
+            if (cnt) mu /= (double)cnt;
+            for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                for (int p = 0; p < HW; p++) {
+                    double d = x[((size_t)c * N + n) * HW + p] - mu;
+                    var += d * d;
+                }
+            if (cnt) var /= (double)cnt;
+            double r = 1.0 / sqrt(var + eps);
+            mean[n * G + g] = (float)mu;
+            rstd[n * G + g] = (float)r;
+            for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    xhat[i] = (float)((x[i] - mu) * r);
+                }
+        }
+}
+
+void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd,
+                       const ip_norm_shape *s, int training) {
+    int C = s->c, N = s->n, HW = s->hw;
+    if (!dx || C <= 0 || N <= 0 || HW <= 0) return;
+    if (s->groups <= 0) {
+        size_t cnt = (size_t)N * HW;
+        for (int c = 0; c < C; c++) {
+            double r = rstd[c], mg = 0, mgx = 0;
+            for (int n = 0; n < N; n++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    mg += dxhat[i];
+                    mgx += (double)dxhat[i] * xhat[i];
+                }
+            mg /= (double)cnt;
+            mgx /= (double)cnt;
+            for (int n = 0; n < N; n++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    double d = training ? r * (dxhat[i] - mg - xhat[i] * mgx) : r * dxhat[i];
+                    dx[i] = (float)(dx[i] + d);
+                }
+        }
+        return;
+    }
+    int G = s->groups, cpg = C / G;
+    size_t cnt = (size_t)cpg * HW;
+    if (cnt == 0) return;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            double r = rstd[n * G + g], mg = 0, mgx = 0;
+            for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    mg += dxhat[i];
+                    mgx += (double)dxhat[i] * xhat[i];
+                }
+            mg /= (double)cnt;
+            mgx /= (double)cnt;
+            for (int c = g * cpg; c < (g + 1) * cpg; c++)
+                for (int p = 0; p < HW; p++) {
+                    size_t i = ((size_t)c * N + n) * HW + p;
+                    dx[i] = (float)(dx[i] + r * (dxhat[i] - mg - xhat[i] * mgx));
+                }
+        }
+}

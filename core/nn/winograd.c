@@ -1,0 +1,888 @@
+/* Winograd F(m x m, r x r) convolution, m = 2 or 4, r = 3 or 5 (see winograd.h).
+ *
+ * One generic routine, wino_conv(), computes
+ *     y (Co, N, OH, OW)  =/+=  conv(x (Ci, N, IH, IW); kernel, pad)
+ * where the kernel of (output o, input i) is either weight[o][i] (forward) or
+ * weight[i][o] rotated by 180 degrees (input gradient: Co = Cin, Ci = Cout,
+ * x = dout, pad r-1-p, and y is accumulated into). With a = m + r - 1 and
+ * xi = i*a + j indexing the a x a transformed tile, per chunk of nb images
+ * holding P = nb * TH * TW output tiles:
+ *   U[co][xi][ci]  kernel transform G g G^T, indexed by the ORIGINAL weight's
+ *                  (co, ci) in both directions (the input gradient reads U[xi]
+ *                  transposed in the GEMM); redone at every call;
+ *   V[c][xi][p]    input transform B^T d B of the tiles of input channel c;
+ *   M[o][xi][p]    a^2 SGEMMs M[xi] (Co x P) = U[xi] (or U[xi]^T) x V[xi] (Ci x P),
+ *                  each matrix strided by a^2 P (or a^2 Cin) so that every
+ *                  channel's transformed data is one contiguous block;
+ *   y tile = A^T M A, cropped at the right/bottom edges.
+ * wino_dweight() runs the adjoint of the forward algorithm on the same tile
+ * grid and buffers: V as in the forward pass, M[o][xi][p] = A dY A^T of the
+ * zero-extended dout tiles, dU[xi] (Cout x Cin) (+)= M[xi] V[xi]^T summed over
+ * the chunks in the U buffer, and finally dweight += G^T dU G.
+ * Tiles are numbered p = (th * TW + tw) * nb + b (tile row, tile column, image):
+ * see "batch transposes" below for why the image is innermost. The transforms
+ * are separable (a 1-D transform down the columns, then along the rows) and
+ * run over TW * nb contiguous floats at a time. */
+#include "winograd.h"
+
+#include <cblas.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+#include <string.h>
+
+#include "gemm.h"
+#include "../util/par.h"
+
+/* Default bound, in floats, on V + M of one chunk (32 MB). */
+#define WINO_DEFAULT_CHUNK_LIMIT ((size_t)8 << 20)
+/* Input channels per block of the kernel transform. */
+#define WINO_WBLOCK 256
+/* Largest transformed tile side (F(4x4, 5x5)) and kernel side. */
+#define WINO_AMAX 8
+#define WINO_RMAX 5
+
+static size_t wino_chunk_limit = WINO_DEFAULT_CHUNK_LIMIT;
+static int wino_forced_tile = 0;
+
+void ip_winograd_set_chunk_limit(size_t floats) {
+    wino_chunk_limit = floats ? floats : WINO_DEFAULT_CHUNK_LIMIT;
+}
+
+void ip_winograd_force_tile(int m) { wino_forced_tile = (m == 2 || m == 4) ? m : 0; }
+
+int ip_winograd_applicable(const ip_conv_shape *s) {
+    if (!s || s->kh != s->kw || (s->kh != 3 && s->kh != 5) || s->stride != 1) return 0;
+    return s->pad >= 0 && s->pad <= s->kh - 1 && s->oh > 0 && s->ow > 0;
+}
+
+/* Multiplies per (Cout, Cin) pair and image of F(m x m, r x r), forward and
+ * input gradient: a^2 per m x m tile of the forward output (OH x OW) and of
+ * the input gradient (H x W). F(4x4) needs fewer per output (36/16 vs 16/4 for
+ * 3x3, 64/16 vs 36/4 for 5x5) but wastes more on partial edge tiles; it only
+ * loses on tiny planes (2x2, 3x3 ...). */
+static size_t tile_cost(const ip_conv_shape *s, int m) {
+    size_t fwd = (size_t)((s->oh + m - 1) / m) * (size_t)((s->ow + m - 1) / m);
+    size_t bwd = (size_t)((s->h + m - 1) / m) * (size_t)((s->w + m - 1) / m);
+    size_t a = (size_t)(m + s->kh - 1);
+    return a * a * (fwd + bwd);
+}
+
+int ip_winograd_tile(const ip_conv_shape *s) {
+    if (wino_forced_tile) return wino_forced_tile;
+    return tile_cost(s, 4) <= tile_cost(s, 2) ? 4 : 2;
+}
+
+/* ---------------- 1-D transforms on arrays ----------------
+ * Each reads NIN source arrays src[r][0..n) and writes the NOUT transformed
+ * arrays dst[i * ds + (0..n)]. The loops are written with GCC vector
+ * extensions (16 floats with AVX-512, 8 with AVX, else 4) because -O2 of
+ * GCC 12 only vectorises loops whose trip count is a multiple of the vector
+ * length; the formulas are macros shared by the vector body and the scalar tail. */
+#if defined(__AVX512F__)
+typedef float wino_vf __attribute__((vector_size(64)));
+#define WINO_VL 16
+#elif defined(__AVX__)
+typedef float wino_vf __attribute__((vector_size(32)));
+#define WINO_VL 8
+#else /* SSE / NEON width: 32-byte vectors without AVX would change the ABI (-Wpsabi) */
+typedef float wino_vf __attribute__((vector_size(16)));
+#define WINO_VL 4
+#endif
+
+static inline wino_vf vload(const float *p) {
+    wino_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, wino_vf v) { memcpy(p, &v, sizeof v); }
+
+typedef void (*wino_tf)(float *dst, size_t ds, const float *const *src, size_t n);
+
+/* Defines name(dst, ds, src, n) applying FORMULA(T, x, y): x[NIN] -> y[NOUT], T the
+ * value type. The x and y arrays are fully unrolled by the LD / ST lists so that
+ * they live in registers. */
+#define WINO_LD2(x, t, V) x[0] = V(sp[0] + t), x[1] = V(sp[1] + t)
+#define WINO_LD3(x, t, V) WINO_LD2(x, t, V), x[2] = V(sp[2] + t)
+#define WINO_LD4(x, t, V) WINO_LD3(x, t, V), x[3] = V(sp[3] + t)
+#define WINO_LD5(x, t, V) WINO_LD4(x, t, V), x[4] = V(sp[4] + t)
+#define WINO_LD6(x, t, V) WINO_LD5(x, t, V), x[5] = V(sp[5] + t)
+#define WINO_LD8(x, t, V) WINO_LD6(x, t, V), x[6] = V(sp[6] + t), x[7] = V(sp[7] + t)
+#define WINO_ST2(y, t, S) S(dst + t, y[0]), S(dst + ds + t, y[1])
+#define WINO_ST3(y, t, S) WINO_ST2(y, t, S), S(dst + 2 * ds + t, y[2])
+#define WINO_ST4(y, t, S) WINO_ST3(y, t, S), S(dst + 3 * ds + t, y[3])
+#define WINO_ST5(y, t, S) WINO_ST4(y, t, S), S(dst + 4 * ds + t, y[4])
+#define WINO_ST6(y, t, S) WINO_ST5(y, t, S), S(dst + 5 * ds + t, y[5])
+#define WINO_ST8(y, t, S) WINO_ST6(y, t, S), S(dst + 6 * ds + t, y[6]), S(dst + 7 * ds + t, y[7])
+#define WINO_SLOAD(p) (*(p))
+#define WINO_SSTORE(p, v) (*(p) = (v))
+#define WINO_TF(name, NIN, NOUT, FORMULA)                                                                \
+    static void name(float *dst, size_t ds, const float *const *src, size_t n) {                        \
+        const float *sp[NIN]; /* local copy: the stores cannot change it */                            \
+        for (int r = 0; r < NIN; r++) sp[r] = src[r];                                                   \
+        size_t t = 0;                                                                                   \
+        for (; t + WINO_VL <= n; t += WINO_VL) {                                                        \
+            wino_vf x[NIN], y[NOUT];                                                                    \
+            WINO_LD##NIN(x, t, vload);                                                                  \
+            FORMULA(wino_vf, x, y);                                                                     \
+            WINO_ST##NOUT(y, t, vstore);                                                                \
+        }                                                                                               \
+        for (; t < n; t++) {                                                                            \
+            float x[NIN], y[NOUT];                                                                      \
+            WINO_LD##NIN(x, t, WINO_SLOAD);                                                             \
+            FORMULA(float, x, y);                                                                       \
+            WINO_ST##NOUT(y, t, WINO_SSTORE);                                                           \
+        }                                                                                               \
+    }
+
+/* Every algorithm has five 1-D transforms: B^T (a -> a, input tiles), G (r -> a,
+ * kernels), A^T (a -> m, output tiles) and, for the weight gradient, their
+ * adjoints A (m -> a, dout tiles) and G^T (a -> r, kernel gradients). B^T
+ * depends only on a (the interpolation points), so F(2,5) shares F(4,3)'s.
+ * The matrices come from Cook-Toom with the points 0, 1, -1, 2, -2, 1/2, -1/2
+ * (as many as a - 1 needs) and infinity. */
+
+/* ---- a = 4 (F(2,3)), points 0, 1, -1, inf ----
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] */
+#define BT_A4(T, x, y)                                                                                  \
+    do {                                                                                                \
+        y[0] = x[0] - x[2];                                                                             \
+        y[1] = x[1] + x[2];                                                                             \
+        y[2] = x[2] - x[1];                                                                             \
+        y[3] = x[1] - x[3];                                                                             \
+    } while (0)
+/* F(2,3): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
+#define G_23(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e_ = 0.5f * (x[0] + x[2]), o_ = 0.5f * x[1];                                                  \
+        y[0] = x[0];                                                                                    \
+        y[1] = e_ + o_;                                                                                 \
+        y[2] = e_ - o_;                                                                                 \
+        y[3] = x[2];                                                                                    \
+    } while (0)
+/* F(2,3): A^T = [1 1 1 0; 0 1 -1 -1] */
+#define AT_23(T, x, y)                                                                                  \
+    do {                                                                                                \
+        y[0] = x[0] + x[1] + x[2];                                                                      \
+        y[1] = x[1] - x[2] - x[3];                                                                      \
+    } while (0)
+/* F(2,3): A = (A^T)^T */
+#define A_23(T, x, y)                                                                                   \
+    do {                                                                                                \
+        y[0] = x[0];                                                                                    \
+        y[1] = x[0] + x[1];                                                                             \
+        y[2] = x[0] - x[1];                                                                             \
+        y[3] = -x[1];                                                                                   \
+    } while (0)
+/* F(2,3): G^T */
+#define GT_23(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T s_ = 0.5f * (x[1] + x[2]);                                                                    \
+        y[0] = x[0] + s_;                                                                               \
+        y[1] = 0.5f * (x[1] - x[2]);                                                                    \
+        y[2] = s_ + x[3];                                                                               \
+    } while (0)
+
+/* ---- a = 6 (F(4,3), F(2,5)), points 0, 1, -1, 2, -2, inf (Lavin & Gray) ----
+ * B^T = [4  0 -5  0 1 0;  0 -4 -4  1 1 0;  0  4 -4 -1 1 0;
+ *        0 -2 -1  2 1 0;  0  2 -1 -2 1 0;  0  4  0 -5 0 1] */
+#define BT_A6(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T p1_ = x[4] - 4.0f * x[2], q1_ = x[3] - 4.0f * x[1];                                          \
+        T p2_ = x[4] - x[2], q2_ = 2.0f * (x[3] - x[1]);                                               \
+        y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];                                                        \
+        y[1] = p1_ + q1_;                                                                               \
+        y[2] = p1_ - q1_;                                                                               \
+        y[3] = p2_ + q2_;                                                                               \
+        y[4] = p2_ - q2_;                                                                               \
+        y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];                                                        \
+    } while (0)
+/* F(4,3): G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] */
+#define G_43(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e1_ = (-1.0f / 6.0f) * (x[0] + x[2]), o1_ = (-1.0f / 6.0f) * x[1];                            \
+        T e2_ = (1.0f / 24.0f) * x[0] + (1.0f / 6.0f) * x[2], o2_ = (1.0f / 12.0f) * x[1];              \
+        y[0] = 0.25f * x[0];                                                                            \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = x[2];                                                                                    \
+    } while (0)
+/* F(4,3): A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] */
+#define AT_43(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T e1_ = x[1] + x[2], o1_ = x[1] - x[2], e2_ = x[3] + x[4], o2_ = x[3] - x[4];                   \
+        y[0] = x[0] + e1_ + e2_;                                                                        \
+        y[1] = o1_ + 2.0f * o2_;                                                                        \
+        y[2] = e1_ + 4.0f * e2_;                                                                        \
+        y[3] = o1_ + 8.0f * o2_ + x[5];                                                                 \
+    } while (0)
+/* F(4,3): A = (A^T)^T */
+#define A_43(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e1_ = x[0] + x[2], o1_ = x[1] + x[3];                                                         \
+        T e2_ = x[0] + 4.0f * x[2], o2_ = 2.0f * x[1] + 8.0f * x[3];                                    \
+        y[0] = x[0];                                                                                    \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = x[3];                                                                                    \
+    } while (0)
+/* F(4,3): G^T */
+#define GT_43(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T s1_ = x[1] + x[2], d1_ = x[1] - x[2], s2_ = x[3] + x[4], d2_ = x[3] - x[4];                   \
+        y[0] = 0.25f * x[0] - (1.0f / 6.0f) * s1_ + (1.0f / 24.0f) * s2_;                               \
+        y[1] = (-1.0f / 6.0f) * d1_ + (1.0f / 12.0f) * d2_;                                             \
+        y[2] = (-1.0f / 6.0f) * s1_ + (1.0f / 6.0f) * s2_ + x[5];                                       \
+    } while (0)
+/* F(2,5): G = [1/4 0 0 0 0; -1/6 (1 1 1 1 1); -1/6 (1 -1 1 -1 1);
+ *              1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1] */
+#define G_25(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e1_ = (-1.0f / 6.0f) * (x[0] + x[2] + x[4]), o1_ = (-1.0f / 6.0f) * (x[1] + x[3]);            \
+        T e2_ = (1.0f / 24.0f) * x[0] + (1.0f / 6.0f) * x[2] + (2.0f / 3.0f) * x[4];                    \
+        T o2_ = (1.0f / 12.0f) * x[1] + (1.0f / 3.0f) * x[3];                                           \
+        y[0] = 0.25f * x[0];                                                                            \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = x[4];                                                                                    \
+    } while (0)
+/* F(2,5): A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1] */
+#define AT_25(T, x, y)                                                                                  \
+    do {                                                                                                \
+        y[0] = x[0] + (x[1] + x[2]) + (x[3] + x[4]);                                                    \
+        y[1] = (x[1] - x[2]) + 2.0f * (x[3] - x[4]) + x[5];                                             \
+    } while (0)
+/* F(2,5): A = (A^T)^T */
+#define A_25(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T t_ = 2.0f * x[1];                                                                             \
+        y[0] = x[0];                                                                                    \
+        y[1] = x[0] + x[1];                                                                             \
+        y[2] = x[0] - x[1];                                                                             \
+        y[3] = x[0] + t_;                                                                               \
+        y[4] = x[0] - t_;                                                                               \
+        y[5] = x[1];                                                                                    \
+    } while (0)
+/* F(2,5): G^T */
+#define GT_25(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T s1_ = x[1] + x[2], d1_ = x[1] - x[2], s2_ = x[3] + x[4], d2_ = x[3] - x[4];                   \
+        T ms1_ = (-1.0f / 6.0f) * s1_, md1_ = (-1.0f / 6.0f) * d1_;                                     \
+        y[0] = 0.25f * x[0] + ms1_ + (1.0f / 24.0f) * s2_;                                              \
+        y[1] = md1_ + (1.0f / 12.0f) * d2_;                                                             \
+        y[2] = ms1_ + (1.0f / 6.0f) * s2_;                                                              \
+        y[3] = md1_ + (1.0f / 3.0f) * d2_;                                                              \
+        y[4] = ms1_ + (2.0f / 3.0f) * s2_ + x[5];                                                       \
+    } while (0)
+
+/* ---- a = 8 (F(4,5)), points 0, 1, -1, 2, -2, 1/2, -1/2, inf ----
+ * B^T = [1  0   -21/4  0     21/4  0     -1 0;
+ *        0  1    1    -17/4 -17/4  1      1 0;
+ *        0 -1    1     17/4 -17/4 -1      1 0;
+ *        0  1/2  1/4  -5/2  -5/4   2      1 0;
+ *        0 -1/2  1/4   5/2  -5/4  -2      1 0;
+ *        0  2    4    -5/2  -5     1/2    1 0;
+ *        0 -2    4     5/2  -5    -1/2    1 0;
+ *        0 -1    0     21/4  0    -21/4   0 1] */
+#define BT_A8(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T e1_ = x[2] + x[6] - 4.25f * x[4], o1_ = x[1] + x[5] - 4.25f * x[3];                           \
+        T e2_ = 0.25f * x[2] - 1.25f * x[4] + x[6], o2_ = 0.5f * x[1] - 2.5f * x[3] + 2.0f * x[5];      \
+        T e3_ = 4.0f * x[2] - 5.0f * x[4] + x[6], o3_ = 2.0f * x[1] - 2.5f * x[3] + 0.5f * x[5];        \
+        y[0] = x[0] - x[6] + 5.25f * (x[4] - x[2]);                                                     \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = e3_ + o3_;                                                                               \
+        y[6] = e3_ - o3_;                                                                               \
+        y[7] = x[7] - x[1] + 5.25f * (x[3] - x[5]);                                                     \
+    } while (0)
+/* F(4,5): G = [1 0 0 0 0; -2/9 (1 1 1 1 1); -2/9 (1 -1 1 -1 1);
+ *              1/90 1/45 2/45 4/45 8/45; 1/90 -1/45 2/45 -4/45 8/45;
+ *              32/45 16/45 8/45 4/45 2/45; 32/45 -16/45 8/45 -4/45 2/45; 0 0 0 0 1] */
+#define G_45(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e1_ = (-2.0f / 9.0f) * (x[0] + x[2] + x[4]), o1_ = (-2.0f / 9.0f) * (x[1] + x[3]);            \
+        T e2_ = (1.0f / 90.0f) * x[0] + (2.0f / 45.0f) * x[2] + (8.0f / 45.0f) * x[4];                  \
+        T o2_ = (1.0f / 45.0f) * x[1] + (4.0f / 45.0f) * x[3];                                          \
+        T e3_ = (32.0f / 45.0f) * x[0] + (8.0f / 45.0f) * x[2] + (2.0f / 45.0f) * x[4];                 \
+        T o3_ = (16.0f / 45.0f) * x[1] + (4.0f / 45.0f) * x[3];                                         \
+        y[0] = x[0];                                                                                    \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = e3_ + o3_;                                                                               \
+        y[6] = e3_ - o3_;                                                                               \
+        y[7] = x[4];                                                                                    \
+    } while (0)
+/* F(4,5): A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0;
+ *                0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 1] */
+#define AT_45(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T e1_ = x[1] + x[2], o1_ = x[1] - x[2], e2_ = x[3] + x[4], o2_ = x[3] - x[4];                   \
+        T e3_ = x[5] + x[6], o3_ = x[5] - x[6];                                                         \
+        y[0] = x[0] + e1_ + e2_ + e3_;                                                                  \
+        y[1] = o1_ + 2.0f * o2_ + 0.5f * o3_;                                                           \
+        y[2] = e1_ + 4.0f * e2_ + 0.25f * e3_;                                                          \
+        y[3] = o1_ + 8.0f * o2_ + 0.125f * o3_ + x[7];                                                  \
+    } while (0)
+/* F(4,5): A = (A^T)^T */
+#define A_45(T, x, y)                                                                                   \
+    do {                                                                                                \
+        T e1_ = x[0] + x[2], o1_ = x[1] + x[3];                                                         \
+        T e2_ = x[0] + 4.0f * x[2], o2_ = 2.0f * x[1] + 8.0f * x[3];                                    \
+        T e3_ = x[0] + 0.25f * x[2], o3_ = 0.5f * x[1] + 0.125f * x[3];                                 \
+        y[0] = x[0];                                                                                    \
+        y[1] = e1_ + o1_;                                                                               \
+        y[2] = e1_ - o1_;                                                                               \
+        y[3] = e2_ + o2_;                                                                               \
+        y[4] = e2_ - o2_;                                                                               \
+        y[5] = e3_ + o3_;                                                                               \
+        y[6] = e3_ - o3_;                                                                               \
+        y[7] = x[3];                                                                                    \
+    } while (0)
+/* F(4,5): G^T */
+#define GT_45(T, x, y)                                                                                  \
+    do {                                                                                                \
+        T s1_ = x[1] + x[2], d1_ = x[1] - x[2], s2_ = x[3] + x[4], d2_ = x[3] - x[4];                   \
+        T s3_ = x[5] + x[6], d3_ = x[5] - x[6];                                                         \
+        T ms1_ = (-2.0f / 9.0f) * s1_, md1_ = (-2.0f / 9.0f) * d1_;                                     \
+        y[0] = x[0] + ms1_ + (1.0f / 90.0f) * s2_ + (32.0f / 45.0f) * s3_;                              \
+        y[1] = md1_ + (1.0f / 45.0f) * d2_ + (16.0f / 45.0f) * d3_;                                     \
+        y[2] = ms1_ + (2.0f / 45.0f) * s2_ + (8.0f / 45.0f) * s3_;                                      \
+        y[3] = md1_ + (4.0f / 45.0f) * d2_ + (4.0f / 45.0f) * d3_;                                      \
+        y[4] = ms1_ + (8.0f / 45.0f) * s2_ + (2.0f / 45.0f) * s3_ + x[7];                               \
+    } while (0)
+
+WINO_TF(bt_a4, 4, 4, BT_A4)
+WINO_TF(bt_a6, 6, 6, BT_A6)
+WINO_TF(bt_a8, 8, 8, BT_A8)
+WINO_TF(g_23, 3, 4, G_23)
+WINO_TF(at_23, 4, 2, AT_23)
+WINO_TF(ad_23, 2, 4, A_23)
+WINO_TF(gt_23, 4, 3, GT_23)
+WINO_TF(g_43, 3, 6, G_43)
+WINO_TF(at_43, 6, 4, AT_43)
+WINO_TF(ad_43, 4, 6, A_43)
+WINO_TF(gt_43, 6, 3, GT_43)
+WINO_TF(g_25, 5, 6, G_25)
+WINO_TF(at_25, 6, 2, AT_25)
+WINO_TF(ad_25, 2, 6, A_25)
+WINO_TF(gt_25, 6, 5, GT_25)
+WINO_TF(g_45, 5, 8, G_45)
+WINO_TF(at_45, 8, 4, AT_45)
+WINO_TF(ad_45, 4, 8, A_45)
+WINO_TF(gt_45, 8, 5, GT_45)
+
+typedef struct wino_alg {
+    int m, r, a;
+    wino_tf bt, g, at;
+    wino_tf ad, gt; /* A (m -> a) and G^T (a -> r), for the weight gradient */
+} wino_alg;
+
+static const wino_alg wino_f23 = {2, 3, 4, bt_a4, g_23, at_23, ad_23, gt_23};
+static const wino_alg wino_f43 = {4, 3, 6, bt_a6, g_43, at_43, ad_43, gt_43};
+static const wino_alg wino_f25 = {2, 5, 6, bt_a6, g_25, at_25, ad_25, gt_25};
+static const wino_alg wino_f45 = {4, 5, 8, bt_a8, g_45, at_45, ad_45, gt_45};
+
+/* ---------------- plan: one direction of one shape ---------------- */
+typedef struct wino_plan {
+    const wino_alg *alg;
+    int m, r, a;
+    int n;
+    int ci, co;       /* channels of x and y */
+    int ih, iw;       /* x plane */
+    int oh, ow;       /* y plane */
+    int pad;
+    int th, tw;       /* tile grid of y */
+    int cpp;          /* padded x columns per phase (column mod m): TW + (a - 1) / m */
+    int hp, wp;       /* padded x plane: hp = m*TH + r - 1 rows, wp = m*cpp columns */
+    size_t t;         /* tiles per image */
+    int nb;           /* images per chunk */
+    int flip;         /* kernel (o, i) = weight[i][o] rotated 180 degrees */
+    int wcout, wcin;  /* weight tensor (wcout, wcin, r, r) */
+    size_t u_len, v_len, m_len, scratch_len; /* workspace sections, floats */
+} wino_plan;
+
+static size_t round16(size_t x) { return (x + 15) & ~(size_t)15; }
+
+/* The index maps live in the float scratch. */
+_Static_assert(sizeof(int) == sizeof(float), "int and float must have the same size");
+
+/* Scratch of the per-channel transforms for a chunk of nb images (floats). */
+static size_t plan_scratch(const wino_plan *p, size_t nb) {
+    const size_t a = (size_t)p->a, m = (size_t)p->m, r = (size_t)p->r, L = (size_t)p->tw * nb;
+    /* map (ints) + Xt + T  |  map + S + Yt (output transform; the dout transform
+     * of the weight gradient uses the same three sizes)  |  kernel blocks */
+    size_t sin = round16((size_t)p->ih * p->iw) + round16((size_t)p->hp * p->wp * nb) + round16(a * a * L);
+    size_t sout = round16((size_t)p->oh * p->ow) + round16(m * a * L) + round16(m * p->th * m * L);
+    size_t sw = (r * r + r * a) * WINO_WBLOCK;
+    size_t sc = sin > sout ? sin : sout;
+    return sc > sw ? sc : sw;
+}
+
+/* backward = 0: forward (and weight gradient), 1: input gradient. */
+static void plan_init(wino_plan *p, const ip_conv_shape *s, int backward, int for_workspace) {
+    const int m = ip_winograd_tile(s), r = s->kh;
+    p->alg = r == 5 ? (m == 4 ? &wino_f45 : &wino_f25) : (m == 4 ? &wino_f43 : &wino_f23);
+    p->m = p->alg->m, p->r = p->alg->r, p->a = p->alg->a;
+    p->n = s->n;
+    p->flip = backward;
+    p->wcout = s->cout, p->wcin = s->cin;
+    if (!backward) {
+        p->ci = s->cin, p->co = s->cout;
+        p->ih = s->h, p->iw = s->w, p->oh = s->oh, p->ow = s->ow;
+        p->pad = s->pad;
+    } else {
+        p->ci = s->cout, p->co = s->cin;
+        p->ih = s->oh, p->iw = s->ow, p->oh = s->h, p->ow = s->w;
+        p->pad = r - 1 - s->pad;
+    }
+    p->th = (p->oh + p->m - 1) / p->m;
+    p->tw = (p->ow + p->m - 1) / p->m;
+    p->cpp = p->tw + (p->a - 1) / p->m;
+    p->hp = p->m * p->th + r - 1;
+    p->wp = p->m * p->cpp;
+    p->t = (size_t)p->th * p->tw;
+    const size_t a2 = (size_t)p->a * p->a;
+    size_t per_image = a2 * ((size_t)p->ci + p->co) * p->t;
+    size_t maxc = wino_chunk_limit / per_image, n = (size_t)p->n;
+    if (maxc < 1) maxc = 1;
+    if (maxc > n) maxc = n;
+    size_t nchunks = (n + maxc - 1) / maxc;
+    /* the workspace is planned once for the largest batch, and a smaller
+     * batch's balanced chunk can be larger than the planned batch's (200 in
+     * 2 x 100 vs 256 in 3 x 86), so plan the workspace for the unbalanced
+     * maximum; running balances the chunks */
+    p->nb = (int)(for_workspace ? maxc : (n + nchunks - 1) / nchunks);
+    size_t P = (size_t)p->nb * p->t;
+    p->u_len = round16(a2 * (size_t)p->wcout * p->wcin);
+    p->v_len = round16(a2 * (size_t)p->ci * P);
+    p->m_len = round16(a2 * (size_t)p->co * P);
+    p->scratch_len = plan_scratch(p, (size_t)p->nb);
+}
+
+static size_t plan_work(const wino_plan *p) { return p->u_len + p->v_len + p->m_len + p->scratch_len; }
+
+/* The weight gradient runs on the forward plan (same tile grid, U, V, M and
+ * scratch sizes), so the max of the two directions covers all three. */
+size_t ip_winograd_workspace_floats(const ip_conv_shape *s) {
+    wino_plan f, b;
+    plan_init(&f, s, 0, 1);
+    plan_init(&b, s, 1, 1);
+    size_t wf = plan_work(&f), wb = plan_work(&b);
+    return wf > wb ? wf : wb;
+}
+
+/* 8x8 transpose of r[0..7] in place. */
+#if defined(__AVX__)
+static inline void transpose8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+/* g[k][q] = w[q][k] (flip: w[q][rr - 1 - k]) for q < nq, k < rr = r*r: a block of
+ * r x r kernels transposed to one row per kernel entry (row stride WINO_WBLOCK). */
+static void gather_kernel(float *restrict g, const float *restrict w, size_t nq, int rr, int flip) {
+    size_t q = 0;
+#if defined(__AVX__)
+    for (; q + 8 <= nq; q += 8) {
+        int k0 = 0;
+        for (; k0 + 8 <= rr; k0 += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(w + (q + i) * rr + k0);
+            transpose8(r);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                _mm256_storeu_ps(g + (size_t)(flip ? rr - 1 - (k0 + k) : k0 + k) * WINO_WBLOCK + q, r[k]);
+        }
+        for (; k0 < rr; k0++) {
+            float *gk = g + (size_t)(flip ? rr - 1 - k0 : k0) * WINO_WBLOCK + q;
+            for (int i = 0; i < 8; i++) gk[i] = w[(q + i) * rr + k0];
+        }
+    }
+#endif
+    for (; q < nq; q++)
+        for (int k = 0; k < rr; k++) g[(size_t)(flip ? rr - 1 - k : k) * WINO_WBLOCK + q] = w[q * rr + k];
+}
+
+/* ---------------- kernel transform ----------------
+ * U[co][xi][ci] = (G g G^T)[xi] for the kernel g of weight pair (co, ci), xi = i * a + j:
+ * U[xi] is the (Cout x Cin) matrix at U + xi * Cin with leading dimension a^2 * Cin.
+ * Processed in blocks of up to WINO_WBLOCK input channels of one output channel. */
+static void transform_kernel(float *restrict u, const float *restrict weight, float *restrict scratch,
+                             const wino_plan *p) {
+    const int a = p->a, r = p->r, rr = r * r, cin = p->wcin;
+    const size_t a2 = (size_t)a * a;
+    float *g = scratch, *gt = scratch + (size_t)rr * WINO_WBLOCK;
+    for (int co = 0; co < p->wcout; co++)
+        for (int c0 = 0; c0 < cin; c0 += WINO_WBLOCK) {
+            const size_t nq = (size_t)(cin - c0 < WINO_WBLOCK ? cin - c0 : WINO_WBLOCK);
+            gather_kernel(g, weight + ((size_t)co * cin + c0) * rr, nq, rr, p->flip);
+            /* down the kernel columns: gt[i][kw][q] = sum_kh G[i][kh] g[kh][kw][q] */
+            for (int kw = 0; kw < r; kw++) {
+                const float *src[WINO_RMAX];
+                for (int kh = 0; kh < r; kh++) src[kh] = g + (size_t)(kh * r + kw) * WINO_WBLOCK;
+                p->alg->g(gt + (size_t)kw * WINO_WBLOCK, (size_t)r * WINO_WBLOCK, src, nq);
+            }
+            /* along the rows: U[co][i*a + j][ci] = sum_kw G[j][kw] gt[i][kw][q] */
+            float *uc = u + (size_t)co * a2 * cin + c0;
+            for (int i = 0; i < a; i++) {
+                const float *src[WINO_RMAX];
+                for (int kw = 0; kw < r; kw++) src[kw] = gt + (size_t)(i * r + kw) * WINO_WBLOCK;
+                p->alg->g(uc + (size_t)i * a * cin, (size_t)cin, src, nq);
+            }
+        }
+}
+
+/* ---------------- inverse kernel transform (weight gradient) ----------------
+ * dweight[co][ci] += G^T dU[co][.][ci] G, dU laid out like U. */
+static void inverse_kernel(float *restrict dw, const float *restrict du, float *restrict scratch,
+                           const wino_plan *p) {
+    const int a = p->a, r = p->r, rr = r * r, cin = p->wcin;
+    const size_t a2 = (size_t)a * a;
+    float *t = scratch, *g = scratch + (size_t)r * a * WINO_WBLOCK;
+    for (int co = 0; co < p->wcout; co++)
+        for (int c0 = 0; c0 < cin; c0 += WINO_WBLOCK) {
+            const size_t nq = (size_t)(cin - c0 < WINO_WBLOCK ? cin - c0 : WINO_WBLOCK);
+            const float *uc = du + (size_t)co * a2 * cin + c0;
+            /* down the columns: t[k][j] = sum_i G[i][k] dU[i][j] */
+            for (int j = 0; j < a; j++) {
+                const float *src[WINO_AMAX];
+                for (int i = 0; i < a; i++) src[i] = uc + (size_t)(i * a + j) * cin;
+                p->alg->gt(t + (size_t)j * WINO_WBLOCK, (size_t)a * WINO_WBLOCK, src, nq);
+            }
+            /* along the rows: g[k][l] = sum_j G[j][l] t[k][j] */
+            for (int k = 0; k < r; k++) {
+                const float *src[WINO_AMAX];
+                for (int j = 0; j < a; j++) src[j] = t + (size_t)(k * a + j) * WINO_WBLOCK;
+                p->alg->gt(g + (size_t)k * r * WINO_WBLOCK, WINO_WBLOCK, src, nq);
+            }
+            float *dwc = dw + ((size_t)co * cin + c0) * rr;
+            for (size_t q = 0; q < nq; q++)
+                for (int e = 0; e < rr; e++) dwc[q * rr + e] += g[(size_t)e * WINO_WBLOCK + q];
+        }
+}
+
+/* ---------------- batch transposes ----------------
+ * The transforms work on tiles numbered p = (th * TW + tw) * nb + b inside a
+ * chunk of nb images: the image index is innermost, so every transform loop
+ * runs over TW * nb contiguous values whatever the plane size (8x8 planes
+ * have only 4 tiles per row). Planes enter and leave that layout through
+ * (pixels x images) transposes, 8x8 blocks at a time when AVX is available. */
+
+/* xt[map[k] + b] = x[b * plane + k] for pixels k < npix and images b < nb. */
+static void transpose_in(float *restrict xt, const float *restrict x, size_t plane, int npix, int nb,
+                         const int *restrict map) {
+    int b0 = 0;
+#if defined(__AVX__)
+    for (; b0 + 8 <= nb; b0 += 8) {
+        const float *src = x + (size_t)b0 * plane;
+        int k0 = 0;
+        for (; k0 + 8 <= npix; k0 += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * plane + k0);
+            transpose8(r);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(xt + map[k0 + k] + b0, r[k]);
+        }
+        for (; k0 < npix; k0++)
+            for (int i = 0; i < 8; i++) xt[map[k0] + b0 + i] = src[(size_t)i * plane + k0];
+    }
+#endif
+    for (; b0 < nb; b0++)
+        for (int k = 0; k < npix; k++) xt[map[k] + b0] = x[(size_t)b0 * plane + k];
+}
+
+/* y[b * plane + k] (+)= yt[map[k] + b] for pixels k < npix and images b < nb. */
+static void transpose_out(float *restrict y, const float *restrict yt, size_t plane, int npix, int nb,
+                          const int *restrict map, int acc) {
+    int b0 = 0;
+#if defined(__AVX__)
+    for (; b0 + 8 <= nb; b0 += 8) {
+        float *dst = y + (size_t)b0 * plane;
+        int k0 = 0;
+        for (; k0 + 8 <= npix; k0 += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(yt + map[k0 + k] + b0);
+            transpose8(r);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                float *d = dst + (size_t)i * plane + k0;
+                _mm256_storeu_ps(d, acc ? _mm256_add_ps(_mm256_loadu_ps(d), r[i]) : r[i]);
+            }
+        }
+        for (; k0 < npix; k0++)
+            for (int i = 0; i < 8; i++) {
+                float v = yt[map[k0] + b0 + i];
+                dst[(size_t)i * plane + k0] = acc ? dst[(size_t)i * plane + k0] + v : v;
+            }
+    }
+#endif
+    for (; b0 < nb; b0++)
+        for (int k = 0; k < npix; k++) {
+            float v = yt[map[k] + b0];
+            y[(size_t)b0 * plane + k] = acc ? y[(size_t)b0 * plane + k] + v : v;
+        }
+}
+
+/* ---------------- input transform ----------------
+ * Per channel, the chunk's zero-padded planes are transposed into
+ *     Xt[hp][phi * cpp + k][b] = padded x[b][hp][m * k + phi]
+ * (columns split by phase phi = column mod m), so that input tile element
+ * (r, c) of tile row th, for all (tw, b), is the contiguous run of TW * nb
+ * values at Xt[m * th + r][(c % m) * cpp + c / m][0]. */
+
+/* Offset in Xt of padded column c. */
+static inline size_t xt_col(const wino_plan *p, int c, int nb) {
+    return ((size_t)(c % p->m) * p->cpp + (size_t)(c / p->m)) * nb;
+}
+
+static void input_map(int *restrict map, const wino_plan *p, int nb) {
+    const size_t rowlen = (size_t)p->wp * nb;
+    for (int h = 0; h < p->ih; h++)
+        for (int w = 0; w < p->iw; w++)
+            map[h * p->iw + w] = (int)((size_t)(h + p->pad) * rowlen + xt_col(p, w + p->pad, nb));
+}
+
+/* V[xi][(0..P)] at v (xi stride vs) for one channel of nb images at x. */
+static void transform_input_channel(float *restrict v, size_t vs, const float *restrict x, int nb,
+                                    float *restrict xt, float *restrict tt, const int *restrict map,
+                                    const wino_plan *p) {
+    const int m = p->m, a = p->a, TH = p->th, IH = p->ih, IW = p->iw, pad = p->pad, hp = p->hp, wp = p->wp;
+    const size_t L = (size_t)p->tw * nb, rowlen = (size_t)wp * nb;
+
+    /* zero padding rows and columns, then the transpose */
+    memset(xt, 0, sizeof(float) * (size_t)pad * rowlen);
+    memset(xt + (size_t)(pad + IH) * rowlen, 0, sizeof(float) * (size_t)(hp - pad - IH) * rowlen);
+    for (int h = 0; h < IH; h++) {
+        float *row = xt + (size_t)(h + pad) * rowlen;
+        for (int c = 0; c < pad; c++) memset(row + xt_col(p, c, nb), 0, sizeof(float) * (size_t)nb);
+        for (int c = pad + IW; c < wp; c++) memset(row + xt_col(p, c, nb), 0, sizeof(float) * (size_t)nb);
+    }
+    transpose_in(xt, x, (size_t)IH * IW, IH * IW, nb, map);
+
+    for (int th = 0; th < TH; th++) {
+        /* down the columns: T[i][c][(tw, b)] = sum_r B^T[i][r] d[r][c] */
+        for (int c = 0; c < a; c++) {
+            const float *src[WINO_AMAX];
+            for (int r = 0; r < a; r++) src[r] = xt + (size_t)(m * th + r) * rowlen + xt_col(p, c, nb);
+            p->alg->bt(tt + (size_t)c * L, (size_t)a * L, src, L);
+        }
+        /* along the rows: V[i*a + j][(th, tw, b)] = sum_c B^T[j][c] T[i][c] */
+        for (int i = 0; i < a; i++) {
+            const float *src[WINO_AMAX];
+            for (int c = 0; c < a; c++) src[c] = tt + ((size_t)i * a + c) * L;
+            p->alg->bt(v + (size_t)i * a * vs + (size_t)th * L, vs, src, L);
+        }
+    }
+}
+
+/* V[c][xi][p] for the ci channels of images [n0, n0 + nb) of x: channel c's
+ * a^2 x P block is contiguous at v + c * a^2 P; V[xi] = (Ci x P), leading dim a^2 P. */
+static void transform_input_chunk(float *v, const float *x, int n0, int nb, float *scratch, const wino_plan *p) {
+    const size_t xplane = (size_t)p->ih * p->iw, P = (size_t)nb * p->t, ld = (size_t)p->a * p->a * P;
+    int *map = (int *)scratch;
+    float *xt = scratch + round16(xplane), *tt = xt + round16((size_t)p->hp * p->wp * nb);
+    input_map(map, p, nb);
+    for (int c = 0; c < p->ci; c++)
+        transform_input_channel(v + (size_t)c * ld, P, x + ((size_t)c * p->n + n0) * xplane, nb, xt, tt, map, p);
+}
+
+/* ---------------- output transform ----------------
+ * Yt[oh][s][tw][b] = output (oh, m * tw + s) of image b, over the whole tile
+ * grid (m*TH rows), then transposed into y with the edge tiles cropped. */
+static void output_map(int *restrict map, const wino_plan *p, int nb) {
+    const int m = p->m, TW = p->tw;
+    for (int oh = 0; oh < p->oh; oh++)
+        for (int ow = 0; ow < p->ow; ow++)
+            map[oh * p->ow + ow] = (int)((((size_t)oh * m + ow % m) * TW + ow / m) * nb);
+}
+
+/* y (channel o, nb images) (+)= A^T M A for M[xi][(th, tw, b)] at mm (xi stride ms). */
+static void transform_output_channel(float *restrict y, const float *restrict mm, size_t ms, int nb,
+                                     float *restrict sm, float *restrict yt, const int *restrict map,
+                                     const wino_plan *p, int acc) {
+    const int m = p->m, a = p->a, TH = p->th;
+    const size_t L = (size_t)p->tw * nb;
+    for (int th = 0; th < TH; th++) {
+        /* down the columns: S[r][j] = sum_i A^T[r][i] M[i*a + j] */
+        for (int j = 0; j < a; j++) {
+            const float *src[WINO_AMAX];
+            for (int i = 0; i < a; i++) src[i] = mm + ((size_t)i * a + j) * ms + (size_t)th * L;
+            p->alg->at(sm + (size_t)j * L, (size_t)a * L, src, L);
+        }
+        /* along the rows: Yt[m*th + r][s] = sum_j A^T[s][j] S[r][j] */
+        for (int r = 0; r < m; r++) {
+            const float *src[WINO_AMAX];
+            for (int j = 0; j < a; j++) src[j] = sm + ((size_t)r * a + j) * L;
+            p->alg->at(yt + (size_t)(m * th + r) * m * L, L, src, L);
+        }
+    }
+    transpose_out(y, yt, (size_t)p->oh * p->ow, p->oh * p->ow, nb, map, acc);
+}
+
+/* ---------------- dout transform (weight gradient) ----------------
+ * M[xi][(th, tw, b)] at mm (xi stride ms) = A dY A^T for the m x m tiles of
+ * one channel of dout (nb images), zero beyond the plane: the adjoint of the
+ * output transform. Same Yt layout as transform_output_channel. */
+static void transform_dout_channel(float *restrict mm, size_t ms, const float *restrict dy, int nb,
+                                   float *restrict tt, float *restrict yt, const int *restrict map,
+                                   const wino_plan *p) {
+    const int m = p->m, a = p->a, TH = p->th;
+    const size_t L = (size_t)p->tw * nb;
+    if (p->oh < m * TH || p->ow < m * p->tw) memset(yt, 0, sizeof(float) * (size_t)m * TH * m * L);
+    transpose_in(yt, dy, (size_t)p->oh * p->ow, p->oh * p->ow, nb, map);
+    for (int th = 0; th < TH; th++) {
+        /* down the columns: T[i][s] = sum_r A[i][r] dY[m*th + r][s] */
+        for (int s = 0; s < m; s++) {
+            const float *src[WINO_AMAX];
+            for (int r = 0; r < m; r++) src[r] = yt + ((size_t)(m * th + r) * m + s) * L;
+            p->alg->ad(tt + (size_t)s * L, (size_t)m * L, src, L);
+        }
+        /* along the rows: M[i*a + j] = sum_s A[j][s] T[i][s] */
+        for (int i = 0; i < a; i++) {
+            const float *src[WINO_AMAX];
+            for (int s = 0; s < m; s++) src[s] = tt + ((size_t)i * m + s) * L;
+            p->alg->ad(mm + (size_t)i * a * ms + (size_t)th * L, ms, src, L);
+        }
+    }
+}
+
+/* The a^2 independent products of one chunk, one item per xi (each a whole
+ * ip_sgemm, serial inside a loop body: the same blocks for any thread count). */
+typedef struct {
+    const wino_plan *p;
+    float *u;
+    const float *v;
+    float *mm;
+    size_t P, ld;
+    float beta;
+} xi_job;
+
+static void xi_products(void *c, size_t x0, size_t x1) {
+    const xi_job *j = c;
+    const wino_plan *p = j->p;
+    const int ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)p->a * p->a, P = j->P, ld = j->ld;
+    for (size_t xi = x0; xi < x1; xi++) {
+        if (!p->flip)
+            ip_sgemm(CblasNoTrans, CblasNoTrans, co, (int)P, ci, 1.0f, j->u + xi * ci, (int)(a2 * ci), j->v + xi * P,
+                     (int)ld, 0.0f, j->mm + xi * P, (int)ld);
+        else /* U[xi] is stored (Ci x Co) here: the original (Cout x Cin) */
+            ip_sgemm(CblasTrans, CblasNoTrans, co, (int)P, ci, 1.0f, j->u + xi * co, (int)(a2 * co), j->v + xi * P,
+                     (int)ld, 0.0f, j->mm + xi * P, (int)ld);
+    }
+}
+
+static void xi_weight_products(void *c, size_t x0, size_t x1) {
+    const xi_job *j = c;
+    const wino_plan *p = j->p;
+    const int ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)p->a * p->a, P = j->P, ld = j->ld;
+    for (size_t xi = x0; xi < x1; xi++)
+        ip_sgemm(CblasNoTrans, CblasTrans, co, ci, (int)P, 1.0f, j->mm + xi * P, (int)ld, j->v + xi * P, (int)ld,
+                 j->beta, j->u + xi * ci, (int)(a2 * ci));
+}
+
+/* ---------------- the generic convolution ---------------- */
+static void wino_conv(float *y, const float *x, const float *weight, float *work, const wino_plan *p, int acc) {
+    const int a = p->a, ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)a * a, t = p->t;
+    const size_t yplane = (size_t)p->oh * p->ow;
+    float *u = work, *v = u + p->u_len, *mm = v + p->v_len, *scratch = mm + p->m_len;
+
+    transform_kernel(u, weight, scratch, p);
+    for (int n0 = 0; n0 < p->n; n0 += p->nb) {
+        const int nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
+        const size_t P = (size_t)nb * t, ld = a2 * P;
+        transform_input_chunk(v, x, n0, nb, scratch, p);
+        /* M[o][xi][p] = sum_c U[xi](o, c) V[c][xi][p] */
+        xi_job j = {p, u, v, mm, P, ld, 0.0f};
+        ip_par_for(a2, (size_t)co * ci * P, xi_products, &j);
+        {
+            int *map = (int *)scratch;
+            float *sm = scratch + round16(yplane), *yt = sm + round16((size_t)p->m * a * p->tw * nb);
+            output_map(map, p, nb);
+            for (int o = 0; o < co; o++)
+                transform_output_channel(y + ((size_t)o * p->n + n0) * yplane, mm + (size_t)o * ld, P, nb, sm, yt,
+                                         map, p, acc);
+        }
+    }
+}
+
+/* dweight += G^T (sum over chunks of M'[xi] V[xi]^T) G on the forward plan p. */
+static void wino_dweight(float *dw, const float *dy, const float *x, float *work, const wino_plan *p) {
+    const int a = p->a, ci = p->ci, co = p->co;
+    const size_t a2 = (size_t)a * a, t = p->t;
+    const size_t yplane = (size_t)p->oh * p->ow;
+    float *du = work, *v = du + p->u_len, *mm = v + p->v_len, *scratch = mm + p->m_len;
+
+    for (int n0 = 0; n0 < p->n; n0 += p->nb) {
+        const int nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
+        const size_t P = (size_t)nb * t, ld = a2 * P;
+        transform_input_chunk(v, x, n0, nb, scratch, p);
+        {
+            int *map = (int *)scratch;
+            float *tt = scratch + round16(yplane), *yt = tt + round16((size_t)p->m * a * p->tw * nb);
+            output_map(map, p, nb);
+            for (int o = 0; o < co; o++)
+                transform_dout_channel(mm + (size_t)o * ld, P, dy + ((size_t)o * p->n + n0) * yplane, nb, tt, yt,
+                                       map, p);
+        }
+        /* dU[xi](o, c) (+)= sum_p M'[o][xi][p] V[c][xi][p] */
+        xi_job j = {p, du, v, mm, P, ld, n0 ? 1.0f : 0.0f};
+        ip_par_for(a2, (size_t)co * ci * P, xi_weight_products, &j);
+    }
+    inverse_kernel(dw, du, scratch, p);
+}
+
+void winograd_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s) {
+    wino_plan p;
+    plan_init(&p, s, 0, 0);
+    wino_conv(out, in, weight, work, &p, 0);
+}
+
+void winograd_backward_data(float *din, const float *dout, const float *weight, float *work,
+                            const ip_conv_shape *s) {
+    wino_plan p;
+    plan_init(&p, s, 1, 0);
+    wino_conv(din, dout, weight, work, &p, 1);
+}
+
+void winograd_backward_weight(float *dweight, const float *dout, const float *in, float *work,
+                              const ip_conv_shape *s) {
+    wino_plan p;
+    plan_init(&p, s, 0, 0);
+    wino_dweight(dweight, dout, in, work, &p);
+}

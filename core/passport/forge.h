@@ -1,0 +1,139 @@
+/* Fake-passport evaluation ("fake1", REFERENCE.md section 1; docs/passports.md):
+ * the accuracy and signature detection rate of many forged passports on a
+ * fixed set of E evaluation images, fast.
+ *
+ * How (docs/passports.md has the details):
+ *   - ops whose output does not depend on the passport ("shared": everything
+ *     before the first passport layer's affine, and any later op fed only by
+ *     such ops) run once per chunk of images, and when the memory bound allows
+ *     their outputs that later ops read are cached for all E images at once;
+ *   - a block of up to `block` passports gets its gamma/beta from one GEMM per
+ *     layer, W (Cout x K) x [colmean(P_gamma) colmean(P_beta) ...] (K x 2B);
+ *   - G passports at a time run the remaining ops on G*chunk "virtual samples"
+ *     (passport g applies its gamma/beta to its copy of the chunk), so every
+ *     later conv is one big GEMM / Winograd call; every buffer is planned once
+ *     in ip_forge_create;
+ *   - screen mode (sequential test): images are taken in a random order, and at
+ *     n = first_look * 2^k images a passport whose accuracy is below the
+ *     acceptance threshold with confidence (Chernoff-Hoeffding bound for
+ *     sampling without replacement, total error delta per passport) stops.
+ *     Passports that are not stopped, in particular every accepted one, are
+ *     evaluated on all E images. A passport that screen mode rejects would be
+ *     rejected by full mode with probability >= 1 - delta.
+ *
+ * Results are a pure function of (model, images, key generator, index): a
+ * shard [first, first+count) of N passports gives exactly the values the
+ * unsharded run gives for those passports. */
+#ifndef IP_FORGE_H
+#define IP_FORGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../io/data.h"
+#include "../util/err.h"
+#include "../util/metrics.h"
+#include "../model/model.h"
+#include "passport_keys.h"
+
+typedef enum { IP_FORGE_FULL = 0, IP_FORGE_SCREEN = 1 } ip_forge_mode;
+
+const char *ip_forge_mode_name(ip_forge_mode m);
+int ip_forge_mode_parse(const char *s, ip_forge_mode *out);
+
+typedef struct ip_forge_cfg {
+    ip_forge_mode mode;
+    int group;            /* passports per group (0 = auto: virtual_batch / chunk) */
+    int virtual_batch;    /* auto group: target virtual samples per pass (0 = 512) */
+    int chunk;            /* images per chunk (0 = auto, <= 64) */
+    int block;            /* passports per gamma/beta GEMM block (0 = 256) */
+    double memory_mb;     /* bound on the planned buffers (0 = 1024 MB) */
+    double delta;         /* screen: error probability per passport (0 = 1e-6) */
+    double margin;        /* a passport is accepted when acc >= real_acc - margin (default 0.03) */
+    int first_look;       /* screen: images at the first test; tests at first_look * 2^k < E (0 = 16) */
+    uint64_t order_seed;  /* screen: the order of the E images, from (order_seed, ip_stream("forge-order", 0)) */
+    int no_cache;         /* 1: recompute the shared activations per block even when caching them fits */
+} ip_forge_cfg;
+
+void ip_forge_defaults(ip_forge_cfg *c);
+
+typedef struct ip_forge ip_forge;
+
+/* Plans fake-passport evaluation of model m (v1, or v2/v3: the private branch)
+ * on the first n images of d (normalised for m, see ip_data_match_model). m
+ * and d must outlive the plan and stay unchanged; m's activations, branch and
+ * passports are not touched (except the passport gamma/beta scratch that
+ * ip_forge_real recomputes). */
+int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, const ip_forge_cfg *cfg,
+                    ip_err *e);
+void ip_forge_free(ip_forge *f);
+
+/* What the plan chose (for reports and tests). */
+typedef struct ip_forge_info {
+    size_t images;         /* E */
+    int chunk, group, block, virtual_batch;
+    int cached;            /* shared activations cached for all E images */
+    int looks;             /* screen: number of tests before E */
+    double planned_mb;
+} ip_forge_info;
+void ip_forge_get_info(const ip_forge *f, ip_forge_info *info);
+/* Sets how later runs evaluate (a claim is always evaluated in full); returns the mode before. */
+ip_forge_mode ip_forge_set_mode(ip_forge *f, ip_forge_mode mode);
+
+/* Per-passport results of ip_forge_run / ip_forge_real. */
+typedef struct ip_forge_result {
+    size_t count;
+    int32_t *correct;     /* correctly classified images */
+    int32_t *evaluated;   /* images evaluated (E unless screened out) */
+    double *detect;       /* signature detection rate vs the model's bits, mean over layers */
+    /* optional, allocated by the caller: (count x E) predicted labels in the
+     * image order of the dataset, -1 for images a screened passport skipped */
+    int32_t *pred;
+    double seconds;       /* wall time of the run (key generation included) */
+    double key_seconds;   /* of which key generation + gamma/beta */
+    double samples;       /* virtual samples evaluated (passport x image) */
+} ip_forge_result;
+
+int ip_forge_result_alloc(ip_forge_result *r, size_t count, ip_err *e);
+void ip_forge_result_free(ip_forge_result *r);
+
+/* Writes the key vector (ip_keys_floats(model) floats) of passport `index`. */
+typedef int (*ip_forge_keys_fn)(void *ctx, uint64_t index, float *keys, ip_err *e);
+/* Adapter for ip_keygen (ctx = ip_keygen *). */
+int ip_forge_keygen_fn(void *ctx, uint64_t index, float *keys, ip_err *e);
+
+/* The model's own passport (its stored keys) on the E images: accuracy,
+ * detection; r (count 1, optional) gets the details. Gamma/beta come from the
+ * model's own GEMV, so predictions match ip_predict on the private branch. */
+int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, ip_err *e);
+
+/* Evaluates passports first .. first+count-1 (keys from keys_fn) and fills r
+ * (ip_forge_result_alloc'd for count). threshold: the acceptance threshold
+ * (real accuracy - margin); only screen mode uses it.
+ * total: the N that [first, first+count) is a shard of (0 = none). With it,
+ * GEMM blocks and passport groups are aligned to global indices (padded at the
+ * range's ends), so every passport is computed in the same batch slot whatever
+ * the sharding: full-mode results are bit-identical across shardings of N.
+ * (OpenBLAS rounds a column differently depending on its position and the
+ * matrix width, so a packed grouping would differ in the last bits.) */
+int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count, uint64_t total,
+                 double threshold, ip_forge_result *r, ip_err *e);
+
+/* Screen mode's stopping rule: with c correct out of n (a uniformly random
+ * sample without replacement), is the full-set accuracy below t with error at
+ * most delta_look?  True when c/n < t and n * KL(c/n || t) >= ln(1/delta_look). */
+int ip_forge_reject(int32_t c, int32_t n, double t, double delta_look);
+
+/* Detection rate of sign(W . colmean(keys)) of every passport layer of m
+ * against bits (per layer, m->passports[l].cout values each; NULL = m's own bits). */
+double ip_forge_detect_keys(ip_model *m, const float *keys, const int8_t *const *bits);
+
+/* Summary statistics of the metrics: linear-interpolation quantile (numpy's
+ * default) of sorted values; p-value of a claim against a null distribution. */
+double ip_forge_quantile(const double *sorted, size_t n, double q);
+/* (1 + #{i: acc[i] >= claim_acc and detect[i] >= claim_detect}) / (1 + n). */
+double ip_forge_p_value(double claim_acc, double claim_detect, const double *acc, const double *detect, size_t n);
+/* Passports [*first, *first + *count) of shard `shard` of `shards` over n: floor(n*s/S) .. floor(n*(s+1)/S). */
+void ip_forge_shard_range(uint64_t n, int shard, int shards, uint64_t *first, uint64_t *count);
+
+#endif

@@ -1,0 +1,77 @@
+/* Passport keys (REFERENCE.md section 1, "key type"): the tensors P_gamma,
+ * P_beta of every passport layer of a model, generated the way DeepIPR
+ * builds real and fake passports.
+ *
+ * A model's keys as one flat "key vector": for passport layer l = 0, 1, ...
+ * (m->passports order) the gamma key then the beta key, each of the shape of
+ * ONE input sample of that layer's conv, (Cin, H, W). ip_keys_floats() is its
+ * length; ip_keys_from_model / ip_keys_to_model move it in and out of a model.
+ *
+ * Key types:
+ *   random   every value uniform in [-1, 1);
+ *   image    one image for P_gamma and another for P_beta, each drawn from a
+ *            dataset and run through a REFERENCE model (same architecture,
+ *            normally the baseline, eval mode): the key of a layer is the
+ *            activation that feeds that layer's conv (the image itself when
+ *            the conv reads the network input);
+ *   shuffle  20 images for P_gamma and 20 others for P_beta through the
+ *            reference model; channel k of a layer's key is a randomly chosen
+ *            channel of the activation of image (k mod 20), never the same
+ *            (image, channel) twice (DeepIPR's passport_selection); when the
+ *            conv reads the network input, a whole image chosen at random
+ *            among the 20 is the key.
+ * Every passport is a pure function of (seed, index): its numbers come from
+ * the stream ip_stream("passport-key", index), and the reference model runs
+ * on exactly that passport's images (a batch of 2 or 40), so a passport is
+ * bit-identical whichever task, shard or rank generates it. */
+#ifndef IP_PASSPORT_KEYS_H
+#define IP_PASSPORT_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../io/data.h"
+#include "../util/err.h"
+#include "../model/model.h"
+
+typedef enum { IP_KEY_RANDOM = 0, IP_KEY_IMAGE = 1, IP_KEY_SHUFFLE = 2 } ip_key_type;
+
+#define IP_SHUFFLE_IMAGES 20
+
+const char *ip_key_type_name(ip_key_type t);
+int ip_key_type_parse(const char *s, ip_key_type *out);
+
+/* Floats of one key vector, and where passport layer l's gamma key starts in
+ * it (its beta key follows after ip_keys_layer_floats(m, l) floats). */
+size_t ip_keys_floats(const ip_model *m);
+size_t ip_keys_offset(const ip_model *m, int layer);
+size_t ip_keys_layer_floats(const ip_model *m, int layer);
+/* Copies the model's keys out / in (ip_keys_to_model calls ip_model_passports_changed). */
+void ip_keys_from_model(const ip_model *m, float *keys);
+void ip_keys_to_model(ip_model *m, const float *keys);
+/* Fails unless a and b have the same passport layers: same names, key shapes and output channels. */
+int ip_keys_compatible(const ip_model *a, const ip_model *b, ip_err *e);
+
+typedef struct ip_keygen {
+    ip_key_type type;
+    uint64_t seed;
+    const ip_model *target;           /* the model the keys are for (shapes only) */
+    ip_model *ref;                    /* image/shuffle: the reference model (planned here for 40 samples) */
+    const ip_dataset *images;         /* image/shuffle: normalised for ref */
+    int ref_act[IP_MAX_PASSPORTS];    /* ref activation feeding passport layer l's conv; -1 = the network input */
+    float *x;                         /* (40, C, H, W) staging of the reference batch */
+    uint8_t *taken;                   /* shuffle: (20 x max Cin) flags */
+    size_t taken_len;
+} ip_keygen;
+
+/* Prepares key generation for `target`'s passport layers. ref and images are
+ * required for image/shuffle (ignored for random): ref must have a conv of the
+ * same name as each passport layer's conv whose input has the key's shape,
+ * and images must match ref's input (shuffle needs at least 20 images). */
+int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_model *ref,
+                   const ip_dataset *images, uint64_t seed, ip_err *e);
+/* Writes the key vector of passport `index` (ip_keys_floats(target) floats). */
+int ip_keygen_generate(ip_keygen *g, uint64_t index, float *keys, ip_err *e);
+void ip_keygen_free(ip_keygen *g);
+
+#endif

@@ -1,0 +1,267 @@
+/* The kinds train, eval and prune: their parameter tables (param.h), the
+ * train kind's signature check, and their task code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../io/ckpt.h"
+#include "../io/data.h"
+#include "../model/prune.h"
+#include "../passport/trigger.h"
+#include "param.h"
+#include "tasks.h"
+
+/* ---------------- train (a spec's `models` section) ---------------- */
+
+#define T ip_train_task
+static const ip_param train_params[] = {
+    P_ENUM_STR(T, "arch", model.arch, "small-p", "small-p|small-p-narrow|small-p-wide|alexnet-p|resnet18-p",
+               "architecture (docs/models.md)"),
+    P_ENUM(T, "norm", model.norm, "bn", "bn|gn", NULL, "normalisation: batch norm or group norm (C/16 groups)"),
+    P_ENUM(T, "scheme", model.scheme, "baseline", "baseline|v1|v2|v3", NULL, "passport scheme (REFERENCE.md section 1)"),
+    P_STR(T, "passport_layers", model.passport_layers, "default",
+          "default | none | comma list of conv blocks, e.g. \"block1,block2\""),
+    P_STR(T, "signature", signature, "", "text embedded in every passport layer (8 bits per character)"),
+    P_INT(T, "triggers", IP_F_SIZE, triggers, 100, 1, IP_TRIGGER_MAX_COUNT,
+          "v3: trigger set size (noise images with random labels from the seed, docs/passports.md); ignored otherwise"),
+    P_INT(T, "epochs", IP_F_INT, train.epochs, 2, 0, 100000, "training epochs"),
+    P_INT(T, "batch", IP_F_INT, train.batch, 64, 1, 65536, "minibatch size"),
+    P_ENUM(T, "optimizer", train.opt.kind, "sgd", "sgd|adam", NULL, "optimiser"),
+    P_FLOAT(T, "lr", IP_F_FLOAT, train.opt.lr, 0.01, 1e-9, 10, "learning rate"),
+    P_FLOAT(T, "momentum", IP_F_FLOAT, train.opt.momentum, 0.9, 0, 1, "SGD momentum"),
+    P_FLOAT(T, "weight_decay", IP_F_FLOAT, train.opt.weight_decay, 5e-4, 0, 1, "L2 weight decay"),
+    {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(T, train.opt), "", 0, 1, 100000, NULL, NULL,
+     "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""},
+    P_BOOL(T, "augment", train.augment, false, "random crop (pad 4) + horizontal flip"),
+    P_NAME_INT("seed", 1, 0, 2147483647, "model seed: sweep it for independent models"),
+};
+_Static_assert(IP_MAX_INT_LIST <= IP_MAX_MILESTONES, "a milestones list must fit in ip_optim_cfg");
+
+static void train_init(void *p) {
+    T *t = p;
+    ip_train_defaults(&t->train); /* the optimiser's constants no key sets (betas, eps, lr decay) */
+}
+
+/* The signature must fit in the narrowest passport layer (8 bits per
+ * character). Needs the input shape in t->model (the spec loader sets it
+ * from the data; 0 = unknown: not checked). */
+static int train_check(const void *p, const char **key, char *msg, size_t cap) {
+    const T *t = p;
+    if (t->model.scheme == IP_SCHEME_BASELINE || t->model.in_c == 0) return 0;
+    ip_model m;
+    ip_err err = {{0}};
+    if (ip_model_build(&m, &t->model, &err) != 0) {
+        *key = "passport_layers|arch";
+        snprintf(msg, cap, "cannot build %s (scheme %s): %s", t->model.arch, ip_scheme_name(t->model.scheme), err.msg);
+        return -1;
+    }
+    int mincout = -1;
+    char layer[IP_NAME_LEN] = "";
+    for (int i = 0; i < m.npassports; i++)
+        if (mincout < 0 || m.passports[i].cout < mincout) {
+            mincout = m.passports[i].cout;
+            snprintf(layer, sizeof layer, "%s", m.passports[i].layer);
+        }
+    ip_model_free(&m);
+    size_t L = strlen(t->signature);
+    if (L == 0 || 8 * L <= (size_t)mincout) return 0;
+    *key = "signature";
+    snprintf(msg, cap,
+             "signature \"%s\" needs %zu bits (8 per character) but passport layer %s of %s has %d channels (at most %d "
+             "characters)",
+             t->signature, 8 * L, layer, t->model.arch, mincout, mincout / 8);
+    return -1;
+}
+
+static int train_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_train(t, out, e); }
+
+const ip_task_def ip_train_def = {
+    "train", "train one model (an entry of the `models` section)", train_params,
+    (int)(sizeof train_params / sizeof *train_params), sizeof(T), train_init, offsetof(T, data),
+    offsetof(T, train_limit), offsetof(T, test_limit), offsetof(T, out), {offsetof(T, seed), offsetof(T, train.seed)},
+    train_check, train_run};
+#undef T
+
+/* ---------------- eval ---------------- */
+
+#define T ip_eval_task
+static const ip_param eval_params[] = {
+    P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model to evaluate (a models entry or a task producing a model)"),
+    P_ENUM(T, "branch", branch, "private", "private|public", NULL, "passport branch used for v2/v3 models"),
+    P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, "evaluation batch"),
+};
+_Static_assert(IP_BRANCH_PRIVATE == 0 && IP_BRANCH_PUBLIC == 1, "eval's branch choices are in ip_branch order");
+
+static int eval_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_eval(t, out, e); }
+
+const ip_task_def ip_eval_def = {"eval", "evaluate a model on the test split", eval_params,
+                                 (int)(sizeof eval_params / sizeof *eval_params), sizeof(T), NULL, offsetof(T, data),
+                                 IP_NO_FIELD, offsetof(T, test_limit), IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL,
+                                 eval_run};
+#undef T
+
+/* ---------------- prune ---------------- */
+
+#define T ip_prune_task
+static const ip_param prune_params[] = {
+    P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model to prune"),
+    P_FLOAT(T, "rate", IP_F_DOUBLE, rate, 0.5, 0, 1, "fraction of conv/linear weights zeroed (global magnitude)"),
+};
+
+static int prune_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_prune(t, out, e); }
+
+const ip_task_def ip_prune_def = {"prune", "global magnitude pruning without retraining, then evaluation",
+                                  prune_params, (int)(sizeof prune_params / sizeof *prune_params), sizeof(T), NULL,
+                                  offsetof(T, data), IP_NO_FIELD, offsetof(T, test_limit), offsetof(T, out),
+                                  {IP_NO_FIELD, IP_NO_FIELD}, NULL, prune_run};
+#undef T
+
+/* ---------------- task code ---------------- */
+
+/* The defaults are the rows of the kinds' parameter tables (core/tasks/). */
+void ip_train_task_defaults(ip_train_task *t) {
+    ip_task_defaults(&ip_train_def, t);
+    t->seed = t->train.seed = 1; /* the seed key only names the task; a task alone uses 1 */
+}
+
+void ip_eval_task_defaults(ip_eval_task *t) { ip_task_defaults(&ip_eval_def, t); }
+
+typedef struct epoch_sink {
+    ip_metrics *out;
+    ip_err *e;
+    int failed;
+} epoch_sink;
+
+static int record_epoch(const ip_epoch_report *r, void *user) {
+    epoch_sink *s = user;
+    if (ip_metrics_append(s->out, "epoch_test_acc", r->test_acc, s->e) != 0 ||
+        ip_metrics_append(s->out, "epoch_train_loss", r->train_loss, s->e) != 0)
+        return s->failed = 1;
+    if (r->detect >= 0 && ip_metrics_append(s->out, "epoch_detect", r->detect, s->e) != 0) return s->failed = 1;
+    return 0;
+}
+
+/* Accuracy of every branch a passport model has, its signature detection
+ * (overall and per passport layer) and, for v3, its trigger-set accuracy. */
+static int passport_metrics(ip_model *m, const ip_dataset *test, int batch, ip_metrics *out, ip_err *e) {
+    if (m->npassports == 0) return 0;
+    if (ip_metrics_set(out, "detect", ip_model_detect(m, -1), e) != 0) return -1;
+    for (int p = 0; p < m->npassports; p++) {
+        char name[IP_METRIC_NAME_LEN];
+        snprintf(name, sizeof name, "detect_%s", m->passports[p].layer);
+        if (ip_metrics_set(out, name, ip_model_detect(m, p), e) != 0) return -1;
+    }
+    if (ip_trigger_metrics(m, batch, "", out, e) != 0) return -1;
+    if (m->cfg.scheme == IP_SCHEME_V2 || m->cfg.scheme == IP_SCHEME_V3) {
+        double acc;
+        ip_branch keep = m->branch;
+        m->branch = IP_BRANCH_PUBLIC;
+        int rc = ip_evaluate(m, test, batch, &acc, e);
+        m->branch = keep;
+        if (rc != 0 || ip_metrics_set(out, "public_test_acc", acc, e) != 0) return -1;
+    }
+    return 0;
+}
+
+
+int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
+    ip_dataset train = {0}, test = {0};
+    ip_model m = {0};
+    int rc = -1;
+    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) goto done;
+    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) goto done;
+    if (ip_data_check_splits(&train, &test, t->data, e) != 0) goto done;
+    ip_model_cfg cfg = t->model;
+    cfg.in_c = train.c, cfg.in_h = train.h, cfg.in_w = train.w, cfg.classes = train.classes;
+    /* the model remembers the training set's statistics: eval and attacks normalise with them */
+    ip_data_channel_stats(&train, cfg.in_mean, cfg.in_std);
+    if (ip_model_build(&m, &cfg, e) != 0) goto done;
+    if (ip_model_init(&m, t->seed, t->signature, e) != 0) goto done;
+    if (cfg.scheme == IP_SCHEME_V3 && ip_trigger_attach(&m, t->triggers, t->seed, e) != 0) goto done;
+    if (ip_data_match_model(&train, &m, e) != 0 || ip_data_match_model(&test, &m, e) != 0) goto done;
+    ip_train_cfg tc = t->train;
+    if (tc.seed == 0) tc.seed = t->seed;
+    epoch_sink sink = {out, e, 0};
+    if (ip_train(&m, &train, &test, &tc, record_epoch, &sink, e) != 0 || sink.failed) goto done;
+    double acc;
+    if (ip_evaluate(&m, &test, tc.batch, &acc, e) != 0) goto done;
+    if (ip_metrics_set(out, "test_acc", acc, e) != 0) goto done;
+    const ip_metric_array *loss = NULL;
+    for (int i = 0; i < out->narrays; i++)
+        if (strcmp(out->arrays[i].name, "epoch_train_loss") == 0) loss = &out->arrays[i];
+    if (loss && loss->n && ip_metrics_set(out, "train_loss", loss->v[loss->n - 1], e) != 0) goto done;
+    if (ip_metrics_set(out, "params", (double)m.nparams, e) != 0) goto done;
+    if (passport_metrics(&m, &test, tc.batch, out, e) != 0) goto done;
+    if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
+    rc = 0;
+done:
+    ip_model_free(&m);
+    ip_data_free(&train);
+    ip_data_free(&test);
+    return rc;
+}
+
+
+int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
+    ip_dataset test = {0};
+    ip_model m = {0};
+    int32_t *pred = NULL;
+    int rc = -1;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
+    if (t->branch >= 0) m.branch = (ip_branch)t->branch;
+    if (ip_model_plan(&m, t->batch, e) != 0) goto done;
+    if (test.n == 0) { /* ip_data_load never returns an empty split; no 0/0 accuracy either way */
+        ip_fail_input(e, "the test split of %s is empty", t->data);
+        goto done;
+    }
+    pred = malloc(test.n * sizeof *pred);
+    if (!pred) {
+        ip_fail(e, "out of memory");
+        goto done;
+    }
+    if (ip_predict(&m, &test, t->batch, pred, e) != 0) goto done;
+    size_t ok = 0;
+    for (size_t i = 0; i < test.n; i++) ok += pred[i] == test.y[i];
+    if (ip_metrics_set(out, "test_acc", (double)ok / (double)test.n, e) != 0) goto done;
+    if (ip_metrics_set(out, "n", (double)test.n, e) != 0) goto done;
+    if (passport_metrics(&m, &test, t->batch, out, e) != 0) goto done;
+    if (t->predictions[0]) {
+        FILE *f = fopen(t->predictions, "w");
+        if (!f) {
+            ip_fail(e, "cannot write predictions to %s", t->predictions);
+            goto done;
+        }
+        for (size_t i = 0; i < test.n; i++) fprintf(f, "%d\n", pred[i]);
+        if (fclose(f) != 0) {
+            ip_fail(e, "error writing %s", t->predictions);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(pred);
+    ip_model_free(&m);
+    ip_data_free(&test);
+    return rc;
+}
+
+int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
+    ip_dataset test = {0};
+    ip_model m = {0};
+    int rc = -1;
+    size_t pruned = 0;
+    double acc;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
+    if (ip_prune_global(&m, t->rate, &pruned, e) != 0) goto done;
+    if (ip_model_plan(&m, 256, e) != 0 || ip_evaluate(&m, &test, 256, &acc, e) != 0) goto done;
+    if (ip_metrics_set(out, "rate", t->rate, e) || ip_metrics_set(out, "pruned", (double)pruned, e) ||
+        ip_metrics_set(out, "test_acc", acc, e))
+        goto done;
+    if (passport_metrics(&m, &test, 256, out, e) != 0) goto done;
+    if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
+    rc = 0;
+done:
+    ip_model_free(&m);
+    ip_data_free(&test);
+    return rc;
+}

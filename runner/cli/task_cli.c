@@ -1,0 +1,109 @@
+/* Command-line options from a kind's parameter table (task_cli.h). */
+#include "task_cli.h"
+
+#include "../spec/suggest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the value a given-or-not check looks for: no argument can contain it */
+#define UNSET "\x01"
+
+void rn_task_cli_init(rn_task_cli *tc, const ip_task_def *d) {
+    memset(tc, 0, sizeof *tc);
+    tc->d = d;
+    for (int q = 0; q < d->nparams && q < RN_MAX_KEYS; q++) {
+        const ip_param *p = &d->params[q];
+        snprintf(tc->optname[q], sizeof tc->optname[q], "%s", p->name);
+        for (char *c = tc->optname[q]; *c; c++)
+            if (*c == '_') *c = '-';
+        char def[160] = "";
+        if (!p->def) snprintf(def, sizeof def, " (required)");
+        else if (p->def[0] && p->type != IP_P_BOOL) snprintf(def, sizeof def, " (default %s)", p->def);
+        snprintf(tc->help[q], sizeof tc->help[q], "%s%s", p->doc, def);
+        cli_opt *o = &tc->opts[tc->nopts++];
+        o->name = tc->optname[q];
+        o->help = tc->help[q];
+        if (p->type == IP_P_BOOL) {
+            o->type = CLI_FLAG, o->ptr = &tc->flag[q];
+            continue;
+        }
+        o->type = CLI_STR, o->ptr = tc->text[q], o->cap = sizeof tc->text[q];
+        snprintf(tc->text[q], sizeof tc->text[q], UNSET);
+        o->metavar = p->type == IP_P_INT ? "N" : p->type == IP_P_FLOAT ? "X" : p->type == IP_P_ENUM ? (strlen(p->choices) < 24 ? p->choices : "NAME")
+                   : p->type == IP_P_MODEL ? "FILE.h5" : p->type == IP_P_FINGERPRINT ? "FILE.h5" : p->type == IP_P_INTLIST ? "N,N" : "TEXT";
+    }
+    if (d->at_data != IP_NO_FIELD)
+        tc->opts[tc->nopts++] = (cli_opt){"data", CLI_STR, tc->data, sizeof tc->data, "KIND:PATH",
+                                          "data source (required): fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, synthetic:N"};
+    if (d->at_train_limit != IP_NO_FIELD)
+        tc->opts[tc->nopts++] = (cli_opt){"train-limit", CLI_SIZE, &tc->train_limit, 0, "N", "use the first N training images (default all)"};
+    if (d->at_test_limit != IP_NO_FIELD)
+        tc->opts[tc->nopts++] = (cli_opt){"test-limit", CLI_SIZE, &tc->test_limit, 0, "N", "use the first N test images (default all)"};
+    if (d->at_out != IP_NO_FIELD)
+        tc->opts[tc->nopts++] = (cli_opt){"out", CLI_STR, tc->out, sizeof tc->out, "FILE.h5", "output file to write (atomically)"};
+}
+
+void rn_task_cli_add(rn_task_cli *tc, cli_opt o) {
+    if (tc->nopts < (int)(sizeof tc->opts / sizeof *tc->opts)) tc->opts[tc->nopts++] = o;
+}
+
+static int put(void *task, size_t at, const void *v, size_t n) {
+    if (at != IP_NO_FIELD) memcpy((char *)task + at, v, n);
+    return 0;
+}
+
+/* unknown --arch "resnet" (did you mean resnet18-p?) */
+static int enum_error(const char *cmd, const char *opt, const ip_param *p, const char *given) {
+    char buf[512], list[600] = "";
+    const char *cands[32];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", p->choices);
+    char *save = NULL;
+    for (char *c = strtok_r(buf, "|", &save); c && n < 32; c = strtok_r(NULL, "|", &save)) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", n ? ", " : "", c);
+        cands[n++] = c;
+    }
+    const char *s = rn_suggest(given, cands, n);
+    if (s) return cli_error(cmd, "unknown --%s \"%s\" (did you mean %s?)", opt, given, s);
+    return cli_error(cmd, "unknown --%s \"%s\" (choices: %s)", opt, given, list);
+}
+
+int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task) {
+    const ip_task_def *d = tc->d;
+    ip_task_defaults(d, task);
+    uint64_t seed = 1;
+    for (int q = 0; q < d->nparams && q < RN_MAX_KEYS; q++) {
+        const ip_param *p = &d->params[q];
+        ip_value v;
+        int32_t list[1 + IP_MAX_INT_LIST];
+        char msg[400];
+        if (p->type == IP_P_BOOL) {
+            if (!tc->flag[q]) continue;
+            ip_value_parse(p, "true", &v, list, msg, sizeof msg);
+        } else if (strcmp(tc->text[q], UNSET) == 0) {
+            if (!p->def) return cli_error(cmd, "--%s is required (%s)", tc->optname[q], p->doc);
+            continue;
+        } else if (ip_value_parse(p, tc->text[q], &v, list, msg, sizeof msg) != 0) {
+            if (p->type == IP_P_ENUM) return enum_error(cmd, tc->optname[q], p, tc->text[q]);
+            if (strncmp(msg, "expected ", 9) == 0) return cli_error(cmd, "--%s expects %s", tc->optname[q], msg + 9);
+            return cli_error(cmd, "--%s: %s", tc->optname[q], msg);
+        }
+        ip_err e = {{0}};
+        if (ip_param_store(p, &v, task, &e) != 0) return cli_error(cmd, "--%s: %s", tc->optname[q], e.msg);
+        if (!strcmp(p->name, "seed") && p->field == IP_F_NONE) seed = (uint64_t)v.u.i;
+    }
+    if (d->at_data != IP_NO_FIELD && !tc->data[0])
+        return cli_error(cmd, "--data is required (e.g. fashion-mnist:/usr/share/datasets/fashion-mnist)");
+    if (d->at_data != IP_NO_FIELD) put(task, d->at_data, tc->data, strlen(tc->data) + 1);
+    if (d->at_out != IP_NO_FIELD) put(task, d->at_out, tc->out, strlen(tc->out) + 1);
+    put(task, d->at_train_limit, &tc->train_limit, sizeof tc->train_limit);
+    put(task, d->at_test_limit, &tc->test_limit, sizeof tc->test_limit);
+    for (int i = 0; i < 2; i++) put(task, d->at_seed[i], &seed, sizeof seed);
+    const char *key = NULL;
+    char msg[400];
+    if (d->check && d->check(task, &key, msg, sizeof msg) != 0) return cli_error(cmd, "%s", msg);
+    return CLI_OK;
+}

@@ -1,0 +1,98 @@
+/* `ipsweep report RESULTS.h5`: the tables of a results file on stdout
+ * (markdown, LaTeX or CSV) and, with --plots DIR, the plots (report.h,
+ * docs/report.md). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../cli/cli.h"
+#include "../cli/commands.h"
+#include "report.h"
+
+/* Whether `name` is listed in the comma list `list`. */
+static int listed(const char *list, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == n && strncmp(p, name, n) == 0) return 1;
+        p += l + (p[l] == ',');
+    }
+    return 0;
+}
+
+int cmd_report(int argc, char **argv) {
+    char format[16] = "md", tables[512] = "", plots[1024] = "";
+    cli_opt opts[] = {
+        {"format", CLI_STR, format, sizeof format, "md|latex|csv", "output format (default md)"},
+        {"table", CLI_LIST, tables, sizeof tables, "NAME",
+         "only this table (repeatable, or a comma list): passport, models, finetune, fake1, fake2, fake3, prune, "
+         "flip, ipguard, ipguard-suspects"},
+        {"plots", CLI_STR, plots, sizeof plots, "DIR", "also write the plots: DIR/<plot>.png, .dat and .gp (gnuplot)"},
+    };
+    cli_cmd c = {"report", "ipsweep report RESULTS.h5 [--format md|latex|csv] [--table NAME ...] [--plots DIR]",
+                 "Prints paper-style tables of a results file (docs/report.md): passport models as\n"
+                 "detection% (accuracy%), fake passports, fake2/fake3, pruning, sign flipping, fine-tuning,\n"
+                 "IPGuard; values averaged over seeds (mean ± sample std). Works on a run still in\n"
+                 "progress: what is there so far, marked. The output is a pure function of the file.",
+                 opts, (int)(sizeof opts / sizeof *opts), 1, {0}, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (c.npositional != 1) return cli_error("report", "expects one results file (see --help)");
+    rp_format fmt;
+    if (!strcmp(format, "md")) fmt = RP_MD;
+    else if (!strcmp(format, "latex")) fmt = RP_LATEX;
+    else if (!strcmp(format, "csv")) fmt = RP_CSV;
+    else return cli_error("report", "--format must be md, latex or csv, got \"%s\"", format);
+    int nselected = 0;
+    for (const char *p = tables; *p;) {
+        size_t l = strcspn(p, ",");
+        int known = 0;
+        for (int i = 0; i < rp_ntable_names && !known; i++)
+            known = strlen(rp_table_names[i]) == l && !strncmp(p, rp_table_names[i], l);
+        if (!known)
+            return cli_error("report", "unknown table \"%.*s\" (tables: passport, models, finetune, fake1, fake2, "
+                                       "fake3, prune, flip, ipguard, ipguard-suspects)",
+                             (int)l, p);
+        nselected++;
+        p += l + (p[l] == ',');
+    }
+    rp_file f;
+    ip_err e = {{0}};
+    /* every check of the file is in rp_open, before anything is printed or
+     * --plots DIR is created: a bad file writes nothing */
+    if (rp_open(&f, c.positional[0], &e) != 0) {
+        fprintf(stderr, "ipsweep report: %s\n", e.msg);
+        return ip_err_exit_code(&e); /* 2: missing or bad file; 1: out of memory */
+    }
+    /* a single CSV table is plain CSV: no header line, no "# name" line */
+    int alone = fmt == RP_CSV && nselected == 1;
+    if (!alone) rp_write_header(stdout, &f, fmt);
+    int status = 0, printed = 0;
+    for (int i = 0; i < rp_ntable_names && status == 0; i++) {
+        const char *name = rp_table_names[i];
+        if (tables[0] && !listed(tables, name)) continue;
+        rp_table t;
+        if (rp_build_table(&f, name, &t, &e) != 0) {
+            fprintf(stderr, "ipsweep report: table %s: %s\n", name, e.msg);
+            status = 1;
+            break;
+        }
+        /* without --table, tables of kinds the spec does not have are left out */
+        if (t.nrows || t.waiting || tables[0]) rp_write_table(stdout, &t, fmt, alone), printed++;
+        rp_table_free(&t);
+    }
+    if (status == 0 && !printed && fmt != RP_CSV)
+        printf(fmt == RP_LATEX ? "%% no finished tasks with tables yet\n" : "No finished tasks with tables yet.\n");
+    if (status == 0 && plots[0]) {
+        int have = 0;
+        if (rp_plots(&f, plots, stderr, &have, &e) != 0) {
+            fprintf(stderr, "ipsweep report: plots: %s\n", e.msg);
+            status = 1;
+        }
+    }
+    if (fflush(stdout) != 0 && status == 0) {
+        fprintf(stderr, "ipsweep report: error writing the output\n");
+        status = 1;
+    }
+    rp_close(&f);
+    return status;
+}

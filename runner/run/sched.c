@@ -1,0 +1,482 @@
+/* The scheduler (sched.h): a priority queue of ready tasks, the serial loop,
+ * and the MPI coordinator/worker protocol.
+ *
+ * Protocol (tags): a worker sends TAG_REQ with the packed results of its
+ * previous batch (none at first) and waits; the coordinator answers TAG_WORK
+ * with a batch of task ids when it has ready tasks (the request stays pending
+ * meanwhile), or with a batch of length -1 when everything is finished. */
+#include "sched.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wire.h"
+#include "../../core/util/proc.h"
+
+enum { TAG_REQ = 11, TAG_WORK = 12 };
+
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* ---------------- running one task ---------------- */
+
+void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
+    memset(r, 0, sizeof *r);
+    r->task = t->id;
+    r->rank = ctx->rank;
+    ip_metrics_init(&r->metrics);
+    ip_err e = {{0}};
+    double t0 = ip_now_s();
+    int rc = rn_task_run(t, ctx, &r->metrics, &e);
+    r->wall_seconds = ip_now_s() - t0;
+    if (rc == 0) {
+        for (int i = 0; i < r->metrics.nscalars && rc == 0; i++)
+            if (isnan(r->metrics.values[i]) && strcmp(r->metrics.names[i], "test_acc") == 0)
+                rc = ip_fail(&e, "metric test_acc is NaN");
+    }
+    r->status = rc == 0 ? RN_DONE : RN_FAILED;
+    if (rc != 0) {
+        snprintf(r->error, sizeof r->error, "%s", e.msg[0] ? e.msg : "failed without a message");
+        ip_metrics_free(&r->metrics);
+    }
+}
+
+/* ---------------- the task graph ---------------- */
+
+typedef struct graph {
+    int n;
+    int *ndeps_left;       /* unfinished dependencies per task */
+    int *child_off, *children; /* CSR: dependents of each task */
+    double *priority;      /* critical path: cost + max priority of dependents */
+    int *heap, nheap;      /* ready tasks, max-priority first (ties: lower id) */
+} graph;
+
+static void graph_free(graph *g) {
+    free(g->ndeps_left), free(g->child_off), free(g->children), free(g->priority), free(g->heap);
+    memset(g, 0, sizeof *g);
+}
+
+static int heap_less(const graph *g, int a, int b) { /* a before b */
+    if (g->priority[a] != g->priority[b]) return g->priority[a] > g->priority[b];
+    return a < b;
+}
+
+static void heap_push(graph *g, int t) {
+    int i = g->nheap++;
+    g->heap[i] = t;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!heap_less(g, g->heap[i], g->heap[p])) break;
+        int tmp = g->heap[i];
+        g->heap[i] = g->heap[p], g->heap[p] = tmp;
+        i = p;
+    }
+}
+
+static int heap_pop(graph *g) {
+    int top = g->heap[0];
+    g->heap[0] = g->heap[--g->nheap];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < g->nheap && heap_less(g, g->heap[l], g->heap[m])) m = l;
+        if (r < g->nheap && heap_less(g, g->heap[r], g->heap[m])) m = r;
+        if (m == i) break;
+        int tmp = g->heap[i];
+        g->heap[i] = g->heap[m], g->heap[m] = tmp;
+        i = m;
+    }
+    return top;
+}
+
+static int graph_build(graph *g, const rn_spec *s, const rn_status *status, ip_err *e) {
+    int n = s->ntasks;
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    g->ndeps_left = calloc((size_t)n + 1, sizeof(int));
+    g->child_off = calloc((size_t)n + 2, sizeof(int));
+    g->priority = calloc((size_t)n + 1, sizeof(double));
+    g->heap = calloc((size_t)n + 1, sizeof(int));
+    size_t nedges = 0;
+    for (int i = 0; i < n; i++) nedges += (size_t)s->tasks[i].ndeps;
+    g->children = calloc(nedges + 1, sizeof(int));
+    if (!g->ndeps_left || !g->child_off || !g->priority || !g->heap || !g->children) {
+        graph_free(g);
+        return ip_fail(e, "out of memory for the task graph (%d tasks)", n);
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++) g->child_off[s->tasks[i].deps[d] + 1]++;
+    for (int i = 0; i < n; i++) g->child_off[i + 1] += g->child_off[i];
+    int *fill = calloc((size_t)n + 1, sizeof(int));
+    if (!fill) {
+        graph_free(g);
+        return ip_fail(e, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++) {
+            int p = s->tasks[i].deps[d];
+            g->children[g->child_off[p] + fill[p]++] = i;
+        }
+    free(fill);
+    /* dependencies always have smaller ids (spec expansion order), so one
+     * backward sweep computes the critical paths */
+    for (int i = n - 1; i >= 0; i--) {
+        double best = 0;
+        for (int c = g->child_off[i]; c < g->child_off[i + 1]; c++)
+            if (g->priority[g->children[c]] > best) best = g->priority[g->children[c]];
+        g->priority[i] = s->tasks[i].cost + best;
+    }
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < s->tasks[i].ndeps; d++)
+            if (status[s->tasks[i].deps[d]] != RN_DONE) g->ndeps_left[i]++;
+    return 0;
+}
+
+/* ---------------- coordinator state ---------------- */
+
+typedef struct coord {
+    const rn_spec *spec;
+    rn_status *status;
+    const rn_sched_hooks *h;
+    graph g;
+    int outstanding;       /* tasks pending or running */
+} coord;
+
+/* Marks every pending descendant of a failed/skipped task skipped and reports them. */
+static int skip_descendants(coord *c, int failed, ip_err *e) {
+    int *stack = malloc(((size_t)c->g.n + 1) * sizeof(int)), top = 0;
+    if (!stack) return ip_fail(e, "out of memory");
+    stack[top++] = failed;
+    while (top > 0) {
+        int t = stack[--top];
+        for (int k = c->g.child_off[t]; k < c->g.child_off[t + 1]; k++) {
+            int ch = c->g.children[k];
+            if (c->status[ch] != RN_PENDING) continue;
+            c->status[ch] = RN_SKIPPED;
+            c->outstanding--;
+            rn_result r = {.task = ch, .status = RN_SKIPPED, .rank = -1};
+            ip_metrics_init(&r.metrics);
+            snprintf(r.error, sizeof r.error, "skipped: dependency %s did not finish",
+                     c->spec->tasks[t].key);
+            const rn_result *rp = &r;
+            if (c->h->finished && c->h->finished(c->h->user, &rp, 1, e) != 0) {
+                free(stack);
+                return -1;
+            }
+            stack[top++] = ch;
+        }
+    }
+    free(stack);
+    return 0;
+}
+
+/* Records finished results and releases their dependents. */
+static int coord_finish(coord *c, rn_result *const *rs, int n, ip_err *e) {
+    if (n == 0) return 0;
+    if (c->h->finished && c->h->finished(c->h->user, (const rn_result *const *)rs, n, e) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        int t = rs[i]->task;
+        c->status[t] = rs[i]->status;
+        c->outstanding--;
+        if (rs[i]->status == RN_DONE) {
+            for (int k = c->g.child_off[t]; k < c->g.child_off[t + 1]; k++) {
+                int ch = c->g.children[k];
+                if (--c->g.ndeps_left[ch] == 0 && c->status[ch] == RN_PENDING) heap_push(&c->g, ch);
+            }
+        } else if (skip_descendants(c, t, e) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int coord_init(coord *c, const rn_spec *spec, rn_status *status, const rn_sched_hooks *h, ip_err *e) {
+    memset(c, 0, sizeof *c);
+    c->spec = spec, c->status = status, c->h = h;
+    if (graph_build(&c->g, spec, status, e) != 0) return -1;
+    for (int i = 0; i < spec->ntasks; i++) {
+        if (status[i] == RN_RUNNING) status[i] = RN_PENDING;
+        if (status[i] != RN_PENDING) continue;
+        c->outstanding++;
+    }
+    /* tasks whose dependency already ended badly (resumed run) are skipped now */
+    for (int i = 0; i < spec->ntasks; i++)
+        if (status[i] == RN_FAILED || status[i] == RN_SKIPPED)
+            if (skip_descendants(c, i, e) != 0) return -1;
+    for (int i = 0; i < spec->ntasks; i++)
+        if (status[i] == RN_PENDING && c->g.ndeps_left[i] == 0) heap_push(&c->g, i);
+    return 0;
+}
+
+/* ---------------- serial ---------------- */
+
+static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *h,
+                      ip_err *e) {
+    coord c;
+    if (coord_init(&c, spec, status, h, e) != 0) return -1;
+    int rc = 0;
+    double last_tick = 0;
+    while (c.g.nheap > 0) {
+        int t = heap_pop(&c.g);
+        status[t] = RN_RUNNING;
+        if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, 1, e)) != 0) break;
+        rn_result r;
+        rn_run_task(&spec->tasks[t], ctx, &r);
+        rn_result *rp = &r;
+        rc = coord_finish(&c, &rp, 1, e);
+        ip_metrics_free(&r.metrics);
+        if (rc != 0) break;
+        if (h->tick && ip_now_s() - last_tick > 0.5) {
+            last_tick = ip_now_s();
+            if ((rc = h->tick(h->user, e)) != 0) break;
+        }
+    }
+    graph_free(&c.g);
+    return rc;
+}
+
+/* ---------------- MPI ---------------- */
+
+/* A batch goes out packed: its length (-1 = stop), then each task with its
+ * typed values (wire.h): workers need no task table. */
+static int send_batch(const rn_spec *spec, rn_buf *b, int worker, const int *ids, int n, ip_err *e) {
+    int32_t len = n;
+    b->len = b->pos = 0;
+    if (rn_buf_put(b, &len, sizeof len) != 0) return ip_fail(e, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (rn_pack_task(b, &spec->tasks[ids[i]]) != 0) return ip_fail(e, "out of memory packing a batch");
+    if (b->len > (size_t)INT32_MAX) return ip_fail(e, "a batch of %d tasks is too large to send", n);
+    if (MPI_Send(b->p, (int)b->len, MPI_BYTE, worker, TAG_WORK, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return ip_fail(e, "MPI_Send to rank %d failed", worker);
+    return 0;
+}
+
+static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sched_hooks *h,
+                           const rn_sched_opts *o, int nranks, ip_err *e) {
+    coord c;
+    if (coord_init(&c, spec, status, h, e) != 0) return -1;
+    int nworkers = nranks - 1, rc = 0;
+    int *idle = calloc((size_t)nranks, sizeof(int)), nidle = 0;
+    rn_result *results = NULL;
+    rn_result **rptr = NULL;
+    int rcap = 0;
+    rn_buf buf = {0}, out = {0};
+    long backoff = 20;
+    double last_tick = ip_now_s();
+    if (!idle) rc = ip_fail(e, "out of memory");
+    int ids[256];
+    while (rc == 0 && (c.outstanding > 0 || nidle < nworkers)) {
+        /* hand out work to idle workers */
+        while (nidle > 0 && c.g.nheap > 0) {
+            int w = idle[--nidle], n = 0;
+            double cost = 0;
+            while (c.g.nheap > 0 && n < o->max_batch && (n == 0 || cost < o->batch_seconds)) {
+                int t = heap_pop(&c.g);
+                int single = h->alone && h->alone(h->user, &spec->tasks[t]);
+                if (single && n > 0) { /* it goes out alone, in the next batch */
+                    heap_push(&c.g, t);
+                    break;
+                }
+                ids[n++] = t;
+                cost += spec->tasks[t].cost;
+                status[t] = RN_RUNNING;
+                if (single) break;
+            }
+            for (int k = 0; k < n && rc == 0; k++)
+                if (h->started) rc = h->started(h->user, &spec->tasks[ids[k]], w, n == 1, e);
+            if (rc == 0) rc = send_batch(spec, &out, w, ids, n, e);
+        }
+        if (rc != 0) break;
+        if (c.outstanding == 0 && nidle == nworkers) break;
+        if (c.outstanding > 0 && c.g.nheap == 0 && nidle == nworkers) {
+            rc = ip_fail(e, "scheduler stalled: %d tasks left but none can run", c.outstanding);
+            break;
+        }
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
+        if (!flag) {
+            if (h->tick && ip_now_s() - last_tick > 0.5) {
+                last_tick = ip_now_s();
+                if ((rc = h->tick(h->user, e)) != 0) break;
+            }
+            sleep_us(backoff);
+            if (backoff < 2000) backoff *= 2;
+            continue;
+        }
+        backoff = 20;
+        int count;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        buf.len = buf.pos = 0;
+        if ((size_t)count + 1 > buf.cap) {
+            unsigned char *p = realloc(buf.p, (size_t)count + 1);
+            if (!p) {
+                rc = ip_fail(e, "out of memory receiving %d bytes", count);
+                break;
+            }
+            buf.p = p, buf.cap = (size_t)count + 1;
+        }
+        MPI_Recv(buf.p, count, MPI_BYTE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        buf.len = (size_t)count;
+        int32_t nres = 0;
+        if (rn_buf_get(&buf, &nres, sizeof nres) != 0 || nres < 0) {
+            rc = ip_fail(e, "malformed message from rank %d", st.MPI_SOURCE);
+            break;
+        }
+        if (nres > rcap) {
+            rcap = nres;
+            results = realloc(results, (size_t)rcap * sizeof *results);
+            rptr = realloc(rptr, (size_t)rcap * sizeof *rptr);
+            if (!results || !rptr) {
+                rc = ip_fail(e, "out of memory");
+                break;
+            }
+        }
+        int got = 0;
+        for (; got < nres; got++) {
+            if (rn_unpack_result(&buf, &results[got]) != 0) {
+                rc = ip_fail(e, "malformed result from rank %d", st.MPI_SOURCE);
+                break;
+            }
+            rptr[got] = &results[got];
+        }
+        if (rc == 0) rc = coord_finish(&c, rptr, got, e);
+        for (int i = 0; i < got; i++) ip_metrics_free(&results[i].metrics);
+        idle[nidle++] = st.MPI_SOURCE;
+    }
+    /* stop every worker (each is idle and waiting for a reply); on error too, so none hangs */
+    if (rc != 0) {
+        /* drain requests so every worker can be told to stop */
+        double t0 = ip_now_s();
+        while (nidle < nworkers && ip_now_s() - t0 < 30) {
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
+            if (!flag) {
+                sleep_us(1000);
+                continue;
+            }
+            int count;
+            MPI_Get_count(&st, MPI_BYTE, &count);
+            unsigned char *tmp = malloc((size_t)count + 1);
+            MPI_Recv(tmp, count, MPI_BYTE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            free(tmp);
+            idle[nidle++] = st.MPI_SOURCE;
+        }
+    }
+    for (int i = 0; i < nidle; i++) send_batch(spec, &out, idle[i], NULL, -1, NULL);
+    if (h->tick && rc == 0) rc = h->tick(h->user, e);
+    free(idle), free(results), free(rptr);
+    rn_buf_free(&buf);
+    rn_buf_free(&out);
+    graph_free(&c.g);
+    return rc;
+}
+
+static int run_worker(const rn_ctx *ctx, ip_err *e) {
+    rn_buf out = {0}, in = {0};
+    int32_t zero = 0;
+    if (rn_buf_put(&out, &zero, sizeof zero) != 0) return ip_fail(e, "out of memory");
+    int rc = 0;
+    for (;;) {
+        if (MPI_Send(out.p, (int)out.len, MPI_BYTE, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            rn_buf_free(&out);
+            return ip_fail(e, "rank %d: MPI_Send to the coordinator failed", ctx->rank);
+        }
+        /* wait for work without spinning */
+        long backoff = 20;
+        MPI_Status st;
+        for (;;) {
+            int flag = 0;
+            MPI_Iprobe(0, TAG_WORK, MPI_COMM_WORLD, &flag, &st);
+            if (flag) break;
+            sleep_us(backoff);
+            if (backoff < 2000) backoff *= 2;
+        }
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        in.len = in.pos = 0;
+        if (count < (int)sizeof(int32_t)) {
+            rc = ip_fail(e, "rank %d: bad message from the coordinator", ctx->rank);
+            break;
+        }
+        if ((size_t)count > in.cap) {
+            unsigned char *p = realloc(in.p, (size_t)count);
+            if (!p) {
+                rc = ip_fail(e, "rank %d: out of memory receiving %d bytes", ctx->rank, count);
+                break;
+            }
+            in.p = p, in.cap = (size_t)count;
+        }
+        MPI_Recv(in.p, count, MPI_BYTE, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        in.len = (size_t)count;
+        int32_t n = -1;
+        if (rn_buf_get(&in, &n, sizeof n) != 0 || n < 0) break; /* told to stop */
+        out.len = 0;
+        rn_buf_put(&out, &n, sizeof n);
+        for (int i = 0; i < n && rc == 0; i++) {
+            ip_arena a = {0};
+            rn_task t;
+            if (rn_unpack_task(&in, &t, &a) != 0) {
+                ip_arena_free(&a);
+                rc = ip_fail(e, "rank %d: malformed task from the coordinator", ctx->rank);
+                break;
+            }
+            rn_result r;
+            rn_run_task(&t, ctx, &r);
+            ip_arena_free(&a);
+            int bad = rn_pack_result(&out, &r);
+            ip_metrics_free(&r.metrics);
+            if (bad) rc = ip_fail(e, "rank %d: out of memory packing results", ctx->rank);
+        }
+        if (rc != 0) break;
+    }
+    rn_buf_free(&out);
+    rn_buf_free(&in);
+    return rc;
+}
+
+/* The coordinator's data section goes to every worker (which loaded no spec). */
+static int share_ctx(const rn_spec *spec, rn_ctx *ctx, int rank, char *src, size_t cap, ip_err *e) {
+    unsigned long long lim[2] = {0, 0};
+    int len = 0;
+    if (rank == 0) {
+        snprintf(src, cap, "%s", spec->data_source);
+        len = (int)strlen(src);
+        lim[0] = spec->train_limit, lim[1] = spec->test_limit;
+    }
+    if (MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS || len < 0 || (size_t)len >= cap ||
+        MPI_Bcast(src, len + 1, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(lim, 2, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return ip_fail(e, "rank %d: MPI_Bcast of the data section failed", rank);
+    ctx->data_source = src;
+    ctx->train_limit = (size_t)lim[0], ctx->test_limit = (size_t)lim[1];
+    return 0;
+}
+
+int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
+                 const rn_sched_opts *opts, ip_err *e) {
+    rn_sched_opts o = {64, 0.05};
+    if (opts) {
+        if (opts->max_batch > 0) o.max_batch = opts->max_batch < 256 ? opts->max_batch : 256;
+        if (opts->batch_seconds > 0) o.batch_seconds = opts->batch_seconds;
+    }
+    int inited = 0, nranks = 1, rank = 0;
+    MPI_Initialized(&inited);
+    if (inited) {
+        MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    }
+    if (nranks <= 1) return run_serial(spec, ctx, status, hooks, e);
+    char src[1024];
+    rn_ctx wctx = *ctx;
+    if (share_ctx(spec, &wctx, rank, src, sizeof src, e) != 0) return -1;
+    if (rank == 0) return run_coordinator(spec, status, hooks, &o, nranks, e);
+    return run_worker(&wctx, e);
+}

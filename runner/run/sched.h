@@ -1,0 +1,59 @@
+/* The scheduler: runs a spec's task graph, alone or across MPI ranks.
+ *
+ * Rank 0 is the coordinator: it keeps the ready tasks in a priority queue
+ * (longest critical path first), hands batches of task ids to workers that
+ * ask for work, and is the only rank that calls the hooks (journal, results
+ * file, progress). Only the coordinator loads the spec: a task travels packed
+ * with its typed values, results travel back packed (wire.h), and the data
+ * section is broadcast once. Alone (no MPI, or one rank) the
+ * coordinator runs every task itself. Waiting never spins: probes back off
+ * from 20 us to 2 ms of sleep. */
+#ifndef RN_SCHED_H
+#define RN_SCHED_H
+
+#include "../../core/util/err.h"
+#include "../../core/util/metrics.h"
+#include "../kinds/kinds.h"
+#include "../spec/spec.h"
+
+/* What a worker reports for one task. */
+typedef struct rn_result {
+    int task;
+    rn_status status;        /* RN_DONE or RN_FAILED (RN_SKIPPED from the coordinator) */
+    int rank;
+    double wall_seconds;
+    char error[512];
+    ip_metrics metrics;
+} rn_result;
+
+typedef struct rn_sched_hooks {
+    void *user;
+    /* a task is handed to `rank`, alone or in a batch with others (journal it: crash detection) */
+    int (*started)(void *user, const rn_task *t, int rank, int alone, ip_err *e);
+    /* results arrived (n of them, possibly skipped tasks too); the hook may keep nothing: copy what it needs */
+    int (*finished)(void *user, const rn_result *const *r, int n, ip_err *e);
+    /* called at least every ~0.5 s by the coordinator while it waits (progress, periodic results flush) */
+    int (*tick)(void *user, ip_err *e);
+    /* optional: 1 when a task must be handed out alone (it was running when a
+     * rank died: alone, a second crash shows whether it is the culprit) */
+    int (*alone)(void *user, const rn_task *t);
+} rn_sched_hooks;
+
+typedef struct rn_sched_opts {
+    int max_batch;           /* most task ids in one hand-out (default 64) */
+    double batch_seconds;    /* hand out tasks until their estimated cost reaches this (default 0.05) */
+} rn_sched_opts;
+
+/* Runs every task whose status[] is RN_PENDING; status[] (ntasks) is updated
+ * in place (DONE/FAILED/SKIPPED). A task whose dependency did not end DONE is
+ * skipped with an error naming it. Under MPI every rank calls this (workers
+ * with spec NULL: they get what they need from the coordinator); workers
+ * return when the coordinator is done. Returns -1 only on a scheduler error
+ * (hook failure, MPI error), not when tasks fail. */
+int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
+                 const rn_sched_opts *opts, ip_err *e);
+
+/* Runs one task here and fills r (used by the serial path and the workers). */
+void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r);
+
+#endif
