@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK (1u << 20) /* 1 MiB: large enough that malloc's overhead vanishes */
+/* Blocks start small (a worker unpacks each task into a fresh arena: a
+ * large first block would cost an mmap per task) and double up to 1 MiB,
+ * large enough that malloc's overhead vanishes for a million tasks. */
+#define FIRST_BLOCK (4u << 10)
+#define MAX_BLOCK (1u << 20)
 
 typedef struct ip_arena_block {
     struct ip_arena_block *next;
@@ -16,7 +20,9 @@ void *ip_arena_alloc(ip_arena *a, size_t n) {
     if (need < n) return NULL; /* overflow */
     ip_arena_block *b = a->head;
     if (!b || b->cap - b->used < need) {
-        size_t cap = need > BLOCK ? need : BLOCK;
+        size_t grow = b ? 2 * b->cap : FIRST_BLOCK;
+        if (grow > MAX_BLOCK) grow = MAX_BLOCK;
+        size_t cap = need > grow ? need : grow;
         b = malloc(sizeof *b + cap);
         if (!b) return NULL;
         b->cap = cap, b->used = 0;

@@ -243,17 +243,28 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
 
 /* ---------------- MPI ---------------- */
 
+/* What the coordinator sends a worker: one buffer per worker, sent without
+ * blocking. A batch of packed tasks is larger than MPI's eager limit, and a
+ * blocking send would wait for the worker to post its receive; the buffer is
+ * reused only once the worker asked again, i.e. after it received. */
+typedef struct outbox {
+    rn_buf buf;
+    MPI_Request req;
+} outbox;
+
 /* A batch goes out packed: its length (-1 = stop), then each task with its
  * typed values (wire.h): workers need no task table. */
-static int send_batch(const rn_spec *spec, rn_buf *b, int worker, const int *ids, int n, ip_err *e) {
+static int send_batch(const rn_spec *spec, outbox *o, int worker, const int *ids, int n, ip_err *e) {
     int32_t len = n;
+    rn_buf *b = &o->buf;
+    if (o->req != MPI_REQUEST_NULL) MPI_Wait(&o->req, MPI_STATUS_IGNORE);
     b->len = b->pos = 0;
     if (rn_buf_put(b, &len, sizeof len) != 0) return ip_fail(e, "out of memory");
     for (int i = 0; i < n; i++)
         if (rn_pack_task(b, &spec->tasks[ids[i]]) != 0) return ip_fail(e, "out of memory packing a batch");
     if (b->len > (size_t)INT32_MAX) return ip_fail(e, "a batch of %d tasks is too large to send", n);
-    if (MPI_Send(b->p, (int)b->len, MPI_BYTE, worker, TAG_WORK, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return ip_fail(e, "MPI_Send to rank %d failed", worker);
+    if (MPI_Isend(b->p, (int)b->len, MPI_BYTE, worker, TAG_WORK, MPI_COMM_WORLD, &o->req) != MPI_SUCCESS)
+        return ip_fail(e, "MPI_Isend to rank %d failed", worker);
     return 0;
 }
 
@@ -266,10 +277,12 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     rn_result *results = NULL;
     rn_result **rptr = NULL;
     int rcap = 0;
-    rn_buf buf = {0}, out = {0};
+    rn_buf buf = {0};
+    outbox *out = calloc((size_t)nranks, sizeof *out);
+    for (int i = 0; out && i < nranks; i++) out[i].req = MPI_REQUEST_NULL;
     long backoff = 20;
     double last_tick = ip_now_s();
-    if (!idle) rc = ip_fail(e, "out of memory");
+    if (!idle || !out) rc = ip_fail(e, "out of memory");
     int ids[256];
     while (rc == 0 && (c.outstanding > 0 || nidle < nworkers)) {
         /* hand out work to idle workers */
@@ -290,7 +303,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             }
             for (int k = 0; k < n && rc == 0; k++)
                 if (h->started) rc = h->started(h->user, &spec->tasks[ids[k]], w, n == 1, e);
-            if (rc == 0) rc = send_batch(spec, &out, w, ids, n, e);
+            if (rc == 0) rc = send_batch(spec, &out[w], w, ids, n, e);
         }
         if (rc != 0) break;
         if (c.outstanding == 0 && nidle == nworkers) break;
@@ -370,11 +383,15 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             idle[nidle++] = st.MPI_SOURCE;
         }
     }
-    for (int i = 0; i < nidle; i++) send_batch(spec, &out, idle[i], NULL, -1, NULL);
+    for (int i = 0; i < nidle && out; i++) send_batch(spec, &out[idle[i]], idle[i], NULL, -1, NULL);
+    for (int i = 0; out && i < nranks; i++) {
+        if (out[i].req != MPI_REQUEST_NULL) MPI_Wait(&out[i].req, MPI_STATUS_IGNORE);
+        rn_buf_free(&out[i].buf);
+    }
+    free(out);
     if (h->tick && rc == 0) rc = h->tick(h->user, e);
     free(idle), free(results), free(rptr);
     rn_buf_free(&buf);
-    rn_buf_free(&out);
     graph_free(&c.g);
     return rc;
 }
