@@ -5,6 +5,7 @@
  * each task's seed, so eval and prune saw other samples than the training. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/tasks/tasks.h"
@@ -75,4 +76,65 @@ Test(tasks, synthetic_source_is_its_own_data) {
     cr_assert_str_eq(a.origin, "synthetic:40x1x8x8/3");
     ip_data_free(&a);
     ip_data_free(&b);
+}
+
+/* ---------------- the parameter tables (core/tasks/param.h) ---------------- */
+
+/* Every row is sane: its field inside the struct, no key twice, and its
+ * default's text parses (by the row's own rule) to the value the literal
+ * gave: one literal, one default. */
+Test(tasks, parameter_rows_are_consistent) {
+    for (int k = 0; ip_task_defs[k]; k++) {
+        const ip_task_def *d = ip_task_defs[k];
+        unsigned char *a = malloc(d->size), *b = malloc(d->size);
+        cr_assert(a && b);
+        ip_task_defaults(d, a);
+        for (int q = 0; q < d->nparams; q++) {
+            const ip_param *p = &d->params[q];
+            if (p->field != IP_F_NONE) cr_expect_leq(p->offset + p->size, d->size, "%s.%s", d->name, p->name);
+            for (int r = 0; r < q; r++) cr_expect_str_neq(p->name, d->params[r].name, "%s: a key twice", d->name);
+            if (!p->def) continue;
+            ip_value v;
+            int32_t list[1 + IP_MAX_INT_LIST];
+            char msg[200];
+            cr_assert_eq(ip_value_parse(p, p->def, &v, list, msg, sizeof msg), 0, "%s.%s: default %s: %s", d->name,
+                         p->name, p->def, msg);
+            memcpy(b, a, d->size);
+            ip_err e = {{0}};
+            cr_assert_eq(ip_param_store(p, &v, b, &e), 0, "%s", e.msg);
+            cr_expect_eq(memcmp(a, b, d->size), 0, "%s.%s: the default's text and value disagree", d->name, p->name);
+        }
+        free(a), free(b);
+    }
+}
+
+/* The train kind's `arch` choices are the core's architectures. */
+Test(tasks, arch_choices_are_the_architectures) {
+    const ip_param *p = ip_task_param(&ip_train_def, "arch");
+    cr_assert_not_null(p);
+    int n = 0;
+    for (; ip_arch_names[n]; n++) cr_expect_eq(ip_param_choice(p, ip_arch_names[n]), n, "%s", ip_arch_names[n]);
+    int choices = 1;
+    for (const char *c = p->choices; *c; c++) choices += *c == '|';
+    cr_expect_eq(choices, n);
+}
+
+/* One home for a default: the spec, `ipsweep task` and the core agree. */
+Test(tasks, one_default_per_parameter) {
+    ip_train_task t;
+    ip_train_task_defaults(&t);
+    cr_expect_eq(t.train.epochs, 2);
+    cr_expect_float_eq(t.train.opt.lr, 0.01f, 0);
+    cr_expect_float_eq(t.train.opt.weight_decay, 5e-4f, 0);
+    cr_expect_eq(t.triggers, 100);
+    cr_expect_str_eq(t.model.arch, "small-p");
+    ip_eval_task ev;
+    ip_eval_task_defaults(&ev);
+    cr_expect_eq(ev.batch, 256);
+    ip_fake1_task f;
+    ip_fake1_task_defaults(&f);
+    cr_expect_eq(f.passports, 1000);
+    cr_expect_eq(f.shards, 1);
+    cr_expect_eq(f.keep_arrays, 1);
+    cr_expect_float_eq(f.forge.margin, 0.03, 0);
 }

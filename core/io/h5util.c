@@ -1,4 +1,4 @@
-/* HDF5 helpers shared by core/ckpt.c, core/fingerprint.c and runner/results.c (h5util.h). */
+/* HDF5 helpers shared by core/io/ckpt.c, core/ipguard/fingerprint.c and runner/run/results.c (h5util.h). */
 #include "h5util.h"
 
 #include <errno.h>

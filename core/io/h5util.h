@@ -1,5 +1,5 @@
-/* HDF5 helpers shared by the checkpoints (core/ckpt.c) and the runner's
- * results file (runner/results.c): silencing HDF5's automatic error printing,
+/* HDF5 helpers shared by the checkpoints (core/io/ckpt.c) and the runner's
+ * results file (runner/run/results.c): silencing HDF5's automatic error printing,
  * the innermost HDF5 error message for appending to our own messages, closing
  * any HDF5 id, the file access properties, and the atomic write of a whole
  * file ("<path>.tmp.<pid>", flushed, fsync'ed, renamed over <path>, directory

@@ -1,4 +1,4 @@
-/* A task's metrics as a small HDF5 file (core/metrics.h: ip_metrics_save,
+/* A task's metrics as a small HDF5 file (core/util/metrics.h: ip_metrics_save,
  * ip_metrics_load). Used where one task's results feed another through the
  * shared filesystem, e.g. the shards of a fake1 task and the task that
  * merges them. Layout (format 1):

@@ -125,7 +125,7 @@ typedef struct ip_model {
     int nacts;
     ip_passport passports[IP_MAX_PASSPORTS];
     int npassports;
-    /* v3: the trigger set (core/trigger.h), pixels in [0, 1], not
+    /* v3: the trigger set (core/passport/trigger.h), pixels in [0, 1], not
      * normalised; n = 0 when the model has none. Saved with the checkpoint. */
     ip_dataset trigger;
     uint64_t trigger_seed;     /* the seed it was generated from (documentation) */

@@ -64,7 +64,7 @@ static int conv_chunk(const ip_conv_shape *s) {
     return (int)((n + nchunks - 1) / nchunks);
 }
 
-/* Winograd (core/winograd.h) replaces im2col + GEMM for 3x3 and 5x5 stride-1
+/* Winograd (core/nn/winograd.h) replaces im2col + GEMM for 3x3 and 5x5 stride-1
  * convolutions with enough channels and pixels to amortise its transforms,
  * in all three directions (forward, input gradient, weight gradient: they
  * share one rule). Measured speed-ups (im2col ms / Winograd ms, 2 OpenBLAS
@@ -292,7 +292,7 @@ static void col2im_same_add(float *restrict din, float *restrict col, const ip_c
     }
 }
 
-/* im2col and col2im run in parallel (core/par.h): im2col over col rows (each writes
+/* im2col and col2im run in parallel (core/util/par.h): im2col over col rows (each writes
  * its own row), col2im over input channels (the rows of one channel add into the
  * same din plane, in a fixed order). */
 typedef struct {

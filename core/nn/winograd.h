@@ -10,7 +10,7 @@
  * picked per shape by ip_winograd_tile(); all four algorithms
  * F(2x2,3x3), F(4x4,3x3), F(2x2,5x5), F(4x4,5x5) share one implementation.
  *
- * Shapes and layouts are those of core/layers.h: x (C, N, H, W), weights
+ * Shapes and layouts are those of core/nn/layers.h: x (C, N, H, W), weights
  * (Cout, Cin, r, r). The input gradient of a stride-1 convolution with pad p
  * is the convolution of dout with the flipped, transposed kernel and pad
  * r-1-p, so winograd_backward_data is the same code with those two switches

@@ -4,7 +4,7 @@
  * attacks fake2 (learn gamma/beta or passports with the weights frozen) and
  * fake3 (insider: perturb the real passports towards another signature).
  * docs/attacks.md defines every choice (data splits, branches, batch-norm
- * mode, initialisations, metrics). Task code like core/tasks.h: each task
+ * mode, initialisations, metrics). Task code like core/tasks/tasks.h: each task
  * loads a checkpoint, runs, and fills an ip_metrics; everything random is
  * drawn from counter-based streams of the task's seed. */
 #ifndef IP_ATTACKS_H

@@ -30,7 +30,7 @@ static const ip_param fingerprint_params[] = {
     P_ENUM(T, "branch", fp.branch, "default", "default|public|private", branch_values,
            "passport models: branch fingerprinted (default: public for v2/v3, what a thief deploys)"),
     P_INT(T, "seed", IP_F_U64, fp.seed, 1, 0, 2147483647, "seed images, noise and targets"),
-    /* read by the results' verdicts (runner/ipguard_summary.c), not by the task */
+    /* read by the results' verdicts (runner/run/ipguard_summary.c), not by the task */
     {"fpr", IP_P_FLOAT, IP_F_NONE, 0, 0, "0.05", 0.05, 0, 1, NULL, NULL,
      "verdicts: the matching-rate threshold is the smallest with at most this false-positive rate on the independent "
      "suspects (results /ipguard)"},

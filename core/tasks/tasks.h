@@ -25,7 +25,7 @@ typedef struct ip_train_task {
     uint64_t seed;           /* model init, shuffling, augmentation; never the data (data.h: a
                               * spec's data are the same for every task) */
     char signature[1024];    /* text embedded in every passport layer ("" = random bits; its capacity: core/tasks/train.c) */
-    size_t triggers;         /* v3: trigger set size (core/trigger.h), generated from seed */
+    size_t triggers;         /* v3: trigger set size (core/passport/trigger.h), generated from seed */
     char out[1024];          /* checkpoint path ("" = do not save) */
 } ip_train_task;
 
@@ -65,7 +65,7 @@ typedef struct ip_prune_task {
     char out[1024];          /* pruned checkpoint ("" = do not save) */
 } ip_prune_task;
 
-/* Loads the model, prunes (core/prune.h), evaluates. Metrics: rate, pruned,
+/* Loads the model, prunes (core/model/prune.h), evaluates. Metrics: rate, pruned,
  * test_acc, and for passport models detect, detect_<layer> (+ public_test_acc for v2/v3, trigger_acc and
  * trigger_acc_private for v3). */
 int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e);

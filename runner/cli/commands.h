@@ -7,12 +7,12 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
-/* `task KIND --key value ...`: one task of any kind (runner/cmd_model.c) */
+/* `task KIND --key value ...`: one task of any kind (runner/cli/cmd_model.c) */
 int cmd_task(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
-/* `report` (runner/report.c) */
+/* `report` (runner/report/report.c) */
 int cmd_report(int argc, char **argv);
 
 /* The names of the benchmarks of `ipsweep bench` (runner/bench/: one file per

@@ -36,7 +36,7 @@ struct rn_kind;
 
 typedef struct rn_task {
     int id;                       /* index in the task list (stable for a given spec) */
-    const struct rn_kind *k;      /* its kind (runner/kinds.h) */
+    const struct rn_kind *k;      /* its kind (runner/kinds/kinds.h) */
     const char *kind;             /* = k->def->name: "train", "eval", "prune", ... */
     const char *name;             /* the spec entry's name */
     const char *key;

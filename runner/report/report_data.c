@@ -44,7 +44,7 @@ static void tab_free(rp_tab *t) {
 
 /* Fails unless dataset d (named `where`) stores enough bytes for the `bytes`
  * its shape claims. The results writer deflates large datasets
- * (runner/results.c), so a deflated one is held to zlib's best ratio; a
+ * (runner/run/results.c), so a deflated one is held to zlib's best ratio; a
  * filter ipsweep never writes is refused rather than trusted. */
 static int check_stored(hid_t d, const char *where, size_t bytes, ip_err *e) {
     hid_t dcpl = H5Dget_create_plist(d);

@@ -194,7 +194,7 @@ static void write_csv(FILE *out, const rp_table *t, int alone) {
 
 /* ------------------------------------------------------------------------- */
 
-/* The provenance of the run's numbers (core/provenance.h): printed so that two
+/* The provenance of the run's numbers (core/io/provenance.h): printed so that two
  * reports that disagree can be traced to different builds or machines. */
 static void write_provenance(FILE *out, const rp_file *f, rp_format fmt) {
     if (!f->has_provenance) return;

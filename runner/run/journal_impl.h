@@ -1,4 +1,4 @@
-/* Private to runner/journal*.c: what the writer (journal.c), the reader
+/* Private to runner/run/journal*.c: what the writer (journal.c), the reader
  * (journal_read.c), the run's identity (journal_ident.c) and compaction
  * (journal_compact.c) share. The line format lives in journal_line.c; the
  * public API is journal.h. */

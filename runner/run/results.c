@@ -4,7 +4,7 @@
  * write: the file is a pure function of (spec, records, running flags,
  * in_progress), written to "<path>.tmp.<pid>", flushed, fsync'ed, renamed
  * over <path>, and the directory is fsync'ed (ip_h5_write_atomic, shared with
- * core/ckpt.c).
+ * core/io/ckpt.c).
  * HDF5's automatic error printing is off inside rn_results_write; the
  * innermost HDF5 message is appended to ours. */
 #include "results.h"
@@ -522,7 +522,7 @@ static int write_matrix(wctx *w, hid_t loc, const char *name, size_t rows, size_
     return rc;
 }
 
-/* /ipguard: verdicts derived from the done match tasks (runner/ipguard_summary.h);
+/* /ipguard: verdicts derived from the done match tasks (runner/run/ipguard_summary.h);
  * absent when there is none. */
 static int write_ipguard(wctx *w, hid_t f, const input *in) {
     rn_ipguard g;

@@ -23,6 +23,6 @@ int ip_set_threads(int requested) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = rn_launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
     }
-    ip_par_set_threads(n); /* OpenBLAS itself stays single-threaded (core/gemm.h) */
+    ip_par_set_threads(n); /* OpenBLAS itself stays single-threaded (core/nn/gemm.h) */
     return n;
 }

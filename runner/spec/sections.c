@@ -52,7 +52,7 @@ int valid_spec_name(const char *s) {
     return 1;
 }
 
-/* data.source's text (core/data.c knows the kinds and their shapes): on
+/* data.source's text (core/io/data.c knows the kinds and their shapes): on
  * success the input shape is known and check_data_files may look at the files. */
 void check_source(ctx *c, int node, const char *src) {
     ip_data_shape sh;
@@ -65,7 +65,7 @@ void check_source(ctx *c, int node, const char *src) {
     c->data_ok = 1;
 }
 
-/* The files core/data.c will open: all there, and holding what they should
+/* The files core/io/data.c will open: all there, and holding what they should
  * (ip_data_check_source with its file check; the text passed check_source). */
 void check_data_files(ctx *c) {
     ip_data_shape sh;

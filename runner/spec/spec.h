@@ -40,7 +40,7 @@ typedef struct rn_spec {
     ip_arena arena;              /* the tasks' keys, values, paths and dependencies */
     /* added with the loader (docs/spec.md) */
     char outdir[1024];           /* <output without .h5>.d: checkpoints go to <outdir>/ckpt/ */
-    char data_source[1024];      /* data.source, "kind:path" (core/data.h) */
+    char data_source[1024];      /* data.source, "kind:path" (core/io/data.h) */
     size_t train_limit, test_limit; /* data.train_limit / data.test_limit (0 = all) */
 } rn_spec;
 

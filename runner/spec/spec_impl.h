@@ -150,7 +150,7 @@ static const char *const top_names[] = {"name", "seed", "output", "data", "defau
 /* The spec's own keys (rows like the kinds', with fields of rn_spec). */
 static const rn_key data_keys[] = {
     {"source", IP_P_STRING, IP_F_STR, offsetof(rn_spec, data_source), sizeof((rn_spec *)0)->data_source, NULL, 0, 0,
-     0, NULL, NULL, "kind:path, kind = fashion-mnist, mnist, cifar10, cifar100 or synthetic (core/data.h)"},
+     0, NULL, NULL, "kind:path, kind = fashion-mnist, mnist, cifar10, cifar100 or synthetic (core/io/data.h)"},
     {"train_limit", IP_P_INT, IP_F_SIZE, offsetof(rn_spec, train_limit), sizeof(size_t), "0", 0, 0, 1e12, NULL, NULL,
      "use the first N training samples (0 = all)"},
     {"test_limit", IP_P_INT, IP_F_SIZE, offsetof(rn_spec, test_limit), sizeof(size_t), "0", 0, 0, 1e12, NULL, NULL,

@@ -42,7 +42,7 @@ benches=$("$BIN" bench --help | awk '/^benchmarks:/ {b=1; next} b && NF {print $
 [ "$(echo "$benches" | wc -w)" -ge 5 ] && ok || bad "bench --help lists: $benches"
 
 # every command and benchmark: --help, -h, help CMD; a bad option
-for c in run validate report kinds train eval bench version help; do
+for c in run validate report kinds train eval task bench version help; do
     expect_help "$c" --help
     expect_help "$c" -h
     expect_help help "$c"
@@ -94,6 +94,19 @@ expect_error '--norm' train --data synthetic:64 --norm xx
 # eval: a missing checkpoint or data is bad input too
 expect_error 'nope.h5' eval --model nope.h5 --data synthetic:64
 expect_error 'required' eval --data synthetic:64
+# task: any kind from the command line, its options from the kind's table
+expect_help task --help
+expect_help task prune --help
+expect_help task fake1 -h
+expect_error 'did you mean prune' task prun
+expect_error 'out of range' task prune --model m.h5 --rate 2 --data synthetic:64
+expect_error 'expects a number' task prune --model m.h5 --rate x --data synthetic:64
+expect_error '--model is required' task prune --data synthetic:64
+expect_error 'did you mean --rate' task prune --rat 0.3
+expect_error 'did you mean screen' task fake1 --model m.h5 --mode scren --data synthetic:64
+run task noop --value 3
+[ $rc -eq 0 ] && [ "$out" = "value=3" ] && [ ! -s "$work/e" ] && ok || bad "task noop: rc=$rc out='$out' err='$err'"
+rm -rf "${work:?}"/* 2>/dev/null
 expect_error 'expects one results file' report
 expect_error 'nosuch.h5' report nosuch.h5
 
