@@ -47,6 +47,8 @@ typedef struct rn_kind {
  * merged_path: "<merged_path without .h5>.shard-i-of-S.h5". -1 if too long. */
 int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int shards);
 
+/* The kind of a spec's `models` entries. */
+extern const rn_kind rn_kind_train;
 /* NULL-terminated list of every kind (runner/kinds/kinds.c). */
 extern const rn_kind *const rn_kinds[];
 const rn_kind *rn_kind_find(const char *name);

@@ -12,7 +12,7 @@ void rn_spec_doc_kinds(FILE *f) {
     static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint", "int list"};
     for (int i = 0; rn_kinds[i]; i++) {
         const rn_kind *k = rn_kinds[i];
-        int train = !strcmp(k->def->name, "train");
+        int train = is_models_kind(k);
         fprintf(f, "### `%s`%s\n\n", k->def->name, train ? " (entries of `models`)" : "");
         if (k->def->doc[0] >= 'a' && k->def->doc[0] <= 'z') fputc(k->def->doc[0] - 'a' + 'A', f);
         else if (k->def->doc[0]) fputc(k->def->doc[0], f);

@@ -109,13 +109,13 @@ void do_top(ctx *c) {
     else sfmt(s->outdir, sizeof s->outdir, "%s.d", s->output);
     check_output(c);
     /* entries */
-    int sec_node[2] = {have[5] - 1, have[6] - 1};
+    int sec_node[2] = {have[TOP_SECTION + SEC_MODELS] - 1, have[TOP_SECTION + SEC_TASKS] - 1};
     int n = 0;
     for (int sec = 0; sec < 2; sec++) {
         int sn = sec_node[sec];
         if (sn < 0 || yt_is_null(&c->doc, sn)) continue;
         if (N(c, sn)->type != YT_SEQ) {
-            err_at(c, sn, top_names[5 + sec], "expected a list of entries (- name: ...), got %s",
+            err_at(c, sn, top_names[TOP_SECTION + sec], "expected a list of entries (- name: ...), got %s",
                    yt_type_name(&c->doc, sn));
             continue;
         }
@@ -131,7 +131,7 @@ void do_top(ctx *c) {
             e->section = sec;
             e->index = i;
             e->node = N(c, sn)->kids[i];
-            sfmt(e->path, sizeof e->path, "%s[%d]", top_names[5 + sec], i);
+            sfmt(e->path, sizeof e->path, "%s[%d]", top_names[TOP_SECTION + sec], i);
         }
     }
     if (c->nent == 0 && have[3]) err_at(c, root, "", "the spec has no models and no tasks");

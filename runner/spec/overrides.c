@@ -156,7 +156,7 @@ void apply_override(ctx *c, int oi) {
                 ov_fail(c, o, "%s entry %d is not a mapping", sec, pos);
                 return;
             }
-            kind = rn_kind_find("train");
+            kind = models_kind();
             if (section) {
                 int kn = yt_map_get(&c->doc, item, "kind");
                 kind = kn >= 0 && N(c, kn)->type == YT_SCALAR ? rn_kind_find(N(c, kn)->text) : NULL;
@@ -180,7 +180,7 @@ void apply_override(ctx *c, int oi) {
         case S_DEFAULTS:
             names[nn++] = "models";
             for (int i = 0; rn_kinds[i]; i++)
-                if (strcmp(rn_kinds[i]->def->name, "train") != 0) names[nn++] = rn_kinds[i]->def->name;
+                if (!is_models_kind(rn_kinds[i])) names[nn++] = rn_kinds[i]->def->name;
             break;
         case S_DEFSEC: nn = entry_key_names(kind, 0, 0, 1, names); break;
         case S_ENTRY:
@@ -232,7 +232,7 @@ void apply_override(ctx *c, int oi) {
                 ov_fail(c, o, "\"%s\" is not a mapping", p->name);
                 return;
             }
-            if (state == S_DEFAULTS) kind = rn_kind_find(strcmp(p->name, "models") ? p->name : "train");
+            if (state == S_DEFAULTS) kind = rn_kind_find(strcmp(p->name, "models") ? p->name : models_kind()->def->name);
             state = state == S_TOP ? (!strcmp(p->name, "data") ? S_DATA : S_DEFAULTS)
                     : state == S_DEFAULTS ? S_DEFSEC
                                           : S_ZIP;

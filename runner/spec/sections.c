@@ -122,7 +122,7 @@ int kind_index(const rn_kind *k) {
 int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int is_entry, int section,
                       int zip_group, setlist *out) {
     const char *names[RN_MAX_KEYS + 4];
-    int nn = entry_key_names(k, is_entry, is_entry && section == 1, 1, names);
+    int nn = entry_key_names(k, is_entry, is_entry && section == SEC_TASKS, 1, names);
     int bad = 0, most = 0;
     /* room for the keys present, not for every key of the kind: a spec may
      * have 150,000 entries, and a setting is ~300 bytes */
@@ -140,14 +140,14 @@ int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int is_entr
         const char *kt = N(c, kn)->text;
         char kp[300];
         sfmt(kp, sizeof kp, "%s.%s", path, kt);
-        if (is_entry && (!strcmp(kt, "name") || (section == 1 && !strcmp(kt, "kind")))) continue;
+        if (is_entry && (!strcmp(kt, "name") || (section == SEC_TASKS && !strcmp(kt, "kind")))) continue;
         if (!strcmp(kt, "zip")) {
             if (parse_zip(c, k, vn, kp, zip_group, out) != 0) bad = 1;
             continue;
         }
         const rn_key *key = rn_kind_key(k, kt);
         if (!key) {
-            if (is_entry && section == 0 && !strcmp(kt, "kind"))
+            if (is_entry && section == SEC_MODELS && !strcmp(kt, "kind"))
                 err_at(c, kn, kp, "unknown key \"kind\" (entries of models are always of kind train; other kinds "
                                   "go in tasks)");
             else if (!is_entry && (!strcmp(kt, "name") || !strcmp(kt, "kind")))
@@ -175,7 +175,7 @@ void do_defaults(ctx *c, int node) {
     int nn = 0;
     names[nn++] = "models";
     for (int i = 0; rn_kinds[i] && nn < 32; i++)
-        if (strcmp(rn_kinds[i]->def->name, "train") != 0) names[nn++] = rn_kinds[i]->def->name;
+        if (!is_models_kind(rn_kinds[i])) names[nn++] = rn_kinds[i]->def->name;
     for (int p = 0; p < N(c, node)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, node, p)) continue;
         int kn = N(c, node)->kids[2 * p], vn = N(c, node)->kids[2 * p + 1];
@@ -183,9 +183,9 @@ void do_defaults(ctx *c, int node) {
         const char *kt = N(c, kn)->text;
         char kp[300];
         sfmt(kp, sizeof kp, "defaults.%s", kt);
-        const rn_kind *k = !strcmp(kt, "models") ? rn_kind_find("train") : rn_kind_find(kt);
-        if (!k || !strcmp(kt, "train")) {
-            if (!strcmp(kt, "train")) err_at(c, kn, kp, "unknown key \"train\" (did you mean \"models\"?)");
+        const rn_kind *k = !strcmp(kt, "models") ? models_kind() : rn_kind_find(kt);
+        if (!k || (is_models_kind(k) && strcmp(kt, "models") != 0)) { /* `train:` instead of `models:` */
+            if (k) err_at(c, kn, kp, "unknown key \"%s\" (did you mean \"models\"?)", kt);
             else unknown_key(c, kn, kp, names, nn);
             continue;
         }
@@ -195,7 +195,7 @@ void do_defaults(ctx *c, int node) {
             continue;
         }
         int ki = kind_index(k);
-        if (parse_keys(c, k, vn, kp, 0, 0, 1, &c->defaults[ki]) != 0) c->defaults_bad[ki] = 1;
+        if (parse_keys(c, k, vn, kp, 0, SEC_MODELS, 1, &c->defaults[ki]) != 0) c->defaults_bad[ki] = 1;
         c->defaults_set[ki] = 1;
     }
 }
@@ -208,8 +208,8 @@ void do_entry(ctx *c, entry *e) {
         e->bad = 1;
         return;
     }
-    if (e->section == 0) {
-        e->kind = rn_kind_find("train");
+    if (e->section == SEC_MODELS) {
+        e->kind = models_kind();
     } else {
         int kn = yt_map_get(&c->doc, node, "kind");
         char kp[80];
@@ -226,12 +226,12 @@ void do_entry(ctx *c, entry *e) {
             int nn = 0;
             char list[300] = "";
             for (int i = 0; rn_kinds[i] && nn < 32; i++)
-                if (strcmp(rn_kinds[i]->def->name, "train") != 0) {
+                if (!is_models_kind(rn_kinds[i])) {
                     names[nn++] = rn_kinds[i]->def->name;
                     size_t l = strlen(list);
                     sfmt(list + l, sizeof list - l, "%s%s", nn > 1 ? ", " : "", rn_kinds[i]->def->name);
                 }
-            if (k && !strcmp(kt, "train")) {
+            if (k && is_models_kind(k)) {
                 err_at(c, kn, kp, "kind \"train\" entries go in the models section");
             } else if (!k) {
                 char dym[120];
@@ -352,7 +352,7 @@ void resolve_refs(ctx *c, entry *e) {
                 e->bad = 1;
             } else if (c->ent[r].kind && c->ent[r].kind->produces != want) {
                 err_at(c, s->vnodes[j], vp, "\"%s\" is a %s of kind %s, which does not produce a %s", name,
-                       strcmp(c->ent[r].kind->def->name, "train") ? "task" : "model", c->ent[r].kind->def->name, what);
+                       is_models_kind(c->ent[r].kind) ? "model" : "task", c->ent[r].kind->def->name, what);
                 e->bad = 1;
             } else {
                 s->refs[j] = r;

@@ -73,7 +73,7 @@ typedef struct setlist {
 
 typedef struct entry {
     const rn_kind *kind;    /* NULL when missing or unknown */
-    int section, index;     /* 0 = models, 1 = tasks; index in the section */
+    int section, index;     /* SEC_MODELS or SEC_TASKS; index in the section */
     char path[48];          /* "models[2]" */
     const char *name;       /* NULL when missing or invalid */
     int node;
@@ -141,6 +141,14 @@ typedef struct ovstep {
 } ovstep;
 
 static inline yt_node *N(const ctx *c, int i) { return &c->doc.v[i]; }
+
+/* The two sections of entries, in the order of top_names (after `defaults`). */
+enum { SEC_MODELS = 0, SEC_TASKS = 1 };
+#define TOP_SECTION 5 /* top_names[TOP_SECTION + SEC_*] names the section */
+
+/* The kind of every entry of the `models` section (no other section holds it). */
+static inline const rn_kind *models_kind(void) { return &rn_kind_train; }
+static inline int is_models_kind(const rn_kind *k) { return k == models_kind(); }
 
 /* The spec's own keys and top-level names (values.c checks them like the kinds' keys). */
 
