@@ -19,6 +19,12 @@ typedef struct ip_train_cfg {
     int verbose;          /* progress lines on stderr */
 } ip_train_cfg;
 
+/* The training loop's own configuration for library callers (tests,
+ * benchmarks): one epoch, batch 64, SGD. It is not the train task's: a
+ * task's epochs, batch, lr, ... have their one home in the train kind's
+ * parameter table (core/tasks/models.c), which specs, `ipsweep task train`
+ * and `ipsweep train` all use; its defaults start from this one and set
+ * every key's. */
 void ip_train_defaults(ip_train_cfg *c);
 
 typedef struct ip_epoch_report {

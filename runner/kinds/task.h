@@ -54,7 +54,8 @@ typedef struct rn_task {
 /* The parameters as people see them (the results' columns, the journal's
  * identity): every key in table order, a reference followed by "<key>_path"
  * (the file it names), and "shard" ("0".."S-1" or "all") for a split task.
- * Fills name/text/swept of parameter i; 0, or -1 past the last. */
+ * Fills name/text/swept of parameter i; 0, or -1 past the last. A
+ * "<key>_path" name lives in a buffer the next call reuses: copy it. */
 int rn_task_param(const rn_task *t, int i, const char **name, const char **text, int *swept);
 /* The text of a parameter by name (as above), or NULL when the task has none. */
 const char *rn_task_get(const rn_task *t, const char *name);
