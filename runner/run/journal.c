@@ -203,13 +203,13 @@ int rn_journal_start_shared(rn_journal *j, const char *key, int rank, int alone,
     int attempt;
     if (starts_add(j, jn_key_hash(key), 1, &attempt)) return ip_fail(e, "out of memory");
     sbuf b = {j->buf, 0, j->cap, 0};
-    jn_sb_put(&b, "S\t", 2);
+    ip_strbuf_put(&b, "S\t", 2);
     jn_sb_esc(&b, key);
-    jn_sb_ch(&b, '\t');
+    ip_strbuf_ch(&b, '\t');
     jn_sb_int(&b, rank);
-    jn_sb_ch(&b, '\t');
+    ip_strbuf_ch(&b, '\t');
     jn_sb_int(&b, attempt);
-    if (!alone) jn_sb_put(&b, "\tshared", 7);
+    if (!alone) ip_strbuf_put(&b, "\tshared", 7);
     jn_sb_end_line(&b, 0);
     j->buf = b.p, j->cap = b.cap;
     if (b.oom) return ip_fail(e, "out of memory");

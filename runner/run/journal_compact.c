@@ -178,7 +178,7 @@ static void out_line(out *o, const char *p, size_t n) {
     o->bytes += (long long)n;
     o->lines++;
     if (o->fd < 0) return;
-    jn_sb_put(&o->b, p, n);
+    ip_strbuf_put(&o->b, p, n);
     if (o->b.len >= FLUSH_BYTES) out_flush(o);
 }
 
@@ -196,13 +196,13 @@ static int emit(const cctx *c, uint64_t spec_hash, int version, out *o) {
         if (en && raw[0] != 'F' && en->folded) {
             if (en->first_sc != i) continue;
             t.len = 0;
-            jn_sb_put(&t, "C\t", 2);
+            ip_strbuf_put(&t, "C\t", 2);
             jn_sb_esc(&t, c->keys + en->key);
-            jn_sb_ch(&t, '\t');
+            ip_strbuf_ch(&t, '\t');
             jn_sb_int(&t, en->starts);
-            jn_sb_ch(&t, '\t');
+            ip_strbuf_ch(&t, '\t');
             jn_sb_int(&t, en->alone);
-            jn_sb_ch(&t, '\t');
+            ip_strbuf_ch(&t, '\t');
             jn_sb_int(&t, en->last_rank);
             jn_sb_end_line(&t, 0);
             if (!t.oom) out_line(o, t.p, t.len);

@@ -91,11 +91,11 @@ int rn_journal_note_settings(rn_journal *j, const rn_spec *spec, ip_err *e) {
     char v[RN_NSETTINGS][1100];
     settings_of(spec, v);
     sbuf b = {j->buf, 0, j->cap, 0};
-    jn_sb_put(&b, "D", 1);
+    ip_strbuf_put(&b, "D", 1);
     for (int i = 0; i < RN_NSETTINGS; i++) {
-        jn_sb_ch(&b, '\t');
+        ip_strbuf_ch(&b, '\t');
         jn_sb_esc(&b, setting_names[i]);
-        jn_sb_ch(&b, '\t');
+        ip_strbuf_ch(&b, '\t');
         jn_sb_esc(&b, v[i]);
     }
     jn_sb_end_line(&b, 0);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../core/util/strbuf.h"
 #include "journal.h"
 
 #define JN_MAGIC "ipsweep-journal"
@@ -26,13 +27,7 @@ void jn_numloc_enter(numloc *n);
 void jn_numloc_leave(const numloc *n);
 
 /* ---- building lines: a growable buffer that remembers running out of memory */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-void jn_sb_put(sbuf *b, const char *s, size_t n);
-void jn_sb_ch(sbuf *b, char c);
+typedef ip_strbuf sbuf; /* core/util/strbuf.h */
 void jn_sb_esc(sbuf *b, const char *s);     /* a text field, escaped */
 void jn_sb_int(sbuf *b, long long v);
 void jn_sb_end_line(sbuf *b, size_t start); /* "\t<crc>\n" for the payload from `start` */

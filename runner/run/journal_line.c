@@ -67,32 +67,12 @@ void jn_numloc_leave(const numloc *n) {
 /* ------------------------------------------------------------------------- */
 /* line building                                                             */
 
-static int sb_reserve(sbuf *b, size_t extra) {
-    if (b->oom) return -1;
-    if (b->len + extra + 1 <= b->cap) return 0;
-    size_t nc = b->cap ? b->cap : 4096;
-    while (nc < b->len + extra + 1) nc *= 2;
-    char *np = realloc(b->p, nc);
-    if (!np) return b->oom = 1, -1;
-    b->p = np;
-    b->cap = nc;
-    return 0;
-}
 
-void jn_sb_put(sbuf *b, const char *s, size_t n) {
-    if (sb_reserve(b, n)) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
 
-void jn_sb_ch(sbuf *b, char c) {
-    if (sb_reserve(b, 1)) return;
-    b->p[b->len++] = c;
-}
 
 void jn_sb_esc(sbuf *b, const char *s) {
     size_t n = strlen(s);
-    if (sb_reserve(b, 2 * n)) return;
+    if (ip_strbuf_reserve(b, 2 * n)) return;
     char *o = b->p + b->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -108,13 +88,13 @@ void jn_sb_esc(sbuf *b, const char *s) {
 }
 
 void jn_sb_int(sbuf *b, long long v) {
-    if (sb_reserve(b, 24)) return;
+    if (ip_strbuf_reserve(b, 24)) return;
     b->len += (size_t)snprintf(b->p + b->len, 24, "%lld", v);
 }
 
 /* %.17g: every finite double round-trips exactly through strtod. */
 static void sb_dbl(sbuf *b, double v) {
-    if (sb_reserve(b, 32)) return;
+    if (ip_strbuf_reserve(b, 32)) return;
     int n;
     if (isnan(v)) n = snprintf(b->p + b->len, 32, "%s", signbit(v) ? "-nan" : "nan");
     else if (isinf(v)) n = snprintf(b->p + b->len, 32, "%s", v < 0 ? "-inf" : "inf");
@@ -124,7 +104,7 @@ static void sb_dbl(sbuf *b, double v) {
 
 /* Appends "\t<crc>\n" for the payload that starts at `start`. */
 void jn_sb_end_line(sbuf *b, size_t start) {
-    if (sb_reserve(b, 10)) return;
+    if (ip_strbuf_reserve(b, 10)) return;
     uLong c = crc32(0L, (const Bytef *)(b->p + start), (uInt)(b->len - start));
     b->len += (size_t)snprintf(b->p + b->len, 11, "\t%08lx\n", (unsigned long)(c & 0xffffffffUL));
 }
@@ -133,37 +113,37 @@ int jn_valid_status(rn_status s) { return s == RN_DONE || s == RN_FAILED || s ==
 
 void jn_put_finish(sbuf *b, const rn_record *r, int attempts) {
     size_t start = b->len;
-    jn_sb_put(b, "F\t", 2);
+    ip_strbuf_put(b, "F\t", 2);
     jn_sb_esc(b, r->key);
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_esc(b, rn_status_name(r->status));
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_int(b, r->rank);
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     sb_dbl(b, r->wall_seconds);
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_int(b, attempts);
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_esc(b, r->error);
     const ip_metrics *m = &r->metrics;
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_int(b, m->nscalars);
     for (int i = 0; i < m->nscalars; i++) {
-        jn_sb_ch(b, '\t');
+        ip_strbuf_ch(b, '\t');
         jn_sb_esc(b, m->names[i]);
-        jn_sb_ch(b, '\t');
+        ip_strbuf_ch(b, '\t');
         sb_dbl(b, m->values[i]);
     }
-    jn_sb_ch(b, '\t');
+    ip_strbuf_ch(b, '\t');
     jn_sb_int(b, m->narrays);
     for (int i = 0; i < m->narrays; i++) {
         const ip_metric_array *a = &m->arrays[i];
-        jn_sb_ch(b, '\t');
+        ip_strbuf_ch(b, '\t');
         jn_sb_esc(b, a->name);
-        jn_sb_ch(b, '\t');
+        ip_strbuf_ch(b, '\t');
         jn_sb_int(b, (long long)a->n);
-        jn_sb_ch(b, '\t');
-        if (sb_reserve(b, a->n * 26)) return;
+        ip_strbuf_ch(b, '\t');
+        if (ip_strbuf_reserve(b, a->n * 26)) return;
         for (size_t k = 0; k < a->n; k++) {
             if (k) b->p[b->len++] = ' ';
             sb_dbl(b, a->v[k]);
@@ -204,11 +184,11 @@ int jn_slurp(int fd, char **out, size_t *len) {
 
 void jn_put_header(sbuf *b, int version, uint64_t spec_hash) {
     size_t start = b->len;
-    jn_sb_put(b, "H\t" JN_MAGIC "\t", sizeof JN_MAGIC + 2); /* sizeof counts the NUL */
+    ip_strbuf_put(b, "H\t" JN_MAGIC "\t", sizeof JN_MAGIC + 2); /* sizeof counts the NUL */
     jn_sb_int(b, version);
     char h[24];
     snprintf(h, sizeof h, "\t%016llx", (unsigned long long)spec_hash);
-    jn_sb_put(b, h, strlen(h));
+    ip_strbuf_put(b, h, strlen(h));
     jn_sb_end_line(b, start);
 }
 

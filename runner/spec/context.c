@@ -9,23 +9,6 @@ void sfmt(char *dst, size_t cap, const char *fmt, ...) {
 }
 
 
-void sb_add(sbuf *b, const char *t) {
-    size_t l = strlen(t);
-    if (b->oom) return;
-    if (b->n + l + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + l + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, t, l + 1);
-    b->n += l;
-}
 
 void did_you_mean(char *out, size_t cap, const char *word, const char *const *cands, int n) {
     const char *s = rn_suggest(word, cands, n);

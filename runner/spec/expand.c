@@ -361,10 +361,10 @@ void expand_entry(ctx *c, int ei) {
         t->vals = vals;
         t->deps = deps;
         t->swept = swept;
-        key.n = 0;
-        sb_add(&key, k->def->name);
-        sb_add(&key, ":");
-        sb_add(&key, e->name);
+        key.len = 0;
+        ip_strbuf_add(&key, k->def->name);
+        ip_strbuf_add(&key, ":");
+        ip_strbuf_add(&key, e->name);
         int nsw = 0;
         size_t refs_at = 0;
         char *refs = NULL;
@@ -396,17 +396,17 @@ void expand_entry(ctx *c, int ei) {
             } else {
                 vals[q] = fin[si][at];
                 if ((swept >> q) & 1) {
-                    sb_add(&key, nsw++ ? "," : "[");
-                    sb_add(&key, kk->name);
-                    sb_add(&key, "=");
-                    sb_add(&key, vals[q].text);
+                    ip_strbuf_add(&key, nsw++ ? "," : "[");
+                    ip_strbuf_add(&key, kk->name);
+                    ip_strbuf_add(&key, "=");
+                    ip_strbuf_add(&key, vals[q].text);
                 }
             }
         }
-        if (nsw) sb_add(&key, "]");
-        if (refs) sb_add(&key, refs);
+        if (nsw) ip_strbuf_add(&key, "]");
+        if (refs) ip_strbuf_add(&key, refs);
         free(refs);
-        if (key.oom || c->oom || set_key(c, t, key.s) != 0) {
+        if (key.oom || c->oom || set_key(c, t, key.p) != 0) {
             c->oom = 1;
             break;
         }
@@ -433,7 +433,7 @@ void expand_entry(ctx *c, int ei) {
             idx[a] = 0;
         }
     }
-    free(key.s);
+    free(key.p);
 }
 
 void expand(ctx *c, int ei) {
@@ -482,20 +482,20 @@ void check_tasks(ctx *c) {
         const ip_task_def *d = t->k->def;
         if (t->shard >= 0) continue; /* a shard's values are its merge's */
         /* the memo key: the entry and every stored value's text */
-        memo.n = 0;
+        memo.len = 0;
         char en[16];
         sfmt(en, sizeof en, "%d\x1f", c->task_entry[i]);
-        sb_add(&memo, en);
+        ip_strbuf_add(&memo, en);
         for (int q = 0; q < d->nparams; q++)
             if (d->params[q].field != IP_F_NONE) {
-                sb_add(&memo, t->vals[q].text);
-                sb_add(&memo, "\x1f");
+                ip_strbuf_add(&memo, t->vals[q].text);
+                ip_strbuf_add(&memo, "\x1f");
             }
         if (memo.oom) {
             c->oom = 1;
             break;
         }
-        if (strset_add(c, &seen, memo.s, 2) == 0) continue;
+        if (strset_add(c, &seen, memo.p, 2) == 0) continue;
         if (d->size > bufcap) {
             free(buf);
             bufcap = d->size;
@@ -535,6 +535,6 @@ void check_tasks(ctx *c) {
         err_at(c, ks ? ks->node : e->node, ks ? ks->path : e->path, "%s", msg);
     }
     free(buf);
-    free(memo.s);
+    free(memo.p);
     free(seen.v);
 }

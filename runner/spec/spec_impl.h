@@ -33,6 +33,7 @@
 #include "../../core/tasks/tasks.h"
 #include "../../core/util/arena.h"
 #include "../../core/util/rng.h"
+#include "../../core/util/strbuf.h"
 #include "../kinds/kinds.h"
 #include "spec.h"
 #include "suggest.h"
@@ -46,12 +47,8 @@
 #define CKPT_NAME_MAX 160       /* checkpoint file name (without .h5) */
 #define KEY_HASH_KEEP (RN_KEY_LEN - 1 - 17) /* chars kept before "~<16 hex>" in a long key */
 
-/* A growable string. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
+/* A growable string: core/util/strbuf.h. */
+typedef ip_strbuf sbuf;
 
 
 typedef struct setting {
@@ -173,7 +170,6 @@ static const rn_key key_str = {"", IP_P_STRING, IP_F_NONE, 0, 0, "", 0, 0, 0, NU
 /* ---- functions shared by the files (each defined in one of them) ---- */
 /* context.c */
 void sfmt(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void sb_add(sbuf *b, const char *t);
 void did_you_mean(char *out, size_t cap, const char *word, const char *const *cands, int n);
 void *palloc(ctx *c, size_t n);
 char *pstrdup(ctx *c, const char *s);

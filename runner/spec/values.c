@@ -261,15 +261,15 @@ int check_repeats(ctx *c, setting *const *m, int nm, const char *zpath, int znod
         for (int j = 0; j < nm; j++) {
             char *v = canon_value(m[j]->key, &m[j]->vals[i]);
             if (!v) b.oom = 1;
-            else sb_add(&b, v);
+            else ip_strbuf_add(&b, v);
             free(v);
-            sb_add(&b, "\x1f");
+            ip_strbuf_add(&b, "\x1f");
         }
-        if (b.oom || !b.s) {
-            free(b.s);
+        if (b.oom || !b.p) {
+            free(b.p);
             c->oom = 1;
         }
-        it[i].text = b.s;
+        it[i].text = b.p;
         it[i].idx = i;
     }
     if (!c->oom) {
