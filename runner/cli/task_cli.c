@@ -10,6 +10,19 @@
 /* the value a given-or-not check looks for: no argument can contain it */
 #define UNSET "\x01"
 
+/* What --help shows for a key's argument. */
+static const char *metavar(const ip_param *p) {
+    switch (p->type) {
+    case IP_P_INT: return "N";
+    case IP_P_FLOAT: return "X";
+    case IP_P_ENUM: return strlen(p->choices) < 24 ? p->choices : "NAME";
+    case IP_P_MODEL:
+    case IP_P_FINGERPRINT: return "FILE.h5";
+    case IP_P_INTLIST: return "N,N";
+    default: return "TEXT";
+    }
+}
+
 void rn_task_cli_init(rn_task_cli *tc, const ip_task_def *d) {
     memset(tc, 0, sizeof *tc);
     tc->d = d;
@@ -31,27 +44,29 @@ void rn_task_cli_init(rn_task_cli *tc, const ip_task_def *d) {
         }
         o->type = CLI_STR, o->ptr = tc->text[q], o->cap = sizeof tc->text[q];
         snprintf(tc->text[q], sizeof tc->text[q], UNSET);
-        o->metavar = p->type == IP_P_INT ? "N" : p->type == IP_P_FLOAT ? "X" : p->type == IP_P_ENUM ? (strlen(p->choices) < 24 ? p->choices : "NAME")
-                   : p->type == IP_P_MODEL ? "FILE.h5" : p->type == IP_P_FINGERPRINT ? "FILE.h5" : p->type == IP_P_INTLIST ? "N,N" : "TEXT";
+        o->metavar = metavar(p);
     }
     if (d->at_data != IP_NO_FIELD)
         tc->opts[tc->nopts++] = (cli_opt){"data", CLI_STR, tc->data, sizeof tc->data, "KIND:PATH",
-                                          "data source (required): fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, synthetic:N"};
+                                          "data source (required): fashion-mnist:DIR, mnist:DIR, cifar10:DIR, "
+                                          "cifar100:DIR, synthetic:N"};
     if (d->at_train_limit != IP_NO_FIELD)
-        tc->opts[tc->nopts++] = (cli_opt){"train-limit", CLI_SIZE, &tc->train_limit, 0, "N", "use the first N training images (default all)"};
+        tc->opts[tc->nopts++] = (cli_opt){"train-limit", CLI_SIZE, &tc->train_limit, 0, "N",
+                                          "use the first N training images (default all)"};
     if (d->at_test_limit != IP_NO_FIELD)
-        tc->opts[tc->nopts++] = (cli_opt){"test-limit", CLI_SIZE, &tc->test_limit, 0, "N", "use the first N test images (default all)"};
+        tc->opts[tc->nopts++] = (cli_opt){"test-limit", CLI_SIZE, &tc->test_limit, 0, "N",
+                                          "use the first N test images (default all)"};
     if (d->at_out != IP_NO_FIELD)
-        tc->opts[tc->nopts++] = (cli_opt){"out", CLI_STR, tc->out, sizeof tc->out, "FILE.h5", "output file to write (atomically)"};
+        tc->opts[tc->nopts++] = (cli_opt){"out", CLI_STR, tc->out, sizeof tc->out, "FILE.h5",
+                                          "output file to write (atomically)"};
 }
 
 void rn_task_cli_add(rn_task_cli *tc, cli_opt o) {
     if (tc->nopts < (int)(sizeof tc->opts / sizeof *tc->opts)) tc->opts[tc->nopts++] = o;
 }
 
-static int put(void *task, size_t at, const void *v, size_t n) {
+static void put(void *task, size_t at, const void *v, size_t n) {
     if (at != IP_NO_FIELD) memcpy((char *)task + at, v, n);
-    return 0;
 }
 
 /* unknown --arch "resnet" (did you mean resnet18-p?) */
