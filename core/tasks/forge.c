@@ -51,7 +51,8 @@ static void fake1_init(void *p) {
 
 /* image and shuffle keys are made from activations of a reference model:
  * without one they cannot be made (docs/passports.md). */
-static int fake1_check(const void *p, const char **key, char *msg, size_t cap) {
+static int fake1_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
+    (void)shape;
     const T *t = p;
     if (t->key_type == IP_KEY_RANDOM || t->reference_path[0]) return 0;
     *key = "key_type";
@@ -87,8 +88,8 @@ static const ip_param verify_params[] = {
 };
 
 static void verify_init(void *p) { fake1_init(&((T *)p)->null); }
-static int verify_check(const void *p, const char **key, char *msg, size_t cap) {
-    return fake1_check(&((const T *)p)->null, key, msg, cap);
+static int verify_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
+    return fake1_check(&((const T *)p)->null, shape, key, msg, cap);
 }
 static int verify_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_verify(t, out, e); }
 const ip_task_def ip_verify_def = {

@@ -43,14 +43,16 @@ static void train_init(void *p) {
 }
 
 /* The signature must fit in the narrowest passport layer (8 bits per
- * character). Needs the input shape in t->model (the spec loader sets it
- * from the data; 0 = unknown: not checked). */
-static int train_check(const void *p, const char **key, char *msg, size_t cap) {
+ * character): the model is built on the data's input shape (unknown: not
+ * checked here; training checks it). */
+static int train_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
     const T *t = p;
-    if (t->model.scheme == IP_SCHEME_BASELINE || t->model.in_c == 0) return 0;
+    if (t->model.scheme == IP_SCHEME_BASELINE || !shape) return 0;
+    ip_model_cfg cfg = t->model;
+    cfg.in_c = shape->c, cfg.in_h = shape->h, cfg.in_w = shape->w, cfg.classes = shape->classes;
     ip_model m;
     ip_err err = {{0}};
-    if (ip_model_build(&m, &t->model, &err) != 0) {
+    if (ip_model_build(&m, &cfg, &err) != 0) {
         *key = "passport_layers|arch";
         snprintf(msg, cap, "cannot build %s (scheme %s): %s", t->model.arch, ip_scheme_name(t->model.scheme), err.msg);
         return -1;

@@ -80,6 +80,12 @@ typedef struct ip_value {
     } u;
 } ip_value;
 
+/* What a check may need to know of the data: one sample's shape and the
+ * number of classes. */
+typedef struct ip_input_shape {
+    int c, h, w, classes;
+} ip_input_shape;
+
 /* Where the task struct takes what every task gets from its surroundings
  * rather than from keys (IP_NO_FIELD: it does not). */
 #define IP_NO_FIELD ((size_t)-1)
@@ -97,8 +103,10 @@ typedef struct ip_task_def {
     size_t at_out;           /* char[1024]: the output file ("" = none) */
     size_t at_seed[2];       /* uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
     /* Optional rule across keys, on a filled struct: 0, or -1 with msg and
-     * *key = the key to blame (the spec loader reports it there). */
-    int (*check)(const void *task, const char **key, char *msg, size_t cap);
+     * *key = the key to blame (the spec loader reports it there; "a|b": the
+     * first of them the spec sets). shape: the data's input shape when the
+     * caller knows it without loading the data (the spec loader), else NULL. */
+    int (*check)(const void *task, const struct ip_input_shape *shape, const char **key, char *msg, size_t cap);
     /* Runs the task: the metrics of one unit of work. */
     int (*run)(const void *task, ip_metrics *out, ip_err *e);
 } ip_task_def;

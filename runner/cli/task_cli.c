@@ -119,6 +119,6 @@ int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task) {
     for (int i = 0; i < 2; i++) put(task, d->at_seed[i], &seed, sizeof seed);
     const char *key = NULL;
     char msg[400];
-    if (d->check && d->check(task, &key, msg, sizeof msg) != 0) return cli_error(cmd, "%s", msg);
+    if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return cli_error(cmd, "%s", msg);
     return CLI_OK;
 }

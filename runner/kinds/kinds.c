@@ -62,7 +62,7 @@ int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
         if (d->at_seed[i] != IP_NO_FIELD) memcpy((char *)task + d->at_seed[i], &t->seed, sizeof t->seed);
     const char *key = NULL;
     char msg[400];
-    if (d->check && d->check(task, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
+    if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
     return 0;
 }
 

@@ -476,7 +476,6 @@ void check_tasks(ctx *c) {
     size_t bufcap = 0;
     sbuf memo = {0};
     strset seen = {0};
-    rn_ctx rc = {"", 0, 0, 0, 1};
     for (int i = 0; i < c->ntasks && !diags_full(c) && !c->oom; i++) {
         const rn_task *t = &c->tasks[i];
         const ip_task_def *d = t->k->def;
@@ -519,13 +518,8 @@ void check_tasks(ctx *c) {
             key = d->params[q].name;
             sfmt(msg, sizeof msg, "%s", err.msg);
         } else {
-            if (d == &ip_train_def && c->data_ok) { /* the input shape a model is built on */
-                ip_train_task *tt = buf;
-                tt->model.in_c = c->in_c, tt->model.in_h = c->in_h, tt->model.in_w = c->in_w;
-                tt->model.classes = c->classes;
-            }
-            (void)rc;
-            if (!d->check || d->check(buf, &key, msg, sizeof msg) == 0) continue;
+            ip_input_shape shape = {c->in_c, c->in_h, c->in_w, c->classes};
+            if (!d->check || d->check(buf, c->data_ok ? &shape : NULL, &key, msg, sizeof msg) == 0) continue;
         }
         const setting *ks = NULL;
         for (const char *k = key; k && *k && !ks;) { /* "passport_layers|arch": the first one set */
