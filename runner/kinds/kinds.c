@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/nn/optim.h"
 
 extern const rn_kind rn_kind_train, rn_kind_eval, rn_kind_prune, rn_kind_fake1, rn_kind_verify, rn_kind_fake2,
     rn_kind_fake3, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_noop;
@@ -39,7 +38,7 @@ int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int
 static int put_str(void *task, size_t at, const char *s, const char *what, ip_err *e) {
     if (at == IP_NO_FIELD) return 0;
     size_t l = strlen(s);
-    if (l >= 1024) return ip_fail_input(e, "%s is longer than 1023 characters", what);
+    if (l >= RN_PATH_LEN) return ip_fail_input(e, "%s is longer than %d characters", what, RN_PATH_LEN - 1);
     memcpy((char *)task + at, s, l + 1);
     return 0;
 }
@@ -66,16 +65,6 @@ int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
     return 0;
 }
 
-int rn_milestones_parse(const char *s, ip_optim_cfg *o, ip_err *e) {
-    const ip_param *p = ip_task_param(&ip_train_def, "milestones");
-    ip_value v;
-    int32_t list[1 + IP_MAX_INT_LIST];
-    char msg[200];
-    if (ip_value_parse(p, s, &v, list, msg, sizeof msg) != 0) return ip_fail_input(e, "milestones: %s", msg);
-    o->nmilestones = list[0];
-    for (int i = 0; i < list[0]; i++) o->milestones[i] = list[1 + i];
-    return 0;
-}
 
 int rn_task_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     void *task = calloc(1, t->k->def->size);

@@ -63,9 +63,4 @@ int rn_task_fill(const rn_task *t, const rn_ctx *ctx, void *task, ip_err *e);
 /* Fills and runs t (k->run or k->def->run). */
 int rn_task_run(const rn_task *t, const rn_ctx *ctx, ip_metrics *out, ip_err *e);
 
-/* The train kind's milestones ("100,150") into o, by the row's rule: the one
- * parser for specs and the command line. */
-struct ip_optim_cfg;
-int rn_milestones_parse(const char *s, struct ip_optim_cfg *o, ip_err *e);
-
 #endif
