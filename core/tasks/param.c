@@ -49,7 +49,8 @@ static void fmt_num(char *out, size_t cap, double v) {
     snprintf(out, cap, "%.10g", v);
 }
 
-const char *ip_param_type_desc(const ip_param *p, char *buf, size_t cap) {
+/* "an integer in [0, 100000]", "one of sgd|adam", ... for messages. */
+static const char *type_desc(const ip_param *p, char *buf, size_t cap) {
     char a[40], b[40];
     fmt_num(a, sizeof a, p->min);
     fmt_num(b, sizeof b, p->max);
@@ -180,7 +181,7 @@ int ip_value_parse(const ip_param *p, const char *text, ip_value *v, int32_t *li
     case IP_P_ENUM: {
         int idx = ip_param_choice(p, text);
         if (idx < 0) {
-            snprintf(msg, cap, "invalid value \"%s\" (choices: %s)", text, ip_param_type_desc(p, tb, sizeof tb) + 7);
+            snprintf(msg, cap, "invalid value \"%s\" (choices: %s)", text, type_desc(p, tb, sizeof tb) + 7);
             return -1;
         }
         v->u.i = idx;

@@ -130,8 +130,6 @@ int ip_value_parse(const ip_param *p, const char *text, ip_value *v, int32_t *li
 int ip_param_default(const ip_param *p, ip_value *v, int32_t *list_buf);
 /* The index of s in an ENUM row's choices, or -1. */
 int ip_param_choice(const ip_param *p, const char *s);
-/* "an integer in [0, 100000]", "one of sgd|adam", ... for messages and docs. */
-const char *ip_param_type_desc(const ip_param *p, char *buf, size_t cap);
 
 /* Table rows. FIELD is a member designator of the task struct S (e.g.
  * train.opt.lr); the default is one literal, both value and text. */

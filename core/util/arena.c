@@ -36,12 +36,6 @@ void *ip_arena_alloc(ip_arena *a, size_t n) {
     return p;
 }
 
-char *ip_arena_strdup(ip_arena *a, const char *s) {
-    size_t l = strlen(s);
-    char *p = ip_arena_alloc(a, l + 1);
-    if (p) memcpy(p, s, l + 1);
-    return p;
-}
 
 void ip_arena_free(ip_arena *a) {
     for (ip_arena_block *b = a->head, *n; b; b = n) {

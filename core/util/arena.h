@@ -12,8 +12,6 @@ typedef struct ip_arena {
 
 /* n zeroed bytes aligned for any type, or NULL when out of memory. */
 void *ip_arena_alloc(ip_arena *a, size_t n);
-/* A copy of s, or NULL. */
-char *ip_arena_strdup(ip_arena *a, const char *s);
 void ip_arena_free(ip_arena *a);
 
 #endif

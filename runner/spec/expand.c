@@ -433,7 +433,7 @@ void expand_entry(ctx *c, int ei) {
             idx[a] = 0;
         }
     }
-    free(key.p);
+    ip_strbuf_free(&key);
 }
 
 void expand(ctx *c, int ei) {
@@ -532,6 +532,6 @@ void check_tasks(ctx *c) {
         err_at(c, ks ? ks->node : e->node, ks ? ks->path : e->path, "%s", msg);
     }
     free(buf);
-    free(memo.p);
+    ip_strbuf_free(&memo);
     free(seen.v);
 }
