@@ -8,7 +8,7 @@ void ip_metrics_init(ip_metrics *mt) { memset(mt, 0, sizeof *mt); }
 
 void ip_metrics_free(ip_metrics *mt) {
     for (int i = 0; i < mt->narrays; i++) free(mt->arrays[i].v);
-    free(mt->names), free(mt->values), free(mt->arrays);
+    free(mt->values), free(mt->arrays); /* names live in the values' block */
     memset(mt, 0, sizeof *mt);
 }
 
@@ -24,16 +24,21 @@ fail:
     return -1;
 }
 
-/* Room for one more scalar (names and values grow together). */
+/* Room for one more scalar. Values and names share one allocation (values
+ * first, for alignment): a task's metrics cost one malloc. */
 static int grow_scalars(ip_metrics *mt, ip_err *e) {
     if (mt->nscalars < mt->cap_scalars) return 0;
     int cap = mt->cap_scalars ? 2 * mt->cap_scalars : 4;
     if (cap > IP_METRICS_MAX_SCALARS) cap = IP_METRICS_MAX_SCALARS;
-    char(*names)[IP_METRIC_NAME_LEN] = realloc(mt->names, (size_t)cap * sizeof *names);
-    if (names) mt->names = names;
-    double *values = names ? realloc(mt->values, (size_t)cap * sizeof *values) : NULL;
+    double *values = malloc((size_t)cap * (sizeof *mt->values + sizeof *mt->names));
     if (!values) return ip_fail(e, "out of memory for metrics");
-    mt->values = values;
+    char(*names)[IP_METRIC_NAME_LEN] = (void *)(values + cap);
+    if (mt->nscalars) {
+        memcpy(values, mt->values, (size_t)mt->nscalars * sizeof *values);
+        memcpy(names, mt->names, (size_t)mt->nscalars * sizeof *names);
+    }
+    free(mt->values);
+    mt->values = values, mt->names = names;
     mt->cap_scalars = cap;
     return 0;
 }

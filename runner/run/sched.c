@@ -437,21 +437,20 @@ static int run_worker(const rn_ctx *ctx, ip_err *e) {
         if (rn_buf_get(&in, &n, sizeof n) != 0 || n < 0) break; /* told to stop */
         out.len = 0;
         rn_buf_put(&out, &n, sizeof n);
+        ip_arena a = {0}; /* the batch's tasks: values and strings, freed together */
         for (int i = 0; i < n && rc == 0; i++) {
-            ip_arena a = {0};
             rn_task t;
             if (rn_unpack_task(&in, &t, &a) != 0) {
-                ip_arena_free(&a);
                 rc = ip_fail(e, "rank %d: malformed task from the coordinator", ctx->rank);
                 break;
             }
             rn_result r;
             rn_run_task(&t, ctx, &r);
-            ip_arena_free(&a);
             int bad = rn_pack_result(&out, &r);
             ip_metrics_free(&r.metrics);
             if (bad) rc = ip_fail(e, "rank %d: out of memory packing results", ctx->rank);
         }
+        ip_arena_free(&a);
         if (rc != 0) break;
     }
     rn_buf_free(&out);

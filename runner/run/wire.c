@@ -110,7 +110,9 @@ int rn_pack_task(rn_buf *b, const rn_task *t) {
         return -1;
     for (int q = 0; q < d->nparams; q++) {
         const ip_value *v = &t->vals[q];
-        if (put_str(b, v->text ? v->text : "")) return -1;
+        /* only what the fill reads: a value's text is for people (keys,
+         * results), and without it a batch of small tasks stays within MPI's
+         * eager limit (sent at once, no rendezvous) */
         switch (d->params[q].type) {
         case IP_P_FLOAT:
             if (rn_buf_put(b, &v->u.f, sizeof v->u.f)) return -1;
@@ -148,7 +150,7 @@ int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a) {
     if (!vals) return -1;
     for (int q = 0; q < d->nparams; q++) {
         ip_value *v = &vals[q];
-        if (!(v->text = get_astr(b, a))) return -1;
+        v->text = ""; /* not sent (rn_pack_task) */
         switch (d->params[q].type) {
         case IP_P_FLOAT:
             if (rn_buf_get(b, &v->u.f, sizeof v->u.f)) return -1;
@@ -157,6 +159,7 @@ int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a) {
         case IP_P_MODEL:
         case IP_P_FINGERPRINT:
             if (!(v->u.s = get_astr(b, a))) return -1;
+            v->text = v->u.s;
             break;
         case IP_P_INTLIST: {
             int32_t n;

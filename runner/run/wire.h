@@ -23,7 +23,8 @@ int rn_pack_result(rn_buf *b, const rn_result *r);
 int rn_unpack_result(rn_buf *b, rn_result *r);
 /* Appends / reads one task: its kind, id, shard, seed, output path and typed
  * values. Unpack puts the values and strings in `a` (free it when the task is
- * done); the key, name and dependencies do not travel (the coordinator keeps them). */
+ * done). What only people read does not travel: the key, the entry name, the
+ * values' texts (a string's text is its value), the dependencies. */
 int rn_pack_task(rn_buf *b, const rn_task *t);
 int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a);
 
