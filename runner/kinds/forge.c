@@ -20,7 +20,7 @@ static double fake1_seconds(double passports, double images, const char *mode) {
 
 static double eval_images(const rn_task *t, const rn_ctx *c) {
     double images = (double)rn_val_i(t, "eval_images");
-    double lim = c->test_limit ? (double)c->test_limit : 10000.0;
+    double lim = rn_data_images(c, 0);
     return images > lim ? lim : images;
 }
 

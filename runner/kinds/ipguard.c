@@ -8,13 +8,13 @@
 static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
     double iters = (double)rn_val_i(t, "max_iter");
     if (iters > 100) iters = 100;
-    double test = c->test_limit ? (double)c->test_limit : 10000.0;
+    double test = rn_data_images(c, 0);
     return (double)rn_val_i(t, "points") * (iters + 1) * 3 * 15e6 / 60e9 + test * 15e6 / 60e9 + 0.5;
 }
 
 static double match_cost(const rn_task *t, const rn_ctx *c) {
     (void)t;
-    double test = c->test_limit ? (double)c->test_limit : 10000.0;
+    double test = rn_data_images(c, 0);
     return (test + 1000) * 15e6 / 60e9 + 0.2;
 }
 

@@ -59,10 +59,8 @@ const char *rn_task_get(const rn_task *t, const char *name) {
 }
 
 const ip_value *rn_task_val(const rn_task *t, const char *name) {
-    const ip_task_def *d = t->k->def;
-    for (int q = 0; q < d->nparams; q++)
-        if (strcmp(d->params[q].name, name) == 0) return &t->vals[q];
-    return NULL;
+    const ip_param *p = ip_task_param(t->k->def, name);
+    return p ? &t->vals[p - t->k->def->params] : NULL;
 }
 
 /* The values of a hand-built task and the texts they point at. */
