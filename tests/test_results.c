@@ -38,10 +38,18 @@ static const ip_param fake_eval_rows[] = {
     P_INT(fake_task, "epochs", IP_F_INT, epochs, 1, 0, 1000, "epochs"),
     P_STR(fake_task, "attack", attack, "", "attack"),
 };
-static const ip_task_def fake_train_def = {"train", "", fake_train_rows, 2, sizeof(fake_task), NULL, IP_NO_FIELD,
-                                           IP_NO_FIELD, IP_NO_FIELD, IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, NULL};
-static const ip_task_def fake_eval_def = {"eval", "", fake_eval_rows, 3, sizeof(fake_task), NULL, IP_NO_FIELD,
-                                          IP_NO_FIELD, IP_NO_FIELD, IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, NULL};
+static const ip_task_def fake_train_def = {
+    .name = "train",
+    .doc = "",
+    IP_ROWS(fake_train_rows),
+    .size = sizeof(fake_task),
+};
+static const ip_task_def fake_eval_def = {
+    .name = "eval",
+    .doc = "",
+    IP_ROWS(fake_eval_rows),
+    .size = sizeof(fake_task),
+};
 static const rn_kind fake_train_kind = {&fake_train_def, RN_OUT_MODEL, NULL, NULL, NULL};
 static const rn_kind fake_eval_kind = {&fake_eval_def, RN_OUT_NONE, NULL, NULL, NULL};
 

@@ -88,6 +88,12 @@ Test(tasks, parameter_rows_are_consistent) {
         const ip_task_def *d = ip_task_defs[k];
         unsigned char *a = malloc(d->size), *b = malloc(d->size);
         cr_assert(a && b);
+        /* the surrounding fields it has lie inside the struct (IP_AT: offset + 1) */
+        cr_expect(!d->at_data || d->at_data - 1 + 1024 <= d->size, "%s: data", d->name);
+        cr_expect(!d->at_out || d->at_out - 1 + 1024 <= d->size, "%s: out", d->name);
+        cr_expect(!d->at_test_limit || d->at_test_limit - 1 + sizeof(size_t) <= d->size, "%s: test_limit", d->name);
+        for (int i = 0; i < 2; i++)
+            cr_expect(!d->at_seed[i] || d->at_seed[i] - 1 + sizeof(uint64_t) <= d->size, "%s: seed", d->name);
         ip_task_defaults(d, a);
         for (int q = 0; q < d->nparams; q++) {
             const ip_param *p = &d->params[q];

@@ -50,10 +50,18 @@ _Static_assert(IP_FT_FTLL == 0 && IP_FT_FTAL == 1 && IP_FT_RTLL == 2 && IP_FT_RT
 OPT_INIT(finetune_init, T)
 static int finetune_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_finetune(t, out, e); }
 const ip_task_def ip_finetune_def = {
-    "finetune", "fine-tuning attack / IPGuard suspect (FTLL, FTAL, RTLL, RTAL); docs/attacks.md", finetune_params,
-    (int)(sizeof finetune_params / sizeof *finetune_params), sizeof(T), finetune_init, offsetof(T, data),
-    offsetof(T, train_limit), offsetof(T, test_limit), offsetof(T, out), {offsetof(T, seed), IP_NO_FIELD}, NULL,
-    finetune_run};
+    .name = "finetune",
+    .doc = "fine-tuning attack / IPGuard suspect (FTLL, FTAL, RTLL, RTAL); docs/attacks.md",
+    IP_ROWS(finetune_params),
+    .size = sizeof(T),
+    .init = finetune_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .at_seed = {IP_AT(T, seed)},
+    .run = finetune_run,
+};
 #undef T
 
 /* ---------------- flip ---------------- */
@@ -66,10 +74,16 @@ static const ip_param flip_params[] = {
     SEED_KEY,
 };
 static int flip_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_flip(t, out, e); }
-const ip_task_def ip_flip_def = {"flip", "flip the signs of a fraction of the passport gammas, then evaluate",
-                                 flip_params, (int)(sizeof flip_params / sizeof *flip_params), sizeof(T), NULL,
-                                 offsetof(T, data), IP_NO_FIELD, offsetof(T, test_limit), IP_NO_FIELD,
-                                 {offsetof(T, seed), IP_NO_FIELD}, NULL, flip_run};
+const ip_task_def ip_flip_def = {
+    .name = "flip",
+    .doc = "flip the signs of a fraction of the passport gammas, then evaluate",
+    IP_ROWS(flip_params),
+    .size = sizeof(T),
+    .at_data = IP_AT(T, data),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_seed = {IP_AT(T, seed)},
+    .run = flip_run,
+};
 #undef T
 
 /* ---------------- fake2 ---------------- */
@@ -90,10 +104,18 @@ static const ip_param fake2_params[] = {
 _Static_assert(IP_FAKE2_AFFINE == 0 && IP_FAKE2_PASSPORT == 1, "choices in enum order");
 OPT_INIT(fake2_init, T)
 static int fake2_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fake2(t, out, e); }
-const ip_task_def ip_fake2_def = {"fake2", "ambiguity attack: forge gamma/beta or passports with the weights frozen",
-                                  fake2_params, (int)(sizeof fake2_params / sizeof *fake2_params), sizeof(T),
-                                  fake2_init, offsetof(T, data), offsetof(T, train_limit), offsetof(T, test_limit),
-                                  IP_NO_FIELD, {offsetof(T, seed), IP_NO_FIELD}, NULL, fake2_run};
+const ip_task_def ip_fake2_def = {
+    .name = "fake2",
+    .doc = "ambiguity attack: forge gamma/beta or passports with the weights frozen",
+    IP_ROWS(fake2_params),
+    .size = sizeof(T),
+    .init = fake2_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_seed = {IP_AT(T, seed)},
+    .run = fake2_run,
+};
 #undef T
 
 /* ---------------- fake3 ---------------- */
@@ -119,10 +141,18 @@ static void fake3_init(void *p) {
     t->clip_norm = 2;
 }
 static int fake3_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fake3(t, out, e); }
-const ip_task_def ip_fake3_def = {"fake3", "insider ambiguity attack: push the real passports towards another signature",
-                                  fake3_params, (int)(sizeof fake3_params / sizeof *fake3_params), sizeof(T),
-                                  fake3_init, offsetof(T, data), offsetof(T, train_limit), offsetof(T, test_limit),
-                                  IP_NO_FIELD, {offsetof(T, seed), IP_NO_FIELD}, NULL, fake3_run};
+const ip_task_def ip_fake3_def = {
+    .name = "fake3",
+    .doc = "insider ambiguity attack: push the real passports towards another signature",
+    IP_ROWS(fake3_params),
+    .size = sizeof(T),
+    .init = fake3_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_seed = {IP_AT(T, seed)},
+    .run = fake3_run,
+};
 #undef T
 
 /* ------------------------------------------------------------------------- */

@@ -63,9 +63,17 @@ static int fake1_check(const void *p, const ip_input_shape *shape, const char **
 
 static int fake1_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fake1(t, out, e); }
 const ip_task_def ip_fake1_def = {
-    "fake1", "fake-passport attack: accuracy and signature detection of N forged passports (docs/passports.md)",
-    fake1_params, (int)(sizeof fake1_params / sizeof *fake1_params), sizeof(T), fake1_init, offsetof(T, data),
-    offsetof(T, train_limit), offsetof(T, test_limit), IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, fake1_check, fake1_run};
+    .name = "fake1",
+    .doc = "fake-passport attack: accuracy and signature detection of N forged passports (docs/passports.md)",
+    IP_ROWS(fake1_params),
+    .size = sizeof(T),
+    .init = fake1_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .check = fake1_check,
+    .run = fake1_run,
+};
 #undef T
 
 /* ---------------- verify ---------------- */
@@ -93,11 +101,17 @@ static int verify_check(const void *p, const ip_input_shape *shape, const char *
 }
 static int verify_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_verify(t, out, e); }
 const ip_task_def ip_verify_def = {
-    "verify",
-    "ownership claim vs a fake1 null distribution run by the task: claim_acc, claim_detect, p_value",
-    verify_params, (int)(sizeof verify_params / sizeof *verify_params), sizeof(T), verify_init,
-    offsetof(T, null.data), offsetof(T, null.train_limit), offsetof(T, null.test_limit), IP_NO_FIELD,
-    {IP_NO_FIELD, IP_NO_FIELD}, verify_check, verify_run};
+    .name = "verify",
+    .doc = "ownership claim vs a fake1 null distribution run by the task: claim_acc, claim_detect, p_value",
+    IP_ROWS(verify_params),
+    .size = sizeof(T),
+    .init = verify_init,
+    .at_data = IP_AT(T, null.data),
+    .at_train_limit = IP_AT(T, null.train_limit),
+    .at_test_limit = IP_AT(T, null.test_limit),
+    .check = verify_check,
+    .run = verify_run,
+};
 #undef T
 
 static int cmp_double(const void *a, const void *b) {

@@ -41,12 +41,17 @@ _Static_assert(IP_FP_TARGET_RANDOM == 0 && IP_FP_TARGET_LEAST == 1, "choices in 
 static void fingerprint_init(void *p) { ip_fp_defaults(&((T *)p)->fp); }
 static int fingerprint_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fingerprint(t, out, e); }
 const ip_task_def ip_fingerprint_def = {
-    "fingerprint",
-    "IPGuard: K points just across the owner's classification boundary, saved as a fingerprint file "
-    "(docs/fingerprint.md)",
-    fingerprint_params, (int)(sizeof fingerprint_params / sizeof *fingerprint_params), sizeof(T), fingerprint_init,
-    offsetof(T, data), offsetof(T, train_limit), offsetof(T, test_limit), offsetof(T, out),
-    {IP_NO_FIELD, IP_NO_FIELD}, NULL, fingerprint_run};
+    .name = "fingerprint",
+    .doc = "IPGuard: K points just across the owner's classification boundary, saved as a fingerprint file " "(docs/fingerprint.md)",
+    IP_ROWS(fingerprint_params),
+    .size = sizeof(T),
+    .init = fingerprint_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .run = fingerprint_run,
+};
 #undef T
 
 /* ---------------- match ---------------- */
@@ -60,9 +65,14 @@ static const ip_param match_params[] = {
 };
 static int match_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_match(t, out, e); }
 const ip_task_def ip_match_def = {
-    "match", "IPGuard: matching rate of a suspect model on a fingerprint (and the suspect's test accuracy)",
-    match_params, (int)(sizeof match_params / sizeof *match_params), sizeof(T), NULL, offsetof(T, data), IP_NO_FIELD,
-    offsetof(T, test_limit), IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, match_run};
+    .name = "match",
+    .doc = "IPGuard: matching rate of a suspect model on a fingerprint (and the suspect's test accuracy)",
+    IP_ROWS(match_params),
+    .size = sizeof(T),
+    .at_data = IP_AT(T, data),
+    .at_test_limit = IP_AT(T, test_limit),
+    .run = match_run,
+};
 #undef T
 
 /* ---------------- task code ---------------- */

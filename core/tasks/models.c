@@ -78,10 +78,19 @@ static int train_check(const void *p, const ip_input_shape *shape, const char **
 static int train_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_train(t, out, e); }
 
 const ip_task_def ip_train_def = {
-    "train", "train one model (an entry of the `models` section)", train_params,
-    (int)(sizeof train_params / sizeof *train_params), sizeof(T), train_init, offsetof(T, data),
-    offsetof(T, train_limit), offsetof(T, test_limit), offsetof(T, out), {offsetof(T, seed), offsetof(T, train.seed)},
-    train_check, train_run};
+    .name = "train",
+    .doc = "train one model (an entry of the `models` section)",
+    IP_ROWS(train_params),
+    .size = sizeof(T),
+    .init = train_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .at_seed = {IP_AT(T, seed), IP_AT(T, train.seed)},
+    .check = train_check,
+    .run = train_run,
+};
 #undef T
 
 /* ---------------- eval ---------------- */
@@ -96,10 +105,15 @@ _Static_assert(IP_BRANCH_PRIVATE == 0 && IP_BRANCH_PUBLIC == 1, "eval's branch c
 
 static int eval_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_eval(t, out, e); }
 
-const ip_task_def ip_eval_def = {"eval", "evaluate a model on the test split", eval_params,
-                                 (int)(sizeof eval_params / sizeof *eval_params), sizeof(T), NULL, offsetof(T, data),
-                                 IP_NO_FIELD, offsetof(T, test_limit), IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL,
-                                 eval_run};
+const ip_task_def ip_eval_def = {
+    .name = "eval",
+    .doc = "evaluate a model on the test split",
+    IP_ROWS(eval_params),
+    .size = sizeof(T),
+    .at_data = IP_AT(T, data),
+    .at_test_limit = IP_AT(T, test_limit),
+    .run = eval_run,
+};
 #undef T
 
 /* ---------------- prune ---------------- */
@@ -112,10 +126,16 @@ static const ip_param prune_params[] = {
 
 static int prune_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_prune(t, out, e); }
 
-const ip_task_def ip_prune_def = {"prune", "global magnitude pruning without retraining, then evaluation",
-                                  prune_params, (int)(sizeof prune_params / sizeof *prune_params), sizeof(T), NULL,
-                                  offsetof(T, data), IP_NO_FIELD, offsetof(T, test_limit), offsetof(T, out),
-                                  {IP_NO_FIELD, IP_NO_FIELD}, NULL, prune_run};
+const ip_task_def ip_prune_def = {
+    .name = "prune",
+    .doc = "global magnitude pruning without retraining, then evaluation",
+    IP_ROWS(prune_params),
+    .size = sizeof(T),
+    .at_data = IP_AT(T, data),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .run = prune_run,
+};
 #undef T
 
 /* ---------------- task code ---------------- */

@@ -28,7 +28,11 @@ static int noop_run(const void *p, ip_metrics *out, ip_err *e) {
     return ip_metrics_set(out, "value", t->value, e);
 }
 
-const ip_task_def ip_noop_def = {"noop", "does nothing (scheduler benchmarks and tests)", noop_params,
-                                 (int)(sizeof noop_params / sizeof *noop_params), sizeof(T), NULL, IP_NO_FIELD,
-                                 IP_NO_FIELD, IP_NO_FIELD, IP_NO_FIELD, {IP_NO_FIELD, IP_NO_FIELD}, NULL, noop_run};
+const ip_task_def ip_noop_def = {
+    .name = "noop",
+    .doc = "does nothing (scheduler benchmarks and tests)",
+    IP_ROWS(noop_params),
+    .size = sizeof(T),
+    .run = noop_run,
+};
 #undef T

@@ -281,6 +281,30 @@ int ip_param_store(const ip_param *p, const ip_value *v, void *task, ip_err *e) 
     return ip_fail(e, "%s: unknown field type", p->name);
 }
 
+/* A path into a char[1024] surrounding field (at 0: the struct has none). */
+static int place_path(void *task, size_t at, const char *s, const char *what, ip_err *e) {
+    if (!at) return 0;
+    size_t l = strlen(s);
+    if (l >= 1024) return ip_fail_input(e, "%s is longer than 1023 characters", what);
+    memcpy((char *)task + at - 1, s, l + 1);
+    return 0;
+}
+
+static void place(void *task, size_t at, const void *v, size_t n) {
+    if (at) memcpy((char *)task + at - 1, v, n);
+}
+
+int ip_task_place(const ip_task_def *d, void *task, const char *data, size_t train_limit, size_t test_limit,
+                  const char *out, uint64_t seed, ip_err *e) {
+    if (place_path(task, d->at_data, data ? data : "", "data.source", e) ||
+        place_path(task, d->at_out, out ? out : "", "the output path", e))
+        return -1;
+    place(task, d->at_train_limit, &train_limit, sizeof train_limit);
+    place(task, d->at_test_limit, &test_limit, sizeof test_limit);
+    for (int i = 0; i < 2; i++) place(task, d->at_seed[i], &seed, sizeof seed);
+    return 0;
+}
+
 void ip_task_defaults(const ip_task_def *d, void *task) {
     memset(task, 0, d->size);
     if (d->init) d->init(task);

@@ -87,8 +87,11 @@ typedef struct ip_input_shape {
 } ip_input_shape;
 
 /* Where the task struct takes what every task gets from its surroundings
- * rather than from keys (IP_NO_FIELD: it does not). */
-#define IP_NO_FIELD ((size_t)-1)
+ * rather than from keys: IP_AT(struct, field) is the field's offset + 1, so
+ * 0 (a field a definition leaves out) means the struct has none. */
+#define IP_AT(S, FIELD) (offsetof(S, FIELD) + 1)
+/* A kind's rows and their count, in a definition: IP_ROWS(train_params). */
+#define IP_ROWS(rows) .params = (rows), .nparams = (int)(sizeof(rows) / sizeof *(rows))
 
 typedef struct ip_task_def {
     const char *name;        /* "train", "eval", ... */
@@ -98,10 +101,10 @@ typedef struct ip_task_def {
     size_t size;             /* sizeof the task struct */
     /* fields no key sets, before the rows' defaults (NULL: zeroes) */
     void (*init)(void *task);
-    size_t at_data;          /* char[1024]: data source "kind:path" */
-    size_t at_train_limit, at_test_limit; /* size_t */
-    size_t at_out;           /* char[1024]: the output file ("" = none) */
-    size_t at_seed[2];       /* uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
+    size_t at_data;          /* IP_AT of a char[1024]: data source "kind:path" */
+    size_t at_train_limit, at_test_limit; /* IP_AT of a size_t */
+    size_t at_out;           /* IP_AT of a char[1024]: the output file ("" = none) */
+    size_t at_seed[2];       /* IP_AT of a uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
     /* Optional rule across keys, on a filled struct: 0, or -1 with msg and
      * *key = the key to blame (the spec loader reports it there; "a|b": the
      * first of them the spec sets). shape: the data's input shape when the
@@ -120,6 +123,11 @@ const ip_param *ip_task_param(const ip_task_def *d, const char *name);
 
 /* The struct's defaults: zeroes, d->init, then every row's default. */
 void ip_task_defaults(const ip_task_def *d, void *task);
+/* Stores what every task gets from its surroundings into the fields the
+ * struct has (ip_task_def.at_*): the data source, the limits, the output
+ * file and the task's seed. A path longer than its field fails. */
+int ip_task_place(const ip_task_def *d, void *task, const char *data, size_t train_limit, size_t test_limit,
+                  const char *out, uint64_t seed, ip_err *e);
 /* Stores one typed value into its field (a string longer than the field fails). */
 int ip_param_store(const ip_param *p, const ip_value *v, void *task, ip_err *e);
 /* Parses text by the row's rule (type, bounds, choices): 0, or -1 with msg.

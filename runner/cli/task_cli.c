@@ -46,17 +46,17 @@ void rn_task_cli_init(rn_task_cli *tc, const ip_task_def *d) {
         snprintf(tc->text[q], sizeof tc->text[q], UNSET);
         o->metavar = metavar(p);
     }
-    if (d->at_data != IP_NO_FIELD)
+    if (d->at_data)
         tc->opts[tc->nopts++] = (cli_opt){"data", CLI_STR, tc->data, sizeof tc->data, "KIND:PATH",
                                           "data source (required): fashion-mnist:DIR, mnist:DIR, cifar10:DIR, "
                                           "cifar100:DIR, synthetic:N"};
-    if (d->at_train_limit != IP_NO_FIELD)
+    if (d->at_train_limit)
         tc->opts[tc->nopts++] = (cli_opt){"train-limit", CLI_SIZE, &tc->train_limit, 0, "N",
                                           "use the first N training images (default all)"};
-    if (d->at_test_limit != IP_NO_FIELD)
+    if (d->at_test_limit)
         tc->opts[tc->nopts++] = (cli_opt){"test-limit", CLI_SIZE, &tc->test_limit, 0, "N",
                                           "use the first N test images (default all)"};
-    if (d->at_out != IP_NO_FIELD)
+    if (d->at_out)
         tc->opts[tc->nopts++] = (cli_opt){"out", CLI_STR, tc->out, sizeof tc->out, "FILE.h5",
                                           "output file to write (atomically)"};
 }
@@ -65,9 +65,6 @@ void rn_task_cli_add(rn_task_cli *tc, cli_opt o) {
     if (tc->nopts < (int)(sizeof tc->opts / sizeof *tc->opts)) tc->opts[tc->nopts++] = o;
 }
 
-static void put(void *task, size_t at, const void *v, size_t n) {
-    if (at != IP_NO_FIELD) memcpy((char *)task + at, v, n);
-}
 
 /* unknown --arch "resnet" (did you mean resnet18-p?) */
 static int enum_error(const char *cmd, const char *opt, const ip_param *p, const char *given) {
@@ -110,13 +107,11 @@ int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task) {
         if (ip_param_store(p, &v, task, &e) != 0) return cli_error(cmd, "--%s: %s", tc->optname[q], e.msg);
         if (!strcmp(p->name, "seed") && p->field == IP_F_NONE) seed = (uint64_t)v.u.i;
     }
-    if (d->at_data != IP_NO_FIELD && !tc->data[0])
+    if (d->at_data && !tc->data[0])
         return cli_error(cmd, "--data is required (e.g. fashion-mnist:/usr/share/datasets/fashion-mnist)");
-    if (d->at_data != IP_NO_FIELD) put(task, d->at_data, tc->data, strlen(tc->data) + 1);
-    if (d->at_out != IP_NO_FIELD) put(task, d->at_out, tc->out, strlen(tc->out) + 1);
-    put(task, d->at_train_limit, &tc->train_limit, sizeof tc->train_limit);
-    put(task, d->at_test_limit, &tc->test_limit, sizeof tc->test_limit);
-    for (int i = 0; i < 2; i++) put(task, d->at_seed[i], &seed, sizeof seed);
+    ip_err pe = {{0}};
+    if (ip_task_place(d, task, tc->data, tc->train_limit, tc->test_limit, tc->out, seed, &pe) != 0)
+        return cli_error(cmd, "%s", pe.msg);
     const char *key = NULL;
     char msg[400];
     if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return cli_error(cmd, "%s", msg);

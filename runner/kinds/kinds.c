@@ -35,30 +35,13 @@ int rn_shard_path(char *out, size_t cap, const char *merged_path, int shard, int
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-static int put_str(void *task, size_t at, const char *s, const char *what, ip_err *e) {
-    if (at == IP_NO_FIELD) return 0;
-    size_t l = strlen(s);
-    if (l >= RN_PATH_LEN) return ip_fail_input(e, "%s is longer than %d characters", what, RN_PATH_LEN - 1);
-    memcpy((char *)task + at, s, l + 1);
-    return 0;
-}
-
-static void put_size(void *task, size_t at, size_t v) {
-    if (at != IP_NO_FIELD) memcpy((char *)task + at, &v, sizeof v);
-}
-
 int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
     const ip_task_def *d = t->k->def;
     ip_task_defaults(d, task);
     for (int q = 0; q < d->nparams; q++)
         if (ip_param_store(&d->params[q], &t->vals[q], task, e) != 0) return -1;
-    if (put_str(task, d->at_data, c->data_source ? c->data_source : "", "data.source", e) ||
-        put_str(task, d->at_out, t->checkpoint ? t->checkpoint : "", "the output path", e))
+    if (ip_task_place(d, task, c->data_source, c->train_limit, c->test_limit, t->checkpoint, t->seed, e) != 0)
         return -1;
-    put_size(task, d->at_train_limit, c->train_limit);
-    put_size(task, d->at_test_limit, c->test_limit);
-    for (int i = 0; i < 2; i++)
-        if (d->at_seed[i] != IP_NO_FIELD) memcpy((char *)task + d->at_seed[i], &t->seed, sizeof t->seed);
     const char *key = NULL;
     char msg[400];
     if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
