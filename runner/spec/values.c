@@ -100,58 +100,33 @@ int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, ip_value *
         return -1;
     }
     switch (k->type) {
-    case IP_P_INT: {
+    case IP_P_INT:
+    case IP_P_FLOAT:
+    case IP_P_BOOL: {
+        /* YAML's part: a plain scalar of the type's shape (not "1" quoted, not
+         * .inf); the value and its range: the row's own rule (ip_value_parse) */
         double dv;
-        if (n->plain && is_int_text(t)) {
-            errno = 0;
-            long long v = strtoll(t, NULL, 10);
-            if (errno == ERANGE || (double)v < k->min || (double)v > k->max) {
-                char a[40], b[40];
-                fmt_num(a, sizeof a, k->min);
-                fmt_num(b, sizeof b, k->max);
-                err_at(c, node, path, "%s is out of range [%s, %s]", t, a, b);
+        int shaped = n->plain && (k->type == IP_P_INT     ? is_int_text(t)
+                                  : k->type == IP_P_FLOAT ? is_num_text(t, &dv)
+                                                          : 1);
+        if (shaped) {
+            char msg[300], buf[32];
+            if (ip_value_parse(k, t, out, NULL, msg, sizeof msg) != 0) {
+                err_at(c, node, path, "%s", msg);
                 return -1;
             }
-            char buf[32];
-            sfmt(buf, sizeof buf, "%lld", v);
+            if (k->type != IP_P_INT) return 0;
+            sfmt(buf, sizeof buf, "%lld", (long long)out->u.i); /* the key shows ints canonical: 007 is 7 */
             out->text = pstrdup(c, buf);
-            out->u.i = v;
             return out->text ? 0 : -1;
         }
-        if (n->plain && is_num_text(t, &dv)) err_at(c, node, path, "expected an integer, got %s", t);
-        else if (!n->plain) err_at(c, node, path, "expected an integer, got the string \"%s\"", t);
-        else err_at(c, node, path, "expected an integer, got \"%s\"", t);
+        if (k->type == IP_P_BOOL) err_at(c, node, path, "expected true or false, got \"%s\"", t);
+        else if (k->type == IP_P_INT && n->plain && is_num_text(t, &dv)) err_at(c, node, path, "expected an integer, got %s", t);
+        else if (!n->plain)
+            err_at(c, node, path, "expected %s, got the string \"%s\"", k->type == IP_P_INT ? "an integer" : "a number", t);
+        else err_at(c, node, path, "expected %s, got \"%s\"", k->type == IP_P_INT ? "an integer" : "a number", t);
         return -1;
     }
-    case IP_P_FLOAT: {
-        double v;
-        if (n->plain && is_num_text(t, &v)) {
-            if (v < k->min || v > k->max) {
-                char a[40], b[40];
-                fmt_num(a, sizeof a, k->min);
-                fmt_num(b, sizeof b, k->max);
-                err_at(c, node, path, "%s is out of range [%s, %s]", t, a, b);
-                return -1;
-            }
-            out->text = t;
-            out->u.f = v;
-            return 0;
-        }
-        if (!n->plain) err_at(c, node, path, "expected a number, got the string \"%s\"", t);
-        else err_at(c, node, path, "expected a number, got \"%s\"", t);
-        return -1;
-    }
-    case IP_P_BOOL:
-        if (n->plain && (!strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE"))) {
-            out->text = "true", out->u.i = 1;
-            return 0;
-        }
-        if (n->plain && (!strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE"))) {
-            out->text = "false", out->u.i = 0;
-            return 0;
-        }
-        err_at(c, node, path, "expected true or false, got \"%s\"", t);
-        return -1;
     case IP_P_ENUM: {
         int idx = ip_param_choice(k, t);
         if (idx >= 0) {
