@@ -1,6 +1,8 @@
 /* HDF5 helpers shared by core/io/ckpt.c, core/ipguard/fingerprint.c and runner/run/results.c (h5util.h). */
 #include "h5util.h"
 
+#include "../util/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -349,18 +351,6 @@ done:
 /* ------------------------------------------------------------------------- */
 /* Atomic write                                                              */
 
-static int fsync_path(const char *path, int directory) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    /* some filesystems cannot sync directories: not an error */
-    if (rc != 0 && directory && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 int ip_h5_write_atomic(const char *path, hid_t fcpl, const char *verb, ip_h5_fill fill, const void *user,
                        ip_err *e) {
     ip_h5_detail_buf db;
@@ -373,11 +363,7 @@ int ip_h5_write_atomic(const char *path, hid_t fcpl, const char *verb, ip_h5_fil
     }
     memcpy(tmp, path, plen);
     snprintf(tmp + plen, 32, ".tmp.%ld", (long)getpid());
-    /* the directory to fsync after the rename */
-    const char *slash = strrchr(path, '/');
-    size_t dlen = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (dlen) memcpy(dir, path, dlen), dir[dlen] = 0;
-    else memcpy(dir, ".", 2);
+    if (ip_dir_of(path, dir, plen + 2) != 0) memcpy(dir, ".", 2); /* cannot happen: dir has room for path */
 
     int rc = -1, created = 0;
     hid_t fapl = ip_h5_make_fapl(1), f = -1;
@@ -408,20 +394,8 @@ int ip_h5_write_atomic(const char *path, hid_t fcpl, const char *verb, ip_h5_fil
         ip_fail(e, "%s %s: closing %s failed%s", verb, path, tmp, ip_h5_detail(&db));
         goto done;
     }
-    if (fsync_path(tmp, 0) != 0) {
-        ip_fail(e, "%s %s: fsync of %s failed: %s", verb, path, tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        ip_fail(e, "%s %s: rename from %s failed: %s", verb, path, tmp, strerror(errno));
-        goto done;
-    }
-    created = 0;
-    if (fsync_path(dir, 1) != 0) {
-        ip_fail(e, "%s %s: the file is in place but fsync of directory %s failed: %s", verb, path, dir,
-                strerror(errno));
-        goto done;
-    }
+    created = 0; /* ip_commit_tmp removes it on failure */
+    if (ip_commit_tmp(tmp, path, verb, e) != 0) goto done;
     rc = 0;
 done:
     if (f >= 0) H5Fclose(f);

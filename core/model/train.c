@@ -11,6 +11,7 @@
 #include "../nn/layers.h"
 #include "../passport/trigger.h"
 #include "../util/proc.h"
+#include "../util/rng.h"
 
 void ip_train_defaults(ip_train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -63,15 +64,58 @@ static int add_triggers(const ip_dataset *trig, size_t *next, float *xb, int32_t
     return n + IP_TRIGGER_PER_BATCH;
 }
 
+/* Where a training run is: saved as part "train.pos" of the task state
+ * (io/resume.h) at the start of a step; a resumed run continues with that
+ * step. The epoch's sample order is keyed by (seed, epoch); the augmentation
+ * stream's counter is part of the position, so a resumed run draws exactly
+ * the numbers an uninterrupted one would. */
+typedef struct train_pos {
+    int32_t epoch, pad;
+    uint64_t start;          /* index (in the epoch's order) of the step's first sample */
+    uint64_t trig_next;      /* v3: trigger samples used so far */
+    double loss_sum, sign_sum;
+    uint64_t correct_sum, seen, steps;
+    ip_rng aug;
+} train_pos;
+
+typedef struct train_save {
+    const ip_model *m;
+    const ip_optim *opt;
+    const train_pos *pos;
+    ip_saver *sv;
+    const ip_metrics *metrics;
+} train_save;
+
+static int train_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
+    train_save *t = user;
+    if (ip_state_add_model(parts, n, "model.", t->m) != 0 || ip_state_add_optim(parts, n, "optim.", t->opt) != 0 ||
+        ip_state_add(parts, n, "train.pos", t->pos, sizeof *t->pos) != 0)
+        return ip_fail(e, "too many state parts");
+    return t->metrics ? ip_state_add_metrics(t->sv, parts, n, t->metrics, e) : 0;
+}
+
+/* Restores a saved run: weights, optimiser, position and metrics. */
+static int train_restore(ip_saver *sv, ip_model *m, ip_optim *opt, train_pos *pos, ip_metrics *metrics, ip_err *e) {
+    if (ip_state_get_model(sv, "model.", m, e) != 0 || ip_state_get_optim(sv, "optim.", opt, e) != 0 ||
+        ip_state_get(&sv->loaded, sv->r.path, "train.pos", pos, sizeof *pos, e) != 0)
+        return -1;
+    if (metrics && ip_state_get_metrics(sv, metrics, e) != 0) return -1;
+    return 0;
+}
+
 int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c, ip_epoch_cb cb,
              void *user, ip_err *e) {
+    return ip_train_resumable(m, train, test, c, cb, user, NULL, NULL, e);
+}
+
+int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c,
+                       ip_epoch_cb cb, void *user, ip_saver *sv, ip_metrics *metrics, ip_err *e) {
     if (c->batch < 1 || c->epochs < 0) return ip_fail(e, "bad batch %d / epochs %d", c->batch, c->epochs);
     if (train->n == 0) return ip_fail(e, "empty training set");
     /* v3 mixes trigger samples into every minibatch (docs/passports.md "Trigger set") */
     ip_dataset trig = {0};
     int ntrig = m->cfg.scheme == IP_SCHEME_V3 && m->trigger.n > 0 ? IP_TRIGGER_PER_BATCH : 0;
     if (ntrig && ip_trigger_normalised(m, &trig, e) != 0) return -1;
-    size_t trig_next = 0;
     int cap = c->batch + ntrig;
     if (m->batch < cap && ip_model_plan(m, cap, e) != 0) {
         ip_data_free(&trig);
@@ -91,22 +135,41 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
         rc = ip_fail(e, "out of memory for the training batch");
         goto done;
     }
+    train_pos pos = {0};
+    int resumed = sv && sv->resumed;
+    if (resumed && train_restore(sv, m, &opt, &pos, metrics, e) != 0) {
+        rc = -1;
+        goto done;
+    }
+    train_save saving = {m, &opt, &pos, sv, metrics};
     ip_branch br[2];
     int nbr = branches_of(m, br);
     ip_branch saved_branch = m->branch;
-    for (int epoch = 0; epoch < c->epochs; epoch++) {
+    for (int epoch = pos.epoch; epoch < c->epochs; epoch++) {
         double t0 = ip_now_s();
         float lr = ip_optim_lr_at(&c->opt, epoch);
         ip_data_epoch_order(order, train->n, c->seed, (uint64_t)epoch);
-        ip_rng aug;
-        ip_rng_init(&aug, c->seed, ip_stream("augment", (uint64_t)epoch));
-        double loss_sum = 0, sign_sum = 0;
-        size_t correct_sum = 0, seen = 0, steps = 0;
-        for (size_t start = 0; start < train->n; start += (size_t)c->batch) {
+        if (!resumed) { /* a new epoch (a resumed one has its position) */
+            pos = (train_pos){.epoch = epoch, .trig_next = pos.trig_next};
+            ip_rng_init(&pos.aug, c->seed, ip_stream("augment", (uint64_t)epoch));
+        }
+        resumed = 0;
+        for (; pos.start < train->n; pos.start += (size_t)c->batch) {
+            if (sv) {
+                char where[64];
+                snprintf(where, sizeof where, "epoch %d, sample %zu", epoch + 1, (size_t)pos.start);
+                if (ip_saver_point(sv, train_fill, &saving, where, e) != 0) {
+                    rc = -1;
+                    goto done;
+                }
+            }
+            size_t start = (size_t)pos.start;
             int n = (int)((train->n - start) < (size_t)c->batch ? train->n - start : (size_t)c->batch);
-            ip_data_gather(train, order + start, (size_t)n, xb, yb, c->augment, &aug);
+            ip_data_gather(train, order + start, (size_t)n, xb, yb, c->augment, &pos.aug);
             /* both branches see the same triggers; the loss averages over data and triggers */
+            size_t trig_next = (size_t)pos.trig_next;
             int nb = ntrig ? add_triggers(&trig, &trig_next, xb, yb, n) : n;
+            pos.trig_next = trig_next;
             ip_model_zero_grad(m);
             double step_loss = 0;
             for (int b = 0; b < nbr; b++) {
@@ -120,29 +183,29 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
                 if (ntrig) xent_forward_backward(NULL, logits, yb, n, m->cfg.classes, 1.f, &correct);
                 if (private) {
                     double sl = ip_model_sign_loss(m);
-                    sign_sum += sl;
+                    pos.sign_sum += sl;
                     step_loss += sl;
                 }
-                if (b == nbr - 1) correct_sum += (size_t)correct;
+                if (b == nbr - 1) pos.correct_sum += (size_t)correct;
                 ip_model_backward(m, m->dlogits, NULL);
             }
             if (!isfinite(step_loss)) {
-                rc = ip_fail(e, "non-finite loss at epoch %d step %zu (lr %g): training diverged", epoch + 1, steps,
-                             (double)lr);
+                rc = ip_fail(e, "non-finite loss at epoch %d step %zu (lr %g): training diverged", epoch + 1,
+                             (size_t)pos.steps, (double)lr);
                 m->branch = saved_branch;
                 goto done;
             }
             ip_optim_step(&opt, m, lr);
-            loss_sum += step_loss * n;
-            seen += (size_t)n;
-            steps++;
+            pos.loss_sum += step_loss * n;
+            pos.seen += (size_t)n;
+            pos.steps++;
         }
         m->branch = saved_branch;
         m->sign_loss_scale = 0;
         ip_epoch_report r = {.epoch = epoch + 1,
-                             .train_loss = loss_sum / (double)seen,
-                             .train_acc = (double)correct_sum / (double)seen,
-                             .sign_loss = sign_sum / (double)steps,
+                             .train_loss = pos.loss_sum / (double)pos.seen,
+                             .train_acc = (double)pos.correct_sum / (double)pos.seen,
+                             .sign_loss = pos.sign_sum / (double)pos.steps,
                              .test_acc = -1,
                              .detect = m->npassports ? ip_model_detect(m, -1) : -1};
         if (test && ip_evaluate(m, test, c->batch, &r.test_acc, e) != 0) {
@@ -154,7 +217,8 @@ int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const
             fprintf(stderr, "epoch %d/%d: loss %.4f train_acc %.4f", r.epoch, c->epochs, r.train_loss, r.train_acc);
             if (r.test_acc >= 0) fprintf(stderr, " test_acc %.4f", r.test_acc);
             if (m->npassports) fprintf(stderr, " sign_loss %.4f detect %.4f", r.sign_loss, r.detect);
-            fprintf(stderr, " lr %g (%.1f s, %.0f img/s)\n", (double)lr, r.seconds, (double)seen * nbr / r.seconds);
+            fprintf(stderr, " lr %g (%.1f s, %.0f img/s)\n", (double)lr, r.seconds,
+                    (double)pos.seen * nbr / r.seconds);
         }
         if (cb && cb(&r, user) != 0) break;
     }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../io/data.h"
+#include "../io/resume.h"
 #include "../util/err.h"
 #include "model.h"
 #include "../nn/optim.h"
@@ -40,6 +41,14 @@ typedef int (*ip_epoch_cb)(const ip_epoch_report *r, void *user);
  * epoch. Fails on a non-finite loss. */
 int ip_train(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c,
              ip_epoch_cb cb, void *user, ip_err *e);
+/* ip_train that checkpoints (io/resume.h): sv (NULL: none) restores a saved
+ * run when it loaded one, and saves at the start of steps when due: the
+ * weights, the optimiser, the position and `metrics` (the caller's metrics
+ * so far, e.g. the per-epoch arrays its callback appends; NULL: none). On a
+ * stop it returns -1 with an IP_ERR_INTERRUPTED error. A run resumed from
+ * any save ends bit for bit where an uninterrupted one does. */
+int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *test, const ip_train_cfg *c,
+                       ip_epoch_cb cb, void *user, ip_saver *sv, ip_metrics *metrics, ip_err *e);
 /* Checks that d's sample shape and class count fit m, then normalises d with
  * the model's input mean/std (unless d is already normalised with them). */
 int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);

@@ -88,6 +88,7 @@ const ip_task_def ip_train_def = {
     .at_test_limit = IP_AT(T, test_limit),
     .at_out = IP_AT(T, out),
     .at_seed = {IP_AT(T, seed), IP_AT(T, train.seed)},
+    .at_resume = IP_AT(T, resume),
     .check = train_check,
     .run = train_run,
 };
@@ -189,6 +190,7 @@ static int passport_metrics(ip_model *m, const ip_dataset *test, int batch, ip_m
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset train = {0}, test = {0};
     ip_model m = {0};
+    ip_saver sv = {0};
     int rc = -1;
     if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) goto done;
     if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) goto done;
@@ -204,7 +206,8 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_train_cfg tc = t->train;
     if (tc.seed == 0) tc.seed = t->seed;
     epoch_sink sink = {out, e, 0};
-    if (ip_train(&m, &train, &test, &tc, record_epoch, &sink, e) != 0 || sink.failed) goto done;
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_train_def, t), e) < 0) goto done;
+    if (ip_train_resumable(&m, &train, &test, &tc, record_epoch, &sink, &sv, out, e) != 0 || sink.failed) goto done;
     double acc;
     if (ip_evaluate(&m, &test, tc.batch, &acc, e) != 0) goto done;
     if (ip_metrics_set(out, "test_acc", acc, e) != 0) goto done;
@@ -217,6 +220,8 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     ip_model_free(&m);
     ip_data_free(&train);
     ip_data_free(&test);

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/resume.h"
 #include "../nn/optim.h"
+#include "../util/rng.h"
 
 const ip_task_def *ip_task_def_find(const char *name) {
     for (int i = 0; ip_task_defs[i]; i++)
@@ -303,6 +305,24 @@ int ip_task_place(const ip_task_def *d, void *task, const char *data, size_t tra
     place(task, d->at_test_limit, &test_limit, sizeof test_limit);
     for (int i = 0; i < 2; i++) place(task, d->at_seed[i], &seed, sizeof seed);
     return 0;
+}
+
+int ip_task_place_resume(const ip_task_def *d, void *task, const char *state_path, double every, ip_err *e) {
+    if (!d->at_resume) return 0;
+    ip_resume *r = (ip_resume *)((char *)task + d->at_resume - 1);
+    size_t l = strlen(state_path ? state_path : "");
+    if (l >= sizeof r->path) return ip_fail_input(e, "the task state path is longer than %zu characters", sizeof r->path - 1);
+    memcpy(r->path, state_path ? state_path : "", l + 1);
+    r->every = every;
+    return 0;
+}
+
+uint64_t ip_task_ident(const ip_task_def *d, const void *task) {
+    uint64_t h = ip_fnv1a(d->name);
+    if (!d->at_resume) return ip_fnv1a_bytes(h, task, d->size);
+    size_t at = d->at_resume - 1, end = at + sizeof(ip_resume);
+    h = ip_fnv1a_bytes(h, task, at);
+    return ip_fnv1a_bytes(h, (const char *)task + end, d->size - end);
 }
 
 void ip_task_defaults(const ip_task_def *d, void *task) {

@@ -105,6 +105,7 @@ typedef struct ip_task_def {
     size_t at_train_limit, at_test_limit; /* IP_AT of a size_t */
     size_t at_out;           /* IP_AT of a char[1024]: the output file ("" = none) */
     size_t at_seed[2];       /* IP_AT of a uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
+    size_t at_resume;        /* IP_AT of an ip_resume (io/resume.h): the kind checkpoints itself (0: it cannot) */
     /* Optional rule across keys, on a filled struct: 0, or -1 with msg and
      * *key = the key to blame (the spec loader reports it there; "a|b": the
      * first of them the spec sets). shape: the data's input shape when the
@@ -128,6 +129,13 @@ void ip_task_defaults(const ip_task_def *d, void *task);
  * file and the task's seed. A path longer than its field fails. */
 int ip_task_place(const ip_task_def *d, void *task, const char *data, size_t train_limit, size_t test_limit,
                   const char *out, uint64_t seed, ip_err *e);
+/* Where a kind that checkpoints keeps its state file and how often it saves
+ * (no-op for a kind without at_resume). A path longer than the field fails. */
+int ip_task_place_resume(const ip_task_def *d, void *task, const char *state_path, double every, ip_err *e);
+/* Identity of a filled task struct: FNV-1a of its kind's name and its bytes,
+ * its ip_resume field left out (where and how often it saves does not change
+ * what it computes): a state file of other parameters is not resumed. */
+uint64_t ip_task_ident(const ip_task_def *d, const void *task);
 /* Stores one typed value into its field (a string longer than the field fails). */
 int ip_param_store(const ip_param *p, const ip_value *v, void *task, ip_err *e);
 /* Parses text by the row's rule (type, bounds, choices): 0, or -1 with msg.

@@ -27,6 +27,7 @@ typedef struct ip_train_task {
     char signature[1024];    /* text embedded in every passport layer ("" = random bits; its capacity: core/tasks/train.c) */
     size_t triggers;         /* v3: trigger set size (core/passport/trigger.h), generated from seed */
     char out[1024];          /* checkpoint path ("" = do not save) */
+    ip_resume resume;        /* its state file while it runs (io/resume.h) */
 } ip_train_task;
 
 void ip_train_task_defaults(ip_train_task *t);

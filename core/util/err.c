@@ -31,6 +31,18 @@ int ip_fail_input(ip_err *e, const char *fmt, ...) {
     return -1;
 }
 
+int ip_fail_interrupted(ip_err *e, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfail(e, IP_ERR_INTERRUPTED, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int ip_err_is_interrupted(const ip_err *e) { return e && e->msg[CLASS_BYTE] == IP_ERR_INTERRUPTED; }
+
 int ip_err_mark_input(ip_err *e) {
     if (e) e->msg[CLASS_BYTE] = IP_ERR_INPUT;
     return -1;
@@ -38,7 +50,9 @@ int ip_err_mark_input(ip_err *e) {
 
 int ip_err_is_input(const ip_err *e) { return e && e->msg[CLASS_BYTE] == IP_ERR_INPUT; }
 
-int ip_err_exit_code(const ip_err *e) { return ip_err_is_input(e) ? 2 : 1; }
+int ip_err_exit_code(const ip_err *e) {
+    return ip_err_is_input(e) ? 2 : ip_err_is_interrupted(e) ? IP_EXIT_INTERRUPTED : 1;
+}
 
 int ip_failctx(ip_err *e, const char *fmt, ...) {
     if (e) {

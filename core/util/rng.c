@@ -1,5 +1,7 @@
 #include "rng.h"
 
+#include <string.h>
+
 #include <math.h>
 
 /* Philox4x32-10 constants (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11). */
@@ -36,14 +38,16 @@ static uint64_t splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-uint64_t ip_fnv1a(const char *s) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        h ^= *p;
+uint64_t ip_fnv1a_bytes(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
         h *= 0x100000001b3ull;
     }
     return h;
 }
+
+uint64_t ip_fnv1a(const char *s) { return ip_fnv1a_bytes(IP_FNV1A_INIT, s ? s : "", s ? strlen(s) : 0); }
 
 uint64_t ip_stream(const char *purpose, uint64_t index) {
     return splitmix64(ip_fnv1a(purpose) ^ splitmix64(index));

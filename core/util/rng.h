@@ -21,6 +21,9 @@ typedef struct ip_rng {
 
 /* FNV-1a 64 of a string: the one string hash (stream ids, spec hashes, hash tables). */
 uint64_t ip_fnv1a(const char *s);
+/* FNV-1a 64 continued over n bytes (start from IP_FNV1A_INIT, or chain). */
+#define IP_FNV1A_INIT 0xcbf29ce484222325ULL
+uint64_t ip_fnv1a_bytes(uint64_t h, const void *data, size_t n);
 /* 64-bit stream id from a purpose string and an index (FNV-1a + splitmix). */
 uint64_t ip_stream(const char *purpose, uint64_t index);
 

@@ -45,7 +45,19 @@ int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
     const char *key = NULL;
     char msg[400];
     if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
+    if (d->at_resume && c->state_dir && c->state_dir[0]) {
+        char path[1100];
+        if (rn_state_path(path, sizeof path, c->state_dir, d, task) != 0)
+            return ip_fail_input(e, "state paths under %s are too long", c->state_dir);
+        if (ip_task_place_resume(d, task, path, c->checkpoint_every, e) != 0) return -1;
+    }
     return 0;
+}
+
+int rn_state_path(char *out, size_t cap, const char *state_dir, const ip_task_def *d, const void *task) {
+    int n = snprintf(out, cap, "%s/%s-%016llx.state", state_dir, d->name,
+                     (unsigned long long)ip_task_ident(d, task));
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 

@@ -21,6 +21,8 @@ typedef enum { RN_OUT_NONE = 0, RN_OUT_MODEL, RN_OUT_FINGERPRINT } rn_output;
 typedef struct rn_ctx {
     const char *data_source;      /* data.source */
     size_t train_limit, test_limit;
+    const char *state_dir;        /* where long tasks keep their state files (<outdir>/state); NULL/"" = none */
+    double checkpoint_every;      /* seconds between a long task's saves (checkpoint_every) */
     int rank;
     int threads;
 } rn_ctx;
@@ -58,8 +60,13 @@ int rn_kind_index(const rn_kind *k);
 
 /* The core task struct of t (k->def->size bytes at `task`): the kind's
  * defaults, then every typed value stored in its field, the data section, the
- * output path and the task's seed. One generic fill for every kind. */
+ * output path and the task's seed; for a kind that checkpoints, its state
+ * file rn_state_path and ctx->checkpoint_every. One generic fill for every kind. */
 int rn_task_fill(const rn_task *t, const rn_ctx *ctx, void *task, ip_err *e);
+/* The state file of a filled task of kind d: "<state_dir>/<kind>-<ident as
+ * 16 hex digits>.state" (ip_task_ident: the same task of the same spec gets
+ * the same file on any rank and after any resume). -1 when too long. */
+int rn_state_path(char *out, size_t cap, const char *state_dir, const ip_task_def *d, const void *task);
 /* Fills and runs t (k->run or k->def->run). */
 int rn_task_run(const rn_task *t, const rn_ctx *ctx, ip_metrics *out, ip_err *e);
 

@@ -2,6 +2,8 @@
  * settings of its "D" line, and the explanation of a refused resume. */
 #include "journal_impl.h"
 
+#include "../../core/util/rng.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,14 +13,7 @@
 /* ------------------------------------------------------------------------- */
 /* hashing, paths                                                            */
 
-uint64_t rn_journal_hash_bytes(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+uint64_t rn_journal_hash_bytes(uint64_t h, const void *data, size_t n) { return ip_fnv1a_bytes(h, data, n); }
 
 static uint64_t hash_str(uint64_t h, const char *s) {
     return rn_journal_hash_bytes(h, s ? s : "", (s ? strlen(s) : 0) + 1); /* with the NUL: unambiguous */
