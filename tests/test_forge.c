@@ -581,7 +581,7 @@ Test(forge, fake1_and_verify_tasks) {
         cr_assert_eq(ip_task_train(&tt, &mt, &e), 0, "%s", e.msg);
         ip_metrics_free(&mt);
     }
-    rn_ctx ctx = {src, 0, 200, 0, 1};
+    rn_ctx ctx = {.data_source = src, .test_limit = 200, .threads = 1};
     /* unsharded vs 2 shards through the kind */
     rn_task t;
     ip_metrics whole, part[2];

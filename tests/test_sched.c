@@ -189,7 +189,7 @@ Test(wire, task_round_trip) {
     cr_assert_str_eq(rn_task_val(&u, "signature")->u.s, "owner");
     cr_assert_eq(rn_task_val(&u, "scheme")->u.i, 2);
     /* the filled core structs are the same */
-    rn_ctx ctx = {"synthetic:8", 0, 0, 0, 1};
+    rn_ctx ctx = {.data_source = "synthetic:8", .threads = 1};
     ip_train_task x, y;
     ip_err e = {{0}};
     cr_assert_eq(rn_task_fill(&t, &ctx, &x, &e), 0, "%s", e.msg);

@@ -347,7 +347,7 @@ void expand_entry(ctx *c, int ei) {
         nrefs += IP_P_IS_REF(k->def->params[q].type) && key_set[q] >= 0;
     }
     int idx[RN_MAX_KEYS] = {0};
-    rn_ctx rc = {c->s->data_source, c->s->train_limit, c->s->test_limit, 0, 1};
+    rn_ctx rc = {.data_source = c->s->data_source, .train_limit = c->s->train_limit, .test_limit = c->s->test_limit, .threads = 1};
     sbuf key = {0};
     for (int it = 0; it < n; it++) {
         rn_task *t = new_task(c);
