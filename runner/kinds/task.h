@@ -29,7 +29,11 @@
 #define RN_NOT_SPLIT (-1)
 #define RN_MERGE (-2)
 
-typedef enum { RN_PENDING = 0, RN_RUNNING, RN_DONE, RN_FAILED, RN_SKIPPED } rn_status;
+/* RN_INTERRUPTED: a task that stopped on request (a signal, a time limit)
+ * after saving its state; it is not finished (the journal records no finish,
+ * the crash-twice rule does not count it) and a resume continues it. */
+typedef enum { RN_PENDING = 0, RN_RUNNING, RN_DONE, RN_FAILED, RN_SKIPPED, RN_INTERRUPTED } rn_status;
+#define RN_NSTATUS 6
 const char *rn_status_name(rn_status s);
 
 struct rn_kind;

@@ -148,6 +148,8 @@ static int compact_line(void *vctx, char *p, size_t len, long lineno, ip_err *e)
     cl->ent = i;
     if (l.type == 'F') {
         en->last_f = c->nlines;
+    } else if (l.type == 'I') { /* kept in place unless the key's starts are folded (the C line counts it) */
+        en->alone = 0;
     } else {
         en->starts += l.starts;
         en->alone += l.alone;

@@ -62,6 +62,12 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
     rn_progress_status(p, 0);
 }
 
+void rn_progress_interrupted(rn_progress *p, const rn_task *t, const rn_result *r) {
+    if (p->running > 0) p->running--;
+    clear_line(p);
+    fprintf(p->f, "interrupted %s (rank %d): %s\n", t->key, r->rank, r->error);
+}
+
 void rn_progress_status(rn_progress *p, int force) {
     double t = ip_now_s();
     if (!force && !p->tty && t - p->last_status < p->interval) return;

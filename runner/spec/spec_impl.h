@@ -149,7 +149,7 @@ static inline int is_models_kind(const rn_kind *k) { return k == models_kind(); 
 
 /* The spec's own keys and top-level names (values.c checks them like the kinds' keys). */
 
-static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks"};
+static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks", "checkpoint_every"};
 #define NTOP ((int)(sizeof top_names / sizeof *top_names))
 
 /* The spec's own keys (rows like the kinds', with fields of rn_spec). */
@@ -164,6 +164,10 @@ static const rn_key data_keys[] = {
 #define NDATA ((int)(sizeof data_keys / sizeof *data_keys))
 static const rn_key key_seed = {"seed", IP_P_INT, IP_F_NONE, 0, 0, "1", 1, 0, 9223372036854775807.0, NULL, NULL,
                                 "spec seed"};
+static const rn_key key_checkpoint_every = {
+    "checkpoint_every", IP_P_FLOAT, IP_F_NONE, 0, 0, IP_CHECKPOINT_EVERY_TEXT, IP_CHECKPOINT_EVERY_DEFAULT, 1,
+    IP_CHECKPOINT_EVERY_MAX, NULL, NULL,
+    "seconds between the saves of a long task's state (docs/checkpoint.md); run --checkpoint-every overrides it"};
 static const rn_key key_str = {"", IP_P_STRING, IP_F_NONE, 0, 0, "", 0, 0, 0, NULL, NULL, ""};
 
 
