@@ -167,8 +167,9 @@ const rn_record *rn_journal_state_find(const rn_journal_state *st, const char *k
 /* Starts recorded for key (0 when never started). O(1). */
 int rn_journal_state_starts(const rn_journal_state *st, const char *key);
 
-/* 1 when key was started, never finished, and its last start was not
- * followed by an interruption: it was running when a process died. */
+/* 1 when key was started and its last start was not followed by an
+ * interruption: unless a finish record says otherwise, it may have been
+ * running when a process died (a resume hands such tasks out alone). */
 int rn_journal_state_lost(const rn_journal_state *st, const char *key);
 
 /* Resume rule: every unfinished key with >= RN_CRASH_LIMIT starts alone gets a

@@ -200,7 +200,7 @@ int rn_journal_state_starts(const rn_journal_state *st, const char *key) {
 
 int rn_journal_state_lost(const rn_journal_state *st, const char *key) {
     int i = index_find(st, key);
-    return i >= 0 && entries(st)[i].rec < 0 && entries(st)[i].starts > 0 && !entries(st)[i].stopped;
+    return i >= 0 && entries(st)[i].starts > 0 && !entries(st)[i].stopped;
 }
 
 int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e) {
