@@ -22,7 +22,7 @@ void rn_print_dry_run(const rn_spec *s, const rn_sizing *z) {
         if (path && path[i] > critical) critical = path[i];
         total += t->cost;
         walls += w;
-        printf("  #%-5d %-10s est %9s  %s", i, t->kind, rn_format_duration(w, a, sizeof a), t->key);
+        printf("  #%-5d %-10s est %11s  %s", i, t->kind, rn_format_duration(w, a, sizeof a), t->key);
         if (t->threads) printf("  (%d thread%s)", t->threads, t->threads == 1 ? "" : "s");
         if (t->ndeps) {
             printf("  <- ");

@@ -39,7 +39,9 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
         int finished = p->done + p->failed + p->skipped;
         fprintf(p->f, "[%*d/%d] %-7s %s", (int)snprintf(NULL, 0, "%d", p->total), finished, p->total,
                 rn_status_name(r->status), t->key);
-        if (r->status != RN_SKIPPED) fprintf(p->f, " (%.1fs, rank %d)", r->wall_seconds, r->rank);
+        char took[32];
+        if (r->status != RN_SKIPPED)
+            fprintf(p->f, " (%s, rank %d)", rn_format_duration(r->wall_seconds, took, sizeof took), r->rank);
         if (r->status == RN_DONE) {
             /* the headline metrics, when the task has them */
             static const char *const show[] = {"test_acc", "detect", "public_test_acc", "real_acc", "fake_mean",

@@ -199,9 +199,10 @@ int rn_sizing_report(const rn_spec *s, const rn_sizing *z, const rn_status *stat
         if (t->threads > thr.most) thr.most = t->threads;
     }
     if (thr.n) {
-        fprintf(f, "warning: %d task%s ask%s for up to %.0f threads but a rank has %d core%s: they run with the "
+        fprintf(f, "warning: %d task%s ask%s for up to %.0f threads but a rank has %d core%s: %s with the "
                    "threads asked, sharing the cores (the estimates count %d); entries:",
-                thr.n, pl(thr.n), thr.n == 1 ? "s" : "", thr.most, z->cores, pl(z->cores), z->cores);
+                thr.n, pl(thr.n), thr.n == 1 ? "s" : "", thr.most, z->cores, pl(z->cores),
+                thr.n == 1 ? "it runs" : "they run", z->cores);
         for (int k = 0; k < nentries && k < RN_SIZING_LIST; k++)
             fprintf(f, "%s %s (%d)", k ? "," : "", s->tasks[thr.ids[k]].name, s->tasks[thr.ids[k]].threads);
         if (nentries > RN_SIZING_LIST) fprintf(f, " and %d more", nentries - RN_SIZING_LIST);
