@@ -211,6 +211,11 @@ Test(sizing, bad_entry_threads_are_reported_at_the_key) {
     threads_error("  - {name: a, thread: 2}", "models[0].thread", "did you mean \"threads\"");
 }
 
+/* A million-task spec does not grow: threads lives in the padding after ndeps. */
+Test(sizing, a_task_is_no_bigger_for_its_threads) {
+    if (sizeof(void *) == 8) cr_assert_eq(sizeof(rn_task), 112, "rn_task is %zu bytes", sizeof(rn_task));
+}
+
 Test(sizing, threads_travel_and_are_set_around_the_task_alone) {
     rn_task t;
     cr_assert_eq(rn_task_init(&t, rn_kind_find("noop")), 0);

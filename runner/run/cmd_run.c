@@ -343,8 +343,7 @@ int cmd_run(int argc, char **argv) {
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads per rank (default: all cores alone, 1 under MPI)"},
         {"flush-interval", CLI_FLOAT, &flush, 0, "S", "seconds between rewrites of the in-progress results file (30)"},
         {"time-limit", CLI_STR, limit_text, sizeof limit_text, "LIMIT",
-         "the job's time limit: warns (here and in --dry-run) about tasks that cannot fit; Slurm's M, M:S,\n"
-         "H:M:S, D-H, D-H:M, D-H:M:S, or 3600s, 90m, 2h, 1.5d, or UNLIMITED"},
+         "the job's limit: warn of tasks that cannot fit (Slurm's M[:S], H:M:S, D-H[:M[:S]]; 90m, 2h; UNLIMITED)"},
     };
     cli_cmd c = {"run", "ipsweep run SPEC.yaml [--dry-run] [--resume | --force] [--set key.path=value ...]",
                  "Runs an experiment spec: alone, or as `mpirun -n N ipsweep run SPEC` / `srun --mpi=pmix`\n"
