@@ -30,6 +30,17 @@ static double fake1_cost(const rn_task *t, const rn_ctx *c) {
     return fake1_seconds((double)rn_val_i(t, "passports") / shards, eval_images(t, c), rn_val_text(t, "mode"));
 }
 
+/* A step, for when a shard checkpoints between groups of passports: one
+ * group (`group`, or the automatic one: ~512 passport-images per pass,
+ * core/passport/forge.h). A merge is one step. */
+static double fake1_step_cost(const rn_task *t, const rn_ctx *c) {
+    if (t->shard == RN_MERGE) return fake1_cost(t, c);
+    double images = eval_images(t, c), group = (double)rn_val_i(t, "group");
+    const char *mode = rn_val_text(t, "mode");
+    if (group <= 0) group = fmax(1, floor(512 / (strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images)));
+    return fake1_seconds(group, images, mode);
+}
+
 static int fake1_shards(const rn_task *t) {
     long n = rn_val_i(t, "passports"), s = rn_val_i(t, "shards"), size = rn_val_i(t, "shard_size");
     if (s <= 0) s = size > 0 ? (n + size - 1) / size : 1;
@@ -92,5 +103,5 @@ static double verify_cost(const rn_task *t, const rn_ctx *c) {
     return fake1_seconds((double)rn_val_i(t, "passports") + 2, eval_images(t, c), rn_val_text(t, "mode"));
 }
 
-const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run};
-const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL};
+const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run, fake1_step_cost};
+const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL, NULL};

@@ -24,6 +24,7 @@
 #define RN_PATH_LEN 1024         /* longest output path (the core's path fields are char[1024]) */
 #define RN_MAX_KEYS 48           /* most keys of one kind */
 #define RN_MAX_DEPS 72           /* RN_MAX_SHARDS shards + the task's own references */
+#define RN_MAX_THREADS 256       /* most threads an entry may ask for (`threads`; core/util/par.c runs at most 64) */
 
 /* shard of a task that is not split, and of the merge of a split task's shards */
 #define RN_NOT_SPLIT (-1)
@@ -49,6 +50,7 @@ typedef struct rn_task {
     int shard, shards;            /* a split task (rn_kind.shards): shard 0..shards-1 or RN_MERGE; else RN_NOT_SPLIT, 0 */
     const int *deps;              /* ids of tasks that must be done first */
     int ndeps;
+    uint16_t threads;             /* its entry's `threads` (0: the rank's); in ndeps's padding, so a task does not grow */
     double cost;                  /* estimated seconds on one core (dry-run, scheduling order) */
     uint64_t seed;                /* derived from (spec seed, key) */
     const char *checkpoint;       /* output file path, "" when the task writes none */

@@ -20,6 +20,7 @@
 #include "results.h"
 #include "run_common.h"
 #include "sched.h"
+#include "sizing.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
 #include "../../core/util/stop.h"
@@ -308,42 +309,6 @@ static void print_summary(const run_state *s, FILE *f) {
     }
 }
 
-static void print_dry_run(const rn_spec *s, int nranks) {
-    printf("spec %s: %d tasks, results -> %s\n", s->name, s->ntasks, s->output);
-    double total = 0;
-    double *path = calloc((size_t)s->ntasks + 1, sizeof *path);
-    double critical = 0;
-    for (int i = 0; i < s->ntasks; i++) {
-        const rn_task *t = &s->tasks[i];
-        double start = 0;
-        for (int d = 0; d < t->ndeps; d++)
-            if (path && path[t->deps[d]] > start) start = path[t->deps[d]];
-        if (path) path[i] = start + t->cost;
-        if (path && path[i] > critical) critical = path[i];
-        total += t->cost;
-        printf("  #%-5d %-10s est %8.1fs  %s", i, t->kind, t->cost, t->key);
-        if (t->ndeps) {
-            printf("  <- ");
-            for (int d = 0; d < t->ndeps; d++) printf("%s#%d", d ? "," : "", t->deps[d]);
-        }
-        putchar('\n');
-    }
-    free(path);
-    printf("tasks by kind:");
-    for (int k = 0; rn_kinds[k]; k++) {
-        int n = 0;
-        double c = 0;
-        for (int i = 0; i < s->ntasks; i++)
-            if (s->tasks[i].k == rn_kinds[k]) n++, c += s->tasks[i].cost;
-        if (n) printf(" %s=%d (%.0fs)", rn_kinds[k]->def->name, n, c);
-    }
-    int workers = nranks > 1 ? nranks - 1 : 1;
-    double wall = fmax(total / workers, critical);
-    printf("\nestimated cost: %.0f core-seconds (%.2f core-hours); critical path %.0fs; "
-           "~%.0fs wall with %d worker%s\n",
-           total, total / 3600, critical, wall, workers, workers > 1 ? "s" : "");
-}
-
 /* Collects every `--set k=v` (repeatable) and removes them from argv. */
 static int take_sets(int *argc, char **argv, rn_override *ov, int *nov, const char *cmd) {
     int w = 0;
@@ -403,6 +368,8 @@ int cmd_run(int argc, char **argv) {
     if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
     int dry = 0, resume = 0, force = 0, threads = 0;
     float flush = 30, every = 0;
+    char limit_text[64] = "";
+    double limit = 0;
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
@@ -412,6 +379,8 @@ int cmd_run(int argc, char **argv) {
         {"checkpoint-every", CLI_FLOAT, &every, 0, "S",
          "seconds between saves of a long task's state (default: the spec's checkpoint_every, else "
          IP_CHECKPOINT_EVERY_TEXT ")"},
+        {"time-limit", CLI_STR, limit_text, sizeof limit_text, "LIMIT",
+         "the job's limit: warn of tasks that cannot fit (Slurm's M[:S], H:M:S, D-H[:M[:S]]; 90m, 2h; UNLIMITED)"},
     };
     cli_cmd c = {"run", "ipsweep run SPEC.yaml [--dry-run] [--resume | --force] [--set key.path=value ...]",
                  "Runs an experiment spec: alone, or as `mpirun -n N ipsweep run SPEC` / `srun --mpi=pmix`\n"
@@ -428,6 +397,9 @@ int cmd_run(int argc, char **argv) {
     if (!(flush > 0)) return cli_error("run", "--flush-interval must be positive");
     if (every != 0 && !(every >= 1 && every <= IP_CHECKPOINT_EVERY_MAX))
         return cli_error("run", "--checkpoint-every must be between 1 and %d seconds", IP_CHECKPOINT_EVERY_MAX);
+    char why[300];
+    if (limit_text[0] && rn_parse_time_limit(limit_text, &limit, why, sizeof why) != 0)
+        return cli_error("run", "--time-limit: %s", why);
 
     int rank = 0, nranks = 1;
     if (rn_mpi_begin(&rank, &nranks) != 0) {
@@ -447,7 +419,9 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "%s: %d error%s; nothing was run\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
             go = 2;
         } else if (dry) {
-            print_dry_run(&spec, nranks);
+            rn_sizing z;
+            rn_sizing_init(&z, &spec, rn_threads_default(threads), nranks > 1 ? nranks - 1 : 1, limit);
+            rn_print_dry_run(&spec, &z);
             go = -1; /* exit 0 */
         }
         rn_diags_free(&d);
@@ -528,6 +502,9 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "run %s: %d tasks (%d already done), %d rank%s, %d BLAS thread%s per rank -> %s\n", spec.name,
                 spec.ntasks, ndone, nranks, nranks > 1 ? "s" : "", ctx.threads, ctx.threads > 1 ? "s" : "",
                 spec.output);
+        rn_sizing z;
+        rn_sizing_init(&z, &spec, ctx.threads, nranks > 1 ? nranks - 1 : 1, limit);
+        rn_sizing_report(&spec, &z, status, stderr);
         if (flush_results(&s, 1, &e) != 0) fatal = 1;
     }
     rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone, hook_interrupted};
