@@ -119,6 +119,22 @@ int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, 
 int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count, uint64_t total,
                  double threshold, ip_forge_result *r, ip_err *e);
 
+/* Called at the start of every GEMM block of a run with `next`, the first
+ * passport of the block: r holds the results of passports first .. next-1
+ * (a checkpoint saves them; io/resume.h). Non-zero stops the run with that
+ * error (e.g. an interruption). */
+typedef int (*ip_forge_point_fn)(void *ctx, uint64_t next, const ip_forge_result *r, ip_err *e);
+/* ip_forge_run resumed at passport `start` (first <= start <= first+count, a
+ * `next` that point reported for the same first, count, total and plan): r
+ * must hold the results of first .. start-1 and its `samples` so far; the
+ * passports from start on are computed in the same blocks and groups as an
+ * uninterrupted run computes them, so the results are bit-identical. seconds
+ * and key_seconds are of this call only (at a point: so far). point may be
+ * NULL. */
+int ip_forge_run_from(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count,
+                      uint64_t total, double threshold, ip_forge_result *r, uint64_t start, ip_forge_point_fn point,
+                      void *point_ctx, ip_err *e);
+
 /* Screen mode's stopping rule: with c correct out of n (a uniformly random
  * sample without replacement), is the full-set accuracy below t with error at
  * most delta_look?  True when c/n < t and n * KL(c/n || t) >= ln(1/delta_look). */
