@@ -296,7 +296,7 @@ static const char *const long_spec =
     "  - {name: a, arch: alexnet-p, epochs: 50, seed: {range: [1, 14, 1]}}\n"
     "  - {name: huge, arch: resnet18-p, epochs: 3, batch: 65536, threads: 64}\n"
     "tasks:\n"
-    "  - {name: f, kind: fake1, model: a, passports: 1000000, eval_images: 10000, shards: 1}\n";
+    "  - {name: f, kind: verify, model: a, passports: 1000000, eval_images: 10000}\n";
 
 Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
     setenv("SLURM_CPUS_PER_TASK", "2", 1); /* a rank's cores, whatever this machine has */
@@ -308,7 +308,7 @@ Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
     /* huge's step (65536 images of resnet18-p + its evaluation) alone is more than 20 minutes, on 2 cores */
     cr_assert(strstr(out, "warning: 1 task has a single step longer than the time limit (20m)"), "%s", out);
     cr_assert(strstr(out, "  train:huge: one step ~"), "%s", out);
-    /* fake1 of each model of a (one shard each) cannot checkpoint */
+    /* verify of each model of a cannot checkpoint */
     cr_assert(strstr(out, "warning: 14 tasks cannot checkpoint and take longer than the time limit (20m): they will "
                           "never finish"), "%s", out);
     cr_assert_eq(count(out, "  ... and 4 more\n"), 2, "%s", out);
