@@ -123,7 +123,7 @@ else bad "dry run durations: rc=$rc, stdout: $out"; fi
 for pat in '^note: 12 tasks take longer than the time limit (1m) but checkpoint themselves: up to ~[0-9]* job lengths' \
     '^  train:a\[seed=10\]: ~1h 9m, needs ~[0-9]* job lengths$' '^  \.\.\. and 2 more$' \
     '^warning: 1 task cannot checkpoint and takes longer than the time limit (1m): it will never finish' \
-    '^  fake1:forge<train:huge>: ~' \
+    '^  verify:forge<train:huge>: ~' \
     '^warning: 1 task has a single step longer than the time limit (1m): it can never make progress' \
     '^  train:huge: one step ~' '^warning: 1 task asks for up to 4 threads but a rank has 2 cores.*entries: huge (4)$' \
     '^sizing: ~.* needs about [0-9]* job lengths of 1m$'; do
