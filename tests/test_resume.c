@@ -376,6 +376,16 @@ Test(resume, fake1_shard_screen_equals_uninterrupted) {
     check_resume(&c, fake1_schedules, 4, 1e-9);
 }
 
+Test(resume, verify_null_distribution_equals_uninterrupted) {
+    /* the claim (the owner's own passports) against 22 fakes run by the task, in blocks of 4 */
+    ip_verify_task t;
+    ip_task_defaults(&ip_verify_def, &t);
+    t.null = fake1_case(owner("vf_owner", IP_SCHEME_V1, IP_NORM_BN), IP_FORGE_FULL);
+    t.null.shard = 0, t.null.shards = 1;
+    resume_case c = {&ip_verify_def, &t, 0, NULL, NULL};
+    check_resume(&c, fake1_schedules, 4, 0);
+}
+
 /* The runner's path: every shard of a split task gets its own state file (the fill names it after the
  * task before the shard is known), and a shard stopped and run again through its kind leaves the
  * metrics file an uninterrupted shard leaves. */

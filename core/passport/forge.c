@@ -410,7 +410,7 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
     size_t budget = (size_t)(f->cfg.memory_mb * 1e6 / sizeof(float));
     int ec = f->cfg.chunk > 0 ? f->cfg.chunk : 64;
     if ((size_t)ec > n) ec = (int)n;
-    int block = f->cfg.block > 0 ? f->cfg.block : 256;
+    int block = f->cfg.block > 0 ? f->cfg.block : IP_FORGE_BLOCK_DEFAULT;
     for (;;) {
         int group = f->cfg.group > 0 ? f->cfg.group : f->cfg.virtual_batch / ec;
         if (group < 1) group = 1;

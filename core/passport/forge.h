@@ -27,6 +27,9 @@
 #ifndef IP_FORGE_H
 #define IP_FORGE_H
 
+/* Passports per GEMM block unless set: also a fake1 task's resume unit (core/tasks/forge.c). */
+#define IP_FORGE_BLOCK_DEFAULT 256
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,7 +49,7 @@ typedef struct ip_forge_cfg {
     int group;            /* passports per group (0 = auto: virtual_batch / chunk) */
     int virtual_batch;    /* auto group: target virtual samples per pass (0 = 512) */
     int chunk;            /* images per chunk (0 = auto, <= 64) */
-    int block;            /* passports per gamma/beta GEMM block (0 = 256) */
+    int block;            /* passports per gamma/beta GEMM block (0 = IP_FORGE_BLOCK_DEFAULT) */
     double memory_mb;     /* bound on the planned buffers (0 = 1024 MB) */
     double delta;         /* screen: error probability per passport (0 = 1e-6) */
     double margin;        /* a passport is accepted when acc >= real_acc - margin (default 0.03) */

@@ -110,6 +110,7 @@ const ip_task_def ip_verify_def = {
     .at_data = IP_AT(T, null.data),
     .at_train_limit = IP_AT(T, null.train_limit),
     .at_test_limit = IP_AT(T, null.test_limit),
+    .at_resume = IP_AT(T, null.resume), /* its null distribution checkpoints like fake1 */
     .check = verify_check,
     .run = verify_run,
 };
@@ -426,11 +427,13 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     if (internal && nt->passports < 1) return ip_fail(e, "passports (the null distribution) must be positive");
     fake1_env v;
     ip_model claim = {0};
+    ip_saver sv = {0};
     int have_claim = 0, rc = -1;
     float *keys = NULL;
     const int8_t *bits[IP_MAX_PASSPORTS] = {0};
     ip_forge_result cr = {0}, nr = {0};
     double *nacc = NULL, *ndet = NULL;
+    if (internal && ip_saver_open(&sv, &nt->resume, ip_task_ident(&ip_verify_def, t), e) < 0) goto done;
     if (env_open(&v, nt, internal, e) != 0) goto done;
     double real_acc, real_det;
     if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
@@ -465,8 +468,15 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     size_t nn = t->null_n;
     if (internal) {
         nn = (size_t)nt->passports;
-        if (ip_forge_result_alloc(&nr, nn, e) != 0 ||
-            ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, 0, nn, nn, thr, &nr, e) != 0)
+        if (ip_forge_result_alloc(&nr, nn, e) != 0) goto done;
+        /* the fakes checkpoint as fake1's do (one task's range: all of them) */
+        ip_forge_info plan;
+        ip_forge_get_info(v.f, &plan);
+        fake1_save saving = {&sv, {.first = 0, .count = nn, .block = plan.block}, {0}, nn, &nr};
+        saving.before = saving.pos;
+        if (sv.resumed && fake1_restore(&saving, &nr, plan.block, e) != 0) goto done;
+        if (ip_forge_run_from(v.f, ip_forge_keygen_fn, &v.kg, 0, nn, nn, thr, &nr, saving.pos.next, fake1_point,
+                              &saving, e) != 0)
             goto done;
         nacc = malloc(nn * sizeof *nacc);
         ndet = malloc(nn * sizeof *ndet);
@@ -492,6 +502,8 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(keys), free(nacc), free(ndet);
     ip_forge_result_free(&cr);
     ip_forge_result_free(&nr);

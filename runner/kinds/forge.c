@@ -34,12 +34,19 @@ static double fake1_cost(const rn_task *t, const rn_ctx *c) {
 /* A step, for when a shard checkpoints between groups of passports: one
  * group (`group`, or the automatic one: ~512 passport-images per pass,
  * core/passport/forge.h). A merge is one step. */
+/* A step is a GEMM block of passports: the unit fake1 and verify save at (core/tasks/forge.c). */
+static double block_step_cost(double passports, const rn_task *t, const rn_ctx *c) {
+    return fake1_seconds(fmin(passports, IP_FORGE_BLOCK_DEFAULT), eval_images(t, c), rn_val_text(t, "mode"));
+}
+
 static double fake1_step_cost(const rn_task *t, const rn_ctx *c) {
     if (t->shard == RN_MERGE) return fake1_cost(t, c);
-    double images = eval_images(t, c), group = (double)rn_val_i(t, "group");
-    const char *mode = rn_val_text(t, "mode");
-    if (group <= 0) group = fmax(1, floor(512 / (strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images)));
-    return fake1_seconds(group, images, mode);
+    double shards = t->shard >= 0 ? (double)t->shards : 1;
+    return block_step_cost(ceil((double)rn_val_i(t, "passports") / shards), t, c);
+}
+
+static double verify_step_cost(const rn_task *t, const rn_ctx *c) {
+    return block_step_cost((double)rn_val_i(t, "passports"), t, c);
 }
 
 static int fake1_shards(const rn_task *t) {
@@ -118,4 +125,4 @@ static double verify_cost(const rn_task *t, const rn_ctx *c) {
 }
 
 const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run, fake1_step_cost};
-const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL, NULL};
+const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL, verify_step_cost};
