@@ -52,8 +52,8 @@ static const ip_task_def fake_eval_def = {
     IP_ROWS(fake_eval_rows),
     .size = sizeof(fake_task),
 };
-static const rn_kind fake_train_kind = {&fake_train_def, RN_OUT_MODEL, NULL, NULL, NULL};
-static const rn_kind fake_eval_kind = {&fake_eval_def, RN_OUT_NONE, NULL, NULL, NULL};
+static const rn_kind fake_train_kind = {&fake_train_def, RN_OUT_MODEL, NULL, NULL, NULL, NULL};
+static const rn_kind fake_eval_kind = {&fake_eval_def, RN_OUT_NONE, NULL, NULL, NULL, NULL};
 
 static char tdir[64];
 

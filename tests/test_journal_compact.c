@@ -97,6 +97,11 @@ static void start(run *r, const char *key, int rank, int alone) {
     cr_assert_eq(rn_journal_start_shared(&r->j, key, rank, alone, &r->e), 0, "%s", r->e.msg);
 }
 
+/* A task stopped on request (a signal): its starts so far are no crashes. */
+static void interrupt(run *r, const char *key, int rank) {
+    cr_assert_eq(rn_journal_interrupted(&r->j, key, rank, &r->e), 0, "%s", r->e.msg);
+}
+
 /* A finish as the coordinator records it: attempts from the journal's count. */
 static void finish(run *r, const char *key, rn_status st, int rank, double v, const char *err) {
     rn_record rec;
@@ -159,7 +164,7 @@ static char *resume_view(const rn_spec *s, char *const *keys, int nkeys) {
         int starts = rn_journal_state_starts(&st, keys[k]);
         int kept = r && (r->status == RN_DONE || (r->status == RN_FAILED && strcmp(r->error, RN_CRASH_ERROR) == 0));
         fprintf(f, "%s starts=%d attempts=%d %s%s", keys[k], starts, rn_journal_attempts(&j, keys[k]),
-                kept ? "kept" : "rerun", !kept && starts > 0 ? " alone" : "");
+                kept ? "kept" : "rerun", !kept && rn_journal_state_lost(&st, keys[k]) ? " alone" : "");
         if (r) put_record(f, r);
         fputc('\n', f);
     }
@@ -202,7 +207,8 @@ static char *keys_small[16];
  * killed mid-write (a torn last line). */
 static void small_history(const rn_spec *s) {
     static const char *names[] = {"t:done", "t:retry", "t:failtwice", "t:crash1", "t:crash2", "t:shared3", "t:skip",
-                                  "t:many", "t:manyunf", "t:manycrash", "t:esc \\ x", "t:never"};
+                                  "t:many", "t:manyunf", "t:manycrash", "t:esc \\ x", "t:never", "t:stopped",
+                                  "t:stopmany", "t:stopcrash"};
     nkeys_small = (int)(sizeof names / sizeof *names);
     for (int i = 0; i < nkeys_small; i++) keys_small[i] = (char *)names[i];
     run r;
@@ -225,6 +231,14 @@ static void small_history(const rn_spec *s) {
         start(&r, "t:many", 1 + round % 2, 1), finish(&r, "t:many", RN_FAILED, 1 + round % 2, 0, "out of range");
         if (round < 5) start(&r, "t:manyunf", 2, round == 4); /* 4 shared, 1 alone: unfinished */
         if (round < 6) start(&r, "t:manycrash", 1, round >= 4); /* 4 shared, then 2 alone: crashed twice */
+        /* a long task stopped by a signal in rounds 0-1, then lost in a crash once: retried, not failed */
+        if (round < 3) start(&r, "t:stopped", 2, 1);
+        if (round < 2) interrupt(&r, "t:stopped", 2);
+        /* stopped at every time limit (its starts are folded): still running, never a crash */
+        start(&r, "t:stopmany", 1, 1), interrupt(&r, "t:stopmany", 1);
+        /* stopped once, then crashed twice in a row: the rule fails it */
+        if (round < 3) start(&r, "t:stopcrash", 1, 1);
+        if (round == 0) interrupt(&r, "t:stopcrash", 1);
         run_end(&r);
     }
     /* the last run was killed while writing a finish line */
@@ -262,8 +276,8 @@ Test(journal_compact, resume_computes_the_same_from_the_compacted_journal) {
      * does (compared with a2, the original after the rule) */
     rn_compaction ib, ic;
     cr_assert_eq(compact(&b, 0, &ib), 1);
-    apply_rule(&a2, 2); /* t:crash2 and t:manycrash crashed twice */
-    apply_rule(&c, 2);
+    apply_rule(&a2, 3); /* t:crash2, t:manycrash and t:stopcrash crashed twice */
+    apply_rule(&c, 3);
     cr_assert_eq(compact(&c, 0, &ic), 1);
     size_t nb, nc;
     char *cb = slurp(jp(b.output), &nb), *cc = slurp(jp(c.output), &nc);
@@ -283,6 +297,10 @@ Test(journal_compact, resume_computes_the_same_from_the_compacted_journal) {
     cr_assert(strstr(va, "t:many starts=6 attempts=6 rerun alone rec failed 2 0.25 6 [out of range]"), "%s", va);
     cr_assert(strstr(va, "t:skip starts=0 attempts=0 rerun rec skipped -1 nan 0"), "%s", va);
     cr_assert(strstr(va, "t:retry starts=2 attempts=2 kept rec done 1 1 2"), "%s", va);
+    cr_assert(strstr(va, "t:stopped starts=3 attempts=3 rerun alone\n"), "%s", va);
+    cr_assert(strstr(va, "t:stopmany starts=6 attempts=6 rerun\n"), "%s", va);
+    cr_assert(strstr(va, "t:stopcrash starts=3 attempts=3 kept rec failed 1 nan 3 [" RN_CRASH_ERROR "]"), "%s", va);
+    cr_assert(strstr(va, "unfinished t:stopmany starts=6 alone=0"), "%s", va);
     cr_assert(strstr(va, "explain 1 data.train_limit is 2000 but the run was started with 2500\n"), "%s", va);
 
     /* what went: overridden finish lines, the folded starts, the torn tail */

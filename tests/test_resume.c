@@ -1,7 +1,9 @@
 /* Checkpoints inside long tasks (core/io/resume.h, docs/checkpoint.md "Task
- * state files"): a task stopped at any of its resume points and run again
- * ends bit for bit where the uninterrupted task does (metrics, arrays and the
- * output's tensors), once or several times in a row; the state file is
+ * state files"): a task of every kind that checkpoints (train, finetune,
+ * fake2, fake3, fingerprint, fake1 and its shards) stopped at any of its
+ * resume points and run again ends bit for bit where the uninterrupted task
+ * does (metrics, arrays and the output's tensors; timings aside), once or
+ * several times in a row; the state file is
  * deleted when the task finishes; a state of other parameters is ignored; a
  * damaged one is refused with a message naming it.
  *
@@ -9,6 +11,7 @@
  * hook (util/stop.h), as the runner's signal handler or the coordinator's
  * stop message would. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +22,7 @@
 #include "../core/io/state.h"
 #include "../core/tasks/tasks.h"
 #include "../core/util/stop.h"
+#include "../runner/kinds/kinds.h"
 #include "testutil.h"
 
 #define SRC "synthetic:256x1x16x16"
@@ -45,6 +49,19 @@ static void stop_at(long k) {
     ip_stop_set_poll(k > 0 ? stop_at_poll : NULL, NULL, 0);
 }
 
+/* Counts the resume points of a run without stopping it. */
+static long points_seen;
+static int count_poll(void *user) {
+    (void)user;
+    points_seen++;
+    return 0;
+}
+static void count_points(void) {
+    ip_stop_clear();
+    points_seen = 0;
+    ip_stop_set_poll(count_poll, NULL, 0);
+}
+
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
@@ -52,10 +69,22 @@ static int file_exists(const char *p) {
 
 /* ---------------- comparing results ---------------- */
 
-static void same_metrics(const ip_metrics *a, const ip_metrics *b, const char *what) {
+static int listed(const char *const *names, const char *name) {
+    for (; names && *names; names++)
+        if (strcmp(*names, name) == 0) return 1;
+    return 0;
+}
+
+/* Every scalar and array bit for bit, except the timings named in ignore
+ * (NULL-terminated, or NULL), which only have to exist in both. */
+static void same_metrics(const ip_metrics *a, const ip_metrics *b, const char *const *ignore, const char *what) {
     cr_assert_eq(a->nscalars, b->nscalars, "%s: %d vs %d scalars", what, a->nscalars, b->nscalars);
     for (int i = 0; i < a->nscalars; i++) {
         double v = ip_metrics_get(b, a->names[i]);
+        if (listed(ignore, a->names[i])) {
+            cr_assert(!isnan(v), "%s: %s missing", what, a->names[i]);
+            continue;
+        }
         cr_assert(memcmp(&v, &a->values[i], sizeof v) == 0, "%s: %s is %.17g, uninterrupted %.17g", what, a->names[i],
                   v, a->values[i]);
     }
@@ -92,6 +121,7 @@ typedef struct resume_case {
     const void *task;
     size_t out_at;                 /* IP_AT of the output path field, 0 = none */
     void (*same_output)(const char *a, const char *b, const char *what);
+    const char *const *timings;    /* metrics that measure time, not compared (NULL-terminated; NULL: none) */
 } resume_case;
 
 static void *copy_task(const resume_case *c, const char *out, const char *state, double every) {
@@ -133,15 +163,19 @@ static void check_resume(const resume_case *c, const long *const *schedules, int
     ip_metrics ref, got;
     ip_metrics_init(&ref);
     ip_metrics_init(&got);
-    stop_at(0);
+    count_points();
     void *t = copy_task(c, out_ref, "", every);
     run_once(c, t, &ref, 0, state);
     free(t);
+    long total = points_seen;
+    cr_log_info("%s: %ld resume points uninterrupted", c->def->name, total);
     for (int s = 0; s < nsched; s++) {
         char out[256], what[96];
         snprintf(out, sizeof out, "%s/%s-%d.h5", scratch, c->def->name, s);
         int len = 0;
-        for (const long *k = schedules[s]; *k; k++) len++;
+        long reached = 1; /* a run stopped at its point k did k - 1 points' work; the next starts at that point */
+        for (const long *k = schedules[s]; *k; k++) len++, reached += *k - 1;
+        cr_assert_leq(reached, total, "%s: schedule %d stops at point %ld of %ld", c->def->name, s, reached, total);
         snprintf(what, sizeof what, "%s, schedule %d (%d stops, first at point %ld)", c->def->name, s, len,
                  schedules[s][0]);
         t = copy_task(c, out, state, every);
@@ -151,7 +185,7 @@ static void check_resume(const resume_case *c, const long *const *schedules, int
         }
         stop_at(0);
         run_once(c, t, &got, 0, state);
-        same_metrics(&ref, &got, what);
+        same_metrics(&ref, &got, c->timings, what);
         if (c->same_output) c->same_output(out_ref, out, what);
         free(t);
     }
@@ -176,7 +210,7 @@ static const long *const train_schedules[] = {once_early, once_mid, epoch_edge, 
 
 Test(resume, train_baseline_augmented_equals_uninterrupted) {
     ip_train_task t = train_case(IP_SCHEME_BASELINE, 1, 0);
-    resume_case c = {&ip_train_def, &t, IP_AT(ip_train_task, out), same_model};
+    resume_case c = {&ip_train_def, &t, IP_AT(ip_train_task, out), same_model, NULL};
     check_resume(&c, train_schedules, 5, 0);
 }
 
@@ -184,8 +218,233 @@ Test(resume, train_v3_adam_with_periodic_saves_equals_uninterrupted) {
     /* v3: triggers in every batch, two branches, a sign loss; Adam's two moments */
     ip_train_task t = train_case(IP_SCHEME_V3, 0, 1);
     t.triggers = 20;
-    resume_case c = {&ip_train_def, &t, IP_AT(ip_train_task, out), same_model};
+    resume_case c = {&ip_train_def, &t, IP_AT(ip_train_task, out), same_model, NULL};
     check_resume(&c, train_schedules + 3, 2, 1e-9);
+}
+
+/* ---------------- the attacks: finetune, fake2, fake3 ---------------- */
+
+/* A tiny owner (small-p-narrow, 6 epochs on the 256 samples: an attack then
+ * moves its metrics, which an attack on a model at chance would not) saved to
+ * <scratch>/<tag>.h5. The attacks train on the first 160 samples: 5 steps
+ * per epoch at batch 32. */
+static const char *owner(const char *tag, ip_scheme scheme, ip_norm_kind norm) {
+    static char path[4][256];
+    static int k;
+    char *p = path[k++ & 3];
+    snprintf(p, 256, "%s/%s.h5", scratch, tag);
+    ip_train_task t = tu_tiny_train(SRC, scheme, norm, 6, p);
+    t.test_limit = 64;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    stop_at(0);
+    cr_assert_eq(ip_task_train(&t, &mt, &e), 0, "%s", e.msg);
+    ip_metrics_free(&mt);
+    return p;
+}
+
+static const long at_first[] = {1, 0}, step_two[] = {2, 0}, next_epoch[] = {6, 0}, last_step[] = {10, 0},
+                  three_in_a_row[] = {2, 3, 4, 0}, twice_at_once[] = {1, 1, 3, 0};
+static const long *const attack_schedules[] = {at_first, step_two, next_epoch, last_step, three_in_a_row,
+                                               twice_at_once};
+#define NATTACK (int)(sizeof attack_schedules / sizeof *attack_schedules)
+
+Test(resume, finetune_rtal_bn_equals_uninterrupted) {
+    /* v1 converted to an ordinary network, the classifier re-initialised, every layer trained in training
+     * mode (batch-norm running statistics change), SGD momentum; the fine-tuned checkpoint compared too */
+    ip_finetune_task t;
+    ip_finetune_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("ft_owner", IP_SCHEME_V1, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.mode = IP_FT_RTAL;
+    t.epochs = 2, t.batch = 32, t.seed = 3;
+    resume_case c = {&ip_finetune_def, &t, IP_AT(ip_finetune_task, out), same_model, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 0);
+}
+
+Test(resume, fake2_passport_equals_uninterrupted) {
+    /* the learned passport keys (a vector beside the model), random initial keys; saves at every point */
+    ip_fake2_task t;
+    ip_fake2_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("f2_owner", IP_SCHEME_V2, IP_NORM_GN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.target = IP_FAKE2_PASSPORT;
+    t.epochs = 2, t.batch = 32, t.seed = 4;
+    resume_case c = {&ip_fake2_def, &t, 0, NULL, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 1e-9);
+}
+
+Test(resume, fake3_equals_uninterrupted) {
+    /* keys near the true ones (noise), the true keys as the push-away reference, a flipped target
+     * signature, the sign loss, gradient clipping */
+    ip_fake3_task t;
+    ip_fake3_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("f3_owner", IP_SCHEME_V1, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.flip_fraction = 0.25;
+    t.epochs = 2, t.batch = 32, t.seed = 5;
+    resume_case c = {&ip_fake3_def, &t, 0, NULL, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 0);
+}
+
+/* ---------------- fingerprint ---------------- */
+
+static void same_fingerprint(const char *a, const char *b, const char *what) {
+    ip_fingerprint fa, fb;
+    ip_err e = {{0}};
+    cr_assert_eq(ip_fingerprint_load(&fa, a, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_fingerprint_load(&fb, b, &e), 0, "%s", e.msg);
+    cr_assert_eq(fa.n, fb.n, "%s: %zu points, uninterrupted %zu", what, fb.n, fa.n);
+    size_t d = (size_t)fa.c * fa.h * fa.w;
+    cr_assert(memcmp(fa.x, fb.x, fa.n * d * sizeof *fa.x) == 0, "%s: points differ", what);
+    cr_assert(memcmp(fa.label, fb.label, fa.n * sizeof *fa.label) == 0, "%s: labels differ", what);
+    cr_assert(memcmp(fa.source, fb.source, fa.n * sizeof *fa.source) == 0, "%s: sources differ", what);
+    cr_assert(memcmp(fa.iterations, fb.iterations, fa.n * sizeof *fa.iterations) == 0, "%s: iterations differ", what);
+    ip_fingerprint_free(&fa);
+    ip_fingerprint_free(&fb);
+}
+
+static const char *const fp_timings[] = {"points_per_s", "seconds", NULL};
+
+Test(resume, fingerprint_equals_uninterrupted) {
+    /* 12 points in batches of 5, 5, 2: resume points are Adam iterations; the stops fall inside the
+     * first batch, at the first iteration of the second, and across batches */
+    ip_fingerprint_task t;
+    ip_fingerprint_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("fp_owner", IP_SCHEME_BASELINE, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.fp.points = 12, t.fp.batch = 5, t.fp.margin = 0.5f, t.fp.max_iter = 40;
+    /* the first point of the second batch: the first batch's iterations (+1: its last forward) */
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    stop_at(0);
+    cr_assert_eq(ip_task_fingerprint(&t, &mt, &e), 0, "%s", e.msg);
+    long batch1 = 0;
+    for (int i = 0; i < mt.narrays; i++)
+        if (strcmp(mt.arrays[i].name, "iterations") == 0)
+            for (size_t p = 0; p < 5; p++) batch1 = (long)mt.arrays[i].v[p] > batch1 ? (long)mt.arrays[i].v[p] : batch1;
+    double kept = ip_metrics_get(&mt, "points");
+    ip_metrics_free(&mt);
+    cr_assert(kept > 0 && kept < 12, "%g of 12 points converge: the comparison needs both kinds", kept);
+    cr_assert_gt(batch1, 2, "the first batch takes %ld iterations: too few to stop inside it", batch1);
+    const long second[] = {batch1 + 2, 0}, inside[] = {batch1, 0}, across[] = {2, batch1, 2, 0};
+    const long *const schedules[] = {at_first, inside, second, across};
+    resume_case c = {&ip_fingerprint_def, &t, IP_AT(ip_fingerprint_task, out), same_fingerprint, fp_timings};
+    check_resume(&c, schedules, 4, 0);
+}
+
+/* ---------------- fake1 ---------------- */
+
+static const char *const fake1_timings[] = {"passports_per_s", "key_seconds", "eval_seconds", NULL};
+
+/* Shard 1 of 2 of 22 passports in GEMM blocks of 4: passports 11..21, blocks starting at 11 (a partial
+ * one), 12, 16 and 20: four resume points. */
+static ip_fake1_task fake1_case(const char *model, ip_forge_mode mode) {
+    ip_fake1_task t;
+    ip_fake1_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", model);
+    snprintf(t.data, sizeof t.data, SRC);
+    t.test_limit = 64;
+    t.passports = 22;
+    t.eval_images = 64;
+    t.shard = 1, t.shards = 2;
+    t.forge.block = 4;
+    t.forge.mode = mode;
+    t.forge.first_look = 8;
+    return t;
+}
+
+static const long block_two[] = {2, 0}, block_last[] = {4, 0}, blocks_in_a_row[] = {1, 2, 2, 2, 0};
+static const long *const fake1_schedules[] = {at_first, block_two, block_last, blocks_in_a_row};
+
+Test(resume, fake1_shard_full_equals_uninterrupted) {
+    ip_fake1_task t = fake1_case(owner("f1_owner", IP_SCHEME_V1, IP_NORM_BN), IP_FORGE_FULL);
+    resume_case c = {&ip_fake1_def, &t, 0, NULL, fake1_timings};
+    check_resume(&c, fake1_schedules, 4, 0);
+}
+
+Test(resume, fake1_shard_screen_equals_uninterrupted) {
+    /* screen mode: passports stop early inside a block; "evaluated" differs per passport */
+    ip_fake1_task t = fake1_case(owner("f1s_owner", IP_SCHEME_V1, IP_NORM_BN), IP_FORGE_SCREEN);
+    resume_case c = {&ip_fake1_def, &t, 0, NULL, fake1_timings};
+    check_resume(&c, fake1_schedules, 4, 1e-9);
+}
+
+Test(resume, verify_null_distribution_equals_uninterrupted) {
+    /* the claim (the owner's own passports) against 22 fakes run by the task, in blocks of 4 */
+    ip_verify_task t;
+    ip_task_defaults(&ip_verify_def, &t);
+    t.null = fake1_case(owner("vf_owner", IP_SCHEME_V1, IP_NORM_BN), IP_FORGE_FULL);
+    t.null.shard = 0, t.null.shards = 1;
+    resume_case c = {&ip_verify_def, &t, 0, NULL, NULL};
+    check_resume(&c, fake1_schedules, 4, 0);
+}
+
+/* The runner's path: every shard of a split task gets its own state file (the fill names it after the
+ * task before the shard is known), and a shard stopped and run again through its kind leaves the
+ * metrics file an uninterrupted shard leaves. */
+Test(resume, fake1_shards_through_the_runner_keep_their_own_state) {
+    const char *model = owner("f1r_owner", IP_SCHEME_V1, IP_NORM_BN);
+    char state_dir[256];
+    snprintf(state_dir, sizeof state_dir, "%s/state", scratch);
+    cr_assert_eq(mkdir(state_dir, 0755), 0);
+    rn_ctx ctx = {.data_source = SRC, .test_limit = 64, .threads = 1, .state_dir = state_dir, .checkpoint_every = 600};
+    rn_task t;
+    cr_assert_eq(rn_task_init(&t, rn_kind_find("fake1")), 0);
+    rn_task_set(&t, "model_path", model, 0);
+    rn_task_set(&t, "passports", "1200", 0);
+    rn_task_set(&t, "eval_images", "64", 0);
+    rn_task_set(&t, "shards", "2", 0);
+    t.shards = 2;
+    char paths[2][2][300], states[2][1100];
+    ip_metrics ref[2], got[2];
+    ip_err e = {{0}};
+    for (int s = 0; s < 2; s++) {
+        t.shard = s;
+        for (int k = 0; k < 2; k++) {
+            snprintf(paths[s][k], sizeof paths[s][k], "%s/fake1-%s.shard-%d-of-2.h5", scratch, k ? "got" : "ref", s);
+            t.checkpoint = paths[s][k];
+            ip_metrics_init(k ? &got[s] : &ref[s]);
+            if (k == 0) { /* uninterrupted, without state files */
+                rn_ctx plain = ctx;
+                plain.state_dir = NULL;
+                stop_at(0);
+                cr_assert_eq(rn_task_run(&t, &plain, &ref[s], &e), 0, "%s", e.msg);
+                continue;
+            }
+            stop_at(2); /* 600 passports in blocks of 256 (aligned to the task's 1200): 3 resume points */
+            cr_assert_neq(rn_task_run(&t, &ctx, &got[s], &e), 0, "shard %d finished before the stop", s);
+            cr_assert(ip_err_is_interrupted(&e), "%s", e.msg);
+            const char *at = strstr(e.msg, state_dir);
+            cr_assert_not_null(at, "the message names the state file: %s", e.msg);
+            snprintf(states[s], sizeof states[s], "%.*s", (int)strcspn(at, " ;\n"), at);
+            cr_assert(file_exists(states[s]), "no state file %s", states[s]);
+        }
+    }
+    cr_assert_str_neq(states[0], states[1], "the two shards share a state file");
+    for (int s = 0; s < 2; s++) {
+        t.shard = s;
+        t.checkpoint = paths[s][1];
+        stop_at(0);
+        ip_metrics_free(&got[s]);
+        ip_metrics_init(&got[s]);
+        cr_assert_eq(rn_task_run(&t, &ctx, &got[s], &e), 0, "%s", e.msg);
+        cr_assert(!file_exists(states[s]), "shard %d: its state file is left", s);
+        same_metrics(&ref[s], &got[s], fake1_timings, "fake1 shard through the runner");
+        ip_metrics a, b;
+        cr_assert_eq(ip_metrics_load(&a, paths[s][0], &e), 0, "%s", e.msg);
+        cr_assert_eq(ip_metrics_load(&b, paths[s][1], &e), 0, "%s", e.msg);
+        same_metrics(&a, &b, fake1_timings, "fake1 shard file through the runner");
+        ip_metrics_free(&a), ip_metrics_free(&b);
+        ip_metrics_free(&ref[s]), ip_metrics_free(&got[s]);
+    }
+    rn_task_free(&t);
 }
 
 /* ---------------- the state file ---------------- */

@@ -73,7 +73,7 @@ Test(sched, dependencies_run_first_and_longest_path_first) {
     make_spec(&s, 5, deps, cost, NULL);
     rn_status st[5] = {0};
     trace t = {0};
-    rn_sched_hooks h = {&t, NULL, on_finished, NULL, NULL};
+    rn_sched_hooks h = {.user = &t, .finished = on_finished};
     rn_ctx ctx = {0};
     ip_err e;
     cr_assert_eq(rn_sched_run(&s, &ctx, st, &h, NULL, &e), 0, "%s", e.msg);
@@ -94,7 +94,7 @@ Test(sched, failure_skips_dependents_and_the_rest_goes_on) {
     make_spec(&s, 5, deps, NULL, fail);
     rn_status st[5] = {0};
     trace t = {0};
-    rn_sched_hooks h = {&t, NULL, on_finished, NULL, NULL};
+    rn_sched_hooks h = {.user = &t, .finished = on_finished};
     rn_ctx ctx = {0};
     ip_err e;
     cr_assert_eq(rn_sched_run(&s, &ctx, st, &h, NULL, &e), 0, "%s", e.msg);
@@ -115,7 +115,7 @@ Test(sched, resumed_statuses_are_respected) {
     make_spec(&s, 3, deps, NULL, NULL);
     rn_status st[3] = {RN_DONE, RN_PENDING, RN_FAILED};
     trace t = {0};
-    rn_sched_hooks h = {&t, NULL, on_finished, NULL, NULL};
+    rn_sched_hooks h = {.user = &t, .finished = on_finished};
     rn_ctx ctx = {0};
     ip_err e;
     cr_assert_eq(rn_sched_run(&s, &ctx, st, &h, NULL, &e), 0, "%s", e.msg);

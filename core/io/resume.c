@@ -123,17 +123,25 @@ static int blob_put(ip_saver *s, size_t *len, const void *p, size_t n, ip_err *e
     return 0;
 }
 
+/* A name NUL-padded to its field: the bytes after a metric's NUL are
+ * whatever its table held (the reader refuses a name without a final NUL,
+ * and a state should not carry stray memory). */
+static int blob_put_name(ip_saver *s, size_t *len, const char *name, ip_err *e) {
+    char padded[IP_METRIC_NAME_LEN] = {0};
+    snprintf(padded, sizeof padded, "%s", name);
+    return blob_put(s, len, padded, sizeof padded, e);
+}
+
 int ip_state_add_metrics(ip_saver *s, ip_state_part *parts, int *nparts, const ip_metrics *mt, ip_err *e) {
     size_t len = 0;
     int32_t counts[2] = {mt->nscalars, mt->narrays};
     if (blob_put(s, &len, counts, sizeof counts, e) != 0) return -1;
     for (int i = 0; i < mt->nscalars; i++)
-        if (blob_put(s, &len, mt->names[i], IP_METRIC_NAME_LEN, e) != 0 ||
-            blob_put(s, &len, &mt->values[i], sizeof(double), e) != 0)
+        if (blob_put_name(s, &len, mt->names[i], e) != 0 || blob_put(s, &len, &mt->values[i], sizeof(double), e) != 0)
             return -1;
     for (int i = 0; i < mt->narrays; i++) {
         uint64_t n = mt->arrays[i].n;
-        if (blob_put(s, &len, mt->arrays[i].name, IP_METRIC_NAME_LEN, e) != 0 ||
+        if (blob_put_name(s, &len, mt->arrays[i].name, e) != 0 ||
             blob_put(s, &len, &n, sizeof n, e) != 0 ||
             blob_put(s, &len, mt->arrays[i].v, mt->arrays[i].n * sizeof(double), e) != 0)
             return -1;

@@ -25,7 +25,11 @@
 /* Seconds between a long task's saves unless a spec or a command says
  * otherwise (checkpoint_every): at most ten minutes of work lost to a crash,
  * a save cost that is noise beside ten minutes of training. */
-#define IP_CHECKPOINT_EVERY_DEFAULT 600.0
+#define IP_CHECKPOINT_EVERY_DEFAULT 600
+#define IP_CHECKPOINT_STR_(x) #x
+#define IP_CHECKPOINT_STR(x) IP_CHECKPOINT_STR_(x)
+#define IP_CHECKPOINT_EVERY_TEXT IP_CHECKPOINT_STR(IP_CHECKPOINT_EVERY_DEFAULT) /* "600", for defaults shown as text */
+#define IP_CHECKPOINT_EVERY_MAX 604800 /* a week: longer is no checkpoint at all */
 
 typedef struct ip_resume {
     char path[1024];   /* the task's state file; "" = it keeps none (a stop still interrupts it) */

@@ -121,6 +121,17 @@ int ip_fp_optimise_ref(ip_model *m, float *x, int32_t src, int32_t tgt, const fl
  * gets the per-point details. */
 int ip_fingerprint_generate(ip_model *m, const ip_dataset *train, const float *lo, const float *hi,
                             const ip_fp_cfg *cfg, ip_fingerprint *fp, ip_fp_run *run, ip_err *e);
+/* ip_fingerprint_generate that checkpoints (io/resume.h): sv (NULL: none)
+ * restores a saved generation when it loaded one, and saves at the start of
+ * every Adam iteration of a batch when due: the points kept so far, the
+ * per-point records, and the batch (its points, active set, Adam states). On
+ * a stop it returns -1 with an IP_ERR_INTERRUPTED error. Resumed from any
+ * save it gives bit for bit what an uninterrupted run gives; run->seconds
+ * adds up every run's. */
+typedef struct ip_saver ip_saver;
+int ip_fingerprint_generate_resumable(ip_model *m, const ip_dataset *train, const float *lo, const float *hi,
+                                      const ip_fp_cfg *cfg, ip_fingerprint *fp, ip_fp_run *run, ip_saver *sv,
+                                      ip_err *e);
 
 /* Fraction of fp's points on which suspect m (branch: -1 = default) predicts
  * fp->label; points are mapped to m's input normalisation when it differs

@@ -410,7 +410,7 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
     size_t budget = (size_t)(f->cfg.memory_mb * 1e6 / sizeof(float));
     int ec = f->cfg.chunk > 0 ? f->cfg.chunk : 64;
     if ((size_t)ec > n) ec = (int)n;
-    int block = f->cfg.block > 0 ? f->cfg.block : 256;
+    int block = f->cfg.block > 0 ? f->cfg.block : IP_FORGE_BLOCK_DEFAULT;
     for (;;) {
         int group = f->cfg.group > 0 ? f->cfg.group : f->cfg.virtual_batch / ec;
         if (group < 1) group = 1;
@@ -866,19 +866,39 @@ int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, 
 
 int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count, uint64_t total,
                  double threshold, ip_forge_result *r, ip_err *e) {
+    return ip_forge_run_from(f, keys_fn, ctx, first, count, total, threshold, r, first, NULL, NULL, e);
+}
+
+int ip_forge_run_from(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count,
+                      uint64_t total, double threshold, ip_forge_result *r, uint64_t start, ip_forge_point_fn point,
+                      void *point_ctx, ip_err *e) {
     ip_model *m = f->m;
     if (r->count < count) return ip_fail(e, "forge result holds %zu passports, %zu asked", r->count, count);
     if (total > 0 && first + count > total)
         return ip_fail(e, "passports %llu..%llu are not part of %llu", (unsigned long long)first,
                        (unsigned long long)(first + count - 1), (unsigned long long)total);
+    uint64_t end = first + count;
+    if (start < first || start > end)
+        return ip_fail(e, "resuming at passport %llu, outside %llu..%llu", (unsigned long long)start,
+                       (unsigned long long)first, (unsigned long long)end);
     double t0 = ip_now_s(), tkeys = 0;
-    r->samples = 0;
+    if (start == first) r->samples = 0;
     int screen = f->cfg.mode == IP_FORGE_SCREEN;
     /* block size: the plan's, or fewer when there are fewer passports (a function of total, so the same for
      * every shard) */
-    uint64_t B = (uint64_t)f->block, end = first + count, want = total > 0 ? total : (uint64_t)count;
+    uint64_t B = (uint64_t)f->block, want = total > 0 ? total : (uint64_t)count;
     if (want > 0 && want < B) B = want;
-    for (uint64_t s0 = first; s0 < end;) {
+    /* a resumed run starts where a block of the uninterrupted run starts: at first, then at multiples of B
+     * (with total) or at first + k*B (without) */
+    if (start != first && start != end && (total > 0 ? start % B : (start - first) % B) != 0)
+        return ip_fail(e, "resuming at passport %llu, not the start of a block of %llu from %llu",
+                       (unsigned long long)start, (unsigned long long)B, (unsigned long long)first);
+    r->seconds = r->key_seconds = 0;
+    for (uint64_t s0 = start; s0 < end;) {
+        if (point) {
+            r->seconds = ip_now_s() - t0, r->key_seconds = tkeys; /* so far: a checkpoint adds them up */
+            if (point(point_ctx, s0, r, e) != 0) return -1;
+        }
         /* blocks are aligned to global indices: passport i is column i mod B of its block's GEMM
          * (N = 2B always), so its gamma/beta do not depend on the range either */
         uint64_t base = total > 0 ? s0 / B * B : s0, s1 = base + B < end ? base + B : end;

@@ -27,6 +27,9 @@
 #ifndef IP_FORGE_H
 #define IP_FORGE_H
 
+/* Passports per GEMM block unless set: also a fake1 task's resume unit (core/tasks/forge.c). */
+#define IP_FORGE_BLOCK_DEFAULT 256
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,7 +49,7 @@ typedef struct ip_forge_cfg {
     int group;            /* passports per group (0 = auto: virtual_batch / chunk) */
     int virtual_batch;    /* auto group: target virtual samples per pass (0 = 512) */
     int chunk;            /* images per chunk (0 = auto, <= 64) */
-    int block;            /* passports per gamma/beta GEMM block (0 = 256) */
+    int block;            /* passports per gamma/beta GEMM block (0 = IP_FORGE_BLOCK_DEFAULT) */
     double memory_mb;     /* bound on the planned buffers (0 = 1024 MB) */
     double delta;         /* screen: error probability per passport (0 = 1e-6) */
     double margin;        /* a passport is accepted when acc >= real_acc - margin (default 0.03) */
@@ -118,6 +121,22 @@ int ip_forge_real(ip_forge *f, double *acc, double *detect, ip_forge_result *r, 
  * matrix width, so a packed grouping would differ in the last bits.) */
 int ip_forge_run(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count, uint64_t total,
                  double threshold, ip_forge_result *r, ip_err *e);
+
+/* Called at the start of every GEMM block of a run with `next`, the first
+ * passport of the block: r holds the results of passports first .. next-1
+ * (a checkpoint saves them; io/resume.h). Non-zero stops the run with that
+ * error (e.g. an interruption). */
+typedef int (*ip_forge_point_fn)(void *ctx, uint64_t next, const ip_forge_result *r, ip_err *e);
+/* ip_forge_run resumed at passport `start` (first <= start <= first+count, a
+ * `next` that point reported for the same first, count, total and plan): r
+ * must hold the results of first .. start-1 and its `samples` so far; the
+ * passports from start on are computed in the same blocks and groups as an
+ * uninterrupted run computes them, so the results are bit-identical. seconds
+ * and key_seconds are of this call only (at a point: so far). point may be
+ * NULL. */
+int ip_forge_run_from(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t first, size_t count,
+                      uint64_t total, double threshold, ip_forge_result *r, uint64_t start, ip_forge_point_fn point,
+                      void *point_ctx, ip_err *e);
 
 /* Screen mode's stopping rule: with c correct out of n (a uniformly random
  * sample without replacement), is the full-set accuracy below t with error at

@@ -60,6 +60,7 @@ const ip_task_def ip_finetune_def = {
     .at_test_limit = IP_AT(T, test_limit),
     .at_out = IP_AT(T, out),
     .at_seed = {IP_AT(T, seed)},
+    .at_resume = IP_AT(T, resume),
     .run = finetune_run,
 };
 #undef T
@@ -114,6 +115,7 @@ const ip_task_def ip_fake2_def = {
     .at_train_limit = IP_AT(T, train_limit),
     .at_test_limit = IP_AT(T, test_limit),
     .at_seed = {IP_AT(T, seed)},
+    .at_resume = IP_AT(T, resume),
     .run = fake2_run,
 };
 #undef T
@@ -151,6 +153,7 @@ const ip_task_def ip_fake3_def = {
     .at_train_limit = IP_AT(T, train_limit),
     .at_test_limit = IP_AT(T, test_limit),
     .at_seed = {IP_AT(T, seed)},
+    .at_resume = IP_AT(T, resume),
     .run = fake3_run,
 };
 #undef T
@@ -247,7 +250,57 @@ struct att_loop {
     double push_weight, clip_norm;
     int (*epoch_end)(att_loop *l, int epoch, ip_err *e);
     void *user;
+    ip_saver *sv;             /* checkpoints (io/resume.h; NULL: none) */
+    ip_metrics *out;          /* the task's metrics so far, saved with the state */
 };
+
+/* Where an attack's loop is: part "att.pos" of the task state, saved at the
+ * start of a step; a resumed loop continues with that step. The epoch's
+ * sample order is keyed by (seed, epoch); the gather stream is saved as it
+ * is, so a resumed loop draws what an uninterrupted one would. */
+typedef struct att_pos {
+    int32_t epoch, pad;
+    uint64_t start;           /* index (in the epoch's order) of the step's first sample */
+    uint64_t step;            /* steps of the epoch so far (messages) */
+    ip_rng aug;
+} att_pos;
+
+typedef struct att_save {
+    att_loop *l;
+    const ip_optim *opt;
+    const att_pos *pos;
+    size_t nk;
+} att_save;
+
+/* The parts the loop's result depends on: the model (weights, buffers,
+ * passports, bits), the learned keys, the optimiser, the position and the
+ * metrics so far. What the task did before the loop (initial evaluations,
+ * re-initialisations, the true keys of fake3) it does again identically on
+ * a resume; the restore then overwrites what the loop changed. */
+static int att_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
+    att_save *s = user;
+    if (ip_state_add_model(parts, n, "model.", s->l->m) != 0 || ip_state_add_optim(parts, n, "optim.", s->opt) != 0 ||
+        ip_state_add(parts, n, "att.pos", s->pos, sizeof *s->pos) != 0 ||
+        (s->l->keys && ip_state_add(parts, n, "att.keys", s->l->keys, s->nk * sizeof(float)) != 0))
+        return ip_fail(e, "too many state parts");
+    return s->l->out ? ip_state_add_metrics(s->l->sv, parts, n, s->l->out, e) : 0;
+}
+
+static int att_restore(att_loop *l, ip_optim *opt, att_pos *pos, size_t nk, ip_err *e) {
+    ip_saver *sv = l->sv;
+    if (ip_state_get_model(sv, "model.", l->m, e) != 0 || ip_state_get_optim(sv, "optim.", opt, e) != 0 ||
+        ip_state_get(&sv->loaded, sv->r.path, "att.pos", pos, sizeof *pos, e) != 0)
+        return -1;
+    if (l->keys) {
+        if (ip_state_get(&sv->loaded, sv->r.path, "att.keys", l->keys, nk * sizeof(float), e) != 0) return -1;
+        keys_scatter(l->m, l->keys);
+    }
+    if (pos->epoch < 0 || pos->epoch >= l->epochs || pos->start >= l->train->n)
+        return ip_fail_input(e, "task state %s: position (epoch %d, sample %llu) is outside the task: delete it to "
+                                "start the task over",
+                             sv->r.path, (int)pos->epoch, (unsigned long long)pos->start);
+    return l->out ? ip_state_get_metrics(sv, l->out, e) : 0;
+}
 
 /* Adds w * sum_t 1/MSE(P_t, P0_t) over the key tensors to the loss and its
  * gradient to g; returns the term. */
@@ -293,15 +346,33 @@ static int run_loop(att_loop *l, ip_err *e) {
         rc = ip_fail(e, "out of memory for the attack's training buffers");
         goto done;
     }
-    for (int epoch = 0; epoch < l->epochs; epoch++) {
+    att_pos pos = {0};
+    int resumed = l->sv && l->sv->resumed;
+    if (resumed && att_restore(l, &opt, &pos, nk, e) != 0) {
+        rc = -1;
+        goto done;
+    }
+    att_save saving = {l, &opt, &pos, nk};
+    for (int epoch = pos.epoch; epoch < l->epochs; epoch++) {
         float lr = ip_optim_lr_at(&l->opt, epoch);
         ip_data_epoch_order(order, d->n, l->seed, (uint64_t)epoch);
-        ip_rng unused;
-        ip_rng_init(&unused, l->seed, ip_stream("attack-augment", (uint64_t)epoch));
-        size_t step = 0;
-        for (size_t start = 0; start < d->n; start += (size_t)l->batch, step++) {
+        if (!resumed) { /* a new epoch (a resumed one has its position) */
+            pos = (att_pos){.epoch = epoch};
+            ip_rng_init(&pos.aug, l->seed, ip_stream("attack-augment", (uint64_t)epoch));
+        }
+        resumed = 0;
+        for (; pos.start < d->n; pos.start += (size_t)l->batch, pos.step++) {
+            if (l->sv) {
+                char where[64];
+                snprintf(where, sizeof where, "epoch %d, sample %llu", epoch + 1, (unsigned long long)pos.start);
+                if (ip_saver_point(l->sv, att_fill, &saving, where, e) != 0) {
+                    rc = -1;
+                    goto done;
+                }
+            }
+            size_t start = (size_t)pos.start, step = (size_t)pos.step;
             int n = (int)((d->n - start) < (size_t)l->batch ? d->n - start : (size_t)l->batch);
-            ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &unused);
+            ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &pos.aug);
             ip_model_zero_grad(m);
             const float *logits = ip_model_forward(m, xb, n, l->training);
             double loss = xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, NULL);
@@ -378,8 +449,10 @@ static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
 int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0};
     ip_dataset train = {0}, test = {0};
+    ip_saver sv = {0};
     int rc = -1;
     if ((unsigned)t->mode > IP_FT_RTAL) return ip_fail(e, "bad fine-tuning mode %d", (int)t->mode);
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_finetune_def, t), e) < 0) goto done;
     if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction,
               t->disjoint, t->batch, e) != 0)
         goto done;
@@ -411,12 +484,14 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
     if (ip_metrics_set(out, "train_samples", (double)train.n, e) != 0) goto done;
     ft_state st = {&test, out, t->batch};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = all,
-                  .seed = t->seed, .opt = t->opt, .epoch_end = ft_epoch_end, .user = &st};
+                  .seed = t->seed, .opt = t->opt, .epoch_end = ft_epoch_end, .user = &st, .sv = &sv, .out = out};
     if (run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && ft_epoch_end(&l, 0, e) != 0) goto done; /* the scalars still describe the model */
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     ip_model_free(&m);
     ip_data_free(&train);
     ip_data_free(&test);
@@ -541,9 +616,11 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0};
     ip_dataset train = {0}, test = {0};
     float *keys = NULL;
+    ip_saver sv = {0};
     int rc = -1;
     if ((unsigned)t->target > IP_FAKE2_PASSPORT) return ip_fail(e, "bad fake2 target %d", (int)t->target);
     if (!(t->init_flip >= 0 && t->init_flip <= 1)) return ip_fail(e, "init_flip must be in [0, 1], got %g", t->init_flip);
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fake2_def, t), e) < 0) goto done;
     if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
@@ -586,11 +663,13 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
         goto done;
     fake_state st = {&test, out, t->batch, NULL, NULL};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = 1, .seed = t->seed,
-                  .opt = t->opt, .keys = keys, .epoch_end = fake2_epoch_end, .user = &st};
+                  .opt = t->opt, .keys = keys, .epoch_end = fake2_epoch_end, .user = &st, .sv = &sv, .out = out};
     if (run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && fake2_epoch_end(&l, 0, e) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(keys);
     ip_model_free(&m);
     ip_data_free(&train);
@@ -653,6 +732,7 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset train = {0}, test = {0};
     float *keys = NULL, *keys0 = NULL;
     int8_t *owner_bits = NULL;
+    ip_saver sv = {0};
     int rc = -1;
     if (!(t->flip_fraction >= 0 && t->flip_fraction <= 1))
         return ip_fail(e, "flip_fraction must be in [0, 1], got %g", t->flip_fraction);
@@ -660,6 +740,7 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
         return ip_fail(e, "push_weight, noise_std and clip_norm must be >= 0");
     if (t->push_weight > 0 && !(t->noise_std > 0))
         return ip_fail(e, "the push-away term 1/MSE needs noise_std > 0 (it is infinite at the true passport)");
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fake3_def, t), e) < 0) goto done;
     if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
@@ -713,11 +794,13 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
     fake_state st = {&test, out, t->batch, owner_bits, keys0};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = 1, .seed = t->seed,
                   .opt = t->opt, .keys = keys, .keys0 = keys0, .push_weight = t->push_weight,
-                  .clip_norm = t->clip_norm, .epoch_end = fake3_epoch_end, .user = &st};
+                  .clip_norm = t->clip_norm, .epoch_end = fake3_epoch_end, .user = &st, .sv = &sv, .out = out};
     if (run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && fake3_epoch_end(&l, 0, e) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(keys), free(keys0), free(owner_bits);
     ip_model_free(&m);
     ip_data_free(&train);

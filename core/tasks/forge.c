@@ -71,6 +71,7 @@ const ip_task_def ip_fake1_def = {
     .at_data = IP_AT(T, data),
     .at_train_limit = IP_AT(T, train_limit),
     .at_test_limit = IP_AT(T, test_limit),
+    .at_resume = IP_AT(T, resume),
     .check = fake1_check,
     .run = fake1_run,
 };
@@ -109,6 +110,7 @@ const ip_task_def ip_verify_def = {
     .at_data = IP_AT(T, null.data),
     .at_train_limit = IP_AT(T, null.train_limit),
     .at_test_limit = IP_AT(T, null.test_limit),
+    .at_resume = IP_AT(T, null.resume), /* its null distribution checkpoints like fake1 */
     .check = verify_check,
     .run = verify_run,
 };
@@ -227,14 +229,84 @@ int ip_fake1_summarise(const double *acc, const double *det, const double *evd, 
     return screen ? ip_metrics_set_array(out, "evaluated", evd, n, e) : 0;
 }
 
+/* Where a fake1 run is: part "fake1.pos" of the task state, saved at the
+ * start of a GEMM block of passports, with the per-passport results of the
+ * passports before it ("fake1.correct", "fake1.evaluated", "fake1.detect",
+ * all `count` long). The results are a pure function of the passport's
+ * index and block (forge.h), so the blocks after `next` give what they give
+ * uninterrupted. */
+typedef struct fake1_pos {
+    uint64_t next;                /* the first passport not done */
+    uint64_t first, count;        /* the range: must be this task's */
+    int32_t block, pad;           /* passports per GEMM block of the plan that wrote it: must be this one's */
+    double samples;               /* virtual samples so far */
+    double key_seconds, eval_seconds; /* so far, over every run of the task */
+} fake1_pos;
+
+typedef struct fake1_save {
+    ip_saver *sv;
+    fake1_pos pos, before;        /* before: the times of earlier runs */
+    size_t count;
+    const ip_forge_result *r;     /* the results so far */
+} fake1_save;
+
+static int fake1_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
+    fake1_save *s = user;
+    const ip_forge_result *r = s->r;
+    if (ip_state_add(parts, n, "fake1.pos", &s->pos, sizeof s->pos) != 0 ||
+        ip_state_add(parts, n, "fake1.correct", r->correct, s->count * sizeof *r->correct) != 0 ||
+        ip_state_add(parts, n, "fake1.evaluated", r->evaluated, s->count * sizeof *r->evaluated) != 0 ||
+        ip_state_add(parts, n, "fake1.detect", r->detect, s->count * sizeof *r->detect) != 0)
+        return ip_fail(e, "too many state parts");
+    return 0;
+}
+
+static int fake1_point(void *ctx, uint64_t next, const ip_forge_result *r, ip_err *e) {
+    fake1_save *s = ctx;
+    s->pos.next = next;
+    s->pos.samples = r->samples;
+    s->pos.key_seconds = s->before.key_seconds + r->key_seconds;
+    s->pos.eval_seconds = s->before.eval_seconds + r->seconds;
+    s->r = r;
+    char where[96];
+    snprintf(where, sizeof where, "passport %llu of %llu..%llu", (unsigned long long)next,
+             (unsigned long long)s->pos.first, (unsigned long long)(s->pos.first + s->pos.count - 1));
+    return ip_saver_point(s->sv, fake1_fill, s, where, e);
+}
+
+/* Restores the results of the passports done and where to go on. */
+static int fake1_restore(fake1_save *s, ip_forge_result *r, int block, ip_err *e) {
+    ip_saver *sv = s->sv;
+    fake1_pos p;
+    if (ip_state_get(&sv->loaded, sv->r.path, "fake1.pos", &p, sizeof p, e) != 0) return -1;
+    if (p.first != s->pos.first || p.count != s->pos.count || p.block != block || p.next < p.first ||
+        p.next > p.first + p.count)
+        return ip_fail_input(e, "task state %s: passports %llu+%llu in blocks of %d, at %llu; this task is %llu+%llu "
+                                "in blocks of %d: delete it to start the task over",
+                             sv->r.path, (unsigned long long)p.first, (unsigned long long)p.count, (int)p.block,
+                             (unsigned long long)p.next, (unsigned long long)s->pos.first,
+                             (unsigned long long)s->pos.count, block);
+    if (ip_state_get(&sv->loaded, sv->r.path, "fake1.correct", r->correct, s->count * sizeof *r->correct, e) != 0 ||
+        ip_state_get(&sv->loaded, sv->r.path, "fake1.evaluated", r->evaluated, s->count * sizeof *r->evaluated, e) !=
+            0 ||
+        ip_state_get(&sv->loaded, sv->r.path, "fake1.detect", r->detect, s->count * sizeof *r->detect, e) != 0)
+        return -1;
+    r->samples = p.samples;
+    s->pos = s->before = p;
+    return 0;
+}
+
 int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
     if (t->shards < 1 || t->shard < 0 || t->shard >= t->shards)
         return ip_fail(e, "shard %d of %d: need 0 <= shard < shards", t->shard, t->shards);
     if (t->passports < 1) return ip_fail(e, "passports must be positive");
     fake1_env v;
     ip_forge_result r = {0};
+    ip_saver sv = {0};
     double *acc = NULL, *det = NULL, *evd = NULL;
     int rc = -1;
+    memset(&v, 0, sizeof v);
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fake1_def, t), e) < 0) goto done;
     if (env_open(&v, t, 1, e) != 0) goto done;
     double real_acc, real_det;
     if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
@@ -242,7 +314,16 @@ int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
     uint64_t first, count;
     ip_forge_shard_range(t->passports, t->shard, t->shards, &first, &count);
     if (ip_forge_result_alloc(&r, (size_t)count, e) != 0) goto done;
-    if (ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, first, (size_t)count, t->passports, thr, &r, e) != 0) goto done;
+    ip_forge_info plan;
+    ip_forge_get_info(v.f, &plan);
+    fake1_save saving = {&sv, {.next = first, .first = first, .count = count, .block = plan.block}, {0}, (size_t)count,
+                          &r};
+    saving.before = saving.pos;
+    if (sv.resumed && fake1_restore(&saving, &r, plan.block, e) != 0) goto done;
+    if (ip_forge_run_from(v.f, ip_forge_keygen_fn, &v.kg, first, (size_t)count, t->passports, thr, &r,
+                          saving.pos.next, fake1_point, &saving, e) != 0)
+        goto done;
+    r.seconds += saving.before.eval_seconds, r.key_seconds += saving.before.key_seconds;
     size_t n = (size_t)count;
     acc = malloc((n ? n : 1) * sizeof *acc);
     det = malloc((n ? n : 1) * sizeof *det);
@@ -267,6 +348,8 @@ int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
     if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(acc), free(det), free(evd);
     ip_forge_result_free(&r);
     env_free(&v);
@@ -344,11 +427,13 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     if (internal && nt->passports < 1) return ip_fail(e, "passports (the null distribution) must be positive");
     fake1_env v;
     ip_model claim = {0};
+    ip_saver sv = {0};
     int have_claim = 0, rc = -1;
     float *keys = NULL;
     const int8_t *bits[IP_MAX_PASSPORTS] = {0};
     ip_forge_result cr = {0}, nr = {0};
     double *nacc = NULL, *ndet = NULL;
+    if (internal && ip_saver_open(&sv, &nt->resume, ip_task_ident(&ip_verify_def, t), e) < 0) goto done;
     if (env_open(&v, nt, internal, e) != 0) goto done;
     double real_acc, real_det;
     if (ip_forge_real(v.f, &real_acc, &real_det, NULL, e) != 0) goto done;
@@ -383,8 +468,15 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     size_t nn = t->null_n;
     if (internal) {
         nn = (size_t)nt->passports;
-        if (ip_forge_result_alloc(&nr, nn, e) != 0 ||
-            ip_forge_run(v.f, ip_forge_keygen_fn, &v.kg, 0, nn, nn, thr, &nr, e) != 0)
+        if (ip_forge_result_alloc(&nr, nn, e) != 0) goto done;
+        /* the fakes checkpoint as fake1's do (one task's range: all of them) */
+        ip_forge_info plan;
+        ip_forge_get_info(v.f, &plan);
+        fake1_save saving = {&sv, {.first = 0, .count = nn, .block = plan.block}, {0}, nn, &nr};
+        saving.before = saving.pos;
+        if (sv.resumed && fake1_restore(&saving, &nr, plan.block, e) != 0) goto done;
+        if (ip_forge_run_from(v.f, ip_forge_keygen_fn, &v.kg, 0, nn, nn, thr, &nr, saving.pos.next, fake1_point,
+                              &saving, e) != 0)
             goto done;
         nacc = malloc(nn * sizeof *nacc);
         ndet = malloc(nn * sizeof *ndet);
@@ -410,6 +502,8 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
     if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(keys), free(nacc), free(ndet);
     ip_forge_result_free(&cr);
     ip_forge_result_free(&nr);

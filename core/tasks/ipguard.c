@@ -50,6 +50,7 @@ const ip_task_def ip_fingerprint_def = {
     .at_train_limit = IP_AT(T, train_limit),
     .at_test_limit = IP_AT(T, test_limit),
     .at_out = IP_AT(T, out),
+    .at_resume = IP_AT(T, resume),
     .run = fingerprint_run,
 };
 #undef T
@@ -93,8 +94,10 @@ int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e
     ip_model m = {0};
     ip_fingerprint fp = {0};
     ip_fp_run run = {0};
+    ip_saver sv = {0};
     double *iters = NULL, *conv = NULL;
     int rc = -1;
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fingerprint_def, t), e) < 0) goto done;
     if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     double owner_acc;
     if (ip_model_plan(&m, 256, e) != 0 || branch_acc(&m, &test, t->fp.branch, &owner_acc, e) != 0) goto done;
@@ -105,7 +108,7 @@ int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e
     /* the valid input range: pixels [0, 1] under the model's normalisation */
     float lo[4], hi[4];
     ip_data_input_range(&test, lo, hi);
-    if (ip_fingerprint_generate(&m, &train, lo, hi, &t->fp, &fp, &run, e) != 0) goto done;
+    if (ip_fingerprint_generate_resumable(&m, &train, lo, hi, &t->fp, &fp, &run, &sv, e) != 0) goto done;
     if (t->out[0] && ip_fingerprint_save(&fp, t->out, e) != 0) goto done;
     size_t K = run.requested;
     iters = malloc(K * sizeof *iters);
@@ -132,6 +135,8 @@ int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e
         goto done;
     rc = 0;
 done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
     free(iters), free(conv);
     ip_fp_run_free(&run);
     ip_fingerprint_free(&fp);

@@ -308,13 +308,17 @@ int ip_task_place(const ip_task_def *d, void *task, const char *data, size_t tra
 }
 
 int ip_task_place_resume(const ip_task_def *d, void *task, const char *state_path, double every, ip_err *e) {
-    if (!d->at_resume) return 0;
-    ip_resume *r = (ip_resume *)((char *)task + d->at_resume - 1);
+    ip_resume *r = ip_task_resume(d, task);
+    if (!r) return 0;
     size_t l = strlen(state_path ? state_path : "");
     if (l >= sizeof r->path) return ip_fail_input(e, "the task state path is longer than %zu characters", sizeof r->path - 1);
     memcpy(r->path, state_path ? state_path : "", l + 1);
     r->every = every;
     return 0;
+}
+
+ip_resume *ip_task_resume(const ip_task_def *d, void *task) {
+    return d->at_resume ? (ip_resume *)((char *)task + d->at_resume - 1) : NULL;
 }
 
 uint64_t ip_task_ident(const ip_task_def *d, const void *task) {

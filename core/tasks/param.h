@@ -136,6 +136,8 @@ int ip_task_place_resume(const ip_task_def *d, void *task, const char *state_pat
  * its ip_resume field left out (where and how often it saves does not change
  * what it computes): a state file of other parameters is not resumed. */
 uint64_t ip_task_ident(const ip_task_def *d, const void *task);
+/* The task's ip_resume field (io/resume.h), or NULL when its kind cannot resume. */
+struct ip_resume *ip_task_resume(const ip_task_def *d, void *task);
 /* Stores one typed value into its field (a string longer than the field fails). */
 int ip_param_store(const ip_param *p, const ip_value *v, void *task, ip_err *e);
 /* Parses text by the row's rule (type, bounds, choices): 0, or -1 with msg.

@@ -88,6 +88,7 @@ typedef struct ip_finetune_task {
     ip_optim_cfg opt;         /* SGD lr 0.01 momentum 0.9 wd 5e-4 */
     uint64_t seed;            /* shuffling and re-initialisation */
     char out[1024];           /* fine-tuned checkpoint ("" = do not save) */
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
 } ip_finetune_task;
 
 void ip_finetune_task_defaults(ip_finetune_task *t);
@@ -124,6 +125,7 @@ typedef struct ip_fake2_task {
     int epochs, batch;
     ip_optim_cfg opt;         /* SGD lr 0.01 momentum 0.9 wd 5e-4 */
     uint64_t seed;
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
 } ip_fake2_task;
 
 void ip_fake2_task_defaults(ip_fake2_task *t);
@@ -146,6 +148,7 @@ typedef struct ip_fake3_task {
     int epochs, batch;
     ip_optim_cfg opt;         /* SGD lr 0.01 momentum 0.9 wd 5e-4 */
     uint64_t seed;
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
 } ip_fake3_task;
 
 void ip_fake3_task_defaults(ip_fake3_task *t);
@@ -169,6 +172,7 @@ typedef struct ip_fake1_task {
     ip_forge_cfg forge;         /* mode, group, delta, ... */
     uint64_t seed;              /* passport keys and the screen order; NOT the shard's task seed */
     int keep_arrays;            /* report the per-passport arrays (default 1) */
+    ip_resume resume;           /* its state file while it runs (io/resume.h) */
 } ip_fake1_task;
 
 void ip_fake1_task_defaults(ip_fake1_task *t);
@@ -218,6 +222,7 @@ typedef struct ip_fingerprint_task {
     size_t train_limit, test_limit;
     ip_fp_cfg fp;
     char out[1024];          /* the fingerprint file ("" = do not save) */
+    ip_resume resume;        /* its state file while it runs (io/resume.h) */
 } ip_fingerprint_task;
 
 void ip_fingerprint_task_defaults(ip_fingerprint_task *t);

@@ -11,35 +11,20 @@ static void vfail(ip_err *e, char cls, const char *fmt, va_list ap) {
     e->msg[CLASS_BYTE] = cls;
 }
 
-int ip_fail(ip_err *e, const char *fmt, ...) {
-    if (e) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfail(e, IP_ERR_RUNTIME, fmt, ap);
-        va_end(ap);
+/* ip_fail, ip_fail_input, ip_fail_interrupted: one body, three classes. */
+#define FAIL_WITH_CLASS(name, cls)                                                                                 \
+    int name(ip_err *e, const char *fmt, ...) {                                                                    \
+        if (e) {                                                                                                   \
+            va_list ap;                                                                                            \
+            va_start(ap, fmt);                                                                                     \
+            vfail(e, cls, fmt, ap);                                                                                \
+            va_end(ap);                                                                                            \
+        }                                                                                                          \
+        return -1;                                                                                                 \
     }
-    return -1;
-}
-
-int ip_fail_input(ip_err *e, const char *fmt, ...) {
-    if (e) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfail(e, IP_ERR_INPUT, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-int ip_fail_interrupted(ip_err *e, const char *fmt, ...) {
-    if (e) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfail(e, IP_ERR_INTERRUPTED, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+FAIL_WITH_CLASS(ip_fail, IP_ERR_RUNTIME)
+FAIL_WITH_CLASS(ip_fail_input, IP_ERR_INPUT)
+FAIL_WITH_CLASS(ip_fail_interrupted, IP_ERR_INTERRUPTED)
 
 int ip_err_is_interrupted(const ip_err *e) { return e && e->msg[CLASS_BYTE] == IP_ERR_INTERRUPTED; }
 

@@ -96,7 +96,7 @@ int rn_bench_dispatch(int argc, char **argv) {
         dispatch_state s = {.spec = &spec};
         s.journal.fd = -1;
         rn_status *status = calloc((size_t)ntasks, sizeof *status);
-        rn_sched_hooks h = {&s, d_started, d_finished, NULL, NULL};
+        rn_sched_hooks h = {.user = &s, .started = d_started, .finished = d_finished};
         int ok = d && status && rn_journal_open(&s.journal, out, 0x1234, 1, &e) == 0;
         if (!ok) {
             for (int i = 0; status && i < ntasks; i++) status[i] = RN_SKIPPED;

@@ -84,19 +84,9 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "train: %s %s/%s on %s, %d epochs, batch %d, %d BLAS threads\n", t.model.arch,
                 ip_scheme_name(t.model.scheme), ip_norm_name(t.model.norm), t.data, t.train.epochs, t.train.batch,
                 nthreads);
-    ip_metrics mt;
-    ip_metrics_init(&mt);
-    ip_err e = {{0}};
-    rc = ip_task_train(&t, &mt, &e);
-    if (rc != 0) {
-        fprintf(stderr, "ipsweep train: %s\n", e.msg);
-        ip_metrics_free(&mt);
-        return ip_err_exit_code(&e);
-    }
-    ip_metrics_print(&mt, stdout);
-    if (t.out[0] && !quiet) fprintf(stderr, "train: checkpoint written to %s\n", t.out);
-    ip_metrics_free(&mt);
-    return 0;
+    rc = rn_task_cli_run(&ip_train_def, &t, "train");
+    if (rc == 0 && t.out[0] && !quiet) fprintf(stderr, "train: checkpoint written to %s\n", t.out);
+    return rc;
 }
 
 /* Bad input (a missing or unreadable checkpoint or data, or data of the
@@ -181,17 +171,7 @@ int cmd_task(int argc, char **argv) {
         return 2;
     }
     ip_set_threads(threads);
-    ip_metrics mt;
-    ip_metrics_init(&mt);
-    ip_err e = {{0}};
-    rc = d->run(task, &mt, &e);
+    rc = rn_task_cli_run(d, task, name);
     free(task);
-    if (rc != 0) {
-        fprintf(stderr, "ipsweep %s: %s\n", name, e.msg);
-        ip_metrics_free(&mt);
-        return ip_err_exit_code(&e);
-    }
-    ip_metrics_print(&mt, stdout);
-    ip_metrics_free(&mt);
-    return 0;
+    return rc;
 }

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signals.h"
+#include "../../core/io/resume.h"
+#include "../../core/util/stop.h"
+
 /* the value a given-or-not check looks for: no argument can contain it */
 #define UNSET "\x01"
 
@@ -59,6 +63,14 @@ void rn_task_cli_init(rn_task_cli *tc, const ip_task_def *d) {
     if (d->at_out)
         tc->opts[tc->nopts++] = (cli_opt){"out", CLI_STR, tc->out, sizeof tc->out, "FILE.h5",
                                           "output file to write (atomically)"};
+    if (d->at_resume) {
+        tc->checkpoint_every = IP_CHECKPOINT_EVERY_DEFAULT;
+        tc->opts[tc->nopts++] = (cli_opt){"state", CLI_STR, tc->state, sizeof tc->state, "FILE",
+                                          "where the task saves its state to resume after a stop "
+                                          "(default: <out>.state; none without --out)"};
+        tc->opts[tc->nopts++] = (cli_opt){"checkpoint-every", CLI_FLOAT, &tc->checkpoint_every, 0, "S",
+                                          "seconds between saves of its state (default " IP_CHECKPOINT_EVERY_TEXT ")"};
+    }
 }
 
 void rn_task_cli_add(rn_task_cli *tc, cli_opt o) {
@@ -112,8 +124,36 @@ int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task) {
     ip_err pe = {{0}};
     if (ip_task_place(d, task, tc->data, tc->train_limit, tc->test_limit, tc->out, seed, &pe) != 0)
         return cli_error(cmd, "%s", pe.msg);
+    if (d->at_resume) {
+        if (!(tc->checkpoint_every >= 1 && tc->checkpoint_every <= IP_CHECKPOINT_EVERY_MAX))
+            return cli_error(cmd, "--checkpoint-every must be between 1 and %d seconds", IP_CHECKPOINT_EVERY_MAX);
+        char state[RN_PATH_LEN + 8] = "";
+        if (tc->state[0]) snprintf(state, sizeof state, "%s", tc->state);
+        else if (tc->out[0]) snprintf(state, sizeof state, "%s.state", tc->out);
+        if (ip_task_place_resume(d, task, state, tc->checkpoint_every, &pe) != 0) return cli_error(cmd, "%s", pe.msg);
+    }
     const char *key = NULL;
     char msg[400];
     if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return cli_error(cmd, "%s", msg);
     return CLI_OK;
+}
+
+int rn_task_cli_run(const ip_task_def *d, const void *task, const char *cmd) {
+    rn_signals_install(1);
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    int rc = d->run(task, &mt, &e);
+    if (rc != 0) {
+        fprintf(stderr, "ipsweep %s: %s\n", cmd, e.msg);
+        if (ip_err_is_interrupted(&e))
+            fprintf(stderr, "ipsweep %s: stopped by %s; run the same command again to continue%s\n", cmd,
+                    rn_signal_name(ip_stop_signal()), ip_task_resume(d, (void *)task) &&
+                    ip_task_resume(d, (void *)task)->path[0] ? " from the saved state" : " (it starts over: no --state)");
+        ip_metrics_free(&mt);
+        return ip_err_exit_code(&e);
+    }
+    ip_metrics_print(&mt, stdout);
+    ip_metrics_free(&mt);
+    return 0;
 }

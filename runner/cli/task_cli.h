@@ -2,7 +2,8 @@
  * (core/tasks/param.h): one `--key value` per row (underscores become
  * dashes; a bool is a flag), its help from the row's doc and default, and
  * the task's surroundings (--data, --out, --train-limit, --test-limit) where
- * the kind's struct has them. `ipsweep task`, `train` and `eval` use it, so a
+ * the kind's struct has them, and for a kind that checkpoints --state and
+ * --checkpoint-every (core/io/resume.h). `ipsweep task`, `train` and `eval` use it, so a
  * key added to a table is an option of all three at once. */
 #ifndef RN_TASK_CLI_H
 #define RN_TASK_CLI_H
@@ -12,7 +13,7 @@
 #include "cli.h"
 #include "../kinds/task.h"
 
-#define RN_CLI_EXTRA 8 /* options a command adds (threads, quiet, ...) */
+#define RN_CLI_EXTRA 10 /* options a command adds (threads, quiet, ...) */
 
 typedef struct rn_task_cli {
     const ip_task_def *d;
@@ -22,6 +23,8 @@ typedef struct rn_task_cli {
     char help[RN_MAX_KEYS][512];
     char data[RN_PATH_LEN], out[RN_PATH_LEN];
     size_t train_limit, test_limit;
+    char state[RN_PATH_LEN];                /* a kind that checkpoints: --state (default <out>.state) */
+    float checkpoint_every;                 /* --checkpoint-every */
     cli_opt opts[RN_MAX_KEYS + 4 + RN_CLI_EXTRA];
     int nopts;
 } rn_task_cli;
@@ -35,5 +38,9 @@ void rn_task_cli_add(rn_task_cli *tc, cli_opt o);
  * `seed` key when the key only names the task. Returns CLI_OK, or CLI_ERROR
  * after printing one line (a bad or missing value). */
 int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task);
+/* Runs a filled task with SIGTERM/SIGUSR1/Ctrl-C stopping it (a kind that
+ * checkpoints saves its state): prints the metrics, or one error line; on a
+ * stop says how to continue. Returns the exit status (0, 1, 2 or 75). */
+int rn_task_cli_run(const ip_task_def *d, const void *task, const char *cmd);
 
 #endif

@@ -28,7 +28,16 @@ static double forge_train_cost(const rn_task *t, const rn_ctx *c) {
            0.05;
 }
 
-const rn_kind rn_kind_finetune = {&ip_finetune_def, RN_OUT_MODEL, finetune_cost, NULL, NULL};
-const rn_kind rn_kind_flip = {&ip_flip_def, RN_OUT_NONE, flip_cost, NULL, NULL};
-const rn_kind rn_kind_fake2 = {&ip_fake2_def, RN_OUT_NONE, forge_train_cost, NULL, NULL};
-const rn_kind rn_kind_fake3 = {&ip_fake3_def, RN_OUT_NONE, forge_train_cost, NULL, NULL};
+/* Steps, for when their loop checkpoints before each minibatch (like
+ * training): the longest stretch is an epoch's last minibatch plus its
+ * evaluations (finetune: two per epoch, fake2/fake3: one). */
+static double attack_step(const rn_task *t, const rn_ctx *c, double evals) {
+    return secs((double)rn_val_i(t, "batch"), 3) + secs(rn_data_images(c, 0) * evals, 1);
+}
+static double finetune_step_cost(const rn_task *t, const rn_ctx *c) { return attack_step(t, c, 2); }
+static double forge_train_step_cost(const rn_task *t, const rn_ctx *c) { return attack_step(t, c, 1); }
+
+const rn_kind rn_kind_finetune = {&ip_finetune_def, RN_OUT_MODEL, finetune_cost, NULL, NULL, finetune_step_cost};
+const rn_kind rn_kind_flip = {&ip_flip_def, RN_OUT_NONE, flip_cost, NULL, NULL, NULL};
+const rn_kind rn_kind_fake2 = {&ip_fake2_def, RN_OUT_NONE, forge_train_cost, NULL, NULL, forge_train_step_cost};
+const rn_kind rn_kind_fake3 = {&ip_fake3_def, RN_OUT_NONE, forge_train_cost, NULL, NULL, forge_train_step_cost};

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../core/passport/forge.h"
+#include "../../core/util/atomic_file.h"
 #include "cost.h"
 #include "../../core/tasks/tasks.h"
 
@@ -28,6 +29,24 @@ static double fake1_cost(const rn_task *t, const rn_ctx *c) {
     if (t->shard == RN_MERGE) return 0.05 + 1e-6 * (double)rn_val_i(t, "passports");
     double shards = t->shard >= 0 ? (double)t->shards : 1;
     return fake1_seconds((double)rn_val_i(t, "passports") / shards, eval_images(t, c), rn_val_text(t, "mode"));
+}
+
+/* A step, for when a shard checkpoints between groups of passports: one
+ * group (`group`, or the automatic one: ~512 passport-images per pass,
+ * core/passport/forge.h). A merge is one step. */
+/* A step is a GEMM block of passports: the unit fake1 and verify save at (core/tasks/forge.c). */
+static double block_step_cost(double passports, const rn_task *t, const rn_ctx *c) {
+    return fake1_seconds(fmin(passports, IP_FORGE_BLOCK_DEFAULT), eval_images(t, c), rn_val_text(t, "mode"));
+}
+
+static double fake1_step_cost(const rn_task *t, const rn_ctx *c) {
+    if (t->shard == RN_MERGE) return fake1_cost(t, c);
+    double shards = t->shard >= 0 ? (double)t->shards : 1;
+    return block_step_cost(ceil((double)rn_val_i(t, "passports") / shards), t, c);
+}
+
+static double verify_step_cost(const rn_task *t, const rn_ctx *c) {
+    return block_step_cost((double)rn_val_i(t, "passports"), t, c);
 }
 
 static int fake1_shards(const rn_task *t) {
@@ -69,6 +88,18 @@ done:
     return rc;
 }
 
+/* The fill named the state file after the task before it knew its shard
+ * (every shard of a task would share it): name it after the shard, in the
+ * same directory (rn_state_path). */
+static int shard_state(ip_fake1_task *ft, ip_err *e) {
+    if (!ft->resume.path[0]) return 0;
+    char dir[1024], fresh[1100];
+    if (ip_dir_of(ft->resume.path, dir, sizeof dir) != 0 ||
+        rn_state_path(fresh, sizeof fresh, dir, &ip_fake1_def, ft) != 0)
+        return ip_fail_input(e, "the state path of shard %d under %s is too long", ft->shard, ft->resume.path);
+    return ip_task_place_resume(&ip_fake1_def, ft, fresh, ft->resume.every, e);
+}
+
 /* A whole task runs the core's fake1; a shard runs its part of the passports
  * and leaves its metrics in its file for the merge. */
 static int fake1_run(const rn_task *t, void *task, ip_metrics *out, ip_err *e) {
@@ -78,6 +109,7 @@ static int fake1_run(const rn_task *t, void *task, ip_metrics *out, ip_err *e) {
     ft->shard = t->shard;
     ft->shards = t->shards;
     if (ft->shard < 0 || ft->shard >= ft->shards) return ip_fail(e, "shard %d is not below shards %d", ft->shard, ft->shards);
+    if (shard_state(ft, e) != 0) return -1;
     ip_metrics mine;
     ip_metrics_init(&mine);
     int rc = ip_task_fake1(ft, &mine, e) != 0 || ip_metrics_save(&mine, t->checkpoint, e) != 0 ||
@@ -92,5 +124,5 @@ static double verify_cost(const rn_task *t, const rn_ctx *c) {
     return fake1_seconds((double)rn_val_i(t, "passports") + 2, eval_images(t, c), rn_val_text(t, "mode"));
 }
 
-const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run};
-const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL};
+const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run, fake1_step_cost};
+const rn_kind rn_kind_verify = {&ip_verify_def, RN_OUT_NONE, verify_cost, NULL, NULL, verify_step_cost};

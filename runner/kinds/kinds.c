@@ -5,7 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../../core/io/resume.h"
+
+#include "../../core/util/par.h"
+#include "../cli/commands.h"
 
 extern const rn_kind rn_kind_train, rn_kind_eval, rn_kind_prune, rn_kind_fake1, rn_kind_verify, rn_kind_fake2,
     rn_kind_fake3, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_noop;
@@ -65,7 +70,14 @@ int rn_task_run(const rn_task *t, const rn_ctx *c, ip_metrics *out, ip_err *e) {
     void *task = calloc(1, t->k->def->size);
     if (!task) return ip_fail(e, "out of memory");
     int rc = rn_task_fill(t, c, task, e);
+    const ip_resume *r = rc == 0 ? ip_task_resume(t->k->def, task) : NULL;
+    if (r && r->path[0] && access(r->path, F_OK) == 0) /* the log says what continues, not only what stopped */
+        fprintf(stderr, "resuming a %s task (rank %d) from %s\n", t->kind, c->rank, r->path);
+    /* an entry's `threads` for its task alone; the rank's again after it */
+    int before = t->threads ? ip_par_get_threads() : 0;
+    if (t->threads) ip_set_threads(t->threads);
     if (rc == 0) rc = t->k->run ? t->k->run(t, task, out, e) : t->k->def->run(task, out, e);
+    if (t->threads) ip_set_threads(before);
     free(task);
     return rc;
 }

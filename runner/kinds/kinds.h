@@ -40,6 +40,11 @@ typedef struct rn_kind {
     int (*shards)(const rn_task *t);
     /* Optional: runs the filled core struct instead of def->run (a shard, a merge). */
     int (*run)(const rn_task *t, void *task, ip_metrics *out, ip_err *e);
+    /* Optional: estimated seconds on one core of the task's longest step: the
+     * longest stretch between two points it can checkpoint at (a kind with
+     * def->at_resume). NULL: the whole task is one step. For the time-limit
+     * warnings (runner/run/sizing.h): a step longer than a job never ends. */
+    double (*step_cost)(const rn_task *t, const rn_ctx *ctx);
 } rn_kind;
 
 /* Most shards a task may be split into. */

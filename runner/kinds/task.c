@@ -8,8 +8,8 @@
 #include "kinds.h"
 
 const char *rn_status_name(rn_status s) {
-    static const char *const n[] = {"pending", "running", "done", "failed", "skipped"};
-    return (unsigned)s < 5 ? n[s] : "?";
+    static const char *const n[RN_NSTATUS] = {"pending", "running", "done", "failed", "skipped", "interrupted"};
+    return (unsigned)s < RN_NSTATUS ? n[s] : "?";
 }
 
 /* The shard parameter's text: "0".."63", or "all" for the merge. */

@@ -24,12 +24,17 @@
 #define RN_PATH_LEN 1024         /* longest output path (the core's path fields are char[1024]) */
 #define RN_MAX_KEYS 48           /* most keys of one kind */
 #define RN_MAX_DEPS 72           /* RN_MAX_SHARDS shards + the task's own references */
+#define RN_MAX_THREADS 256       /* most threads an entry may ask for (`threads`; core/util/par.c runs at most 64) */
 
 /* shard of a task that is not split, and of the merge of a split task's shards */
 #define RN_NOT_SPLIT (-1)
 #define RN_MERGE (-2)
 
-typedef enum { RN_PENDING = 0, RN_RUNNING, RN_DONE, RN_FAILED, RN_SKIPPED } rn_status;
+/* RN_INTERRUPTED: a task that stopped on request (a signal, a time limit)
+ * after saving its state; it is not finished (the journal records no finish,
+ * the crash-twice rule does not count it) and a resume continues it. */
+typedef enum { RN_PENDING = 0, RN_RUNNING, RN_DONE, RN_FAILED, RN_SKIPPED, RN_INTERRUPTED } rn_status;
+#define RN_NSTATUS 6
 const char *rn_status_name(rn_status s);
 
 struct rn_kind;
@@ -45,6 +50,7 @@ typedef struct rn_task {
     int shard, shards;            /* a split task (rn_kind.shards): shard 0..shards-1 or RN_MERGE; else RN_NOT_SPLIT, 0 */
     const int *deps;              /* ids of tasks that must be done first */
     int ndeps;
+    uint16_t threads;             /* its entry's `threads` (0: the rank's); in ndeps's padding, so a task does not grow */
     double cost;                  /* estimated seconds on one core (dry-run, scheduling order) */
     uint64_t seed;                /* derived from (spec seed, key) */
     const char *checkpoint;       /* output file path, "" when the task writes none */

@@ -58,6 +58,7 @@ typedef struct rp_file {
     int has_provenance;              /* the file has /provenance (older files do not) */
     ip_provenance provenance;        /* its attributes ("" where missing) */
     long long total, ndone, nfailed, nskipped, nrunning, npending;
+    long long ninterrupted;   /* absent (0) in files written before tasks could be interrupted */
     int ntasks;
     char **key, **kind, **name, **status, **deps; /* per task id */
     int has_params;                  /* 0: an older file, parameters from /tasks param_* (swept ones only) */

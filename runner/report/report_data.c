@@ -503,7 +503,7 @@ int rp_open(rp_file *f, const char *path, ip_err *e) {
         attr_int(h, "in_progress", &in_progress, e) || attr_int(h, "tasks_total", &f->total, e) ||
         attr_int(h, "tasks_done", &f->ndone, e) || attr_int(h, "tasks_failed", &f->nfailed, e) ||
         attr_int(h, "tasks_skipped", &f->nskipped, e) || attr_int(h, "tasks_running", &f->nrunning, e) ||
-        attr_int(h, "tasks_pending", &f->npending, e))
+        attr_int(h, "tasks_pending", &f->npending, e) || attr_int(h, "tasks_interrupted", &f->ninterrupted, e))
         goto ctx;
     f->in_progress = in_progress != 0;
     /* files written before provenance was recorded have no group: not an error */

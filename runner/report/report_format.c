@@ -225,6 +225,7 @@ void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
     PART(f->nskipped, "skipped");
     PART(f->nrunning, "running");
     PART(f->npending, "pending");
+    PART(f->ninterrupted, "interrupted (state saved: run --resume continues them)");
 #undef PART
     switch (fmt) {
     case RP_MD:

@@ -1,6 +1,7 @@
 /* `ipsweep run` and `ipsweep validate`: load and validate a spec, then run
  * its task graph through the scheduler with the journal, the results file
  * and progress as the coordinator's hooks. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
@@ -13,13 +14,17 @@
 
 #include "../cli/cli.h"
 #include "../cli/commands.h"
+#include "../cli/signals.h"
 #include "journal.h"
 #include "progress.h"
 #include "results.h"
 #include "run_common.h"
 #include "sched.h"
+#include "sizing.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
+#include "../../core/util/stop.h"
+#include "../../core/io/resume.h"
 
 #define MAX_SETS 64
 
@@ -53,7 +58,25 @@ static int make_output_dirs(const rn_spec *spec, ip_err *e) {
         last[dl] = 0;
         if (rn_mkdirs(last, 1, e) != 0) return -1;
     }
-    return 0;
+    return rn_mkdirs(spec->state_dir, 1, e);
+}
+
+/* A fresh run starts every task over: the state files an earlier run left
+ * (<outdir>/state/ *.state) go. */
+static int remove_states(const char *dir, ip_err *e) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : ip_fail(e, "cannot read %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL && rc == 0) {
+        size_t l = strlen(de->d_name);
+        if (l < 7 || strcmp(de->d_name + l - 6, ".state") != 0) continue;
+        char path[2200];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT) rc = ip_fail(e, "cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
 }
 
 /* mkdir -p of the directory part of path (or of path itself when is_dir). */
@@ -94,6 +117,7 @@ typedef struct run_state {
     int nflush;
     int have_journal;
     unsigned char *suspect;  /* per task: started by an earlier run, never finished (resume) */
+    int ninterrupted;        /* tasks that stopped on request and saved their state */
 } run_state;
 
 static int hook_started(void *user, const rn_task *t, int rank, int alone, ip_err *e) {
@@ -146,6 +170,17 @@ static int hook_finished(void *user, const rn_result *const *rs, int n, ip_err *
     if (rc == 0 && s->have_journal) rc = rn_journal_finish_many(&s->journal, recs, n, e);
     free(recs);
     return rc;
+}
+
+/* A task stopped on request: not finished; the journal says so (it is no
+ * crash), the results file shows it interrupted. */
+static int hook_interrupted(void *user, const rn_result *r, ip_err *e) {
+    run_state *s = user;
+    const rn_task *t = &s->spec->tasks[r->task];
+    s->running[r->task] = RN_RUNNING_INTERRUPTED;
+    s->ninterrupted++;
+    rn_progress_interrupted(&s->progress, t, r);
+    return s->have_journal ? rn_journal_interrupted(&s->journal, t->key, r->rank, e) : 0;
 }
 
 /* Rewrites the results file (atomically: readers never see half a file). */
@@ -224,7 +259,7 @@ static int load_resume(run_state *s, rn_status *status, int *ndone, ip_err *e) {
         return ip_fail(e, "out of memory");
     }
     for (int i = 0; i < s->spec->ntasks; i++)
-        s->suspect[i] = !s->by_task[i] && rn_journal_state_starts(&st, s->spec->tasks[i].key) > 0;
+        s->suspect[i] = !s->by_task[i] && rn_journal_state_lost(&st, s->spec->tasks[i].key);
     if (st.torn) fprintf(stderr, "resume: ignored a torn last journal line (a crash mid-write)\n");
     rn_journal_state_free(&st);
     return 0;
@@ -272,42 +307,6 @@ static void print_summary(const run_state *s, FILE *f) {
         }
         fputc('\n', f);
     }
-}
-
-static void print_dry_run(const rn_spec *s, int nranks) {
-    printf("spec %s: %d tasks, results -> %s\n", s->name, s->ntasks, s->output);
-    double total = 0;
-    double *path = calloc((size_t)s->ntasks + 1, sizeof *path);
-    double critical = 0;
-    for (int i = 0; i < s->ntasks; i++) {
-        const rn_task *t = &s->tasks[i];
-        double start = 0;
-        for (int d = 0; d < t->ndeps; d++)
-            if (path && path[t->deps[d]] > start) start = path[t->deps[d]];
-        if (path) path[i] = start + t->cost;
-        if (path && path[i] > critical) critical = path[i];
-        total += t->cost;
-        printf("  #%-5d %-10s est %8.1fs  %s", i, t->kind, t->cost, t->key);
-        if (t->ndeps) {
-            printf("  <- ");
-            for (int d = 0; d < t->ndeps; d++) printf("%s#%d", d ? "," : "", t->deps[d]);
-        }
-        putchar('\n');
-    }
-    free(path);
-    printf("tasks by kind:");
-    for (int k = 0; rn_kinds[k]; k++) {
-        int n = 0;
-        double c = 0;
-        for (int i = 0; i < s->ntasks; i++)
-            if (s->tasks[i].k == rn_kinds[k]) n++, c += s->tasks[i].cost;
-        if (n) printf(" %s=%d (%.0fs)", rn_kinds[k]->def->name, n, c);
-    }
-    int workers = nranks > 1 ? nranks - 1 : 1;
-    double wall = fmax(total / workers, critical);
-    printf("\nestimated cost: %.0f core-seconds (%.2f core-hours); critical path %.0fs; "
-           "~%.0fs wall with %d worker%s\n",
-           total, total / 3600, critical, wall, workers, workers > 1 ? "s" : "");
 }
 
 /* Collects every `--set k=v` (repeatable) and removes them from argv. */
@@ -368,18 +367,27 @@ int cmd_run(int argc, char **argv) {
     int nov = 0;
     if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
     int dry = 0, resume = 0, force = 0, threads = 0;
-    float flush = 30;
+    float flush = 30, every = 0;
+    char limit_text[64] = "";
+    double limit = 0;
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
         {"force", CLI_FLAG, &force, 0, NULL, "overwrite an existing results file and journal"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads per rank (default: all cores alone, 1 under MPI)"},
         {"flush-interval", CLI_FLOAT, &flush, 0, "S", "seconds between rewrites of the in-progress results file (30)"},
+        {"checkpoint-every", CLI_FLOAT, &every, 0, "S",
+         "seconds between saves of a long task's state (default: the spec's checkpoint_every, else "
+         IP_CHECKPOINT_EVERY_TEXT ")"},
+        {"time-limit", CLI_STR, limit_text, sizeof limit_text, "LIMIT",
+         "the job's limit: warn of tasks that cannot fit (Slurm's M[:S], H:M:S, D-H[:M[:S]]; 90m, 2h; UNLIMITED)"},
     };
     cli_cmd c = {"run", "ipsweep run SPEC.yaml [--dry-run] [--resume | --force] [--set key.path=value ...]",
                  "Runs an experiment spec: alone, or as `mpirun -n N ipsweep run SPEC` / `srun --mpi=pmix`\n"
                  "(rank 0 coordinates, the other ranks work). Writes one HDF5 results file (docs/results.md)\n"
                  "with an fsync'ed journal beside it; --resume continues after a crash or time limit.\n"
+                 "SIGTERM, SIGUSR1 or Ctrl-C: long tasks save their state, the results file is written, exit 75;\n"
+                 "--resume then continues them where they stopped (docs/hpc.md).\n"
                  "  --set KEY.PATH=VALUE  override a spec value, e.g. --set data.source=cifar10:/data (repeatable)",
                  opts, (int)(sizeof opts / sizeof *opts), 1, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
@@ -387,12 +395,18 @@ int cmd_run(int argc, char **argv) {
     if (c.npositional != 1) return cli_error("run", "expected one spec file (see --help)");
     if (resume && force) return cli_error("run", "--resume and --force exclude each other");
     if (!(flush > 0)) return cli_error("run", "--flush-interval must be positive");
+    if (every != 0 && !(every >= 1 && every <= IP_CHECKPOINT_EVERY_MAX))
+        return cli_error("run", "--checkpoint-every must be between 1 and %d seconds", IP_CHECKPOINT_EVERY_MAX);
+    char why[300];
+    if (limit_text[0] && rn_parse_time_limit(limit_text, &limit, why, sizeof why) != 0)
+        return cli_error("run", "--time-limit: %s", why);
 
     int rank = 0, nranks = 1;
     if (rn_mpi_begin(&rank, &nranks) != 0) {
         fprintf(stderr, "ipsweep run: MPI_Init failed\n");
         return 1;
     }
+    rn_signals_install(rank == 0); /* after MPI_Init: ours, not the MPI library's */
     /* only the coordinator loads the spec; the workers learn whether to work */
     rn_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -405,7 +419,9 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "%s: %d error%s; nothing was run\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
             go = 2;
         } else if (dry) {
-            print_dry_run(&spec, nranks);
+            rn_sizing z;
+            rn_sizing_init(&z, &spec, rn_threads_default(threads), nranks > 1 ? nranks - 1 : 1, limit);
+            rn_print_dry_run(&spec, &z);
             go = -1; /* exit 0 */
         }
         rn_diags_free(&d);
@@ -418,6 +434,7 @@ int cmd_run(int argc, char **argv) {
     }
     rn_ctx ctx;
     rn_spec_ctx(&spec, &ctx);
+    if (every > 0) ctx.checkpoint_every = every;
     ctx.rank = rank;
     /* ranks share the node's cores: one BLAS thread each unless asked; alone, all cores */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -426,9 +443,12 @@ int cmd_run(int argc, char **argv) {
     ip_err e = {{0}};
     int exit_code = 0;
     if (rank != 0) { /* a worker */
-        if (rn_sched_run(NULL, &ctx, NULL, NULL, NULL, &e) != 0) {
+        int wrc = rn_sched_run(NULL, &ctx, NULL, NULL, NULL, &e);
+        if (wrc < 0) {
             fprintf(stderr, "ipsweep run (rank %d): %s\n", rank, e.msg);
             exit_code = 1;
+        } else if (wrc == 1) {
+            exit_code = IP_EXIT_INTERRUPTED;
         }
         rn_spec_free(&spec);
         rn_mpi_end();
@@ -451,7 +471,8 @@ int cmd_run(int argc, char **argv) {
                     "overwrite it",
                 file_exists(spec.output) ? spec.output : jpath);
         fatal = 2;
-    } else if (rn_mkdirs(spec.output, 0, &e) != 0 || make_output_dirs(&spec, &e) != 0) {
+    } else if (rn_mkdirs(spec.output, 0, &e) != 0 || make_output_dirs(&spec, &e) != 0 ||
+               (!resume && remove_states(spec.state_dir, &e) != 0)) {
         fatal = 1;
     } else if (resume && file_exists(jpath) && (jrc = check_journal(&spec, &e)) != 0) {
         fatal = jrc == RN_JOURNAL_BAD ? 2 : 1; /* before opening it: a refused resume writes nothing */
@@ -481,26 +502,41 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "run %s: %d tasks (%d already done), %d rank%s, %d BLAS thread%s per rank -> %s\n", spec.name,
                 spec.ntasks, ndone, nranks, nranks > 1 ? "s" : "", ctx.threads, ctx.threads > 1 ? "s" : "",
                 spec.output);
+        rn_sizing z;
+        rn_sizing_init(&z, &spec, ctx.threads, nranks > 1 ? nranks - 1 : 1, limit);
+        rn_sizing_report(&spec, &z, status, stderr);
         if (flush_results(&s, 1, &e) != 0) fatal = 1;
     }
-    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone};
+    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone, hook_interrupted};
     /* workers wait for the coordinator: even when it cannot run, it must run
      * the scheduler with nothing to do, so they are told to stop */
     if (fatal)
         for (int i = 0; i < spec.ntasks; i++) status[i] = RN_SKIPPED;
     ip_err se = {{0}};
     int src = rn_sched_run(&spec, &ctx, status, fatal ? &(rn_sched_hooks){0} : &hooks, NULL, &se);
-    if (!fatal && src != 0) {
+    if (!fatal && src < 0) {
         e = se;
         fatal = 1;
     }
+    int stopped = !fatal && src == 1;
     if (!fatal) {
         rn_progress_summary(&s.progress);
-        if (flush_results(&s, 0, &e) != 0) fatal = 1;
+        /* stopped: a partial file (in_progress), the interrupted tasks shown as such */
+        if (flush_results(&s, stopped, &e) != 0) fatal = 1;
     }
     if (fatal) {
         fprintf(stderr, "ipsweep run: %s\n", e.msg);
         exit_code = fatal;
+    } else if (stopped) {
+        int ndone_all = 0;
+        for (int i = 0; i < spec.ntasks; i++) ndone_all += s.by_task[i] && s.by_task[i]->status == RN_DONE;
+        fprintf(stderr,
+                "run %s: stopped by %s: %d of %d tasks done, %d interrupted with their state saved; results so far in "
+                "%s\n"
+                "to continue: ipsweep run %s --resume (with the same options and --set overrides)\n",
+                spec.name, rn_signal_name(ip_stop_signal()), ndone_all, spec.ntasks, s.ninterrupted, spec.output,
+                c.positional[0]);
+        exit_code = IP_EXIT_INTERRUPTED;
     } else {
         /* the whole run, resumed records included (a task failed by the crash-twice rule at resume) */
         int ndone_all = 0, failed = 0, skipped = 0;

@@ -216,6 +216,19 @@ int rn_journal_start_shared(rn_journal *j, const char *key, int rank, int alone,
     return jn_append_lines(j, b.p, b.len, 0, e);
 }
 
+int rn_journal_interrupted(rn_journal *j, const char *key, int rank, ip_err *e) {
+    if (strlen(key) >= RN_KEY_LEN) return ip_fail(e, "task key too long: %.64s...", key);
+    sbuf b = {j->buf, 0, j->cap, 0};
+    ip_strbuf_put(&b, "I\t", 2);
+    jn_sb_esc(&b, key);
+    ip_strbuf_ch(&b, '\t');
+    jn_sb_int(&b, rank);
+    jn_sb_end_line(&b, 0);
+    j->buf = b.p, j->cap = b.cap;
+    if (b.oom) return ip_fail(e, "out of memory");
+    return jn_append_lines(j, b.p, b.len, 1, e);
+}
+
 int rn_journal_finish_many(rn_journal *j, const rn_record *const *recs, int n, ip_err *e) {
     if (n <= 0) return 0;
     sbuf b = {j->buf, 0, j->cap, 0};

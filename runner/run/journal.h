@@ -107,6 +107,11 @@ int rn_journal_open(rn_journal *j, const char *output, uint64_t spec_hash, int f
 int rn_journal_start(rn_journal *j, const char *key, int rank, ip_err *e);
 int rn_journal_start_shared(rn_journal *j, const char *key, int rank, int alone, ip_err *e);
 
+/* A task stopped on request and saved its state (RN_INTERRUPTED): an "I"
+ * line, written and fdatasync'ed. Its starts so far no longer count toward
+ * the crash-twice rule, and a resume does not treat it as a suspect. */
+int rn_journal_interrupted(rn_journal *j, const char *key, int rank, ip_err *e);
+
 /* Starts recorded for key so far (earlier runs included). */
 int rn_journal_attempts(const rn_journal *j, const char *key);
 
@@ -161,6 +166,11 @@ void rn_journal_state_free(rn_journal_state *st);
 const rn_record *rn_journal_state_find(const rn_journal_state *st, const char *key);
 /* Starts recorded for key (0 when never started). O(1). */
 int rn_journal_state_starts(const rn_journal_state *st, const char *key);
+
+/* 1 when key was started and its last start was not followed by an
+ * interruption: unless a finish record says otherwise, it may have been
+ * running when a process died (a resume hands such tasks out alone). */
+int rn_journal_state_lost(const rn_journal_state *st, const char *key);
 
 /* Resume rule: every unfinished key with >= RN_CRASH_LIMIT starts alone gets a
  * FAILED record (error RN_CRASH_ERROR, attempts = its starts) appended to the

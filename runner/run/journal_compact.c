@@ -42,6 +42,7 @@ typedef struct cent {
     int starts, alone, last_rank;
     int folded;          /* its S/C lines become one C line */
     long first_sc;       /* index (in lines) of its first S or C line, -1 */
+    long last_sc, last_i; /* index of its last S or C line, of its last I line, -1 */
     long last_f;         /* index of its last F line, -1 */
 } cent;
 
@@ -109,7 +110,7 @@ static int ent_get(cctx *c, const char *key) {
         return -1;
     c->capents = (int)capents;
     memcpy(c->keys + c->nkeys, key, kl);
-    c->ents[c->nents] = (cent){h, c->nkeys, 0, 0, -1, 0, -1, -1};
+    c->ents[c->nents] = (cent){.h = h, .key = c->nkeys, .last_rank = -1, .first_sc = -1, .last_sc = -1, .last_i = -1, .last_f = -1};
     c->nkeys += kl;
     size_t k = (size_t)h & (c->icap - 1);
     while (c->index[k]) k = (k + 1) & (c->icap - 1);
@@ -148,7 +149,11 @@ static int compact_line(void *vctx, char *p, size_t len, long lineno, ip_err *e)
     cl->ent = i;
     if (l.type == 'F') {
         en->last_f = c->nlines;
+    } else if (l.type == 'I') { /* kept in place; folded starts keep only a last one (the C line counts the rest) */
+        en->alone = 0;
+        en->last_i = c->nlines;
     } else {
+        en->last_sc = c->nlines;
         en->starts += l.starts;
         en->alone += l.alone;
         en->last_rank = l.rank;
@@ -193,6 +198,10 @@ static int emit(const cctx *c, uint64_t spec_hash, int version, out *o) {
         const cent *en = cl->ent >= 0 ? &c->ents[cl->ent] : NULL;
         const char *raw = c->buf + cl->off;
         if (en && raw[0] == 'F' && en->last_f != i) continue; /* overridden by a later F line */
+        if (en && raw[0] == 'I' && en->folded) { /* the C line has its effect, unless it is the last word */
+            if (en->last_i == i && en->last_i > en->last_sc) out_line(o, raw, cl->len);
+            continue;
+        }
         if (en && raw[0] != 'F' && en->folded) {
             if (en->first_sc != i) continue;
             t.len = 0;

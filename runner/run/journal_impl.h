@@ -53,10 +53,10 @@ int jn_parse_finish(fields *f, rn_record *r);
 
 /* One line after the header, parsed (jn_parse_line). */
 typedef struct jn_line {
-    char type;                   /* 'S', 'C', 'F' or 'D' */
-    char key[RN_KEY_LEN];        /* S, C (F: rec->key) */
-    int rank;                    /* S: the rank it went to; C: the last start's */
-    int starts, alone;           /* S: 1, and 1 unless shared; C: its counts */
+    char type;                   /* 'S', 'C', 'I', 'F' or 'D' */
+    char key[RN_KEY_LEN];        /* S, C, I (F: rec->key) */
+    int rank;                    /* S: the rank it went to; C: the last start's; I: the interrupted run's */
+    int starts, alone;           /* S: 1, and 1 unless shared; C: its counts; I: 0 */
 } jn_line;
 /* Parses and checks a payload (NUL-terminated, modified in place); an F
  * line goes into *rec (the caller owns its arrays afterwards). Bad content:

@@ -9,6 +9,8 @@
  *   D  (<setting> <value>)*
  *   S  <key>  <rank>  <attempt>  [shared]
  *   C  <key>  <starts>  <alone>  <last rank>          (version 2: compaction)
+ *   I  <key>  <rank>     (its run stopped on request and saved its state:
+ *                         the starts before it are not crashes)
  *   F  <key>  <status>  <rank>  <wall>  <attempts>  <error>
  *      <nscalars> (<name> <value>)*  <narrays> (<name> <n> <v v v ...>)*
  * Text fields escape '\\', TAB, LF and CR as \\ \t \n \r; doubles are %.17g
@@ -406,6 +408,10 @@ int jn_parse_line(char *p, jn_line *l, rn_record *rec, const char *path, long li
         if (shared && (strcmp(jn_next_field(&f), "shared") != 0 || f.cur)) break;
         l->rank = (int)a, l->starts = 1, l->alone = !shared;
         return 0;
+    case 'I': /* an interruption: resets the key's crash count */
+        if (jn_text_field(&f, l->key, sizeof l->key) || jn_int_field(&f, -1, INT_MAX, &a) || f.cur) break;
+        l->rank = (int)a, l->starts = 0, l->alone = 0;
+        return 0;
     case 'C': /* what compaction folds many starts of one key into */
         if (jn_text_field(&f, l->key, sizeof l->key) || jn_int_field(&f, 1, INT_MAX, &a) ||
             jn_int_field(&f, 0, a, &b) || jn_int_field(&f, -1, INT_MAX, &c) || f.cur)
@@ -426,6 +432,7 @@ int jn_parse_line(char *p, jn_line *l, rn_record *rec, const char *path, long li
     default:
         return ip_fail(e, "%s: line %ld: unknown record type \"%.8s\"", path, lineno, type), RN_JOURNAL_BAD;
     }
-    return ip_fail(e, "%s: line %ld: malformed %s record", path, lineno, l->type == 'S' ? "start" : "start-count"),
+    return ip_fail(e, "%s: line %ld: malformed %s record", path, lineno,
+                   l->type == 'S' ? "start" : l->type == 'I' ? "interruption" : "start-count"),
            RN_JOURNAL_BAD;
 }

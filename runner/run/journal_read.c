@@ -16,6 +16,7 @@
 typedef struct entry {
     char key[RN_KEY_LEN];
     int starts, alone, last_rank;
+    int stopped;                 /* its last S/C/I line is an I: it was interrupted, not lost */
     int rec;                     /* index in recs, -1 */
 } entry;
 
@@ -66,7 +67,7 @@ static int entry_get(rn_journal_state *st, const char *key) {
     i = st->nentries;
     entry *en = &entries(st)[i];
     snprintf(en->key, sizeof en->key, "%s", key);
-    en->starts = 0, en->alone = 0, en->last_rank = -1, en->rec = -1;
+    en->starts = 0, en->alone = 0, en->last_rank = -1, en->rec = -1, en->stopped = 0;
     /* the index is sized for nentries + 1 before the entry is counted */
     if (index_put(st, key, i)) return -1;
     st->nentries++;
@@ -106,7 +107,13 @@ static int read_line(void *vctx, char *p, size_t len, long lineno, ip_err *e) {
         return ip_fail(e, "out of memory reading %s", c->path);
     }
     entry *en = &entries(st)[i];
+    if (l.type == 'I') { /* an orderly stop: what came before was no crash */
+        en->alone = 0;
+        en->stopped = 1;
+        return 0;
+    }
     if (!r) { /* S, C */
+        en->stopped = 0;
         en->starts += l.starts;
         en->alone += l.alone;
         en->last_rank = l.rank;
@@ -189,6 +196,11 @@ const rn_record *rn_journal_state_find(const rn_journal_state *st, const char *k
 int rn_journal_state_starts(const rn_journal_state *st, const char *key) {
     int i = index_find(st, key);
     return i >= 0 ? entries(st)[i].starts : 0;
+}
+
+int rn_journal_state_lost(const rn_journal_state *st, const char *key) {
+    int i = index_find(st, key);
+    return i >= 0 && entries(st)[i].starts > 0 && !entries(st)[i].stopped;
 }
 
 int rn_journal_fail_crashed(rn_journal *j, rn_journal_state *st, ip_err *e) {

@@ -1,16 +1,10 @@
 #include "progress.h"
+#include "sizing.h"
 #include "../../core/util/proc.h"
 
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void fmt_duration(char *out, size_t cap, double s) {
-    if (s < 0 || s != s) snprintf(out, cap, "?");
-    else if (s < 120) snprintf(out, cap, "%.0fs", s);
-    else if (s < 7200) snprintf(out, cap, "%ldm%02lds", (long)s / 60, (long)s % 60);
-    else snprintf(out, cap, "%ldh%02ldm", (long)s / 3600, ((long)s % 3600) / 60);
-}
 
 void rn_progress_init(rn_progress *p, FILE *f, int total, int already_done) {
     memset(p, 0, sizeof *p);
@@ -45,7 +39,9 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
         int finished = p->done + p->failed + p->skipped;
         fprintf(p->f, "[%*d/%d] %-7s %s", (int)snprintf(NULL, 0, "%d", p->total), finished, p->total,
                 rn_status_name(r->status), t->key);
-        if (r->status != RN_SKIPPED) fprintf(p->f, " (%.1fs, rank %d)", r->wall_seconds, r->rank);
+        char took[32];
+        if (r->status != RN_SKIPPED)
+            fprintf(p->f, " (%s, rank %d)", rn_format_duration(r->wall_seconds, took, sizeof took), r->rank);
         if (r->status == RN_DONE) {
             /* the headline metrics, when the task has them */
             static const char *const show[] = {"test_acc", "detect", "public_test_acc", "real_acc", "fake_mean",
@@ -62,6 +58,12 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
     rn_progress_status(p, 0);
 }
 
+void rn_progress_interrupted(rn_progress *p, const rn_task *t, const rn_result *r) {
+    if (p->running > 0) p->running--;
+    clear_line(p);
+    fprintf(p->f, "interrupted %s (rank %d): %s\n", t->key, r->rank, r->error);
+}
+
 void rn_progress_status(rn_progress *p, int force) {
     double t = ip_now_s();
     if (!force && !p->tty && t - p->last_status < p->interval) return;
@@ -71,8 +73,8 @@ void rn_progress_status(rn_progress *p, int force) {
     int fresh = finished - p->resumed;
     double el = t - p->t0, rate = el > 0 ? fresh / el : 0;
     char eta[32], elapsed[32];
-    fmt_duration(eta, sizeof eta, rate > 0 ? (p->total - finished) / rate : -1);
-    fmt_duration(elapsed, sizeof elapsed, el);
+    rn_format_duration(rate > 0 ? (p->total - finished) / rate : -1, eta, sizeof eta);
+    rn_format_duration(el, elapsed, sizeof elapsed);
     clear_line(p);
     if (p->tty) {
         int width = 24, fill = p->total ? (int)((double)finished / p->total * width) : width;

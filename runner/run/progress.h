@@ -24,6 +24,8 @@ typedef struct rn_progress {
 void rn_progress_init(rn_progress *p, FILE *f, int total, int already_done);
 void rn_progress_started(rn_progress *p);
 void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r);
+/* A task stopped on request (always a line: where it stopped, where its state is). */
+void rn_progress_interrupted(rn_progress *p, const rn_task *t, const rn_result *r);
 /* Status line now if due (force: always). */
 void rn_progress_status(rn_progress *p, int force);
 /* Final summary line. */

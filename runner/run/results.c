@@ -189,7 +189,8 @@ typedef struct input {
 
 static rn_status task_status(const input *in, int i) {
     if (in->rec && in->rec[i]) return in->rec[i]->status;
-    return in->running && in->running[i] ? RN_RUNNING : RN_PENDING;
+    if (!in->running || !in->running[i]) return RN_PENDING;
+    return in->running[i] == RN_RUNNING_INTERRUPTED ? RN_INTERRUPTED : RN_RUNNING;
 }
 
 static const rn_record *done_rec(const input *in, int i) {
@@ -198,7 +199,7 @@ static const rn_record *done_rec(const input *in, int i) {
 
 static int write_root(wctx *w, hid_t f, const input *in) {
     ip_h5_detail_buf db;
-    long long cnt[5] = {0};
+    long long cnt[RN_NSTATUS] = {0};
     for (int i = 0; i < in->n; i++) cnt[task_status(in, i)]++;
     const rn_spec *s = in->spec;
     hid_t u64 = H5T_STD_U64LE;
@@ -210,7 +211,8 @@ static int write_root(wctx *w, hid_t f, const input *in) {
         ip_h5_attr_i32(f, "in_progress", !!in->in_progress) < 0 ||
         attr_i64(f, "tasks_total", in->n) < 0 || attr_i64(f, "tasks_done", cnt[RN_DONE]) < 0 ||
         attr_i64(f, "tasks_failed", cnt[RN_FAILED]) < 0 || attr_i64(f, "tasks_skipped", cnt[RN_SKIPPED]) < 0 ||
-        attr_i64(f, "tasks_running", cnt[RN_RUNNING]) < 0 || attr_i64(f, "tasks_pending", cnt[RN_PENDING]) < 0)
+        attr_i64(f, "tasks_running", cnt[RN_RUNNING]) < 0 || attr_i64(f, "tasks_pending", cnt[RN_PENDING]) < 0 ||
+        attr_i64(f, "tasks_interrupted", cnt[RN_INTERRUPTED]) < 0)
         return ip_fail(w->e, "writing the root attributes failed%s", ip_h5_detail(&db));
     /* the coordinator's build and machine; each checkpoint records its worker's */
     if (ip_provenance_write_h5(f) < 0) return ip_fail(w->e, "writing /provenance failed%s", ip_h5_detail(&db));

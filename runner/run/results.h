@@ -12,10 +12,13 @@
 #include "../spec/spec.h"
 
 #define RN_RESULTS_FORMAT_VERSION 1
+/* running[i] of a task that stopped on request and saved its state */
+#define RN_RUNNING_INTERRUPTED 2
 
 /* Writes the results file for spec->tasks. by_task has spec->ntasks entries:
  * the finished record of each task or NULL (then the task is "running" when
- * running[i] is set, else "pending"; running may be NULL). A record's key
+ * running[i] is set, "interrupted" when it is RN_RUNNING_INTERRUPTED, else
+ * "pending"; running may be NULL). A record's key
  * must be its task's key. in_progress=1 marks a partial file (root attribute
  * in_progress). Datasets bigger than 64 KB are chunked and deflated (level 4,
  * with shuffle). Returns 0, or -1 with a message; on failure <path> is left

@@ -4,7 +4,9 @@
  * Protocol (tags): a worker sends TAG_REQ with the packed results of its
  * previous batch (none at first) and waits; the coordinator answers TAG_WORK
  * with a batch of task ids when it has ready tasks (the request stays pending
- * meanwhile), or with a batch of length -1 when everything is finished. */
+ * meanwhile), or with a batch of length STOP_DONE when everything is
+ * finished, STOP_INTERRUPTED when the run stopped on request. TAG_STOP (an
+ * int, no reply) asks a busy worker to interrupt its running task. */
 #include "sched.h"
 
 #include <math.h>
@@ -16,8 +18,10 @@
 
 #include "wire.h"
 #include "../../core/util/proc.h"
+#include "../../core/util/stop.h"
 
-enum { TAG_REQ = 11, TAG_WORK = 12 };
+enum { TAG_REQ = 11, TAG_WORK = 12, TAG_STOP = 13 };
+enum { STOP_DONE = -1, STOP_INTERRUPTED = -2 };
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
@@ -32,6 +36,11 @@ void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
     r->rank = ctx->rank;
     ip_metrics_init(&r->metrics);
     ip_err e = {{0}};
+    if (ip_stop_requested()) {
+        r->status = RN_INTERRUPTED;
+        snprintf(r->error, sizeof r->error, "not started: the run is stopping");
+        return;
+    }
     double t0 = ip_now_s();
     int rc = rn_task_run(t, ctx, &r->metrics, &e);
     r->wall_seconds = ip_now_s() - t0;
@@ -40,7 +49,7 @@ void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
             if (isnan(r->metrics.values[i]) && strcmp(r->metrics.names[i], "test_acc") == 0)
                 rc = ip_fail(&e, "metric test_acc is NaN");
     }
-    r->status = rc == 0 ? RN_DONE : RN_FAILED;
+    r->status = rc == 0 ? RN_DONE : ip_err_is_interrupted(&e) ? RN_INTERRUPTED : RN_FAILED;
     if (rc != 0) {
         snprintf(r->error, sizeof r->error, "%s", e.msg[0] ? e.msg : "failed without a message");
         ip_metrics_free(&r->metrics);
@@ -146,6 +155,7 @@ typedef struct coord {
     const rn_sched_hooks *h;
     graph g;
     int outstanding;       /* tasks pending or running */
+    int stopping;          /* a stop was requested: hand out nothing more */
 } coord;
 
 /* Marks every pending descendant of a failed/skipped task skipped and reports them. */
@@ -176,8 +186,23 @@ static int skip_descendants(coord *c, int failed, ip_err *e) {
     return 0;
 }
 
-/* Records finished results and releases their dependents. */
-static int coord_finish(coord *c, rn_result *const *rs, int n, ip_err *e) {
+/* Records finished results and releases their dependents; an interrupted
+ * task goes back to pending (through the interrupted hook) and stops the run. */
+static int coord_finish(coord *c, rn_result **rs, int n, ip_err *e) {
+    if (n == 0) return 0;
+    int w = 0; /* finished ones first, in place; interrupted ones are not results */
+    for (int i = 0; i < n; i++) {
+        if (rs[i]->status != RN_INTERRUPTED) {
+            rn_result *tmp = rs[w];
+            rs[w++] = rs[i];
+            rs[i] = tmp;
+            continue;
+        }
+        c->status[rs[i]->task] = RN_PENDING;
+        c->stopping = 1;
+        if (c->h->interrupted && c->h->interrupted(c->h->user, rs[i], e) != 0) return -1;
+    }
+    n = w;
     if (n == 0) return 0;
     if (c->h->finished && c->h->finished(c->h->user, (const rn_result *const *)rs, n, e) != 0) return -1;
     for (int i = 0; i < n; i++) {
@@ -222,7 +247,11 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
     if (coord_init(&c, spec, status, h, e) != 0) return -1;
     int rc = 0;
     double last_tick = 0;
-    while (c.g.nheap > 0) {
+    while (c.g.nheap > 0 && !c.stopping) {
+        if (ip_stop_requested()) {
+            c.stopping = 1;
+            break;
+        }
         int t = heap_pop(&c.g);
         status[t] = RN_RUNNING;
         if (h->started && (rc = h->started(h->user, &spec->tasks[t], 0, 1, e)) != 0) break;
@@ -238,7 +267,7 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
         }
     }
     graph_free(&c.g);
-    return rc;
+    return rc != 0 ? rc : c.stopping;
 }
 
 /* ---------------- MPI ---------------- */
@@ -255,7 +284,7 @@ typedef struct outbox {
 /* A batch goes out packed: its length (-1 = stop), then each task with its
  * typed values (wire.h): workers need no task table. */
 static int send_batch(const rn_spec *spec, outbox *o, int worker, const int *ids, int n, ip_err *e) {
-    int32_t len = n;
+    int32_t len = n; /* n < 0: STOP_DONE or STOP_INTERRUPTED */
     rn_buf *b = &o->buf;
     if (o->req != MPI_REQUEST_NULL) MPI_Wait(&o->req, MPI_STATUS_IGNORE);
     b->len = b->pos = 0;
@@ -282,11 +311,23 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     for (int i = 0; out && i < nranks; i++) out[i].req = MPI_REQUEST_NULL;
     long backoff = 20;
     double last_tick = ip_now_s();
-    if (!idle || !out) rc = ip_fail(e, "out of memory");
+    /* busy[w]: w has a batch; stop_sent[w]: it was asked to interrupt it */
+    unsigned char *busy = calloc((size_t)nranks, 1), *stop_sent = calloc((size_t)nranks, 1);
+    MPI_Request *stop_req = malloc((size_t)nranks * sizeof *stop_req);
+    for (int i = 0; stop_req && i < nranks; i++) stop_req[i] = MPI_REQUEST_NULL;
+    static const int32_t stop_word = 1;
+    if (!idle || !out || !busy || !stop_sent || !stop_req) rc = ip_fail(e, "out of memory");
     int ids[256];
-    while (rc == 0 && (c.outstanding > 0 || nidle < nworkers)) {
+    while (rc == 0 && (c.stopping ? nidle < nworkers : (c.outstanding > 0 || nidle < nworkers))) {
+        if (!c.stopping && ip_stop_requested()) c.stopping = 1;
+        if (c.stopping) /* every busy worker interrupts its task (once) */
+            for (int w = 1; w < nranks; w++)
+                if (busy[w] && !stop_sent[w]) {
+                    stop_sent[w] = 1;
+                    MPI_Isend(&stop_word, 1, MPI_INT32_T, w, TAG_STOP, MPI_COMM_WORLD, &stop_req[w]);
+                }
         /* hand out work to idle workers */
-        while (nidle > 0 && c.g.nheap > 0) {
+        while (nidle > 0 && c.g.nheap > 0 && !c.stopping) {
             int w = idle[--nidle], n = 0;
             double cost = 0;
             while (c.g.nheap > 0 && n < o->max_batch && (n == 0 || cost < o->batch_seconds)) {
@@ -304,9 +345,10 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             for (int k = 0; k < n && rc == 0; k++)
                 if (h->started) rc = h->started(h->user, &spec->tasks[ids[k]], w, n == 1, e);
             if (rc == 0) rc = send_batch(spec, &out[w], w, ids, n, e);
+            busy[w] = 1;
         }
         if (rc != 0) break;
-        if (c.outstanding == 0 && nidle == nworkers) break;
+        if (nidle == nworkers && (c.stopping || c.outstanding == 0)) break;
         if (c.outstanding > 0 && c.g.nheap == 0 && nidle == nworkers) {
             rc = ip_fail(e, "scheduler stalled: %d tasks left but none can run", c.outstanding);
             break;
@@ -362,6 +404,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
         if (rc == 0) rc = coord_finish(&c, rptr, got, e);
         for (int i = 0; i < got; i++) ip_metrics_free(&results[i].metrics);
         idle[nidle++] = st.MPI_SOURCE;
+        busy[st.MPI_SOURCE] = 0;
     }
     /* stop every worker (each is idle and waiting for a reply); on error too, so none hangs */
     if (rc != 0) {
@@ -383,24 +426,41 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             idle[nidle++] = st.MPI_SOURCE;
         }
     }
-    for (int i = 0; i < nidle && out; i++) send_batch(spec, &out[idle[i]], idle[i], NULL, -1, NULL);
+    int stop_code = c.stopping ? STOP_INTERRUPTED : STOP_DONE;
+    for (int i = 0; i < nidle && out; i++) send_batch(spec, &out[idle[i]], idle[i], NULL, stop_code, NULL);
     for (int i = 0; out && i < nranks; i++) {
         if (out[i].req != MPI_REQUEST_NULL) MPI_Wait(&out[i].req, MPI_STATUS_IGNORE);
         rn_buf_free(&out[i].buf);
     }
-    free(out);
+    for (int i = 0; stop_req && i < nranks; i++)
+        if (stop_req[i] != MPI_REQUEST_NULL) MPI_Wait(&stop_req[i], MPI_STATUS_IGNORE);
+    free(out), free(busy), free(stop_sent), free(stop_req);
     if (h->tick && rc == 0) rc = h->tick(h->user, e);
+    if (rc == 0) rc = c.stopping;
     free(idle), free(results), free(rptr);
     rn_buf_free(&buf);
     graph_free(&c.g);
     return rc;
 }
 
+/* The stop flag's poll hook on a worker: the coordinator's TAG_STOP. */
+static int stop_message(void *user) {
+    (void)user;
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(0, TAG_STOP, MPI_COMM_WORLD, &flag, &st);
+    if (!flag) return 0;
+    int32_t word;
+    MPI_Recv(&word, 1, MPI_INT32_T, 0, TAG_STOP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    return 1;
+}
+
 static int run_worker(const rn_ctx *ctx, ip_err *e) {
     rn_buf out = {0}, in = {0};
     int32_t zero = 0;
     if (rn_buf_put(&out, &zero, sizeof zero) != 0) return ip_fail(e, "out of memory");
-    int rc = 0;
+    int rc = 0, stopped = 0;
+    ip_stop_set_poll(stop_message, NULL, 0.05);
     for (;;) {
         if (MPI_Send(out.p, (int)out.len, MPI_BYTE, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
             rn_buf_free(&out);
@@ -433,8 +493,11 @@ static int run_worker(const rn_ctx *ctx, ip_err *e) {
         }
         MPI_Recv(in.p, count, MPI_BYTE, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         in.len = (size_t)count;
-        int32_t n = -1;
-        if (rn_buf_get(&in, &n, sizeof n) != 0 || n < 0) break; /* told to stop */
+        int32_t n = STOP_DONE;
+        if (rn_buf_get(&in, &n, sizeof n) != 0 || n < 0) { /* told to stop */
+            stopped = n == STOP_INTERRUPTED;
+            break;
+        }
         out.len = 0;
         rn_buf_put(&out, &n, sizeof n);
         ip_arena a = {0}; /* the batch's tasks: values and strings, freed together */
@@ -453,26 +516,39 @@ static int run_worker(const rn_ctx *ctx, ip_err *e) {
         ip_arena_free(&a);
         if (rc != 0) break;
     }
+    ip_stop_set_poll(NULL, NULL, 0);
+    while (stop_message(NULL)) { /* a stop that crossed this worker's last report: nothing left unreceived */
+    }
     rn_buf_free(&out);
     rn_buf_free(&in);
-    return rc;
+    return rc != 0 ? rc : stopped;
 }
 
-/* The coordinator's data section goes to every worker (which loaded no spec). */
-static int share_ctx(const rn_spec *spec, rn_ctx *ctx, int rank, char *src, size_t cap, ip_err *e) {
+/* A string from rank 0 to every rank (into buf[cap] on the others). */
+static int bcast_str(char *buf, size_t cap, int rank) {
+    int len = rank == 0 ? (int)strlen(buf) : 0;
+    if (MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS || len < 0 || (size_t)len >= cap) return -1;
+    return MPI_Bcast(buf, len + 1, MPI_CHAR, 0, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+}
+
+/* The coordinator's data section and checkpoint settings go to every worker (which loaded no spec). */
+static int share_ctx(const rn_ctx *mine, rn_ctx *ctx, int rank, char *src, char *state_dir, size_t cap, ip_err *e) {
     unsigned long long lim[2] = {0, 0};
-    int len = 0;
+    double every = 0;
     if (rank == 0) {
-        snprintf(src, cap, "%s", spec->data_source);
-        len = (int)strlen(src);
-        lim[0] = spec->train_limit, lim[1] = spec->test_limit;
+        snprintf(src, cap, "%s", mine->data_source ? mine->data_source : "");
+        snprintf(state_dir, cap, "%s", mine->state_dir ? mine->state_dir : "");
+        lim[0] = mine->train_limit, lim[1] = mine->test_limit;
+        every = mine->checkpoint_every;
     }
-    if (MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS || len < 0 || (size_t)len >= cap ||
-        MPI_Bcast(src, len + 1, MPI_CHAR, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
-        MPI_Bcast(lim, 2, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (bcast_str(src, cap, rank) != 0 || bcast_str(state_dir, cap, rank) != 0 ||
+        MPI_Bcast(lim, 2, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Bcast(&every, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
         return ip_fail(e, "rank %d: MPI_Bcast of the data section failed", rank);
     ctx->data_source = src;
+    ctx->state_dir = state_dir;
     ctx->train_limit = (size_t)lim[0], ctx->test_limit = (size_t)lim[1];
+    ctx->checkpoint_every = every;
     return 0;
 }
 
@@ -490,9 +566,9 @@ int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, cons
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     }
     if (nranks <= 1) return run_serial(spec, ctx, status, hooks, e);
-    char src[1024];
+    char src[1100], state_dir[1100];
     rn_ctx wctx = *ctx;
-    if (share_ctx(spec, &wctx, rank, src, sizeof src, e) != 0) return -1;
+    if (share_ctx(ctx, &wctx, rank, src, state_dir, sizeof src, e) != 0) return -1;
     if (rank == 0) return run_coordinator(spec, status, hooks, &o, nranks, e);
     return run_worker(&wctx, e);
 }

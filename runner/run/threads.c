@@ -17,12 +17,14 @@ int rn_launched_under_mpi(void) {
     return 0;
 }
 
+int rn_threads_default(int requested) {
+    if (requested > 0) return requested;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return rn_launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
+}
+
 int ip_set_threads(int requested) {
-    int n = requested;
-    if (n <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = rn_launched_under_mpi() ? 1 : (cores > 0 ? (int)cores : 1);
-    }
+    int n = rn_threads_default(requested);
     ip_par_set_threads(n); /* OpenBLAS itself stays single-threaded (core/nn/gemm.h) */
     return n;
 }

@@ -105,7 +105,7 @@ static const char *get_astr(rn_buf *b, ip_arena *a) {
 
 int rn_pack_task(rn_buf *b, const rn_task *t) {
     const ip_task_def *d = t->k->def;
-    int32_t head[4] = {t->id, rn_kind_index(t->k), t->shard, t->shards};
+    int32_t head[5] = {t->id, rn_kind_index(t->k), t->shard, t->shards, t->threads};
     if (rn_buf_put(b, head, sizeof head) || rn_buf_put(b, &t->seed, sizeof t->seed) || put_str(b, t->checkpoint))
         return -1;
     for (int q = 0; q < d->nparams; q++) {
@@ -135,13 +135,14 @@ int rn_pack_task(rn_buf *b, const rn_task *t) {
 }
 
 int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a) {
-    int32_t head[4];
+    int32_t head[5];
     memset(t, 0, sizeof *t);
-    if (rn_buf_get(b, head, sizeof head) || head[1] < 0) return -1;
+    if (rn_buf_get(b, head, sizeof head) || head[1] < 0 || head[4] < 0 || head[4] > RN_MAX_THREADS) return -1;
     int nk = 0;
     while (rn_kinds[nk]) nk++;
     if (head[1] >= nk) return -1;
     t->id = head[0], t->k = rn_kinds[head[1]], t->shard = head[2], t->shards = head[3];
+    t->threads = (uint16_t)head[4];
     t->kind = t->k->def->name;
     t->key = t->name = "";
     if (rn_buf_get(b, &t->seed, sizeof t->seed) || !(t->checkpoint = get_astr(b, a))) return -1;

@@ -21,8 +21,8 @@ int rn_buf_get(rn_buf *b, void *data, size_t n);
  * metrics' arrays (free with ip_metrics_free). Return -1 on overflow/short buffer. */
 int rn_pack_result(rn_buf *b, const rn_result *r);
 int rn_unpack_result(rn_buf *b, rn_result *r);
-/* Appends / reads one task: its kind, id, shard, seed, output path and typed
- * values. Unpack puts the values and strings in `a` (free it when the task is
+/* Appends / reads one task: its kind, id, shard, threads, seed, output path
+ * and typed values. Unpack puts the values and strings in `a` (free it when the task is
  * done). What only people read does not travel: the key, the entry name, the
  * values' texts (a string's text is its value), the dependencies. */
 int rn_pack_task(rn_buf *b, const rn_task *t);

@@ -361,6 +361,7 @@ void expand_entry(ctx *c, int ei) {
         t->vals = vals;
         t->deps = deps;
         t->swept = swept;
+        t->threads = (uint16_t)(e->threads > 0 ? e->threads : 0);
         key.len = 0;
         ip_strbuf_add(&key, k->def->name);
         ip_strbuf_add(&key, ":");

@@ -57,6 +57,7 @@ void do_top(ctx *c) {
     rn_spec *s = c->s;
     int have[NTOP] = {0};
     s->seed = 1;
+    s->checkpoint_every = IP_CHECKPOINT_EVERY_DEFAULT;
     for (int p = 0; p < N(c, root)->nkids / 2; p++) {
         if (yt_map_is_dup(&c->doc, root, p)) continue;
         int kn = N(c, root)->kids[2 * p], vn = N(c, root)->kids[2 * p + 1];
@@ -93,6 +94,8 @@ void do_top(ctx *c) {
             if (!v[0]) err_at(c, vn, "output", "output must not be empty");
             else if (strlen(v) > 900) err_at(c, vn, "output", "output path is too long");
             else sfmt(s->output, sizeof s->output, "%s", v);
+        } else if (!strcmp(kt, "checkpoint_every")) {
+            if (typed_scalar(c, &key_checkpoint_every, vn, "checkpoint_every", &tv) == 0) s->checkpoint_every = tv.u.f;
         } else if (!strcmp(kt, "data")) {
             do_data(c, vn);
         } else if (!strcmp(kt, "defaults")) {
@@ -107,6 +110,7 @@ void do_top(ctx *c) {
     if (ol > 3 && !strcmp(s->output + ol - 3, ".h5"))
         sfmt(s->outdir, sizeof s->outdir, "%.*s.d", (int)(ol - 3), s->output);
     else sfmt(s->outdir, sizeof s->outdir, "%s.d", s->output);
+    sfmt(s->state_dir, sizeof s->state_dir, "%s/state", s->outdir);
     check_output(c);
     /* entries */
     int sec_node[2] = {have[TOP_SECTION + SEC_MODELS] - 1, have[TOP_SECTION + SEC_TASKS] - 1};
@@ -343,6 +347,8 @@ void rn_spec_ctx(const rn_spec *s, struct rn_ctx *ctx) {
     ctx->data_source = s->data_source;
     ctx->train_limit = s->train_limit;
     ctx->test_limit = s->test_limit;
+    ctx->state_dir = s->state_dir;
+    ctx->checkpoint_every = s->checkpoint_every;
     ctx->rank = 0;
     ctx->threads = 1;
 }

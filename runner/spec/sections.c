@@ -145,6 +145,7 @@ int parse_keys(ctx *c, const rn_kind *k, int node, const char *path, int is_entr
             if (parse_zip(c, k, vn, kp, zip_group, out) != 0) bad = 1;
             continue;
         }
+        if (!strcmp(kt, "threads")) continue; /* not a task key: parse_threads */
         const rn_key *key = rn_kind_key(k, kt);
         if (!key) {
             if (is_entry && section == SEC_MODELS && !strcmp(kt, "kind"))
@@ -195,7 +196,9 @@ void do_defaults(ctx *c, int node) {
             continue;
         }
         int ki = kind_index(k);
-        if (parse_keys(c, k, vn, kp, 0, SEC_MODELS, 1, &c->defaults[ki]) != 0) c->defaults_bad[ki] = 1;
+        int th = parse_threads(c, vn, kp);
+        if (parse_keys(c, k, vn, kp, 0, SEC_MODELS, 1, &c->defaults[ki]) != 0 || th < 0) c->defaults_bad[ki] = 1;
+        else c->def_threads[ki] = th;
         c->defaults_set[ki] = 1;
     }
 }
@@ -263,6 +266,7 @@ void do_entry(ctx *c, entry *e) {
         return;
     }
     if (parse_keys(c, e->kind, node, e->path, 1, e->section, 2, &e->own) != 0) e->bad = 1;
+    if ((e->threads = parse_threads(c, node, e->path)) < 0) e->bad = 1;
     if (!e->name) e->bad = 1;
 }
 
@@ -271,6 +275,7 @@ void merge_defaults(ctx *c, entry *e) {
     int ki = kind_index(e->kind);
     const setlist *d = &c->defaults[ki];
     if (c->defaults_bad[ki]) e->bad = 1; /* reported at the defaults; e.g. zip lists of unequal lengths */
+    if (!e->threads) e->threads = c->def_threads[ki];
     int most = d->n + e->own.n;
     if (setlist_init(c, &e->eff, most < e->kind->def->nparams ? most : e->kind->def->nparams) != 0) return;
     for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];

@@ -42,6 +42,8 @@ typedef struct rn_spec {
     char outdir[1024];           /* <output without .h5>.d: checkpoints go to <outdir>/ckpt/ */
     char data_source[1024];      /* data.source, "kind:path" (core/io/data.h) */
     size_t train_limit, test_limit; /* data.train_limit / data.test_limit (0 = all) */
+    double checkpoint_every;     /* seconds between a long task's saves (IP_CHECKPOINT_EVERY_DEFAULT) */
+    char state_dir[1100];        /* <outdir>/state: the long tasks' state files (docs/checkpoint.md) */
 } rn_spec;
 
 /* Loader options (NULL = all defaults). */

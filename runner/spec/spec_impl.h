@@ -79,6 +79,7 @@ typedef struct entry {
     int color;              /* cycle search: 0 new, 1 on the stack, 2 done */
     int expanded;
     int counted;
+    int threads;            /* `threads` of its tasks (its own, else its kind's default; 0: the rank's) */
     double count;           /* number of instances (-1: not expandable) */
     int *inst;              /* task ids of its instances */
     int ninst;
@@ -129,6 +130,7 @@ typedef struct ctx {
     int cur_entry;          /* the entry being expanded (-1: none), for the task-cap message */
     strset interned;        /* value texts in the spec's arena (shared by the tasks) */
     const ip_value *kdef[32]; /* per kind (index in rn_kinds): the default values, made once */
+    int def_threads[32];    /* per kind: defaults.<kind>.threads (0: none) */
 } ctx;
 
 /* One step of a --set path: a key, or a list index. */
@@ -149,7 +151,7 @@ static inline int is_models_kind(const rn_kind *k) { return k == models_kind(); 
 
 /* The spec's own keys and top-level names (values.c checks them like the kinds' keys). */
 
-static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks"};
+static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks", "checkpoint_every"};
 #define NTOP ((int)(sizeof top_names / sizeof *top_names))
 
 /* The spec's own keys (rows like the kinds', with fields of rn_spec). */
@@ -164,6 +166,14 @@ static const rn_key data_keys[] = {
 #define NDATA ((int)(sizeof data_keys / sizeof *data_keys))
 static const rn_key key_seed = {"seed", IP_P_INT, IP_F_NONE, 0, 0, "1", 1, 0, 9223372036854775807.0, NULL, NULL,
                                 "spec seed"};
+static const rn_key key_checkpoint_every = {
+    "checkpoint_every", IP_P_FLOAT, IP_F_NONE, 0, 0, IP_CHECKPOINT_EVERY_TEXT, IP_CHECKPOINT_EVERY_DEFAULT, 1,
+    IP_CHECKPOINT_EVERY_MAX, NULL, NULL,
+    "seconds between the saves of a long task's state (docs/checkpoint.md); run --checkpoint-every overrides it"};
+/* An entry's `threads`: not a task key (it changes neither a task's key nor
+ * its results, only how many threads run it), so it lives beside them. */
+static const rn_key key_threads = {"threads", IP_P_INT, IP_F_NONE, 0, 0, "0", 0, 1, RN_MAX_THREADS, NULL, NULL,
+                                   "threads the entry's tasks run with (default: the rank's --threads)"};
 static const rn_key key_str = {"", IP_P_STRING, IP_F_NONE, 0, 0, "", 0, 0, 0, NULL, NULL, ""};
 
 
@@ -203,6 +213,7 @@ int entry_key_names(const rn_kind *k, int with_name, int with_kind, int with_zip
 void unknown_key(ctx *c, int keynode, const char *path, const char *const *cands, int n);
 int add_setting(ctx *c, setlist *l, const setting *st);
 int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int group, setlist *l);
+int parse_threads(ctx *c, int node, const char *path);
 /* overrides.c */
 int parse_ov_path(const char *path, ovstep *st, int max);
 void ov_fail(ctx *c, const rn_override *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -440,12 +440,28 @@ int parse_setting(ctx *c, const rn_key *k, int node, const char *path, int in_zi
 }
 
 /* Valid key names of an entry or a defaults section, for suggestions. */
+/* An entry's or a defaults section's `threads` (key_threads): 0 when absent,
+ * -1 when bad (reported). One value: it cannot be swept. */
+int parse_threads(ctx *c, int node, const char *path) {
+    int vn = yt_map_get(&c->doc, node, "threads");
+    if (vn < 0) return 0;
+    char kp[300];
+    sfmt(kp, sizeof kp, "%s.threads", path);
+    if (N(c, vn)->type == YT_SEQ) {
+        err_at(c, vn, kp, "threads cannot be swept (it changes no result, only how fast a task runs)");
+        return -1;
+    }
+    ip_value v;
+    return typed_scalar(c, &key_threads, vn, kp, &v) == 0 ? (int)v.u.i : -1;
+}
+
 int entry_key_names(const rn_kind *k, int with_name, int with_kind, int with_zip, const char **out) {
     int n = 0;
     if (with_name) out[n++] = "name";
     if (with_kind) out[n++] = "kind";
     if (with_zip) out[n++] = "zip";
     for (int i = 0; k && i < k->def->nparams && n < RN_MAX_KEYS + 3; i++) out[n++] = k->def->params[i].name;
+    if (with_zip) out[n++] = "threads"; /* beside the kind's keys, where zip may be: not in a zip (never swept) */
     return n;
 }
 
@@ -496,7 +512,8 @@ int parse_zip(ctx *c, const rn_kind *k, int node, const char *path, int group, s
         sfmt(kp, sizeof kp, "%s.%s", path, N(c, kn)->text);
         const rn_key *key = rn_kind_key(k, N(c, kn)->text);
         if (!key) {
-            if (!strcmp(N(c, kn)->text, "name") || !strcmp(N(c, kn)->text, "kind") || !strcmp(N(c, kn)->text, "zip"))
+            if (!strcmp(N(c, kn)->text, "name") || !strcmp(N(c, kn)->text, "kind") || !strcmp(N(c, kn)->text, "zip") ||
+                !strcmp(N(c, kn)->text, "threads"))
                 err_at(c, kn, kp, "\"%s\" cannot be swept", N(c, kn)->text);
             else unknown_key(c, kn, kp, names, nn);
             bad = 1;

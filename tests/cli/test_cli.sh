@@ -8,6 +8,7 @@
 set -u
 BIN=${IPSWEEP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/ipsweep}
 [ -x "$BIN" ] || { echo "test_cli: $BIN not built"; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/ipsweep-cli-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
@@ -109,6 +110,47 @@ run task noop --value 3
 rm -rf "${work:?}"/* 2>/dev/null
 expect_error 'expects one results file' report
 expect_error 'nosuch.h5' report nosuch.h5
+
+# run --time-limit / --dry-run --threads (runner/run/sizing.h): readable
+# durations, the warnings summarised (ten tasks named at most), exit 0; a bad
+# limit is one line and exit 2, with or without --dry-run, before anything is written
+spec=$here/sizing.yaml
+SLURM_CPUS_PER_TASK=2 run run "$spec" --dry-run --threads 2 --time-limit 1:00
+if [ $rc -eq 0 ] && grep -q 'est  *1h 9m  train:a\[seed=1\]$' "$work/o" && grep -q '(4 threads)' "$work/o" &&
+    grep -q '^estimated wall: ~[0-9]*h [0-9]*m with 1 worker; critical path [0-9]*h [0-9]*m$' "$work/o" &&
+    ! grep -Eq '[0-9]{4,}(\.[0-9])?s' "$work/o" "$work/e"; then ok
+else bad "dry run durations: rc=$rc, stdout: $out"; fi
+for pat in '^note: 12 tasks take longer than the time limit (1m) but checkpoint themselves: up to ~[0-9]* job lengths' \
+    '^  train:a\[seed=10\]: ~1h 9m, needs ~[0-9]* job lengths$' '^  \.\.\. and 2 more$' \
+    '^warning: 1 task has a single step longer than the time limit (1m): it can never make progress' \
+    '^  train:huge: one step ~' '^warning: 1 task asks for up to 4 threads but a rank has 2 cores.*entries: huge (4)$' \
+    '^sizing: ~.* needs about [0-9]* job lengths of 1m$'; do
+    grep -q -- "$pat" "$work/e" && ok || bad "dry run warnings lack /$pat/: $err"
+done
+[ "$(wc -l <"$work/e")" -le 20 ] && ok || bad "dry run warnings not summarised: $(wc -l <"$work/e") lines"
+# every kind that is long checkpoints; an evaluation does not, and a limit of one second is shorter than it
+SLURM_CPUS_PER_TASK=2 run run "$spec" --dry-run --threads 2 --time-limit 0:01
+grep -q '^warning: 1 task cannot checkpoint and takes longer than the time limit (1.0s): it will never finish' "$work/e" &&
+    grep -q '^  eval:check<train:huge>: ~' "$work/e" && ok || bad "no never-finishes warning for the eval: $err"
+rm -rf "${work:?}"/* 2>/dev/null
+for lim in 2h 90m 3600s 1d 1-12 1-2:30 2-00:00:00 1:00:00 90 UNLIMITED; do
+    run run "$spec" --dry-run --time-limit "$lim"
+    [ $rc -eq 0 ] && ok || bad "--time-limit $lim: rc=$rc err=$err"
+done
+rm -rf "${work:?}"/* 2>/dev/null
+expect_error 'ipsweep run: --time-limit: bad time limit "1:61": .*below 60' run "$spec" --dry-run --time-limit 1:61
+expect_error "--time-limit: bad time limit \"2x\": expected Slurm's" run "$spec" --dry-run --time-limit 2x
+expect_error '--time-limit: bad time limit "0": it must be more than 0' run "$spec" --time-limit 0
+expect_error '--time-limit: bad time limit "1-24"' run "$spec" --threads 2 --time-limit 1-24
+# a real run warns at its start: a train on 64 synthetic images is estimated
+# on 50,000 (no train_limit), longer than a ten-second limit (its step is
+# not), and checkpoints
+printf 'name: tiny\noutput: out/tiny.h5\ndata: {source: "synthetic:64"}\nmodels:\n  - {name: a, epochs: 1}\n' >"$work/tiny.yaml"
+run run "$work/tiny.yaml" --threads 1 --time-limit 10s
+if [ $rc -eq 0 ] && grep -q '^note: 1 task takes longer than the time limit (10s) but checkpoints itself' "$work/e" &&
+    grep -q '^sizing: ~.* needs about [0-9]* job lengths of 10s$' "$work/e" && ! grep -q '^warning' "$work/e"; then ok
+else bad "run --time-limit 10s: rc=$rc, stderr: $err"; fi
+rm -rf "${work:?}"/* 2>/dev/null
 
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,0 +1,339 @@
+/* Sizing a run against a time limit (runner/run/sizing.h): readable
+ * durations, the --time-limit parser, the speedup model, an entry's
+ * `threads` (spec key, wire, the thread switch around a task), the kinds'
+ * step costs, and the warnings, summarised however many tasks they name. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/util/par.h"
+#include "../runner/kinds/cost.h"
+#include "../runner/kinds/kinds.h"
+#include "../runner/run/sizing.h"
+#include "../runner/run/wire.h"
+#include "../runner/spec/spec.h"
+
+TestSuite(sizing);
+
+static const char *dur(double s) {
+    static char buf[64];
+    return rn_format_duration(s, buf, sizeof buf);
+}
+
+Test(sizing, durations_read_like_people_write_them) {
+    cr_assert_str_eq(dur(0), "0.0s");
+    cr_assert_str_eq(dur(1e-6), "<0.1s");
+    cr_assert_str_eq(dur(0.44), "0.4s");
+    cr_assert_str_eq(dur(9.94), "9.9s");
+    cr_assert_str_eq(dur(9.96), "10s");
+    cr_assert_str_eq(dur(45), "45s");
+    cr_assert_str_eq(dur(59.4), "59s");
+    cr_assert_str_eq(dur(59.6), "1m");
+    cr_assert_str_eq(dur(60), "1m");
+    cr_assert_str_eq(dur(725), "12m 5s");
+    cr_assert_str_eq(dur(3599.4), "59m 59s");
+    cr_assert_str_eq(dur(3599.6), "1h", "rounded to its last unit first: not 60m 0s");
+    cr_assert_str_eq(dur(7200), "2h");
+    cr_assert_str_eq(dur(3 * 3600 + 20 * 60), "3h 20m");
+    cr_assert_str_eq(dur(3 * 3600 + 20 * 60 + 29), "3h 20m");
+    cr_assert_str_eq(dur(86400), "1d");
+    cr_assert_str_eq(dur(86400 + 3 * 3600), "1d 3h");
+    cr_assert_str_eq(dur(86400 + 5 * 60), "1d 0h 5m");
+    cr_assert_str_eq(dur(1635470), "18d 22h 18m");
+    cr_assert_str_eq(dur(86400 + 3 * 3600 + 20 * 60), "1d 3h 20m");
+    cr_assert_str_eq(dur(-1), "?");
+    cr_assert_str_eq(dur(NAN), "?");
+    cr_assert_str_eq(dur(INFINITY), "forever");
+    cr_assert_str_eq(dur(1e300), "1.16e+295d");
+    char small[4];
+    rn_format_duration(725, small, sizeof small); /* truncated, never overflowing */
+    cr_assert_str_eq(small, "12m");
+}
+
+static double limit_of(const char *text) {
+    double s = -1;
+    char msg[300];
+    cr_assert_eq(rn_parse_time_limit(text, &s, msg, sizeof msg), 0, "%s: %s", text, msg);
+    return s;
+}
+
+static void limit_bad(const char *text, const char *why) {
+    double s = -1;
+    char msg[300] = "";
+    cr_assert_neq(rn_parse_time_limit(text, &s, msg, sizeof msg), 0, "\"%s\" should be refused", text);
+    cr_assert(strstr(msg, why), "\"%s\": message \"%s\" lacks \"%s\"", text, msg, why);
+    cr_assert(!strchr(msg, '\n'), "one line");
+}
+
+Test(sizing, time_limits_in_slurms_formats_and_with_units) {
+    /* Slurm: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]] */
+    cr_assert_eq(limit_of("90"), 90 * 60);
+    cr_assert_eq(limit_of("1:00"), 60);
+    cr_assert_eq(limit_of("600:30"), 600 * 60 + 30, "the first field may be large");
+    cr_assert_eq(limit_of("1:00:00"), 3600);
+    cr_assert_eq(limit_of("100:00:00"), 100 * 3600);
+    cr_assert_eq(limit_of("2-00:00:00"), 2 * 86400);
+    cr_assert_eq(limit_of("1-12"), 86400 + 12 * 3600);
+    cr_assert_eq(limit_of("1-2:30"), 86400 + 2 * 3600 + 30 * 60);
+    cr_assert_eq(limit_of("0-0:0:5"), 5);
+    /* a number with a unit */
+    cr_assert_eq(limit_of("3600s"), 3600);
+    cr_assert_eq(limit_of("90m"), 5400);
+    cr_assert_eq(limit_of("2h"), 7200);
+    cr_assert_eq(limit_of("1d"), 86400);
+    cr_assert_eq(limit_of("1.5h"), 5400);
+    /* squeue's words for no limit */
+    cr_assert_eq(limit_of("UNLIMITED"), 0);
+    cr_assert_eq(limit_of("infinite"), 0);
+    const char *fmt = "expected Slurm's";
+    limit_bad("", "empty");
+    limit_bad("abc", fmt);
+    limit_bad("1:2:3:4", fmt);
+    limit_bad("1-2:3:4:5", fmt);
+    limit_bad("-5", fmt);
+    limit_bad("1-", fmt);
+    limit_bad("1:", fmt);
+    limit_bad(":30", fmt);
+    limit_bad("1 h", fmt);
+    limit_bad("2x", fmt);
+    limit_bad("h", fmt);
+    limit_bad("1e3s", fmt);
+    limit_bad("1..5h", fmt);
+    limit_bad("-1h", fmt);
+    limit_bad("infh", fmt);
+    limit_bad("1234567890", fmt);
+    limit_bad("1:60", "below 60");
+    limit_bad("1:60:00", "below 60");
+    limit_bad("1-24", "below 24");
+    limit_bad("1-1:60", "below 60");
+    limit_bad("0", "more than 0");
+    limit_bad("0:00", "more than 0");
+    limit_bad("0h", "more than 0");
+}
+
+Test(sizing, speedup_is_amdahls_and_stops_at_the_cores) {
+    double p = RN_PARALLEL_FRACTION;
+    cr_assert_eq(rn_wall_seconds(100, 1, 8), 100);
+    cr_assert_float_eq(rn_wall_seconds(100, 2, 8), 100 * ((1 - p) + p / 2), 1e-9);
+    cr_assert_float_eq(rn_wall_seconds(100, 8, 2), rn_wall_seconds(100, 2, 2), 1e-9, "no gain past the cores");
+    cr_assert_eq(rn_wall_seconds(100, 0, 0), 100, "0 threads: one");
+    cr_assert(rn_wall_seconds(100, 64, 64) > 100 * (1 - p), "never below the serial part");
+}
+
+/* ---------------- an entry's threads ---------------- */
+
+static const rn_spec_opts no_data = {.skip_data_check = 1};
+
+static const char *const threads_spec = "name: thr\n"
+                                        "data: {source: \"synthetic:64\"}\n"
+                                        "defaults:\n"
+                                        "  models: {threads: 3}\n"
+                                        "models:\n"
+                                        "  - {name: a, seed: [1, 2]}\n"
+                                        "  - {name: b, threads: 2}\n"
+                                        "tasks:\n"
+                                        "  - {name: e, kind: eval, model: a}\n"
+                                        "  - {name: f, kind: fake1, model: b, passports: 100, shards: 2, threads: 4}\n";
+
+static int load(rn_spec *s, rn_diags *d, const char *text, const rn_override *ov, int nov) {
+    memset(d, 0, sizeof *d);
+    return rn_spec_load_text(s, "inline.yaml", text, &no_data, ov, nov, d);
+}
+
+Test(sizing, entry_threads_reach_its_tasks_and_shards_not_their_keys) {
+    rn_spec s;
+    rn_diags d;
+    cr_assert_eq(load(&s, &d, threads_spec, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    int seen = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        cr_assert(!strstr(t->key, "threads"), "%s: threads is not part of a key", t->key);
+        int want = !strcmp(t->name, "a") ? 3 : !strcmp(t->name, "b") ? 2 : !strcmp(t->name, "e") ? 0 : 4;
+        cr_assert_eq(t->threads, want, "%s: %d threads, want %d", t->key, t->threads, want);
+        seen += !strcmp(t->name, "f");
+    }
+    cr_assert_eq(seen, 3, "two shards and the merge carry the entry's threads");
+    /* the keys are those of the same spec without threads */
+    rn_spec plain;
+    rn_diags d2;
+    const char *text = "name: thr\ndata: {source: \"synthetic:64\"}\nmodels:\n  - {name: a, seed: [1, 2]}\n"
+                       "  - {name: b}\ntasks:\n  - {name: e, kind: eval, model: a}\n"
+                       "  - {name: f, kind: fake1, model: b, passports: 100, shards: 2}\n";
+    cr_assert_eq(load(&plain, &d2, text, NULL, 0), 0);
+    cr_assert_eq(plain.ntasks, s.ntasks);
+    for (int i = 0; i < s.ntasks; i++) {
+        cr_assert_str_eq(plain.tasks[i].key, s.tasks[i].key);
+        cr_assert_eq(plain.tasks[i].seed, s.tasks[i].seed);
+        cr_assert_eq(plain.tasks[i].threads, 0);
+    }
+    rn_spec_free(&plain);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+    rn_diags_free(&d2);
+}
+
+Test(sizing, entry_threads_by_override) {
+    rn_spec s;
+    rn_diags d;
+    rn_override ov[2];
+    cr_assert_eq(rn_override_parse(&ov[0], "models.b.threads=5"), 0);
+    cr_assert_eq(rn_override_parse(&ov[1], "tasks.e.threads=1"), 0);
+    cr_assert_eq(load(&s, &d, threads_spec, ov, 2), 0, "%s", d.n ? d.v[0].msg : "");
+    for (int i = 0; i < s.ntasks; i++) {
+        if (!strcmp(s.tasks[i].name, "b")) cr_assert_eq(s.tasks[i].threads, 5);
+        if (!strcmp(s.tasks[i].name, "e")) cr_assert_eq(s.tasks[i].threads, 1);
+    }
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+static void threads_error(const char *entry_line, const char *path, const char *msg) {
+    char text[600];
+    snprintf(text, sizeof text, "name: thr\ndata: {source: \"synthetic:64\"}\nmodels:\n%s\n", entry_line);
+    rn_spec s;
+    rn_diags d;
+    cr_assert_neq(load(&s, &d, text, NULL, 0), 0, "%s should be refused", entry_line);
+    int found = 0;
+    for (int i = 0; i < d.n; i++) found |= !strcmp(d.v[i].path, path) && strstr(d.v[i].msg, msg) != NULL;
+    if (!found) rn_diags_print(&d, stderr);
+    cr_assert(found, "%s: no \"%s\" at %s", entry_line, msg, path);
+    rn_diags_free(&d);
+}
+
+Test(sizing, bad_entry_threads_are_reported_at_the_key) {
+    threads_error("  - {name: a, threads: 0}", "models[0].threads", "");
+    threads_error("  - {name: a, threads: 100000}", "models[0].threads", "");
+    threads_error("  - {name: a, threads: two}", "models[0].threads", "");
+    threads_error("  - {name: a, threads: [1, 2]}", "models[0].threads", "cannot be swept");
+    threads_error("  - {name: a, zip: {threads: [1, 2], seed: [1, 2]}}", "models[0].zip.threads", "cannot be swept");
+    threads_error("  - {name: a, thread: 2}", "models[0].thread", "did you mean \"threads\"");
+}
+
+/* A million-task spec does not grow: threads lives in the padding after ndeps. */
+Test(sizing, a_task_is_no_bigger_for_its_threads) {
+    if (sizeof(void *) == 8) cr_assert_eq(sizeof(rn_task), 112, "rn_task is %zu bytes", sizeof(rn_task));
+}
+
+Test(sizing, threads_travel_and_are_set_around_the_task_alone) {
+    rn_task t;
+    cr_assert_eq(rn_task_init(&t, rn_kind_find("noop")), 0);
+    t.threads = 3;
+    rn_buf b = {0};
+    cr_assert_eq(rn_pack_task(&b, &t), 0);
+    ip_arena a = {0};
+    rn_task u;
+    cr_assert_eq(rn_unpack_task(&b, &u, &a), 0);
+    cr_assert_eq(u.threads, 3);
+    /* a bad count on the wire is refused */
+    int32_t bad = RN_MAX_THREADS + 1;
+    memcpy(b.p + 4 * sizeof(int32_t), &bad, sizeof bad);
+    b.pos = 0;
+    ip_arena a2 = {0};
+    cr_assert_neq(rn_unpack_task(&b, &u, &a2), 0);
+    ip_arena_free(&a2);
+    /* the worker runs it with 3 threads, then has its own again */
+    ip_par_set_threads(1);
+    rn_ctx ctx = {.data_source = "synthetic:8", .threads = 1};
+    ip_metrics m;
+    ip_metrics_init(&m);
+    ip_err e = {{0}};
+    cr_assert_eq(rn_task_run(&t, &ctx, &m, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_par_get_threads(), 1, "the rank's threads after the task");
+    ip_metrics_free(&m);
+    ip_arena_free(&a);
+    rn_buf_free(&b);
+    rn_task_free(&t);
+}
+
+/* ---------------- step costs and warnings ---------------- */
+
+Test(sizing, a_training_step_is_a_minibatch_and_an_evaluation) {
+    rn_task t;
+    cr_assert_eq(rn_task_init(&t, &rn_kind_train), 0);
+    cr_assert_eq(rn_task_set(&t, "epochs", "10", 0), 0);
+    rn_ctx c = {.train_limit = 50000, .test_limit = 10000, .threads = 1};
+    t.cost = rn_kind_train.cost(&t, &c);
+    double step = rn_kind_train.step_cost(&t, &c);
+    double eval = rn_seconds_for(10000, RN_SMALL_P_MFLOP, 1), batch = rn_seconds_for(64, RN_SMALL_P_MFLOP, 3);
+    cr_assert_float_eq(step, eval + batch, 1e-9);
+    cr_assert(step < t.cost / 10, "a step is a small part of 10 epochs");
+    /* a bigger batch is a longer step */
+    cr_assert_eq(rn_task_set(&t, "batch", "1024", 0), 0);
+    cr_assert(rn_kind_train.step_cost(&t, &c) > step);
+    rn_task_free(&t);
+}
+
+/* The report of a spec with checkpointing trains, a fake1 too long for the
+ * limit, and one train whose single step exceeds it. */
+static char *report(const char *text, int threads, double limit, int *warnings) {
+    rn_spec s;
+    rn_diags d;
+    cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    rn_sizing z;
+    rn_sizing_init(&z, &s, threads, 2, limit);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    *warnings = rn_sizing_report(&s, &z, NULL, f);
+    fclose(f);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+    return buf;
+}
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+static const char *const long_spec =
+    "name: big\n"
+    "data: {source: \"cifar10:/nonexistent\", train_limit: 0, test_limit: 0}\n"
+    "models:\n"
+    "  - {name: a, arch: alexnet-p, epochs: 50, seed: {range: [1, 14, 1]}}\n"
+    "  - {name: huge, arch: resnet18-p, epochs: 3, batch: 65536, threads: 64}\n"
+    "tasks:\n"
+    "  - {name: f, kind: verify, model: a, passports: 1000000, eval_images: 1000}\n"
+    "  - {name: ev, kind: eval, model: huge}\n";
+
+Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
+    setenv("SLURM_CPUS_PER_TASK", "2", 1); /* a rank's cores, whatever this machine has */
+    int w = 0;
+    char *out = report(long_spec, 1, 1200, &w);
+    /* 14 trains of a and the 14 verify tasks of their models (their null distributions) checkpoint and fit
+     * their steps in 20 minutes: named 10, "and 18 more" */
+    cr_assert(strstr(out, "note: 28 tasks take longer than the time limit (20m) but checkpoint themselves"), "%s", out);
+    cr_assert(strstr(out, "  ... and 18 more\n"), "%s", out);
+    /* huge's step (65536 images of resnet18-p + its evaluation) alone is more than 20 minutes, on 2 cores */
+    cr_assert(strstr(out, "warning: 1 task has a single step longer than the time limit (20m)"), "%s", out);
+    cr_assert(strstr(out, "  train:huge: one step ~"), "%s", out);
+    /* every long kind checkpoints: only an evaluation does not, and it fits in 20 minutes */
+    cr_assert(!strstr(out, "cannot checkpoint"), "%s", out);
+    cr_assert(strstr(out, "sizing: ~"), "%s", out);
+    cr_assert(strstr(out, "job lengths of 20m"), "%s", out);
+    /* huge asks for 64 threads */
+    cr_assert(strstr(out, "1 task asks for up to 64 threads but a rank has 2 cores"), "%s", out);
+    cr_assert(strstr(out, "entries: huge (64)"), "%s", out);
+    cr_assert_eq(w, 2, "threads, step: two warnings (notes do not count)\n%s", out);
+    cr_assert(count(out, "\n  ") <= 3 * (RN_SIZING_LIST + 1), "summarised:\n%s", out);
+    free(out);
+    /* a limit shorter than the evaluation, which cannot checkpoint: it will never finish */
+    out = report(long_spec, 1, 1, &w);
+    cr_assert(strstr(out, "warning: 1 task cannot checkpoint and takes longer than the time limit (1.0s): it will never "
+                          "finish"), "%s", out);
+    cr_assert(strstr(out, "  eval:ev<train:huge>: ~"), "%s", out);
+    free(out);
+    /* without a limit: only the threads */
+    out = report(long_spec, 1, 0, &w);
+    cr_assert_eq(w, 1, "%s", out);
+    cr_assert(!strstr(out, "time limit"), "%s", out);
+    free(out);
+    /* a limit that everything fits */
+    out = report("name: s\ndata: {source: \"synthetic:64\"}\nmodels:\n  - {name: a}\n", 1, 86400, &w);
+    cr_assert_eq(w, 0, "%s", out);
+    cr_assert(strstr(out, "fits in one job length of 1d"), "%s", out);
+    free(out);
+}
