@@ -13,7 +13,7 @@
 # then stops the daemons it started, by pid, and checks no process is left.
 # Skips (exit 0, "SKIP: ...") without Slurm/munge or root; IPSWEEP_REQUIRE_SLURM=1
 # (CI) makes that a failure instead. The whole test gives up after
-# SLURM_TEST_TIMEOUT seconds (540; it takes about 4 minutes).
+# SLURM_TEST_TIMEOUT seconds (480; it takes about 3.5 minutes).
 set -eu
 skip() {
   if [ "${IPSWEEP_REQUIRE_SLURM:-0}" = 1 ]; then echo "FAIL: $* (IPSWEEP_REQUIRE_SLURM=1)" >&2; exit 1; fi
@@ -32,7 +32,7 @@ id munge >/dev/null 2>&1 || skip "no munge user"
 mapfile -t slurm_env < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_')
 [ ${#slurm_env[@]} = 0 ] || unset "${slurm_env[@]}"
 export IPSWEEP_BIN=$BIN
-DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-540}))
+DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-480}))
 HOST=$(hostname -s)
 CONF=$TMP/slurm.conf
 SPEC=tests/mpi/tiny.yaml
@@ -43,7 +43,7 @@ passed=0 pids=() jobs=()
 
 step() { echo "-- $*"; }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
-in_time() { [ $SECONDS -lt $DEADLINE ] || fail "timed out (${SLURM_TEST_TIMEOUT:-540} s) $*"; }
+in_time() { [ $SECONDS -lt $DEADLINE ] || fail "timed out (${SLURM_TEST_TIMEOUT:-480} s) $*"; }
 # Slurm commands see only this cluster: SLURM_CONF is set for them (and the
 # daemons, and through sbatch every job process), never in this shell, so
 # the processes left behind can be found by it.
