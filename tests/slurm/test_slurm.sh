@@ -275,7 +275,7 @@ diff -u "$TMP/a.metrics" "$TMP/c.metrics" > "$TMP/diff" || { head -40 "$TMP/diff
 ok "job $JOB COMPLETED: resumed with $nd tasks already done; metrics identical to job A's"
 
 step "job E: a training longer than the job's 1-minute limit; the job requeues itself until it is done"
-# Two models of ~67 s of one core each, trained at once on the two workers.
+# Two models of ~80 s of one core each, trained at once on the two workers.
 # Slurm checks its timers every 30 s: USR1@5 comes 5-35 s before the end of
 # the minute, so a run trains 25-55 s minus its start (USR1@120, the
 # script's own lead, would come at once). A run that restarted its tasks
@@ -293,8 +293,10 @@ n=$(restarts "$JOB")
 expect "$LOG" "^ipsweep: job $JOB, time limit 1:00, requeued 0 of at most 10 times" "job E: no time limit line"
 expect "$LOG" "^ipsweep: interrupted by SIGUSR1, tasks saved: requeueing job $JOB (1 of at most 10)" "job E did not requeue itself on USR1"
 expect "$LOG" "requeued: resuming from $TMP/e/r.h5.journal" "job E: the requeued job did not resume"
-[ "$(grep -c '^ipsweep: interrupted by SIG[A-Z0-9]*, tasks saved: requeueing' "$LOG")" = "$n" ] \
-  || fail "job E: $n restarts but $(grep -c '^ipsweep: interrupted by' "$LOG") requeues in its log"
+expect "$LOG" "longer than the time limit (1m)" "job E: ipsweep was not told the job's time limit"
+expect "$LOG" "^resuming a train task (rank [0-9]*) from $TMP/e/r.d/state/train-" "job E: no task resumed from its saved state"
+[ "$(grep -c '^ipsweep: interrupted.*, tasks saved: requeueing' "$LOG")" = "$n" ] \
+  || fail "job E: $n restarts but $(grep -c '^ipsweep: interrupted.*, tasks saved: requeueing' "$LOG") requeues in its log"
 all_done e "$NTASKS_E"
 nstate=$(find "$TMP/e/r.d/state" -type f 2>/dev/null | wc -l)
 [ "$nstate" = 0 ] || fail "job E: $nstate task state files left in $TMP/e/r.d/state after the tasks finished"
