@@ -10,7 +10,7 @@
 # SIGUSR1; they save their tasks' state and exit with status 75; the script
 # then submits itself again (qsub, after this job: qrerun needs an operator),
 # with the same SPEC, SET and walltime, up to IPSWEEP_MAX_REQUEUE times (10).
-# Written for PBS Pro and Torque but not tested on them (docs/hpc.md).
+# Written for PBS Pro and Torque, never run on them (docs/hpc.md, "PBS").
 #PBS -N ipsweep
 #PBS -l select=1:ncpus=3:mpiprocs=3
 #PBS -l walltime=01:00:00
@@ -45,7 +45,9 @@ if [[ $wall =~ ^([0-9]+):([0-9]+):([0-9]+)$ ]]; then
   secs=$((10#${BASH_REMATCH[1]} * 3600 + 10#${BASH_REMATCH[2]} * 60 + 10#${BASH_REMATCH[3]}))
   tlimit=(--time-limit "$wall")
 fi
-echo "ipsweep: $SPEC -> ${out:-?}: ${mode:-fresh run}, $NP ranks, job ${PBS_JOBID:-?}, walltime ${wall:-unknown}, requeued $RESTARTS of at most $MAX_REQUEUE times"
+what="fresh run"
+[ -z "$mode" ] || what="resuming from $out.journal"
+echo "ipsweep: $SPEC -> ${out:-?}: $what, $NP ranks, job ${PBS_JOBID:-?}, walltime ${wall:-unknown}, requeued $RESTARTS of at most $MAX_REQUEUE times"
 
 # The launcher runs in the background so that the traps run at once (bash
 # defers them while a foreground command runs). Whatever the signal, mpirun
