@@ -127,9 +127,10 @@ test-mpi: $(BUILD)/ipsweep
 # Slurm integration test: starts munged, slurmctld and slurmd on localhost and
 # submits jobs/slurm.sbatch (tests/slurm/test_slurm.sh). It skips without
 # Slurm, munge or root, unless IPSWEEP_REQUIRE_SLURM=1 (as in CI); it gives up
-# by itself after 300 s, and the timeout is a last resort around that.
+# by itself after 480 s (it takes about 3.5 min: job E trains past a
+# 1-minute limit), and the timeout is a last resort around that.
 test-slurm: $(BUILD)/ipsweep
-	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 420 bash tests/slurm/test_slurm.sh
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 540 bash tests/slurm/test_slurm.sh
 
 # The command line's promises (--help, one-line errors, exit 2) and the
 # examples of docs/results.md run against a real results file.

@@ -6,10 +6,14 @@
 #   B  the same submission again resumes by itself and reruns nothing
 #   C  IPSWEEP_LAUNCHER=mpirun, cancelled mid-run (as a time limit would)
 #   D  the same submission again resumes C and ends with A's metrics, bit for bit
+#   E  tests/slurm/long.yaml, whose training takes longer than the job's
+#      1-minute limit (--time=1 --signal=B:USR1@5): at each USR1 the ranks save
+#      and the job requeues itself, until it completes with the metrics of an
+#      uninterrupted mpirun run of the same spec, bit for bit
 # then stops the daemons it started, by pid, and checks no process is left.
 # Skips (exit 0, "SKIP: ...") without Slurm/munge or root; IPSWEEP_REQUIRE_SLURM=1
 # (CI) makes that a failure instead. The whole test gives up after
-# SLURM_TEST_TIMEOUT seconds (300).
+# SLURM_TEST_TIMEOUT seconds (480; it takes about 3.5 minutes).
 set -eu
 skip() {
   if [ "${IPSWEEP_REQUIRE_SLURM:-0}" = 1 ]; then echo "FAIL: $* (IPSWEEP_REQUIRE_SLURM=1)" >&2; exit 1; fi
@@ -28,7 +32,7 @@ id munge >/dev/null 2>&1 || skip "no munge user"
 mapfile -t slurm_env < <(compgen -e | grep -E '^(SLURM|SBATCH|SALLOC|SRUN)_')
 [ ${#slurm_env[@]} = 0 ] || unset "${slurm_env[@]}"
 export IPSWEEP_BIN=$BIN
-DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-300}))
+DEADLINE=$((SECONDS + ${SLURM_TEST_TIMEOUT:-480}))
 HOST=$(hostname -s)
 CONF=$TMP/slurm.conf
 SPEC=tests/mpi/tiny.yaml
@@ -39,7 +43,7 @@ passed=0 pids=() jobs=()
 
 step() { echo "-- $*"; }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
-in_time() { [ $SECONDS -lt $DEADLINE ] || fail "timed out (${SLURM_TEST_TIMEOUT:-300} s) $*"; }
+in_time() { [ $SECONDS -lt $DEADLINE ] || fail "timed out (${SLURM_TEST_TIMEOUT:-480} s) $*"; }
 # Slurm commands see only this cluster: SLURM_CONF is set for them (and the
 # daemons, and through sbatch every job process), never in this shell, so
 # the processes left behind can be found by it.
@@ -126,7 +130,11 @@ SlurmdPort=$((PORT + 1))
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire is also how long a requeued job waits before it may start
+# again (120 s by default); the main scheduler, which starts it then, runs
+# every sched_interval seconds (60 by default). Short here for job E.
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
+SchedulerParameters=sched_interval=2
 StateSaveLocation=$TMP/state
 SlurmdSpoolDir=$TMP/spool
 SlurmctldPidFile=$TMP/slurmctld.pid
@@ -162,25 +170,31 @@ until [ "$(sl sinfo -h -n "$HOST" -o %T 2>/dev/null)" = idle ]; do
 done
 ok "slurmctld (pid ${pids[1]}) and slurmd (pid ${pids[2]}) up, node $HOST idle"
 
-# submit NAME [VAR=value ...]: sbatch jobs/slurm.sbatch from the repository
-# root, as docs/hpc.md says, for the tiny spec with output $TMP/NAME/r.h5;
-# sets JOB to the job id and LOG to its output file.
+# submit NAME SPEC [VAR=value | --sbatch-option ...]: sbatch jobs/slurm.sbatch
+# from the repository root, as docs/hpc.md says, for SPEC with output
+# $TMP/NAME/r.h5 and a 5-minute limit unless an option says otherwise; sets
+# JOB to the job id and LOG to its output file.
 submit() {
-  local name=$1
-  shift
-  JOB=$(cd "$ROOT" && env "$@" SLURM_CONF="$CONF" sbatch --parsable --time=5 --output="$TMP/job-$name-%j.log" \
-    jobs/slurm.sbatch "$SPEC" --set output="$TMP/$name/r.h5") || fail "sbatch for $name"
+  local name=$1 spec=$2 a vars=() opts=(--time=5)
+  shift 2
+  for a in "$@"; do
+    case $a in --*) opts+=("$a") ;; *) vars+=("$a") ;; esac
+  done
+  JOB=$(cd "$ROOT" && env "${vars[@]}" SLURM_CONF="$CONF" sbatch --parsable "${opts[@]}" --output="$TMP/job-$name-%j.log" \
+    jobs/slurm.sbatch "$spec" --set output="$TMP/$name/r.h5") || fail "sbatch for $name"
   jobs+=("$JOB")
   LOG=$TMP/job-$name-$JOB.log
   echo "submitted job $JOB"
 }
 state() { sl scontrol show job -o "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+# restarts ID: how many times the job was requeued
+restarts() { sl scontrol show job -o "$1" | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p'; }
 # wait_job ID: waits until the job has ended; prints its final state
 wait_job() {
   local s
   while :; do
     s=$(state "$1")
-    case $s in PENDING | CONFIGURING | RUNNING | COMPLETING | "") ;; *) break ;; esac
+    case $s in PENDING | CONFIGURING | RUNNING | COMPLETING | REQUEUED | "") ;; *) break ;; esac
     in_time "waiting for job $1 ($s)"
     sleep 0.5
   done
@@ -192,11 +206,11 @@ journaled() {
   n=$(grep -c '^F' "$TMP/$1/r.h5.journal" 2>/dev/null || true)
   echo "${n:-0}"
 }
-# all_done NAME: every task of the results file has status "done"
+# all_done NAME [COUNT]: all COUNT tasks (the tiny spec's) of the results file have status "done"
 all_done() {
   local n
   n=$(h5dump -d /tasks/status "$TMP/$1/r.h5" | grep -o '"[a-z]*"' | sort | uniq -c | tr -s ' ')
-  [ "$n" = " $NTASKS_SPEC \"done\"" ] || fail "$1: task statuses are not all done: $n"
+  [ "$n" = " ${2:-$NTASKS_SPEC} \"done\"" ] || fail "$1: task statuses are not all done: $n"
 }
 
 # expect LOG PATTERN MESSAGE: the job's output has a line matching PATTERN
@@ -207,7 +221,7 @@ ranks_of() {
 }
 
 step "job A: sbatch jobs/slurm.sbatch $SPEC (default launcher)"
-submit a
+submit a "$SPEC"
 s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job A ended $s"
 expect "$LOG" "fresh run, 3 ranks x 1 threads, via srun" "job A: not a fresh srun launch"
@@ -220,7 +234,7 @@ ok "job $JOB COMPLETED: srun --mpi=pmix, 3 ranks, $NTASKS_SPEC/$NTASKS_SPEC task
 
 step "job B: the same submission again"
 nf=$(journaled a)
-submit a
+submit a "$SPEC"
 s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job B ended $s"
 expect "$LOG" "resuming from $TMP/a/r.h5.journal, 3 ranks x 1 threads, via srun" "job B did not resume by itself"
@@ -231,7 +245,7 @@ cmp -s "$TMP/a.metrics" "$TMP/b.metrics" || fail "job B changed the results"
 ok "job $JOB COMPLETED: resumed by itself, nothing rerun, results unchanged"
 
 step "job C: IPSWEEP_LAUNCHER=mpirun, cancelled after a few tasks (as a time limit would)"
-submit c IPSWEEP_LAUNCHER=mpirun
+submit c "$SPEC" IPSWEEP_LAUNCHER=mpirun
 jc=$JOB
 until [ "$(journaled c)" -ge 4 ]; do
   case $(state "$jc") in PENDING | CONFIGURING | RUNNING) ;; *) break ;; esac
@@ -241,14 +255,15 @@ done
 sl scancel "$jc" 2>/dev/null || true
 s=$(wait_job "$jc")
 expect "$LOG" "fresh run, 3 ranks x 1 threads, via mpirun" "job C: not a fresh mpirun launch"
+[ "$(restarts "$jc")" = 0 ] || fail "job C requeued itself after scancel"
 case $s in
-  CANCELLED) ok "job $jc cancelled with $(journaled c)/$NTASKS_SPEC tasks journaled" ;;
+  CANCELLED) ok "job $jc cancelled with $(journaled c)/$NTASKS_SPEC tasks journaled, not requeued" ;;
   COMPLETED) ok "job $jc finished before it could be cancelled" ;;
   *) fail "job C ended $s" ;;
 esac
 
 step "job D: the same submission again resumes C"
-submit c IPSWEEP_LAUNCHER=mpirun
+submit c "$SPEC" IPSWEEP_LAUNCHER=mpirun
 s=$(wait_job "$JOB")
 [ "$s" = COMPLETED ] || fail "job D ended $s"
 expect "$LOG" "resuming from $TMP/c/r.h5.journal, 3 ranks x 1 threads, via mpirun" "job D did not resume by itself"
@@ -258,3 +273,40 @@ all_done c
 metrics_of "$TMP/c/r.h5" "$TMP/c"
 diff -u "$TMP/a.metrics" "$TMP/c.metrics" > "$TMP/diff" || { head -40 "$TMP/diff"; fail "cancelled+resumed mpirun run differs from job A"; }
 ok "job $JOB COMPLETED: resumed with $nd tasks already done; metrics identical to job A's"
+
+step "job E: a training longer than the job's 1-minute limit; the job requeues itself until it is done"
+# Two models of ~80 s of one core each, trained at once on the two workers.
+# Slurm checks its timers every 30 s: USR1@5 comes 5-35 s before the end of
+# the minute, so a run trains 25-55 s minus its start (USR1@120, the
+# script's own lead, would come at once). A run that restarted its tasks
+# from scratch could never finish them: completing proves the saves work.
+SPEC_E=tests/slurm/long.yaml
+NTASKS_E=$("$BIN" validate "$ROOT/$SPEC_E" --no-data-check | sed -n 's/.*valid, \([0-9]*\) tasks.*/\1/p')
+[ -n "$NTASKS_E" ] || fail "$SPEC_E does not validate"
+t0=$SECONDS
+submit e "$SPEC_E" --time=1 --signal=B:USR1@5
+s=$(wait_job "$JOB")
+te=$((SECONDS - t0))
+[ "$s" = COMPLETED ] || fail "job E ended $s"
+n=$(restarts "$JOB")
+[ "${n:-0}" -ge 1 ] || { cat "$LOG"; fail "job E was never requeued (Restarts=${n:-?}): it trained in less than its limit"; }
+expect "$LOG" "^ipsweep: job $JOB, time limit 1:00, requeued 0 of at most 10 times" "job E: no time limit line"
+expect "$LOG" "^ipsweep: interrupted by SIGUSR1, tasks saved: requeueing job $JOB (1 of at most 10)" "job E did not requeue itself on USR1"
+expect "$LOG" "requeued: resuming from $TMP/e/r.h5.journal" "job E: the requeued job did not resume"
+expect "$LOG" "longer than the time limit (1m)" "job E: ipsweep was not told the job's time limit"
+expect "$LOG" "^resuming a train task (rank [0-9]*) from $TMP/e/r.d/state/train-" "job E: no task resumed from its saved state"
+[ "$(grep -c '^ipsweep: interrupted.*, tasks saved: requeueing' "$LOG")" = "$n" ] \
+  || fail "job E: $n restarts but $(grep -c '^ipsweep: interrupted.*, tasks saved: requeueing' "$LOG") requeues in its log"
+all_done e "$NTASKS_E"
+nstate=$(find "$TMP/e/r.d/state" -type f 2>/dev/null | wc -l)
+[ "$nstate" = 0 ] || fail "job E: $nstate task state files left in $TMP/e/r.d/state after the tasks finished"
+metrics_of "$TMP/e/r.h5" "$TMP/e"
+grep '^ipsweep: \(job\|SIG\)' "$LOG" | sed 's/^/   /'
+ok "job $JOB COMPLETED after $n requeues in $te s"
+
+step "the same spec uninterrupted (mpirun, no Slurm): the reference for job E"
+t0=$SECONDS
+$MPIRUN 3 "$BIN" run "$ROOT/$SPEC_E" --set output="$TMP/eref/r.h5" > "$TMP/eref.log" 2>&1 || { cat "$TMP/eref.log"; fail "uninterrupted run of $SPEC_E"; }
+metrics_of "$TMP/eref/r.h5" "$TMP/eref"
+diff -u "$TMP/eref.metrics" "$TMP/e.metrics" > "$TMP/diff" || { head -40 "$TMP/diff"; fail "job E (requeued $n times) differs from the uninterrupted run"; }
+ok "uninterrupted run in $((SECONDS - t0)) s; job E's metrics identical to it"
