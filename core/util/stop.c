@@ -11,7 +11,7 @@ static void *poll_user;
 static double last_poll, poll_interval;
 
 void ip_stop_request(int sig) {
-    by_signal = sig;
+    if (!requested) by_signal = sig; /* the first says why (a job script may pass the signal on as another) */
     requested = 1;
 }
 
