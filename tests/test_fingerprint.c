@@ -138,7 +138,48 @@ Test(ipguard, enums_parse_and_name) {
 
 /* ---------------- evaluation maths ---------------- */
 
-Test(ipguard, aruc_perfect_separation_is_one) {
+/* The paper's ARUC: the area under min(robustness(t), uniqueness(t)), worked
+ * by hand over the intervals between the observed rates. */
+Test(ipguard, aruc_is_the_area_under_the_smaller_curve) {
+    double pos[5] = {1, 1, 0.98, 0.95, 0.9}, neg[4] = {0, 0.1, 0.2, 0.3};
+    /* (0,.1) min(1,1/4), (.1,.2) 2/4, (.2,.3) 3/4, (.3,.9) 1, (.9,.95) 4/5, (.95,.98) 3/5, (.98,1) 2/5 */
+    double want = 0.1 * 0.25 + 0.1 * 0.5 + 0.1 * 0.75 + 0.6 + 0.05 * 0.8 + 0.03 * 0.6 + 0.02 * 0.4;
+    cr_assert_float_eq(ip_ipguard_aruc(pos, 5, neg, 4), want, 1e-12);
+    cr_assert_float_eq(want, 0.816, 1e-12);
+    cr_assert_eq(ip_ipguard_roc_auc(pos, 5, neg, 4), 1.0, "separated: ROC AUC 1");
+    /* the most extreme case: pos all 1, neg all 0 */
+    double p1[1] = {1}, n0[1] = {0};
+    cr_assert_float_eq(ip_ipguard_aruc(p1, 1, n0, 1), 1.0, 1e-15);
+    /* separated by a small gap: ARUC is about the gap, ROC AUC still 1 (the example) */
+    double close_pos[2] = {0.995, 0.993}, close_neg[1] = {0.991};
+    cr_assert_float_eq(ip_ipguard_aruc(close_pos, 2, close_neg, 1), (0.993 - 0.991) + 0.5 * (0.995 - 0.993), 1e-12);
+    cr_assert_eq(ip_ipguard_roc_auc(close_pos, 2, close_neg, 1), 1.0);
+    /* empty sides */
+    cr_assert(isnan(ip_ipguard_aruc(pos, 5, NULL, 0)));
+    cr_assert(isnan(ip_ipguard_roc_auc(NULL, 0, neg, 4)));
+}
+
+Test(ipguard, roc_auc_counts_pairs_and_half_ties) {
+    /* the same values on both sides: exactly one half */
+    double v[6] = {0.1, 0.35, 0.5, 0.5, 0.72, 1.0};
+    cr_assert_eq(ip_ipguard_roc_auc(v, 6, v, 6), 0.5);
+    /* by pairs: pos 0.5 beats 0.2, ties 0.5; pos 0.9 beats both: (1 + 0.5 + 2) / 4 */
+    double p[2] = {0.5, 0.9}, n[2] = {0.2, 0.5};
+    cr_assert_eq(ip_ipguard_roc_auc(p, 2, n, 2), 3.5 / 4);
+    /* independent draws from one distribution */
+    double a[400], b[400];
+    ip_rng g;
+    ip_rng_init(&g, 3, ip_stream("aruc-test", 0));
+    for (int i = 0; i < 400; i++) a[i] = ip_rng_uniform(&g), b[i] = ip_rng_uniform(&g);
+    double auc = ip_ipguard_roc_auc(a, 400, b, 400);
+    cr_assert(fabs(auc - 0.5) < 0.06, "ROC AUC of identical distributions %.3f", auc);
+    /* reversed (pirated copies match less than independent models): 0, and no area where both curves are high */
+    double lo[3] = {0.1, 0.2, 0.3}, hi[3] = {0.7, 0.8, 0.9};
+    cr_assert_eq(ip_ipguard_roc_auc(lo, 3, hi, 3), 0.0);
+    cr_assert_eq(ip_ipguard_aruc(lo, 3, hi, 3), 0.0);
+}
+
+Test(ipguard, plot_curves_sample_the_step_functions) {
     double pos[5] = {1, 1, 0.98, 0.95, 0.9}, neg[4] = {0, 0.1, 0.2, 0.3};
     double r[IP_IPGUARD_NT], u[IP_IPGUARD_NT];
     ip_ipguard_curves(pos, 5, neg, 4, r, u);
@@ -148,46 +189,25 @@ Test(ipguard, aruc_perfect_separation_is_one) {
     cr_assert_eq(u[100], 1.0);
     cr_assert_float_eq(r[90], 1.0, 1e-15);  /* 0.9 >= 0.90 */
     cr_assert_float_eq(u[30], 0.75, 1e-15); /* 0.3 < 0.30 is false */
-    cr_assert_float_eq(ip_ipguard_aruc(r, u), 1.0, 1e-12);
-    /* the most extreme case: pos all 1, neg all 0 */
-    double p1[1] = {1}, n0[1] = {0};
-    ip_ipguard_curves(p1, 1, n0, 1, r, u);
-    cr_assert_float_eq(ip_ipguard_aruc(r, u), 1.0, 1e-12);
 }
 
-Test(ipguard, aruc_identical_distributions_about_half) {
-    double r[IP_IPGUARD_NT], u[IP_IPGUARD_NT];
-    /* the same values on both sides: exactly on the diagonal */
-    double v[6] = {0.1, 0.35, 0.5, 0.5, 0.72, 1.0};
-    ip_ipguard_curves(v, 6, v, 6, r, u);
-    cr_assert_float_eq(ip_ipguard_aruc(r, u), 0.5, 1e-12);
-    /* independent draws from one distribution */
-    double a[400], b[400];
-    ip_rng g;
-    ip_rng_init(&g, 3, ip_stream("aruc-test", 0));
-    for (int i = 0; i < 400; i++) a[i] = ip_rng_uniform(&g), b[i] = ip_rng_uniform(&g);
-    ip_ipguard_curves(a, 400, b, 400, r, u);
-    double aruc = ip_ipguard_aruc(r, u);
-    cr_assert(fabs(aruc - 0.5) < 0.06, "ARUC of identical distributions %.3f", aruc);
-    /* reversed (pirated copies match less than independent models): below a half */
-    double lo[3] = {0.1, 0.2, 0.3}, hi[3] = {0.7, 0.8, 0.9};
-    ip_ipguard_curves(lo, 3, hi, 3, r, u);
-    cr_assert_lt(ip_ipguard_aruc(r, u), 0.1);
-}
-
-Test(ipguard, threshold_meets_the_false_positive_rate) {
+Test(ipguard, threshold_is_the_smallest_observed_rate_meeting_the_false_positive_rate) {
     double neg[10] = {0.05, 0.1, 0.1, 0.2, 0.25, 0.3, 0.3, 0.4, 0.5, 0.62};
-    /* fpr 0: above the largest negative */
-    cr_assert_float_eq(ip_ipguard_threshold(neg, 10, 0.0), 0.63, 1e-15);
+    double all[12] = {0.05, 0.1, 0.1, 0.2, 0.25, 0.3, 0.3, 0.4, 0.5, 0.62, 0.7, 0.9}; /* + two positives */
+    /* fpr 0: the first rate above the largest negative */
+    cr_assert_eq(ip_ipguard_threshold(neg, 10, all, 12, 0.0), 0.7);
     /* fpr 0.1: one negative of ten may match */
-    cr_assert_float_eq(ip_ipguard_threshold(neg, 10, 0.1), 0.51, 1e-15);
-    cr_assert_float_eq(ip_ipguard_threshold(neg, 10, 0.2), 0.41, 1e-15);
-    cr_assert_float_eq(ip_ipguard_threshold(neg, 10, 1.0), 0.0, 1e-15);
-    /* a negative that matches perfectly: no grid threshold has fpr 0 */
+    cr_assert_eq(ip_ipguard_threshold(neg, 10, all, 12, 0.1), 0.62);
+    cr_assert_eq(ip_ipguard_threshold(neg, 10, all, 12, 0.2), 0.5);
+    cr_assert_eq(ip_ipguard_threshold(neg, 10, all, 12, 1.0), 0.0);
+    /* the example: rates closer than 0.01 are not tied (a 0.01 grid gave 1.00: both copies clean) */
+    double close_neg[1] = {0.991}, close_all[3] = {0.995, 0.993, 0.991};
+    cr_assert_eq(ip_ipguard_threshold(close_neg, 1, close_all, 3, 0.0), 0.993);
+    /* a negative that matches perfectly: no observed rate has fpr 0 */
     double one[2] = {0.2, 1.0};
-    cr_assert_float_eq(ip_ipguard_threshold(one, 2, 0.0), 1.01, 1e-15);
-    cr_assert_float_eq(ip_ipguard_threshold(one, 2, 0.5), 0.21, 1e-15);
-    cr_assert_eq(ip_ipguard_threshold(NULL, 0, 0.0), 0.0);
+    cr_assert_eq(ip_ipguard_threshold(one, 2, one, 2, 0.0), IP_IPGUARD_NEVER);
+    cr_assert_eq(ip_ipguard_threshold(one, 2, one, 2, 0.5), 1.0);
+    cr_assert_eq(ip_ipguard_threshold(NULL, 0, one, 2, 0.0), 0.0);
 }
 
 /* ---------------- generation ---------------- */

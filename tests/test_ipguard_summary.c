@@ -85,17 +85,21 @@ Test(ipguard_summary, relations_curves_and_verdicts) {
         cr_expect_eq(F->positives, 2);  /* ft, cut of the owner */
         cr_expect_eq(F->negatives, 2);  /* other, cut of other */
         cr_expect_eq(F->fpr_target, 0.0);
+        cr_expect_eq(F->calibration, 0);
         if (F->k == 1) {
-            /* pirated 0.9 vs independent 0.1: perfect separation */
-            cr_expect_float_eq(F->aruc, 1.0, 1e-12);
+            /* pirated 0.9 vs independent 0.1: separated; the paper's ARUC is the gap, the ROC AUC 1; the
+             * threshold is the smallest observed rate without a false positive */
+            cr_expect_float_eq(F->aruc, 0.8, 1e-12);
+            cr_expect_eq(F->roc_auc, 1.0);
+            cr_expect_eq(F->threshold, 0.9);
             cr_expect_eq(F->fpr, 0.0);
             cr_expect_eq(F->tpr, 1.0);
-            cr_expect_gt(F->threshold, 0.1);
-            cr_expect_leq(F->threshold, 0.9);
         } else {
             /* an independent model at 0.95 beats the pirated copies: no threshold with FPR 0 keeps them */
             cr_expect_eq(F->k, 5);
-            cr_expect_lt(F->aruc, 1.0);
+            cr_expect_eq(F->aruc, 0.0);
+            cr_expect_eq(F->roc_auc, 0.0);
+            cr_expect_eq(F->threshold, 1.0); /* the owner's own rate: the first above 0.95 */
             cr_expect_eq(F->fpr, 0.0);
             cr_expect_eq(F->tpr, 0.0);
         }
@@ -124,7 +128,9 @@ Test(ipguard_summary, relations_curves_and_verdicts) {
     d = H5Dopen2(f, "/ipguard/summary/aruc", H5P_DEFAULT);
     cr_assert_geq(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, aruc), 0);
     H5Dclose(d);
-    cr_expect_float_eq(aruc[0], 1.0, 1e-12);
+    cr_expect_float_eq(aruc[0], 0.8, 1e-12);
+    cr_expect(H5Lexists(f, "/ipguard/summary/roc_auc", H5P_DEFAULT) > 0);
+    cr_expect(H5Lexists(f, "/ipguard/summary/calibration", H5P_DEFAULT) > 0);
     cr_expect(H5Lexists(f, "/ipguard/suspects/relation", H5P_DEFAULT) > 0);
     cr_expect(H5Lexists(f, "/ipguard/suspects/verdict", H5P_DEFAULT) > 0);
     H5Fclose(f);
@@ -136,6 +142,64 @@ Test(ipguard_summary, relations_curves_and_verdicts) {
     cr_expect(H5Lexists(f, "/ipguard", H5P_DEFAULT) == 0);
     H5Fclose(f);
     unlink(path);
+    for (int i = 0; i < s.ntasks; i++) rn_record_free(&r[i]);
+    free(r);
+    free(by);
+    rn_spec_free(&s);
+}
+
+/* Calibration suspects set the threshold only: the false-positive rate is
+ * reported on the other independent models, and the calibration ones are
+ * in neither ARUC nor ROC AUC. */
+Test(ipguard_summary, calibration_suspects_set_the_threshold_only) {
+    static const char *text = "data: {source: synthetic:64}\n"
+                              "models:\n"
+                              "  - {name: owner, seed: 1}\n"
+                              "  - {name: other, seed: 2}\n"
+                              "  - {name: third, seed: 3}\n"
+                              "tasks:\n"
+                              "  - {name: ft, kind: finetune, model: owner, mode: ftll}\n"
+                              "  - {name: fp, kind: fingerprint, model: owner, fpr: 0.0}\n"
+                              "  - {name: m, kind: match, fingerprint: fp, suspect: [ft, other]}\n"
+                              "  - {name: c, kind: match, fingerprint: fp, suspect: third, calibration: true}\n";
+    rn_spec s;
+    rn_diags d = {0};
+    cr_assert_eq(rn_spec_load_text(&s, "cal.yaml", text, NULL, NULL, 0, &d), 0);
+    rn_diags_free(&d);
+    const rn_record **by = calloc((size_t)s.ntasks, sizeof *by);
+    rn_record *r = calloc((size_t)s.ntasks, sizeof *r);
+    ip_err e = {{0}};
+    for (double third = 0.2; third < 0.6; third += 0.3) { /* calibrated on a model at 0.2, then at 0.5 */
+        for (int i = 0; i < s.ntasks; i++) {
+            rn_record_free(&r[i]);
+            snprintf(r[i].key, sizeof r[i].key, "%s", s.tasks[i].key);
+            r[i].status = RN_DONE;
+            by[i] = &r[i];
+            if (strcmp(s.tasks[i].kind, "match") != 0) continue;
+            const char *sus = rn_task_get(&s.tasks[i], "suspect");
+            double rate = strstr(sus, "finetune") ? 0.9 : strstr(sus, "other") ? 0.3 : third;
+            cr_assert_eq(ip_metrics_set(&r[i].metrics, "match_rate", rate, &e), 0);
+        }
+        rn_ipguard g;
+        cr_assert_eq(rn_ipguard_build(&s, by, &g, &e), 0, "%s", e.msg);
+        cr_assert_eq(g.nfps, 1);
+        const rn_ipg_fingerprint *F = &g.fps[0];
+        cr_expect_eq(F->calibration, 1);
+        cr_expect_eq(F->positives, 1);
+        cr_expect_eq(F->negatives, 1);
+        cr_expect_float_eq(F->aruc, 0.6, 1e-12); /* 0.3 .. 0.9, the calibration model left out */
+        cr_expect_eq(F->roc_auc, 1.0);
+        if (third < 0.25) {
+            /* the smallest rate above the calibration model: 0.3, which the held-out model reaches */
+            cr_expect_eq(F->threshold, 0.3);
+            cr_expect_eq(F->fpr, 1.0);
+        } else {
+            cr_expect_eq(F->threshold, 0.9);
+            cr_expect_eq(F->fpr, 0.0);
+        }
+        cr_expect_eq(F->tpr, 1.0);
+        rn_ipguard_free(&g);
+    }
     for (int i = 0; i < s.ntasks; i++) rn_record_free(&r[i]);
     free(r);
     free(by);

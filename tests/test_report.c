@@ -213,8 +213,10 @@ static const char *write_ipguard(const char *name) {
 Test(report, ipguard_tables_from_fixture) {
     const char *p = write_ipguard("ig.h5");
     char *md = render(p, RP_MD, "ipguard");
-    cr_assert(strstr(md, "| fingerprint | k | n | positives | negatives | ARUC | threshold | fpr target | fpr |\n"), "%s", md);
-    cr_assert_str_eq(line_with(md, "k=1]"), "| fp[k=1]<base> | 1.000 | 1 | 1 | 2 | 0.900 | 0.50 | 0.050 | 0.000 |",
+    /* a file written before roc_auc and calibration existed: those columns are left out */
+    cr_assert(strstr(md, "| fingerprint | k | n | positives | negatives | ARUC (paper) | threshold | fpr target | fpr |\n"),
+              "%s", md);
+    cr_assert_str_eq(line_with(md, "k=1]"), "| fp[k=1]<base> | 1.000 | 1 | 1 | 2 | 0.900 | 0.500 | 0.050 | 0.000 |",
                      "%s", md);
     free(md);
     md = render(p, RP_MD, "ipguard-suspects");

@@ -144,20 +144,34 @@ int ip_fingerprint_save(const ip_fingerprint *fp, const char *path, ip_err *e);
 int ip_fingerprint_load(ip_fingerprint *fp, const char *path, ip_err *e);
 
 /* ---------------- evaluation (docs/fingerprint.md) ----------------
- * Thresholds t = i/100, i = 0..100. pos: matching rates of pirated suspects,
- * neg: of independent ones. */
+ * pos: matching rates of pirated suspects, neg: of independent ones.
+ * robustness(t) = #{pos >= t} / npos, uniqueness(t) = #{neg < t} / nneg: step
+ * functions of the threshold t whose steps are at the observed rates, so the
+ * areas and the threshold below are exact (no grid). */
+
+/* The IPGuard paper's ARUC, as the public re-implementations compute it: the
+ * area under min(robustness(t), uniqueness(t)) over t in [0, 1], integrated
+ * exactly between consecutive observed rates. Separated positives and
+ * negatives give the width of the gap between them (not 1): the margin k
+ * trade-off shows. NaN when pos or neg is empty. */
+double ip_ipguard_aruc(const double *pos, size_t npos, const double *neg, size_t nneg);
+/* The ROC AUC: the area under (uniqueness(t), robustness(t)) through every
+ * observed threshold = P(pos > neg) + P(pos = neg) / 2 (Mann-Whitney). 1 for
+ * any separation, 0.5 for the same distribution. NaN when either is empty. */
+double ip_ipguard_roc_auc(const double *pos, size_t npos, const double *neg, size_t nneg);
+/* The threshold for a false-positive rate: the smallest t among the observed
+ * rates (cands: every matching rate of the fingerprint; 0 too) with
+ * #{cal >= t} / ncal <= fpr, where cal are the independent models it is
+ * calibrated on; IP_IPGUARD_NEVER (above every rate: nothing is pirated)
+ * when no candidate qualifies; 0 when ncal = 0. A suspect is pirated iff
+ * its matching rate >= the threshold. */
+#define IP_IPGUARD_NEVER 1.01
+double ip_ipguard_threshold(const double *cal, size_t ncal, const double *cands, size_t ncands, double fpr);
+
+/* Curves sampled for plots at t = i/100, i = 0..100 (the numbers above are
+ * exact; these only draw them). */
 #define IP_IPGUARD_NT 101
-/* robustness[i] = #{pos >= t} / npos, uniqueness[i] = #{neg < t} / nneg (NaN when empty). */
 void ip_ipguard_curves(const double *pos, size_t npos, const double *neg, size_t nneg,
                        double robustness[IP_IPGUARD_NT], double uniqueness[IP_IPGUARD_NT]);
-/* Area under the polyline (uniqueness(t), robustness(t)), t = 0 .. 1, started at
- * (0, 1) when the first point is not (0, 1) and ended at (1, 0), by
- * trapezoids: 1 for a perfect separation, 0.5 when pos and neg have the same
- * distribution. */
-double ip_ipguard_aruc(const double robustness[IP_IPGUARD_NT], const double uniqueness[IP_IPGUARD_NT]);
-/* The smallest t in {0, 0.01, ..., 1} with #{neg >= t} / nneg <= fpr, or 1.01
- * ("never pirated") when no grid t qualifies; 0 when nneg = 0. A suspect is
- * pirated iff its matching rate >= the threshold. */
-double ip_ipguard_threshold(const double *neg, size_t nneg, double fpr);
 
 #endif

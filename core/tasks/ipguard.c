@@ -63,6 +63,10 @@ static const ip_param match_params[] = {
     P_REF(T, "suspect", IP_P_MODEL, suspect_path, NULL, "the suspect model (a pirated copy or an independent model)"),
     P_ENUM(T, "branch", branch, "default", "default|public|private", branch_values,
            "passport suspects: branch queried (default: public for v2/v3)"),
+    /* not the task's business (it only matches): the results' /ipguard reads it from the task */
+    {"calibration", IP_P_BOOL, IP_F_NONE, 0, 0, "false", 0, 0, 1, NULL, NULL,
+     "an independent suspect used only to choose the fingerprint's threshold (docs/fingerprint.md): its false "
+     "positives are not reported, and it is left out of ARUC and ROC AUC"},
 };
 static int match_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_match(t, out, e); }
 const ip_task_def ip_match_def = {

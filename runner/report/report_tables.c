@@ -493,10 +493,14 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
         snprintf(t->note, sizeof t->note,
                  "Matching rate in %%; pirated: suspects with that verdict at the fingerprint's chosen threshold.");
     } else {
-        snprintf(t->title, sizeof t->title, "IPGuard: ARUC and threshold per fingerprint");
+        snprintf(t->title, sizeof t->title, "IPGuard: ARUC, ROC AUC and threshold per fingerprint");
         snprintf(t->note, sizeof t->note,
-                 "ARUC over thresholds 0..1; the threshold is chosen for the target false-positive rate (fpr "
-                 "target), fpr is the rate it gives.");
+                 "ARUC: the IPGuard paper's, the area under min(robustness, uniqueness) over thresholds 0..1 "
+                 "(separated copies score the width of the gap); ROC AUC: the area under robustness against "
+                 "uniqueness (1 for any separation); both exact over the observed matching rates. The threshold "
+                 "is the smallest observed rate meeting the target false-positive rate (fpr target) on the "
+                 "calibration models (cal; the negatives when there are none); fpr is the rate it gives on the "
+                 "negatives.");
     }
     col_add(t, "fingerprint", "fingerprint", RP_TEXT, 1, 0);
     col_add(t, "k", "k", RP_NUM, 1, 3);
@@ -511,8 +515,10 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
         col_add(t, "n", "n", RP_COUNT, 1, 0);
         col_add(t, "positives", "positives", RP_NUM, 1, 0);
         col_add(t, "negatives", "negatives", RP_NUM, 1, 0);
-        col_add(t, "ARUC", "aruc", RP_STAT, 1, 3);
-        col_add(t, "threshold", "threshold", RP_STAT, 1, 2);
+        col_add(t, "cal", "calibration", RP_NUM, 1, 0);
+        col_add(t, "ARUC (paper)", "aruc", RP_STAT, 1, 3);
+        col_add(t, "ROC AUC", "roc_auc", RP_STAT, 1, 3);
+        col_add(t, "threshold", "threshold", RP_STAT, 1, 3);
         col_add(t, "fpr target", "fpr_target", RP_NUM, 1, 3);
         col_add(t, "fpr", "fpr", RP_STAT, 1, 3);
     }
@@ -532,10 +538,12 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
         rp_cell *cn = cell(t, i, c++);
         cn->a.n = cn->b.n = g[i].n;
         cn->partial = g[i].partial;
-        const char *stats[] = {"match_rate", "pirated", NULL, NULL, NULL, NULL};
-        const char *sstats[] = {"positives", "negatives", "aruc", "threshold", "fpr_target", "fpr"};
+        const char *stats[] = {"match_rate", "pirated"};
+        const char *sstats[] = {"positives", "negatives", "calibration", "aruc", "roc_auc", "threshold", "fpr_target",
+                                "fpr"};
         const char *const *names = suspects ? stats : sstats;
-        for (int m = 0; m < (suspects ? 2 : 6); m++, c++) {
+        int nnames = suspects ? (int)(sizeof stats / sizeof *stats) : (int)(sizeof sstats / sizeof *sstats);
+        for (int m = 0; m < nnames; m++, c++) {
             const rp_col *col = rp_tab_col(src, suspects && m == 1 ? "verdict" : names[m]);
             if (!col) continue;
             for (int j = 0; j < g[i].n; j++) {

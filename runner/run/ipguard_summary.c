@@ -47,8 +47,9 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
     g->matches = malloc((size_t)(n ? n : 1) * sizeof *g->matches);
     g->fps = malloc((size_t)(n ? n : 1) * sizeof *g->fps);
     double *pos = malloc((size_t)(n ? n : 1) * sizeof *pos), *neg = malloc((size_t)(n ? n : 1) * sizeof *neg);
+    double *cal = malloc((size_t)(n ? n : 1) * sizeof *cal), *all = malloc((size_t)(n ? n : 1) * sizeof *all);
     int rc = -1, mark = 0;
-    if (!seen || !g->matches || !g->fps || !pos || !neg) {
+    if (!seen || !g->matches || !g->fps || !pos || !neg || !cal || !all) {
         ip_fail(e, "out of memory for the IPGuard summary");
         goto done;
     }
@@ -77,24 +78,32 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
         m->match = i;
         m->suspect = sus;
         m->rate = rate;
+        const ip_value *cv = rn_task_val(t, "calibration");
+        m->calibration = cv && cv->u.i;
         m->relation = sus == owner                            ? RN_REL_SELF
                       : descends(s, sus, owner, seen, ++mark) ? RN_REL_PIRATED
                                                               : RN_REL_INDEPENDENT;
     }
     for (int f = 0; f < g->nfps; f++) {
         rn_ipg_fingerprint *F = &g->fps[f];
-        size_t np = 0, nn = 0;
+        size_t np = 0, nn = 0, nc = 0, na = 0;
         for (int j = 0; j < g->nmatches; j++) {
             const rn_ipg_match *m = &g->matches[j];
             if (m->fingerprint != F->fingerprint) continue;
-            if (m->relation == RN_REL_PIRATED) pos[np++] = m->rate;
-            if (m->relation == RN_REL_INDEPENDENT) neg[nn++] = m->rate;
+            all[na++] = m->rate;
+            if (m->calibration && m->relation == RN_REL_INDEPENDENT) cal[nc++] = m->rate;
+            else if (m->relation == RN_REL_PIRATED) pos[np++] = m->rate;
+            else if (m->relation == RN_REL_INDEPENDENT) neg[nn++] = m->rate;
         }
         F->positives = (int)np;
         F->negatives = (int)nn;
+        F->calibration = (int)nc;
         ip_ipguard_curves(pos, np, neg, nn, F->robustness, F->uniqueness);
-        F->aruc = np && nn ? ip_ipguard_aruc(F->robustness, F->uniqueness) : NAN;
-        F->threshold = ip_ipguard_threshold(neg, nn, F->fpr_target);
+        F->aruc = ip_ipguard_aruc(pos, np, neg, nn);
+        F->roc_auc = ip_ipguard_roc_auc(pos, np, neg, nn);
+        /* calibrated on the marked models when there are, else (as the paper) on the negatives themselves */
+        F->threshold = nc ? ip_ipguard_threshold(cal, nc, all, na, F->fpr_target)
+                          : ip_ipguard_threshold(neg, nn, all, na, F->fpr_target);
         size_t fp_hits = 0, tp_hits = 0;
         for (size_t j = 0; j < nn; j++) fp_hits += neg[j] >= F->threshold;
         for (size_t j = 0; j < np; j++) tp_hits += pos[j] >= F->threshold;
@@ -105,7 +114,7 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
     }
     rc = 0;
 done:
-    free(seen), free(pos), free(neg);
+    free(seen), free(pos), free(neg), free(cal), free(all);
     if (rc) rn_ipguard_free(g);
     return rc;
 }

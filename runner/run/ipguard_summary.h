@@ -23,16 +23,21 @@ typedef struct rn_ipg_match {
     rn_relation relation;            /* of the suspect to the fingerprint's owner */
     double rate;                     /* match_rate */
     int pirated;                     /* verdict: rate >= the fingerprint's threshold */
+    int calibration;                 /* the match's `calibration` key: sets the threshold only */
 } rn_ipg_match;
 
 /* One fingerprint task with at least one done match. */
 typedef struct rn_ipg_fingerprint {
     int fingerprint, owner;          /* task ids */
     double k;                        /* the fingerprint's margin */
-    int positives, negatives;        /* pirated / independent matches (self excluded) */
-    double robustness[RN_IPG_THRESHOLDS], uniqueness[RN_IPG_THRESHOLDS];
-    double aruc;                     /* NaN without positives or negatives */
-    double fpr_target, threshold, fpr, tpr; /* threshold: smallest grid t with FPR <= target */
+    int positives, negatives;        /* pirated / independent matches (self and calibration excluded) */
+    int calibration;                 /* independent matches marked calibration (0: the negatives calibrate) */
+    double robustness[RN_IPG_THRESHOLDS], uniqueness[RN_IPG_THRESHOLDS]; /* sampled for plots */
+    double aruc;                     /* the paper's: area under min(robustness, uniqueness); NaN when pos or neg is empty */
+    double roc_auc;                  /* area under (uniqueness, robustness); NaN likewise */
+    /* threshold: the smallest observed rate whose FPR on the calibration models (the negatives when none are
+     * marked) is <= fpr_target; fpr, tpr: on the negatives and positives */
+    double fpr_target, threshold, fpr, tpr;
 } rn_ipg_fingerprint;
 
 typedef struct rn_ipguard {

@@ -571,6 +571,7 @@ static int write_ipguard(wctx *w, hid_t f, const input *in) {
     STRCOL(gs, nm, "relation", rn_relation_name(M[i].relation));
     F64COL(gs, nm, "match_rate", M[i].rate);
     STRCOL(gs, nm, "verdict", M[i].pirated ? "pirated" : "clean");
+    I64COL(gs, nm, "calibration", M[i].calibration);
     snprintf(w->where, sizeof w->where, "/ipguard");
     if ((gm = group_create(w, gi, "summary")) < 0) goto done;
     snprintf(w->where, sizeof w->where, "/ipguard/summary");
@@ -582,7 +583,9 @@ static int write_ipguard(wctx *w, hid_t f, const input *in) {
     F64COL(gm, nf, "k", F[i].k);
     I64COL(gm, nf, "positives", F[i].positives);
     I64COL(gm, nf, "negatives", F[i].negatives);
+    I64COL(gm, nf, "calibration", F[i].calibration);
     F64COL(gm, nf, "aruc", F[i].aruc);
+    F64COL(gm, nf, "roc_auc", F[i].roc_auc);
     F64COL(gm, nf, "threshold", F[i].threshold);
     F64COL(gm, nf, "fpr_target", F[i].fpr_target);
     F64COL(gm, nf, "fpr", F[i].fpr);
