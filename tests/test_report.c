@@ -227,6 +227,14 @@ Test(report, ipguard_tables_from_fixture) {
                      "| fp[k=10]<base> | 10.000 | ft[mode=rtal] | finetune | pirated | 1 | 50.0 | 0 |", "%s", md);
     cr_assert(strstr(md, "| self | 1 | 100.0 | 1 |"), "%s", md);
     free(md);
+    /* per attack: the fine-tuned copy at 0.9 against independent models at 0.2 and 0.4: the paper's ARUC
+     * (0.2..0.4) 1/2 + (0.4..0.9) 1 = 0.6, ROC AUC 1; the k=10 fingerprint has no independent match */
+    md = render(p, RP_MD, "ipguard-attacks");
+    cr_assert(strstr(md, "| fingerprint | k | attack | n | copies | independent | ARUC (paper) | ROC AUC |\n"), "%s", md);
+    cr_assert(strstr(md, "| fp[k=1]<base> | 1.000 | finetune | 1 | 1 | 2 | 0.600 | 1.000 |\n"), "%s", md);
+    cr_assert(strstr(md, "| fp[k=1]<base> | 1.000 | all | 1 | 1 | 2 | 0.600 | 1.000 |\n"), "%s", md);
+    cr_assert(strstr(md, "| fp[k=10]<base> | 10.000 | finetune | 1 | 1 | 0 | - | - |\n"), "%s", md);
+    free(md);
 }
 
 static char *slurp(const char *path) {

@@ -25,7 +25,7 @@ int cmd_report(int argc, char **argv) {
         {"format", CLI_STR, format, sizeof format, "md|latex|csv", "output format (default md)"},
         {"table", CLI_LIST, tables, sizeof tables, "NAME",
          "only this table (repeatable, or a comma list): passport, models, finetune, fake1, fake2, fake3, prune, "
-         "flip, ipguard, ipguard-suspects"},
+         "flip, ipguard, ipguard-suspects, ipguard-attacks"},
         {"plots", CLI_STR, plots, sizeof plots, "DIR", "also write the plots: DIR/<plot>.png, .dat and .gp (gnuplot)"},
     };
     cli_cmd c = {"report", "ipsweep report RESULTS.h5 [--format md|latex|csv] [--table NAME ...] [--plots DIR]",
@@ -48,10 +48,14 @@ int cmd_report(int argc, char **argv) {
         int known = 0;
         for (int i = 0; i < rp_ntable_names && !known; i++)
             known = strlen(rp_table_names[i]) == l && !strncmp(p, rp_table_names[i], l);
-        if (!known)
-            return cli_error("report", "unknown table \"%.*s\" (tables: passport, models, finetune, fake1, fake2, "
-                                       "fake3, prune, flip, ipguard, ipguard-suspects)",
-                             (int)l, p);
+        if (!known) {
+            char list[400] = "";
+            for (int i = 0; i < rp_ntable_names; i++) {
+                size_t n = strlen(list);
+                snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", rp_table_names[i]);
+            }
+            return cli_error("report", "unknown table \"%.*s\" (tables: %s)", (int)l, p, list);
+        }
         nselected++;
         p += l + (p[l] == ',');
     }

@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "report.h"
+#include "../../core/ipguard/fingerprint.h"
 
-const char *const rp_table_names[] = {"passport", "models", "finetune", "fake1",   "fake2",
-                                      "fake3",    "prune",  "flip",     "ipguard", "ipguard-suspects"};
+const char *const rp_table_names[] = {"passport", "models",  "finetune",         "fake1",          "fake2", "fake3",
+                                      "prune",    "flip",    "ipguard",          "ipguard-suspects", "ipguard-attacks"};
 const int rp_ntable_names = (int)(sizeof rp_table_names / sizeof *rp_table_names);
 
 rp_stat rp_stat_of(const double *v, int n) {
@@ -571,6 +572,122 @@ done:
     return rc;
 }
 
+/* Per attack family (the kind of the pirated copies: finetune, prune,
+ * distill, ...): each fingerprint's ARUC and ROC AUC with only that family's
+ * copies as positives against all its independent models (calibration ones
+ * left out), then mean +- std over the fingerprints of one label (owners),
+ * laid out like IrisFP's per-attack table; "all" pools every family. */
+typedef struct attack_row {
+    char label[160], family[32];
+    double *aruc, *roc;
+    int n, pos, neg, partial;
+} attack_row;
+
+static int attack_add(attack_row *rows, int *nrows, int cap, const char *label, const char *family, double aruc,
+                      double roc, int pos, int neg, int partial) {
+    int i = 0;
+    while (i < *nrows && (strcmp(rows[i].label, label) || strcmp(rows[i].family, family))) i++;
+    if (i == *nrows) {
+        if (i >= cap) return -1;
+        attack_row *r = &rows[(*nrows)++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->label, sizeof r->label, "%s", label);
+        snprintf(r->family, sizeof r->family, "%s", family);
+        r->aruc = malloc((size_t)cap * sizeof *r->aruc);
+        r->roc = malloc((size_t)cap * sizeof *r->roc);
+        if (!r->aruc || !r->roc) return -1;
+    }
+    attack_row *r = &rows[i];
+    r->aruc[r->n] = aruc, r->roc[r->n] = roc, r->n++;
+    r->pos += pos, r->neg += neg, r->partial |= partial;
+    return 0;
+}
+
+static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
+    const rp_tab *src = &f->ig_suspects;
+    if (!f->has_ipguard || !src->nrows) return 0;
+    const rp_col *fid = rp_tab_col(src, "fingerprint_id"), *fk = rp_tab_col(src, "fingerprint_key"),
+                 *kind = rp_tab_col(src, "suspect_kind"), *rel = rp_tab_col(src, "relation"),
+                 *rate = rp_tab_col(src, "match_rate"), *cal = rp_tab_col(src, "calibration");
+    size_t n = src->nrows;
+    int cap = (int)n + 1, nrows = 0, rc = -1;
+    attack_row *rows = calloc((size_t)cap, sizeof *rows);
+    double *pos = malloc(n * sizeof *pos), *neg = malloc(n * sizeof *neg);
+    char (*fams)[32] = calloc(n + 1, sizeof *fams);
+    if (!rows || !pos || !neg || !fams) goto oom;
+    for (size_t r0 = 0; r0 < n; r0++) {
+        int first = 1; /* each fingerprint once: at its first row */
+        for (size_t q = 0; q < r0 && first; q++) first = fid->v[q] != fid->v[r0];
+        if (!first) continue;
+        size_t nn = 0;
+        int nf = 0;
+        for (size_t q = r0; q < n; q++) {
+            if (fid->v[q] != fid->v[r0] || (cal && !cal->is_str && cal->v[q] != 0)) continue;
+            if (!strcmp(rel->s[q], "independent")) neg[nn++] = rate->v[q];
+            if (strcmp(rel->s[q], "pirated")) continue;
+            int k = 0;
+            while (k < nf && strcmp(fams[k], kind->s[q])) k++;
+            if (k == nf) snprintf(fams[nf++], sizeof fams[0], "%s", kind->s[q]);
+        }
+        char label[160];
+        rp_key_label(f, fk->s[r0], label, sizeof label);
+        int partial = f->in_progress && fp_partial(f, fk->s[r0]);
+        for (int k = 0; k <= nf; k++) { /* k == nf: every family */
+            size_t np = 0;
+            for (size_t q = r0; q < n; q++)
+                if (fid->v[q] == fid->v[r0] && !strcmp(rel->s[q], "pirated") &&
+                    !(cal && !cal->is_str && cal->v[q] != 0) && (k == nf || !strcmp(kind->s[q], fams[k])))
+                    pos[np++] = rate->v[q];
+            if (attack_add(rows, &nrows, cap, label, k == nf ? "all" : fams[k], ip_ipguard_aruc(pos, np, neg, nn),
+                           ip_ipguard_roc_auc(pos, np, neg, nn), (int)np, (int)nn, partial) != 0)
+                goto oom;
+        }
+    }
+    snprintf(t->title, sizeof t->title, "IPGuard per attack: ARUC and ROC AUC by the family of the pirated copies");
+    snprintf(t->note, sizeof t->note,
+             "Each fingerprint against all its independent models, with only one attack family's copies as "
+             "positives (all: every family); ARUC is the IPGuard paper's, ROC AUC the area under robustness "
+             "against uniqueness (docs/fingerprint.md); mean +- std over the fingerprints of a row (owners); "
+             "copies, independent: summed over them.");
+    col_add(t, "fingerprint", "fingerprint", RP_TEXT, 1, 0);
+    col_add(t, "k", "k", RP_NUM, 1, 3);
+    col_add(t, "attack", "attack", RP_TEXT, 1, 0);
+    col_add(t, "n", "n", RP_COUNT, 1, 0);
+    col_add(t, "copies", "copies", RP_NUM, 1, 0);
+    col_add(t, "independent", "independent", RP_NUM, 1, 0);
+    col_add(t, "ARUC (paper)", "aruc", RP_STAT, 1, 3);
+    col_add(t, "ROC AUC", "roc_auc", RP_STAT, 1, 3);
+    if (rows_alloc(t, nrows, e)) goto done;
+    for (int i = 0; i < nrows; i++) {
+        attack_row *r = &rows[i];
+        cell_text(t, i, 0, "%s", r->label);
+        double k = NAN;
+        for (size_t q = 0; q < n && isnan(k); q++) {
+            char label[160];
+            rp_key_label(f, fk->s[q], label, sizeof label);
+            if (!strcmp(label, r->label)) k = k_of(f, fk->s[q]);
+        }
+        cell(t, i, 1)->a = (rp_stat){k, 0, isnan(k) ? 0 : 1};
+        cell_text(t, i, 2, "%s", r->family);
+        rp_cell *cn = cell(t, i, 3);
+        cn->a.n = cn->b.n = r->n;
+        cn->partial = r->partial;
+        cell(t, i, 4)->a = (rp_stat){r->pos, 0, 1};
+        cell(t, i, 5)->a = (rp_stat){r->neg, 0, 1};
+        cell(t, i, 6)->a = rp_stat_of(r->aruc, r->n);
+        cell(t, i, 7)->a = rp_stat_of(r->roc, r->n);
+    }
+    finish(t);
+    rc = 0;
+    goto done;
+oom:
+    ip_fail(e, "out of memory for the IPGuard attack table");
+done:
+    for (int i = 0; rows && i < nrows; i++) free(rows[i].aruc), free(rows[i].roc);
+    free(rows), free(pos), free(neg), free(fams);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 
 int rp_build_table(const rp_file *f, const char *name, rp_table *t, ip_err *e) {
@@ -579,6 +696,7 @@ int rp_build_table(const rp_file *f, const char *name, rp_table *t, ip_err *e) {
     if (!strcmp(name, "passport")) return build_passport(f, t, e);
     if (!strcmp(name, "ipguard")) return build_ipguard(f, 0, t, e);
     if (!strcmp(name, "ipguard-suspects")) return build_ipguard(f, 1, t, e);
+    if (!strcmp(name, "ipguard-attacks")) return build_ipguard_attacks(f, t, e);
     for (size_t i = 0; i < sizeof flat_defs / sizeof *flat_defs; i++)
         if (!strcmp(flat_defs[i].name, name)) return build_flat(f, &flat_defs[i], t, e);
     return ip_fail(e, "unknown table \"%s\"", name);
