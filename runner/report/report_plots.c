@@ -356,7 +356,9 @@ static int ipguard_plot(plotctx *p) {
     }
     d = NULL;
     if (!(gp = open_out(p, name, "gp"))) goto done;
-    gp_header(gp, name, "IPGuard: robustness (solid) and uniqueness (dashed) against the threshold",
+    gp_header(gp, name,
+              "IPGuard: robustness (solid) and uniqueness (dashed) against the threshold; ARUC (the paper's) = the "
+              "area under the lower of the two",
               "matching-rate threshold", "fraction of suspects");
     fprintf(gp, "set xrange [0:1]\nset yrange [0:1.05]\nset key outside below maxrows 4\nplot \\\n");
     for (int k = 0; k < ng; k++) {
@@ -368,10 +370,22 @@ static int ipguard_plot(plotctx *p) {
             snprintf(title, sizeof title, "%s, k=%g", labels[k], kc->v[r0]);
         else snprintf(title, sizeof title, "%s", labels[k]);
         gp_safe(title);
+        /* the two areas of the group (mean over its seeds), exact from the summary, beside the sampled curves */
+        const rp_col *ac = rp_tab_col(&f->ig_summary, "aruc"), *rc_ = rp_tab_col(&f->ig_summary, "roc_auc");
+        double as = 0, rs = 0;
+        int na = 0, nr = 0;
+        for (size_t r = 0; r < n; r++) {
+            if (grp[r] != k) continue;
+            if (ac && !ac->is_str && !isnan(ac->v[r])) as += ac->v[r], na++;
+            if (rc_ && !rc_->is_str && !isnan(rc_->v[r])) rs += rc_->v[r], nr++;
+        }
+        char areas[96] = "";
+        if (na && nr) snprintf(areas, sizeof areas, " (ARUC %.3f, ROC AUC %.3f)", as / na, rs / nr);
+        else if (na) snprintf(areas, sizeof areas, " (ARUC %.3f)", as / na);
         fprintf(gp,
                 "  '%s.dat' index %d using 1:2 with lines lw 2 lc %d title \"robustness, %s\", \\\n"
-                "  '%s.dat' index %d using 1:3 with lines lw 2 dt 2 lc %d title \"uniqueness, %s\"%s\n",
-                name, k, k + 1, title, name, k, k + 1, title, k + 1 < ng ? ", \\" : "");
+                "  '%s.dat' index %d using 1:3 with lines lw 2 dt 2 lc %d title \"uniqueness, %s%s\"%s\n",
+                name, k, k + 1, title, name, k, k + 1, title, areas, k + 1 < ng ? ", \\" : "");
     }
     if (close_out(p, gp, name, "gp")) {
         gp = NULL;
