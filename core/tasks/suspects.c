@@ -79,48 +79,70 @@ const ip_task_def ip_distill_def = {
 
 void ip_distill_task_defaults(ip_distill_task *t) { ip_task_defaults(&ip_distill_def, t); }
 
-/* Where the distillation loop is: part "distill.pos" of the task state,
- * saved at the start of a step; a resumed loop continues with that step.
- * The epoch's sample order is keyed by (seed, epoch); the gather stream is
- * saved as it is (no augmentation draws from it today, but a resumed loop
- * must draw what an uninterrupted one would if one did). */
-typedef struct distill_pos {
+/* ------------------------------------------------------------------------- */
+/* The suspects' training loop                                               */
+
+/* Minibatches of the attacker's data in a fresh shuffled order each epoch;
+ * the kind's step computes the loss and the gradients of the trained model,
+ * the loop takes the optimiser step, and after each epoch records
+ * epoch_test_acc (the trained model) and epoch_train_loss. It checkpoints at
+ * the start of every step. */
+typedef struct sus_loop sus_loop;
+struct sus_loop {
+    ip_model *m;              /* the model trained */
+    const ip_dataset *train, *test;
+    int epochs, batch;
+    const ip_optim_cfg *opt;
+    uint64_t seed;
+    const char *purpose;      /* the stream of the step's random draws, per epoch */
+    /* the loss of the minibatch (xb may be rewritten) with its gradients in m->grads (zeroed here) */
+    int (*step)(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng *rng, double *loss, ip_err *e);
+    void *user;
+    ip_saver *sv;             /* checkpoints (io/resume.h; NULL: none) */
+    ip_metrics *out;          /* the task's metrics so far, saved with the state */
+};
+
+/* Where the loop is: part "loop.pos" of the task state, saved at the start
+ * of a step; a resumed loop continues with that step. The epoch's sample
+ * order is keyed by (seed, epoch); the step's stream (PGD's random starts)
+ * is saved as it is, so a resumed loop draws what an uninterrupted one
+ * would. */
+typedef struct sus_pos {
     int32_t epoch, pad;
     uint64_t start;           /* index (in the epoch's order) of the step's first sample */
     uint64_t steps, seen;     /* of the epoch so far */
     double loss_sum;          /* sum over the epoch's samples of the step's loss */
-    ip_rng aug;
-} distill_pos;
+    ip_rng rng;
+} sus_pos;
 
-typedef struct distill_save {
-    const ip_model *student;
+typedef struct sus_save {
+    sus_loop *l;
     const ip_optim *opt;
-    const distill_pos *pos;
-    ip_saver *sv;
-    const ip_metrics *out;
-} distill_save;
+    const sus_pos *pos;
+} sus_save;
 
-/* The parts the result depends on: the student (weights, batch-norm
- * statistics), the optimiser, the position and the metrics so far. The
- * teacher is only evaluated (eval mode): it never changes. */
-static int distill_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
-    distill_save *s = user;
-    if (ip_state_add_model(parts, n, "model.", s->student) != 0 || ip_state_add_optim(parts, n, "optim.", s->opt) != 0 ||
-        ip_state_add(parts, n, "distill.pos", s->pos, sizeof *s->pos) != 0)
+/* The parts the result depends on: the trained model (weights, batch-norm
+ * statistics), the optimiser, the position and the metrics so far. What a
+ * task does before the loop (a teacher, a student's initialisation, the
+ * owner's evaluations) it does again identically on a resume. */
+static int sus_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
+    sus_save *s = user;
+    if (ip_state_add_model(parts, n, "model.", s->l->m) != 0 || ip_state_add_optim(parts, n, "optim.", s->opt) != 0 ||
+        ip_state_add(parts, n, "loop.pos", s->pos, sizeof *s->pos) != 0)
         return ip_fail(e, "too many state parts");
-    return ip_state_add_metrics(s->sv, parts, n, s->out, e);
+    return ip_state_add_metrics(s->l->sv, parts, n, s->l->out, e);
 }
 
-static int distill_restore(ip_saver *sv, ip_model *student, ip_optim *opt, distill_pos *pos, int epochs, size_t n,
-                           ip_metrics *out, ip_err *e) {
-    if (ip_state_get_model(sv, "model.", student, e) != 0 || ip_state_get_optim(sv, "optim.", opt, e) != 0 ||
-        ip_state_get(&sv->loaded, sv->r.path, "distill.pos", pos, sizeof *pos, e) != 0)
+static int sus_restore(sus_loop *l, ip_optim *opt, sus_pos *pos, ip_err *e) {
+    ip_saver *sv = l->sv;
+    if (ip_state_get_model(sv, "model.", l->m, e) != 0 || ip_state_get_optim(sv, "optim.", opt, e) != 0 ||
+        ip_state_get(&sv->loaded, sv->r.path, "loop.pos", pos, sizeof *pos, e) != 0)
         return -1;
-    if (pos->epoch < 0 || pos->epoch >= epochs || pos->start >= n)
+    if (pos->epoch < 0 || pos->epoch >= l->epochs || pos->start >= l->train->n)
         return ip_fail_input(e, "task state %s: position (epoch %d, sample %llu) is outside the task: delete it to "
                                 "start the task over",
                              sv->r.path, (int)pos->epoch, (unsigned long long)pos->start);
-    return ip_state_get_metrics(sv, out, e);
+    return ip_state_get_metrics(sv, l->out, e);
 }
 
 /* Appends v to the array `name` and sets the scalar `name without "epoch_"` (the final value). */
@@ -129,86 +151,66 @@ static int record(ip_metrics *out, const char *array, double v, ip_err *e) {
     return ip_metrics_set(out, array + strlen("epoch_"), v, e);
 }
 
-typedef struct distill_loop {
-    ip_model *teacher, *student;
-    const ip_dataset *train, *test;
-    const ip_distill_task *t;
-    ip_saver *sv;
-    ip_metrics *out;
-} distill_loop;
-
-/* Minibatches of the attacker's data through the teacher (eval mode) and
- * the student (training mode); loss (1 - alpha) T^2 KL + alpha CE; an
- * optimiser step on the student. Checkpoints at the start of every step. */
-static int distill_train(distill_loop *l, ip_err *e) {
-    const ip_distill_task *t = l->t;
-    ip_model *s = l->student;
+static int sus_run(sus_loop *l, ip_err *e) {
+    ip_model *m = l->m;
     const ip_dataset *d = l->train;
-    int k = s->cfg.classes, cap = t->batch;
+    if (l->batch < 1 || l->epochs < 0) return ip_fail(e, "bad batch %d / epochs %d", l->batch, l->epochs);
     if (d->n == 0) return ip_fail(e, "the attacker has no training samples");
     ip_optim opt;
-    if (ip_optim_init(&opt, &t->opt, s->nparams, e) != 0) return -1;
+    if (ip_optim_init(&opt, l->opt, m->nparams, e) != 0) return -1;
     size_t sample = (size_t)d->c * d->h * d->w;
     uint32_t *order = malloc(d->n * sizeof *order);
-    float *xb = malloc((size_t)cap * sample * sizeof *xb);
-    int32_t *yb = malloc((size_t)cap * sizeof *yb);
-    float *tlogits = malloc((size_t)cap * (size_t)k * sizeof *tlogits);
-    float *dhard = t->alpha > 0 ? malloc((size_t)cap * (size_t)k * sizeof *dhard) : NULL;
+    float *xb = malloc((size_t)l->batch * sample * sizeof *xb);
+    int32_t *yb = malloc((size_t)l->batch * sizeof *yb);
     int rc = 0;
-    if (!order || !xb || !yb || !tlogits || (t->alpha > 0 && !dhard)) {
-        rc = ip_fail(e, "out of memory for the distillation buffers");
+    if (!order || !xb || !yb) {
+        rc = ip_fail(e, "out of memory for the training batch");
         goto done;
     }
-    distill_pos pos = {0};
+    sus_pos pos = {0};
     int resumed = l->sv && l->sv->resumed;
-    if (resumed && distill_restore(l->sv, s, &opt, &pos, t->epochs, d->n, l->out, e) != 0) {
+    if (resumed && sus_restore(l, &opt, &pos, e) != 0) {
         rc = -1;
         goto done;
     }
-    distill_save saving = {s, &opt, &pos, l->sv, l->out};
-    float soft = (float)(1 - t->alpha), hard = (float)t->alpha;
-    for (int epoch = pos.epoch; epoch < t->epochs; epoch++) {
-        float lr = ip_optim_lr_at(&t->opt, epoch);
-        ip_data_epoch_order(order, d->n, t->seed, (uint64_t)epoch);
+    sus_save saving = {l, &opt, &pos};
+    for (int epoch = pos.epoch; epoch < l->epochs; epoch++) {
+        float lr = ip_optim_lr_at(l->opt, epoch);
+        ip_data_epoch_order(order, d->n, l->seed, (uint64_t)epoch);
         if (!resumed) { /* a new epoch (a resumed one has its position) */
-            pos = (distill_pos){.epoch = epoch};
-            ip_rng_init(&pos.aug, t->seed, ip_stream("distill-augment", (uint64_t)epoch));
+            pos = (sus_pos){.epoch = epoch};
+            ip_rng_init(&pos.rng, l->seed, ip_stream(l->purpose, (uint64_t)epoch));
         }
         resumed = 0;
-        for (; pos.start < d->n; pos.start += (size_t)t->batch) {
+        for (; pos.start < d->n; pos.start += (size_t)l->batch) {
             if (l->sv) {
                 char where[64];
                 snprintf(where, sizeof where, "epoch %d, sample %llu", epoch + 1, (unsigned long long)pos.start);
-                if (ip_saver_point(l->sv, distill_fill, &saving, where, e) != 0) {
+                if (ip_saver_point(l->sv, sus_fill, &saving, where, e) != 0) {
                     rc = -1;
                     goto done;
                 }
             }
             size_t start = (size_t)pos.start;
-            int n = (int)((d->n - start) < (size_t)t->batch ? d->n - start : (size_t)t->batch);
-            ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &pos.aug);
-            /* the teacher's logits are copied out: they must outlive the student's passes */
-            memcpy(tlogits, ip_model_forward(l->teacher, xb, n, 0), (size_t)n * (size_t)k * sizeof *tlogits);
-            ip_model_zero_grad(s);
-            const float *logits = ip_model_forward(s, xb, n, 1);
-            double loss = soft * kd_forward_backward(s->dlogits, logits, tlogits, n, k, (float)t->temperature, soft);
-            if (dhard) {
-                loss += hard * xent_forward_backward(dhard, logits, yb, n, k, hard, NULL);
-                for (size_t i = 0; i < (size_t)n * (size_t)k; i++) s->dlogits[i] += dhard[i];
+            int n = (int)((d->n - start) < (size_t)l->batch ? d->n - start : (size_t)l->batch);
+            ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &pos.rng);
+            double loss;
+            if (l->step(l, xb, yb, n, &pos.rng, &loss, e) != 0) {
+                rc = -1;
+                goto done;
             }
             if (!isfinite(loss)) {
-                rc = ip_fail(e, "non-finite loss at epoch %d step %llu (lr %g): distillation diverged", epoch + 1,
+                rc = ip_fail(e, "non-finite loss at epoch %d step %llu (lr %g): training diverged", epoch + 1,
                              (unsigned long long)pos.steps, (double)lr);
                 goto done;
             }
-            ip_model_backward(s, s->dlogits, NULL);
-            ip_optim_step(&opt, s, lr);
+            ip_optim_step(&opt, m, lr);
             pos.loss_sum += loss * n;
             pos.seen += (uint64_t)n;
             pos.steps++;
         }
         double acc;
-        if (ip_evaluate(s, l->test, t->batch, &acc, e) != 0 || record(l->out, "epoch_test_acc", acc, e) != 0 ||
+        if (ip_evaluate(m, l->test, l->batch, &acc, e) != 0 || record(l->out, "epoch_test_acc", acc, e) != 0 ||
             record(l->out, "epoch_train_loss", pos.loss_sum / (double)pos.seen, e) != 0) {
             rc = -1;
             goto done;
@@ -216,8 +218,36 @@ static int distill_train(distill_loop *l, ip_err *e) {
     }
 done:
     ip_optim_free(&opt);
-    free(order), free(xb), free(yb), free(tlogits), free(dhard);
+    free(order), free(xb), free(yb);
     return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* distill                                                                   */
+
+typedef struct distill_step_ctx {
+    ip_model *teacher;
+    float *tlogits, *dhard;   /* batch x classes each (dhard: alpha > 0 only) */
+    float temperature, soft, hard;
+} distill_step_ctx;
+
+/* (1 - alpha) T^2 KL(teacher || student) + alpha CE; the teacher in eval mode, the student in training mode */
+static int distill_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng *rng, double *loss, ip_err *e) {
+    (void)rng, (void)e;
+    distill_step_ctx *c = l->user;
+    ip_model *s = l->m;
+    int k = s->cfg.classes;
+    /* the teacher's logits are copied out: they must outlive the student's passes */
+    memcpy(c->tlogits, ip_model_forward(c->teacher, xb, n, 0), (size_t)n * (size_t)k * sizeof *c->tlogits);
+    ip_model_zero_grad(s);
+    const float *logits = ip_model_forward(s, xb, n, 1);
+    *loss = c->soft * kd_forward_backward(s->dlogits, logits, c->tlogits, n, k, c->temperature, c->soft);
+    if (c->dhard) {
+        *loss += c->hard * xent_forward_backward(c->dhard, logits, yb, n, k, c->hard, NULL);
+        for (size_t i = 0; i < (size_t)n * (size_t)k; i++) s->dlogits[i] += c->dhard[i];
+    }
+    ip_model_backward(s, s->dlogits, NULL);
+    return 0;
 }
 
 /* Fraction of test samples where teacher and student predict the same class. */
@@ -242,6 +272,7 @@ int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
     ip_model teacher = {0}, student = {0};
     ip_dataset train = {0}, test = {0};
     ip_saver sv = {0};
+    float *tlogits = NULL, *dhard = NULL;
     int rc = -1;
     if (!(t->temperature > 0)) return ip_fail(e, "temperature must be > 0, got %g", t->temperature);
     if (!(t->alpha >= 0 && t->alpha <= 1)) return ip_fail(e, "alpha must be in [0, 1], got %g", t->alpha);
@@ -273,8 +304,18 @@ int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
     if (ip_evaluate(&teacher, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "teacher_test_acc", acc, e) != 0 ||
         ip_metrics_set(out, "train_samples", (double)train.n, e) != 0)
         goto done;
-    distill_loop l = {&teacher, &student, &train, &test, t, &sv, out};
-    if (distill_train(&l, e) != 0) goto done;
+    size_t nk = (size_t)t->batch * (size_t)cfg.classes;
+    tlogits = malloc(nk * sizeof *tlogits);
+    dhard = t->alpha > 0 ? malloc(nk * sizeof *dhard) : NULL;
+    if (!tlogits || (t->alpha > 0 && !dhard)) {
+        ip_fail(e, "out of memory for the distillation buffers");
+        goto done;
+    }
+    distill_step_ctx ctx = {&teacher, tlogits, dhard, (float)t->temperature, (float)(1 - t->alpha), (float)t->alpha};
+    sus_loop l = {.m = &student, .train = &train, .test = &test, .epochs = t->epochs, .batch = t->batch,
+                  .opt = &t->opt, .seed = t->seed, .purpose = "distill-batch", .step = distill_step, .user = &ctx,
+                  .sv = &sv, .out = out};
+    if (sus_run(&l, e) != 0) goto done;
     double agree;
     if (ip_evaluate(&student, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "test_acc", acc, e) != 0 ||
         agreement(&teacher, &student, &test, t->batch, &agree, e) != 0 ||
@@ -285,6 +326,7 @@ int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
 done:
     if (rc == 0) ip_saver_done(&sv);
     else ip_saver_close(&sv);
+    free(tlogits), free(dhard);
     ip_model_free(&student);
     ip_model_free(&teacher);
     ip_data_free(&train);
