@@ -1,8 +1,9 @@
-/* The suspect-producing kind distill (core/tasks/suspects.c, docs/attacks.md):
- * the distillation kernel (core/nn/distill.c: reference, finite differences,
- * known values), a student distilled from a small owner on synthetic data,
- * its bad keys, and the task graph's verdict that a distilled student is
- * pirated (/ipguard, runner/run/ipguard_summary.c). */
+/* The suspect-producing kinds distill and advtrain (core/tasks/suspects.c,
+ * docs/attacks.md): the distillation kernel (core/nn/distill.c: reference,
+ * finite differences, known values), a student distilled from a small owner
+ * on synthetic data, an owner fine-tuned on PGD examples, their bad keys,
+ * and the task graph's relation of both to the owner: pirated (/ipguard,
+ * runner/run/ipguard_summary.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 #include "../runner/spec/spec.h"
 #include "testutil.h"
 
-extern const rn_kind rn_kind_distill;
+extern const rn_kind rn_kind_distill, rn_kind_advtrain;
 
 /* ---------------- the kernel ---------------- */
 
@@ -231,6 +232,52 @@ Test(distill, other_arch_hard_labels_and_fraction) {
     ip_metrics_free(&mt);
 }
 
+/* ---------------- advtrain ---------------- */
+
+Test(distill, advtrain_makes_the_owner_robust_and_keeps_it_accurate) {
+    char own[256], adv[256];
+    snprintf(own, sizeof own, "%s/owner.h5", scratch);
+    snprintf(adv, sizeof adv, "%s/adv.h5", scratch);
+    owner(own, IP_SCHEME_V2);
+    ip_advtrain_task t;
+    ip_advtrain_task_defaults(&t);
+    cr_assert_float_eq(t.eps, 8.0 / 255, 1e-12);
+    cr_assert_eq(t.steps, 7);
+    snprintf(t.model_path, sizeof t.model_path, "%s", own);
+    snprintf(t.data, sizeof t.data, SRC);
+    snprintf(t.out, sizeof t.out, "%s", adv);
+    t.train_limit = OWNER_LIMIT, t.test_limit = TEST_LIMIT;
+    t.eps = 0.1; /* the synthetic classes are far apart: 8/255 barely moves the owner */
+    t.adv_eval = TEST_LIMIT;
+    t.epochs = 2, t.batch = 32, t.seed = 3;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    cr_assert_eq(ip_task_advtrain(&t, &mt, &e), 0, "%s", e.msg);
+    double acc = ip_metrics_get(&mt, "test_acc"), adv0 = ip_metrics_get(&mt, "owner_adv_test_acc"),
+           adv1 = ip_metrics_get(&mt, "adv_test_acc");
+    cr_log_info("advtrain (eps 0.1, 7 steps, 2 epochs): owner %.3f (PGD %.3f) -> %.3f (PGD %.3f)",
+                ip_metrics_get(&mt, "owner_test_acc"), adv0, acc, adv1);
+    cr_assert_eq(ip_metrics_get(&mt, "adv_eval"), (double)TEST_LIMIT);
+    /* PGD hurts the owner; the fine-tuned copy resists it and stays accurate */
+    cr_assert_lt(adv0, ip_metrics_get(&mt, "owner_test_acc") - 0.1, "PGD barely hurts the owner: %.3f", adv0);
+    cr_assert_gt(adv1, adv0 + 0.1, "robust accuracy %.3f -> %.3f", adv0, adv1);
+    cr_assert_gt(acc, 0.5);
+    cr_assert_eq(array_len(&mt, "epoch_test_acc"), 2);
+    ip_metrics_free(&mt);
+    /* the checkpoint is the owner's network (v2: the public branch fine-tuned) */
+    ip_model b = {0};
+    cr_assert_eq(ip_ckpt_open_model(&b, adv, &e), 0, "%s", e.msg);
+    cr_assert_eq(b.cfg.scheme, IP_SCHEME_V2);
+    ip_model_free(&b);
+    /* eps 0: PGD is the identity, so the adversarial accuracy is the clean one */
+    t.eps = 0, t.epochs = 0;
+    ip_metrics_init(&mt);
+    cr_assert_eq(ip_task_advtrain(&t, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_metrics_get(&mt, "adv_test_acc"), ip_metrics_get(&mt, "test_acc"));
+    ip_metrics_free(&mt);
+}
+
 /* ---------------- specs ---------------- */
 
 static int load_fails_with(const char *text, const char *want) {
@@ -255,6 +302,9 @@ Test(distill_spec, bad_keys_rejected) {
     cr_assert(load_fails_with(SPEC_HEAD "  - {name: d, kind: distill, model: owner, optimizer: rmsprop}\n", "optimizer"));
     cr_assert(load_fails_with(SPEC_HEAD "  - {name: d, kind: distill, temperature: 2}\n", "model"));
     cr_assert(load_fails_with(SPEC_HEAD "  - {name: d, kind: distill, model: owner, temprature: 2}\n", "temprature"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: a, kind: advtrain, model: owner, eps: 2}\n", "eps"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: a, kind: advtrain, model: owner, steps: 0}\n", "steps"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: a, kind: advtrain, model: owner, alpha: -1}\n", "alpha"));
 }
 
 static int find(const rn_spec *s, const char *key) {
@@ -264,25 +314,31 @@ static int find(const rn_spec *s, const char *key) {
     return -1;
 }
 
-/* A student distilled from the owner depends on the owner's train task: the
- * match of it counts as pirated; a student of another model is independent. */
-Test(distill_spec, distilled_student_is_pirated_in_ipguard) {
+/* A student distilled from the owner and the owner fine-tuned on PGD examples
+ * depend on the owner's train task: their matches count as pirated; a student
+ * of another model is independent. */
+Test(distill_spec, distilled_and_advtrained_are_pirated_in_ipguard) {
     const char *text = "data: {source: synthetic:64}\n"
                        "models:\n"
                        "  - {name: owner, seed: 1}\n"
                        "  - {name: other, seed: 2}\n"
                        "tasks:\n"
                        "  - {name: st, kind: distill, model: [owner, other], arch: small-p-narrow}\n"
+                       "  - {name: adv, kind: advtrain, model: owner}\n"
                        "  - {name: fp, kind: fingerprint, model: owner, k: 1}\n"
-                       "  - {name: m, kind: match, fingerprint: fp, suspect: [owner, st, other]}\n";
+                       "  - {name: m, kind: match, fingerprint: fp, suspect: [owner, st, adv, other]}\n";
     rn_spec s;
     rn_diags d = {0};
     int rc = rn_spec_load_text(&s, "distill.yaml", text, NULL, NULL, 0, &d);
     if (rc) rn_diags_print(&d, stderr);
     rn_diags_free(&d);
     cr_assert_eq(rc, 0);
-    int st_owner = -1, st_other = -1, nst = 0;
+    int st_owner = -1, st_other = -1, nst = 0, adv = -1;
     for (int i = 0; i < s.ntasks; i++) {
+        if (strcmp(s.tasks[i].kind, "advtrain") == 0) {
+            adv = i;
+            cr_assert_eq(s.tasks[i].k->produces, RN_OUT_MODEL);
+        }
         if (strcmp(s.tasks[i].kind, "distill") != 0) continue;
         nst++;
         cr_assert_eq(s.tasks[i].k->produces, RN_OUT_MODEL);
@@ -290,7 +346,7 @@ Test(distill_spec, distilled_student_is_pirated_in_ipguard) {
         if (strstr(s.tasks[i].key, "<train:other")) st_other = i;
     }
     cr_assert_eq(nst, 2);
-    cr_assert(st_owner >= 0 && st_other >= 0);
+    cr_assert(st_owner >= 0 && st_other >= 0 && adv >= 0);
     const rn_record **by = calloc((size_t)s.ntasks, sizeof *by);
     rn_record *r = calloc((size_t)s.ntasks, sizeof *r);
     ip_err e = {{0}};
@@ -317,9 +373,13 @@ Test(distill_spec, distilled_student_is_pirated_in_ipguard) {
             seen++;
             cr_expect_eq(m->relation, RN_REL_INDEPENDENT, "%s", rn_relation_name(m->relation));
         }
+        if (m->suspect == adv) {
+            seen++;
+            cr_expect_eq(m->relation, RN_REL_PIRATED, "%s", rn_relation_name(m->relation));
+        }
         if (m->suspect == find(&s, "train:owner")) cr_expect_eq(m->relation, RN_REL_SELF);
     }
-    cr_assert_eq(seen, 2);
+    cr_assert_eq(seen, 3);
     rn_ipguard_free(&g);
     for (int i = 0; i < s.ntasks; i++) rn_record_free(&r[i]);
     free(r), free(by);
@@ -348,5 +408,27 @@ Test(distill_spec, cost_grows_with_epochs_and_student_size) {
     }
     cr_assert(cost[0][0] > 0 && cost[1][0] > cost[0][0] && cost[0][1] > cost[0][0], "%g %g %g", cost[0][0], cost[1][0],
               cost[0][1]);
+    rn_spec_free(&s);
+}
+
+Test(distill_spec, advtrain_cost_grows_with_steps) {
+    const char *text = SPEC_HEAD "  - {name: a, kind: advtrain, model: owner, steps: [1, 10]}\n";
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = rn_spec_load_text(&s, "adv.yaml", text, NULL, NULL, 0, &d);
+    if (rc) rn_diags_print(&d, stderr);
+    rn_diags_free(&d);
+    cr_assert_eq(rc, 0);
+    rn_ctx c = {0};
+    c.train_limit = 1000, c.test_limit = 100;
+    double cost[2] = {0};
+    for (int i = 0; i < s.ntasks; i++) {
+        if (strcmp(s.tasks[i].kind, "advtrain") != 0) continue;
+        int many = rn_val_i(&s.tasks[i], "steps") == 10;
+        cost[many] = rn_kind_advtrain.cost(&s.tasks[i], &c);
+        cr_assert_gt(rn_kind_advtrain.step_cost(&s.tasks[i], &c), 0);
+        cr_assert_lt(rn_kind_advtrain.step_cost(&s.tasks[i], &c), cost[many]);
+    }
+    cr_assert(cost[0] > 0 && cost[1] > 3 * cost[0], "%g %g", cost[0], cost[1]);
     rn_spec_free(&s);
 }

@@ -1,7 +1,9 @@
-/* The suspect-producing kind distill (docs/attacks.md "distill"): its
- * parameter table and its task code. A distilled student is a model the
- * owner never trained but that learned from the owner's outputs: IPGuard
- * counts it as pirated (it depends on the owner's train task). */
+/* The suspect-producing kinds distill and advtrain (docs/attacks.md): their
+ * parameter tables, a training loop they share, and their task code. A
+ * distilled student never shares a weight with the owner but learned from
+ * its outputs; an adversarially fine-tuned copy moves the owner's decision
+ * boundary, which IPGuard's fingerprints sit near. Both depend on the
+ * owner's train task, so /ipguard counts them as pirated. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,51 @@ const ip_task_def ip_distill_def = {
 #undef T
 
 void ip_distill_task_defaults(ip_distill_task *t) { ip_task_defaults(&ip_distill_def, t); }
+
+/* ---------------- advtrain ---------------- */
+
+#define T ip_advtrain_task
+static const ip_param advtrain_params[] = {
+    P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model to fine-tune adversarially (the owner's, as deployed)"),
+    P_FLOAT(T, "eps", IP_F_DOUBLE, eps, 0.0313725490196, 0, 1,
+            "PGD L-inf radius in [0, 1] pixel units (default 8/255), converted per channel to the normalised inputs"),
+    P_FLOAT(T, "alpha", IP_F_DOUBLE, alpha, 0, 0, 1, "PGD step size in pixel units (0: eps/4)"),
+    P_INT(T, "steps", IP_F_INT, steps, 7, 1, 1000, "PGD steps per minibatch (and per evaluated image)"),
+    P_INT(T, "adv_eval", IP_F_SIZE, adv_eval, 500, 1, 1000000,
+          "test images (the first ones) attacked for adv_test_acc and owner_adv_test_acc"),
+    P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 1, 1e-9, 1,
+            "attacker's training samples as a fraction of the owner's training set size (data.train_limit)"),
+    P_INT(T, "epochs", IP_F_INT, epochs, 2, 0, 100000, "adversarial fine-tuning epochs"),
+    P_INT(T, "batch", IP_F_INT, batch, 64, 1, 65536, "minibatch size (also the evaluation batch)"),
+    P_ENUM(T, "optimizer", opt.kind, "sgd", "sgd|adam", NULL, "optimiser"),
+    P_FLOAT(T, "lr", IP_F_FLOAT, opt.lr, 0.01, 1e-9, 10, "learning rate"),
+    P_FLOAT(T, "momentum", IP_F_FLOAT, opt.momentum, 0.9, 0, 1, "SGD momentum"),
+    P_FLOAT(T, "weight_decay", IP_F_FLOAT, opt.weight_decay, 5e-4, 0, 1, "L2 weight decay"),
+    {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(T, opt), "", 0, 1, 100000, NULL, NULL,
+     "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""},
+    P_NAME_INT("seed", 1, 0, 2147483647,
+               "repetition: sweep it to repeat with other random starts (the RNG seed derives from the task key)"),
+};
+
+static void advtrain_init(void *p) { ip_optim_defaults(&((T *)p)->opt, IP_OPT_SGD); }
+static int advtrain_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_advtrain(t, out, e); }
+const ip_task_def ip_advtrain_def = {
+    .name = "advtrain",
+    .doc = "PGD adversarial fine-tuning of the model (Madry et al.) / IPGuard suspect; docs/attacks.md",
+    IP_ROWS(advtrain_params),
+    .size = sizeof(T),
+    .init = advtrain_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .at_seed = {IP_AT(T, seed)},
+    .at_resume = IP_AT(T, resume),
+    .run = advtrain_run,
+};
+#undef T
+
+void ip_advtrain_task_defaults(ip_advtrain_task *t) { ip_task_defaults(&ip_advtrain_def, t); }
 
 /* ------------------------------------------------------------------------- */
 /* The suspects' training loop                                               */
@@ -329,6 +376,153 @@ done:
     free(tlogits), free(dhard);
     ip_model_free(&student);
     ip_model_free(&teacher);
+    ip_data_free(&train);
+    ip_data_free(&test);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* advtrain                                                                  */
+
+/* PGD in the normalised input space: per channel, the radius and the step
+ * in pixel units divided by the channel's std, and the valid box [lo, hi] =
+ * pixels [0, 1] under the model's normalisation. */
+typedef struct pgd {
+    float eps[4], step[4], lo[4], hi[4];
+    int steps;
+    float *x0, *dx;           /* batch samples each */
+} pgd;
+
+/* Replaces x (n samples, normalised) by PGD adversarial examples of m for
+ * labels y: a start drawn uniformly in the eps box (rng; NULL: x itself),
+ * then `steps` signed-gradient steps of the cross-entropy, each projected
+ * onto the eps box around x and the valid box. The model runs in eval mode;
+ * its parameter gradients are left dirty (the caller zeroes them). */
+static void pgd_attack(ip_model *m, const pgd *p, float *x, const int32_t *y, int n, ip_rng *rng) {
+    int C = m->cfg.in_c;
+    size_t hw = (size_t)m->cfg.in_h * m->cfg.in_w, d = (size_t)C * hw, total = (size_t)n * d;
+    memcpy(p->x0, x, total * sizeof *x);
+    if (rng)
+        for (size_t i = 0; i < total; i++) {
+            int c = (int)(i % d / hw);
+            float v = x[i] + ip_rng_range(rng, -p->eps[c], p->eps[c]);
+            x[i] = v < p->lo[c] ? p->lo[c] : v > p->hi[c] ? p->hi[c] : v;
+        }
+    for (int s = 0; s < p->steps; s++) {
+        const float *logits = ip_model_forward(m, x, n, 0);
+        xent_forward_backward(m->dlogits, logits, y, n, m->cfg.classes, 1.f, NULL);
+        memset(p->dx, 0, total * sizeof *p->dx);
+        ip_model_backward(m, m->dlogits, p->dx);
+        for (size_t i = 0; i < total; i++) {
+            int c = (int)(i % d / hw);
+            float g = p->dx[i], v = x[i] + (g > 0 ? p->step[c] : g < 0 ? -p->step[c] : 0.f);
+            float a = p->x0[i] - p->eps[c], b = p->x0[i] + p->eps[c];
+            v = v < a ? a : v > b ? b : v;
+            x[i] = v < p->lo[c] ? p->lo[c] : v > p->hi[c] ? p->hi[c] : v;
+        }
+    }
+}
+
+/* Accuracy of m on PGD examples of the first `count` test images (no random start: the same examples for
+ * every run and rank). */
+static int adv_accuracy(ip_model *m, const pgd *p, const ip_dataset *test, size_t count, int batch, double *acc,
+                        ip_err *e) {
+    size_t d = (size_t)test->c * test->h * test->w, ok = 0;
+    float *xb = malloc((size_t)batch * d * sizeof *xb);
+    int32_t *pred = malloc((size_t)batch * sizeof *pred);
+    if (!xb || !pred) {
+        free(xb), free(pred);
+        return ip_fail(e, "out of memory");
+    }
+    if (count > test->n) count = test->n;
+    for (size_t start = 0; start < count; start += (size_t)batch) {
+        int n = (int)(count - start < (size_t)batch ? count - start : (size_t)batch);
+        memcpy(xb, test->x + start * d, (size_t)n * d * sizeof *xb);
+        pgd_attack(m, p, xb, test->y + start, n, NULL);
+        argmax_rows(pred, ip_model_forward(m, xb, n, 0), n, m->cfg.classes);
+        for (int i = 0; i < n; i++) ok += pred[i] == test->y[start + (size_t)i];
+    }
+    ip_model_zero_grad(m);
+    free(xb), free(pred);
+    *acc = (double)ok / (double)count;
+    return 0;
+}
+
+/* Madry et al.: the cross-entropy of PGD examples (random start), the model in training mode */
+static int advtrain_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng *rng, double *loss, ip_err *e) {
+    (void)e;
+    ip_model *m = l->m;
+    pgd_attack(m, l->user, xb, yb, n, rng);
+    ip_model_zero_grad(m);
+    const float *logits = ip_model_forward(m, xb, n, 1);
+    *loss = xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, NULL);
+    ip_model_backward(m, m->dlogits, NULL);
+    return 0;
+}
+
+int ip_task_advtrain(const ip_advtrain_task *t, ip_metrics *out, ip_err *e) {
+    ip_model m = {0};
+    ip_dataset train = {0}, test = {0};
+    ip_saver sv = {0};
+    pgd p = {0};
+    int rc = -1;
+    if (!(t->eps >= 0 && t->eps <= 1) || !(t->alpha >= 0 && t->alpha <= 1))
+        return ip_fail(e, "eps and alpha must be in [0, 1] (pixel units), got %g and %g", t->eps, t->alpha);
+    if (t->steps < 1 || t->batch < 1 || t->epochs < 0 || t->adv_eval < 1)
+        return ip_fail(e, "bad steps %d / batch %d / epochs %d / adv_eval %zu", t->steps, t->batch, t->epochs,
+                       t->adv_eval);
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_advtrain_def, t), e) < 0) goto done;
+    if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
+    if (test.n == 0) {
+        ip_fail_input(e, "the test split of %s is empty", t->data);
+        goto done;
+    }
+    if (ip_attack_train_data(&train, t->data, t->train_limit, t->fraction, 0, e) != 0 ||
+        ip_data_match_model(&train, &m, e) != 0)
+        goto done;
+    /* the deployed network, every parameter trainable (as finetune's ftal) */
+    if (m.cfg.scheme == IP_SCHEME_V1) ip_attack_passport_to_affine(&m);
+    else if (m.npassports) m.branch = IP_BRANCH_PUBLIC;
+    m.sign_loss_scale = 0;
+    for (int i = 0; i < m.ntensors; i++)
+        if (m.tensors[i].kind == IP_TENSOR_PARAM) m.tensors[i].trainable = 1;
+    if (ip_model_plan(&m, t->batch, e) != 0) goto done;
+    ip_data_input_range(&test, p.lo, p.hi);
+    double step = t->alpha > 0 ? t->alpha : t->eps / 4;
+    for (int c = 0; c < m.cfg.in_c; c++) {
+        p.eps[c] = (float)(t->eps / m.cfg.in_std[c]);
+        p.step[c] = (float)(step / m.cfg.in_std[c]);
+    }
+    p.steps = t->steps;
+    size_t d = (size_t)test.c * test.h * test.w;
+    p.x0 = malloc((size_t)t->batch * d * sizeof *p.x0);
+    p.dx = malloc((size_t)t->batch * d * sizeof *p.dx);
+    if (!p.x0 || !p.dx) {
+        ip_fail(e, "out of memory for the PGD buffers");
+        goto done;
+    }
+    double acc;
+    if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "owner_test_acc", acc, e) != 0 ||
+        adv_accuracy(&m, &p, &test, t->adv_eval, t->batch, &acc, e) != 0 ||
+        ip_metrics_set(out, "owner_adv_test_acc", acc, e) != 0 ||
+        ip_metrics_set(out, "train_samples", (double)train.n, e) != 0 ||
+        ip_metrics_set(out, "adv_eval", (double)(t->adv_eval < test.n ? t->adv_eval : test.n), e) != 0)
+        goto done;
+    sus_loop l = {.m = &m, .train = &train, .test = &test, .epochs = t->epochs, .batch = t->batch, .opt = &t->opt,
+                  .seed = t->seed, .purpose = "advtrain-start", .step = advtrain_step, .user = &p, .sv = &sv,
+                  .out = out};
+    if (sus_run(&l, e) != 0) goto done;
+    if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "test_acc", acc, e) != 0 ||
+        adv_accuracy(&m, &p, &test, t->adv_eval, t->batch, &acc, e) != 0 ||
+        ip_metrics_set(out, "adv_test_acc", acc, e) != 0)
+        goto done;
+    if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
+    rc = 0;
+done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
+    free(p.x0), free(p.dx);
+    ip_model_free(&m);
     ip_data_free(&train);
     ip_data_free(&test);
     return rc;

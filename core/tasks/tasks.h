@@ -268,4 +268,30 @@ void ip_distill_task_defaults(ip_distill_task *t);
  * epoch_train_loss. */
 int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e);
 
+/* ---------------- suspects: PGD adversarial fine-tuning (core/tasks/suspects.c) ---------------- */
+
+typedef struct ip_advtrain_task {
+    char model_path[1024];    /* the owner */
+    char data[1024];
+    size_t train_limit, test_limit;
+    double eps;               /* L-inf radius, [0, 1] pixel units */
+    double alpha;             /* PGD step, pixel units (0 = eps/4) */
+    int steps;                /* PGD steps */
+    size_t adv_eval;          /* test images attacked for the adversarial accuracies */
+    double fraction;          /* (0, 1]: attacker's samples relative to the owner's training set */
+    int epochs, batch;
+    ip_optim_cfg opt;
+    uint64_t seed;            /* the sample order and PGD's random starts */
+    char out[1024];           /* the fine-tuned checkpoint ("" = do not save) */
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
+} ip_advtrain_task;
+
+void ip_advtrain_task_defaults(ip_advtrain_task *t);
+/* Fine-tunes every parameter of the deployed network on PGD examples of
+ * the attacker's data. Metrics: test_acc (clean), adv_test_acc (PGD
+ * examples of the first adv_eval test images, no random start),
+ * owner_test_acc, owner_adv_test_acc (before), adv_eval, train_samples,
+ * train_loss; arrays epoch_test_acc, epoch_train_loss. */
+int ip_task_advtrain(const ip_advtrain_task *t, ip_metrics *out, ip_err *e);
+
 #endif

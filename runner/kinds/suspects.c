@@ -1,7 +1,8 @@
-/* The suspect-producing kind distill as the runner schedules it. Its keys:
- * core/tasks/suspects.c. The teacher's architecture is unknown here: it is
- * costed as small-p, the student as its `arch` (small-p when it is the
- * teacher's); a training pass costs 3 forwards. */
+/* The suspect-producing kinds distill and advtrain as the runner schedules
+ * them. Their keys: core/tasks/suspects.c. A referenced model's architecture
+ * is unknown here: it is costed as small-p, a student as its `arch` (small-p
+ * when it is the teacher's); a training pass costs 3 forwards, a PGD step 3
+ * (a forward and a backward to the input). */
 #include "cost.h"
 
 static double student_mflop(const rn_task *t) {
@@ -27,3 +28,24 @@ static double distill_step_cost(const rn_task *t, const rn_ctx *c) {
 }
 
 const rn_kind rn_kind_distill = {&ip_distill_def, RN_OUT_MODEL, distill_cost, NULL, NULL, distill_step_cost};
+
+/* per epoch: PGD (steps x 3) and the training pass (3) on the attacker's samples, a test evaluation; PGD on
+ * adv_eval test images and two clean evaluations before and after */
+static double advtrain_cost(const rn_task *t, const rn_ctx *c) {
+    double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction"), steps = (double)rn_val_i(t, "steps");
+    double adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    if (adv > test) adv = test;
+    return rn_seconds_for(rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, RN_SMALL_P_MFLOP, 3 * steps + 3) +
+           rn_seconds_for(test * (ep + 2), RN_SMALL_P_MFLOP, 1) +
+           rn_seconds_for(2 * adv, RN_SMALL_P_MFLOP, 3 * steps + 1) + 0.05;
+}
+
+/* a minibatch with its PGD, then the epoch's evaluation; the end's PGD evaluation follows the last point */
+static double advtrain_step_cost(const rn_task *t, const rn_ctx *c) {
+    double steps = (double)rn_val_i(t, "steps"), adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    if (adv > test) adv = test;
+    return rn_seconds_for((double)rn_val_i(t, "batch"), RN_SMALL_P_MFLOP, 3 * steps + 3) +
+           rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(adv, RN_SMALL_P_MFLOP, 3 * steps + 1);
+}
+
+const rn_kind rn_kind_advtrain = {&ip_advtrain_def, RN_OUT_MODEL, advtrain_cost, NULL, NULL, advtrain_step_cost};
