@@ -1,6 +1,6 @@
 /* Checkpoints inside long tasks (core/io/resume.h, docs/checkpoint.md "Task
  * state files"): a task of every kind that checkpoints (train, finetune,
- * fake2, fake3, fingerprint, fake1 and its shards) stopped at any of its
+ * fake2, fake3, distill, advtrain, fingerprint, fake1 and its shards) stopped at any of its
  * resume points and run again ends bit for bit where the uninterrupted task
  * does (metrics, arrays and the output's tensors; timings aside), once or
  * several times in a row; the state file is
@@ -288,6 +288,37 @@ Test(resume, fake3_equals_uninterrupted) {
     t.flip_fraction = 0.25;
     t.epochs = 2, t.batch = 32, t.seed = 5;
     resume_case c = {&ip_fake3_def, &t, 0, NULL, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 0);
+}
+
+Test(resume, distill_equals_uninterrupted) {
+    /* a fresh student (batch norm in training mode) of another architecture than its teacher, the soft
+     * loss mixed with the hard labels, Adam's moments; the student's checkpoint compared too; saves at
+     * every point */
+    ip_distill_task t;
+    ip_distill_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("kd_owner", IP_SCHEME_V2, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    snprintf(t.arch, sizeof t.arch, "small-p");
+    t.train_limit = 160, t.test_limit = 64;
+    t.alpha = 0.3;
+    ip_optim_defaults(&t.opt, IP_OPT_ADAM);
+    t.epochs = 2, t.batch = 32, t.seed = 6;
+    resume_case c = {&ip_distill_def, &t, IP_AT(ip_distill_task, out), same_model, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 1e-9);
+}
+
+Test(resume, advtrain_equals_uninterrupted) {
+    /* PGD's random starts from the saved stream, a v1 owner converted, every parameter trained in training
+     * mode; the fine-tuned checkpoint compared too */
+    ip_advtrain_task t;
+    ip_advtrain_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("adv_owner", IP_SCHEME_V1, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.eps = 0.1, t.steps = 3, t.adv_eval = 32;
+    t.epochs = 2, t.batch = 32, t.seed = 8;
+    resume_case c = {&ip_advtrain_def, &t, IP_AT(ip_advtrain_task, out), same_model, NULL};
     check_resume(&c, attack_schedules, NATTACK, 0);
 }
 

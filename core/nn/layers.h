@@ -168,4 +168,15 @@ double xent_forward_backward(float *dlogits, const float *logits, const int32_t 
 /* argmax of each row (first max wins). */
 void argmax_rows(int32_t *pred, const float *logits, int n, int k);
 
+/* ---------------- knowledge distillation (Hinton et al. 2015) ----------------
+ * student, teacher: logits (N, K) row-major; t > 0 the temperature. Returns
+ * T^2 * mean over rows of KL(softmax(teacher/T) || softmax(student/T)) (the
+ * T^2 keeps the gradient's scale independent of T); when dstudent is not
+ * NULL writes (overwrites) d(loss)/dstudent = T (q - p) / N, times `scale`
+ * (a trainer mixing losses passes the weight). The teacher gets no gradient. */
+double kd_forward_backward(float *dstudent, const float *student, const float *teacher, int n, int k, float t,
+                           float scale);
+double kd_forward_backward_ref(float *dstudent, const float *student, const float *teacher, int n, int k, float t,
+                               float scale);
+
 #endif

@@ -242,4 +242,56 @@ typedef struct ip_match_task {
 /* Metrics: match_rate, points, suspect_acc. */
 int ip_task_match(const ip_match_task *t, ip_metrics *out, ip_err *e);
 
+/* ---------------- suspects: distillation (core/tasks/suspects.c, docs/attacks.md) ---------------- */
+
+typedef struct ip_distill_task {
+    char model_path[1024];    /* the teacher (the owner) */
+    char data[1024];          /* the owner's data source ("kind:path") */
+    size_t train_limit;       /* the owner's training limit: defines the attacker's split (ip_attack_train_data) */
+    size_t test_limit;
+    char arch[32];            /* the student's architecture ("" = the teacher's) */
+    double temperature;       /* T > 0 of the softened softmaxes */
+    double alpha;             /* [0, 1]: weight of the hard-label cross-entropy (the soft loss gets 1 - alpha) */
+    double fraction;          /* (0, 1]: attacker's samples relative to the owner's training set */
+    int epochs, batch;
+    ip_optim_cfg opt;
+    uint64_t seed;            /* the student's initialisation and the sample order */
+    char out[1024];           /* the student's checkpoint ("" = do not save) */
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
+} ip_distill_task;
+
+void ip_distill_task_defaults(ip_distill_task *t);
+/* Trains a fresh baseline student (the teacher's input normalisation and
+ * norm kind) on the teacher's softened outputs. Metrics: test_acc (student),
+ * teacher_test_acc, agreement (fraction of test images where both predict
+ * the same class), train_samples, train_loss; arrays epoch_test_acc,
+ * epoch_train_loss. */
+int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e);
+
+/* ---------------- suspects: PGD adversarial fine-tuning (core/tasks/suspects.c) ---------------- */
+
+typedef struct ip_advtrain_task {
+    char model_path[1024];    /* the owner */
+    char data[1024];
+    size_t train_limit, test_limit;
+    double eps;               /* L-inf radius, [0, 1] pixel units */
+    double alpha;             /* PGD step, pixel units (0 = eps/4) */
+    int steps;                /* PGD steps */
+    size_t adv_eval;          /* test images attacked for the adversarial accuracies */
+    double fraction;          /* (0, 1]: attacker's samples relative to the owner's training set */
+    int epochs, batch;
+    ip_optim_cfg opt;
+    uint64_t seed;            /* the sample order and PGD's random starts */
+    char out[1024];           /* the fine-tuned checkpoint ("" = do not save) */
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
+} ip_advtrain_task;
+
+void ip_advtrain_task_defaults(ip_advtrain_task *t);
+/* Fine-tunes every parameter of the deployed network on PGD examples of
+ * the attacker's data. Metrics: test_acc (clean), adv_test_acc (PGD
+ * examples of the first adv_eval test images, no random start),
+ * owner_test_acc, owner_adv_test_acc (before), adv_eval, train_samples,
+ * train_loss; arrays epoch_test_acc, epoch_train_loss. */
+int ip_task_advtrain(const ip_advtrain_task *t, ip_metrics *out, ip_err *e);
+
 #endif

@@ -1,0 +1,51 @@
+/* The suspect-producing kinds distill and advtrain as the runner schedules
+ * them. Their keys: core/tasks/suspects.c. A referenced model's architecture
+ * is unknown here: it is costed as small-p, a student as its `arch` (small-p
+ * when it is the teacher's); a training pass costs 3 forwards, a PGD step 3
+ * (a forward and a backward to the input). */
+#include "cost.h"
+
+static double student_mflop(const rn_task *t) {
+    const char *arch = rn_val_text(t, "arch");
+    return arch && arch[0] ? rn_arch_mflop(arch) : RN_SMALL_P_MFLOP;
+}
+
+/* per epoch: the attacker's samples through the teacher (1 pass) and the student (3), then the student's
+ * test evaluation; at the end the teacher's and the student's evaluations and the agreement's two */
+static double distill_cost(const rn_task *t, const rn_ctx *c) {
+    double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction");
+    double imgs = rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, test = rn_data_images(c, 0);
+    return rn_seconds_for(imgs, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(imgs, student_mflop(t), 3) +
+           rn_seconds_for(test * (ep + 3), student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + 0.05;
+}
+
+/* It checkpoints before each minibatch: the longest stretch is an epoch's last minibatch plus the
+ * student's evaluation (the end's evaluations follow the last point too: counted as well). */
+static double distill_step_cost(const rn_task *t, const rn_ctx *c) {
+    double b = (double)rn_val_i(t, "batch"), test = rn_data_images(c, 0);
+    return rn_seconds_for(b, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(b, student_mflop(t), 3) +
+           rn_seconds_for(test * 3, student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1);
+}
+
+const rn_kind rn_kind_distill = {&ip_distill_def, RN_OUT_MODEL, distill_cost, NULL, NULL, distill_step_cost};
+
+/* per epoch: PGD (steps x 3) and the training pass (3) on the attacker's samples, a test evaluation; PGD on
+ * adv_eval test images and two clean evaluations before and after */
+static double advtrain_cost(const rn_task *t, const rn_ctx *c) {
+    double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction"), steps = (double)rn_val_i(t, "steps");
+    double adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    if (adv > test) adv = test;
+    return rn_seconds_for(rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, RN_SMALL_P_MFLOP, 3 * steps + 3) +
+           rn_seconds_for(test * (ep + 2), RN_SMALL_P_MFLOP, 1) +
+           rn_seconds_for(2 * adv, RN_SMALL_P_MFLOP, 3 * steps + 1) + 0.05;
+}
+
+/* a minibatch with its PGD, then the epoch's evaluation; the end's PGD evaluation follows the last point */
+static double advtrain_step_cost(const rn_task *t, const rn_ctx *c) {
+    double steps = (double)rn_val_i(t, "steps"), adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    if (adv > test) adv = test;
+    return rn_seconds_for((double)rn_val_i(t, "batch"), RN_SMALL_P_MFLOP, 3 * steps + 3) +
+           rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(adv, RN_SMALL_P_MFLOP, 3 * steps + 1);
+}
+
+const rn_kind rn_kind_advtrain = {&ip_advtrain_def, RN_OUT_MODEL, advtrain_cost, NULL, NULL, advtrain_step_cost};
