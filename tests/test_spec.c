@@ -807,8 +807,11 @@ Test(spec_files, quick_config_validates) {
     cr_expect_eq(count_kind(&s, "prune", NULL), 20 + 30 + 4);
     cr_expect_eq(count_kind(&s, "finetune", NULL), 3 * 4 + 2 * 4);
     cr_expect_eq(count_kind(&s, "fingerprint", NULL), 2 * 3); /* 2 owners x 3 margins */
-    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 3 indep + narrow + wide) */
-    cr_expect_eq(count_kind(&s, "match", NULL), 6 * 19);
+    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 2 distilled + 2 adversarially trained + 3 indep
+     * + narrow + wide) */
+    cr_expect_eq(count_kind(&s, "match", NULL), 6 * 23);
+    cr_expect_eq(count_kind(&s, "distill", NULL), 2);
+    cr_expect_eq(count_kind(&s, "advtrain", NULL), 2);
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
     cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
