@@ -26,12 +26,7 @@ static const ip_param train_params[] = {
           "v3: trigger set size (noise images with random labels from the seed, docs/passports.md); ignored otherwise"),
     P_INT(T, "epochs", IP_F_INT, train.epochs, 2, 0, 100000, "training epochs"),
     P_INT(T, "batch", IP_F_INT, train.batch, 64, 1, 65536, "minibatch size"),
-    P_ENUM(T, "optimizer", train.opt.kind, "sgd", "sgd|adam", NULL, "optimiser"),
-    P_FLOAT(T, "lr", IP_F_FLOAT, train.opt.lr, 0.01, 1e-9, 10, "learning rate"),
-    P_FLOAT(T, "momentum", IP_F_FLOAT, train.opt.momentum, 0.9, 0, 1, "SGD momentum"),
-    P_FLOAT(T, "weight_decay", IP_F_FLOAT, train.opt.weight_decay, 5e-4, 0, 1, "L2 weight decay"),
-    {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(T, train.opt), "", 0, 1, 100000, NULL, NULL,
-     "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""},
+    IP_OPTIM_ROWS(T, train.opt),
     P_BOOL(T, "augment", train.augment, false, "random crop (pad 4) + horizontal flip"),
     P_NAME_INT("seed", 1, 0, 2147483647, "model seed: sweep it for independent models"),
 };

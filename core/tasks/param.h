@@ -166,6 +166,16 @@ int ip_param_choice(const ip_param *p, const char *s);
 /* a reference: the path lands in FIELD; def NULL = required, "" = optional */
 #define P_REF(S, name, type, FIELD, def, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, NULL, NULL, doc}
 /* a key that only names the task (a repetition): no field */
+/* The optimiser's keys of a kind that trains (train, distill, advtrain): one
+ * home for their names, defaults, bounds and docs. OPT is the struct's
+ * ip_optim_cfg field. */
+#define IP_OPTIM_ROWS(S, OPT)                                                                                      \
+    P_ENUM(S, "optimizer", OPT.kind, "sgd", "sgd|adam", NULL, "optimiser"),                                         \
+        P_FLOAT(S, "lr", IP_F_FLOAT, OPT.lr, 0.01, 1e-9, 10, "learning rate"),                                      \
+        P_FLOAT(S, "momentum", IP_F_FLOAT, OPT.momentum, 0.9, 0, 1, "SGD momentum"),                                \
+        P_FLOAT(S, "weight_decay", IP_F_FLOAT, OPT.weight_decay, 5e-4, 0, 1, "L2 weight decay"),                    \
+        {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(S, OPT), "", 0, 1, 100000, NULL, NULL,              \
+         "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""}
 #define P_NAME_INT(name, def, lo, hi, doc) {name, IP_P_INT, IP_F_NONE, 0, 0, #def, (def), lo, hi, NULL, NULL, doc}
 
 #endif
