@@ -24,12 +24,6 @@
 #define BATCH_KEY(S) P_INT(S, "batch", IP_F_INT, batch, 64, 1, 65536, "minibatch size (also the evaluation batch)")
 #define EPOCHS_KEY(S, doc) P_INT(S, "epochs", IP_F_INT, epochs, 2, 0, 100000, doc)
 
-/* the optimiser's constants no key sets: SGD, momentum 0.9, weight decay 5e-4 */
-#define OPT_INIT(name, S)                     \
-    static void name(void *p) {               \
-        ip_optim_defaults(&((S *)p)->opt, IP_OPT_SGD); \
-    }
-
 /* ---------------- finetune ---------------- */
 
 #define T ip_finetune_task
@@ -47,7 +41,7 @@ static const ip_param finetune_params[] = {
     SEED_KEY,
 };
 _Static_assert(IP_FT_FTLL == 0 && IP_FT_FTAL == 1 && IP_FT_RTLL == 2 && IP_FT_RTAL == 3, "choices in enum order");
-OPT_INIT(finetune_init, T)
+IP_OPTIM_INIT(finetune_init, T)
 static int finetune_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_finetune(t, out, e); }
 const ip_task_def ip_finetune_def = {
     .name = "finetune",
@@ -103,7 +97,7 @@ static const ip_param fake2_params[] = {
     SEED_KEY,
 };
 _Static_assert(IP_FAKE2_AFFINE == 0 && IP_FAKE2_PASSPORT == 1, "choices in enum order");
-OPT_INIT(fake2_init, T)
+IP_OPTIM_INIT(fake2_init, T)
 static int fake2_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fake2(t, out, e); }
 const ip_task_def ip_fake2_def = {
     .name = "fake2",

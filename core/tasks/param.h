@@ -176,6 +176,10 @@ int ip_param_choice(const ip_param *p, const char *s);
         P_FLOAT(S, "weight_decay", IP_F_FLOAT, OPT.weight_decay, 5e-4, 0, 1, "L2 weight decay"),                    \
         {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(S, OPT), "", 0, 1, 100000, NULL, NULL,              \
          "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""}
+/* A kind's init (ip_task_def.init) for the optimiser's constants no key sets
+ * (betas, eps, lr decay) in the struct's ip_optim_cfg field `opt`. */
+#define IP_OPTIM_INIT(name, S)                                                                                     \
+    static void name(void *p) { ip_optim_defaults(&((S *)p)->opt, IP_OPT_SGD); }
 #define P_NAME_INT(name, def, lo, hi, doc) {name, IP_P_INT, IP_F_NONE, 0, 0, #def, (def), lo, hi, NULL, NULL, doc}
 
 #endif

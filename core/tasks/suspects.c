@@ -39,7 +39,7 @@ static const ip_param distill_params[] = {
 _Static_assert(IP_OPT_SGD == 0 && IP_OPT_ADAM == 1, "optimizer choices in enum order");
 
 /* the optimiser's constants no key sets (Adam's betas and eps, the lr decay at milestones) */
-static void distill_init(void *p) { ip_optim_defaults(&((T *)p)->opt, IP_OPT_SGD); }
+IP_OPTIM_INIT(distill_init, T)
 
 /* The student's architecture must be one the core builds ("" = the teacher's). */
 static int distill_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
@@ -96,7 +96,7 @@ static const ip_param advtrain_params[] = {
                "repetition: sweep it to repeat with other random starts (the RNG seed derives from the task key)"),
 };
 
-static void advtrain_init(void *p) { ip_optim_defaults(&((T *)p)->opt, IP_OPT_SGD); }
+IP_OPTIM_INIT(advtrain_init, T)
 static int advtrain_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_advtrain(t, out, e); }
 const ip_task_def ip_advtrain_def = {
     .name = "advtrain",
