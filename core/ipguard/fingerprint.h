@@ -163,8 +163,9 @@ double ip_ipguard_roc_auc(const double *pos, size_t npos, const double *neg, siz
  * rates (cands: every matching rate of the fingerprint; 0 too) with
  * #{cal >= t} / ncal <= fpr, where cal are the independent models it is
  * calibrated on; IP_IPGUARD_NEVER (above every rate: nothing is pirated)
- * when no candidate qualifies; 0 when ncal = 0. A suspect is pirated iff
- * its matching rate >= the threshold. */
+ * when no candidate qualifies; 0 when ncal = 0; NaN when out of memory.
+ * O((ncal + ncands) log ncal). A suspect is pirated iff its matching rate
+ * >= the threshold. */
 #define IP_IPGUARD_NEVER 1.01
 double ip_ipguard_threshold(const double *cal, size_t ncal, const double *cands, size_t ncands, double fpr);
 

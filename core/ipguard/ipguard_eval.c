@@ -99,12 +99,15 @@ double ip_ipguard_roc_auc(const double *pos, size_t npos, const double *neg, siz
 
 double ip_ipguard_threshold(const double *cal, size_t ncal, const double *cands, size_t ncands, double fpr) {
     if (ncal == 0) return 0;
+    double *q = sorted(cal, ncal);
+    if (!q) return NAN;
+    /* FPR(t) = #{cal >= t} / ncal falls as t rises: the smallest qualifying candidate, 0 included */
     double best = IP_IPGUARD_NEVER;
-    /* FPR(t) falls as t rises: the smallest qualifying candidate, 0 included */
-    if (frac_at_least(cal, ncal, 0) <= fpr) return 0;
-    for (size_t i = 0; i < ncands; i++) {
+    if ((double)(ncal - count_below(q, ncal, 0)) / (double)ncal <= fpr) best = 0;
+    for (size_t i = 0; i < ncands && best > 0; i++) {
         double t = cands[i];
-        if (t < best && t >= 0 && frac_at_least(cal, ncal, t) <= fpr) best = t;
+        if (t < best && t >= 0 && (double)(ncal - count_below(q, ncal, t)) / (double)ncal <= fpr) best = t;
     }
+    free(q);
     return best;
 }

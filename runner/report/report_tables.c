@@ -579,12 +579,13 @@ done:
  * laid out like IrisFP's per-attack table; "all" pools every family. */
 typedef struct attack_row {
     char label[160], family[32];
+    double k;                 /* the margin of the row's fingerprints */
     double *aruc, *roc;
     int n, pos, neg, partial;
 } attack_row;
 
-static int attack_add(attack_row *rows, int *nrows, int cap, const char *label, const char *family, double aruc,
-                      double roc, int pos, int neg, int partial) {
+static int attack_add(attack_row *rows, int *nrows, int cap, const char *label, const char *family, double k,
+                      double aruc, double roc, int pos, int neg, int partial) {
     int i = 0;
     while (i < *nrows && (strcmp(rows[i].label, label) || strcmp(rows[i].family, family))) i++;
     if (i == *nrows) {
@@ -593,6 +594,7 @@ static int attack_add(attack_row *rows, int *nrows, int cap, const char *label, 
         memset(r, 0, sizeof *r);
         snprintf(r->label, sizeof r->label, "%s", label);
         snprintf(r->family, sizeof r->family, "%s", family);
+        r->k = k;
         r->aruc = malloc((size_t)cap * sizeof *r->aruc);
         r->roc = malloc((size_t)cap * sizeof *r->roc);
         if (!r->aruc || !r->roc) return -1;
@@ -601,6 +603,18 @@ static int attack_add(attack_row *rows, int *nrows, int cap, const char *label, 
     r->aruc[r->n] = aruc, r->roc[r->n] = roc, r->n++;
     r->pos += pos, r->neg += neg, r->partial |= partial;
     return 0;
+}
+
+/* A suspects row by its fingerprint: runs of one fingerprint's rows, in file order within it. */
+typedef struct fp_row {
+    double id;
+    size_t row;
+} fp_row;
+
+static int fp_row_cmp(const void *a, const void *b) {
+    const fp_row *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
 }
 
 static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
@@ -614,15 +628,18 @@ static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
     attack_row *rows = calloc((size_t)cap, sizeof *rows);
     double *pos = malloc(n * sizeof *pos), *neg = malloc(n * sizeof *neg);
     char (*fams)[32] = calloc(n + 1, sizeof *fams);
-    if (!rows || !pos || !neg || !fams) goto oom;
-    for (size_t r0 = 0; r0 < n; r0++) {
-        int first = 1; /* each fingerprint once: at its first row */
-        for (size_t q = 0; q < r0 && first; q++) first = fid->v[q] != fid->v[r0];
-        if (!first) continue;
-        size_t nn = 0;
+    fp_row *order = malloc(n * sizeof *order);
+    if (!rows || !pos || !neg || !fams || !order) goto oom;
+    for (size_t r = 0; r < n; r++) order[r] = (fp_row){fid->v[r], r};
+    qsort(order, n, sizeof *order, fp_row_cmp);
+    for (size_t a = 0, b; a < n; a = b) { /* order[a..b): one fingerprint's rows */
+        for (b = a; b < n && order[b].id == order[a].id; b++) {
+        }
+        size_t nn = 0, r0 = order[a].row;
         int nf = 0;
-        for (size_t q = r0; q < n; q++) {
-            if (fid->v[q] != fid->v[r0] || (cal && !cal->is_str && cal->v[q] != 0)) continue;
+        for (size_t i = a; i < b; i++) {
+            size_t q = order[i].row;
+            if (cal && !cal->is_str && cal->v[q] != 0) continue;
             if (!strcmp(rel->s[q], "independent")) neg[nn++] = rate->v[q];
             if (strcmp(rel->s[q], "pirated")) continue;
             int k = 0;
@@ -632,13 +649,16 @@ static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
         char label[160];
         rp_key_label(f, fk->s[r0], label, sizeof label);
         int partial = f->in_progress && fp_partial(f, fk->s[r0]);
+        double margin = k_of(f, fk->s[r0]);
         for (int k = 0; k <= nf; k++) { /* k == nf: every family */
             size_t np = 0;
-            for (size_t q = r0; q < n; q++)
-                if (fid->v[q] == fid->v[r0] && !strcmp(rel->s[q], "pirated") &&
-                    !(cal && !cal->is_str && cal->v[q] != 0) && (k == nf || !strcmp(kind->s[q], fams[k])))
+            for (size_t i = a; i < b; i++) {
+                size_t q = order[i].row;
+                if (!strcmp(rel->s[q], "pirated") && !(cal && !cal->is_str && cal->v[q] != 0) &&
+                    (k == nf || !strcmp(kind->s[q], fams[k])))
                     pos[np++] = rate->v[q];
-            if (attack_add(rows, &nrows, cap, label, k == nf ? "all" : fams[k], ip_ipguard_aruc(pos, np, neg, nn),
+            }
+            if (attack_add(rows, &nrows, cap, label, k == nf ? "all" : fams[k], margin, ip_ipguard_aruc(pos, np, neg, nn),
                            ip_ipguard_roc_auc(pos, np, neg, nn), (int)np, (int)nn, partial) != 0)
                 goto oom;
         }
@@ -661,13 +681,7 @@ static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
     for (int i = 0; i < nrows; i++) {
         attack_row *r = &rows[i];
         cell_text(t, i, 0, "%s", r->label);
-        double k = NAN;
-        for (size_t q = 0; q < n && isnan(k); q++) {
-            char label[160];
-            rp_key_label(f, fk->s[q], label, sizeof label);
-            if (!strcmp(label, r->label)) k = k_of(f, fk->s[q]);
-        }
-        cell(t, i, 1)->a = (rp_stat){k, 0, isnan(k) ? 0 : 1};
+        cell(t, i, 1)->a = (rp_stat){r->k, 0, isnan(r->k) ? 0 : 1};
         cell_text(t, i, 2, "%s", r->family);
         rp_cell *cn = cell(t, i, 3);
         cn->a.n = cn->b.n = r->n;
@@ -684,7 +698,7 @@ oom:
     ip_fail(e, "out of memory for the IPGuard attack table");
 done:
     for (int i = 0; rows && i < nrows; i++) free(rows[i].aruc), free(rows[i].roc);
-    free(rows), free(pos), free(neg), free(fams);
+    free(rows), free(pos), free(neg), free(fams), free(order);
     return rc;
 }
 
