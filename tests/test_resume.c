@@ -417,9 +417,9 @@ Test(resume, verify_null_distribution_equals_uninterrupted) {
     check_resume(&c, fake1_schedules, 4, 0);
 }
 
-/* The runner's path: every shard of a split task gets its own state file (the fill names it after the
- * task before the shard is known), and a shard stopped and run again through its kind leaves the
- * metrics file an uninterrupted shard leaves. */
+/* The runner's path: every shard of a split task gets its own state file (the fill places shard and
+ * shards, ip_task_def.at_shard, before it names the file), and a shard stopped and run again through its
+ * kind leaves the metrics file an uninterrupted shard leaves. */
 Test(resume, fake1_shards_through_the_runner_keep_their_own_state) {
     const char *model = owner("f1r_owner", IP_SCHEME_V1, IP_NORM_BN);
     char state_dir[256];

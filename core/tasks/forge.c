@@ -72,6 +72,7 @@ const ip_task_def ip_fake1_def = {
     .at_train_limit = IP_AT(T, train_limit),
     .at_test_limit = IP_AT(T, test_limit),
     .at_resume = IP_AT(T, resume),
+    .at_shard = {IP_AT(T, shard), IP_AT(T, shards)},
     .check = fake1_check,
     .run = fake1_run,
 };

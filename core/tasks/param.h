@@ -106,6 +106,7 @@ typedef struct ip_task_def {
     size_t at_out;           /* IP_AT of a char[1024]: the output file ("" = none) */
     size_t at_seed[2];       /* IP_AT of a uint64_t: the task's RNG seed (runner: derived from (spec seed, key)) */
     size_t at_resume;        /* IP_AT of an ip_resume (io/resume.h): the kind checkpoints itself (0: it cannot) */
+    size_t at_shard[2];      /* IP_AT of two ints: the part (shard, shards) of a task the runner split (rn_kind.shards) */
     /* Optional rule across keys, on a filled struct: 0, or -1 with msg and
      * *key = the key to blame (the spec loader reports it there; "a|b": the
      * first of them the spec sets). shape: the data's input shape when the

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "../../core/passport/forge.h"
-#include "../../core/util/atomic_file.h"
 #include "cost.h"
 #include "../../core/tasks/tasks.h"
 
@@ -88,28 +87,14 @@ done:
     return rc;
 }
 
-/* The fill named the state file after the task before it knew its shard
- * (every shard of a task would share it): name it after the shard, in the
- * same directory (rn_state_path). */
-static int shard_state(ip_fake1_task *ft, ip_err *e) {
-    if (!ft->resume.path[0]) return 0;
-    char dir[1024], fresh[1100];
-    if (ip_dir_of(ft->resume.path, dir, sizeof dir) != 0 ||
-        rn_state_path(fresh, sizeof fresh, dir, &ip_fake1_def, ft) != 0)
-        return ip_fail_input(e, "the state path of shard %d under %s is too long", ft->shard, ft->resume.path);
-    return ip_task_place_resume(&ip_fake1_def, ft, fresh, ft->resume.every, e);
-}
-
 /* A whole task runs the core's fake1; a shard runs its part of the passports
  * and leaves its metrics in its file for the merge. */
 static int fake1_run(const rn_task *t, void *task, ip_metrics *out, ip_err *e) {
     if (t->shard == RN_MERGE) return fake1_merge(t, out, e);
     ip_fake1_task *ft = task;
     if (t->shard == RN_NOT_SPLIT) return ip_task_fake1(ft, out, e);
-    ft->shard = t->shard;
-    ft->shards = t->shards;
+    /* shard/shards were placed by the fill (ip_fake1_def.at_shard), so the shard's state file is its own */
     if (ft->shard < 0 || ft->shard >= ft->shards) return ip_fail(e, "shard %d is not below shards %d", ft->shard, ft->shards);
-    if (shard_state(ft, e) != 0) return -1;
     ip_metrics mine;
     ip_metrics_init(&mine);
     int rc = ip_task_fake1(ft, &mine, e) != 0 || ip_metrics_save(&mine, t->checkpoint, e) != 0 ||

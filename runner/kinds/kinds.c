@@ -47,6 +47,10 @@ int rn_task_fill(const rn_task *t, const rn_ctx *c, void *task, ip_err *e) {
         if (ip_param_store(&d->params[q], &t->vals[q], task, e) != 0) return -1;
     if (ip_task_place(d, task, c->data_source, c->train_limit, c->test_limit, t->checkpoint, t->seed, e) != 0)
         return -1;
+    if (t->shard >= 0 && d->at_shard[0] && d->at_shard[1]) { /* before the check and the state file's name */
+        memcpy((char *)task + d->at_shard[0] - 1, &t->shard, sizeof t->shard);
+        memcpy((char *)task + d->at_shard[1] - 1, &t->shards, sizeof t->shards);
+    }
     const char *key = NULL;
     char msg[400];
     if (d->check && d->check(task, NULL, &key, msg, sizeof msg) != 0) return ip_fail_input(e, "%s", msg);
