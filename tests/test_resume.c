@@ -1,6 +1,6 @@
 /* Checkpoints inside long tasks (core/io/resume.h, docs/checkpoint.md "Task
  * state files"): a task of every kind that checkpoints (train, finetune,
- * fake2, fake3, distill, advtrain, fingerprint, fake1 and its shards) stopped at any of its
+ * fake2, fake3, distill, extract, advtrain, fingerprint, fake1 and its shards) stopped at any of its
  * resume points and run again ends bit for bit where the uninterrupted task
  * does (metrics, arrays and the output's tensors; timings aside), once or
  * several times in a row; the state file is
@@ -305,6 +305,23 @@ Test(resume, distill_equals_uninterrupted) {
     ip_optim_defaults(&t.opt, IP_OPT_ADAM);
     t.epochs = 2, t.batch = 32, t.seed = 6;
     resume_case c = {&ip_distill_def, &t, IP_AT(ip_distill_task, out), same_model, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 1e-9);
+}
+
+Test(resume, extract_equals_uninterrupted) {
+    /* the labelled queries rebuilt on resume (drawn from the pool by the seed, answered by a v1 owner), a
+     * fresh student of another architecture, Adam's moments, a last minibatch shorter than the batch; the
+     * student's checkpoint compared too; saves at every point */
+    ip_extract_task t;
+    ip_extract_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("ex_owner", IP_SCHEME_V1, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    snprintf(t.arch, sizeof t.arch, "small-p-narrow");
+    t.train_limit = 160, t.test_limit = 64;
+    t.queries = 150;
+    ip_optim_defaults(&t.opt, IP_OPT_ADAM);
+    t.epochs = 2, t.batch = 32, t.seed = 10;
+    resume_case c = {&ip_extract_def, &t, IP_AT(ip_extract_task, out), same_model, NULL};
     check_resume(&c, attack_schedules, NATTACK, 1e-9);
 }
 

@@ -1,9 +1,10 @@
-/* The suspect-producing kinds distill and advtrain (core/tasks/suspects.c,
- * docs/attacks.md): the distillation kernel (core/nn/distill.c: reference,
- * finite differences, known values), a student distilled from a small owner
- * on synthetic data, an owner fine-tuned on PGD examples, their bad keys,
- * and the task graph's relation of both to the owner: pirated (/ipguard,
- * runner/run/ipguard_summary.c). */
+/* The suspect-producing kinds distill, extract and advtrain
+ * (core/tasks/suspects.c, docs/attacks.md): the distillation kernel
+ * (core/nn/distill.c: reference, finite differences, known values), a
+ * student distilled from a small owner on synthetic data, a student
+ * extracted from its top-1 answers (training images or noise), an owner
+ * fine-tuned on PGD examples, their bad keys, and the task graph's relation
+ * of all to the owner: pirated (/ipguard, runner/run/ipguard_summary.c). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #include "../runner/spec/spec.h"
 #include "testutil.h"
 
-extern const rn_kind rn_kind_distill, rn_kind_advtrain;
+extern const rn_kind rn_kind_distill, rn_kind_extract, rn_kind_advtrain;
 
 /* ---------------- the kernel ---------------- */
 
@@ -232,6 +233,123 @@ Test(distill, other_arch_hard_labels_and_fraction) {
     ip_metrics_free(&mt);
 }
 
+/* ---------------- extract ---------------- */
+
+TestSuite(extract, .init = suite_init, .fini = suite_fini);
+
+static ip_extract_task extract_task(const char *owner_path, const char *out) {
+    ip_extract_task t;
+    ip_extract_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner_path);
+    snprintf(t.data, sizeof t.data, SRC);
+    snprintf(t.out, sizeof t.out, "%s", out);
+    t.train_limit = OWNER_LIMIT;
+    t.test_limit = TEST_LIMIT;
+    t.batch = 32;
+    t.seed = 9;
+    return t;
+}
+
+Test(extract, student_of_top1_answers_agrees_with_the_owner) {
+    char own[256], st[256];
+    snprintf(own, sizeof own, "%s/owner.h5", scratch);
+    snprintf(st, sizeof st, "%s/student.h5", scratch);
+    owner(own, IP_SCHEME_V2);
+    ip_extract_task t = extract_task(own, st);
+    cr_assert_eq(t.queries, 5000);
+    cr_assert_eq(t.epochs, 10);
+    cr_assert_eq(t.query_data, IP_EXTRACT_TRAIN);
+    t.queries = 400; /* of the pool of 512 */
+    t.epochs = 4;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    cr_assert_eq(ip_task_extract(&t, &mt, &e), 0, "%s", e.msg);
+    double acc = ip_metrics_get(&mt, "test_acc"), tacc = ip_metrics_get(&mt, "teacher_test_acc"),
+           agree = ip_metrics_get(&mt, "agreement"), lacc = ip_metrics_get(&mt, "query_label_acc");
+    cr_log_info("extract (400 train queries, 4 epochs): owner %.3f student %.3f agreement %.3f query_label_acc %.3f "
+                "loss %.4f",
+                tacc, acc, agree, lacc, ip_metrics_get(&mt, "train_loss"));
+    cr_assert_eq(ip_metrics_get(&mt, "queries"), 400.0);
+    /* the owner's answers on its own training images are mostly right, but they are its answers */
+    cr_assert(lacc > 0.5 && lacc <= 1, "query_label_acc %.3f", lacc);
+    cr_assert_gt(agree, 0.6, "agreement %.3f", agree);
+    cr_assert_gt(acc, 0.5, "student accuracy %.3f", acc);
+    cr_assert_eq(array_len(&mt, "epoch_test_acc"), 4);
+    cr_assert_eq(array_len(&mt, "epoch_train_loss"), 4);
+    ip_metrics_free(&mt);
+    ip_model b = {0};
+    cr_assert_eq(ip_ckpt_open_model(&b, st, &e), 0, "%s", e.msg);
+    cr_assert_eq(b.cfg.scheme, IP_SCHEME_BASELINE);
+    cr_assert_eq(b.npassports, 0);
+    ip_model_free(&b);
+    /* the agreement is the extraction's doing: the same student untrained agrees far less */
+    t.epochs = 0;
+    ip_metrics_init(&mt);
+    cr_assert_eq(ip_task_extract(&t, &mt, &e), 0, "%s", e.msg);
+    double agree0 = ip_metrics_get(&mt, "agreement");
+    cr_log_info("untrained student: agreement %.3f", agree0);
+    cr_assert_lt(agree0, agree - 0.4, "untrained %.3f vs extracted %.3f", agree0, agree);
+    /* the queries and their answers do not depend on the epochs */
+    cr_assert_eq(ip_metrics_get(&mt, "query_label_acc"), lacc);
+    ip_metrics_free(&mt);
+}
+
+Test(extract, noise_queries_run_and_are_deterministic) {
+    char own[256];
+    snprintf(own, sizeof own, "%s/owner.h5", scratch);
+    owner(own, IP_SCHEME_BASELINE);
+    ip_extract_task t = extract_task(own, "");
+    t.query_data = IP_EXTRACT_NOISE;
+    t.queries = 1000; /* noise has no pool: more than the 512 training images */
+    snprintf(t.arch, sizeof t.arch, "small-p-narrow");
+    t.epochs = 1;
+    double run[2];
+    for (int i = 0; i < 2; i++) {
+        ip_metrics mt;
+        ip_metrics_init(&mt);
+        ip_err e = {{0}};
+        cr_assert_eq(ip_task_extract(&t, &mt, &e), 0, "%s", e.msg);
+        cr_assert_eq(ip_metrics_get(&mt, "queries"), 1000.0);
+        cr_assert(isnan(ip_metrics_get(&mt, "query_label_acc")), "noise has no true labels");
+        cr_assert(isfinite(ip_metrics_get(&mt, "train_loss")));
+        double agree = ip_metrics_get(&mt, "agreement");
+        cr_assert(agree >= 0 && agree <= 1);
+        run[i] = ip_metrics_get(&mt, "test_acc");
+        if (i == 0)
+            cr_log_info("extract (1000 noise queries, 1 epoch): student %.3f agreement %.3f", run[i], agree);
+        ip_metrics_free(&mt);
+    }
+    cr_assert_eq(run[0], run[1], "%.17g vs %.17g", run[0], run[1]);
+}
+
+Test(extract, bad_budgets_rejected) {
+    char own[256];
+    snprintf(own, sizeof own, "%s/owner.h5", scratch);
+    owner(own, IP_SCHEME_BASELINE);
+    ip_extract_task t = extract_task(own, "");
+    t.epochs = 0;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    /* the pool is the owner's 512 training images: all of them is fine, one more is an input error naming the key */
+    t.queries = OWNER_LIMIT;
+    cr_assert_eq(ip_task_extract(&t, &mt, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_metrics_get(&mt, "queries"), (double)OWNER_LIMIT);
+    ip_metrics_free(&mt);
+    ip_metrics_init(&mt);
+    t.queries = OWNER_LIMIT + 1;
+    cr_assert_neq(ip_task_extract(&t, &mt, &e), 0);
+    cr_log_info("%s", e.msg);
+    cr_assert(strncmp(e.msg, "queries", 7) == 0 && strstr(e.msg, "513") && strstr(e.msg, "512"), "%s", e.msg);
+    cr_assert(ip_err_is_input(&e));
+    t.queries = 0;
+    cr_assert_neq(ip_task_extract(&t, &mt, &e), 0);
+    cr_assert(strstr(e.msg, "queries") != NULL, "%s", e.msg);
+    cr_assert(ip_err_is_input(&e));
+    ip_metrics_free(&mt);
+}
+
 /* ---------------- advtrain ---------------- */
 
 Test(distill, advtrain_makes_the_owner_robust_and_keeps_it_accurate) {
@@ -307,6 +425,16 @@ Test(distill_spec, bad_keys_rejected) {
     cr_assert(load_fails_with(SPEC_HEAD "  - {name: a, kind: advtrain, model: owner, alpha: -1}\n", "alpha"));
 }
 
+Test(extract_spec, bad_keys_rejected) {
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, queries: 0}\n", "queries"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, queries: -5}\n", "queries"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, query_data: test}\n", "query_data"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, arch: small-q}\n", "small-q"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, epochs: -1}\n", "epochs"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, queries: 10}\n", "model"));
+    cr_assert(load_fails_with(SPEC_HEAD "  - {name: x, kind: extract, model: owner, temperature: 2}\n", "temperature"));
+}
+
 static int find(const rn_spec *s, const char *key) {
     for (int i = 0; i < s->ntasks; i++)
         if (strcmp(s->tasks[i].key, key) == 0) return i;
@@ -325,18 +453,23 @@ Test(distill_spec, distilled_and_advtrained_are_pirated_in_ipguard) {
                        "tasks:\n"
                        "  - {name: st, kind: distill, model: [owner, other], arch: small-p-narrow}\n"
                        "  - {name: adv, kind: advtrain, model: owner}\n"
+                       "  - {name: ex, kind: extract, model: owner, query_data: noise}\n"
                        "  - {name: fp, kind: fingerprint, model: owner, k: 1}\n"
-                       "  - {name: m, kind: match, fingerprint: fp, suspect: [owner, st, adv, other]}\n";
+                       "  - {name: m, kind: match, fingerprint: fp, suspect: [owner, st, adv, ex, other]}\n";
     rn_spec s;
     rn_diags d = {0};
     int rc = rn_spec_load_text(&s, "distill.yaml", text, NULL, NULL, 0, &d);
     if (rc) rn_diags_print(&d, stderr);
     rn_diags_free(&d);
     cr_assert_eq(rc, 0);
-    int st_owner = -1, st_other = -1, nst = 0, adv = -1;
+    int st_owner = -1, st_other = -1, nst = 0, adv = -1, ex = -1;
     for (int i = 0; i < s.ntasks; i++) {
         if (strcmp(s.tasks[i].kind, "advtrain") == 0) {
             adv = i;
+            cr_assert_eq(s.tasks[i].k->produces, RN_OUT_MODEL);
+        }
+        if (strcmp(s.tasks[i].kind, "extract") == 0) {
+            ex = i;
             cr_assert_eq(s.tasks[i].k->produces, RN_OUT_MODEL);
         }
         if (strcmp(s.tasks[i].kind, "distill") != 0) continue;
@@ -346,7 +479,7 @@ Test(distill_spec, distilled_and_advtrained_are_pirated_in_ipguard) {
         if (strstr(s.tasks[i].key, "<train:other")) st_other = i;
     }
     cr_assert_eq(nst, 2);
-    cr_assert(st_owner >= 0 && st_other >= 0 && adv >= 0);
+    cr_assert(st_owner >= 0 && st_other >= 0 && adv >= 0 && ex >= 0);
     const rn_record **by = calloc((size_t)s.ntasks, sizeof *by);
     rn_record *r = calloc((size_t)s.ntasks, sizeof *r);
     ip_err e = {{0}};
@@ -373,13 +506,13 @@ Test(distill_spec, distilled_and_advtrained_are_pirated_in_ipguard) {
             seen++;
             cr_expect_eq(m->relation, RN_REL_INDEPENDENT, "%s", rn_relation_name(m->relation));
         }
-        if (m->suspect == adv) {
+        if (m->suspect == adv || m->suspect == ex) {
             seen++;
             cr_expect_eq(m->relation, RN_REL_PIRATED, "%s", rn_relation_name(m->relation));
         }
         if (m->suspect == find(&s, "train:owner")) cr_expect_eq(m->relation, RN_REL_SELF);
     }
-    cr_assert_eq(seen, 3);
+    cr_assert_eq(seen, 4);
     rn_ipguard_free(&g);
     for (int i = 0; i < s.ntasks; i++) rn_record_free(&r[i]);
     free(r), free(by);
@@ -430,5 +563,33 @@ Test(distill_spec, advtrain_cost_grows_with_steps) {
         cr_assert_lt(rn_kind_advtrain.step_cost(&s.tasks[i], &c), cost[many]);
     }
     cr_assert(cost[0] > 0 && cost[1] > 3 * cost[0], "%g %g", cost[0], cost[1]);
+    rn_spec_free(&s);
+}
+
+Test(extract_spec, cost_grows_with_queries_and_train_queries_stop_at_the_pool) {
+    const char *text =
+        SPEC_HEAD "  - {name: x, kind: extract, model: owner, queries: [100, 1000, 100000], query_data: [train, noise]}\n";
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = rn_spec_load_text(&s, "extract.yaml", text, NULL, NULL, 0, &d);
+    if (rc) rn_diags_print(&d, stderr);
+    rn_diags_free(&d);
+    cr_assert_eq(rc, 0);
+    rn_ctx c = {0};
+    c.train_limit = 1000, c.test_limit = 100;
+    double cost[2][3] = {{0}};
+    for (int i = 0; i < s.ntasks; i++) {
+        if (strcmp(s.tasks[i].kind, "extract") != 0) continue;
+        long n = rn_val_i(&s.tasks[i], "queries");
+        int noise = strcmp(rn_val_text(&s.tasks[i], "query_data"), "noise") == 0, q = n == 100 ? 0 : n == 1000 ? 1 : 2;
+        cost[noise][q] = rn_kind_extract.cost(&s.tasks[i], &c);
+        cr_assert_gt(rn_kind_extract.step_cost(&s.tasks[i], &c), 0);
+        cr_assert_lt(rn_kind_extract.step_cost(&s.tasks[i], &c), cost[noise][q]);
+    }
+    cr_assert(cost[0][0] > 0 && cost[0][1] > 5 * cost[0][0], "%g %g", cost[0][0], cost[0][1]);
+    /* a train budget beyond the pool of 1000 costs the pool (the task fails at once); noise has no pool */
+    cr_assert_eq(cost[0][2], cost[0][1]);
+    cr_assert_gt(cost[1][2], 50 * cost[1][1]);
+    cr_assert_eq(cost[1][1], cost[0][1]);
     rn_spec_free(&s);
 }

@@ -1,9 +1,10 @@
-/* The suspect-producing kinds distill and advtrain (docs/attacks.md): their
- * parameter tables, a training loop they share, and their task code. A
- * distilled student never shares a weight with the owner but learned from
- * its outputs; an adversarially fine-tuned copy moves the owner's decision
- * boundary, which IPGuard's fingerprints sit near. Both depend on the
- * owner's train task, so /ipguard counts them as pirated. */
+/* The suspect-producing kinds distill, extract and advtrain
+ * (docs/attacks.md): their parameter tables, a training loop they share, and
+ * their task code. A distilled or extracted student never shares a weight
+ * with the owner but learned from its outputs (softened logits, or only its
+ * top-1 labels); an adversarially fine-tuned copy moves the owner's decision
+ * boundary, which IPGuard's fingerprints sit near. All depend on the owner's
+ * train task, so /ipguard counts them as pirated. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,19 +42,22 @@ _Static_assert(IP_OPT_SGD == 0 && IP_OPT_ADAM == 1, "optimizer choices in enum o
 /* the optimiser's constants no key sets (Adam's betas and eps, the lr decay at milestones) */
 IP_OPTIM_INIT(distill_init, T)
 
-/* The student's architecture must be one the core builds ("" = the teacher's). */
-static int distill_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
-    (void)shape;
-    const T *t = p;
-    if (!t->arch[0]) return 0;
+/* A student's architecture (distill's and extract's `arch`) must be one the core builds ("" = the teacher's). */
+static int student_arch_check(const char *arch, const char **key, char *msg, size_t cap) {
+    if (!arch[0]) return 0;
     for (int i = 0; ip_arch_names[i]; i++)
-        if (strcmp(ip_arch_names[i], t->arch) == 0) return 0;
+        if (strcmp(ip_arch_names[i], arch) == 0) return 0;
     *key = "arch";
-    size_t len = (size_t)snprintf(msg, cap, "unknown student architecture \"%s\" (one of", t->arch);
+    size_t len = (size_t)snprintf(msg, cap, "unknown student architecture \"%s\" (one of", arch);
     for (int i = 0; ip_arch_names[i] && len < cap; i++)
         len += (size_t)snprintf(msg + len, cap - len, "%s %s", i ? "," : "", ip_arch_names[i]);
     if (len < cap) snprintf(msg + len, cap - len, ")");
     return -1;
+}
+
+static int distill_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
+    (void)shape;
+    return student_arch_check(((const T *)p)->arch, key, msg, cap);
 }
 
 static int distill_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_distill(t, out, e); }
@@ -75,6 +79,54 @@ const ip_task_def ip_distill_def = {
 #undef T
 
 void ip_distill_task_defaults(ip_distill_task *t) { ip_task_defaults(&ip_distill_def, t); }
+
+/* ---------------- extract ---------------- */
+
+#define T ip_extract_task
+static const ip_param extract_params[] = {
+    P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the owner (queried as deployed, answering with its top-1 class)"),
+    P_STR(T, "arch", arch, "",
+          "the student's architecture (docs/models.md; \"\" = the owner's); a baseline model, no passports"),
+    P_INT(T, "queries", IP_F_SIZE, queries, 5000, 1, 100000000,
+          "query budget N: images the owner labels once (query_data train: at most the training pool)"),
+    P_ENUM(T, "query_data", query_data, "train", "train|noise", NULL,
+           "query images: N drawn without replacement from the training split (data.train_limit), or uniform "
+           "pixels in [0, 1]"),
+    P_INT(T, "epochs", IP_F_INT, epochs, 10, 0, 100000, "epochs of the student on the labelled queries"),
+    P_INT(T, "batch", IP_F_INT, batch, 64, 1, 65536, "minibatch size (also the query and evaluation batch)"),
+    IP_OPTIM_ROWS(T, opt),
+    P_NAME_INT("seed", 1, 0, 2147483647,
+               "repetition: sweep it for other queries and students (the RNG seed derives from the task key)"),
+};
+_Static_assert(IP_EXTRACT_TRAIN == 0 && IP_EXTRACT_NOISE == 1, "query_data choices in enum order");
+
+IP_OPTIM_INIT(extract_init, T)
+
+static int extract_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
+    (void)shape;
+    return student_arch_check(((const T *)p)->arch, key, msg, cap);
+}
+
+static int extract_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_extract(t, out, e); }
+const ip_task_def ip_extract_def = {
+    .name = "extract",
+    .doc = "label-only model extraction: a fresh student trained on the model's top-1 answers to N queries / "
+           "IPGuard suspect; docs/attacks.md",
+    IP_ROWS(extract_params),
+    .size = sizeof(T),
+    .init = extract_init,
+    .at_data = IP_AT(T, data),
+    .at_train_limit = IP_AT(T, train_limit),
+    .at_test_limit = IP_AT(T, test_limit),
+    .at_out = IP_AT(T, out),
+    .at_seed = {IP_AT(T, seed)},
+    .at_resume = IP_AT(T, resume),
+    .check = extract_check,
+    .run = extract_run,
+};
+#undef T
+
+void ip_extract_task_defaults(ip_extract_task *t) { ip_task_defaults(&ip_extract_def, t); }
 
 /* ---------------- advtrain ---------------- */
 
@@ -260,6 +312,74 @@ done:
 }
 
 /* ------------------------------------------------------------------------- */
+/* The students of distill and extract                                       */
+
+/* Opens the owner as deployed (as finetune queries it: v2/v3 answer with
+ * the public branch; v1's only branch computes with its passports), in eval
+ * mode, with its test split, and builds the student: a baseline of `arch`
+ * ("" = the owner's) with the owner's input shape, classes, normalisation and
+ * norm kind, initialised from seed as train initialises a model. Sets
+ * teacher_test_acc. The caller frees teacher, student and test. */
+static int open_teacher_student(ip_model *teacher, ip_model *student, ip_dataset *test, const char *model_path,
+                                const char *data, size_t test_limit, const char *arch, uint64_t seed, int batch,
+                                ip_metrics *out, ip_err *e) {
+    if (ip_task_open(teacher, test, model_path, data, test_limit, e) != 0) return -1;
+    if (test->n == 0) return ip_fail_input(e, "the test split of %s is empty", data);
+    if (teacher->npassports && teacher->cfg.scheme != IP_SCHEME_V1) teacher->branch = IP_BRANCH_PUBLIC;
+    teacher->sign_loss_scale = 0;
+    if (ip_model_plan(teacher, batch, e) != 0) return -1;
+    ip_model_cfg cfg = teacher->cfg;
+    if (arch[0]) snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
+    cfg.scheme = IP_SCHEME_BASELINE;
+    snprintf(cfg.passport_layers, sizeof cfg.passport_layers, "none");
+    if (ip_model_build(student, &cfg, e) != 0 || ip_model_init(student, seed, "", e) != 0 ||
+        ip_model_plan(student, batch, e) != 0)
+        return -1;
+    double acc;
+    if (ip_evaluate(teacher, test, batch, &acc, e) != 0) return -1;
+    return ip_metrics_set(out, "teacher_test_acc", acc, e);
+}
+
+/* Fraction of test samples where teacher and student predict the same class. */
+static int agreement(ip_model *a, ip_model *b, const ip_dataset *test, int batch, double *agree, ip_err *e) {
+    int32_t *pa = malloc(test->n * sizeof *pa), *pb = malloc(test->n * sizeof *pb);
+    int rc = -1;
+    if (!pa || !pb) {
+        ip_fail(e, "out of memory");
+        goto done;
+    }
+    if (ip_predict(a, test, batch, pa, e) != 0 || ip_predict(b, test, batch, pb, e) != 0) goto done;
+    size_t same = 0;
+    for (size_t i = 0; i < test->n; i++) same += pa[i] == pb[i];
+    *agree = (double)same / (double)test->n;
+    rc = 0;
+done:
+    free(pa), free(pb);
+    return rc;
+}
+
+/* After training: the student's test_acc, its agreement with the teacher, and its checkpoint ("" = none). */
+static int finish_student(ip_model *teacher, ip_model *student, const ip_dataset *test, int batch,
+                          const char *out_path, ip_metrics *out, ip_err *e) {
+    double acc, agree;
+    if (ip_evaluate(student, test, batch, &acc, e) != 0 || ip_metrics_set(out, "test_acc", acc, e) != 0 ||
+        agreement(teacher, student, test, batch, &agree, e) != 0 || ip_metrics_set(out, "agreement", agree, e) != 0)
+        return -1;
+    return out_path[0] ? ip_ckpt_save(student, out_path, e) : 0;
+}
+
+/* The cross-entropy of the minibatch's labels, the model in training mode (extract; advtrain after its PGD) */
+static int xent_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng *rng, double *loss, ip_err *e) {
+    (void)rng, (void)e;
+    ip_model *m = l->m;
+    ip_model_zero_grad(m);
+    const float *logits = ip_model_forward(m, xb, n, 1);
+    *loss = xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, NULL);
+    ip_model_backward(m, m->dlogits, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
 /* distill                                                                   */
 
 typedef struct distill_step_ctx {
@@ -287,24 +407,6 @@ static int distill_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng
     return 0;
 }
 
-/* Fraction of test samples where teacher and student predict the same class. */
-static int agreement(ip_model *a, ip_model *b, const ip_dataset *test, int batch, double *agree, ip_err *e) {
-    int32_t *pa = malloc(test->n * sizeof *pa), *pb = malloc(test->n * sizeof *pb);
-    int rc = -1;
-    if (!pa || !pb) {
-        ip_fail(e, "out of memory");
-        goto done;
-    }
-    if (ip_predict(a, test, batch, pa, e) != 0 || ip_predict(b, test, batch, pb, e) != 0) goto done;
-    size_t same = 0;
-    for (size_t i = 0; i < test->n; i++) same += pa[i] == pb[i];
-    *agree = (double)same / (double)test->n;
-    rc = 0;
-done:
-    free(pa), free(pb);
-    return rc;
-}
-
 int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
     ip_model teacher = {0}, student = {0};
     ip_dataset train = {0}, test = {0};
@@ -315,33 +417,14 @@ int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
     if (!(t->alpha >= 0 && t->alpha <= 1)) return ip_fail(e, "alpha must be in [0, 1], got %g", t->alpha);
     if (t->batch < 1 || t->epochs < 0) return ip_fail(e, "bad batch %d / epochs %d", t->batch, t->epochs);
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_distill_def, t), e) < 0) goto done;
-    if (ip_task_open(&teacher, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
-    if (test.n == 0) {
-        ip_fail_input(e, "the test split of %s is empty", t->data);
+    if (open_teacher_student(&teacher, &student, &test, t->model_path, t->data, t->test_limit, t->arch, t->seed,
+                             t->batch, out, e) != 0)
         goto done;
-    }
     if (ip_attack_train_data(&train, t->data, t->train_limit, t->fraction, 0, e) != 0 ||
-        ip_data_match_model(&train, &teacher, e) != 0)
-        goto done;
-    /* the teacher as deployed (as finetune queries it): v2/v3 answer with the public branch; v1's only
-     * branch computes with its passports */
-    if (teacher.npassports && teacher.cfg.scheme != IP_SCHEME_V1) teacher.branch = IP_BRANCH_PUBLIC;
-    teacher.sign_loss_scale = 0;
-    if (ip_model_plan(&teacher, t->batch, e) != 0) goto done;
-    /* the student: a baseline of the chosen architecture with the teacher's input shape, classes,
-     * normalisation and norm kind */
-    ip_model_cfg cfg = teacher.cfg;
-    if (t->arch[0]) snprintf(cfg.arch, sizeof cfg.arch, "%s", t->arch);
-    cfg.scheme = IP_SCHEME_BASELINE;
-    snprintf(cfg.passport_layers, sizeof cfg.passport_layers, "none");
-    if (ip_model_build(&student, &cfg, e) != 0 || ip_model_init(&student, t->seed, "", e) != 0 ||
-        ip_model_plan(&student, t->batch, e) != 0)
-        goto done;
-    double acc;
-    if (ip_evaluate(&teacher, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "teacher_test_acc", acc, e) != 0 ||
+        ip_data_match_model(&train, &teacher, e) != 0 ||
         ip_metrics_set(out, "train_samples", (double)train.n, e) != 0)
         goto done;
-    size_t nk = (size_t)t->batch * (size_t)cfg.classes;
+    size_t nk = (size_t)t->batch * (size_t)student.cfg.classes;
     tlogits = malloc(nk * sizeof *tlogits);
     dhard = t->alpha > 0 ? malloc(nk * sizeof *dhard) : NULL;
     if (!tlogits || (t->alpha > 0 && !dhard)) {
@@ -352,13 +435,7 @@ int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e) {
     sus_loop l = {.m = &student, .train = &train, .test = &test, .epochs = t->epochs, .batch = t->batch,
                   .opt = &t->opt, .seed = t->seed, .purpose = "distill-batch", .step = distill_step, .user = &ctx,
                   .sv = &sv, .out = out};
-    if (sus_run(&l, e) != 0) goto done;
-    double agree;
-    if (ip_evaluate(&student, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "test_acc", acc, e) != 0 ||
-        agreement(&teacher, &student, &test, t->batch, &agree, e) != 0 ||
-        ip_metrics_set(out, "agreement", agree, e) != 0)
-        goto done;
-    if (t->out[0] && ip_ckpt_save(&student, t->out, e) != 0) goto done;
+    if (sus_run(&l, e) != 0 || finish_student(&teacher, &student, &test, t->batch, t->out, out, e) != 0) goto done;
     rc = 0;
 done:
     if (rc == 0) ip_saver_done(&sv);
@@ -367,6 +444,123 @@ done:
     ip_model_free(&student);
     ip_model_free(&teacher);
     ip_data_free(&train);
+    ip_data_free(&test);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* extract                                                                   */
+
+/* The query images, normalised as the owner expects, with their true labels
+ * (train) or none (noise: labels 0). Both are functions of the task seed
+ * alone: train takes the first N of a permutation of the pool keyed by
+ * (seed, "extract-queries"), noise draws image i from the stream
+ * (seed, ("extract-noise", i)); so a smaller budget's queries are the first
+ * ones of a larger budget's, and a resumed task rebuilds the same set. */
+static int extract_queries(const ip_extract_task *t, const ip_model *owner, const ip_dataset *test, ip_dataset *q,
+                           ip_err *e) {
+    size_t n = t->queries;
+    if (t->query_data == IP_EXTRACT_NOISE) {
+        if (ip_data_alloc(q, n, test->c, test->h, test->w, test->classes, e) != 0) return -1;
+        float lo[4], hi[4]; /* pixels [0, 1] under the owner's normalisation */
+        ip_data_input_range(test, lo, hi);
+        size_t plane = (size_t)test->h * (size_t)test->w, sample = (size_t)test->c * plane;
+        for (size_t i = 0; i < n; i++) {
+            ip_rng r;
+            ip_rng_init(&r, t->seed, ip_stream("extract-noise", (uint64_t)i));
+            float *x = q->x + i * sample;
+            for (size_t j = 0; j < sample; j++) x[j] = ip_rng_range(&r, lo[j / plane], hi[j / plane]);
+            q->y[i] = 0;
+        }
+    } else {
+        ip_dataset pool = {0};
+        uint32_t *perm = NULL;
+        int rc = -1;
+        if (ip_attack_train_data(&pool, t->data, t->train_limit, 1, 0, e) != 0 ||
+            ip_data_match_model(&pool, owner, e) != 0)
+            goto pool_done;
+        if (n > pool.n) {
+            char limit[64] = "";
+            if (t->train_limit) snprintf(limit, sizeof limit, " up to data.train_limit %zu", t->train_limit);
+            ip_fail_input(e,
+                          "queries: %zu query images asked but the pool of query_data train (the training split%s) "
+                          "has %zu; lower queries or use query_data: noise",
+                          n, limit, pool.n);
+            goto pool_done;
+        }
+        if (pool.n > UINT32_MAX) { /* the permutation's indices */
+            ip_fail_input(e, "the training split of %s has %zu samples, more than 2^32", t->data, pool.n);
+            goto pool_done;
+        }
+        if (!(perm = malloc(pool.n * sizeof *perm))) {
+            ip_fail(e, "out of memory for the query draw");
+            goto pool_done;
+        }
+        ip_rng r;
+        ip_rng_init(&r, t->seed, ip_stream("extract-queries", 0));
+        ip_rng_permutation(&r, perm, pool.n);
+        if (ip_data_alloc(q, n, pool.c, pool.h, pool.w, pool.classes, e) != 0) goto pool_done;
+        ip_data_gather(&pool, perm, n, q->x, q->y, 0, NULL);
+        rc = 0;
+    pool_done:
+        free(perm);
+        ip_data_free(&pool);
+        if (rc != 0) return -1;
+    }
+    memcpy(q->mean, owner->cfg.in_mean, sizeof q->mean);
+    memcpy(q->std, owner->cfg.in_std, sizeof q->std);
+    q->normalised = 1;
+    snprintf(q->name, sizeof q->name, "extract-queries");
+    return 0;
+}
+
+/* The owner answers each query once: its top-1 class replaces the label.
+ * *label_acc = the fraction of answers equal to the label they replace. */
+static int owner_answers(ip_model *owner, ip_dataset *q, int batch, double *label_acc, ip_err *e) {
+    int32_t *ans = malloc(q->n * sizeof *ans);
+    if (!ans) return ip_fail(e, "out of memory for the owner's answers");
+    if (ip_predict(owner, q, batch, ans, e) != 0) {
+        free(ans);
+        return -1;
+    }
+    size_t same = 0;
+    for (size_t i = 0; i < q->n; i++) same += ans[i] == q->y[i];
+    *label_acc = (double)same / (double)q->n;
+    memcpy(q->y, ans, q->n * sizeof *ans);
+    free(ans);
+    return 0;
+}
+
+int ip_task_extract(const ip_extract_task *t, ip_metrics *out, ip_err *e) {
+    ip_model teacher = {0}, student = {0};
+    ip_dataset queries = {0}, test = {0};
+    ip_saver sv = {0};
+    int rc = -1;
+    if (t->queries < 1) return ip_fail_input(e, "queries must be at least 1, got %zu", t->queries);
+    if (t->query_data != IP_EXTRACT_TRAIN && t->query_data != IP_EXTRACT_NOISE)
+        return ip_fail(e, "bad query_data %d", t->query_data);
+    if (t->batch < 1 || t->epochs < 0) return ip_fail(e, "bad batch %d / epochs %d", t->batch, t->epochs);
+    if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_extract_def, t), e) < 0) goto done;
+    if (open_teacher_student(&teacher, &student, &test, t->model_path, t->data, t->test_limit, t->arch, t->seed,
+                             t->batch, out, e) != 0)
+        goto done;
+    double label_acc = 0;
+    if (extract_queries(t, &teacher, &test, &queries, e) != 0 ||
+        owner_answers(&teacher, &queries, t->batch, &label_acc, e) != 0 ||
+        ip_metrics_set(out, "queries", (double)queries.n, e) != 0 ||
+        (t->query_data == IP_EXTRACT_TRAIN && ip_metrics_set(out, "query_label_acc", label_acc, e) != 0))
+        goto done;
+    sus_loop l = {.m = &student, .train = &queries, .test = &test, .epochs = t->epochs, .batch = t->batch,
+                  .opt = &t->opt, .seed = t->seed, .purpose = "extract-batch", .step = xent_step, .sv = &sv,
+                  .out = out};
+    if (sus_run(&l, e) != 0 || finish_student(&teacher, &student, &test, t->batch, t->out, out, e) != 0) goto done;
+    rc = 0;
+done:
+    if (rc == 0) ip_saver_done(&sv);
+    else ip_saver_close(&sv);
+    ip_model_free(&student);
+    ip_model_free(&teacher);
+    ip_data_free(&queries);
     ip_data_free(&test);
     return rc;
 }
@@ -440,14 +634,8 @@ static int adv_accuracy(ip_model *m, const pgd *p, const ip_dataset *test, size_
 
 /* Madry et al.: the cross-entropy of PGD examples (random start), the model in training mode */
 static int advtrain_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng *rng, double *loss, ip_err *e) {
-    (void)e;
-    ip_model *m = l->m;
-    pgd_attack(m, l->user, xb, yb, n, rng);
-    ip_model_zero_grad(m);
-    const float *logits = ip_model_forward(m, xb, n, 1);
-    *loss = xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, NULL);
-    ip_model_backward(m, m->dlogits, NULL);
-    return 0;
+    pgd_attack(l->m, l->user, xb, yb, n, rng);
+    return xent_step(l, xb, yb, n, rng, loss, e);
 }
 
 int ip_task_advtrain(const ip_advtrain_task *t, ip_metrics *out, ip_err *e) {

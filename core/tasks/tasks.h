@@ -268,6 +268,36 @@ void ip_distill_task_defaults(ip_distill_task *t);
  * epoch_train_loss. */
 int ip_task_distill(const ip_distill_task *t, ip_metrics *out, ip_err *e);
 
+/* ---------------- suspects: label-only model extraction (core/tasks/suspects.c, docs/attacks.md) ---------------- */
+
+/* Where the thief's query images come from (extract's `query_data`, in its choices' order). */
+typedef enum { IP_EXTRACT_TRAIN = 0, IP_EXTRACT_NOISE = 1 } ip_extract_source;
+
+typedef struct ip_extract_task {
+    char model_path[1024];    /* the owner, queried as deployed */
+    char data[1024];          /* the owner's data source ("kind:path") */
+    size_t train_limit;       /* the owner's training limit: the pool of query_data train */
+    size_t test_limit;
+    char arch[32];            /* the student's architecture ("" = the owner's) */
+    size_t queries;           /* N >= 1: the query budget, images the owner labels */
+    int query_data;           /* ip_extract_source */
+    int epochs, batch;
+    ip_optim_cfg opt;
+    uint64_t seed;            /* the queries drawn, the student's initialisation and the sample order */
+    char out[1024];           /* the student's checkpoint ("" = do not save) */
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
+} ip_extract_task;
+
+void ip_extract_task_defaults(ip_extract_task *t);
+/* Draws N query images (training split or uniform noise), has the owner
+ * answer each once with its top-1 class, and trains a fresh baseline student
+ * (the owner's input normalisation and norm kind) with cross-entropy on those
+ * answers only. Metrics: test_acc (student), teacher_test_acc, agreement,
+ * queries, query_label_acc (query_data train: answers equal to the true
+ * label), train_loss; arrays epoch_test_acc, epoch_train_loss. A budget
+ * beyond the training pool is an input error naming `queries`. */
+int ip_task_extract(const ip_extract_task *t, ip_metrics *out, ip_err *e);
+
 /* ---------------- suspects: PGD adversarial fine-tuning (core/tasks/suspects.c) ---------------- */
 
 typedef struct ip_advtrain_task {

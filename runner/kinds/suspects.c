@@ -1,8 +1,10 @@
-/* The suspect-producing kinds distill and advtrain as the runner schedules
+/* The suspect-producing kinds distill, extract and advtrain as the runner schedules
  * them. Their keys: core/tasks/suspects.c. A referenced model's architecture
  * is unknown here: it is costed as small-p, a student as its `arch` (small-p
  * when it is the teacher's); a training pass costs 3 forwards, a PGD step 3
  * (a forward and a backward to the input). */
+#include <string.h>
+
 #include "cost.h"
 
 static double student_mflop(const rn_task *t) {
@@ -28,6 +30,33 @@ static double distill_step_cost(const rn_task *t, const rn_ctx *c) {
 }
 
 const rn_kind rn_kind_distill = {&ip_distill_def, RN_OUT_MODEL, distill_cost, NULL, NULL, distill_step_cost};
+
+/* The queries the owner labels: N, at most the training pool when they are drawn from it. */
+static double extract_queries(const rn_task *t, const rn_ctx *c) {
+    double n = (double)rn_val_i(t, "queries"), pool = rn_data_images(c, 1);
+    const char *src = rn_val_text(t, "query_data");
+    return src && strcmp(src, "noise") == 0 ? n : n < pool ? n : pool;
+}
+
+/* the N queries through the owner once; per epoch the student's training pass (3) on them and its test
+ * evaluation; the owner's evaluation before, the student's and the agreement's two after */
+static double extract_cost(const rn_task *t, const rn_ctx *c) {
+    double ep = (double)rn_val_i(t, "epochs"), n = extract_queries(t, c), test = rn_data_images(c, 0);
+    return rn_seconds_for(n, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(n * ep, student_mflop(t), 3) +
+           rn_seconds_for(test * (ep + 2), student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + 0.05;
+}
+
+/* The longest stretch between two checkpoints: the labelling of every query before the first one, or a
+ * minibatch plus the evaluations that may follow it (as distill's, without the teacher's pass). */
+static double extract_step_cost(const rn_task *t, const rn_ctx *c) {
+    double b = (double)rn_val_i(t, "batch"), test = rn_data_images(c, 0);
+    double first = rn_seconds_for(extract_queries(t, c) + test, RN_SMALL_P_MFLOP, 1);
+    double step = rn_seconds_for(b, student_mflop(t), 3) + rn_seconds_for(test * 3, student_mflop(t), 1) +
+                  rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1);
+    return first > step ? first : step;
+}
+
+const rn_kind rn_kind_extract = {&ip_extract_def, RN_OUT_MODEL, extract_cost, NULL, NULL, extract_step_cost};
 
 /* per epoch: PGD (steps x 3) and the training pass (3) on the attacker's samples, a test evaluation; PGD on
  * adv_eval test images and two clean evaluations before and after */
