@@ -387,6 +387,35 @@ Test(resume, fingerprint_equals_uninterrupted) {
     check_resume(&c, schedules, 4, 0);
 }
 
+Test(resume, cae_fingerprint_equals_uninterrupted) {
+    /* method cae: 12 points in batches of 5, 5, 2, every one taking all 20 Adam steps through the owner,
+     * two surrogates and two references (their dropout draws keyed by point and step) */
+    ip_fingerprint_task t;
+    ip_fingerprint_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("cae_owner", IP_SCHEME_BASELINE, IP_NORM_BN));
+    snprintf(t.surrogates, sizeof t.surrogates, "%s,%s", owner("cae_s1", IP_SCHEME_BASELINE, IP_NORM_GN),
+             owner("cae_s2", IP_SCHEME_V1, IP_NORM_BN));
+    snprintf(t.references, sizeof t.references, "%s,%s", owner("cae_r1", IP_SCHEME_V2, IP_NORM_BN),
+             owner("cae_r2", IP_SCHEME_BASELINE, IP_NORM_GN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.fp.method = IP_FP_METHOD_CAE;
+    t.fp.points = 12, t.fp.batch = 5, t.fp.cae.iterations = 20, t.fp.cae.eps = 0.3f, t.fp.cae.tau = 0;
+    t.fp.lr = 0.05f;
+    ip_metrics mt;
+    ip_metrics_init(&mt);
+    ip_err e = {{0}};
+    stop_at(0);
+    cr_assert_eq(ip_task_fingerprint(&t, &mt, &e), 0, "%s", e.msg);
+    double kept = ip_metrics_get(&mt, "points");
+    ip_metrics_free(&mt);
+    cr_assert(kept > 0, "no point kept: the comparison would be empty");
+    const long inside[] = {7, 0}, second[] = {25, 0}, across[] = {2, 20, 2, 0};
+    const long *const schedules[] = {at_first, inside, second, across};
+    resume_case c = {&ip_fingerprint_def, &t, IP_AT(ip_fingerprint_task, out), same_fingerprint, fp_timings};
+    check_resume(&c, schedules, 4, 0);
+}
+
 /* ---------------- fake1 ---------------- */
 
 static const char *const fake1_timings[] = {"passports_per_s", "key_seconds", "eval_seconds", NULL};

@@ -32,6 +32,12 @@
 #define IP_FP_FORMAT_VERSION 1
 
 typedef enum { IP_FP_INIT_TRAIN = 0, IP_FP_INIT_NOISE = 1 } ip_fp_init;
+/* How points are made: IPGuard's boundary points, or conferrable adversarial
+ * examples (cae.h). Both give the same file and are matched the same way. */
+typedef enum { IP_FP_METHOD_IPGUARD = 0, IP_FP_METHOD_CAE = 1 } ip_fp_method;
+const char *ip_fp_method_name(ip_fp_method v);      /* "ipguard" | "cae" */
+/* Most models one generation runs (the owner, the surrogates, the references). */
+#define IP_FP_MAX_MODELS 33
 typedef enum { IP_FP_TARGET_RANDOM = 0, IP_FP_TARGET_LEAST = 1 } ip_fp_target;
 
 const char *ip_fp_init_name(ip_fp_init v);          /* "train" | "noise" */
@@ -45,7 +51,17 @@ int ip_fp_branch_parse(const char *s, int *out);
  * v2/v3 (what a thief deploys), private otherwise (v1 always uses its passport). */
 ip_branch ip_fp_resolve_branch(const ip_model *m, int branch);
 
+/* Conferrable adversarial examples (Lukas et al., ICLR 2021; cae.h, docs/fingerprint.md). */
+typedef struct ip_cae_cfg {
+    float eps;            /* L-inf radius around the seed, pixel units (default 0.1) */
+    int iterations;       /* Adam steps, all taken (default 100) */
+    float alpha, beta, gamma; /* the loss's weights (default 1, 1, 1) */
+    float dropout;        /* probability a surrogate or reference sits out an iteration (default 0.3) */
+    float tau;            /* a point is kept when its conferrability score reaches tau (default 0.85) */
+} ip_cae_cfg;
+
 typedef struct ip_fp_cfg {
+    ip_fp_method method;  /* default IPGuard */
     size_t points;        /* K: seeds optimised (default 100) */
     float margin;         /* k, in logits (default 1) */
     ip_fp_init init;      /* seeds: training images (default) or uniform noise in the valid range */
@@ -55,6 +71,7 @@ typedef struct ip_fp_cfg {
     int batch;            /* points optimised together (0 = all K, capped at ~1 GB of activations) */
     uint64_t seed;        /* seed images / noise / targets (default 1) */
     int branch;           /* -1 = ip_fp_resolve_branch's default */
+    ip_cae_cfg cae;       /* method cae */
 } ip_fp_cfg;
 
 void ip_fp_defaults(ip_fp_cfg *c);

@@ -38,8 +38,17 @@ static int write_attrs(hid_t f, const ip_fingerprint *fp) {
         ip_h5_attr_write(f, "seed", H5T_STD_U64LE, H5T_NATIVE_ULLONG, -1, &seed) < 0 ||
         ip_h5_attr_str(f, "init", ip_fp_init_name(c->init)) < 0 ||
         ip_h5_attr_str(f, "target", ip_fp_target_name(c->target)) < 0 ||
-        ip_h5_attr_str(f, "branch", ip_fp_branch_name(c->branch)) < 0)
+        ip_h5_attr_str(f, "branch", ip_fp_branch_name(c->branch)) < 0 ||
+        ip_h5_attr_str(f, "method", ip_fp_method_name(c->method)) < 0)
         return -1;
+    if (c->method == IP_FP_METHOD_CAE) {
+        const ip_cae_cfg *k = &c->cae;
+        float v[6] = {k->eps, k->alpha, k->beta, k->gamma, k->dropout, k->tau};
+        const char *n[6] = {"cae_eps", "cae_alpha", "cae_beta", "cae_gamma", "cae_dropout", "cae_tau"};
+        for (int i = 0; i < 6; i++)
+            if (ip_h5_attr_write(f, n[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, &v[i]) < 0) return -1;
+        if (ip_h5_attr_i32(f, "cae_iterations", k->iterations) < 0) return -1;
+    }
 #ifdef IPSWEEP_VERSION
     return ip_h5_attr_str(f, "software", "ipsweep " IPSWEEP_VERSION);
 #else
@@ -127,6 +136,18 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
     if (ip_fp_target_parse(s, &c->target) != 0) return ip_fail(e, "unknown target \"%s\"", s);
     if (ip_h5_attr_read_str(f, "/", "branch", s, sizeof s, e) < 0) return -1;
     if (ip_fp_branch_parse(s, &c->branch) != 0) return ip_fail(e, "unknown branch \"%s\"", s);
+    /* files before methods are IPGuard's; a CAE file's options are read back for people, not used */
+    c->method = IP_FP_METHOD_IPGUARD;
+    if (H5Aexists(f, "method") > 0) {
+        if (ip_h5_attr_read_str(f, "/", "method", s, sizeof s, e) < 0) return -1;
+        if (!strcmp(s, "cae")) c->method = IP_FP_METHOD_CAE;
+        else if (strcmp(s, "ipguard")) return ip_fail(e, "unknown method \"%s\"", s);
+    }
+    if (c->method == IP_FP_METHOD_CAE &&
+        (ip_h5_attr_read_num(f, "/", "cae_eps", H5T_NATIVE_FLOAT, H5T_FLOAT, 0, &c->cae.eps, e) < 0 ||
+         ip_h5_attr_read_num(f, "/", "cae_tau", H5T_NATIVE_FLOAT, H5T_FLOAT, 0, &c->cae.tau, e) < 0 ||
+         ip_h5_attr_read_num(f, "/", "cae_iterations", H5T_NATIVE_INT, H5T_INTEGER, 0, &c->cae.iterations, e) < 0))
+        return -1;
     if (fp->n > (size_t)INT32_MAX) return ip_fail(e, "too many points (%zu)", fp->n);
     /* the attributes are claims: /x must hold exactly that many points before
      * anything is allocated from them */

@@ -65,6 +65,8 @@ static const char *type_desc(const ip_param *p, char *buf, size_t cap) {
     case IP_P_MODEL: snprintf(buf, cap, "a model"); break;
     case IP_P_FINGERPRINT: snprintf(buf, cap, "a fingerprint"); break;
     case IP_P_INTLIST: snprintf(buf, cap, "a list of increasing integers in [%s, %s], e.g. \"100,150\"", a, b); break;
+    case IP_P_COPIES:
+    case IP_P_OTHERS: snprintf(buf, cap, "a set of models"); break;
     }
     return buf;
 }
@@ -195,6 +197,8 @@ int ip_value_parse(const ip_param *p, const char *text, ip_value *v, int32_t *li
         return 0;
     case IP_P_MODEL:
     case IP_P_FINGERPRINT:
+    case IP_P_COPIES:
+    case IP_P_OTHERS:
     case IP_P_STRING:
         if (p->field == IP_F_STR && strlen(text) >= p->size) {
             snprintf(msg, cap, "value is longer than %zu characters", p->size - 1);
@@ -205,6 +209,29 @@ int ip_value_parse(const ip_param *p, const char *text, ip_value *v, int32_t *li
     }
     snprintf(msg, cap, "unknown parameter type");
     return -1;
+}
+
+int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, char *msg, size_t msgcap) {
+    int n = 0;
+    if (!list[0]) return 0;
+    for (const char *p = list;;) {
+        size_t l = strcspn(p, (char[]){IP_PATH_SET_SEP, 0});
+        if (l == 0) {
+            snprintf(msg, msgcap, "empty path in the list \"%s\" (paths separated by '%c')", list, IP_PATH_SET_SEP);
+            return -1;
+        }
+        if (n >= cap) {
+            snprintf(msg, msgcap, "more than %d paths in the list", cap);
+            return -1;
+        }
+        out[n] = p, len[n] = l, n++;
+        if (!p[l]) return n;
+        p += l + 1;
+        if (!*p) {
+            snprintf(msg, msgcap, "the list \"%s\" ends with '%c'", list, IP_PATH_SET_SEP);
+            return -1;
+        }
+    }
 }
 
 int ip_param_default(const ip_param *p, ip_value *v, int32_t *list_buf) {

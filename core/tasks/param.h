@@ -35,11 +35,25 @@ typedef enum {
     IP_P_ENUM,        /* one of `choices` ("a|b|c") */
     IP_P_MODEL,       /* a model: in a spec the name of an entry producing one; on a command line a checkpoint path */
     IP_P_FINGERPRINT, /* a fingerprint: an entry name in a spec, a fingerprint file on a command line */
-    IP_P_INTLIST      /* "a,b,c": strictly increasing integers in [min, max], at most IP_MAX_INT_LIST */
+    IP_P_INTLIST,     /* "a,b,c": strictly increasing integers in [min, max], at most IP_MAX_INT_LIST */
+    /* Sets of models, relative to the task's own `model` key (a defender's
+     * surrogates and reference models). In a spec: an entry name or a list of
+     * them; unlike IP_P_MODEL they do not sweep: each task takes every
+     * instance that stands in the relation to its `model`, all at once (at
+     * most IP_MAX_MODEL_SET). On a command line: checkpoint paths separated
+     * by IP_PATH_SET_SEP. */
+    IP_P_COPIES,      /* the instances that derive from the task's model (its dependencies lead to it) */
+    IP_P_OTHERS       /* the instances that neither are the task's model nor derive from it */
 } ip_ptype;
 
-/* A reference to another task's output (its instances become dependencies in a spec). */
-#define IP_P_IS_REF(type) ((type) == IP_P_MODEL || (type) == IP_P_FINGERPRINT)
+/* A reference to other tasks' output (its instances become dependencies in a spec). */
+#define IP_P_IS_SET(type) ((type) == IP_P_COPIES || (type) == IP_P_OTHERS)
+#define IP_P_IS_REF(type) ((type) == IP_P_MODEL || (type) == IP_P_FINGERPRINT || IP_P_IS_SET(type))
+#define IP_MAX_MODEL_SET 16
+/* The one rule of a set's stored form: its paths joined by this character
+ * (the runner's checkpoint paths never contain it: the spec loader refuses an
+ * output directory that does). */
+#define IP_PATH_SET_SEP ','
 #define IP_MAX_INT_LIST 8
 
 /* The C type of the struct field a value lands in. */
@@ -75,7 +89,7 @@ typedef struct ip_value {
     union {
         int64_t i;           /* INT; BOOL 0/1; ENUM: index in choices */
         double f;            /* FLOAT */
-        const char *s;       /* STRING; MODEL/FINGERPRINT: the file path ("" = none) */
+        const char *s;       /* STRING; MODEL/FINGERPRINT: the file path ("" = none); a set: paths joined by IP_PATH_SET_SEP */
         const int32_t *list; /* INTLIST: list[0] = n, then the n items */
     } u;
 } ip_value;
@@ -151,6 +165,11 @@ int ip_param_default(const ip_param *p, ip_value *v, int32_t *list_buf);
 /* The index of s in an ENUM row's choices, or -1. */
 int ip_param_choice(const ip_param *p, const char *s);
 
+/* Splits a set's stored paths (IP_PATH_SET_SEP): up to cap paths into
+ * out[i] (each a pointer into `list` and its length). Returns their count,
+ * or -1 with msg when there are more than cap, or an empty item. */
+int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, char *msg, size_t msgcap);
+
 /* Table rows. FIELD is a member designator of the task struct S (e.g.
  * train.opt.lr); the default is one literal, both value and text. */
 #define IP_FIELD_(S, FIELD) offsetof(S, FIELD), sizeof(((S *)0)->FIELD)
@@ -166,6 +185,8 @@ int ip_param_choice(const ip_param *p, const char *s);
     {name, IP_P_ENUM, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, choices, NULL, doc}
 /* a reference: the path lands in FIELD; def NULL = required, "" = optional */
 #define P_REF(S, name, type, FIELD, def, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, NULL, NULL, doc}
+/* a set of models (IP_P_COPIES / IP_P_OTHERS), optional ("" = none): the joined paths land in FIELD */
+#define P_SET(S, name, type, FIELD, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), "", 0, 0, 0, NULL, NULL, doc}
 /* a key that only names the task (a repetition): no field */
 /* The optimiser's keys of a kind that trains (train, distill, advtrain): one
  * home for their names, defaults, bounds and docs. OPT is the struct's

@@ -218,6 +218,8 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e);
 
 typedef struct ip_fingerprint_task {
     char model_path[1024];   /* the owner */
+    /* method cae: the defender's surrogates and references, paths joined by IP_PATH_SET_SEP (param.h) */
+    char surrogates[IP_MAX_MODEL_SET * 1024], references[IP_MAX_MODEL_SET * 1024];
     char data[1024];         /* data source: train split = seeds, test split = owner_acc and the clip range */
     size_t train_limit, test_limit;
     ip_fp_cfg fp;
@@ -226,9 +228,12 @@ typedef struct ip_fingerprint_task {
 } ip_fingerprint_task;
 
 void ip_fingerprint_task_defaults(ip_fingerprint_task *t);
-/* Metrics: points_requested, points (converged), unconverged, iters_mean,
- * iters_max (over all requested points), points_per_s, seconds, owner_acc;
- * arrays iterations and converged (per requested point). */
+/* Metrics: points_requested, points (kept), unconverged (seeds that gave no
+ * point), iters_mean, iters_max (over all requested points), points_per_s,
+ * seconds, owner_acc; arrays iterations and converged (1 = kept, per
+ * requested point). Method cae adds surrogates, references (counts),
+ * seeds_wrong, not_adversarial, low_score (why seeds gave no point, cae.h)
+ * and score_mean, hard_score_mean (the conferrability of the kept points). */
 int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e);
 
 typedef struct ip_match_task {

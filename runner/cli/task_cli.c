@@ -22,6 +22,8 @@ static const char *metavar(const ip_param *p) {
     case IP_P_ENUM: return strlen(p->choices) < 24 ? p->choices : "NAME";
     case IP_P_MODEL:
     case IP_P_FINGERPRINT: return "FILE.h5";
+    case IP_P_COPIES:
+    case IP_P_OTHERS: return "FILE.h5,...";
     case IP_P_INTLIST: return "N,N";
     default: return "TEXT";
     }

@@ -2,14 +2,36 @@
  * Their keys: core/tasks/ipguard.c. */
 #include "cost.h"
 
-/* The owner's architecture is unknown here: small-p's ~15 MFLOP per forward,
- * 3 forwards' worth per iteration (forward + backward to the inputs and
- * weights), ~100 iterations per point on average (capped by max_iter). */
-static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
+#include "../../core/ipguard/fingerprint.h" /* ip_fp_method: the `method` choice's index */
+
+/* Models a point's iteration runs: the owner (ipguard), or the owner, its
+ * surrogates and its references (cae: each set's members, counted in its
+ * joined paths). */
+static double fp_models(const rn_task *t) {
+    if (rn_val_i(t, "method") != IP_FP_METHOD_CAE) return 1;
+    double n = 1;
+    for (const char *k[] = {"surrogates_path", "references_path"}, **q = k; q < k + 2; q++) {
+        const char *paths = rn_task_get(t, *q);
+        if (paths && *paths) n++;
+        for (const char *p = paths; p && *p; p++) n += *p == IP_PATH_SET_SEP;
+    }
+    return n;
+}
+
+/* Adam steps a point takes: cae all `iterations`; ipguard ~100 on average (capped by max_iter). */
+static double fp_iterations(const rn_task *t) {
+    if (rn_val_i(t, "method") == IP_FP_METHOD_CAE) return (double)rn_val_i(t, "iterations");
     double iters = (double)rn_val_i(t, "max_iter");
-    if (iters > 100) iters = 100;
+    return iters > 100 ? 100 : iters;
+}
+
+/* The owner's architecture is unknown here: small-p's ~15 MFLOP per forward,
+ * 3 forwards' worth per iteration and model (forward + backward to the inputs
+ * and weights). */
+static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
     double test = rn_data_images(c, 0);
-    return (double)rn_val_i(t, "points") * (iters + 1) * 3 * 15e6 / 60e9 + test * 15e6 / 60e9 + 0.5;
+    return (double)rn_val_i(t, "points") * (fp_iterations(t) + 1) * fp_models(t) * 3 * 15e6 / 60e9 +
+           test * 15e6 / 60e9 + 0.5;
 }
 
 /* A step, for when it checkpoints between Adam iterations: one iteration
@@ -17,7 +39,7 @@ static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
 static double fingerprint_step_cost(const rn_task *t, const rn_ctx *c) {
     (void)c;
     double points = (double)rn_val_i(t, "points"), batch = (double)rn_val_i(t, "batch");
-    return (batch > 0 && batch < points ? batch : points) * 3 * 15e6 / 60e9;
+    return (batch > 0 && batch < points ? batch : points) * fp_models(t) * 3 * 15e6 / 60e9;
 }
 
 static double match_cost(const rn_task *t, const rn_ctx *c) {

@@ -63,6 +63,15 @@ const ip_value *rn_task_val(const rn_task *t, const char *name) {
     return p ? &t->vals[p - t->k->def->params] : NULL;
 }
 
+int rn_task_descends(const rn_task *tasks, int id, int anc, int *seen, int mark) {
+    if (id == anc) return 1;
+    if (seen[id] == mark) return 0;
+    seen[id] = mark;
+    for (int d = 0; d < tasks[id].ndeps; d++)
+        if (rn_task_descends(tasks, tasks[id].deps[d], anc, seen, mark)) return 1;
+    return 0;
+}
+
 /* The values of a hand-built task and the texts they point at. */
 typedef struct rn_task_own {
     ip_value vals[RN_MAX_KEYS];

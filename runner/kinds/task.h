@@ -68,6 +68,12 @@ const char *rn_task_get(const rn_task *t, const char *name);
 /* The typed value of key `name` of the task's kind, or NULL. */
 const ip_value *rn_task_val(const rn_task *t, const char *name);
 
+/* Does task `id` derive from task `anc` (is it, or is `anc` among its
+ * transitive dependencies)? tasks: the spec's list; seen: ntasks ints of
+ * scratch, stamped with `mark` (a fresh mark per question). The one rule of
+ * "a copy of" for IPGuard's relations and the model sets (IP_P_COPIES). */
+int rn_task_descends(const rn_task *tasks, int id, int anc, int *seen, int mark);
+
 /* Tasks built by hand (tests, tools; a spec's tasks live in its arena):
  * rn_task_init gives every key its default (key, name and checkpoint ""),
  * rn_task_set parses text by the key's row, once (a reference: `name` sets

@@ -8,7 +8,7 @@
 #include "../../core/ipguard/fingerprint.h"
 
 const char *rn_relation_name(rn_relation r) {
-    return r == RN_REL_SELF ? "self" : r == RN_REL_PIRATED ? "pirated" : "independent";
+    return r == RN_REL_SELF ? "self" : r == RN_REL_PIRATED ? "pirated" : r == RN_REL_MAKER ? "maker" : "independent";
 }
 
 static const rn_record *done(const rn_record *const *rec, int i) {
@@ -22,16 +22,6 @@ static int ref_id(const rn_spec *s, const rn_task *t, const char *param) {
     for (int d = 0; d < t->ndeps; d++)
         if (strcmp(s->tasks[t->deps[d]].key, key) == 0) return t->deps[d];
     return -1;
-}
-
-/* Is `anc` task `id` or one of its (transitive) dependencies? seen: scratch, ntasks ints, stamped with mark. */
-static int descends(const rn_spec *s, int id, int anc, int *seen, int mark) {
-    if (id == anc) return 1;
-    if (seen[id] == mark) return 0;
-    seen[id] = mark;
-    for (int d = 0; d < s->tasks[id].ndeps; d++)
-        if (descends(s, s->tasks[id].deps[d], anc, seen, mark)) return 1;
-    return 0;
 }
 
 static int find_fp(const rn_ipguard *g, int fp) {
@@ -70,7 +60,8 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
             F->fingerprint = fp;
             F->owner = owner;
             const char *k = rn_task_get(&s->tasks[fp], "k"), *fpr = rn_task_get(&s->tasks[fp], "fpr");
-            F->k = k ? atof(k) : NAN;
+            const char *method = rn_task_get(&s->tasks[fp], "method");
+            F->k = k && !(method && !strcmp(method, "cae")) ? atof(k) : NAN; /* a CAE has no margin */
             F->fpr_target = fpr ? atof(fpr) : 0.05;
         }
         rn_ipg_match *m = &g->matches[g->nmatches++];
@@ -80,9 +71,12 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
         m->rate = rate;
         const ip_value *cv = rn_task_val(t, "calibration");
         m->calibration = cv && cv->u.i;
-        m->relation = sus == owner                            ? RN_REL_SELF
-                      : descends(s, sus, owner, seen, ++mark) ? RN_REL_PIRATED
-                                                              : RN_REL_INDEPENDENT;
+        int maker = 0;
+        for (int d = 0; d < s->tasks[fp].ndeps; d++) maker |= s->tasks[fp].deps[d] == sus && sus != owner;
+        m->relation = sus == owner                                           ? RN_REL_SELF
+                      : maker                                                ? RN_REL_MAKER
+                      : rn_task_descends(s->tasks, sus, owner, seen, ++mark) ? RN_REL_PIRATED
+                                                                             : RN_REL_INDEPENDENT;
     }
     for (int f = 0; f < g->nfps; f++) {
         rn_ipg_fingerprint *F = &g->fps[f];

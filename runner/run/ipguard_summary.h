@@ -14,7 +14,11 @@
 
 #define RN_IPG_THRESHOLDS IP_IPGUARD_NT /* t = 0, 0.01, ..., 1 */
 
-typedef enum { RN_REL_SELF = 0, RN_REL_PIRATED, RN_REL_INDEPENDENT } rn_relation;
+/* RN_REL_MAKER: a model the fingerprint was made with (a CAE surrogate or
+ * reference: a dependency of the fingerprint task other than its owner). Like
+ * the owner itself it is shown but left out of every figure of merit: its
+ * matching rate says nothing about unseen copies or independent models. */
+typedef enum { RN_REL_SELF = 0, RN_REL_PIRATED, RN_REL_INDEPENDENT, RN_REL_MAKER } rn_relation;
 const char *rn_relation_name(rn_relation r);
 
 /* One done match task. */

@@ -120,6 +120,8 @@ int rn_pack_task(rn_buf *b, const rn_task *t) {
         case IP_P_STRING:
         case IP_P_MODEL:
         case IP_P_FINGERPRINT:
+        case IP_P_COPIES:
+        case IP_P_OTHERS:
             if (put_str(b, v->u.s ? v->u.s : "")) return -1;
             break;
         case IP_P_INTLIST: {
@@ -159,6 +161,8 @@ int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a) {
         case IP_P_STRING:
         case IP_P_MODEL:
         case IP_P_FINGERPRINT:
+        case IP_P_COPIES:
+        case IP_P_OTHERS:
             if (!(v->u.s = get_astr(b, a))) return -1;
             v->text = v->u.s;
             break;

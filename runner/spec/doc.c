@@ -9,7 +9,9 @@ void doc_cell(FILE *f, const char *s) {
 }
 
 void rn_spec_doc_kinds(FILE *f) {
-    static const char *const tnames[] = {"int", "float", "string", "bool", "enum", "model", "fingerprint", "int list"};
+    static const char *const tnames[] = {"int",         "float",    "string",     "bool",      "enum",
+                                         "model",       "fingerprint", "int list", "model set", "model set"};
+    _Static_assert(IP_P_OTHERS == 9, "a name for every parameter type");
     for (int i = 0; rn_kinds[i]; i++) {
         const rn_kind *k = rn_kinds[i];
         int train = is_models_kind(k);
@@ -49,6 +51,10 @@ void rn_spec_doc_kinds(FILE *f) {
                 fputs("a model's name", f);
             } else if (kk->type == IP_P_FINGERPRINT) {
                 fputs("a fingerprint entry's name", f);
+            } else if (kk->type == IP_P_COPIES) {
+                fputs("model entries: their instances derived from `model`", f);
+            } else if (kk->type == IP_P_OTHERS) {
+                fputs("model entries: their instances independent of `model`", f);
             }
             fputs(" | ", f);
             doc_cell(f, kk->doc);

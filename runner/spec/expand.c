@@ -145,6 +145,7 @@ double count_entry(ctx *c, int ei) {
     int seen_group[RN_MAX_KEYS + 1] = {0};
     for (int i = 0; i < e->eff.n; i++) {
         setting *s = &e->eff.v[i];
+        if (IP_P_IS_SET(s->key->type)) continue; /* a set does not sweep: each task takes its members at once */
         if (IP_P_IS_REF(s->key->type)) {
             double n = 0;
             for (int j = 0; j < s->nvals; j++) {
@@ -279,6 +280,84 @@ int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
     return id + S;
 }
 
+/* The model sets of task t (IP_P_COPIES / IP_P_OTHERS): every instance of
+ * the entries a set names that stands in its relation to the task's `model`
+ * (rn_task_descends), in the order the entries list them. Each becomes a
+ * dependency; the value's text is the entry names as written, its path the
+ * members' checkpoints joined by IP_PATH_SET_SEP. An empty set, or one past
+ * IP_MAX_MODEL_SET, is an error at the key. */
+static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, const int *key_set) {
+    entry *e = &c->ent[ei];
+    const ip_task_def *d = t->k->def;
+    const ip_param *mp = ip_task_param(d, "model");
+    int owner = -1;
+    if (mp && mp->type == IP_P_MODEL)
+        for (int q = 0; q < t->ndeps && owner < 0; q++)
+            if (t->vals[mp - d->params].u.s == c->tasks[t->deps[q]].checkpoint) owner = t->deps[q];
+    int *seen = calloc((size_t)c->ntasks, sizeof *seen), mark = 0, rc = 0;
+    sbuf names = {0}, paths = {0};
+    if (!seen) {
+        c->oom = 1;
+        return -1;
+    }
+    for (int q = 0; q < d->nparams && rc == 0; q++) {
+        const ip_param *p = &d->params[q];
+        if (!IP_P_IS_SET(p->type) || key_set[q] < 0) continue;
+        const setting *s = &e->eff.v[key_set[q]];
+        if (owner < 0) {
+            err_at(c, s->node, s->path, "%s needs the task's model (its `model` key) to choose its members", p->name);
+            e->bad = 1;
+            break;
+        }
+        names.len = paths.len = 0;
+        int count = 0;
+        for (int j = 0; j < s->nvals; j++) {
+            if (s->refs[j] < 0) continue;
+            if (names.len) ip_strbuf_add(&names, ",");
+            ip_strbuf_add(&names, s->vals[j].text);
+            const entry *r = &c->ent[s->refs[j]];
+            for (int i = 0; i < r->ninst; i++) {
+                int id = r->inst[i];
+                int copy = id != owner && rn_task_descends(c->tasks, id, owner, seen, ++mark);
+                int other = id != owner && !copy;
+                if (!(p->type == IP_P_COPIES ? copy : other)) continue;
+                const char *path = c->tasks[id].checkpoint;
+                if (strchr(path, IP_PATH_SET_SEP)) {
+                    err_at(c, c->output_node, "output", "the output directory \"%s\" contains '%c', which separates "
+                           "the paths of a model set (%s): choose another", c->s->outdir, IP_PATH_SET_SEP, p->name);
+                    e->bad = 1;
+                    rc = -1;
+                    break;
+                }
+                if (++count > IP_MAX_MODEL_SET) break;
+                if (paths.len) ip_strbuf_add(&paths, (char[]){IP_PATH_SET_SEP, 0});
+                ip_strbuf_add(&paths, path);
+                deps[t->ndeps++] = id;
+            }
+        }
+        if (rc != 0) break;
+        if (count == 0 || count > IP_MAX_MODEL_SET) {
+            if (count == 0)
+                err_at(c, s->node, s->path, "no instance of %s is %s %s", names.p ? names.p : "",
+                       p->type == IP_P_COPIES ? "derived from" : "independent of", c->tasks[owner].key);
+            else err_at(c, s->node, s->path, "%s has more than %d members for %s", p->name, IP_MAX_MODEL_SET,
+                        c->tasks[owner].key);
+            e->bad = 1;
+            rc = -1;
+            break;
+        }
+        if (names.oom || paths.oom || !(vals[q].text = sstrdup(c, names.p)) ||
+            !(vals[q].u.s = sstrdup(c, paths.p))) {
+            c->oom = 1;
+            rc = -1;
+        }
+    }
+    free(seen);
+    ip_strbuf_free(&names);
+    ip_strbuf_free(&paths);
+    return rc;
+}
+
 void expand_entry(ctx *c, int ei) {
     entry *e = &c->ent[ei];
     const rn_kind *k = e->kind;
@@ -303,6 +382,11 @@ void expand_entry(ctx *c, int ei) {
             if (e->eff.v[i].key == &k->def->params[q]) key_set[q] = i;
         if (!IP_P_IS_REF(e->eff.v[i].key->type) && !(fin[i] = setting_final(c, &e->eff.v[i]))) return;
         if (done[i]) continue;
+        if (IP_P_IS_SET(e->eff.v[i].key->type)) { /* no axis: filled per task (fill_sets) */
+            done[i] = 1;
+            setaxis[i] = -1;
+            continue;
+        }
         axis *a = &ax[nax];
         memset(a, 0, sizeof *a);
         setting *s = &e->eff.v[i];
@@ -341,10 +425,16 @@ void expand_entry(ctx *c, int ei) {
     if (!ename) return;
     /* which keys are swept (the same for every instance) and whether any is a reference */
     uint64_t swept = 0;
-    int nrefs = 0;
+    int nrefs = 0, has_sets = 0;
     for (int q = 0; q < nk; q++) {
-        if (key_set[q] >= 0 && ax[setaxis[key_set[q]]].n > 1) swept |= 1ull << q;
-        nrefs += IP_P_IS_REF(k->def->params[q].type) && key_set[q] >= 0;
+        if (key_set[q] >= 0 && setaxis[key_set[q]] >= 0 && ax[setaxis[key_set[q]]].n > 1) swept |= 1ull << q;
+        if (key_set[q] >= 0 && IP_P_IS_SET(k->def->params[q].type)) {
+            const setting *st = &e->eff.v[key_set[q]];
+            for (int j = 0; j < st->nvals; j++) nrefs += st->refs[j] >= 0 ? c->ent[st->refs[j]].ninst : 0;
+            has_sets = 1;
+        } else {
+            nrefs += IP_P_IS_REF(k->def->params[q].type) && key_set[q] >= 0;
+        }
     }
     int idx[RN_MAX_KEYS] = {0};
     rn_ctx rc = {.data_source = c->s->data_source, .train_limit = c->s->train_limit, .test_limit = c->s->test_limit, .threads = 1};
@@ -373,7 +463,7 @@ void expand_entry(ctx *c, int ei) {
             const rn_key *kk = &k->def->params[q];
             int si = key_set[q];
             vals[q] = defs[q];
-            if (si < 0) continue;
+            if (si < 0 || IP_P_IS_SET(kk->type)) continue; /* a set: fill_sets, once the model is known */
             int at = idx[setaxis[si]];
             if (IP_P_IS_REF(kk->type)) {
                 int id = ax[setaxis[si]].ids[at];
@@ -407,6 +497,7 @@ void expand_entry(ctx *c, int ei) {
         if (nsw) ip_strbuf_add(&key, "]");
         if (refs) ip_strbuf_add(&key, refs);
         free(refs);
+        if (has_sets && fill_sets(c, ei, t, vals, deps, key_set) != 0) break;
         if (key.oom || c->oom || set_key(c, t, key.p) != 0) {
             c->oom = 1;
             break;

@@ -43,6 +43,8 @@ const char *type_desc(const rn_key *k, char *buf, size_t cap) {
     case IP_P_STRING: return "a string";
     case IP_P_MODEL: return "the name of a model";
     case IP_P_FINGERPRINT: return "the name of a fingerprint entry";
+    case IP_P_COPIES:
+    case IP_P_OTHERS: return "the name of a model entry, or a list of them";
     case IP_P_INTLIST: return "increasing integers separated by commas";
     case IP_P_ENUM: {
         sfmt(buf, cap, "one of ");
@@ -152,10 +154,12 @@ int typed_scalar(ctx *c, const rn_key *k, int node, const char *path, ip_value *
     }
     case IP_P_MODEL:
     case IP_P_FINGERPRINT:
+    case IP_P_COPIES:
+    case IP_P_OTHERS:
         if (n->len == 0) { /* "" names nothing: an optional reference is left out, not emptied */
             if (k->def)
                 err_at(c, node, path, "empty %s name (leave the key out for none)",
-                       k->type == IP_P_MODEL ? "model" : "fingerprint");
+                       k->type == IP_P_FINGERPRINT ? "fingerprint" : "model");
             else err_at(c, node, path, "expected %s, got an empty string", type_desc(k, tb, sizeof tb));
             return -1;
         }
