@@ -802,15 +802,16 @@ Test(spec_files, quick_config_validates) {
     if (rc) dump(&d);
     cr_assert_eq(rc, 0);
     cr_expect_str_eq(s.name, "quick");
-    cr_expect_eq(count_kind(&s, "train", NULL), 10); /* base x 2, pv1, pv2, pv3, indep x 3, narrow, wide */
+    cr_expect_eq(count_kind(&s, "train", NULL), 12); /* base x 2, pv1, pv2, pv3, indep x 3, narrow, wide, cae-ref x 2 */
     /* base x 2 seeds x 10 rates + {pv1, pv2, pv3} x 10 rates + base x 2 seeds x 2 rates (IPGuard) */
     cr_expect_eq(count_kind(&s, "prune", NULL), 20 + 30 + 4);
     cr_expect_eq(count_kind(&s, "finetune", NULL), 3 * 4 + 2 * 4);
-    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 2 * 3); /* 2 owners x 3 margins */
-    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 2 distilled + 2 adversarially trained + 3 indep
-     * + narrow + wide) */
-    cr_expect_eq(count_kind(&s, "match", NULL), 6 * 23);
-    cr_expect_eq(count_kind(&s, "distill", NULL), 2);
+    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 2 * 3 + 2); /* 2 owners x (3 margins + cae) */
+    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 2 distilled + 2 adversarially trained + 2 extracted
+     * + 3 indep + narrow + wide) */
+    cr_expect_eq(count_kind(&s, "match", NULL), 8 * 25);
+    cr_expect_eq(count_kind(&s, "distill", NULL), 2 + 4); /* stolen + the defender's surrogates */
+    cr_expect_eq(count_kind(&s, "extract", NULL), 2);
     cr_expect_eq(count_kind(&s, "advtrain", NULL), 2);
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
