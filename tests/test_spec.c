@@ -830,6 +830,27 @@ Test(spec_files, quick_config_validates) {
     rn_diags_free(&d);
 }
 
+/* The fingerprint study: every attack family against IPGuard at three margins and CAE. */
+Test(spec_files, fingerprints_config_validates) {
+    rn_spec s;
+    rn_diags d = {0};
+    const rn_spec_opts *o = dir_exists(FM_DIR) ? NULL : &no_data;
+    int rc = rn_spec_load_opts(&s, "configs/fingerprints-fashion-mnist.yaml", o, NULL, 0, &d);
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 3 * (3 + 1)); /* 3 owners x (3 margins + cae) */
+    /* every fingerprint x (3 owners + 3 x (4 ft + 4 pruned + 4 distilled + 2 adv + 3 extracted) + 10 independent,
+     * the copies of the other owners independent too; + 4 calibration) */
+    cr_expect_eq(count_kind(&s, "match", NULL), 12 * (3 + 3 * 17 + 10 + 4));
+    cr_expect_eq(count_kind(&s, "distill", NULL), 3 * (4 + 4)); /* stolen students + the defender's surrogates */
+    const rn_task *cae = find_task(&s, "fingerprint:fp-cae<train:owner[seed=2]>");
+    cr_assert_not_null(cae);
+    cr_expect_eq(cae->ndeps, 1 + 4 + 4, "the owner, its 4 surrogates, the 4 references");
+    for (int t = 0; t < s.ntasks; t++) cr_expect_gt(s.tasks[t].cost, 0, "%s", s.tasks[t].key);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
 /* The published studies' configs expand (task counts and costs) without their data. */
 Test(spec_files, paper_configs_dry_run_without_data) {
     const char *files[] = {"configs/deepipr-alexnet-cifar10.yaml", "configs/deepipr-resnet18-cifar10.yaml",

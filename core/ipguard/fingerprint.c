@@ -35,6 +35,12 @@ int ip_fp_target_parse(const char *s, ip_fp_target *out) {
     return -1;
 }
 
+int ip_fp_method_parse(const char *s, ip_fp_method *out) {
+    for (int i = 0; i < 2; i++)
+        if (strcmp(s, method_names[i]) == 0) return *out = (ip_fp_method)i, 0;
+    return -1;
+}
+
 const char *ip_fp_branch_name(int branch) {
     return branch == IP_BRANCH_PRIVATE ? "private" : branch == IP_BRANCH_PUBLIC ? "public" : "default";
 }

@@ -1,4 +1,6 @@
-/* IPGuard fingerprinting (REFERENCE.md section 2, docs/fingerprint.md).
+/* Fingerprints: IPGuard's (REFERENCE.md section 2, docs/fingerprint.md)
+ * here, conferrable adversarial examples in cae.h; both are methods of the
+ * engine in fp_engine.h and give the same file, matched the same way.
  *
  * The owner's fingerprint is K points near its classification boundary: from
  * a seed x0 with owner label i and a target j != i, Adam on the input
@@ -36,6 +38,7 @@ typedef enum { IP_FP_INIT_TRAIN = 0, IP_FP_INIT_NOISE = 1 } ip_fp_init;
  * examples (cae.h). Both give the same file and are matched the same way. */
 typedef enum { IP_FP_METHOD_IPGUARD = 0, IP_FP_METHOD_CAE = 1 } ip_fp_method;
 const char *ip_fp_method_name(ip_fp_method v);      /* "ipguard" | "cae" */
+int ip_fp_method_parse(const char *s, ip_fp_method *out);
 /* Most models one generation runs (the owner, the surrogates, the references). */
 #define IP_FP_MAX_MODELS 33
 typedef enum { IP_FP_TARGET_RANDOM = 0, IP_FP_TARGET_LEAST = 1 } ip_fp_target;
@@ -98,7 +101,7 @@ void ip_fingerprint_free(ip_fingerprint *fp);
 typedef struct ip_fp_run {
     size_t requested;
     int32_t *iterations;  /* Adam steps taken (max_iter when it did not converge) */
-    int8_t *converged;    /* 1: loss 0 reached, the point is in the fingerprint */
+    int8_t *converged;    /* 1: the point is in the fingerprint; 0: IPGuard's loss never reached 0; < 0: cae.h's reasons */
     int32_t *source, *target; /* i and j */
     double seconds;       /* wall time of seeding + optimisation */
 } ip_fp_run;

@@ -140,8 +140,7 @@ static int read_contents(hid_t f, ip_fingerprint *fp, ip_err *e) {
     c->method = IP_FP_METHOD_IPGUARD;
     if (H5Aexists(f, "method") > 0) {
         if (ip_h5_attr_read_str(f, "/", "method", s, sizeof s, e) < 0) return -1;
-        if (!strcmp(s, "cae")) c->method = IP_FP_METHOD_CAE;
-        else if (strcmp(s, "ipguard")) return ip_fail(e, "unknown method \"%s\"", s);
+        if (ip_fp_method_parse(s, &c->method) != 0) return ip_fail(e, "unknown method \"%s\"", s);
     }
     if (c->method == IP_FP_METHOD_CAE &&
         (ip_h5_attr_read_num(f, "/", "cae_eps", H5T_NATIVE_FLOAT, H5T_FLOAT, 0, &c->cae.eps, e) < 0 ||

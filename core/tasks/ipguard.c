@@ -86,7 +86,8 @@ static void fingerprint_init(void *p) { ip_fp_defaults(&((T *)p)->fp); }
 static int fingerprint_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_fingerprint(t, out, e); }
 const ip_task_def ip_fingerprint_def = {
     .name = "fingerprint",
-    .doc = "IPGuard: K points just across the owner's classification boundary, saved as a fingerprint file " "(docs/fingerprint.md)",
+    .doc = "a fingerprint of the owner saved as a file: IPGuard's points just across its classification boundary, or "
+           "conferrable adversarial examples (method cae; docs/fingerprint.md)",
     IP_ROWS(fingerprint_params),
     .size = sizeof(T),
     .init = fingerprint_init,

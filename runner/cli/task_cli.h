@@ -17,7 +17,8 @@
 
 typedef struct rn_task_cli {
     const ip_task_def *d;
-    char text[RN_MAX_KEYS][RN_PATH_LEN];    /* each key's argument as given (unset: empty and given[q] = 0) */
+    /* each key's argument as given (unset: empty and given[q] = 0); room for a model set's paths */
+    char text[RN_MAX_KEYS][IP_MAX_MODEL_SET * RN_PATH_LEN];
     int flag[RN_MAX_KEYS];                  /* bool keys */
     char optname[RN_MAX_KEYS][64];
     char help[RN_MAX_KEYS][512];
