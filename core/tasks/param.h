@@ -170,6 +170,17 @@ int ip_param_choice(const ip_param *p, const char *s);
  * or -1 with msg when there are more than cap, or an empty item. */
 int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, char *msg, size_t msgcap);
 
+/* Where the DeepIPR paper and its authors' code (kamwoh/DeepIPR) part ways,
+ * the kinds concerned follow one or the other (docs/passports.md
+ * "Protocols"): one key, `protocol`, in each of their tables (P_PROTOCOL),
+ * and a spec's top-level `protocol` sets it for every entry that does not. */
+typedef enum { IP_PROTOCOL_PAPER = 0, IP_PROTOCOL_DEEPIPR_CODE = 1 } ip_protocol;
+#define IP_PROTOCOL_CHOICES "paper|deepipr-code"
+#define IP_PROTOCOL_DEFAULT "paper"
+#define IP_PROTOCOL_DOC                                                                                              \
+    "paper: as the DeepIPR paper describes; deepipr-code: as the authors' code does (docs/passports.md "            \
+    "\"Protocols\")"
+
 /* Table rows. FIELD is a member designator of the task struct S (e.g.
  * train.opt.lr); the default is one literal, both value and text. */
 #define IP_FIELD_(S, FIELD) offsetof(S, FIELD), sizeof(((S *)0)->FIELD)
@@ -187,6 +198,8 @@ int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, 
 #define P_REF(S, name, type, FIELD, def, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), def, 0, 0, 0, NULL, NULL, doc}
 /* a set of models (IP_P_COPIES / IP_P_OTHERS), optional ("" = none): the joined paths land in FIELD */
 #define P_SET(S, name, type, FIELD, doc) {name, type, IP_F_STR, IP_FIELD_(S, FIELD), "", 0, 0, 0, NULL, NULL, doc}
+/* the `protocol` key of a kind (an ip_protocol int field) */
+#define P_PROTOCOL(S, FIELD) P_ENUM(S, "protocol", FIELD, IP_PROTOCOL_DEFAULT, IP_PROTOCOL_CHOICES, NULL, IP_PROTOCOL_DOC)
 /* a key that only names the task (a repetition): no field */
 /* The optimiser's keys of a kind that trains (train, distill, advtrain): one
  * home for their names, defaults, bounds and docs. OPT is the struct's

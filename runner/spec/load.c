@@ -96,6 +96,11 @@ void do_top(ctx *c) {
             else sfmt(s->output, sizeof s->output, "%s", v);
         } else if (!strcmp(kt, "checkpoint_every")) {
             if (typed_scalar(c, &key_checkpoint_every, vn, "checkpoint_every", &tv) == 0) s->checkpoint_every = tv.u.f;
+        } else if (!strcmp(kt, "protocol")) {
+            if (N(c, vn)->type == YT_SEQ)
+                err_at(c, vn, "protocol", "the spec's protocol cannot be swept (sweep an entry's protocol instead)");
+            else if (parse_setting(c, &key_protocol, vn, "protocol", 0, &c->protocol) != 0)
+                c->protocol.key = NULL;
         } else if (!strcmp(kt, "data")) {
             do_data(c, vn);
         } else if (!strcmp(kt, "defaults")) {

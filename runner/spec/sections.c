@@ -276,13 +276,21 @@ void merge_defaults(ctx *c, entry *e) {
     const setlist *d = &c->defaults[ki];
     if (c->defaults_bad[ki]) e->bad = 1; /* reported at the defaults; e.g. zip lists of unequal lengths */
     if (!e->threads) e->threads = c->def_threads[ki];
-    int most = d->n + e->own.n;
+    int most = d->n + e->own.n + 1; /* + the spec's protocol */
     if (setlist_init(c, &e->eff, most < e->kind->def->nparams ? most : e->kind->def->nparams) != 0) return;
     for (int i = 0; i < d->n; i++) e->eff.v[e->eff.n++] = d->v[i];
     for (int i = 0; i < e->own.n; i++) {
         setting *old = setlist_find(&e->eff, e->own.v[i].key);
         if (old) *old = e->own.v[i];
         else if (e->eff.n < e->eff.cap) e->eff.v[e->eff.n++] = e->own.v[i];
+    }
+    /* the spec's protocol, for a kind that has the key and an entry that leaves it */
+    const rn_key *pk = ip_task_param(e->kind->def, "protocol");
+    if (c->protocol.key && pk && !setlist_find(&e->eff, pk) && e->eff.n < e->eff.cap) {
+        setting st = c->protocol;
+        st.key = pk;
+        st.fin = NULL;
+        e->eff.v[e->eff.n++] = st;
     }
     for (int i = 0; i < e->kind->def->nparams; i++) {
         const rn_key *k = &e->kind->def->params[i];

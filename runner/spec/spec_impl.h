@@ -130,6 +130,7 @@ typedef struct ctx {
     int cur_entry;          /* the entry being expanded (-1: none), for the task-cap message */
     strset interned;        /* value texts in the spec's arena (shared by the tasks) */
     const ip_value *kdef[32]; /* per kind (index in rn_kinds): the default values, made once */
+    setting protocol;       /* the top-level `protocol` (protocol.key NULL: not set) */
     int def_threads[32];    /* per kind: defaults.<kind>.threads (0: none) */
 } ctx;
 
@@ -151,7 +152,8 @@ static inline int is_models_kind(const rn_kind *k) { return k == models_kind(); 
 
 /* The spec's own keys and top-level names (values.c checks them like the kinds' keys). */
 
-static const char *const top_names[] = {"name", "seed", "output", "data", "defaults", "models", "tasks", "checkpoint_every"};
+static const char *const top_names[] = {"name",  "seed",  "output",           "data",    "defaults",
+                                        "models", "tasks", "checkpoint_every", "protocol"};
 #define NTOP ((int)(sizeof top_names / sizeof *top_names))
 
 /* The spec's own keys (rows like the kinds', with fields of rn_spec). */
@@ -170,6 +172,10 @@ static const rn_key key_checkpoint_every = {
     "checkpoint_every", IP_P_FLOAT, IP_F_NONE, 0, 0, IP_CHECKPOINT_EVERY_TEXT, IP_CHECKPOINT_EVERY_DEFAULT, 1,
     IP_CHECKPOINT_EVERY_MAX, NULL, NULL,
     "seconds between the saves of a long task's state (docs/checkpoint.md); run --checkpoint-every overrides it"};
+/* The top-level `protocol`: every entry whose kind has the key and does not
+ * set it (nor its defaults) takes this one (merge_defaults). */
+static const rn_key key_protocol = {"protocol", IP_P_ENUM, IP_F_NONE, 0, 0, IP_PROTOCOL_DEFAULT, 0, 0, 0,
+                                    IP_PROTOCOL_CHOICES, NULL, IP_PROTOCOL_DOC};
 /* An entry's `threads`: not a task key (it changes neither a task's key nor
  * its results, only how many threads run it), so it lives beside them. */
 static const rn_key key_threads = {"threads", IP_P_INT, IP_F_NONE, 0, 0, "0", 0, 1, RN_MAX_THREADS, NULL, NULL,
