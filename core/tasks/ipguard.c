@@ -65,7 +65,7 @@ static int fingerprint_check(const void *p, const ip_input_shape *shape, const c
     if (t->fp.method == IP_FP_METHOD_CAE) {
         if (!t->surrogates[0] || !t->references[0]) {
             *key = t->surrogates[0] ? "references" : "surrogates";
-            snprintf(msg, cap, "method cae needs surrogates and references (model entries)");
+            snprintf(msg, cap, "method cae needs surrogates and references");
             return -1;
         }
         if (t->fp.init != IP_FP_INIT_TRAIN) {
