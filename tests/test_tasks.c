@@ -131,7 +131,7 @@ Test(tasks, one_default_per_parameter) {
     ip_train_task_defaults(&t);
     cr_expect_eq(t.train.epochs, 2);
     cr_expect_float_eq(t.train.opt.lr, 0.01f, 0);
-    cr_expect_float_eq(t.train.opt.weight_decay, 5e-4f, 0);
+    cr_expect_float_eq(ip_train_task_weight_decay(&t), 5e-4f, 0); /* "auto" (-1) under paper (test_protocol_train.c) */
     cr_expect_eq(t.triggers, 100);
     cr_expect_str_eq(t.model.arch, "small-p");
     ip_eval_task ev;

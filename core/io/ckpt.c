@@ -98,6 +98,7 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     if (ip_h5_attr_str(f, "scheme", ip_scheme_name(c->scheme)) < 0) return -1;
     if (ip_h5_attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
     if (ip_h5_attr_str(f, "passport_layers", plist) < 0) return -1;
+    if (ip_h5_attr_str(f, "protocol", ip_protocol_name(c->protocol)) < 0) return -1;
     if (ip_h5_attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
     if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
     if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
@@ -238,6 +239,13 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     if (ip_h5_attr_read_str(f, "/", "norm", s, sizeof s, e) < 0) return -1;
     if (ip_norm_parse(s, &c->norm) != 0) return ip_fail(e, "unknown norm \"%s\"", s);
     if (ip_h5_attr_read_str(f, "/", "passport_layers", c->passport_layers, sizeof c->passport_layers, e) < 0) return -1;
+    /* written since the protocol existed: a file without it holds the paper's network */
+    htri_t has_protocol = H5Aexists(f, "protocol");
+    if (has_protocol < 0) return ip_fail(e, "cannot look up attribute /protocol");
+    if (has_protocol > 0) {
+        if (ip_h5_attr_read_str(f, "/", "protocol", s, sizeof s, e) < 0) return -1;
+        if (ip_protocol_parse(s, &c->protocol) != 0) return ip_fail(e, "unknown protocol \"%s\"", s);
+    }
     int shape[3];
     if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
     c->in_c = shape[0], c->in_h = shape[1], c->in_w = shape[2];
@@ -391,6 +399,9 @@ static int check_meta(const ckpt_meta *meta, const ip_model *m, ip_err *e) {
     if (fc->norm != mc->norm)
         return ip_fail(e, "norm mismatch: checkpoint is %s, model is %s", ip_norm_name(fc->norm),
                        ip_norm_name(mc->norm));
+    if (fc->protocol != mc->protocol)
+        return ip_fail(e, "protocol mismatch: checkpoint is %s, model is %s", ip_protocol_name(fc->protocol),
+                       ip_protocol_name(mc->protocol));
     if (fc->in_c != mc->in_c || fc->in_h != mc->in_h || fc->in_w != mc->in_w)
         return ip_fail(e, "input shape mismatch: checkpoint is (%d,%d,%d), model is (%d,%d,%d)", fc->in_c, fc->in_h,
                        fc->in_w, mc->in_c, mc->in_h, mc->in_w);

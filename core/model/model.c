@@ -35,6 +35,16 @@ int ip_scheme_parse(const char *s, ip_scheme *out) {
     return -1;
 }
 
+static const char *const protocol_names[] = {"paper", "deepipr-code"};
+
+const char *ip_protocol_name(int protocol) { return (unsigned)protocol < 2 ? protocol_names[protocol] : "?"; }
+
+int ip_protocol_parse(const char *s, int *out) {
+    for (int i = 0; i < 2; i++)
+        if (strcmp(s, protocol_names[i]) == 0) return *out = i, 0;
+    return -1;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Registry helpers used while building                                      */
 
@@ -279,10 +289,13 @@ static void build_resnet18(builder *b) {
             snprintf(n2, sizeof n2, "s%d.b%d.c2", s + 1, blk);
             snprintf(nsc, sizeof nsc, "s%d.b%d.sc", s + 1, blk);
             snprintf(nadd, sizeof nadd, "s%d.b%d.add", s + 1, blk);
+            /* the authors' blocks have ReLU on by default, also after the second conv+norm and the
+             * shortcut's, before the addition (docs/models.md) */
+            int code_relu = b->m->cfg.protocol == IP_MODEL_DEEPIPR_CODE;
             int y = conv_block(b, n1, x, cout, 3, stride, 1, 1, last_stage);
-            y = conv_block(b, n2, y, cout, 3, 1, 1, 0, last_stage);
+            y = conv_block(b, n2, y, cout, 3, 1, 1, code_relu, last_stage);
             int sc = x;
-            if (stride != 1 || cin != cout) sc = conv_block(b, nsc, x, cout, 1, stride, 0, 0, last_stage);
+            if (stride != 1 || cin != cout) sc = conv_block(b, nsc, x, cout, 1, stride, 0, code_relu, last_stage);
             if (b->failed) return;
             ip_act ya = b->m->acts[y];
             ip_op *add = add_op(b, IP_OP_ADD, nadd, y);
@@ -371,6 +384,7 @@ int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
     if (ip_model_cfg_check_shape(cfg, e) != 0) return -1;
     if ((unsigned)cfg->norm > IP_NORM_GN) return ip_fail_input(e, "bad norm kind %d", (int)cfg->norm);
     if ((unsigned)cfg->scheme > IP_SCHEME_V3) return ip_fail_input(e, "bad scheme %d", (int)cfg->scheme);
+    if ((unsigned)cfg->protocol > IP_MODEL_DEEPIPR_CODE) return ip_fail_input(e, "bad protocol %d", cfg->protocol);
     for (int c = 0; c < cfg->in_c; c++)
         if (!(m->cfg.in_std[c] > 0)) m->cfg.in_mean[c] = 0, m->cfg.in_std[c] = 1;
 
@@ -479,6 +493,11 @@ int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e) 
         } else if (t->ndim == 1 && strstr(t->name, ".norm.")) {
             float v = strcmp(field, "weight") == 0 ? 1.f : 0.f;
             for (size_t i = 0; i < t->numel; i++) d[i] = v;
+        } else if (t->ndim == 4 && m->cfg.protocol == IP_MODEL_DEEPIPR_CODE) {
+            /* the authors' ConvBlock and PassportBlock: kaiming_normal_(mode='fan_out',
+             * nonlinearity='relu') = N(0, 2 / (Cout*kh*kw)) */
+            float sd = sqrtf(2.f / (float)(t->numel / (size_t)t->shape[1]));
+            for (size_t i = 0; i < t->numel; i++) d[i] = sd * ip_rng_normal(&r);
         } else {
             /* PyTorch default: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) for
              * conv/linear weights; linear bias U(+-1/sqrt(fan_in)) too. */

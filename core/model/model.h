@@ -34,6 +34,14 @@ const char *ip_norm_name(ip_norm_kind k);
 const char *ip_scheme_name(ip_scheme s);
 int ip_norm_parse(const char *s, ip_norm_kind *out);
 int ip_scheme_parse(const char *s, ip_scheme *out);
+/* The protocol's name as the `protocol` key writes it (IP_PROTOCOL_CHOICES,
+ * core/tasks/param.h: a test checks they agree), and back. */
+const char *ip_protocol_name(int protocol);
+/* The value of cfg.protocol for the authors' code: IP_PROTOCOL_DEEPIPR_CODE
+ * (the model cannot include the tasks' param.h; core/tasks/models.c asserts
+ * they are equal). */
+#define IP_MODEL_DEEPIPR_CODE 1
+int ip_protocol_parse(const char *s, int *out);
 
 typedef struct ip_model_cfg {
     char arch[32];            /* small-p | alexnet-p | resnet18-p (see docs/models.md) */
@@ -48,6 +56,12 @@ typedef struct ip_model_cfg {
     /* Input normalisation the model was trained with (per channel; mean 0 /
      * std 1 when none): evaluation applies the same, and the checkpoint keeps it. */
     float in_mean[4], in_std[4];
+    /* Whose network: an ip_protocol value (core/tasks/param.h; ip_protocol_name
+     * below): 0 the paper's, 1 the DeepIPR authors' code's. It changes
+     * resnet18-p's blocks (a ReLU after the second conv+norm and after the
+     * shortcut's, docs/models.md) and ip_model_init's conv init; the
+     * checkpoint keeps it, so every later task builds the same network. */
+    int protocol;
 } ip_model_cfg;
 
 typedef enum { IP_TENSOR_PARAM = 0, IP_TENSOR_BUFFER = 1, IP_TENSOR_PASSPORT = 2 } ip_tensor_kind;
@@ -170,7 +184,8 @@ int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e);
 int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e);
 /* PyTorch's default initialisation (kaiming-uniform a=sqrt(5) weights,
  * uniform(+-1/sqrt(fan_in)) linear bias, norm weight 1 / bias 0, running
- * var 1), random passports (uniform [-1,1]) and signature bits (random, or
+ * var 1); under the deepipr-code protocol (cfg.protocol) conv weights are
+ * kaiming-normal, mode fan_out, gain sqrt(2) instead (docs/models.md). Random passports (uniform [-1,1]) and signature bits (random, or
  * `signature` text in every passport layer when not NULL/empty), all from
  * counter-based streams of `seed`. */
 int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e);

@@ -151,11 +151,11 @@ static void sample_distinct(ip_rng *r, uint32_t n, uint32_t *out, int count) {
     }
 }
 
-/* Runs the reference model on images idx[0..n) (eval mode). */
+/* Runs the reference model on images idx[0..n) (eval mode unless g->ref_training). */
 static void ref_forward(ip_keygen *g, const uint32_t *idx, int n) {
     size_t sample = (size_t)g->images->c * g->images->h * g->images->w;
     for (int i = 0; i < n; i++) memcpy(g->x + (size_t)i * sample, image(g, idx[i]), sample * sizeof *g->x);
-    ip_model_forward(g->ref, g->x, n, 0);
+    ip_model_forward(g->ref, g->x, n, g->ref_training);
 }
 
 /* DeepIPR's passport_selection on the activations of images [s0, s0+20) of
@@ -181,6 +181,35 @@ static void shuffle_key(ip_keygen *g, ip_rng *r, int l, int s0, int n, const uin
     }
 }
 
+/* g->ref_training: the gamma images (1 for image, 20 for shuffle) pass the
+ * reference alone, then the beta images, as set_intermediate_keys(x, y) runs
+ * x and y (DeepIPR models/resnet_passport.py); each key half is read from its
+ * own forward. */
+static int generate_separately(ip_keygen *g, ip_rng *r, uint32_t n_img, float *keys) {
+    const ip_model *m = g->target;
+    int n = g->type == IP_KEY_SHUFFLE ? IP_SHUFFLE_IMAGES : 1;
+    for (int half = 0; half < 2; half++) { /* 0: gamma keys, 1: beta keys */
+        uint32_t idx[IP_SHUFFLE_IMAGES];
+        if (n == 1) idx[0] = ip_rng_below(r, n_img);
+        else sample_distinct(r, n_img, idx, n);
+        ref_forward(g, idx, n);
+        for (int l = 0; l < m->npassports; l++) {
+            size_t lf = ip_keys_layer_floats(m, l);
+            float *k = keys + ip_keys_offset(m, l) + (size_t)half * lf;
+            if (n > 1) {
+                shuffle_key(g, r, l, 0, n, idx, k);
+            } else if (g->ref_act[l] < 0) {
+                memcpy(k, image(g, idx[0]), lf * sizeof *k);
+            } else {
+                const ip_act *a = &g->ref->acts[g->ref_act[l]];
+                size_t hw = (size_t)a->h * a->w;
+                for (int c = 0; c < a->c; c++) memcpy(k + (size_t)c * hw, ref_plane(g, l, 0, c, 1), hw * sizeof *k);
+            }
+        }
+    }
+    return 0;
+}
+
 int ip_keygen_generate(ip_keygen *g, uint64_t index, float *keys, ip_err *e) {
     const ip_model *m = g->target;
     ip_rng r;
@@ -192,6 +221,7 @@ int ip_keygen_generate(ip_keygen *g, uint64_t index, float *keys, ip_err *e) {
     }
     if (!g->ref) return ip_fail(e, "key generator not initialised");
     uint32_t n_img = (uint32_t)(g->images->n > UINT32_MAX ? UINT32_MAX : g->images->n);
+    if (g->ref_training) return generate_separately(g, &r, n_img, keys);
     if (g->type == IP_KEY_IMAGE) {
         uint32_t idx[2] = {ip_rng_below(&r, n_img), ip_rng_below(&r, n_img)}; /* gamma image, beta image */
         ref_forward(g, idx, 2);

@@ -62,6 +62,12 @@ typedef struct ip_keygen {
     float *x;                         /* (40, C, H, W) staging of the reference batch */
     uint8_t *taken;                   /* shuffle: (20 x max Cin) flags */
     size_t taken_len;
+    /* image/shuffle: 0 = the reference runs in eval mode on the gamma and beta
+     * images together; 1 = as the DeepIPR authors' set_intermediate_keys does
+     * with a freshly built reference: train mode (batch statistics), the gamma
+     * images and the beta images passing separately (each batch its own
+     * statistics). Set after ip_keygen_init. */
+    int ref_training;
 } ip_keygen;
 
 /* Prepares key generation for `target`'s passport layers. ref and images are

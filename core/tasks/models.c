@@ -7,11 +7,24 @@
 #include "../io/ckpt.h"
 #include "../io/data.h"
 #include "../model/prune.h"
+#include "../passport/passport_keys.h"
 #include "../passport/trigger.h"
+#include "../util/rng.h"
 #include "param.h"
 #include "tasks.h"
 
 /* ---------------- train (a spec's `models` section) ---------------- */
+
+/* weight_decay's default "auto" (-1): the protocol's, resolved in one place
+ * (ip_train_task_weight_decay); the authors train owners with 1e-4
+ * (experiments/classification.py, docs/passports.md "Protocols", 8) */
+#define TRAIN_WD_AUTO -1
+#define TRAIN_WD_DEEPIPR_CODE 1e-4
+#define IP_XSTR_(x) #x
+#define IP_XSTR(x) IP_XSTR_(x)
+#define TRAIN_WD_DOC                                                                                                \
+    "L2 weight decay; " IP_XSTR(TRAIN_WD_AUTO) " (auto) = the protocol's: " IP_XSTR(IP_WEIGHT_DECAY_PAPER)            \
+    " under paper, " IP_XSTR(TRAIN_WD_DEEPIPR_CODE) " under deepipr-code"
 
 #define T ip_train_task
 static const ip_param train_params[] = {
@@ -26,11 +39,22 @@ static const ip_param train_params[] = {
           "v3: trigger set size (noise images with random labels from the seed, docs/passports.md); ignored otherwise"),
     P_INT(T, "epochs", IP_F_INT, train.epochs, 2, 0, 100000, "training epochs"),
     P_INT(T, "batch", IP_F_INT, train.batch, 64, 1, 65536, "minibatch size"),
-    IP_OPTIM_ROWS(T, train.opt),
+    IP_OPTIM_ROWS_WD(T, train.opt, IP_WEIGHT_DECAY_ROW(T, train.opt, TRAIN_WD_AUTO, TRAIN_WD_AUTO, TRAIN_WD_DOC)),
     P_BOOL(T, "augment", train.augment, false, "random crop (pad 4) + horizontal flip"),
+    P_ENUM(T, "key_type", key_type, "random", "random|image|shuffle", NULL,
+           "the owner's passports (ignored for baseline): random U(-1,1), or image/shuffle features of the "
+           "data through a randomly initialised reference network (docs/passports.md \"Protocols\", 2)"),
+    P_PROTOCOL(T, model.protocol),
     P_NAME_INT("seed", 1, 0, 2147483647, "model seed: sweep it for independent models"),
 };
 _Static_assert(IP_MAX_INT_LIST <= IP_MAX_MILESTONES, "a milestones list must fit in ip_optim_cfg");
+_Static_assert(IP_KEY_RANDOM == 0 && IP_KEY_IMAGE == 1 && IP_KEY_SHUFFLE == 2, "key_type's choices are in ip_key_type order");
+_Static_assert(IP_PROTOCOL_DEEPIPR_CODE == IP_MODEL_DEEPIPR_CODE, "the model's protocol values are ip_protocol's");
+
+float ip_train_task_weight_decay(const ip_train_task *t) {
+    if (t->train.opt.weight_decay != TRAIN_WD_AUTO) return t->train.opt.weight_decay;
+    return (float)(t->model.protocol == IP_PROTOCOL_DEEPIPR_CODE ? TRAIN_WD_DEEPIPR_CODE : IP_WEIGHT_DECAY_PAPER);
+}
 
 static void train_init(void *p) {
     T *t = p;
@@ -42,6 +66,12 @@ static void train_init(void *p) {
  * checked here; training checks it). */
 static int train_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
     const T *t = p;
+    if (t->train.opt.weight_decay < 0 && t->train.opt.weight_decay != TRAIN_WD_AUTO) {
+        *key = "weight_decay";
+        snprintf(msg, cap, "weight_decay %g: a decay is 0..1, or " IP_XSTR(TRAIN_WD_AUTO) " for the protocol's",
+                 (double)t->train.opt.weight_decay);
+        return -1;
+    }
     if (t->model.scheme == IP_SCHEME_BASELINE || !shape) return 0;
     ip_model_cfg cfg = t->model;
     cfg.in_c = shape->c, cfg.in_h = shape->h, cfg.in_w = shape->w, cfg.classes = shape->classes;
@@ -182,6 +212,43 @@ static int passport_metrics(ip_model *m, const ip_dataset *test, int batch, ip_m
 }
 
 
+/* The owner's passports of key type image/shuffle (docs/passports.md
+ * "Protocols", 2). The reference is what the authors' code uses for CIFAR: a
+ * baseline network of the same architecture, norm and protocol, randomly
+ * initialised (their "pretrained" weights load only for 1000 classes), from
+ * its own stream of the task's seed. Under deepipr-code it runs in train mode
+ * on test images (their passport_data is the validation set), under paper in
+ * eval mode on training images. Data are normalised for m (and so for ref). */
+static int owner_keys(ip_model *m, const ip_train_task *t, const ip_dataset *train, const ip_dataset *test,
+                      ip_err *e) {
+    int code = m->cfg.protocol == IP_PROTOCOL_DEEPIPR_CODE;
+    ip_model_cfg rcfg = m->cfg;
+    rcfg.scheme = IP_SCHEME_BASELINE;
+    snprintf(rcfg.passport_layers, sizeof rcfg.passport_layers, "none");
+    ip_model ref = {0};
+    ip_keygen g = {0};
+    float *keys = NULL;
+    int rc = -1;
+    uint64_t seed = t->seed ^ ip_stream("owner-passport", 0);
+    if (ip_model_build(&ref, &rcfg, e) != 0 || ip_model_init(&ref, seed, NULL, e) != 0) goto done;
+    if (ip_keygen_init(&g, (ip_key_type)t->key_type, m, &ref, code ? test : train, seed, e) != 0) goto done;
+    g.ref_training = code;
+    keys = malloc(ip_keys_floats(m) * sizeof *keys);
+    if (!keys) {
+        ip_fail(e, "out of memory for the passports");
+        goto done;
+    }
+    if (ip_keygen_generate(&g, 0, keys, e) != 0) goto done;
+    ip_keys_to_model(m, keys);
+    rc = 0;
+done:
+    if (rc != 0) ip_failctx(e, "key_type %s", ip_key_type_name((ip_key_type)t->key_type));
+    free(keys);
+    ip_keygen_free(&g);
+    ip_model_free(&ref);
+    return rc;
+}
+
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_dataset train = {0}, test = {0};
     ip_model m = {0};
@@ -198,7 +265,9 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     if (ip_model_init(&m, t->seed, t->signature, e) != 0) goto done;
     if (cfg.scheme == IP_SCHEME_V3 && ip_trigger_attach(&m, t->triggers, t->seed, e) != 0) goto done;
     if (ip_data_match_model(&train, &m, e) != 0 || ip_data_match_model(&test, &m, e) != 0) goto done;
+    if (m.npassports > 0 && t->key_type != IP_KEY_RANDOM && owner_keys(&m, t, &train, &test, e) != 0) goto done;
     ip_train_cfg tc = t->train;
+    tc.opt.weight_decay = ip_train_task_weight_decay(t);
     if (tc.seed == 0) tc.seed = t->seed;
     epoch_sink sink = {out, e, 0};
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_train_def, t), e) < 0) goto done;

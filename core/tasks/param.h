@@ -204,11 +204,18 @@ typedef enum { IP_PROTOCOL_PAPER = 0, IP_PROTOCOL_DEEPIPR_CODE = 1 } ip_protocol
 /* The optimiser's keys of a kind that trains (train, distill, advtrain): one
  * home for their names, defaults, bounds and docs. OPT is the struct's
  * ip_optim_cfg field. */
+#define IP_WEIGHT_DECAY_PAPER 5e-4 /* the paper's (and every trainer's default but train's under deepipr-code) */
 #define IP_OPTIM_ROWS(S, OPT)                                                                                      \
+    IP_OPTIM_ROWS_WD(S, OPT, IP_WEIGHT_DECAY_ROW(S, OPT, IP_WEIGHT_DECAY_PAPER, 0, "L2 weight decay"))
+/* The same with a kind's own weight_decay row (the train kind's default
+ * depends on its protocol: core/tasks/models.c). An argument of this macro
+ * is expanded before P_FLOAT stringifies it: def may be a macro. */
+#define IP_WEIGHT_DECAY_ROW(S, OPT, def, lo, doc) P_FLOAT(S, "weight_decay", IP_F_FLOAT, OPT.weight_decay, def, lo, 1, doc)
+#define IP_OPTIM_ROWS_WD(S, OPT, WD_ROW)                                                                          \
     P_ENUM(S, "optimizer", OPT.kind, "sgd", "sgd|adam", NULL, "optimiser"),                                         \
         P_FLOAT(S, "lr", IP_F_FLOAT, OPT.lr, 0.01, 1e-9, 10, "learning rate"),                                      \
         P_FLOAT(S, "momentum", IP_F_FLOAT, OPT.momentum, 0.9, 0, 1, "SGD momentum"),                                \
-        P_FLOAT(S, "weight_decay", IP_F_FLOAT, OPT.weight_decay, 5e-4, 0, 1, "L2 weight decay"),                    \
+        WD_ROW,                                                                                                     \
         {"milestones", IP_P_INTLIST, IP_F_MILESTONES, IP_FIELD_(S, OPT), "", 0, 1, 100000, NULL, NULL,              \
          "epochs where lr is multiplied by 0.1, increasing, e.g. \"100,150\""}
 /* A kind's init (ip_task_def.init) for the optimiser's constants no key sets

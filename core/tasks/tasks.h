@@ -26,11 +26,16 @@ typedef struct ip_train_task {
                               * spec's data are the same for every task) */
     char signature[1024];    /* text embedded in every passport layer ("" = random bits; its capacity: core/tasks/train.c) */
     size_t triggers;         /* v3: trigger set size (core/passport/trigger.h), generated from seed */
+    int key_type;            /* the owner's passports: an ip_key_type (core/passport/passport_keys.h) */
     char out[1024];          /* checkpoint path ("" = do not save) */
     ip_resume resume;        /* its state file while it runs (io/resume.h) */
 } ip_train_task;
+/* The protocol (`protocol` key) is model.protocol: the model and its checkpoint keep it. */
 
 void ip_train_task_defaults(ip_train_task *t);
+/* The weight decay t trains with: train.opt.weight_decay, or where it is the
+ * row's "auto" (-1) the protocol's (docs/spec.md, train's weight_decay). */
+float ip_train_task_weight_decay(const ip_train_task *t);
 /* Loads the data, builds and initialises the model, trains, evaluates, saves
  * the checkpoint atomically. Metrics (deterministic: wall time is the
  * runner's business): test_acc, train_loss, params, and for passport models detect, detect_<layer> per
