@@ -280,6 +280,8 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
         if (strcmp(out->arrays[i].name, "epoch_train_loss") == 0) loss = &out->arrays[i];
     if (loss && loss->n && ip_metrics_set(out, "train_loss", loss->v[loss->n - 1], e) != 0) goto done;
     if (ip_metrics_set(out, "params", (double)m.nparams, e) != 0) goto done;
+    /* the decay used: the weight_decay parameter reads -1 when the protocol chose it */
+    if (ip_metrics_set(out, "weight_decay_used", tc.opt.weight_decay, e) != 0) goto done;
     if (passport_metrics(&m, &test, tc.batch, out, e) != 0) goto done;
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
     rc = 0;

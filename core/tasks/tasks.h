@@ -38,7 +38,7 @@ void ip_train_task_defaults(ip_train_task *t);
 float ip_train_task_weight_decay(const ip_train_task *t);
 /* Loads the data, builds and initialises the model, trains, evaluates, saves
  * the checkpoint atomically. Metrics (deterministic: wall time is the
- * runner's business): test_acc, train_loss, params, and for passport models detect, detect_<layer> per
+ * runner's business): test_acc, train_loss, params, weight_decay_used, and for passport models detect, detect_<layer> per
  * passport layer (+ public_test_acc for v2/v3, trigger_acc and trigger_acc_private for v3); arrays
  * epoch_test_acc, epoch_train_loss. */
 int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e);
