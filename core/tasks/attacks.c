@@ -39,6 +39,7 @@ static const ip_param finetune_params[] = {
     LR_KEY(T),
     BATCH_KEY(T),
     SEED_KEY,
+    P_PROTOCOL(T, protocol),
 };
 _Static_assert(IP_FT_FTLL == 0 && IP_FT_FTAL == 1 && IP_FT_RTLL == 2 && IP_FT_RTAL == 3, "choices in enum order");
 IP_OPTIM_INIT(finetune_init, T)
@@ -64,9 +65,11 @@ const ip_task_def ip_finetune_def = {
 #define T ip_flip_task
 static const ip_param flip_params[] = {
     P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model whose gamma signs are flipped"),
-    P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 0.5, 0, 1, "fraction of the channels of every passport layer flipped"),
+    P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 0.5, 0, 1,
+            "fraction of the channels of every passport layer flipped (deepipr-code: of all of them together)"),
     P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, "evaluation batch"),
     SEED_KEY,
+    P_PROTOCOL(T, protocol),
 };
 static int flip_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_flip(t, out, e); }
 const ip_task_def ip_flip_def = {
@@ -90,11 +93,13 @@ static const ip_param fake2_params[] = {
            "learn gamma/beta of the passport layers directly, or the passport tensors"),
     P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 1, 1e-9, 1, "fraction of the owner's training data the attacker has"),
     P_FLOAT(T, "init_flip", IP_F_DOUBLE, init_flip, 0.5, 0, 1,
-            "affine: fraction of the true gamma signs flipped in the initial gamma (= sign x 0.5)"),
+            "affine: fraction of the true gamma signs flipped in the initial gamma (= sign x 0.5; deepipr-code: "
+            "sign x U(0, 1), flipped across layers)"),
     EPOCHS_KEY(T, "training epochs"),
     LR_KEY(T),
     BATCH_KEY(T),
     SEED_KEY,
+    P_PROTOCOL(T, protocol),
 };
 _Static_assert(IP_FAKE2_AFFINE == 0 && IP_FAKE2_PASSPORT == 1, "choices in enum order");
 IP_OPTIM_INIT(fake2_init, T)
@@ -424,7 +429,18 @@ typedef struct ft_state {
     const ip_dataset *test;
     ip_metrics *out;
     int batch;
+    int scale_is_detect;      /* deepipr-code on a v1 model: `detect` reads the fine-tuned scale */
 } ft_state;
+
+/* Detection from the signs of the learned (public) gammas of the passport layers. */
+static double scale_detect(ip_model *m) {
+    double s = 0;
+    for (int p = 0; p < m->npassports; p++) {
+        const ip_passport *pp = &m->passports[p];
+        s += ip_sign_detect(ip_tensor_param(m, m->ops[pp->affine_op].weight), pp->bits, pp->cout);
+    }
+    return m->npassports ? s / m->npassports : 0;
+}
 
 static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
     (void)epoch;
@@ -435,7 +451,13 @@ static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
     if (m->npassports == 0) return 0;
     /* v3: does the black-box watermark survive? (deployed = public branch, and the private one) */
     if (ip_trigger_metrics(m, s->batch, "epoch_", s->out, e) != 0) return -1;
-    if (record(s->out, "epoch_detect", ip_model_detect(m, -1), e) != 0) return -1;
+    /* two readings of the signature (docs/attacks.md "finetune"): the passport gamma recomputed
+     * from the fine-tuned weights, and the fine-tuned scale itself */
+    double det_passport = ip_model_detect(m, -1), det_scale = scale_detect(m);
+    if (record(s->out, "epoch_detect", s->scale_is_detect ? det_scale : det_passport, e) != 0 ||
+        record(s->out, "epoch_detect_passport", det_passport, e) != 0 ||
+        record(s->out, "epoch_detect_scale", det_scale, e) != 0)
+        return -1;
     if (eval_branch(m, s->test, IP_BRANCH_PRIVATE, s->batch, &acc, e) != 0) return -1;
     return record(s->out, "epoch_private_acc", acc, e);
 }
@@ -451,6 +473,7 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
               t->disjoint, t->batch, e) != 0)
         goto done;
     /* the deployed network: v1 -> its passport gamma/beta as an ordinary affine; v2/v3 -> the public branch */
+    int was_v1 = m.cfg.scheme == IP_SCHEME_V1 && m.npassports;
     if (m.cfg.scheme == IP_SCHEME_V1) ip_attack_passport_to_affine(&m);
     else if (m.npassports) m.branch = IP_BRANCH_PUBLIC;
     double acc;
@@ -476,7 +499,9 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
         }
     }
     if (ip_metrics_set(out, "train_samples", (double)train.n, e) != 0) goto done;
-    ft_state st = {&test, out, t->batch};
+    /* the authors' v1 copy-back gives each passport layer a free scale and reads its signs; their v2
+     * private detection recomputes the passport gamma, as the paper does */
+    ft_state st = {&test, out, t->batch, t->protocol == IP_PROTOCOL_DEEPIPR_CODE && was_v1};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = all,
                   .seed = t->seed, .opt = t->opt, .epoch_end = ft_epoch_end, .user = &st, .sv = &sv, .out = out};
     if (run_loop(&l, e) != 0) goto done;
@@ -511,6 +536,37 @@ static int flip_channels(float *g, int c, double fraction, uint64_t seed, uint64
     return k;
 }
 
+/* The authors' choice (flip_attack.py, flipping): one random permutation of
+ * all the channels of the n gamma vectors together, in layer order; the first
+ * int(fraction x total) of it are flipped (Python's int() truncates). Returns
+ * the number flipped, or -1. */
+static long flip_across(float *const *g, const int *c, int n, double fraction, uint64_t seed, uint64_t stream,
+                        ip_err *e) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (size_t)c[i];
+    long k = (long)(fraction * (double)total);
+    if (k <= 0 || total == 0) return 0;
+    if ((size_t)k > total) k = (long)total;
+    uint32_t *perm = malloc(total * sizeof *perm);
+    size_t *start = malloc((size_t)n * sizeof *start);
+    if (!perm || !start) {
+        free(perm), free(start);
+        return ip_fail(e, "out of memory");
+    }
+    for (int i = 0, off = 0; i < n; off += c[i], i++) start[i] = (size_t)off;
+    ip_rng r;
+    ip_rng_init(&r, seed, stream);
+    ip_rng_permutation(&r, perm, total);
+    for (long j = 0; j < k; j++) {
+        int layer = n - 1;
+        while (start[layer] > perm[j]) layer--;
+        float *v = &g[layer][perm[j] - start[layer]];
+        *v = -*v;
+    }
+    free(perm), free(start);
+    return k;
+}
+
 int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0}, ref = {0};
     ip_dataset test = {0};
@@ -518,18 +574,32 @@ int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
     long flipped = 0, channels = 0;
     if (!(t->fraction >= 0 && t->fraction <= 1)) return ip_fail(e, "flip fraction must be in [0, 1], got %g", t->fraction);
     if (setup(&m, NULL, &test, t->model_path, t->data, 0, t->test_limit, 0, 0, t->batch, e) != 0) goto done;
+    const int across = t->protocol == IP_PROTOCOL_DEEPIPR_CODE;
     if (m.npassports) {
+        /* the authors copy get_scale(True)/get_bias(True) into the free scale/bias first: the same conversion */
         ip_attack_passport_to_affine(&m);
-        double det = 0;
+        float *gs[IP_MAX_PASSPORTS];
+        int cs[IP_MAX_PASSPORTS];
         for (int p = 0; p < m.npassports; p++) {
             const ip_passport *pp = &m.passports[p];
-            float *g = ip_tensor_param(&m, m.ops[pp->affine_op].weight);
-            int k = flip_channels(g, pp->cout, t->fraction, t->seed, ip_stream("flip", (uint64_t)p), e);
+            gs[p] = ip_tensor_param(&m, m.ops[pp->affine_op].weight);
+            cs[p] = pp->cout;
+            channels += pp->cout;
+            if (across) continue;
+            int k = flip_channels(gs[p], pp->cout, t->fraction, t->seed, ip_stream("flip", (uint64_t)p), e);
             if (k < 0) goto done;
-            flipped += k, channels += pp->cout;
-            det += ip_sign_detect(g, pp->bits, pp->cout);
+            flipped += k;
         }
-        if (ip_metrics_set(out, "detect", det / m.npassports, e) != 0) goto done;
+        if (across && (flipped = flip_across(gs, cs, m.npassports, t->fraction, t->seed, ip_stream("flip-across", 0), e)) < 0) goto done;
+        double det_scale = 0;
+        for (int p = 0; p < m.npassports; p++) det_scale += ip_sign_detect(gs[p], m.passports[p].bits, cs[p]);
+        det_scale /= m.npassports;
+        /* the authors' detect_signature reads get_scale(True): the passport gamma, which no flip touches */
+        double det_passport = ip_model_detect(&m, -1);
+        if (ip_metrics_set(out, "detect", across ? det_passport : det_scale, e) != 0 ||
+            ip_metrics_set(out, "detect_scale", det_scale, e) != 0 ||
+            ip_metrics_set(out, "detect_passport", det_passport, e) != 0)
+            goto done;
     } else {
         /* baseline: the blocks that are passport layers of this architecture by default */
         ip_model_cfg cfg = m.cfg;
@@ -539,6 +609,8 @@ int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
             ip_failctx(e, "finding the default passport layers of %s", cfg.arch);
             goto done;
         }
+        float *gs[IP_MAX_PASSPORTS];
+        int cs[IP_MAX_PASSPORTS];
         for (int p = 0; p < ref.npassports; p++) {
             char name[IP_NAME_LEN + 16];
             snprintf(name, sizeof name, "%s.norm.weight", ref.passports[p].layer);
@@ -548,10 +620,14 @@ int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
                 goto done;
             }
             int c = (int)m.tensors[ti].numel;
-            int k = flip_channels(ip_tensor_param(&m, ti), c, t->fraction, t->seed, ip_stream("flip", (uint64_t)p), e);
+            gs[p] = ip_tensor_param(&m, ti), cs[p] = c;
+            channels += c;
+            if (across) continue;
+            int k = flip_channels(gs[p], c, t->fraction, t->seed, ip_stream("flip", (uint64_t)p), e);
             if (k < 0) goto done;
-            flipped += k, channels += c;
+            flipped += k;
         }
+        if (across && (flipped = flip_across(gs, cs, ref.npassports, t->fraction, t->seed, ip_stream("flip-across", 0), e)) < 0) goto done;
     }
     double acc;
     if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0) goto done;
@@ -606,6 +682,46 @@ static int require_passports(const ip_model *m, const char *attack, ip_err *e) {
     return 0;
 }
 
+/* fake2's affine init as passport_attack_2.py (run_attack_2, the version that
+ * starts from the model's gammas; docs/attacks.md "fake2") does it: every
+ * passport layer's scale starts from the gamma the deployed model uses (v1:
+ * the passport gamma; v2/v3: the public gamma), keeps its sign with a U(0, 1)
+ * magnitude per channel (sign_().mul_(torch.rand)), int(init_flip x total)
+ * channels chosen across all layers are negated, and beta = 0. Leaves the model
+ * converted (public branch) with the forged affine trainable. */
+static int fake2_authors_init(ip_model *m, const ip_fake2_task *t, ip_err *e) {
+    float *gs[IP_MAX_PASSPORTS];
+    int cs[IP_MAX_PASSPORTS];
+    size_t total = 0;
+    for (int p = 0; p < m->npassports; p++) total += (size_t)m->passports[p].cout;
+    float *start = malloc(total * sizeof *start);
+    if (!start) return ip_fail(e, "out of memory");
+    /* v2/v3: the public gammas, before the conversion replaces them */
+    if (m->cfg.scheme != IP_SCHEME_V1)
+        for (int p = 0, off = 0; p < m->npassports; off += m->passports[p].cout, p++)
+            memcpy(start + off, ip_tensor_param(m, m->ops[m->passports[p].affine_op].weight),
+                   (size_t)m->passports[p].cout * sizeof *start);
+    int v1 = m->cfg.scheme == IP_SCHEME_V1;
+    ip_attack_passport_to_affine(m);
+    ip_rng r;
+    ip_rng_init(&r, t->seed, ip_stream("fake2-init-magnitude", 0));
+    for (int p = 0, off = 0; p < m->npassports; off += m->passports[p].cout, p++) {
+        const ip_passport *pp = &m->passports[p];
+        const ip_op *aff = &m->ops[pp->affine_op];
+        float *g = ip_tensor_param(m, aff->weight);
+        const float *from = v1 ? g : start + off;
+        for (int i = 0; i < pp->cout; i++) {
+            float u = ip_rng_uniform(&r);
+            g[i] = from[i] > 0 ? u : from[i] < 0 ? -u : 0.f; /* torch.sign(0) = 0 */
+        }
+        memset(ip_tensor_param(m, aff->bias), 0, (size_t)pp->cout * sizeof(float));
+        m->tensors[aff->weight].trainable = m->tensors[aff->bias].trainable = 1;
+        gs[p] = g, cs[p] = pp->cout;
+    }
+    free(start);
+    return flip_across(gs, cs, m->npassports, t->init_flip, t->seed, ip_stream("fake2-init-across", 0), e) < 0 ? -1 : 0;
+}
+
 int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0};
     ip_dataset train = {0}, test = {0};
@@ -624,7 +740,9 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "owner_test_acc", acc, e) != 0)
         goto done;
     set_all_trainable(&m, 0);
-    if (t->target == IP_FAKE2_AFFINE) {
+    if (t->target == IP_FAKE2_AFFINE && t->protocol == IP_PROTOCOL_DEEPIPR_CODE) {
+        if (fake2_authors_init(&m, t, e) != 0) goto done;
+    } else if (t->target == IP_FAKE2_AFFINE) {
         /* gamma = the true signs with init_flip of them flipped, times 0.5; beta = 0 */
         ip_attack_passport_to_affine(&m);
         for (int p = 0; p < m.npassports; p++) {

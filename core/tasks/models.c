@@ -147,7 +147,9 @@ const ip_task_def ip_eval_def = {
 #define T ip_prune_task
 static const ip_param prune_params[] = {
     P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model to prune"),
-    P_FLOAT(T, "rate", IP_F_DOUBLE, rate, 0.5, 0, 1, "fraction of conv/linear weights zeroed (global magnitude)"),
+    P_FLOAT(T, "rate", IP_F_DOUBLE, rate, 0.5, 0, 1, "fraction of conv/linear weights zeroed (global magnitude); deepipr-code: the percentile (/100) of "
+            "all parameters' magnitudes at or below which they are zeroed"),
+    P_PROTOCOL(T, protocol),
 };
 
 static int prune_run(const void *t, ip_metrics *out, ip_err *e) { return ip_task_prune(t, out, e); }
@@ -345,10 +347,25 @@ int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
     size_t pruned = 0;
     double acc;
     if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
-    if (ip_prune_global(&m, t->rate, &pruned, e) != 0) goto done;
-    if (ip_model_plan(&m, 256, e) != 0 || ip_evaluate(&m, &test, 256, &acc, e) != 0) goto done;
+    int authors = t->protocol == IP_PROTOCOL_DEEPIPR_CODE;
+    double thr = 0;
+    if ((authors ? ip_prune_percentile(&m, t->rate, &pruned, &thr, e) : ip_prune_global(&m, t->rate, &pruned, e)) != 0)
+        goto done;
+    /* the authors evaluate model(x): a v2/v3 model's default is its public branch */
+    int two = m.npassports && (m.cfg.scheme == IP_SCHEME_V2 || m.cfg.scheme == IP_SCHEME_V3);
+    if (ip_model_plan(&m, 256, e) != 0) goto done;
+    if (authors && two) {
+        double priv;
+        if (ip_evaluate(&m, &test, 256, &priv, e) != 0 || ip_metrics_set(out, "private_test_acc", priv, e) != 0)
+            goto done;
+    }
+    ip_branch keep = m.branch;
+    if (authors && two) m.branch = IP_BRANCH_PUBLIC;
+    int rce = ip_evaluate(&m, &test, 256, &acc, e);
+    m.branch = keep;
+    if (rce != 0) goto done;
     if (ip_metrics_set(out, "rate", t->rate, e) || ip_metrics_set(out, "pruned", (double)pruned, e) ||
-        ip_metrics_set(out, "test_acc", acc, e))
+        ip_metrics_set(out, "test_acc", acc, e) || (authors && ip_metrics_set(out, "threshold", thr, e)))
         goto done;
     if (passport_metrics(&m, &test, 256, out, e) != 0) goto done;
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;

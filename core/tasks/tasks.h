@@ -68,12 +68,14 @@ typedef struct ip_prune_task {
     char data[1024];
     size_t test_limit;
     double rate;
+    int protocol;            /* ip_protocol: paper = ip_prune_global; deepipr-code = ip_prune_percentile and
+                              * test_acc of the public branch (docs/attacks.md "prune") */
     char out[1024];          /* pruned checkpoint ("" = do not save) */
 } ip_prune_task;
 
 /* Loads the model, prunes (core/model/prune.h), evaluates. Metrics: rate, pruned,
  * test_acc, and for passport models detect, detect_<layer> (+ public_test_acc for v2/v3, trigger_acc and
- * trigger_acc_private for v3). */
+ * trigger_acc_private for v3; under deepipr-code private_test_acc for v2/v3). */
 int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e);
 
 /* ---------------- attacks (docs/attacks.md) ---------------- */
@@ -92,14 +94,16 @@ typedef struct ip_finetune_task {
     int epochs, batch;
     ip_optim_cfg opt;         /* SGD lr 0.01 momentum 0.9 wd 5e-4 */
     uint64_t seed;            /* shuffling and re-initialisation */
+    int protocol;             /* ip_protocol: which detection is `detect` (docs/attacks.md "finetune") */
     char out[1024];           /* fine-tuned checkpoint ("" = do not save) */
     ip_resume resume;         /* its state file while it runs (io/resume.h) */
 } ip_finetune_task;
 
 void ip_finetune_task_defaults(ip_finetune_task *t);
 /* Metrics: test_acc (deployed network), owner_test_acc (before the attack),
- * train_samples; passport models also detect and private_acc. Arrays per
- * epoch: epoch_test_acc (+ epoch_detect, epoch_private_acc). */
+ * train_samples; passport models also detect, detect_passport, detect_scale
+ * and private_acc. Arrays per epoch: epoch_test_acc (+ epoch_detect,
+ * epoch_detect_passport, epoch_detect_scale, epoch_private_acc). */
 int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e);
 
 /* ---------------- sign flip ---------------- */
@@ -111,10 +115,13 @@ typedef struct ip_flip_task {
     double fraction;          /* [0, 1] of the channels of every passport layer */
     int batch;                /* evaluation batch */
     uint64_t seed;            /* which channels */
+    int protocol;             /* ip_protocol: paper = per layer, detect from the flipped gammas;
+                               * deepipr-code = across layers, detect from the passport gammas */
 } ip_flip_task;
 
 void ip_flip_task_defaults(ip_flip_task *t);
-/* Metrics: test_acc, flipped, channels; passport models also detect. */
+/* Metrics: test_acc, flipped, channels; passport models also detect, detect_scale (the flipped
+ * gammas' signs) and detect_passport (the passport gammas'). */
 int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e);
 
 /* ---------------- fake2: forge gamma/beta or passports with the weights frozen ---------------- */
@@ -127,6 +134,7 @@ typedef struct ip_fake2_task {
     ip_fake2_target target;
     double fraction;          /* (0, 1] of the owner's training data */
     double init_flip;         /* affine: fraction of the true gamma signs flipped in the init (0.5) */
+    int protocol;             /* ip_protocol: the affine init (docs/attacks.md "fake2") */
     int epochs, batch;
     ip_optim_cfg opt;         /* SGD lr 0.01 momentum 0.9 wd 5e-4 */
     uint64_t seed;
