@@ -347,3 +347,61 @@ Test(protocol_attacks, fake2_deepipr_code_starts_from_the_deployed_gammas_signs)
     cr_assert_eq(ip_metrics_get(&d, "init_detect"), pub);
     ip_metrics_free(&d);
 }
+
+/* ---------------- point 3: fake1's image/shuffle keys ---------------- */
+
+static void fake1_run(ip_fake1_task *t, ip_metrics *mt) {
+    ip_metrics_init(mt);
+    ip_err e = {{0}};
+    cr_assert_eq(ip_task_fake1(t, mt, &e), 0, "%s", e.msg);
+}
+
+static int same_array(const ip_metrics *a, const ip_metrics *b, const char *name) {
+    const ip_metric_array *x = NULL, *y = NULL;
+    for (int i = 0; i < a->narrays; i++)
+        if (!strcmp(a->arrays[i].name, name)) x = &a->arrays[i];
+    for (int i = 0; i < b->narrays; i++)
+        if (!strcmp(b->arrays[i].name, name)) y = &b->arrays[i];
+    cr_assert(x && y && x->n == y->n, "%s", name);
+    return memcmp(x->v, y->v, x->n * sizeof *x->v) == 0;
+}
+
+/* Under deepipr-code image and shuffle fakes need no reference checkpoint (the task builds the authors'
+ * randomly initialised one), come from test images through it in train mode, are reproducible, and are
+ * not the paper's keys; naming a reference is refused. */
+Test(protocol_attacks, fake1_deepipr_code_keys_from_a_random_reference) {
+    char own[256], base[256];
+    tmp_path(own, sizeof own, "f1_owner");
+    tmp_path(base, sizeof base, "f1_base");
+    owner(own, IP_SCHEME_V1, IP_NORM_BN, 2);
+    owner(base, IP_SCHEME_BASELINE, IP_NORM_BN, 2);
+    for (int kt = IP_KEY_IMAGE; kt <= IP_KEY_SHUFFLE; kt++) {
+        ip_fake1_task t;
+        ip_fake1_task_defaults(&t);
+        snprintf(t.model_path, sizeof t.model_path, "%s", own);
+        snprintf(t.data, sizeof t.data, SRC);
+        t.train_limit = OWNER_LIMIT, t.test_limit = TEST_LIMIT;
+        t.key_type = (ip_key_type)kt;
+        t.passports = 24, t.eval_images = 64;
+        t.protocol = IP_PROTOCOL_DEEPIPR_CODE;
+        const char *key = NULL;
+        char msg[300];
+        cr_assert_eq(ip_fake1_def.check(&t, NULL, &key, msg, sizeof msg), 0, "%s", msg);
+        ip_metrics a, b, p;
+        fake1_run(&t, &a);
+        fake1_run(&t, &b);
+        cr_assert(same_array(&a, &b, "fake_acc") && same_array(&a, &b, "fake_detect"), "reproducible");
+        ip_fake1_task q = t;
+        q.protocol = IP_PROTOCOL_PAPER;
+        snprintf(q.reference_path, sizeof q.reference_path, "%s", base);
+        fake1_run(&q, &p);
+        cr_assert(!same_array(&a, &p, "fake_detect") || !same_array(&a, &p, "fake_acc"),
+                  "the authors' keys are not the paper's");
+        cr_log_info("fake1 %s: deepipr-code mean acc %.3f, paper %.3f", kt == IP_KEY_IMAGE ? "image" : "shuffle",
+                    ip_metrics_get(&a, "fake_mean"), ip_metrics_get(&p, "fake_mean"));
+        ip_metrics_free(&a), ip_metrics_free(&b), ip_metrics_free(&p);
+        snprintf(t.reference_path, sizeof t.reference_path, "%s", base);
+        cr_assert_neq(ip_fake1_def.check(&t, NULL, &key, msg, sizeof msg), 0);
+        cr_assert_str_eq(key, "reference");
+    }
+}

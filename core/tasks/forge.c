@@ -37,6 +37,7 @@ static const ip_param fake1_params[] = {
     P_FLOAT(T, "delta", IP_F_DOUBLE, forge.delta, 1e-6, 1e-300, 0.5, "screen: error probability per passport"),
     P_FLOAT(T, "margin", IP_F_DOUBLE, forge.margin, 0.03, 0, 1, "accepted when accuracy >= real accuracy - margin"),
     P_INT(T, "seed", IP_F_U64, seed, 1, 0, 2147483647, "passport keys and image order (the same for every shard)"),
+    P_PROTOCOL(T, protocol),
 };
 _Static_assert(IP_KEY_RANDOM == 0 && IP_KEY_IMAGE == 1 && IP_KEY_SHUFFLE == 2, "choices in enum order");
 _Static_assert(IP_FORGE_FULL == 0 && IP_FORGE_SCREEN == 1, "choices in enum order");
@@ -50,10 +51,19 @@ static void fake1_init(void *p) {
 }
 
 /* image and shuffle keys are made from activations of a reference model:
- * without one they cannot be made (docs/passports.md). */
+ * without one they cannot be made (docs/passports.md); under deepipr-code
+ * the reference is the authors' randomly initialised network, made by the
+ * task (so none may be named). */
 static int fake1_check(const void *p, const ip_input_shape *shape, const char **key, char *msg, size_t cap) {
     (void)shape;
     const T *t = p;
+    if (t->protocol == IP_PROTOCOL_DEEPIPR_CODE) {
+        if (!t->reference_path[0]) return 0;
+        *key = "reference";
+        snprintf(msg, cap, "under protocol deepipr-code the reference is a randomly initialised network of the "
+                           "attacked architecture, as in the authors' code: leave `reference` out");
+        return -1;
+    }
     if (t->key_type == IP_KEY_RANDOM || t->reference_path[0]) return 0;
     *key = "key_type";
     snprintf(msg, cap, "key_type %s needs `reference` (a model of the same architecture, e.g. the baseline)",
@@ -154,7 +164,19 @@ static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err 
                        ip_scheme_name(v->m.cfg.scheme));
     if (t->eval_images < 1) return ip_fail(e, "eval_images must be positive");
     size_t E = (size_t)t->eval_images < v->test.n ? (size_t)t->eval_images : v->test.n;
-    if (need_keys && t->key_type != IP_KEY_RANDOM) {
+    int code = t->protocol == IP_PROTOCOL_DEEPIPR_CODE;
+    if (need_keys && t->key_type != IP_KEY_RANDOM && code) {
+        /* the authors' reference: their "pretrained" network of the attacked architecture, which for a
+         * dataset other than ImageNet is randomly initialised; keys from test images in train mode */
+        ip_model_cfg rcfg = v->m.cfg;
+        rcfg.scheme = IP_SCHEME_BASELINE;
+        snprintf(rcfg.passport_layers, sizeof rcfg.passport_layers, "none");
+        if (ip_model_build(&v->ref, &rcfg, e) != 0) return -1;
+        v->have_ref = 1;
+        if (ip_model_init(&v->ref, t->seed ^ ip_stream("fake1-reference", 0), NULL, e) != 0) return -1;
+        if (ip_data_load(&v->train, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) return -1;
+        if (ip_data_match_model(&v->train, &v->ref, e) != 0) return -1;
+    } else if (need_keys && t->key_type != IP_KEY_RANDOM) {
         if (!t->reference_path[0])
             return ip_fail(e, "key type %s needs a reference model (key `reference`)", ip_key_type_name(t->key_type));
         if (ip_ckpt_open_model(&v->ref, t->reference_path, e) != 0) return -1;
@@ -168,6 +190,7 @@ static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err 
         if (ip_keygen_init(&v->kg, t->key_type, &v->m, v->have_ref ? &v->ref : NULL, &v->train, t->seed, e) != 0)
             return -1;
         v->have_kg = 1;
+        v->kg.ref_training = code;
     }
     ip_forge_cfg fc = t->forge;
     fc.order_seed = t->seed;

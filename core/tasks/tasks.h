@@ -185,6 +185,7 @@ typedef struct ip_fake1_task {
     ip_forge_cfg forge;         /* mode, group, delta, ... */
     uint64_t seed;              /* passport keys and the screen order; NOT the shard's task seed */
     int keep_arrays;            /* report the per-passport arrays (default 1) */
+    int protocol;               /* ip_protocol: deepipr-code makes image/shuffle keys as the authors do */
     ip_resume resume;           /* its state file while it runs (io/resume.h) */
 } ip_fake1_task;
 
