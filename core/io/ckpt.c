@@ -98,6 +98,7 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     if (ip_h5_attr_str(f, "scheme", ip_scheme_name(c->scheme)) < 0) return -1;
     if (ip_h5_attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
     if (ip_h5_attr_str(f, "passport_layers", plist) < 0) return -1;
+    if (ip_h5_attr_str(f, "conv", ip_conv_algo_name(c->conv)) < 0) return -1;
     if (ip_h5_attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
     if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
     if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
@@ -238,6 +239,12 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     if (ip_h5_attr_read_str(f, "/", "norm", s, sizeof s, e) < 0) return -1;
     if (ip_norm_parse(s, &c->norm) != 0) return ip_fail(e, "unknown norm \"%s\"", s);
     if (ip_h5_attr_read_str(f, "/", "passport_layers", c->passport_layers, sizeof c->passport_layers, e) < 0) return -1;
+    /* checkpoints written before the setting existed trained with the fast convolutions */
+    c->conv = IP_CONV_FAST;
+    if (H5Aexists(f, "conv") > 0) {
+        if (ip_h5_attr_read_str(f, "/", "conv", s, sizeof s, e) < 0) return -1;
+        if (ip_conv_algo_parse(s, &c->conv) != 0) return ip_fail(e, "unknown conv \"%s\"", s);
+    }
     int shape[3];
     if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;
     c->in_c = shape[0], c->in_h = shape[1], c->in_w = shape[2];
