@@ -365,3 +365,192 @@ static void check_dispatch(int n, int cin, int hw, int cout, int r, int pad) {
 
 Test(winograd, dispatch_k3) { check_dispatch(8, 32, 8, 33, 3, 1); }
 Test(winograd, dispatch_k5) { check_dispatch(2, 16, 12, 20, 5, 2); }
+
+/* ---- numerics: every algorithm against a float64 reference (issue 14) ----
+ *
+ * On the 3x3 layers of small-p and resnet18-p (and alexnet-p's 5x5 block1),
+ * with data of a trained network's scale: inputs are post-norm ReLU
+ * activations (relu(N(0,1)), half zeros, mean 0.4) or normalised images
+ * (N(0,1)) for a first layer, weights PyTorch's default U(+-1/sqrt(fan_in)),
+ * output gradients N(0,1) (only their relative scale matters). Each
+ * algorithm's forward output, input gradient and weight gradient is compared
+ * with the same convolution of the same float data summed in double
+ * (num_ref_*: the float inputs are exact in double, so the reference is the
+ * exact result to ~1e-16). The error is max |x - ref| / max |ref| (rel_err)
+ * and, printed beside it, ||x - ref||_2 / ||ref||_2.
+ *
+ * Variants: gemm (im2col + SGEMM, IP_CONV_GEMM), direct (the first-layer
+ * kernel, conv_direct.c, where applicable), wino2 and wino4 (F(2x2, r x r),
+ * F(4x4, r x r)). The fast setting uses wino4 on every one of these shapes;
+ * the precise one wino2 on the 3x3 ones and gemm on the 5x5 one.
+ * The bounds (num_bound) are the largest error measured over these shapes
+ * (2026-12, this machine), times 3-4, rounded up. Measured maxima, max-norm
+ * relative, any direction: gemm 5.0e-7, direct 2.1e-7, wino2 7.5e-7 (3x3) and
+ * 1.04e-5 (5x5: its a = 6 points include +-2), wino4 1.35e-5 (3x3) and
+ * 1.17e-5 (5x5): F(4x4) loses ~30x against a GEMM per layer, F(2x2, 3x3)
+ * nothing measurable. The table: docs/performance.md "Numerics". */
+
+typedef enum { V_GEMM, V_DIRECT, V_WINO2, V_WINO4, V_COUNT } num_variant;
+static const char *const num_names[V_COUNT] = {"gemm", "direct", "wino2", "wino4"};
+
+/* Bound of variant v, kernel side r, direction d (0 fwd, 1 din, 2 dW). */
+static double num_bound(num_variant v, int r, int d) {
+    (void)d;
+    switch (v) {
+    case V_GEMM:
+    case V_DIRECT: return 2e-6;
+    case V_WINO2: return r == 3 ? 3e-6 : 4e-5;
+    default: return 5e-5;
+    }
+}
+
+/* out[co][n][oh][ow] = sum in * w, in double; din, dw likewise (overwritten). */
+static void num_ref_forward(double *out, const float *in, const float *w, const ip_conv_shape *s) {
+    const int N = s->n, C = s->cin, H = s->h, W = s->w, R = s->kh, OH = s->oh, OW = s->ow, P = s->pad;
+    memset(out, 0, sizeof(double) * (size_t)s->cout * N * OH * OW);
+    for (int co = 0; co < s->cout; co++)
+        for (int n = 0; n < N; n++) {
+            double *o = out + ((size_t)co * N + n) * OH * OW;
+            for (int ci = 0; ci < C; ci++) {
+                const float *x = in + ((size_t)ci * N + n) * H * W;
+                for (int kh = 0; kh < R; kh++)
+                    for (int kw = 0; kw < R; kw++) {
+                        const double wv = w[(((size_t)co * C + ci) * R + kh) * R + kw];
+                        for (int oh = 0; oh < OH; oh++) {
+                            int ih = oh - P + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int ow = 0; ow < OW; ow++) {
+                                int iw = ow - P + kw;
+                                if (iw >= 0 && iw < W) o[oh * OW + ow] += wv * x[ih * W + iw];
+                            }
+                        }
+                    }
+            }
+        }
+}
+
+static void num_ref_backward(double *din, double *dw, const float *dout, const float *in, const float *w,
+                             const ip_conv_shape *s) {
+    const int N = s->n, C = s->cin, H = s->h, W = s->w, R = s->kh, OH = s->oh, OW = s->ow, P = s->pad;
+    memset(din, 0, sizeof(double) * (size_t)C * N * H * W);
+    memset(dw, 0, sizeof(double) * (size_t)s->cout * C * R * R);
+    for (int co = 0; co < s->cout; co++)
+        for (int ci = 0; ci < C; ci++)
+            for (int kh = 0; kh < R; kh++)
+                for (int kw = 0; kw < R; kw++) {
+                    const size_t wi = (((size_t)co * C + ci) * R + kh) * R + kw;
+                    const double wv = w[wi];
+                    double acc = 0;
+                    for (int n = 0; n < N; n++) {
+                        const float *g = dout + ((size_t)co * N + n) * OH * OW;
+                        const float *x = in + ((size_t)ci * N + n) * H * W;
+                        double *dx = din + ((size_t)ci * N + n) * H * W;
+                        for (int oh = 0; oh < OH; oh++) {
+                            int ih = oh - P + kh;
+                            if (ih < 0 || ih >= H) continue;
+                            for (int ow = 0; ow < OW; ow++) {
+                                int iw = ow - P + kw;
+                                if (iw < 0 || iw >= W) continue;
+                                acc += (double)g[oh * OW + ow] * x[ih * W + iw];
+                                dx[ih * W + iw] += (double)g[oh * OW + ow] * wv;
+                            }
+                        }
+                    }
+                    dw[wi] = acc;
+                }
+}
+
+/* max |a - ref| / max |ref|, and the 2-norm ratio in *l2. */
+static double num_err(const float *a, const double *ref, size_t n, double *l2) {
+    double num = 0, den = 0, s2 = 0, r2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        num = fmax(num, d), den = fmax(den, fabs(ref[i]));
+        s2 += d * d, r2 += ref[i] * ref[i];
+    }
+    *l2 = r2 > 0 ? sqrt(s2 / r2) : sqrt(s2);
+    return num / (den > 0 ? den : 1);
+}
+
+/* One layer: every variant that applies, errors printed and bounded. first:
+ * the network's first conv (normalised-image inputs; the model computes no
+ * input gradient there, so only forward and weight gradient are checked). */
+static void check_numerics(const char *layer, int n, int cin, int hw, int cout, int r, int first) {
+    ip_conv_shape s;
+    cr_assert_eq(ip_conv_shape_init(&s, n, cin, hw, hw, cout, r, r, 1, r / 2), 0);
+    const size_t ni = (size_t)cin * n * hw * hw, no = (size_t)cout * n * s.oh * s.ow, nw = (size_t)cout * cin * r * r;
+    float *in = tu_alloc(ni), *w = tu_alloc(nw), *dout = tu_alloc(no);
+    float *out = tu_alloc(no), *din = tu_alloc(ni), *dw = tu_alloc(nw);
+    double *out_ref = malloc(no * sizeof(double)), *din_ref = malloc(ni * sizeof(double));
+    double *dw_ref = malloc(nw * sizeof(double));
+    cr_assert(out_ref && din_ref && dw_ref);
+    ip_rng g;
+    ip_rng_init(&g, 14, ip_stream("winograd-numerics", (uint64_t)cin * 1000 + cout));
+    for (size_t i = 0; i < ni; i++) {
+        float v = ip_rng_normal(&g);
+        in[i] = first ? v : (v > 0 ? v : 0);
+    }
+    const float b = 1.0f / sqrtf((float)(cin * r * r));
+    for (size_t i = 0; i < nw; i++) w[i] = ip_rng_range(&g, -b, b);
+    for (size_t i = 0; i < no; i++) dout[i] = ip_rng_normal(&g);
+    num_ref_forward(out_ref, in, w, &s);
+    num_ref_backward(din_ref, dw_ref, dout, in, w, &s);
+
+    for (int v = 0; v < V_COUNT; v++) {
+        ip_conv_shape sv = s;
+        if (v == V_DIRECT && !conv2d_direct_applicable(&s)) continue;
+        if (v == V_GEMM || v == V_DIRECT) sv.algo = IP_CONV_GEMM;
+        if (v == V_WINO2 || v == V_WINO4) {
+            if (first) continue; /* never Winograd: too few channels (conv.c) */
+            ip_winograd_force_tile(v == V_WINO2 ? 2 : 4);
+        }
+        size_t nws = ip_conv_workspace_floats(&sv);
+        if (v >= V_WINO2 && ip_winograd_workspace_floats(&sv) > nws) nws = ip_winograd_workspace_floats(&sv);
+        float *work = tu_alloc(nws);
+        memset(din, 0, ni * sizeof(float));
+        memset(dw, 0, nw * sizeof(float));
+        if (v == V_DIRECT) {
+            conv2d_direct_forward(out, in, w, &sv);
+            conv2d_direct_backward_weight(dw, dout, in, &sv);
+        } else if (v == V_GEMM) {
+            conv2d_forward(out, in, w, work, &sv);
+            conv2d_backward(first ? NULL : din, dw, dout, in, w, work, &sv);
+        } else {
+            winograd_forward(out, in, w, work, &sv);
+            winograd_backward_data(din, dout, w, work, &sv);
+            winograd_backward_weight(dw, dout, in, work, &sv);
+        }
+        ip_winograd_force_tile(0);
+        double l2[3], e[3];
+        e[0] = num_err(out, out_ref, no, &l2[0]);
+        e[1] = first ? 0 : num_err(din, din_ref, ni, &l2[1]);
+        e[2] = num_err(dw, dw_ref, nw, &l2[2]);
+        if (first) l2[1] = 0;
+        cr_log_info("numerics %-18s %-6s fwd %.2e (l2 %.2e)  din %.2e (l2 %.2e)  dW %.2e (l2 %.2e)", layer,
+                    num_names[v], e[0], l2[0], e[1], l2[1], e[2], l2[2]);
+        static const char *const dname[3] = {"forward", "input gradient", "weight gradient"};
+        for (int d = 0; d < 3; d++)
+            cr_expect_lt(e[d], num_bound((num_variant)v, r, d), "%s %s %s: relative error %.3g above its bound %.3g",
+                         layer, num_names[v], dname[d], e[d], num_bound((num_variant)v, r, d));
+        free(work);
+    }
+    free(in), free(w), free(dout), free(out), free(din), free(dw), free(out_ref), free(din_ref), free(dw_ref);
+}
+
+/* Batches are small enough for the double reference to stay fast under ASan;
+ * the weight gradient still sums over n * OH * OW >= 1,000 products. */
+Test(winograd_numerics, small_p) {
+    check_numerics("small-p block0", 16, 1, 28, 32, 3, 1);
+    check_numerics("small-p block1", 16, 32, 14, 64, 3, 0);
+    check_numerics("small-p block2", 16, 64, 7, 128, 3, 0);
+}
+Test(winograd_numerics, resnet18_p_stem_layer1) {
+    check_numerics("resnet18-p stem", 4, 3, 32, 64, 3, 1);
+    check_numerics("resnet18-p layer1", 2, 64, 32, 64, 3, 0);
+}
+Test(winograd_numerics, resnet18_p_layer2_3) {
+    check_numerics("resnet18-p layer2", 4, 128, 16, 128, 3, 0);
+    check_numerics("resnet18-p layer3", 4, 256, 8, 256, 3, 0);
+}
+Test(winograd_numerics, resnet18_p_layer4) { check_numerics("resnet18-p layer4", 4, 512, 4, 512, 3, 0); }
+Test(winograd_numerics, alexnet_p_block1_k5) { check_numerics("alexnet-p block1", 2, 64, 16, 192, 5, 0); }

@@ -99,6 +99,7 @@ static int write_root_attrs(hid_t f, const ip_model *m) {
     if (ip_h5_attr_str(f, "norm", ip_norm_name(c->norm)) < 0) return -1;
     if (ip_h5_attr_str(f, "passport_layers", plist) < 0) return -1;
     if (ip_h5_attr_str(f, "protocol", ip_protocol_name(c->protocol)) < 0) return -1;
+    if (ip_h5_attr_str(f, "conv", ip_conv_algo_name(c->conv)) < 0) return -1;
     if (ip_h5_attr_write(f, "input_shape", H5T_STD_I32LE, H5T_NATIVE_INT, 3, shape) < 0) return -1;
     if (ip_h5_attr_i32(f, "classes", c->classes) < 0) return -1;
     if (ip_h5_attr_write(f, "input_mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, c->in_c, c->in_mean) < 0) return -1;
@@ -245,6 +246,12 @@ static int read_meta(hid_t f, ckpt_meta *meta, ip_err *e) {
     if (has_protocol > 0) {
         if (ip_h5_attr_read_str(f, "/", "protocol", s, sizeof s, e) < 0) return -1;
         if (ip_protocol_parse(s, &c->protocol) != 0) return ip_fail(e, "unknown protocol \"%s\"", s);
+    }
+    /* checkpoints written before the setting existed trained with the fast convolutions */
+    c->conv = IP_CONV_FAST;
+    if (H5Aexists(f, "conv") > 0) {
+        if (ip_h5_attr_read_str(f, "/", "conv", s, sizeof s, e) < 0) return -1;
+        if (ip_conv_algo_parse(s, &c->conv) != 0) return ip_fail(e, "unknown conv \"%s\"", s);
     }
     int shape[3];
     if (ip_h5_attr_read_num(f, "/", "input_shape", H5T_NATIVE_INT, H5T_INTEGER, 3, shape, e) < 0) return -1;

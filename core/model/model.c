@@ -142,6 +142,7 @@ static int conv_block(builder *b, const char *block, int in, int cout, int k, in
                       stride);
         return 0;
     }
+    cs.algo = m->cfg.conv;
     /* conv */
     snprintf(name, sizeof name, "%s.conv", block);
     ip_op *conv = add_op(b, IP_OP_CONV, name, in);
@@ -385,6 +386,7 @@ int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
     if ((unsigned)cfg->norm > IP_NORM_GN) return ip_fail_input(e, "bad norm kind %d", (int)cfg->norm);
     if ((unsigned)cfg->scheme > IP_SCHEME_V3) return ip_fail_input(e, "bad scheme %d", (int)cfg->scheme);
     if ((unsigned)cfg->protocol > IP_MODEL_DEEPIPR_CODE) return ip_fail_input(e, "bad protocol %d", cfg->protocol);
+    if ((unsigned)cfg->conv > IP_CONV_REFERENCE) return ip_fail_input(e, "bad conv algorithm %d", cfg->conv);
     for (int c = 0; c < cfg->in_c; c++)
         if (!(m->cfg.in_std[c] > 0)) m->cfg.in_mean[c] = 0, m->cfg.in_std[c] = 1;
 
@@ -538,6 +540,25 @@ void ip_model_passports_changed(ip_model *m) {
 
 /* ------------------------------------------------------------------------- */
 /* Planning                                                                  */
+
+int ip_model_set_conv(ip_model *m, int algo, ip_err *e) {
+    if ((unsigned)algo > IP_CONV_REFERENCE) return ip_fail_input(e, "bad conv algorithm %d", algo);
+    m->cfg.conv = algo;
+    size_t work = 0;
+    for (int i = 0; i < m->nops; i++)
+        if (m->ops[i].kind == IP_OP_CONV) {
+            m->ops[i].conv.algo = algo;
+            size_t w = ip_conv_workspace_floats(&m->ops[i].conv);
+            if (w > work) work = w;
+        }
+    if (!m->batch || work <= m->work_floats) return 0;
+    /* only the workspace grows: the activations of a forward stay valid */
+    float *nw = aligned_alloc(64, ((work + 15) & ~(size_t)15) * sizeof(float) + 64);
+    if (!nw) return ip_fail(e, "out of memory for a conv workspace of %zu floats", work);
+    free(m->work);
+    m->work = nw, m->work_floats = work;
+    return 0;
+}
 
 int ip_model_plan(ip_model *m, int batch, ip_err *e) {
     if (batch < 1) return ip_fail(e, "batch size must be positive, got %d", batch);

@@ -62,6 +62,12 @@ typedef struct ip_model_cfg {
      * shortcut's, docs/models.md) and ip_model_init's conv init; the
      * checkpoint keeps it, so every later task builds the same network. */
     int protocol;
+    /* ip_conv_algo (core/nn/layers.h): IP_CONV_FAST (0, Winograd F(4x4) where
+     * faster) or IP_CONV_PRECISE (Winograd only as F(2x2, 3x3): float32 error at
+     * PyTorch's level, slower; docs/performance.md "Numerics"). The train key
+     * `conv`; the checkpoint keeps it, so every task on a model computes as its
+     * training did. */
+    int conv;
 } ip_model_cfg;
 
 typedef enum { IP_TENSOR_PARAM = 0, IP_TENSOR_BUFFER = 1, IP_TENSOR_PASSPORT = 2 } ip_tensor_kind;
@@ -189,6 +195,9 @@ int ip_model_build(ip_model *m, const ip_model_cfg *cfg, ip_err *e);
  * `signature` text in every passport layer when not NULL/empty), all from
  * counter-based streams of `seed`. */
 int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e);
+/* Sets the conv algorithm of every conv op (and cfg.conv); re-plans the
+ * workspace for the current batch when the model is planned (FAST needs more). */
+int ip_model_set_conv(ip_model *m, int algo, ip_err *e);
 /* Allocates activations for up to `batch` samples; frees any previous plan. */
 int ip_model_plan(ip_model *m, int batch, ip_err *e);
 void ip_model_free(ip_model *m);

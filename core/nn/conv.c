@@ -31,6 +31,7 @@ int ip_conv_shape_init(ip_conv_shape *s, int n, int cin, int h, int w, int cout,
     s->cout = cout, s->kh = kh, s->kw = kw;
     s->stride = stride, s->pad = pad;
     s->oh = s->ow = 0;
+    s->algo = IP_CONV_FAST;
     if (n <= 0 || cin <= 0 || h <= 0 || w <= 0 || cout <= 0 || kh <= 0 || kw <= 0 || stride < 1 ||
         pad < 0)
         return -1;
@@ -44,6 +45,14 @@ int ip_conv_shape_init(ip_conv_shape *s, int n, int cin, int h, int w, int cout,
         return -1;
     s->oh = (int)oh, s->ow = (int)ow;
     return 0;
+}
+
+static const char *const conv_algo_names[] = {"fast", "precise", "gemm", "reference"};
+const char *ip_conv_algo_name(int a) { return (unsigned)a <= IP_CONV_REFERENCE ? conv_algo_names[a] : "?"; }
+int ip_conv_algo_parse(const char *s, int *out) {
+    for (int i = 0; i <= IP_CONV_REFERENCE; i++)
+        if (strcmp(s, conv_algo_names[i]) == 0) return *out = i, 0;
+    return -1;
 }
 
 size_t ip_conv_k(const ip_conv_shape *s) { return (size_t)s->cin * s->kh * s->kw; }
@@ -86,7 +95,9 @@ static int conv_chunk(const ip_conv_shape *s) {
  *   5x5: Cin >= 16, Cout >= 16 and N*OH*OW >= 256.
  * use_winograd_shape() is the shape-only part, for the workspace. */
 static int use_winograd_shape(const ip_conv_shape *s) {
-    if (!ip_winograd_applicable(s)) return 0;
+    if (!ip_winograd_applicable(s) || s->algo == IP_CONV_GEMM || s->algo == IP_CONV_REFERENCE) return 0;
+    /* precise: F(2x2, 3x3) only (ip_winograd_tile), whose transforms are exact */
+    if (s->algo == IP_CONV_PRECISE && s->kh != 3) return 0;
     const int min_ch = s->kh == 3 ? 32 : 16;
     return s->cin >= min_ch && s->cout >= min_ch;
 }
@@ -101,7 +112,7 @@ static int use_winograd(const ip_conv_shape *s) {
  * maximum, min(n, limit / per-image size). The same holds
  * for ip_winograd_workspace_floats, and a smaller batch may take either path. */
 size_t ip_conv_workspace_floats(const ip_conv_shape *s) {
-    if (conv_is_pointwise(s)) return 0;
+    if (conv_is_pointwise(s) || s->algo == IP_CONV_REFERENCE) return 0;
     /* batches smaller than s->n may or may not take the Winograd path: cover both */
     size_t wino = use_winograd_shape(s) ? ip_winograd_workspace_floats(s) : 0;
     size_t per = ip_conv_k(s) * (size_t)s->oh * s->ow;
@@ -333,6 +344,10 @@ void conv2d_forward(float *out, const float *in, const float *weight, float *wor
     const int K = (int)ip_conv_k(s);
     const int ohow = s->oh * s->ow;
     const int ldo = s->n * ohow;
+    if (s->algo == IP_CONV_REFERENCE) {
+        conv2d_forward_ref(out, in, weight, s);
+        return;
+    }
     if (conv_is_pointwise(s)) {
         ip_sgemm(CblasNoTrans, CblasNoTrans, s->cout, ldo, K, 1.0f, weight, K, in, ldo,
                     0.0f, out, ldo);
@@ -357,6 +372,10 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
     const int K = (int)ip_conv_k(s);
     const int ohow = s->oh * s->ow;
     const int ldo = s->n * ohow;
+    if (s->algo == IP_CONV_REFERENCE) {
+        conv2d_backward_ref(din, dweight, dout, in, weight, s);
+        return;
+    }
     if (conv_is_pointwise(s)) {
         /* dW (Cout, Cin) += dout (Cout, NHW) x in^T;  din (Cin, NHW) += W^T x dout */
         ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, ldo, 1.0f, dout, ldo, in, ldo, 1.0f,

@@ -27,7 +27,8 @@
 
 int conv2d_direct_applicable(const ip_conv_shape *s) {
 #if defined(__AVX512F__)
-    if (s->stride != 1 || ip_conv_k(s) > DIRECT_MAX_K) return 0;
+    /* the reference setting keeps every conv on the double-sum kernels */
+    if (s->algo == IP_CONV_REFERENCE || s->stride != 1 || ip_conv_k(s) > DIRECT_MAX_K) return 0;
     /* the padded copy of one image must fit the stack buffer */
     size_t pw = 16 * (size_t)((s->ow + 15) / 16) + (size_t)s->kw - 1;
     return (size_t)s->cin * ((size_t)s->h + 2 * (size_t)s->pad) * pw <= DIRECT_PAD_MAX && s->oh == s->h + 2 * s->pad - s->kh + 1;

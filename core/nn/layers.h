@@ -26,7 +26,24 @@ typedef struct ip_conv_shape {
     int cout, kh, kw;         /* weight (Cout, Cin, KH, KW) */
     int stride, pad;          /* same for both axes, zero padding */
     int oh, ow;               /* output (Cout, N, OH, OW), set by ip_conv_shape_init */
+    int algo;                 /* ip_conv_algo: which kernels may run (IP_CONV_FAST after ip_conv_shape_init) */
 } ip_conv_shape;
+/* Which algorithms a convolution may use: the speed/accuracy trade of
+ * docs/performance.md ("Numerics").
+ *   FAST:      Winograd where it is faster (the rule in conv.c) with the tile
+ *              size of least work (F(4x4) on most planes), else the direct kernel
+ *              or im2col + GEMM;
+ *   PRECISE:   Winograd only as F(2x2, 3x3), whose transforms are exact (points
+ *              0, +-1), else the direct kernel or im2col + GEMM: float32 errors
+ *              at PyTorch's level (F(4x4) loses ~30x per layer, 1e-3 through a
+ *              network's backward pass);
+ *   GEMM:      never Winograd (tests, benchmarks);
+ *   REFERENCE: the *_ref kernels (double sums), for tests only (slow). */
+typedef enum { IP_CONV_FAST = 0, IP_CONV_PRECISE = 1, IP_CONV_GEMM = 2, IP_CONV_REFERENCE = 3 } ip_conv_algo;
+/* ip_conv_algo <-> "fast" | "precise" | "gemm" | "reference" (the train key and
+ * the checkpoint's `conv` attribute name them). Parse: 0, or -1 if unknown. */
+const char *ip_conv_algo_name(int a);
+int ip_conv_algo_parse(const char *s, int *out);
 
 /* Fills oh/ow; returns -1 when the output would be empty or arguments are invalid. */
 int ip_conv_shape_init(ip_conv_shape *s, int n, int cin, int h, int w, int cout, int kh, int kw,

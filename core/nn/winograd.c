@@ -70,6 +70,7 @@ static size_t tile_cost(const ip_conv_shape *s, int m) {
 
 int ip_winograd_tile(const ip_conv_shape *s) {
     if (wino_forced_tile) return wino_forced_tile;
+    if (s->algo == IP_CONV_PRECISE) return 2;
     return tile_cost(s, 4) <= tile_cost(s, 2) ? 4 : 2;
 }
 

@@ -31,6 +31,9 @@ static const ip_param train_params[] = {
     P_ENUM_STR(T, "arch", model.arch, "small-p", "small-p|small-p-narrow|small-p-wide|alexnet-p|resnet18-p",
                "architecture (docs/models.md)"),
     P_ENUM(T, "norm", model.norm, "bn", "bn|gn", NULL, "normalisation: batch norm or group norm (C/16 groups)"),
+    P_ENUM(T, "conv", model.conv, "fast", "fast|precise", NULL,
+           "convolution algorithms: fast (Winograd F(4x4) where faster) or precise (Winograd only as F(2x2, 3x3): "
+           "PyTorch's float32 error, slower; docs/performance.md \"Numerics\")"),
     P_ENUM(T, "scheme", model.scheme, "baseline", "baseline|v1|v2|v3", NULL, "passport scheme (REFERENCE.md section 1)"),
     P_STR(T, "passport_layers", model.passport_layers, "default",
           "default | none | comma list of conv blocks, e.g. \"block1,block2\""),

@@ -18,11 +18,12 @@
 int rn_bench_train(int argc, char **argv) {
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
-    char norm[8] = "bn", scheme[16] = "v1";
+    char norm[8] = "bn", scheme[16] = "v1", conv[16] = "fast";
     int batch = 64, steps = 10, threads = 0, warmup = 3, profile = 0;
     cli_opt opts[] = {
         {"arch", CLI_STR, cfg.arch, sizeof cfg.arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | resnet18-p (3x32x32) | ..."},
         {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation (default bn)"},
+        {"conv", CLI_STR, conv, sizeof conv, "fast|precise", "convolution algorithms (default fast; the train key `conv`)"},
         {"scheme", CLI_STR, scheme, sizeof scheme, "S", "baseline | v1 | v2 (default v1, as torch_anchor.py)"},
         {"batch", CLI_INT, &batch, 0, "N", "minibatch (default 64)"},
         {"steps", CLI_INT, &steps, 0, "N", "timed steps (default 10)"},
@@ -37,8 +38,9 @@ int rn_bench_train(int argc, char **argv) {
                  opts, (int)(sizeof opts / sizeof *opts), 0, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
-    if (ip_norm_parse(norm, &cfg.norm) || ip_scheme_parse(scheme, &cfg.scheme))
-        return cli_error("bench train", "bad --norm or --scheme");
+    if (ip_norm_parse(norm, &cfg.norm) || ip_scheme_parse(scheme, &cfg.scheme) ||
+        ip_conv_algo_parse(conv, &cfg.conv) || cfg.conv > IP_CONV_PRECISE)
+        return cli_error("bench train", "bad --norm, --scheme or --conv");
     if (batch < 1 || steps < 1 || warmup < 0) return cli_error("bench train", "--batch and --steps must be positive");
     int small = strncmp(cfg.arch, "small-p", 7) == 0;
     cfg.in_c = small ? 1 : 3;
@@ -99,10 +101,10 @@ int rn_bench_train(int argc, char **argv) {
     }
     double fwd = ip_model_flops_per_sample(&m);
     double train_ips = batch * steps / t_train, infer_ips = batch * steps / t_inf;
-    printf("bench=train arch=%s scheme=%s norm=%s threads=%d batch=%d steps=%d train_step_ms=%.2f "
+    printf("bench=train arch=%s scheme=%s norm=%s conv=%s threads=%d batch=%d steps=%d train_step_ms=%.2f "
            "train_img_per_s=%.1f infer_img_per_s=%.1f gflops=%.1f infer_gflops=%.1f fwd_mflop_per_img=%.1f "
            "peak_rss_mb=%.1f\n",
-           cfg.arch, ip_scheme_name(cfg.scheme), ip_norm_name(cfg.norm), nt, batch, steps, 1e3 * t_train / steps,
+           cfg.arch, ip_scheme_name(cfg.scheme), ip_norm_name(cfg.norm), ip_conv_algo_name(cfg.conv), nt, batch, steps, 1e3 * t_train / steps,
            train_ips, infer_ips, 3 * fwd * train_ips / 1e9, fwd * infer_ips / 1e9, fwd / 1e6, ip_peak_rss_mb());
     ip_optim_free(&opt);
     ip_model_free(&m);
