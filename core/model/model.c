@@ -14,37 +14,6 @@
 #include "../util/rng.h"
 #include "../passport/signature.h"
 
-const char *const ip_arch_names[] = {"small-p", "small-p-narrow", "small-p-wide", "alexnet-p", "resnet18-p",
-                                     NULL};
-
-static const char *const norm_names[] = {"bn", "gn"};
-static const char *const scheme_names[] = {"baseline", "v1", "v2", "v3"};
-
-const char *ip_norm_name(ip_norm_kind k) { return (unsigned)k < 2 ? norm_names[k] : "?"; }
-const char *ip_scheme_name(ip_scheme s) { return (unsigned)s < 4 ? scheme_names[s] : "?"; }
-
-int ip_norm_parse(const char *s, ip_norm_kind *out) {
-    for (int i = 0; i < 2; i++)
-        if (strcmp(s, norm_names[i]) == 0) return *out = (ip_norm_kind)i, 0;
-    return -1;
-}
-
-int ip_scheme_parse(const char *s, ip_scheme *out) {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, scheme_names[i]) == 0) return *out = (ip_scheme)i, 0;
-    return -1;
-}
-
-static const char *const protocol_names[] = {"paper", "deepipr-code"};
-
-const char *ip_protocol_name(int protocol) { return (unsigned)protocol < 2 ? protocol_names[protocol] : "?"; }
-
-int ip_protocol_parse(const char *s, int *out) {
-    for (int i = 0; i < 2; i++)
-        if (strcmp(s, protocol_names[i]) == 0) return *out = i, 0;
-    return -1;
-}
-
 /* ------------------------------------------------------------------------- */
 /* Registry helpers used while building                                      */
 
@@ -292,7 +261,7 @@ static void build_resnet18(builder *b) {
             snprintf(nadd, sizeof nadd, "s%d.b%d.add", s + 1, blk);
             /* the authors' blocks have ReLU on by default, also after the second conv+norm and the
              * shortcut's, before the addition (docs/models.md) */
-            int code_relu = b->m->cfg.protocol == IP_MODEL_DEEPIPR_CODE;
+            int code_relu = b->m->cfg.protocol == IP_PROTOCOL_DEEPIPR_CODE;
             int y = conv_block(b, n1, x, cout, 3, stride, 1, 1, last_stage);
             y = conv_block(b, n2, y, cout, 3, 1, 1, code_relu, last_stage);
             int sc = x;
@@ -385,7 +354,7 @@ int ip_model_layout(ip_model *m, const ip_model_cfg *cfg, ip_err *e) {
     if (ip_model_cfg_check_shape(cfg, e) != 0) return -1;
     if ((unsigned)cfg->norm > IP_NORM_GN) return ip_fail_input(e, "bad norm kind %d", (int)cfg->norm);
     if ((unsigned)cfg->scheme > IP_SCHEME_V3) return ip_fail_input(e, "bad scheme %d", (int)cfg->scheme);
-    if ((unsigned)cfg->protocol > IP_MODEL_DEEPIPR_CODE) return ip_fail_input(e, "bad protocol %d", cfg->protocol);
+    if ((unsigned)cfg->protocol > IP_PROTOCOL_DEEPIPR_CODE) return ip_fail_input(e, "bad protocol %d", cfg->protocol);
     if ((unsigned)cfg->conv > IP_CONV_REFERENCE) return ip_fail_input(e, "bad conv algorithm %d", cfg->conv);
     for (int c = 0; c < cfg->in_c; c++)
         if (!(m->cfg.in_std[c] > 0)) m->cfg.in_mean[c] = 0, m->cfg.in_std[c] = 1;
@@ -495,7 +464,7 @@ int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e) 
         } else if (t->ndim == 1 && strstr(t->name, ".norm.")) {
             float v = strcmp(field, "weight") == 0 ? 1.f : 0.f;
             for (size_t i = 0; i < t->numel; i++) d[i] = v;
-        } else if (t->ndim == 4 && m->cfg.protocol == IP_MODEL_DEEPIPR_CODE) {
+        } else if (t->ndim == 4 && m->cfg.protocol == IP_PROTOCOL_DEEPIPR_CODE) {
             /* the authors' ConvBlock and PassportBlock: kaiming_normal_(mode='fan_out',
              * nonlinearity='relu') = N(0, 2 / (Cout*kh*kw)) */
             float sd = sqrtf(2.f / (float)(t->numel / (size_t)t->shape[1]));

@@ -34,13 +34,15 @@ const char *ip_norm_name(ip_norm_kind k);
 const char *ip_scheme_name(ip_scheme s);
 int ip_norm_parse(const char *s, ip_norm_kind *out);
 int ip_scheme_parse(const char *s, ip_scheme *out);
-/* The protocol's name as the `protocol` key writes it (IP_PROTOCOL_CHOICES,
- * core/tasks/param.h: a test checks they agree), and back. */
+/* Where the DeepIPR paper and its authors' code (kamwoh/DeepIPR) part ways
+ * (docs/passports.md "Protocols"): the model keeps whose network it is
+ * (cfg.protocol: resnet18-p's block ReLUs, the conv init), and the task
+ * kinds concerned take it as their `protocol` key (core/tasks/param.h
+ * P_PROTOCOL). IP_PROTOCOL_CHOICES spells the names in enum order; the name
+ * table of ip_protocol_name is tested against it. */
+typedef enum { IP_PROTOCOL_PAPER = 0, IP_PROTOCOL_DEEPIPR_CODE = 1 } ip_protocol;
+#define IP_PROTOCOL_CHOICES "paper|deepipr-code"
 const char *ip_protocol_name(int protocol);
-/* The value of cfg.protocol for the authors' code: IP_PROTOCOL_DEEPIPR_CODE
- * (the model cannot include the tasks' param.h; core/tasks/models.c asserts
- * they are equal). */
-#define IP_MODEL_DEEPIPR_CODE 1
 int ip_protocol_parse(const char *s, int *out);
 
 typedef struct ip_model_cfg {

@@ -52,7 +52,6 @@ static const ip_param train_params[] = {
 };
 _Static_assert(IP_MAX_INT_LIST <= IP_MAX_MILESTONES, "a milestones list must fit in ip_optim_cfg");
 _Static_assert(IP_KEY_RANDOM == 0 && IP_KEY_IMAGE == 1 && IP_KEY_SHUFFLE == 2, "key_type's choices are in ip_key_type order");
-_Static_assert(IP_PROTOCOL_DEEPIPR_CODE == IP_MODEL_DEEPIPR_CODE, "the model's protocol values are ip_protocol's");
 
 float ip_train_task_weight_decay(const ip_train_task *t) {
     if (t->train.opt.weight_decay != TRAIN_WD_AUTO) return t->train.opt.weight_decay;

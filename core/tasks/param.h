@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../model/model.h" /* ip_protocol */
 #include "../util/err.h"
 #include "../util/metrics.h"
 
@@ -170,12 +171,10 @@ int ip_param_choice(const ip_param *p, const char *s);
  * or -1 with msg when there are more than cap, or an empty item. */
 int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, char *msg, size_t msgcap);
 
-/* Where the DeepIPR paper and its authors' code (kamwoh/DeepIPR) part ways,
- * the kinds concerned follow one or the other (docs/passports.md
+/* The kinds where the DeepIPR paper and its authors' code part ways follow
+ * one or the other (ip_protocol, core/model/model.h; docs/passports.md
  * "Protocols"): one key, `protocol`, in each of their tables (P_PROTOCOL),
  * and a spec's top-level `protocol` sets it for every entry that does not. */
-typedef enum { IP_PROTOCOL_PAPER = 0, IP_PROTOCOL_DEEPIPR_CODE = 1 } ip_protocol;
-#define IP_PROTOCOL_CHOICES "paper|deepipr-code"
 #define IP_PROTOCOL_DEFAULT "paper"
 #define IP_PROTOCOL_DOC                                                                                              \
     "paper: as the DeepIPR paper describes; deepipr-code: as the authors' code does (docs/passports.md "            \
