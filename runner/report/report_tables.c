@@ -727,6 +727,7 @@ static void amb_setting(const rp_file *f, const char *kind, const rp_group *g, i
         if (hidden_param(pn[i]) || !strcmp(pn[i], "model") || !varies(f, g, ng, pn[i])) continue;
         char v[160];
         param_text(f, t0, pn[i], v, sizeof v);
+        if (!v[0]) continue; /* a key this group leaves unset (erb's signature without a text target) */
         int w = snprintf(out + len, cap - len, "%s%s=%s", len ? " " : "", pn[i], v);
         if (w < 0) break;
         len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
