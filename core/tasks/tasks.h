@@ -185,8 +185,8 @@ void ip_erb_task_defaults(ip_erb_task *t);
  * forged_acc, owner_detect (forged scale's signs vs the owner's signature),
  * forged_detect (vs the target; with a target), passport_acc and
  * passport_detect (the minimum-norm passport tensors through the passport
- * path), passport_residual, train_samples; arrays epoch_forged_acc,
- * epoch_owner_detect. */
+ * path), passport_residual, train_samples (no per-epoch arrays: it
+ * evaluates once, after the last epoch). */
 int ip_task_erb(const ip_erb_task *t, ip_metrics *out, ip_err *e);
 
 /* ---------------- task code (the runner kinds fake1 and verify) ---------------- */
