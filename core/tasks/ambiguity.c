@@ -31,7 +31,7 @@ static const ip_param erb_params[] = {
     P_FLOAT(T, "sign_loss", IP_F_DOUBLE, sign_loss, 1, 0, 1e9, "weight of the sign loss towards the target"),
     IP_OPTIM_ROWS(T, opt),
     P_INT(T, "epochs", IP_F_INT, epochs, 10, 0, 100000, "training epochs over the attacker's data"),
-    P_INT(T, "batch", IP_F_INT, batch, 64, 1, 65536, "minibatch size (also the evaluation batch)"),
+    P_INT(T, "batch", IP_F_INT, batch, 64, 1, 65536, "training minibatch size (evaluations use at least 256)"),
     SEED_KEY,
 };
 _Static_assert(IP_ERB_CERB == 0 && IP_ERB_IERB == 1 && IP_ERB_NONE == 2, "choices in enum order");
@@ -75,6 +75,11 @@ const ip_task_def ip_erb_def = {
 #undef T
 
 void ip_erb_task_defaults(ip_erb_task *t) { ip_task_defaults(&ip_erb_def, t); }
+
+/* The evaluations' batch (at least): the attack's small minibatches give more steps on little data, but
+ * evaluating the test split in them would cost more than the attack. Evaluation runs in eval mode, so the
+ * batch does not change what it computes. */
+#define ERB_EVAL_BATCH 256
 
 /* The attack's vector: per passport layer p, at off[p]: gamma (C), beta (C), the block's weights. */
 typedef struct erb_state {
@@ -233,11 +238,13 @@ int ip_task_erb(const ip_erb_task *t, ip_metrics *out, ip_err *e) {
                      t->batch, e) != 0 ||
         ip_att_require_passports(&m, "erb", e) != 0)
         goto done;
+    const int eval_batch = t->batch > ERB_EVAL_BATCH ? t->batch : ERB_EVAL_BATCH;
+    if (ip_model_plan(&m, eval_batch, e) != 0) goto done; /* training runs t->batch <= eval_batch samples */
     double acc;
     m.branch = IP_BRANCH_PRIVATE;
-    if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "real_acc", acc, e) != 0) goto done;
+    if (ip_evaluate(&m, &test, eval_batch, &acc, e) != 0 || ip_metrics_set(out, "real_acc", acc, e) != 0) goto done;
 
-    erb_state st = {.block = t->block, .sign_loss = t->sign_loss, .test = &test, .out = out, .batch = t->batch};
+    erb_state st = {.block = t->block, .sign_loss = t->sign_loss, .test = &test, .out = out, .batch = eval_batch};
     size_t nbits = 0, maxh = 1;
     for (int p = 0; p < m.npassports; p++) {
         const size_t c = (size_t)m.passports[p].cout;
@@ -278,12 +285,12 @@ int ip_task_erb(const ip_erb_task *t, ip_metrics *out, ip_err *e) {
                   .opt = t->opt, .keys = vec, .epoch_end = erb_epoch_end, .user = &st, .sv = &sv, .out = out,
                   .nvec = nvec, .vec_apply = erb_apply, .vec_grad = erb_grad};
     erb_apply(&l);
-    if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "init_acc", acc, e) != 0 ||
+    if (ip_evaluate(&m, &test, eval_batch, &acc, e) != 0 || ip_metrics_set(out, "init_acc", acc, e) != 0 ||
         ip_metrics_set(out, "train_samples", (double)train.n, e) != 0)
         goto done;
     if (ip_att_run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && erb_epoch_end(&l, -1, e) != 0) goto done;
-    if (forged_passport(&m, &test, t->batch, out, e) != 0) goto done;
+    if (forged_passport(&m, &test, eval_batch, out, e) != 0) goto done;
     rc = 0;
 done:
     if (rc == 0) ip_saver_done(&sv);
