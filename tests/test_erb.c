@@ -44,7 +44,8 @@ Test(erb, blocks_match_the_naive_twin_and_finite_differences) {
             const size_t c = cs[ci], np = ip_erb_nparams(b, c);
             float *theta = malloc((np + 1) * sizeof *theta), *g = malloc(c * sizeof *g), *w = malloc(c * sizeof *w);
             float *out = malloc(c * sizeof *out), *ref = malloc(c * sizeof *ref);
-            float *pre = malloc((ip_erb_scratch(b, c) + 1) * sizeof *pre), *hid = malloc((ip_erb_hidden(b, c) + 1) * sizeof *hid);
+            float *pre = malloc((ip_erb_scratch(b, c) + 1) * sizeof *pre);
+            float *hid = malloc((ip_erb_hidden(b, c) + 1) * sizeof *hid);
             float *dg = calloc(c, sizeof *dg), *dt = calloc(np + 1, sizeof *dt);
             float *dg_ref = calloc(c, sizeof *dg_ref), *dt_ref = calloc(np + 1, sizeof *dt_ref);
             ip_erb_init(b, c, theta, 3, ip_stream("test", (uint64_t)bi));
@@ -78,7 +79,8 @@ Test(erb, blocks_match_the_naive_twin_and_finite_differences) {
                 lm = loss_of(b, c, theta, g, w);
                 g[i] = keep;
                 fd = (lp - lm) / (2 * h2);
-                cr_assert(fabs(fd - dg[i]) < 1e-2 * (1 + fabs(fd)), "block %d dgamma[%zu] %g vs fd %g", bi, i, dg[i], fd);
+                cr_assert(fabs(fd - dg[i]) < 1e-2 * (1 + fabs(fd)), "block %d dgamma[%zu] %g vs fd %g", bi, i,
+                          dg[i], fd);
             }
             for (size_t i = 0; i < np; i++) {
                 float keep = theta[i];
@@ -96,7 +98,8 @@ Test(erb, blocks_match_the_naive_twin_and_finite_differences) {
                 lm = loss_of(b, c, theta, g, w);
                 theta[i] = keep;
                 fd = (lp - lm) / (2 * h2);
-                cr_assert(fabs(fd - dt[i]) < 1e-2 * (1 + fabs(fd)), "block %d dtheta[%zu] %g vs fd %g", bi, i, dt[i], fd);
+                cr_assert(fabs(fd - dt[i]) < 1e-2 * (1 + fabs(fd)), "block %d dtheta[%zu] %g vs fd %g", bi, i,
+                          dt[i], fd);
             }
             free(theta), free(g), free(w), free(out), free(ref), free(pre), free(hid);
             free(dg), free(dt), free(dg_ref), free(dt_ref);
@@ -256,7 +259,8 @@ Test(erb, target_signature_is_reached_and_runs_are_deterministic) {
     t.opt.kind = IP_OPT_ADAM;
     ip_metrics a = run(&t), b = run(&t);
     cr_log_info("v2 cerb, target all flipped: forged %.3f, forged detect %.3f, owner detect %.3f",
-                ip_metrics_get(&a, "forged_acc"), ip_metrics_get(&a, "forged_detect"), ip_metrics_get(&a, "owner_detect"));
+                ip_metrics_get(&a, "forged_acc"), ip_metrics_get(&a, "forged_detect"),
+                ip_metrics_get(&a, "owner_detect"));
     cr_assert_eq(ip_metrics_get(&a, "forged_acc"), ip_metrics_get(&b, "forged_acc"));
     cr_assert_eq(ip_metrics_get(&a, "forged_detect"), ip_metrics_get(&b, "forged_detect"));
     /* the sign loss pulls most channels across zero (the owner trained with the same loss towards its own) */

@@ -21,7 +21,8 @@ static const ip_param erb_params[] = {
     P_ENUM(T, "block", block, "cerb", "cerb|ierb|none", NULL,
            "block in front of the free scale: collective (C -> C/8 -> C), individual (1 -> 10 -> 1 per channel), "
            "or none (the plain attack: scale and bias trained directly)"),
-    P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 0.1, 1e-9, 1, "fraction of the owner's training data the attacker has"),
+    P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 0.1, 1e-9, 1,
+            "fraction of the owner's training data the attacker has"),
     P_ENUM(T, "target", target, "none", "none|flip|signature", NULL,
            "signature the sign loss pulls the forged scale towards: none, the owner's with flip_fraction of each "
            "layer's bits flipped, or the attacker's own text `signature`"),

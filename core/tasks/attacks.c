@@ -410,7 +410,8 @@ static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
     ft_state *s = l->user;
     ip_model *m = l->m;
     double acc;
-    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || ip_att_record(s->out, "epoch_test_acc", acc, e) != 0) return -1;
+    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || ip_att_record(s->out, "epoch_test_acc", acc, e) != 0)
+        return -1;
     if (m->npassports == 0) return 0;
     /* v3: does the black-box watermark survive? (deployed = public branch, and the private one) */
     if (ip_trigger_metrics(m, s->batch, "epoch_", s->out, e) != 0) return -1;
