@@ -1,6 +1,6 @@
 /* Checkpoints inside long tasks (core/io/resume.h, docs/checkpoint.md "Task
  * state files"): a task of every kind that checkpoints (train, finetune,
- * fake2, fake3, distill, extract, advtrain, fingerprint, fake1 and its shards) stopped at any of its
+ * fake2, fake3, erb, distill, extract, advtrain, fingerprint, fake1 and its shards) stopped at any of its
  * resume points and run again ends bit for bit where the uninterrupted task
  * does (metrics, arrays and the output's tensors; timings aside), once or
  * several times in a row; the state file is
@@ -288,6 +288,23 @@ Test(resume, fake3_equals_uninterrupted) {
     t.flip_fraction = 0.25;
     t.epochs = 2, t.batch = 32, t.seed = 5;
     resume_case c = {&ip_fake3_def, &t, 0, NULL, NULL};
+    check_resume(&c, attack_schedules, NATTACK, 0);
+}
+
+Test(resume, erb_cerb_equals_uninterrupted) {
+    /* the attack's own vector (scales, biases, CERB weights) beside the model, a v2 owner whose private
+     * batch-norm statistics stand in for the public ones, a flipped target with the sign loss, Adam */
+    ip_erb_task t;
+    ip_erb_task_defaults(&t);
+    snprintf(t.model_path, sizeof t.model_path, "%s", owner("erb_owner", IP_SCHEME_V2, IP_NORM_BN));
+    snprintf(t.data, sizeof t.data, SRC);
+    t.train_limit = 160, t.test_limit = 64;
+    t.fraction = 1;
+    t.block = IP_ERB_CERB;
+    t.target = IP_ERB_TARGET_FLIP;
+    t.opt.kind = IP_OPT_ADAM;
+    t.epochs = 2, t.batch = 32, t.seed = 6;
+    resume_case c = {&ip_erb_def, &t, 0, NULL, NULL};
     check_resume(&c, attack_schedules, NATTACK, 0);
 }
 

@@ -816,6 +816,7 @@ Test(spec_files, quick_config_validates) {
     cr_expect_eq(count_kind(&s, "flip", NULL), 5);
     cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
     cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
+    cr_expect_eq(count_kind(&s, "erb", NULL), 3 * 2 * 3); /* {pv1, pv2, pv3} x {cerb, none} x 3 fractions */
     /* random + {image, shuffle} x 2 base seeds, each of 10,000 passports in 4 shards + the merge */
     cr_expect_eq(count_kind(&s, "fake1", NULL), 5 * (4 + 1));
     cr_expect_not_null(find_task(&s, "train:pv1"));

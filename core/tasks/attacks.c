@@ -15,11 +15,8 @@
 #include "../util/rng.h"
 #include "param.h"
 #include "tasks.h"
+#include "att_loop.h"
 
-/* The RNG seed of an attack derives from the task's key; `seed` only names a repetition. */
-#define SEED_KEY                                                                                                  \
-    P_NAME_INT("seed", 1, 0, 2147483647,                                                                          \
-               "repetition: sweep it to repeat the attack with other random draws (the RNG seed derives from the task key)")
 #define LR_KEY(S) P_FLOAT(S, "lr", IP_F_FLOAT, opt.lr, 0.01, 1e-9, 10, "SGD learning rate (momentum 0.9, weight decay 5e-4)")
 #define BATCH_KEY(S) P_INT(S, "batch", IP_F_INT, batch, 64, 1, 65536, "minibatch size (also the evaluation batch)")
 #define EPOCHS_KEY(S, doc) P_INT(S, "epochs", IP_F_INT, epochs, 2, 0, 100000, doc)
@@ -160,9 +157,7 @@ const ip_task_def ip_fake3_def = {
 /* ------------------------------------------------------------------------- */
 /* Shared task plumbing                                                      */
 
-/* Opens the model, loads the test split and (when train_fraction > 0) the
- * attacker's training samples, normalised as the model expects; plans batch. */
-static int setup(ip_model *m, ip_dataset *train, ip_dataset *test, const char *model_path, const char *data,
+int ip_att_setup(ip_model *m, ip_dataset *train, ip_dataset *test, const char *model_path, const char *data,
                  size_t train_limit, size_t test_limit, double train_fraction, int disjoint,
                  int batch, ip_err *e) {
     if (batch < 1) return ip_fail(e, "batch must be positive, got %d", batch);
@@ -183,7 +178,7 @@ static int eval_branch(ip_model *m, const ip_dataset *test, ip_branch br, int ba
     return rc;
 }
 
-static void set_all_trainable(ip_model *m, int v) {
+void ip_att_set_all_trainable(ip_model *m, int v) {
     for (int i = 0; i < m->ntensors; i++)
         if (m->tensors[i].kind == IP_TENSOR_PARAM) m->tensors[i].trainable = v;
 }
@@ -232,27 +227,6 @@ static size_t max_k(const ip_model *m) {
     return k;
 }
 
-/* The attack's training loop: minibatches of the attacker's data, cross
- * entropy (+ the model's sign loss when m->sign_loss_scale > 0), then either
- * an optimiser step on the model's trainable tensors or, when keys != NULL,
- * on the passport keys (flat vector, with the optional push-away term and
- * gradient clipping of fake3). */
-typedef struct att_loop att_loop;
-struct att_loop {
-    ip_model *m;
-    const ip_dataset *train;
-    int epochs, batch, training;
-    uint64_t seed;
-    ip_optim_cfg opt;
-    float *keys;              /* learn the passport keys (NULL: learn the trainable parameters) */
-    const float *keys0;       /* fake3: the true keys (push-away reference) */
-    double push_weight, clip_norm;
-    int (*epoch_end)(att_loop *l, int epoch, ip_err *e);
-    void *user;
-    ip_saver *sv;             /* checkpoints (io/resume.h; NULL: none) */
-    ip_metrics *out;          /* the task's metrics so far, saved with the state */
-};
-
 /* Where an attack's loop is: part "att.pos" of the task state, saved at the
  * start of a step; a resumed loop continues with that step. The epoch's
  * sample order is keyed by (seed, epoch); the gather stream is saved as it
@@ -292,7 +266,8 @@ static int att_restore(att_loop *l, ip_optim *opt, att_pos *pos, size_t nk, ip_e
         return -1;
     if (l->keys) {
         if (ip_state_get(&sv->loaded, sv->r.path, "att.keys", l->keys, nk * sizeof(float), e) != 0) return -1;
-        keys_scatter(l->m, l->keys);
+        if (l->vec_apply) l->vec_apply(l);
+        else keys_scatter(l->m, l->keys);
     }
     if (pos->epoch < 0 || pos->epoch >= l->epochs || pos->start >= l->train->n)
         return ip_fail_input(e, "task state %s: position (epoch %d, sample %llu) is outside the task: delete it to "
@@ -326,12 +301,12 @@ static double push_away(const ip_model *m, const float *p, const float *p0, floa
     return total;
 }
 
-static int run_loop(att_loop *l, ip_err *e) {
+int ip_att_run_loop(att_loop *l, ip_err *e) {
     ip_model *m = l->m;
     const ip_dataset *d = l->train;
     if (l->epochs < 0) return ip_fail(e, "epochs must be >= 0, got %d", l->epochs);
     if (d->n == 0) return ip_fail(e, "the attacker has no training samples");
-    size_t nk = l->keys ? keys_numel(m) : 0;
+    size_t nk = l->vec_apply ? l->nvec : l->keys ? keys_numel(m) : 0;
     ip_optim opt;
     if (ip_optim_init(&opt, &l->opt, l->keys ? nk : m->nparams, e) != 0) return -1;
     size_t sample = (size_t)d->c * d->h * d->w;
@@ -339,9 +314,9 @@ static int run_loop(att_loop *l, ip_err *e) {
     float *xb = malloc((size_t)l->batch * sample * sizeof *xb);
     int32_t *yb = malloc((size_t)l->batch * sizeof *yb);
     float *dkeys = l->keys ? malloc(nk * sizeof *dkeys) : NULL;
-    float *scratch = l->keys ? malloc(max_k(m) * sizeof *scratch) : NULL;
+    float *scratch = l->keys && !l->vec_apply ? malloc(max_k(m) * sizeof *scratch) : NULL;
     int rc = 0;
-    if (!order || !xb || !yb || (l->keys && (!dkeys || !scratch))) {
+    if (!order || !xb || !yb || (l->keys && (!dkeys || (!scratch && !l->vec_apply)))) {
         rc = ip_fail(e, "out of memory for the attack's training buffers");
         goto done;
     }
@@ -377,7 +352,12 @@ static int run_loop(att_loop *l, ip_err *e) {
             double loss = xent_forward_backward(m->dlogits, logits, yb, n, m->cfg.classes, 1.f, NULL);
             if (m->sign_loss_scale > 0) loss += m->sign_loss_scale * ip_model_sign_loss(m);
             ip_model_backward(m, m->dlogits, NULL);
-            if (l->keys) {
+            if (l->vec_apply) {
+                memset(dkeys, 0, nk * sizeof *dkeys);
+                loss += l->vec_grad(l, dkeys);
+                ip_optim_step_vec(&opt, l->keys, dkeys, nk, lr);
+                l->vec_apply(l);
+            } else if (l->keys) {
                 memset(dkeys, 0, nk * sizeof *dkeys);
                 size_t off = 0;
                 for (int p = 0; p < m->npassports; p++) {
@@ -413,8 +393,7 @@ done:
     return rc;
 }
 
-/* Appends v to the array `name` and sets the scalar `name without "epoch_"` (the final value). */
-static int record(ip_metrics *out, const char *array, double v, ip_err *e) {
+int ip_att_record(ip_metrics *out, const char *array, double v, ip_err *e) {
     if (ip_metrics_append(out, array, v, e) != 0) return -1;
     const char *scalar = strncmp(array, "epoch_", 6) == 0 ? array + 6 : array;
     return ip_metrics_set(out, scalar, v, e);
@@ -447,19 +426,20 @@ static int ft_epoch_end(att_loop *l, int epoch, ip_err *e) {
     ft_state *s = l->user;
     ip_model *m = l->m;
     double acc;
-    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || record(s->out, "epoch_test_acc", acc, e) != 0) return -1;
+    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || ip_att_record(s->out, "epoch_test_acc", acc, e) != 0)
+        return -1;
     if (m->npassports == 0) return 0;
     /* v3: does the black-box watermark survive? (deployed = public branch, and the private one) */
     if (ip_trigger_metrics(m, s->batch, "epoch_", s->out, e) != 0) return -1;
     /* two readings of the signature (docs/attacks.md "finetune"): the passport gamma recomputed
      * from the fine-tuned weights, and the fine-tuned scale itself */
     double det_passport = ip_model_detect(m, -1), det_scale = scale_detect(m);
-    if (record(s->out, "epoch_detect", s->scale_is_detect ? det_scale : det_passport, e) != 0 ||
-        record(s->out, "epoch_detect_passport", det_passport, e) != 0 ||
-        record(s->out, "epoch_detect_scale", det_scale, e) != 0)
+    if (ip_att_record(s->out, "epoch_detect", s->scale_is_detect ? det_scale : det_passport, e) != 0 ||
+        ip_att_record(s->out, "epoch_detect_passport", det_passport, e) != 0 ||
+        ip_att_record(s->out, "epoch_detect_scale", det_scale, e) != 0)
         return -1;
     if (eval_branch(m, s->test, IP_BRANCH_PRIVATE, s->batch, &acc, e) != 0) return -1;
-    return record(s->out, "epoch_private_acc", acc, e);
+    return ip_att_record(s->out, "epoch_private_acc", acc, e);
 }
 
 int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
@@ -469,7 +449,7 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     if ((unsigned)t->mode > IP_FT_RTAL) return ip_fail(e, "bad fine-tuning mode %d", (int)t->mode);
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_finetune_def, t), e) < 0) goto done;
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction,
+    if (ip_att_setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction,
               t->disjoint, t->batch, e) != 0)
         goto done;
     /* the deployed network: v1 -> its passport gamma/beta as an ordinary affine; v2/v3 -> the public branch */
@@ -485,7 +465,7 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
         goto done;
     }
     int all = t->mode == IP_FT_FTAL || t->mode == IP_FT_RTAL;
-    set_all_trainable(&m, all);
+    ip_att_set_all_trainable(&m, all);
     m.tensors[fc->weight].trainable = m.tensors[fc->bias].trainable = 1;
     if (t->mode == IP_FT_RTLL || t->mode == IP_FT_RTAL) {
         /* PyTorch's nn.Linear reset: U(+-1/sqrt(fan_in)) for weight and bias */
@@ -504,7 +484,7 @@ int ip_task_finetune(const ip_finetune_task *t, ip_metrics *out, ip_err *e) {
     ft_state st = {&test, out, t->batch, t->protocol == IP_PROTOCOL_DEEPIPR_CODE && was_v1};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = all,
                   .seed = t->seed, .opt = t->opt, .epoch_end = ft_epoch_end, .user = &st, .sv = &sv, .out = out};
-    if (run_loop(&l, e) != 0) goto done;
+    if (ip_att_run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && ft_epoch_end(&l, 0, e) != 0) goto done; /* the scalars still describe the model */
     if (t->out[0] && ip_ckpt_save(&m, t->out, e) != 0) goto done;
     rc = 0;
@@ -573,7 +553,7 @@ int ip_task_flip(const ip_flip_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     long flipped = 0, channels = 0;
     if (!(t->fraction >= 0 && t->fraction <= 1)) return ip_fail(e, "flip fraction must be in [0, 1], got %g", t->fraction);
-    if (setup(&m, NULL, &test, t->model_path, t->data, 0, t->test_limit, 0, 0, t->batch, e) != 0) goto done;
+    if (ip_att_setup(&m, NULL, &test, t->model_path, t->data, 0, t->test_limit, 0, 0, t->batch, e) != 0) goto done;
     const int across = t->protocol == IP_PROTOCOL_DEEPIPR_CODE;
     if (m.npassports) {
         /* the authors copy get_scale(True)/get_bias(True) into the free scale/bias first: the same conversion */
@@ -670,12 +650,12 @@ static int fake2_epoch_end(att_loop *l, int epoch, ip_err *e) {
     (void)epoch;
     fake_state *s = l->user;
     double acc;
-    if (ip_evaluate(l->m, s->test, s->batch, &acc, e) != 0 || record(s->out, "epoch_test_acc", acc, e) != 0)
+    if (ip_evaluate(l->m, s->test, s->batch, &acc, e) != 0 || ip_att_record(s->out, "epoch_test_acc", acc, e) != 0)
         return -1;
-    return record(s->out, "epoch_detect", forged_detect(l->m), e);
+    return ip_att_record(s->out, "epoch_detect", forged_detect(l->m), e);
 }
 
-static int require_passports(const ip_model *m, const char *attack, ip_err *e) {
+int ip_att_require_passports(const ip_model *m, const char *attack, ip_err *e) {
     if (m->npassports == 0)
         return ip_fail(e, "%s needs a passport model (scheme v1, v2 or v3); this model is %s", attack,
                        ip_scheme_name(m->cfg.scheme));
@@ -731,15 +711,15 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     if ((unsigned)t->target > IP_FAKE2_PASSPORT) return ip_fail(e, "bad fake2 target %d", (int)t->target);
     if (!(t->init_flip >= 0 && t->init_flip <= 1)) return ip_fail(e, "init_flip must be in [0, 1], got %g", t->init_flip);
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fake2_def, t), e) < 0) goto done;
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
+    if (ip_att_setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
-    if (require_passports(&m, "fake2", e) != 0) goto done;
+    if (ip_att_require_passports(&m, "fake2", e) != 0) goto done;
     double acc;
     m.branch = IP_BRANCH_PRIVATE;
     if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "owner_test_acc", acc, e) != 0)
         goto done;
-    set_all_trainable(&m, 0);
+    ip_att_set_all_trainable(&m, 0);
     if (t->target == IP_FAKE2_AFFINE && t->protocol == IP_PROTOCOL_DEEPIPR_CODE) {
         if (fake2_authors_init(&m, t, e) != 0) goto done;
     } else if (t->target == IP_FAKE2_AFFINE) {
@@ -776,7 +756,7 @@ int ip_task_fake2(const ip_fake2_task *t, ip_metrics *out, ip_err *e) {
     fake_state st = {&test, out, t->batch, NULL, NULL};
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = 1, .seed = t->seed,
                   .opt = t->opt, .keys = keys, .epoch_end = fake2_epoch_end, .user = &st, .sv = &sv, .out = out};
-    if (run_loop(&l, e) != 0) goto done;
+    if (ip_att_run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && fake2_epoch_end(&l, 0, e) != 0) goto done;
     rc = 0;
 done:
@@ -831,10 +811,10 @@ static int fake3_epoch_end(att_loop *l, int epoch, ip_err *e) {
     fake_state *s = l->user;
     ip_model *m = l->m;
     double acc;
-    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || record(s->out, "epoch_test_acc", acc, e) != 0 ||
-        record(s->out, "epoch_detect_target", ip_model_detect(m, -1), e) != 0 ||
-        record(s->out, "epoch_detect", owner_detect(m, s->owner_bits), e) != 0 ||
-        record(s->out, "epoch_cosine", keys_cosine(m, l->keys, s->keys0), e) != 0)
+    if (ip_evaluate(m, s->test, s->batch, &acc, e) != 0 || ip_att_record(s->out, "epoch_test_acc", acc, e) != 0 ||
+        ip_att_record(s->out, "epoch_detect_target", ip_model_detect(m, -1), e) != 0 ||
+        ip_att_record(s->out, "epoch_detect", owner_detect(m, s->owner_bits), e) != 0 ||
+        ip_att_record(s->out, "epoch_cosine", keys_cosine(m, l->keys, s->keys0), e) != 0)
         return -1;
     return 0;
 }
@@ -853,15 +833,15 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
     if (t->push_weight > 0 && !(t->noise_std > 0))
         return ip_fail(e, "the push-away term 1/MSE needs noise_std > 0 (it is infinite at the true passport)");
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fake3_def, t), e) < 0) goto done;
-    if (setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
+    if (ip_att_setup(&m, &train, &test, t->model_path, t->data, t->train_limit, t->test_limit, t->fraction, 0,
               t->batch, e) != 0)
         goto done;
-    if (require_passports(&m, "fake3", e) != 0) goto done;
+    if (ip_att_require_passports(&m, "fake3", e) != 0) goto done;
     m.branch = IP_BRANCH_PRIVATE;
     double acc;
     if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0 || ip_metrics_set(out, "owner_test_acc", acc, e) != 0)
         goto done;
-    set_all_trainable(&m, 0);
+    ip_att_set_all_trainable(&m, 0);
     size_t nk = keys_numel(&m), nbits = 0;
     for (int p = 0; p < m.npassports; p++) nbits += (size_t)m.passports[p].cout;
     keys = malloc(nk * sizeof *keys);
@@ -907,7 +887,7 @@ int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e) {
     att_loop l = {.m = &m, .train = &train, .epochs = t->epochs, .batch = t->batch, .training = 1, .seed = t->seed,
                   .opt = t->opt, .keys = keys, .keys0 = keys0, .push_weight = t->push_weight,
                   .clip_norm = t->clip_norm, .epoch_end = fake3_epoch_end, .user = &st, .sv = &sv, .out = out};
-    if (run_loop(&l, e) != 0) goto done;
+    if (ip_att_run_loop(&l, e) != 0) goto done;
     if (t->epochs == 0 && fake3_epoch_end(&l, 0, e) != 0) goto done;
     rc = 0;
 done:

@@ -134,7 +134,7 @@ typedef struct ip_task_def {
 /* Every task kind of the core, NULL-terminated (core/tasks/kinds.c), and each by name. */
 extern const ip_task_def ip_train_def, ip_eval_def, ip_prune_def, ip_fake1_def, ip_verify_def, ip_fake2_def,
     ip_fake3_def, ip_finetune_def, ip_flip_def, ip_fingerprint_def, ip_match_def, ip_noop_def,
-    ip_distill_def, ip_extract_def, ip_advtrain_def;
+    ip_distill_def, ip_extract_def, ip_advtrain_def, ip_erb_def;
 extern const ip_task_def *const ip_task_defs[];
 const ip_task_def *ip_task_def_find(const char *name);
 const ip_param *ip_task_param(const ip_task_def *d, const char *name);

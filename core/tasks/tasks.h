@@ -14,6 +14,7 @@
 #include "../model/train.h"
 #include "../ipguard/fingerprint.h"
 #include "../passport/attacks.h"
+#include "../passport/erb.h"
 #include "../passport/forge.h"
 #include "param.h"
 
@@ -170,6 +171,36 @@ void ip_fake3_task_defaults(ip_fake3_task *t);
  * target_flipped, train_samples; arrays epoch_test_acc, epoch_detect_target,
  * epoch_detect, epoch_cosine. */
 int ip_task_fake3(const ip_fake3_task *t, ip_metrics *out, ip_err *e);
+
+/* ---------------- erb: the ERB ambiguity attack (Chen et al., CVPR 2023) ---------------- */
+
+/* What signature the forged scale is pushed towards (docs/attacks.md "erb"). */
+typedef enum { IP_ERB_TARGET_NONE = 0, IP_ERB_TARGET_FLIP = 1, IP_ERB_TARGET_SIGNATURE = 2 } ip_erb_target;
+
+typedef struct ip_erb_task {
+    char model_path[1024];
+    char data[1024];
+    size_t train_limit, test_limit;
+    ip_erb_block block;       /* cerb | ierb | none (the plain attack) */
+    double fraction;          /* (0, 1] of the owner's training data */
+    ip_erb_target target;
+    double flip_fraction;     /* target flip: [0, 1] of the owner's bits flipped per layer */
+    char signature[128];      /* target signature: the attacker's text */
+    double sign_loss;         /* weight of the sign loss towards the target (0 = none) */
+    int epochs, batch;
+    ip_optim_cfg opt;
+    uint64_t seed;
+    ip_resume resume;         /* its state file while it runs (io/resume.h) */
+} ip_erb_task;
+
+void ip_erb_task_defaults(ip_erb_task *t);
+/* Metrics: real_acc (the owner's passport), init_acc (gamma 1, beta 0),
+ * forged_acc, owner_detect (forged scale's signs vs the owner's signature),
+ * forged_detect (vs the target; with a target), passport_acc and
+ * passport_detect (the minimum-norm passport tensors through the passport
+ * path), passport_residual, train_samples (no per-epoch arrays: it
+ * evaluates once, after the last epoch). */
+int ip_task_erb(const ip_erb_task *t, ip_metrics *out, ip_err *e);
 
 /* ---------------- task code (the runner kinds fake1 and verify) ---------------- */
 

@@ -13,10 +13,10 @@
 #include "../cli/commands.h"
 
 extern const rn_kind rn_kind_train, rn_kind_eval, rn_kind_prune, rn_kind_fake1, rn_kind_verify, rn_kind_fake2,
-    rn_kind_fake3, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_distill, rn_kind_extract, rn_kind_advtrain, rn_kind_noop;
+    rn_kind_fake3, rn_kind_erb, rn_kind_finetune, rn_kind_flip, rn_kind_fingerprint, rn_kind_match, rn_kind_distill, rn_kind_extract, rn_kind_advtrain, rn_kind_noop;
 
 const rn_kind *const rn_kinds[] = {&rn_kind_train,  &rn_kind_eval,     &rn_kind_prune,       &rn_kind_fake1,
-                                   &rn_kind_verify, &rn_kind_fake2,    &rn_kind_fake3,       &rn_kind_finetune,
+                                   &rn_kind_verify, &rn_kind_fake2,    &rn_kind_fake3,       &rn_kind_erb,         &rn_kind_finetune,
                                    &rn_kind_flip,   &rn_kind_fingerprint, &rn_kind_match,    &rn_kind_distill, &rn_kind_extract, &rn_kind_advtrain, &rn_kind_noop, NULL};
 
 const rn_kind *rn_kind_find(const char *name) {

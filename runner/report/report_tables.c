@@ -10,7 +10,8 @@
 #include "../../core/ipguard/fingerprint.h"
 
 const char *const rp_table_names[] = {"passport", "models",  "finetune",         "fake1",          "fake2", "fake3",
-                                      "prune",    "flip",    "ipguard",          "ipguard-suspects", "ipguard-attacks"};
+                                      "prune",    "flip",    "ipguard",          "ipguard-suspects", "ipguard-attacks",
+                                      "ambiguity"};
 const int rp_ntable_names = (int)(sizeof rp_table_names / sizeof *rp_table_names);
 
 rp_stat rp_stat_of(const double *v, int n) {
@@ -703,6 +704,88 @@ done:
 }
 
 /* ------------------------------------------------------------------------- */
+/* the ambiguity attacks side by side: fake2, fake3, erb (their metrics under one set of headers) */
+
+typedef struct amb_def {
+    const char *kind, *real, *forged, *owner_det, *target_det; /* target_det NULL: the kind has no target */
+} amb_def;
+
+static const amb_def amb_defs[] = {
+    {"fake2", "owner_test_acc", "test_acc", "detect", NULL},
+    {"fake3", "owner_test_acc", "test_acc", "detect", "detect_target"},
+    {"erb", "real_acc", "forged_acc", "owner_detect", "forged_detect"},
+};
+#define AMB_KINDS (sizeof amb_defs / sizeof *amb_defs)
+
+/* The group's setting: "k=v" of the kind's shown parameters that vary over its groups. */
+static void amb_setting(const rp_file *f, const char *kind, const rp_group *g, int ng, int t0, char *out, size_t cap) {
+    const char *pn[64];
+    int npn = param_names(f, kind, pn, 64);
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < npn && len + 1 < cap; i++) {
+        if (hidden_param(pn[i]) || !strcmp(pn[i], "model") || !varies(f, g, ng, pn[i])) continue;
+        char v[160];
+        param_text(f, t0, pn[i], v, sizeof v);
+        if (!v[0]) continue; /* a key this group leaves unset (erb's signature without a text target) */
+        int w = snprintf(out + len, cap - len, "%s%s=%s", len ? " " : "", pn[i], v);
+        if (w < 0) break;
+        len += (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+    }
+}
+
+static int build_ambiguity(const rp_file *f, rp_table *t, ip_err *e) {
+    snprintf(t->title, sizeof t->title, "Ambiguity attacks: fake2, fake3 and erb side by side");
+    snprintf(t->note, sizeof t->note,
+             "Accuracy with the real passport and with the forgery, detection of the owner's signature in the "
+             "forged scales and of the attacker's target (fake3, erb with a target), in %%.");
+    rp_group *g[AMB_KINDS] = {NULL};
+    int ng[AMB_KINDS] = {0}, nrows = 0, rc = -1;
+    for (size_t k = 0; k < AMB_KINDS; k++) {
+        if (rp_groups(f, amb_defs[k].kind, &g[k], &ng[k], e) != 0) goto done;
+        for (int i = 0; i < ng[k]; i++) nrows += g[k][i].ndone > 0;
+    }
+    col_add(t, "model", "model", RP_TEXT, 1, 0);
+    col_add(t, "attack", "attack", RP_TEXT, 1, 0);
+    col_add(t, "setting", "setting", RP_TEXT, 1, 0);
+    col_add(t, "n", "n", RP_COUNT, 1, 0);
+    col_add(t, "real acc.", "real_acc", RP_STAT, 100, 1);
+    col_add(t, "forged acc.", "forged_acc", RP_STAT, 100, 1);
+    col_add(t, "owner det.", "owner_detect", RP_STAT, 100, 1);
+    col_add(t, "target det.", "target_detect", RP_STAT, 100, 1);
+    if (rows_alloc(t, nrows, e) != 0) goto done;
+    int r = 0;
+    for (size_t k = 0; k < AMB_KINDS; k++) {
+        const amb_def *d = &amb_defs[k];
+        for (int i = 0; i < ng[k]; i++) {
+            const rp_group *gi = &g[k][i];
+            if (!gi->ndone) continue;
+            int t0 = gi->tasks[0];
+            param_text(f, t0, "model", cell(t, r, 0)->text, sizeof cell(t, r, 0)->text);
+            cell_text(t, r, 1, "%s", d->kind);
+            amb_setting(f, d->kind, g[k], ng[k], t0, cell(t, r, 2)->text, sizeof cell(t, r, 2)->text);
+            rp_cell *n = cell(t, r, 3);
+            n->a.n = gi->ndone, n->b.n = gi->ntasks, n->partial = gi->ndone < gi->ntasks;
+            cell(t, r, 4)->a = group_stat(f, gi, d->real, AGG_MEAN);
+            cell(t, r, 5)->a = group_stat(f, gi, d->forged, AGG_MEAN);
+            cell(t, r, 6)->a = group_stat(f, gi, d->owner_det, AGG_MEAN);
+            if (d->target_det) cell(t, r, 7)->a = group_stat(f, gi, d->target_det, AGG_MEAN);
+            else cell(t, r, 7)->a = (rp_stat){NAN, NAN, 0};
+            r++;
+        }
+    }
+    drop_empty_columns(t, 1);
+    int waiting = 0;
+    for (size_t k = 0; k < AMB_KINDS; k++) pending_note(t, g[k], ng[k]), waiting += t->waiting;
+    t->waiting = waiting;
+    finish(t);
+    rc = 0;
+done:
+    for (size_t k = 0; k < AMB_KINDS; k++) rp_groups_free(g[k], ng[k]);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
 
 int rp_build_table(const rp_file *f, const char *name, rp_table *t, ip_err *e) {
     memset(t, 0, sizeof *t);
@@ -711,6 +794,7 @@ int rp_build_table(const rp_file *f, const char *name, rp_table *t, ip_err *e) {
     if (!strcmp(name, "ipguard")) return build_ipguard(f, 0, t, e);
     if (!strcmp(name, "ipguard-suspects")) return build_ipguard(f, 1, t, e);
     if (!strcmp(name, "ipguard-attacks")) return build_ipguard_attacks(f, t, e);
+    if (!strcmp(name, "ambiguity")) return build_ambiguity(f, t, e);
     for (size_t i = 0; i < sizeof flat_defs / sizeof *flat_defs; i++)
         if (!strcmp(flat_defs[i].name, name)) return build_flat(f, &flat_defs[i], t, e);
     return ip_fail(e, "unknown table \"%s\"", name);
