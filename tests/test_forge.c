@@ -628,7 +628,10 @@ Test(forge, fake1_and_verify_tasks) {
     cr_assert_eq(rn_task_run(&t, &ctx, &merged, &e), 0, "%s", e.msg);
     /* full mode: bit-identical to the unsharded run */
     const char *same[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std", "fake_min", "fake_max",
-                          "fake_q05", "fake_q50", "fake_q95", "accepted", "passports", "detect_mean", "detect_max"};
+                          "fake_q05", "fake_q50", "fake_q95", "accepted", "passports", "detect_mean", "detect_max",
+                          "detect_threshold", "accepted_joint", "accept_acc_frac", "accept_detect_frac",
+                          "accept_joint_frac", "p_accept_est", "p_accept_upper95", "p_accept_gpd", "p_accept_cp95",
+                          "p_joint_cp95"};
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         cr_assert_eq(ip_metrics_get(&merged, same[i]), ip_metrics_get(&whole, same[i]), "%s", same[i]);
     cr_assert_eq(ip_metrics_get(&merged, "shards"), 2);

@@ -53,6 +53,7 @@ typedef struct ip_forge_cfg {
     double memory_mb;     /* bound on the planned buffers (0 = 1024 MB) */
     double delta;         /* screen: error probability per passport (0 = 1e-6) */
     double margin;        /* a passport is accepted when acc >= real_acc - margin (default 0.03) */
+    double detect_threshold; /* joint criterion: ... and its signature detection >= this (default: fake1's row) */
     int first_look;       /* screen: images at the first test; tests at first_look * 2^k < E (0 = 16) */
     uint64_t order_seed;  /* screen: the order of the E images, from (order_seed, ip_stream("forge-order", 0)) */
     int no_cache;         /* 1: recompute the shared activations per block even when caching them fits */
@@ -152,6 +153,53 @@ double ip_forge_detect_keys(ip_model *m, const float *keys, const int8_t *const 
 double ip_forge_quantile(const double *sorted, size_t n, double q);
 /* (1 + #{i: acc[i] >= claim_acc and detect[i] >= claim_detect}) / (1 + n). */
 double ip_forge_p_value(double claim_acc, double claim_detect, const double *acc, const double *detect, size_t n);
+/* One-sided Clopper-Pearson upper confidence bound at level conf (e.g.
+ * 0.95) on a binomial proportion with k successes of n: the p at which
+ * P(X <= k) = 1 - conf; 1 - (1 - conf)^(1/n) for k = 0, 1 for k = n. */
+double ip_forge_cp_upper(uint64_t k, uint64_t n, double conf);
+
+/* Generalized Pareto distribution (GPD) of exceedances y >= 0: survival
+ * (1 + xi y / sigma)^(-1/xi) (exp(-y / sigma) for xi = 0). */
+double ip_forge_gpd_sf(double y, double xi, double sigma);
+/* Maximum-likelihood fit of a GPD to y[0..k-1] (>= 0, some positive), with
+ * xi restricted to [-1, IP_GPD_XI_MAX] (below -1 the likelihood is unbounded).
+ * Returns 0, or -1 when there is nothing to fit. *loglik: the maximum. */
+#define IP_GPD_XI_MAX 3.0
+int ip_forge_gpd_fit(const double *y, size_t k, double *xi, double *sigma, double *loglik);
+/* Profile-likelihood upper bound on q = sf(d) of the GPD fitted to y[0..k-1]
+ * (xi_hat, sigma_hat, loglik_hat from ip_forge_gpd_fit): the largest q whose
+ * profile deviance is <= the chi-square(1) quantile of level 2 conf - 1 (a
+ * one-sided bound at level conf). */
+double ip_forge_gpd_sf_upper(const double *y, size_t k, double d, double xi_hat, double sigma_hat, double loglik_hat,
+                             double conf);
+
+/* The forgery tail (docs/attacks.md, "Forgery tail"): the probability that a
+ * fake passport's accuracy reaches the acceptance threshold, from n
+ * accuracies sorted ascending, `accepted` of them accepted (at or above thr). Peaks over threshold: the top
+ * IP_TAIL_FRACTION of the fakes (ties with the smallest one included) above
+ * u get a GPD (ip_forge_gpd_fit), p = (k/n) sf(t - u), and the 95% upper
+ * bound is (k/n) times ip_forge_gpd_sf_upper (k/n taken as known). When the
+ * data cannot support a fit (fewer than IP_TAIL_MIN exceedances, fewer than
+ * 5 distinct values among them, a screened run: screened = 1, the threshold
+ * at or below u, a failed fit), p is the observed fraction accepted and the
+ * bound the Clopper-Pearson one, and gpd = 0.
+ * resolution: the step of the accuracies (1/E: a correct count over E
+ * images), 0 for continuous values: exceedances and the threshold are then
+ * taken at the middle of their steps (a continuity correction). */
+#define IP_TAIL_FRACTION 0.05
+#define IP_TAIL_MIN 50
+#define IP_TAIL_CONF 0.95
+typedef struct ip_forge_tail {
+    int gpd;              /* 1: the GPD tail fit; 0: the exact binomial (Clopper-Pearson) bound */
+    size_t k;             /* exceedances fitted (0 without a fit) */
+    double u;             /* the tail threshold (NaN without a fit) */
+    double xi, sigma;     /* the fit (NaN without one) */
+    double p_est, p_upper; /* P(a fake is accepted): estimate, one-sided IP_TAIL_CONF upper bound */
+    double p_cp_upper;    /* Clopper-Pearson upper bound on the observed count, always */
+} ip_forge_tail;
+void ip_forge_tail_estimate(const double *sorted, size_t n, size_t accepted, double thr, double resolution,
+                            int screened, ip_forge_tail *out);
+
 /* Passports [*first, *first + *count) of shard `shard` of `shards` over n: floor(n*s/S) .. floor(n*(s+1)/S). */
 void ip_forge_shard_range(uint64_t n, int shard, int shards, uint64_t *first, uint64_t *count);
 

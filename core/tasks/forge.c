@@ -36,6 +36,9 @@ static const ip_param fake1_params[] = {
     P_INT(T, "group", IP_F_INT, forge.group, 0, 0, 4096, "passports evaluated together (0 = auto)"),
     P_FLOAT(T, "delta", IP_F_DOUBLE, forge.delta, 1e-6, 1e-300, 0.5, "screen: error probability per passport"),
     P_FLOAT(T, "margin", IP_F_DOUBLE, forge.margin, 0.03, 0, 1, "accepted when accuracy >= real accuracy - margin"),
+    /* 0.9: a verifier that tolerates 10% wrong signature bits (a sign flip of 10% keeps ~0.9, docs/attacks.md) */
+    P_FLOAT(T, "detect_threshold", IP_F_DOUBLE, forge.detect_threshold, 0.9, 0, 1,
+            "joint criterion: a fake also needs signature detection >= this (accept_joint_frac)"),
     P_INT(T, "seed", IP_F_U64, seed, 1, 0, 2147483647, "passport keys and image order (the same for every shard)"),
     P_PROTOCOL(T, protocol),
 };
@@ -203,28 +206,50 @@ static int set_all(ip_metrics *out, ip_err *e, const char *const *names, const d
     return 0;
 }
 
+/* Pearson correlation of x and y (NaN when either is constant). */
+static double correlation(const double *x, const double *y, size_t n) {
+    double mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+    for (size_t i = 0; i < n; i++) mx += x[i], my += y[i];
+    mx /= (double)n, my /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my), sxy += (x[i] - mx) * (y[i] - my);
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : NAN;
+}
+
 int ip_fake1_summarise(const double *acc, const double *det, const double *evd, size_t n, size_t E, double real_acc,
-                       double real_det, double thr, int keep_arrays, ip_metrics *out, ip_err *e) {
+                       double real_det, double thr, double det_thr, int keep_arrays, ip_metrics *out, ip_err *e) {
     double *sorted = malloc((n ? n : 1) * sizeof *sorted);
     if (!sorted) return ip_fail(e, "out of memory");
     double sum = 0, sum2 = 0, dsum = 0, dmax = n ? -INFINITY : NAN, evsum = 0;
-    size_t accepted = 0;
+    size_t accepted = 0, detected = 0, joint = 0;
     double hist[20] = {0};
     int screen = 0;
     for (size_t i = 0; i < n; i++) {
         sum += acc[i], sum2 += acc[i] * acc[i], dsum += det[i], evsum += evd[i];
         if (det[i] > dmax) dmax = det[i];
         screen |= (size_t)evd[i] != E;
-        accepted += (size_t)evd[i] == E && acc[i] >= thr - 1e-12;
+        /* the acceptance rule: on all E images, within the margin; the joint one adds the signature */
+        int a = (size_t)evd[i] == E && acc[i] >= thr - 1e-12, d = det[i] >= det_thr - 1e-12;
+        accepted += a, detected += d, joint += a && d;
         int bin = (int)(acc[i] * 20);
         hist[bin < 0 ? 0 : bin > 19 ? 19 : bin] += 1;
     }
     memcpy(sorted, acc, n * sizeof *acc);
     qsort(sorted, n, sizeof *sorted, cmp_double);
     double mean = n ? sum / n : NAN, var = n ? sum2 / n - mean * mean : NAN;
-    const char *names[] = {"real_acc", "real_detect", "threshold", "fake_mean", "fake_std",    "fake_min",
-                           "fake_max", "fake_q05",    "fake_q25",  "fake_q50",  "fake_q75",    "fake_q95",
-                           "accepted", "passports",   "eval_images", "detect_mean", "detect_max", "mean_evaluated"};
+    /* the forgery tail: accuracies are correct counts over E images, a grid of step 1/E */
+    ip_forge_tail tail;
+    ip_forge_tail_estimate(sorted, n, accepted, thr, E ? 1.0 / (double)E : 0, screen, &tail);
+    double dn = n ? (double)n : NAN;
+    const char *names[] = {"real_acc",         "real_detect",        "threshold",         "fake_mean",
+                           "fake_std",         "fake_min",           "fake_max",          "fake_q05",
+                           "fake_q25",         "fake_q50",           "fake_q75",          "fake_q95",
+                           "accepted",         "passports",          "eval_images",       "detect_mean",
+                           "detect_max",       "mean_evaluated",     "detect_threshold",  "accepted_joint",
+                           "accept_acc_frac",  "accept_detect_frac", "accept_joint_frac", "acc_detect_corr",
+                           "p_accept_est",     "p_accept_upper95",   "p_accept_gpd",      "p_accept_cp95",
+                           "p_joint_cp95",     "tail_k",             "tail_u",            "tail_xi",
+                           "tail_sigma"};
     double vals[] = {real_acc,
                      real_det,
                      thr,
@@ -242,7 +267,23 @@ int ip_fake1_summarise(const double *acc, const double *det, const double *evd, 
                      (double)E,
                      n ? dsum / n : NAN,
                      dmax,
-                     n ? evsum / n : NAN};
+                     n ? evsum / n : NAN,
+                     det_thr,
+                     (double)joint,
+                     (double)accepted / dn,
+                     (double)detected / dn,
+                     (double)joint / dn,
+                     n ? correlation(acc, det, n) : NAN,
+                     tail.p_est,
+                     tail.p_upper,
+                     (double)tail.gpd,
+                     tail.p_cp_upper,
+                     ip_forge_cp_upper(joint, n, IP_TAIL_CONF),
+                     (double)tail.k,
+                     tail.u,
+                     tail.xi,
+                     tail.sigma};
+    _Static_assert(sizeof names / sizeof *names == sizeof vals / sizeof *vals, "a name per value");
     free(sorted);
     if (set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals)) != 0) return -1;
     if (!keep_arrays) return 0;
@@ -363,7 +404,9 @@ int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e) {
     }
     ip_forge_info fi;
     ip_forge_get_info(v.f, &fi);
-    if (ip_fake1_summarise(acc, det, evd, n, fi.images, real_acc, real_det, thr, t->keep_arrays, out, e) != 0) goto done;
+    if (ip_fake1_summarise(acc, det, evd, n, fi.images, real_acc, real_det, thr, t->forge.detect_threshold,
+                           t->keep_arrays, out, e) != 0)
+        goto done;
     double secs = r.seconds > 0 ? r.seconds : 1e-9;
     ip_forge_info info;
     ip_forge_get_info(v.f, &info);
@@ -393,15 +436,17 @@ int ip_fake1_merge(const ip_metrics *parts, int nparts, ip_metrics *out, ip_err 
     size_t n = 0;
     double E = ip_metrics_get(&parts[0], "eval_images");
     double real_acc = ip_metrics_get(&parts[0], "real_acc"), real_det = ip_metrics_get(&parts[0], "real_detect");
-    double thr = ip_metrics_get(&parts[0], "threshold");
+    double thr = ip_metrics_get(&parts[0], "threshold"), det_thr = ip_metrics_get(&parts[0], "detect_threshold");
+    if (isnan(det_thr))
+        return ip_fail(e, "shard 0 has no detect_threshold (it was run before the joint criterion): run it again");
     double key_s = 0, eval_s = 0;
     for (int s = 0; s < nparts; s++) {
         const ip_metric_array *a = shard_array(&parts[s], s, "fake_acc", 0, e);
         if (!a || !shard_array(&parts[s], s, "fake_detect", 0, e)) return -1;
         /* every shard evaluates the same model on the same images: anything else is not one experiment */
         if (ip_metrics_get(&parts[s], "eval_images") != E || ip_metrics_get(&parts[s], "real_acc") != real_acc ||
-            ip_metrics_get(&parts[s], "threshold") != thr)
-            return ip_fail(e, "shard %d was run on a different model, images or threshold than shard 0", s);
+            ip_metrics_get(&parts[s], "threshold") != thr || ip_metrics_get(&parts[s], "detect_threshold") != det_thr)
+            return ip_fail(e, "shard %d was run on a different model, images or thresholds than shard 0", s);
         n += a->n;
         key_s += ip_metrics_get(&parts[s], "key_seconds");
         eval_s += ip_metrics_get(&parts[s], "eval_seconds");
@@ -427,7 +472,7 @@ int ip_fake1_merge(const ip_metrics *parts, int nparts, ip_metrics *out, ip_err 
         for (size_t i = 0; i < a->n; i++) evd[at + i] = v ? v->v[i] : E;
         at += a->n;
     }
-    if (ip_fake1_summarise(acc, det, evd, n, (size_t)E, real_acc, real_det, thr, 1, out, e) != 0) goto done;
+    if (ip_fake1_summarise(acc, det, evd, n, (size_t)E, real_acc, real_det, thr, det_thr, 1, out, e) != 0) goto done;
     const char *names[] = {"first", "passports_per_s", "key_seconds", "eval_seconds", "shards"};
     double vals[] = {0, eval_s > 0 ? (double)n / eval_s : NAN, key_s, eval_s, (double)nparts};
     rc = set_all(out, e, names, vals, (int)(sizeof vals / sizeof *vals));

@@ -224,7 +224,9 @@ void ip_fake1_task_defaults(ip_fake1_task *t);
 /* Metrics: real_acc, real_detect, threshold, fake_mean, fake_std, fake_min,
  * fake_max, fake_q05/q25/q50/q75/q95, accepted, passports, first, eval_images,
  * detect_mean, detect_max, mean_evaluated, passports_per_s, key_seconds,
- * eval_seconds; arrays fake_acc, fake_detect, evaluated (screen mode), hist_counts
+ * eval_seconds, the joint criterion and the forgery tail (detect_threshold,
+ * accepted_joint, accept_*_frac, acc_detect_corr, p_accept_*, p_joint_cp95,
+ * tail_*: docs/passports.md); arrays fake_acc, fake_detect, evaluated (screen mode), hist_counts
  * (20 bins over [0, 1]). */
 int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e);
 
@@ -233,9 +235,10 @@ int ip_task_fake1(const ip_fake1_task *t, ip_metrics *out, ip_err *e);
  * everything ip_task_fake1 reports except its timings (first,
  * passports_per_s, key_seconds, eval_seconds, group, chunk), and with
  * keep_arrays the arrays fake_acc, fake_detect, hist_counts and (when any
- * passport was screened out) evaluated. */
+ * passport was screened out) evaluated. thr: the acceptance threshold of
+ * accuracy, det_thr: the joint criterion's one of signature detection. */
 int ip_fake1_summarise(const double *acc, const double *det, const double *evd, size_t n, size_t E, double real_acc,
-                       double real_det, double thr, int keep_arrays, ip_metrics *out, ip_err *e);
+                       double real_det, double thr, double det_thr, int keep_arrays, ip_metrics *out, ip_err *e);
 
 /* Merges the metrics of the shards 0..nparts-1 of one fake1 task (each run
  * with its arrays) into the metrics of the whole task: the arrays

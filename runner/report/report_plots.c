@@ -7,6 +7,8 @@
  *   prune.png        accuracy and detection against the pruning rate, per model
  *   flip.png         accuracy and detection against the flipped fraction (flip)
  *   fake1-<m>.png    histogram of the fake passports' accuracies, real one marked
+ *   fake1-joint-<m>-<entry>-<key_type>.png  2-D histogram of the fakes' accuracy against their
+ *                    signature detection, the real passport and both acceptance thresholds marked
  *   ipguard-ru.png   robustness and uniqueness against the threshold, per fingerprint (k) */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +21,7 @@
 #include "report.h"
 
 #define HIST_BINS 100 /* 1-point bins of accuracy */
+#define DET_BINS 50   /* 2-point bins of signature detection (small-p: 64..128 bits per layer) */
 
 typedef struct plotctx {
     const rp_file *f;
@@ -314,6 +317,132 @@ done:
 }
 
 /* ------------------------------------------------------------------------- */
+/* fake1: accuracy against signature detection, one 2-D histogram per row    */
+
+/* The mean of a metric over a group's done tasks (NaN: none). */
+static double group_mean(const rp_file *f, const rp_group *g, const char *metric) {
+    double s = 0;
+    int n = 0;
+    for (int t = 0; t < g->ndone; t++) {
+        double v = rp_metric(f, g->done[t], metric);
+        if (!isnan(v)) s += v, n++;
+    }
+    return n ? s / n : NAN;
+}
+
+static int bin_of(double v, int bins) {
+    int b = (int)floor(v * bins);
+    return b < 0 ? 0 : b >= bins ? bins - 1 : b;
+}
+
+/* Writes fake1-joint-<name>.dat/.gp for group g: fakes per (accuracy, detection) cell over its seeds. */
+static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *cells) {
+    const rp_file *f = p->f;
+    memset(cells, 0, (size_t)HIST_BINS * DET_BINS * sizeof *cells);
+    size_t total = 0;
+    double joint = 0; /* the task's own count (the acceptance rule has one home: core/tasks/forge.c) */
+    int has_joint = 0; /* files written before the joint criterion have none */
+    double thr = group_mean(f, g, "threshold"), dthr = group_mean(f, g, "detect_threshold");
+    for (int t = 0; t < g->ndone; t++) {
+        double *a = NULL, *d = NULL;
+        size_t na = 0, nd = 0;
+        if (rp_array(f, g->done[t], "fake_acc", &a, &na, p->e) != 0) return -1;
+        if (rp_array(f, g->done[t], "fake_detect", &d, &nd, p->e) != 0) {
+            free(a);
+            return -1;
+        }
+        /* screen mode: a stopped fake's accuracy is its first images' (docs/passports.md); still shown */
+        for (size_t k = 0; k < na && k < nd; k++) {
+            cells[(size_t)bin_of(a[k], HIST_BINS) * DET_BINS + (size_t)bin_of(d[k], DET_BINS)] += 1;
+        }
+        double j = rp_metric(f, g->done[t], "accepted_joint");
+        if (!isnan(j)) joint += j, has_joint = 1;
+        total += na < nd ? na : nd;
+        free(a), free(d);
+    }
+    if (!total) return 0;
+    FILE *dat = open_out(p, name, "dat");
+    if (!dat) return -1;
+    fprintf(dat, "# %s: %s; block 0: accuracy bin centre (%%), detection bin centre (%%), fakes in the cell (NaN: "
+                 "none), over every seed of the row; block 1: the real passport (accuracy %%, detection %%)\n",
+            name, g->key);
+    for (int i = 0; i < HIST_BINS; i++) {
+        for (int j = 0; j < DET_BINS; j++) {
+            double c = cells[(size_t)i * DET_BINS + j];
+            fprintf(dat, "%.1f %.1f ", (i + 0.5) * 100.0 / HIST_BINS, (j + 0.5) * 100.0 / DET_BINS);
+            if (c > 0) fprintf(dat, "%.0f\n", c);
+            else fprintf(dat, "NaN\n");
+        }
+        fprintf(dat, "\n");
+    }
+    double ra = group_mean(f, g, "real_acc"), rd = group_mean(f, g, "real_detect");
+    fprintf(dat, "\n\n# real passport\n%.6g %.6g\n", 100 * ra, 100 * rd);
+    if (close_out(p, dat, name, "dat")) return -1;
+    FILE *gp = open_out(p, name, "gp");
+    if (!gp) return -1;
+    char title[400], label[200];
+    rp_key_label(f, g->key, label, sizeof label);
+    int at = snprintf(title, sizeof title, "Fake passports %s: accuracy against signature detection (%zu fakes",
+                      label, total);
+    if (has_joint) snprintf(title + at, sizeof title - (size_t)at, ", %.0f accepted by both)", joint);
+    else snprintf(title + at, sizeof title - (size_t)at, ")");
+    gp_safe(title);
+    gp_header(gp, name, title, "test accuracy (%)", "signature detection (%)");
+    fprintf(gp, "set xrange [0:100]\nset yrange [0:100]\nset key outside below horizontal\nunset grid\n"
+                "set logscale cb\nset cbrange [1:*]\nset cblabel \"fakes in the cell\"\n"
+                /* a single fake (the tail) must stand out from the white background: it gets the lightest colour */
+                "set palette defined (0 \"#f0c000\", 0.35 \"#e0502a\", 0.7 \"#8a1a8a\", 1 \"#1a1040\")\n");
+    if (!isnan(thr))
+        fprintf(gp, "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lw 1.5 dt 2 lc rgb \"red\"\n"
+                    "set label \"accuracy threshold %.1f%%\" at %.3f, graph 0.04 right offset -0.5,0 tc rgb \"red\"\n",
+                100 * thr, 100 * thr, 100 * thr, 100 * thr);
+    if (!isnan(dthr))
+        fprintf(gp, "set arrow from graph 0, first %.3f to graph 1, first %.3f nohead lw 1.5 dt 2 lc rgb \"blue\"\n"
+                    "set label \"detection threshold %.0f%%\" at graph 0.02, first %.3f offset 0,0.7 tc rgb \"blue\"\n",
+                100 * dthr, 100 * dthr, 100 * dthr, 100 * dthr);
+    fprintf(gp, "plot '%s.dat' index 0 using 1:2:3 with image notitle, \\\n"
+                "  '%s.dat' index 1 using 1:2 with points pt 7 ps 2 lc rgb \"black\" title \"real passport "
+                "(%.1f%%, %.0f%%)\"\n",
+            name, name, 100 * ra, 100 * rd);
+    if (close_out(p, gp, name, "gp")) return -1;
+    run_gnuplot(p, name);
+    return 0;
+}
+
+static int fake1_joint_plots(plotctx *p) {
+    rp_group *g = NULL;
+    int ng = 0, rc = -1;
+    if (rp_groups(p->f, "fake1", &g, &ng, p->e) != 0) return -1;
+    double *cells = malloc((size_t)HIST_BINS * DET_BINS * sizeof *cells);
+    char(*used)[240] = calloc((size_t)(ng ? ng : 1), sizeof *used);
+    if (!cells || !used) {
+        ip_fail(p->e, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ng; i++) {
+        if (!g[i].ndone) continue;
+        int t0 = g[i].tasks[0];
+        char model[160] = "?";
+        const char *mk = rp_param(p->f, t0, "model"), *kt = rp_param(p->f, t0, "key_type");
+        if (mk) rp_key_label(p->f, mk, model, sizeof model);
+        char name[240];
+        snprintf(name, sizeof name, "fake1-joint-%s-%s-%s", model, p->f->name[t0], kt ? kt : "keys");
+        file_safe(name);
+        /* rows that differ in another parameter (eval_images, a reference): numbered after the first */
+        int dup = 0;
+        for (int j = 0; j < i; j++) dup += !strncmp(used[j], name, strlen(name)) && used[j][0];
+        if (dup) snprintf(name + strlen(name), sizeof name - strlen(name), "-%d", dup + 1);
+        snprintf(used[i], sizeof used[i], "%s", name);
+        if (joint_plot(p, &g[i], name, cells) != 0) goto done;
+    }
+    rc = 0;
+done:
+    free(cells), free(used);
+    rp_groups_free(g, ng);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
 /* IPGuard: robustness and uniqueness against the threshold, one pair per fingerprint group */
 
 static int ipguard_plot(plotctx *p) {
@@ -415,7 +544,7 @@ int rp_plots(const rp_file *f, const char *dir, FILE *log, int *have_gnuplot, ip
         curve_plot(&p, "flip", "flip", NULL, "fraction",
                    "Sign flipping: accuracy (solid) and signature detection (dashed)",
                    "passport gammas with flipped sign (%)") ||
-        fake1_plots(&p) || ipguard_plot(&p))
+        fake1_plots(&p) || fake1_joint_plots(&p) || ipguard_plot(&p))
         return -1;
     if (p.failed_gnuplot) return ip_fail(e, "gnuplot failed on some plots (see above)");
     return 0;

@@ -195,7 +195,10 @@ static const flat_def flat_defs[] = {
      {PCT("owner_test_acc", "acc. before"), PCT("test_acc", "acc. after"), PCT("detect", "detection"),
       PCT("private_acc", "private acc.")}},
     {"fake1", "fake1", "Fake passports (fake1)",
-     "Accuracy in %: the real passport, the fakes' mean, min and max; fakes tried and accepted (within the margin)",
+     "Accuracy in %: the real passport, the fakes' mean, min and max; fakes tried and accepted (within the margin); "
+     "% of fakes within the margin, with signature detection >= detect_threshold, with both (the joint criterion); "
+     "a 95% upper bound on P(a fake is accepted), per million fakes (a GPD tail fit or Clopper-Pearson: "
+     "docs/attacks.md)",
      0,
      {"key_type", "reference", "mode"},
      {PCT("real_acc", "real acc."),
@@ -203,7 +206,11 @@ static const flat_def flat_defs[] = {
       {"fake_min", "fake min", AGG_MIN, 100, 1},
       {"fake_max", "fake max", AGG_MAX, 100, 1},
       {"passports", "tried", AGG_SUM, 1, 0},
-      {"accepted", "accepted", AGG_SUM, 1, 0}}},
+      {"accepted", "accepted", AGG_SUM, 1, 0},
+      {"accept_acc_frac", "acc. ok %", AGG_MEAN, 100, 3},
+      {"accept_detect_frac", "det. ok %", AGG_MEAN, 100, 2},
+      {"accept_joint_frac", "joint %", AGG_MEAN, 100, 3},
+      {"p_accept_upper95", "p accept. 95% ub (ppm)", AGG_MAX, 1e6, 1}}},
     {"fake2", "fake2", "Forged gamma/beta or passports with the attacker's data (fake2)",
      "Accuracy and owner's signature detection in %", 0,
      {"target", "fraction"},
