@@ -866,6 +866,12 @@ Test(spec_files, paper_configs_dry_run_without_data) {
         for (int t = 0; t < s.ntasks; t++) cr_expect_gt(s.tasks[t].cost, 0, "%s", s.tasks[t].key);
         if (i < 2) {
             cr_expect_eq(count_kind(&s, "train", NULL), 4); /* baseline, v1, v2, v3 */
+            /* the published studies follow the authors' code (top-level protocol reaches every kind with the key) */
+            for (int t = 0; t < s.ntasks; t++) {
+                const char *p = rn_task_get(&s.tasks[t], "protocol");
+                if (p) cr_expect_str_eq(p, "deepipr-code", "%s", s.tasks[t].key);
+            }
+            cr_expect_str_eq(rn_task_get(find_task(&s, "train:v1"), "key_type"), "shuffle");
             cr_expect_eq(count_kind(&s, "fake1", NULL), 9 * 5); /* 3 models x 3 key types, 4 shards + merge each */
         } else {
             cr_expect_eq(count_kind(&s, "fingerprint", NULL), 4);
