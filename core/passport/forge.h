@@ -186,7 +186,7 @@ double ip_forge_gpd_sf_upper(const double *y, size_t k, double d, double xi_hat,
  * resolution: the step of the accuracies (1/E: a correct count over E
  * images), 0 for continuous values: exceedances and the threshold are then
  * taken at the middle of their steps (a continuity correction). */
-#define IP_TAIL_FRACTION 0.05
+#define IP_TAIL_FRACTION 0.01
 #define IP_TAIL_MIN 50
 #define IP_TAIL_CONF 0.95
 typedef struct ip_forge_tail {

@@ -241,6 +241,8 @@ double ip_forge_gpd_sf_upper(const double *y, size_t k, double d, double xi_hat,
     double lo = q_hat > 1e-300 ? log(q_hat) : log(1e-300), hi = 0;
     double dev_hi = 2 * (loglik_hat - q_profile(y, k, d, log1p(-1e-12)));
     if (dev_hi <= crit) return 1;
+    /* every q > 0 rejected: the data put the tail's endpoint (xi < 0) below d at this level */
+    if (2 * (loglik_hat - q_profile(y, k, d, lo)) > crit) return 0;
     for (int it = 0; it < 100 && hi - lo > 1e-9; it++) {
         double mid = 0.5 * (lo + hi);
         if (2 * (loglik_hat - q_profile(y, k, d, mid)) <= crit) lo = mid;

@@ -394,11 +394,11 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
                 "set palette defined (0 \"#f0c000\", 0.35 \"#e0502a\", 0.7 \"#8a1a8a\", 1 \"#1a1040\")\n");
     if (!isnan(thr))
         fprintf(gp, "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lw 1.5 dt 2 lc rgb \"red\"\n"
-                    "set label \"accuracy threshold %.1f%%\" at %.3f, graph 0.04 right offset -0.5,0 tc rgb \"red\"\n",
+                    "set label \"accuracy threshold %.1f%%\" at %.3f, graph 0.04 right offset -0.5,0 front tc rgb \"red\"\n",
                 100 * thr, 100 * thr, 100 * thr, 100 * thr);
     if (!isnan(dthr))
         fprintf(gp, "set arrow from graph 0, first %.3f to graph 1, first %.3f nohead lw 1.5 dt 2 lc rgb \"blue\"\n"
-                    "set label \"detection threshold %.0f%%\" at graph 0.02, first %.3f offset 0,0.7 tc rgb \"blue\"\n",
+                    "set label \"detection threshold %.0f%%\" at graph 0.02, first %.3f offset 0,0.7 front tc rgb \"blue\"\n",
                 100 * dthr, 100 * dthr, 100 * dthr, 100 * dthr);
     fprintf(gp, "plot '%s.dat' index 0 using 1:2:3 with image notitle, \\\n"
                 "  '%s.dat' index 1 using 1:2 with points pt 7 ps 2 lc rgb \"black\" title \"real passport "
