@@ -831,6 +831,33 @@ Test(spec_files, quick_config_validates) {
     rn_diags_free(&d);
 }
 
+/* The spec's protocol reaches every entry whose kind has the key and leaves it (docs/passports.md "Protocols");
+ * an entry's own value wins; it cannot be swept at the top; a bad name is an error at the key. */
+Test(spec, top_level_protocol_reaches_entries_that_leave_it) {
+    rn_spec s;
+    rn_diags d = {0};
+    int rc = load_text(&s, &d,
+                       "protocol: deepipr-code\ndata: {source: synthetic:64}\nmodels:\n  - {name: a}\n"
+                       "  - {name: b, protocol: paper}\ntasks:\n  - {name: p, kind: prune, model: a}\n"
+                       "  - {name: e, kind: eval, model: a}\n");
+    if (rc) dump(&d);
+    cr_assert_eq(rc, 0);
+    cr_expect_str_eq(rn_task_get(find_task(&s, "train:a"), "protocol"), "deepipr-code");
+    cr_expect_str_eq(rn_task_get(find_task(&s, "train:b"), "protocol"), "paper");
+    cr_expect_str_eq(rn_task_get(find_task(&s, "prune:p<train:a>"), "protocol"), "deepipr-code");
+    cr_expect_null(rn_task_get(find_task(&s, "eval:e<train:a>"), "protocol"), "eval has no protocol key");
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+    cr_assert_neq(load_text(&s, &d, "protocol: [paper, deepipr-code]\ndata: {source: synthetic:64}\nmodels:\n"
+                                    "  - {name: a}\n"), 0);
+    expect(&d, "protocol", "cannot be swept");
+    rn_diags_free(&d);
+    d = (rn_diags){0};
+    cr_assert_neq(load_text(&s, &d, "protocol: code\ndata: {source: synthetic:64}\nmodels:\n  - {name: a}\n"), 0);
+    expect(&d, "protocol", "deepipr-code");
+    rn_diags_free(&d);
+}
+
 /* The fingerprint study: every attack family against IPGuard at three margins and CAE. */
 Test(spec_files, fingerprints_config_validates) {
     rn_spec s;

@@ -309,16 +309,23 @@ static void print_summary(const run_state *s, FILE *f) {
     }
 }
 
-/* Collects every `--set k=v` (repeatable) and removes them from argv. */
+/* Collects every `--set k=v` (repeatable) and `--protocol NAME` (the same as
+ * `--set protocol=NAME`: the spec's top-level protocol) and removes them from argv. */
 static int take_sets(int *argc, char **argv, rn_override *ov, int *nov, const char *cmd) {
     int w = 0;
     for (int i = 0; i < *argc; i++) {
         const char *a = argv[i], *v = NULL;
+        char proto[300];
         if (strcmp(a, "--set") == 0) {
             if (i + 1 >= *argc) return cli_error(cmd, "--set needs key.path=value");
             v = argv[++i];
         } else if (strncmp(a, "--set=", 6) == 0) {
             v = a + 6;
+        } else if (strcmp(a, "--protocol") == 0 || strncmp(a, "--protocol=", 11) == 0) {
+            const char *name = a[10] == '=' ? a + 11 : i + 1 < *argc ? argv[++i] : NULL;
+            if (!name) return cli_error(cmd, "--protocol needs a name (" IP_PROTOCOL_CHOICES ")");
+            snprintf(proto, sizeof proto, "protocol=%.280s", name);
+            v = proto;
         }
         if (!v) {
             argv[w++] = argv[i];
@@ -388,7 +395,8 @@ int cmd_run(int argc, char **argv) {
                  "with an fsync'ed journal beside it; --resume continues after a crash or time limit.\n"
                  "SIGTERM, SIGUSR1 or Ctrl-C: long tasks save their state, the results file is written, exit 75;\n"
                  "--resume then continues them where they stopped (docs/hpc.md).\n"
-                 "  --set KEY.PATH=VALUE  override a spec value, e.g. --set data.source=cifar10:/data (repeatable)",
+                 "  --set KEY.PATH=VALUE  override a spec value, e.g. --set data.source=cifar10:/data (repeatable)\n"
+                 "  --protocol NAME       " IP_PROTOCOL_CHOICES ": the spec's top-level protocol (docs/passports.md)",
                  opts, (int)(sizeof opts / sizeof *opts), 1, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;

@@ -107,6 +107,7 @@ expect_error 'did you mean --rate' task prune --rat 0.3
 expect_error 'did you mean screen' task fake1 --model m.h5 --mode scren --data synthetic:64
 expect_error 'method cae needs surrogates and references' task fingerprint --model m.h5 --method cae --surrogates a.h5 --data synthetic:64
 expect_error 'surrogates and references are for method cae' task fingerprint --model m.h5 --references a.h5,b.h5 --data synthetic:64
+expect_error '--protocol needs a name' run configs/quick.yaml --dry-run --protocol
 run task noop --value 3
 [ $rc -eq 0 ] && [ "$out" = "value=3" ] && [ ! -s "$work/e" ] && ok || bad "task noop: rc=$rc out='$out' err='$err'"
 rm -rf "${work:?}"/* 2>/dev/null
