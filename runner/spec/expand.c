@@ -285,8 +285,11 @@ int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
  * (rn_task_descends), in the order the entries list them. Each becomes a
  * dependency; the value's text is the entry names as written, its path the
  * members' checkpoints joined by IP_PATH_SET_SEP. An empty set, or one past
- * IP_MAX_MODEL_SET, is an error at the key. */
-static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, const int *key_set) {
+ * IP_MAX_MODEL_SET, is an error at the key. seen: the entry's scratch for
+ * rn_task_descends (a task id per slot; *mark: its last stamp), allocated
+ * once per entry: the members are tasks of other entries, expanded before. */
+static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, const int *key_set, int *seen,
+                     int *mark) {
     entry *e = &c->ent[ei];
     const ip_task_def *d = t->k->def;
     const ip_param *mp = ip_task_param(d, "model");
@@ -294,12 +297,8 @@ static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, cons
     if (mp && mp->type == IP_P_MODEL)
         for (int q = 0; q < t->ndeps && owner < 0; q++)
             if (t->vals[mp - d->params].u.s == c->tasks[t->deps[q]].checkpoint) owner = t->deps[q];
-    int *seen = calloc((size_t)c->ntasks, sizeof *seen), mark = 0, rc = 0;
+    int rc = 0;
     sbuf names = {0}, paths = {0};
-    if (!seen) {
-        c->oom = 1;
-        return -1;
-    }
     for (int q = 0; q < d->nparams && rc == 0; q++) {
         const ip_param *p = &d->params[q];
         if (!IP_P_IS_SET(p->type) || key_set[q] < 0) continue;
@@ -318,7 +317,7 @@ static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, cons
             const entry *r = &c->ent[s->refs[j]];
             for (int i = 0; i < r->ninst; i++) {
                 int id = r->inst[i];
-                int copy = id != owner && rn_task_descends(c->tasks, id, owner, seen, ++mark);
+                int copy = id != owner && rn_task_descends(c->tasks, id, owner, seen, ++*mark);
                 int other = id != owner && !copy;
                 if (!(p->type == IP_P_COPIES ? copy : other)) continue;
                 const char *path = c->tasks[id].checkpoint;
@@ -352,7 +351,6 @@ static int fill_sets(ctx *c, int ei, rn_task *t, ip_value *vals, int *deps, cons
             rc = -1;
         }
     }
-    free(seen);
     ip_strbuf_free(&names);
     ip_strbuf_free(&paths);
     return rc;
@@ -436,6 +434,11 @@ void expand_entry(ctx *c, int ei) {
             nrefs += IP_P_IS_REF(k->def->params[q].type) && key_set[q] >= 0;
         }
     }
+    int *seen = has_sets ? calloc((size_t)c->ntasks, sizeof *seen) : NULL, mark = 0;
+    if (has_sets && !seen) {
+        c->oom = 1;
+        return;
+    }
     int idx[RN_MAX_KEYS] = {0};
     rn_ctx rc = {.data_source = c->s->data_source, .train_limit = c->s->train_limit, .test_limit = c->s->test_limit, .threads = 1};
     sbuf key = {0};
@@ -497,7 +500,7 @@ void expand_entry(ctx *c, int ei) {
         if (nsw) ip_strbuf_add(&key, "]");
         if (refs) ip_strbuf_add(&key, refs);
         free(refs);
-        if (has_sets && fill_sets(c, ei, t, vals, deps, key_set) != 0) break;
+        if (has_sets && fill_sets(c, ei, t, vals, deps, key_set, seen, &mark) != 0) break;
         if (key.oom || c->oom || set_key(c, t, key.p) != 0) {
             c->oom = 1;
             break;
@@ -526,6 +529,7 @@ void expand_entry(ctx *c, int ei) {
         }
     }
     ip_strbuf_free(&key);
+    free(seen);
 }
 
 void expand(ctx *c, int ei) {
