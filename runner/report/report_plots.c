@@ -494,8 +494,8 @@ static int ipguard_plot(plotctx *p) {
         char title[220];
         size_t r0 = 0;
         while (grp[r0] != k) r0++;
-        /* the label names k when it is swept; otherwise say it */
-        if (kc && !kc->is_str && !strstr(labels[k], "k="))
+        /* the label names k when it is swept; otherwise say it (a CAE fingerprint has none: NaN) */
+        if (kc && !kc->is_str && !strstr(labels[k], "k=") && !isnan(kc->v[r0]))
             snprintf(title, sizeof title, "%s, k=%g", labels[k], kc->v[r0]);
         else snprintf(title, sizeof title, "%s", labels[k]);
         gp_safe(title);
