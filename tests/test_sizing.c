@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/model/model.h"
 #include "../core/util/par.h"
 #include "../runner/kinds/cost.h"
 #include "../runner/kinds/kinds.h"
@@ -336,4 +337,21 @@ Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
     cr_assert_eq(w, 0, "%s", out);
     cr_assert(strstr(out, "fits in one job length of 1d"), "%s", out);
     free(out);
+}
+
+/* The cost model's forward MFLOP per architecture are the model's own count (its home), on the input the
+ * published configs use: 1x28x28 for the small-p family, 3x32x32 for alexnet-p and resnet18-p. */
+Test(sizing, arch_mflop_is_the_models_count) {
+    for (int i = 0; ip_arch_names[i]; i++) {
+        const char *a = ip_arch_names[i];
+        int small = strncmp(a, "small-p", 7) == 0;
+        ip_model_cfg cfg = {.in_c = small ? 1 : 3, .in_h = small ? 28 : 32, .in_w = small ? 28 : 32, .classes = 10};
+        snprintf(cfg.arch, sizeof cfg.arch, "%s", a);
+        ip_model m;
+        ip_err e = {{0}};
+        cr_assert_eq(ip_model_build(&m, &cfg, &e), 0, "%s: %s", a, e.msg);
+        double model = ip_model_flops_per_sample(&m) / 1e6, cost = rn_arch_mflop(a);
+        cr_expect(fabs(cost - model) <= 0.02 * model, "%s: cost model %.1f MFLOP, the model counts %.1f", a, cost, model);
+        ip_model_free(&m);
+    }
 }

@@ -5,9 +5,10 @@
 
 #include "kinds.h"
 
-/* Forward MFLOP per image of an architecture (rough: scaled from small-p's
- * 14.9 MFLOP on 28x28). A task that only names a model does not know its
- * architecture and assumes small-p. */
+/* Forward MFLOP per image of an architecture, as the model counts them
+ * (ip_model_flops_per_sample: small-p on 1x28x28, the others on 3x32x32;
+ * tests/test_sizing.c holds the two together). A task that only names a
+ * model does not know its architecture and assumes small-p. */
 double rn_arch_mflop(const char *arch);
 #define RN_SMALL_P_MFLOP 14.9
 /* Seconds for `images` images of `mflop` each, `passes` forward-equivalents:
