@@ -132,10 +132,12 @@ test-mpi: $(BUILD)/ipsweep
 test-slurm: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 540 bash tests/slurm/test_slurm.sh
 
-# The command line's promises (--help, one-line errors, exit 2) and the
+# The command line's promises (--help, one-line errors, exit 2), `ipsweep export`
+# on a real results file (tests/cli/test_export.sh), and the
 # examples of docs/results.md run against a real results file.
 test-cli: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_export.sh
 test-docs: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
 # libFuzzer on the spec loader and --set (tests/fuzz/): clang builds the core,

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "report/export.h"
 #include "spec/spec.h"
 #include "spec/suggest.h"
 
@@ -43,6 +44,7 @@ static const struct {
     {"run", cmd_run, "run an experiment spec (alone or under mpirun/srun)"},
     {"validate", cmd_validate, "check an experiment spec and report every error"},
     {"report", cmd_report, "tables (markdown, LaTeX, CSV) and plots of a results file"},
+    {"export", cmd_export, "every task of a results file as one CSV/TSV table (pandas.read_csv)"},
     {"kinds", cmd_kinds, "list every task kind and its spec keys (markdown)"},
     {"train", cmd_train, "train one model and save its checkpoint"},
     {"eval", cmd_eval, "evaluate a checkpoint on a dataset"},

@@ -43,7 +43,7 @@ benches=$("$BIN" bench --help | awk '/^benchmarks:/ {b=1; next} b && NF {print $
 [ "$(echo "$benches" | wc -w)" -ge 5 ] && ok || bad "bench --help lists: $benches"
 
 # every command and benchmark: --help, -h, help CMD; a bad option
-for c in run validate report kinds train eval task bench version help; do
+for c in run validate report export kinds train eval task bench version help; do
     expect_help "$c" --help
     expect_help "$c" -h
     expect_help help "$c"
@@ -53,7 +53,7 @@ for b in $benches; do
     expect_help help bench "$b"
     expect_error 'unknown option "--no-such-option"' bench "$b" --no-such-option
 done
-for c in run validate report train eval; do
+for c in run validate report export train eval; do
     expect_error 'unknown option "--no-such-option"' "$c" --no-such-option
 done
 expect_error 'takes no arguments' kinds --no-such-option

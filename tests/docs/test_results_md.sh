@@ -12,6 +12,8 @@ PY=/usr/bin/python3
 doc=$root/docs/results.md
 [ -x "$BIN" ] || { echo "test_results_md: $BIN not built"; exit 1; }
 $PY -c 'import h5py' 2>/dev/null || { echo "test_results_md: python3-h5py is missing (make deps)"; exit 1; }
+# the ```sh blocks call `ipsweep` as an installed user would
+export PATH="$(cd "$(dirname "$BIN")" && pwd):$PATH"
 work=$(mktemp -d /tmp/ipsweep-docs-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
