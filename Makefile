@@ -208,7 +208,7 @@ bench: all
 	sh scripts/bench.sh
 
 # Regenerates the kinds section of docs/spec.md from the kinds table
-# (tests/test_spec.c fails when it is stale).
+# (tests/test_spec_files.c fails when it is stale).
 docs: $(BUILD)/ipsweep
 	$(BUILD)/ipsweep kinds > $(BUILD)/kinds.md
 	awk -v f=$(BUILD)/kinds.md '/<!-- kinds:begin -->/ {print; while ((getline l < f) > 0) print l; skip=1; next} \

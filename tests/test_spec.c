@@ -1,7 +1,8 @@
 /* Experiment specs (runner/spec.c): every class of validation error with its
  * location, sweep expansion, references and dependencies, task keys, seeds
- * and checkpoints, overrides, determinism, configs/quick.yaml and the
- * generated part of docs/spec.md. Fixtures are in tests/specs/. */
+ * and checkpoints, overrides, determinism, the top-level protocol. The
+ * shipped configs and docs/spec.md's generated part: tests/test_spec_files.c.
+ * Fixtures are in tests/specs/. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -13,84 +14,7 @@
 #include "../core/util/rng.h"
 #include "../runner/kinds/kinds.h"
 #include "../runner/spec/spec.h"
-
-#define FIX "tests/specs/"
-#define FM_DIR "/usr/share/datasets/fashion-mnist"
-
-/* ------------------------------------------------------------ helpers --- */
-
-static const rn_spec_opts no_data = {.skip_data_check = 1};
-
-static int load_file(rn_spec *s, rn_diags *d, const char *name, const rn_spec_opts *o, const rn_override *ov,
-                     int nov) {
-    char path[256];
-    snprintf(path, sizeof path, FIX "%s", name);
-    return rn_spec_load_opts(s, path, o, ov, nov, d);
-}
-
-static int load_text(rn_spec *s, rn_diags *d, const char *text) {
-    return rn_spec_load_text(s, "inline.yaml", text, &no_data, NULL, 0, d);
-}
-
-static void dump(const rn_diags *d) { rn_diags_print(d, stderr); }
-
-/* The diagnostic whose message contains `msg` (and path equals `path` when
- * not NULL); fails the test when none does. */
-static const rn_diag *expect(const rn_diags *d, const char *path, const char *msg) {
-    for (int i = 0; i < d->n; i++)
-        if (strstr(d->v[i].msg, msg) && (!path || strcmp(d->v[i].path, path) == 0)) return &d->v[i];
-    dump(d);
-    cr_assert_fail("no diagnostic %s: ...%s...", path ? path : "", msg);
-    return NULL;
-}
-
-static void expect_at(const rn_diags *d, const char *path, const char *msg, int line, int col) {
-    const rn_diag *g = expect(d, path, msg);
-    cr_expect_eq(g->line, line, "%s: line %d, expected %d", g->msg, g->line, line);
-    cr_expect_eq(g->column, col, "%s: column %d, expected %d", g->msg, g->column, col);
-}
-
-static const rn_task *find_task(const rn_spec *s, const char *key) {
-    for (int i = 0; i < s->ntasks; i++)
-        if (strcmp(s->tasks[i].key, key) == 0) return &s->tasks[i];
-    return NULL;
-}
-
-/* A task's parameter as people see it (task.h: rn_task_param). */
-typedef struct tparam {
-    const char *name, *value;
-    int swept;
-} tparam;
-
-static const tparam *param(const rn_task *t, const char *name) {
-    static tparam slots[8];
-    static int next;
-    tparam *p = &slots[next++ % 8];
-    for (int i = 0; rn_task_param(t, i, &p->name, &p->value, &p->swept) == 0; i++)
-        if (strcmp(p->name, name) == 0) return p;
-    return NULL;
-}
-
-static int count_kind(const rn_spec *s, const char *kind, const char *name) {
-    int n = 0;
-    for (int i = 0; i < s->ntasks; i++)
-        n += strcmp(s->tasks[i].kind, kind) == 0 && (!name || strcmp(s->tasks[i].name, name) == 0);
-    return n;
-}
-
-static void load_ok(rn_spec *s, const char *name) {
-    rn_diags d = {0};
-    int rc = load_file(s, &d, name, &no_data, NULL, 0);
-    if (rc != 0) dump(&d);
-    cr_assert_eq(rc, 0, "%s does not load", name);
-    cr_assert_eq(d.n, 0);
-    rn_diags_free(&d);
-}
-
-static int dir_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
+#include "spec_testutil.h"
 
 /* ---------------------------------------------------- error classes --- */
 
@@ -792,45 +716,6 @@ Test(spec_overrides, fix_a_broken_spec) {
     rn_diags_free(&d);
 }
 
-/* --------------------------------------------------- shipped files --- */
-
-Test(spec_files, quick_config_validates) {
-    rn_spec s;
-    rn_diags d = {0};
-    const rn_spec_opts *o = dir_exists(FM_DIR) ? NULL : &no_data;
-    int rc = rn_spec_load_opts(&s, "configs/quick.yaml", o, NULL, 0, &d);
-    if (rc) dump(&d);
-    cr_assert_eq(rc, 0);
-    cr_expect_str_eq(s.name, "quick");
-    cr_expect_eq(count_kind(&s, "train", NULL), 12); /* base x 2, pv1, pv2, pv3, indep x 3, narrow, wide, cae-ref x 2 */
-    /* base x 2 seeds x 10 rates + {pv1, pv2, pv3} x 10 rates + base x 2 seeds x 2 rates (IPGuard) */
-    cr_expect_eq(count_kind(&s, "prune", NULL), 20 + 30 + 4);
-    cr_expect_eq(count_kind(&s, "finetune", NULL), 3 * 4 + 2 * 4);
-    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 2 * 3 + 2); /* 2 owners x (3 margins + cae) */
-    /* every fingerprint x (2 base + 8 fine-tuned + 4 pruned + 2 distilled + 2 adversarially trained + 2 extracted
-     * + 3 indep + narrow + wide) */
-    cr_expect_eq(count_kind(&s, "match", NULL), 8 * 25);
-    cr_expect_eq(count_kind(&s, "distill", NULL), 2 + 4); /* stolen + the defender's surrogates */
-    cr_expect_eq(count_kind(&s, "extract", NULL), 2);
-    cr_expect_eq(count_kind(&s, "advtrain", NULL), 2);
-    cr_expect_eq(count_kind(&s, "flip", NULL), 5);
-    cr_expect_eq(count_kind(&s, "fake2", NULL), 3);
-    cr_expect_eq(count_kind(&s, "fake3", NULL), 4);
-    cr_expect_eq(count_kind(&s, "erb", NULL), 3 * 2 * 3); /* {pv1, pv2, pv3} x {cerb, none} x 3 fractions */
-    /* random + {image, shuffle} x 2 base seeds, each of 10,000 passports in 4 shards + the merge */
-    cr_expect_eq(count_kind(&s, "fake1", NULL), 5 * (4 + 1));
-    cr_expect_not_null(find_task(&s, "train:pv1"));
-    cr_expect_str_eq(rn_task_get(find_task(&s, "train:pv1"), "signature"), "ipsweep");
-    cr_expect_not_null(find_task(&s, "prune:pruned[rate=0.9]<train:base[seed=2]>"));
-    rn_ctx ctx;
-    rn_spec_ctx(&s, &ctx);
-    cr_expect_str_eq(ctx.data_source, s.data_source);
-    cr_expect_eq(ctx.train_limit, 12000);
-    cr_expect_eq(ctx.test_limit, 2000);
-    rn_spec_free(&s);
-    rn_diags_free(&d);
-}
-
 /* The spec's protocol reaches every entry whose kind has the key and leaves it (docs/passports.md "Protocols");
  * an entry's own value wins; it cannot be swept at the top; a bad name is an error at the key. */
 Test(spec, top_level_protocol_reaches_entries_that_leave_it) {
@@ -856,79 +741,6 @@ Test(spec, top_level_protocol_reaches_entries_that_leave_it) {
     cr_assert_neq(load_text(&s, &d, "protocol: code\ndata: {source: synthetic:64}\nmodels:\n  - {name: a}\n"), 0);
     expect(&d, "protocol", "deepipr-code");
     rn_diags_free(&d);
-}
-
-/* The fingerprint study: every attack family against IPGuard at three margins and CAE. */
-Test(spec_files, fingerprints_config_validates) {
-    rn_spec s;
-    rn_diags d = {0};
-    const rn_spec_opts *o = dir_exists(FM_DIR) ? NULL : &no_data;
-    int rc = rn_spec_load_opts(&s, "configs/fingerprints-fashion-mnist.yaml", o, NULL, 0, &d);
-    if (rc) dump(&d);
-    cr_assert_eq(rc, 0);
-    cr_expect_eq(count_kind(&s, "fingerprint", NULL), 3 * (3 + 1)); /* 3 owners x (3 margins + cae) */
-    /* every fingerprint x (3 owners + 3 x (4 ft + 4 pruned + 4 distilled + 2 adv + 3 extracted) + 10 independent,
-     * the copies of the other owners independent too; + 4 calibration) */
-    cr_expect_eq(count_kind(&s, "match", NULL), 12 * (3 + 3 * 17 + 10 + 4));
-    cr_expect_eq(count_kind(&s, "distill", NULL), 3 * (4 + 4)); /* stolen students + the defender's surrogates */
-    const rn_task *cae = find_task(&s, "fingerprint:fp-cae<train:owner[seed=2]>");
-    cr_assert_not_null(cae);
-    cr_expect_eq(cae->ndeps, 1 + 4 + 4, "the owner, its 4 surrogates, the 4 references");
-    for (int t = 0; t < s.ntasks; t++) cr_expect_gt(s.tasks[t].cost, 0, "%s", s.tasks[t].key);
-    rn_spec_free(&s);
-    rn_diags_free(&d);
-}
-
-/* The published studies' configs expand (task counts and costs) without their data. */
-Test(spec_files, paper_configs_dry_run_without_data) {
-    const char *files[] = {"configs/deepipr-alexnet-cifar10.yaml", "configs/deepipr-resnet18-cifar10.yaml",
-                           "configs/ipguard-cifar10.yaml"};
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        rn_spec s;
-        rn_diags d = {0};
-        int rc = rn_spec_load_opts(&s, files[i], &no_data, NULL, 0, &d);
-        if (rc) dump(&d);
-        cr_assert_eq(rc, 0, "%s", files[i]);
-        cr_expect_gt(s.ntasks, 50, "%s", files[i]);
-        for (int t = 0; t < s.ntasks; t++) cr_expect_gt(s.tasks[t].cost, 0, "%s", s.tasks[t].key);
-        if (i < 2) {
-            cr_expect_eq(count_kind(&s, "train", NULL), 4); /* baseline, v1, v2, v3 */
-            /* the published studies follow the authors' code (top-level protocol reaches every kind with the key) */
-            for (int t = 0; t < s.ntasks; t++) {
-                const char *p = rn_task_get(&s.tasks[t], "protocol");
-                if (p) cr_expect_str_eq(p, "deepipr-code", "%s", s.tasks[t].key);
-            }
-            cr_expect_str_eq(rn_task_get(find_task(&s, "train:v1"), "key_type"), "shuffle");
-            cr_expect_eq(count_kind(&s, "fake1", NULL), 9 * 5); /* 3 models x 3 key types, 4 shards + merge each */
-        } else {
-            cr_expect_eq(count_kind(&s, "fingerprint", NULL), 4);
-            cr_expect_eq(count_kind(&s, "match", NULL), 4 * 16);
-        }
-        rn_spec_free(&s);
-        rn_diags_free(&d);
-    }
-}
-
-Test(spec_files, docs_kinds_current) {
-    FILE *f = fopen("docs/spec.md", "rb");
-    cr_assert_not_null(f, "docs/spec.md");
-    char *doc = NULL;
-    size_t cap = 0;
-    ssize_t got = getdelim(&doc, &cap, '\0', f);
-    fclose(f);
-    cr_assert_gt(got, 0);
-    const char *b = strstr(doc, "<!-- kinds:begin -->\n"), *e = strstr(doc, "<!-- kinds:end -->");
-    cr_assert(b && e && e > b, "markers");
-    b += strlen("<!-- kinds:begin -->\n");
-    char *gen = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&gen, &len);
-    rn_spec_doc_kinds(m);
-    fclose(m);
-    cr_expect_eq((size_t)(e - b), len, "regenerate docs/spec.md's kinds section with rn_spec_doc_kinds()");
-    cr_expect_eq(strncmp(b, gen, len), 0, "regenerate docs/spec.md's kinds section with rn_spec_doc_kinds()");
-    free(gen);
-    free(doc);
 }
 
 /* ------------------------------------------------------ YAML details --- */
