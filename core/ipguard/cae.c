@@ -31,6 +31,40 @@ static void softmax_back(const double *p, const double *g, int n, float *dz) {
     for (int c = 0; c < n; c++) dz[c] = (float)(p[c] * (g[c] - dot));
 }
 
+/* A group (surrogates or references): the mean softmax of the members that
+ * take part (use NULL: all) into mean (classes), their count returned. */
+static int group_mean(const float *const *z, const int8_t *use, int n, int classes, double *mean) {
+    double p[CAE_MAX_CLASSES];
+    int k = 0;
+    memset(mean, 0, sizeof(double) * (size_t)classes);
+    for (int i = 0; i < n; i++) {
+        if (use && !use[i]) continue;
+        softmax_d(z[i], classes, p);
+        for (int c = 0; c < classes; c++) mean[c] += p[c];
+        k++;
+    }
+    for (int c = 0; c < classes && k; c++) mean[c] /= k;
+    return k;
+}
+
+/* The group's logit gradients from g = dL/d(mean) (dz NULL, or a member's NULL: not wanted): each member
+ * that takes part gets its share g / k through its softmax, the others a zero row. */
+static void group_back(const float *const *z, const int8_t *use, int n, int k, int classes, const double *g,
+                       float *const *dz) {
+    double p[CAE_MAX_CLASSES], gk[CAE_MAX_CLASSES];
+    if (!dz) return;
+    for (int c = 0; c < classes; c++) gk[c] = g[c] / k;
+    for (int i = 0; i < n; i++) {
+        if (!dz[i]) continue;
+        if (!use[i]) {
+            memset(dz[i], 0, (size_t)classes * sizeof *dz[i]);
+            continue;
+        }
+        softmax_d(z[i], classes, p);
+        softmax_back(p, gk, classes, dz[i]);
+    }
+}
+
 /* log of a probability clipped to [eps, 1 - eps], and whether it was inside (the clip has no gradient) */
 static double clipped_log(double p, int *inside) {
     double lo = IP_CAE_PROB_EPS, hi = 1 - IP_CAE_PROB_EPS;
@@ -42,31 +76,14 @@ double ip_cae_loss(const float *zM, const float *p0, const float *const *zS, con
                    const float *const *zR, const int8_t *useR, int nR, int classes, const ip_cae_cfg *cfg, float *dzM,
                    float *const *dzS, float *const *dzR) {
     enum { C = CAE_MAX_CLASSES };
-    double pm[C], a[C], b[C], p[C], gA[C], gB[C], gM[C], g[C];
-    int ks = 0, kr = 0;
+    double pm[C], a[C], b[C], gA[C], gB[C], gM[C];
     if (classes > C) return NAN;
-    memset(a, 0, sizeof(double) * (size_t)classes);
-    memset(b, 0, sizeof(double) * (size_t)classes);
     softmax_d(zM, classes, pm);
-    for (int s = 0; s < nS; s++)
-        if (useS[s]) {
-            softmax_d(zS[s], classes, p);
-            for (int c = 0; c < classes; c++) a[c] += p[c];
-            ks++;
-        }
-    for (int r = 0; r < nR; r++)
-        if (useR[r]) {
-            softmax_d(zR[r], classes, p);
-            for (int c = 0; c < classes; c++) b[c] += p[c];
-            kr++;
-        }
+    int ks = group_mean(zS, useS, nS, classes, a), kr = group_mean(zR, useR, nR, classes, b);
     if (ks == 0 || kr == 0) return NAN;
     int t = 0;
-    for (int c = 0; c < classes; c++) {
-        a[c] /= ks, b[c] /= kr;
-        double e = a[c] * (1 - b[c]), et = a[t] * (1 - b[t]);
-        if (e > et) t = c;
-    }
+    for (int c = 1; c < classes; c++)
+        if (a[c] * (1 - b[c]) > a[t] * (1 - b[t])) t = c;
     int in;
     /* alpha * H(1, max_t E_t) = -alpha log E_t */
     double et = a[t] * (1 - b[t]);
@@ -98,45 +115,20 @@ double ip_cae_loss(const float *zM, const float *p0, const float *const *zS, con
         softmax_back(pm, gM, classes, dzM);
         for (int c = 0; c < classes; c++) dzM[c] += (float)((double)cfg->beta * (p0[c] - pm[c] * s0));
     }
-    for (int s = 0; s < nS; s++) {
-        if (!dzS || !dzS[s]) continue;
-        if (!useS[s]) {
-            memset(dzS[s], 0, (size_t)classes * sizeof *dzS[s]);
-            continue;
-        }
-        softmax_d(zS[s], classes, p);
-        for (int c = 0; c < classes; c++) g[c] = gA[c] / ks;
-        softmax_back(p, g, classes, dzS[s]);
-    }
-    for (int r = 0; r < nR; r++) {
-        if (!dzR || !dzR[r]) continue;
-        if (!useR[r]) {
-            memset(dzR[r], 0, (size_t)classes * sizeof *dzR[r]);
-            continue;
-        }
-        softmax_d(zR[r], classes, p);
-        for (int c = 0; c < classes; c++) g[c] = gB[c] / kr;
-        softmax_back(p, g, classes, dzR[r]);
-    }
+    group_back(zS, useS, nS, ks, classes, gA, dzS);
+    group_back(zR, useR, nR, kr, classes, gB, dzR);
     return loss;
 }
 
 void ip_cae_score(const float *const *zS, int nS, const float *const *zR, int nR, int classes, int t, double *soft,
                   double *hard) {
-    double p[CAE_MAX_CLASSES], a = 0, b = 0;
+    double a[CAE_MAX_CLASSES], b[CAE_MAX_CLASSES];
     int hs = 0, hr = 0;
-    for (int s = 0; s < nS; s++) {
-        softmax_d(zS[s], classes, p);
-        a += p[t];
-        hs += fp_argmax(zS[s], classes) == t;
-    }
-    for (int r = 0; r < nR; r++) {
-        softmax_d(zR[r], classes, p);
-        b += p[t];
-        hr += fp_argmax(zR[r], classes) == t;
-    }
-    *soft = nS && nR ? a / nS * (1 - b / nR) : NAN;
-    *hard = nS && nR ? (double)hs / nS * (1 - (double)hr / nR) : NAN;
+    for (int s = 0; s < nS; s++) hs += fp_argmax(zS[s], classes) == t;
+    for (int r = 0; r < nR; r++) hr += fp_argmax(zR[r], classes) == t;
+    int ks = group_mean(zS, NULL, nS, classes, a), kr = group_mean(zR, NULL, nR, classes, b);
+    *soft = ks && kr ? a[t] * (1 - b[t]) : NAN;
+    *hard = ks && kr ? (double)hs / nS * (1 - (double)hr / nR) : NAN;
 }
 
 /* ------------------------------------------------------------------------- */
