@@ -59,10 +59,11 @@ int rn_ipguard_build(const rn_spec *s, const rn_record *const *rec, rn_ipguard *
             memset(F, 0, sizeof *F);
             F->fingerprint = fp;
             F->owner = owner;
-            const char *k = rn_task_get(&s->tasks[fp], "k"), *fpr = rn_task_get(&s->tasks[fp], "fpr");
-            const char *method = rn_task_get(&s->tasks[fp], "method");
-            F->k = k && !(method && !strcmp(method, "cae")) ? atof(k) : NAN; /* a CAE has no margin */
-            F->fpr_target = fpr ? atof(fpr) : 0.05;
+            /* the typed values, not their texts parsed again */
+            const ip_value *k = rn_task_val(&s->tasks[fp], "k"), *fpr = rn_task_val(&s->tasks[fp], "fpr"),
+                           *method = rn_task_val(&s->tasks[fp], "method");
+            F->k = k && !(method && method->u.i == IP_FP_METHOD_CAE) ? k->u.f : NAN; /* a CAE has no margin */
+            F->fpr_target = fpr ? fpr->u.f : 0.05;
         }
         rn_ipg_match *m = &g->matches[g->nmatches++];
         m->fingerprint = fp;
