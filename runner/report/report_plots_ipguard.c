@@ -1,0 +1,208 @@
+/* IPGuard plots (report_plots.h):
+ *
+ *   ipguard-ru.*       robustness and uniqueness against the matching-rate
+ *                      threshold, one panel per fingerprint (mean over its seeds),
+ *                      the ARUC area (under the lower of the two) shaded and its
+ *                      value (exact, from the summary) in the panel's legend
+ *   ipguard-attacks.*  ARUC and ROC AUC per attack family of the pirated copies,
+ *                      one bar per fingerprint (IPGuard k=..., CAE): the report
+ *                      table ipguard-attacks drawn */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report_plots.h"
+
+#define RU_COLS 4 /* panels per row at double-column width */
+
+int plot_ipguard_ru(plotctx *p) {
+    const rp_file *f = p->f;
+    if (!f->has_ipguard || !f->ig_ncurves || !f->ig_npoints) return 0;
+    const rp_col *key = rp_tab_col(&f->ig_summary, "fingerprint_key"), *kc = rp_tab_col(&f->ig_summary, "k");
+    const rp_col *ac = rp_tab_col(&f->ig_summary, "aruc");
+    size_t n = f->ig_ncurves, np = f->ig_npoints;
+    char(*labels)[160] = calloc(n, sizeof *labels);
+    int *grp = calloc(n, sizeof *grp), ng = 0, rc = -1;
+    FILE *d = NULL, *gp = NULL;
+    const char *name = "ipguard-ru";
+    if (!labels || !grp) {
+        ip_fail(p->e, "out of memory");
+        goto done;
+    }
+    for (size_t r = 0; r < n; r++) {
+        char l[160];
+        rp_key_label(f, key->s[r], l, sizeof l);
+        int k = 0;
+        while (k < ng && strcmp(labels[k], l)) k++;
+        if (k == ng) snprintf(labels[ng++], sizeof labels[0], "%s", l);
+        grp[r] = k;
+    }
+    if (!(d = plot_open(p, name, "dat"))) goto done;
+    fprintf(d, "# %s: one block per fingerprint (mean over its seeds); columns: threshold, robustness, "
+               "uniqueness\n", name);
+    for (int k = 0; k < ng; k++) {
+        fprintf(d, "%s# %s\n", k ? "\n\n" : "", labels[k]);
+        for (size_t i = 0; i < np; i++) {
+            double rs = 0, us = 0;
+            int c = 0;
+            for (size_t r = 0; r < n; r++)
+                if (grp[r] == k) rs += f->ig_robustness[r * np + i], us += f->ig_uniqueness[r * np + i], c++;
+            fprintf(d, "%.6g %.6g %.6g\n", f->ig_thresholds[i], rs / c, us / c);
+        }
+    }
+    int rcd = plot_close(p, d, name, "dat");
+    d = NULL;
+    if (rcd) goto done;
+    if (!(gp = plot_open(p, name, "gp"))) goto done;
+    /* one panel: a column wide; more: rows of RU_COLS panels across the page */
+    int cols = ng < RU_COLS ? ng : RU_COLS, rows = (ng + cols - 1) / cols;
+    double w = ng == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.5, right = 0.1, gap = 0.18, legend = 0.22;
+    double top = 0.4, plot_h = 1.35, bottom = 0.4, row_h = top + plot_h + bottom, h = legend + rows * row_h;
+    double pw = (w - left - right - (cols - 1) * gap) / cols;
+    plot_begin(gp, name, w, h, "matching-rate threshold", NULL);
+    fprintf(gp, "# axes padded so that curves at 0 and 1 stay off the frame\n"
+                "set xrange [-0.03:1.03]\nset yrange [-0.04:1.04]\nset xtics 0,0.5,1\nset ytics 0,0.5,1\n"
+                "set multiplot\n");
+    for (int k = 0; k < ng; k++) {
+        int row = k / cols, col = k % cols;
+        double x0 = left + col * (pw + gap), y1 = h - legend - row * row_h - top;
+        plot_panel(gp, w, h, x0, x0 + pw, y1 - plot_h, y1);
+        char title[220];
+        size_t r0 = 0;
+        while (grp[r0] != k) r0++;
+        /* the label names k when it is swept; otherwise say it (a CAE fingerprint has none: NaN) */
+        if (kc && !kc->is_str && !strstr(labels[k], "k=") && !isnan(kc->v[r0]))
+            snprintf(title, sizeof title, "%s, k=%g", labels[k], kc->v[r0]);
+        else snprintf(title, sizeof title, "%s", labels[k]);
+        plot_safe(title);
+        /* the area of the group (mean over its seeds), exact from the summary, beside the sampled curves */
+        double as = 0;
+        int na = 0;
+        for (size_t r = 0; r < n; r++)
+            if (grp[r] == k && ac && !ac->is_str && !isnan(ac->v[r])) as += ac->v[r], na++;
+        char area[64] = "ARUC";
+        if (na) snprintf(area, sizeof area, "ARUC %.3f", as / na);
+        /* the panel's key (above it, under its title) names its area; the curves' styles are in the top strip */
+        fprintf(gp, "set title \"%s\" offset 0,0.9\nset key at graph 0.5, graph 1.01 center bottom horizontal\n", title);
+        fprintf(gp, col ? "unset ylabel\nset format y \"\"\n" : "set ylabel \"fraction of suspects\"\nset format y \"%%g\"\n");
+        fprintf(gp,
+                "plot '%s.dat' index %d using 1:($2 < $3 ? $2 : $3) with filledcurves y1=0 "
+                "fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"%s\", \\\n"
+                "  '%s.dat' index %d using 1:2 with lines lt 1 notitle, \\\n"
+                "  '%s.dat' index %d using 1:3 with lines lt 2 dt 2 notitle\n",
+                name, k, area, name, k, name, k);
+    }
+    /* the legend strip: an empty plot whose key is the figure's top line */
+    plot_panel(gp, w, h, left, w - right, h - legend + 0.01, h - 0.01);
+    fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\n"
+                "set key at screen 0.5, screen 1 center top horizontal\n"
+                "plot NaN with lines lt 1 title \"robustness\", NaN with lines lt 2 dt 2 title \"uniqueness\", "
+                "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"ARUC (area under the lower)\"\n");
+    fprintf(gp, "unset multiplot\n");
+    rc = plot_finish(p, gp, name);
+    gp = NULL;
+done:
+    if (d) fclose(d);
+    if (gp) fclose(gp);
+    free(labels), free(grp);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* ARUC and ROC AUC per attack family (the ipguard-attacks table)            */
+
+int plot_ipguard_attacks(plotctx *p) {
+    rp_table t;
+    if (rp_build_table(p->f, "ipguard-attacks", &t, p->e) != 0) return -1;
+    int cfp = plot_table_col(&t, "fingerprint"), cat = plot_table_col(&t, "attack"), car = plot_table_col(&t, "aruc"),
+        cro = plot_table_col(&t, "roc_auc"), rc = -1;
+    char(*fps)[160] = calloc((size_t)(t.nrows ? t.nrows : 1), sizeof *fps);
+    char(*fams)[160] = calloc((size_t)(t.nrows ? t.nrows : 1), sizeof *fams);
+    FILE *d = NULL, *gp = NULL;
+    const char *name = "ipguard-attacks";
+    if (!fps || !fams) {
+        ip_fail(p->e, "out of memory");
+        goto done;
+    }
+    if (!t.nrows || cfp < 0 || cat < 0 || car < 0) {
+        rc = 0;
+        goto done;
+    }
+    int nfp = 0, nfam = 0;
+    for (int r = 0; r < t.nrows; r++) {
+        const char *fp = plot_cell(&t, r, cfp)->text, *fam = plot_cell(&t, r, cat)->text;
+        int k = 0;
+        while (k < nfp && strcmp(fps[k], fp)) k++;
+        if (k == nfp) snprintf(fps[nfp++], sizeof fps[0], "%s", fp);
+        k = 0;
+        while (k < nfam && strcmp(fams[k], fam)) k++;
+        if (k == nfam) snprintf(fams[nfam++], sizeof fams[0], "%s", fam);
+    }
+    if (!(d = plot_open(p, name, "dat"))) goto done;
+    fprintf(d, "# %s: one block per fingerprint; columns: attack family (index), ARUC, its std, ROC AUC, its std "
+               "(NaN: none); mean and std over the fingerprints of a row (the ipguard-attacks table); families:",
+            name);
+    for (int k = 0; k < nfam; k++) fprintf(d, " %d=%s", k, fams[k]);
+    fprintf(d, "\n");
+    for (int k = 0; k < nfp; k++) {
+        fprintf(d, "%s# %s\n", k ? "\n\n" : "", fps[k]);
+        for (int r = 0; r < t.nrows; r++) {
+            if (strcmp(plot_cell(&t, r, cfp)->text, fps[k])) continue;
+            int fam = 0;
+            while (strcmp(fams[fam], plot_cell(&t, r, cat)->text)) fam++;
+            rp_stat a = plot_cell(&t, r, car)->a, o = cro >= 0 ? plot_cell(&t, r, cro)->a : (rp_stat){NAN, NAN, 0};
+            fprintf(d, "%d", fam);
+            plot_num(d, a.n ? a.mean : NAN), plot_num(d, a.n ? a.std : NAN);
+            plot_num(d, o.n ? o.mean : NAN), plot_num(d, o.n ? o.std : NAN);
+            fprintf(d, "\n");
+        }
+    }
+    int rcd = plot_close(p, d, name, "dat");
+    d = NULL;
+    if (rcd) goto done;
+    if (!(gp = plot_open(p, name, "gp"))) goto done;
+    /* the families along x, a bar per fingerprint; ARUC above, ROC AUC below; the legend on top */
+    int npanel = cro >= 0 ? 2 : 1;
+    double w = FIG_DOUBLE, left = 0.6, right = 0.1, legend = 0.08 + 0.17 * ((nfp + 3) / 4);
+    double ph = 1.3, gap = 0.32, bottom = 0.45, h = legend + 0.08 + npanel * ph + (npanel - 1) * gap + bottom;
+    double bw = 0.8 / nfp;
+    plot_begin(gp, name, w, h, NULL, NULL);
+    fprintf(gp, "set xrange [-0.5:%d.5]\nset yrange [0:1.08]\nset ytics 0,0.5,1\nset mytics 2\n"
+                "set grid noxtics ytics mytics\n"
+                "set style fill solid 0.85 border lc rgb \"#333333\"\nset errorbars lc rgb \"#333333\" lw 0.8\n"
+                "set boxwidth %.4f absolute\nset xtics (",
+            nfam - 1, bw);
+    for (int k = 0; k < nfam; k++) {
+        plot_safe(fams[k]);
+        fprintf(gp, "%s\"%s\" %d", k ? ", " : "", fams[k], k);
+    }
+    fprintf(gp, ") scale 0\nset multiplot\n");
+    const char *what[2][2] = {{"ARUC (paper)", "2:3"}, {"ROC AUC", "4:5"}};
+    for (int pn = 0; pn < npanel; pn++) {
+        double y1 = h - legend - 0.08 - pn * (ph + gap);
+        plot_panel(gp, w, h, left, w - right, y1 - ph, y1);
+        fprintf(gp, "set ylabel \"%s\"\n", what[pn][0]);
+        if (pn + 1 < npanel) fprintf(gp, "set format x \"\"\n");
+        else fprintf(gp, "set format x \"%%g\"\nset xlabel \"attack family of the pirated copies\"\n");
+        if (pn == 0) fprintf(gp, "set key at screen 0.5, screen 1 center top horizontal maxcols 4\n");
+        else fprintf(gp, "unset key\n");
+        fprintf(gp, "plot \\\n");
+        for (int k = 0; k < nfp; k++) {
+            char title[160];
+            snprintf(title, sizeof title, "%s", fps[k]);
+            plot_safe(title);
+            fprintf(gp, "  '%s.dat' index %d using ($1 + %.4f):%s with boxerrorbars lt %d fc lt %d title \"%s\"%s\n",
+                    name, k, (k - (nfp - 1) / 2.0) * bw, what[pn][1], k + 1, k + 1, title,
+                    k + 1 < nfp ? ", \\" : "");
+        }
+    }
+    fprintf(gp, "unset multiplot\n");
+    rc = plot_finish(p, gp, name);
+    gp = NULL;
+done:
+    if (d) fclose(d);
+    if (gp) fclose(gp);
+    free(fps), free(fams);
+    rp_table_free(&t);
+    return rc;
+}
