@@ -105,7 +105,7 @@ void plot_begin(FILE *g, const char *name, double w, double h, const char *xlabe
             "set grid ls 100\n"
             "set border 3 lw 0.8\n"
             "set tics nomirror out scale 0.5\n"
-            "set key samplen 2 spacing 1 noautotitle\n",
+            "set key samplen 3 spacing 1 noautotitle\n",
             name, name, PNG_DPI, name, name, w, h, FIG_FONT_PT, (int)(w * PNG_DPI + 0.5), (int)(h * PNG_DPI + 0.5),
             FIG_FONT_PT, s, s, name, w, h, FIG_FONT_PT, name, (int)(w * 72 + 0.5), (int)(h * 72 + 0.5),
             FIG_FONT_PT, name);

@@ -80,7 +80,14 @@ static int hist_figure(plotctx *p, const rp_group *g, const char *name, const ch
     if (plot_close(p, d, name, "dat")) return -1;
     FILE *gp = plot_open(p, name, "gp");
     if (!gp) return -1;
-    plot_begin(gp, name, FIG_SINGLE, 2.4 + 0.17 * (nrows + 2), "test accuracy (%)", "fakes (% of the row's, log)");
+    /* the plot area 1.8 in high; under it the x axis and the legend (one line per row, the real passport
+     * and each threshold), which starts at the figure's left edge to have the whole width */
+    int nkey = nrows + !isnan(real);
+    for (int s = 0; s < nrows; s++) nkey += !isnan(rows[s].thr) && (s == 0 || rows[s].thr != rows[0].thr);
+    double w = FIG_SINGLE, top = screen ? 0.42 : 0.28, ph = 1.8, axis = 0.45, line = 0.15;
+    double h = top + ph + axis + line * nkey + 0.05;
+    plot_begin(gp, name, w, h, "test accuracy (%)", "fakes (% of the row's, log)");
+    plot_panel(gp, w, h, 0.6, w - 0.12, h - top - ph, h - top);
     char m[160], title[300];
     snprintf(m, sizeof m, "%s", model);
     plot_safe(m);
@@ -92,8 +99,8 @@ static int hist_figure(plotctx *p, const rp_group *g, const char *name, const ch
             "set title \"%s\"\nset logscale y\nset yrange [%.6g:150]\nset format y \"%%g\"\n"
             "set xrange [-1:101]\nset xtics 0,20,100\nset boxwidth %g\n"
             "set style fill transparent solid 0.45 border\n"
-            "set key below left Left reverse maxcols 1\n",
-            title, ymin / 2, 100.0 / HIST_BINS);
+            "set key at screen 0.02, screen %.4f left top Left reverse maxcols 1\n",
+            title, ymin / 2, 100.0 / HIST_BINS, (h - top - ph - axis) / h);
     /* the real passport and the threshold(s) as vertical lines named in the legend (labels would collide:
      * they are a few points apart) */
     if (!isnan(real))
@@ -116,14 +123,13 @@ static int hist_figure(plotctx *p, const rp_group *g, const char *name, const ch
         char ref[160] = "", series[320];
         const char *rk = rp_param(p->f, t0, "reference");
         if (rk && rk[0]) rp_key_label(p->f, rk, ref, sizeof ref);
-        /* "<key type> keys[, ref. <model>]: n=<fakes>, best <accuracy>", on two lines when one would be
-         * wider than the column (about 40 characters beside the key's sample) */
+        /* "<key type> keys[, ref. <model>]: n=<fakes>, best <accuracy>": one line of the column's width */
         char head[200], tail[80];
         if (kt) snprintf(head, sizeof head, "%s keys%s%s", kt, ref[0] ? ", ref. " : "", ref);
         else rp_label(p->f, t0, head, sizeof head);
         plot_safe(head);
         snprintf(tail, sizeof tail, "n=%zu, best %.1f%%", rows[s].total, 100 * rows[s].best);
-        snprintf(series, sizeof series, "%s:%s%s", head, strlen(head) + strlen(tail) > 38 ? "\\n" : " ", tail);
+        snprintf(series, sizeof series, "%s: %s", head, tail);
         fprintf(gp, "  '%s.dat' index %d using 1:($2 > 0 ? $2 : NaN) with boxes lt %d title \"%s\", \\\n", name, s,
                 s + 1, series);
     }
@@ -234,14 +240,18 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
     /* the title's line break is gnuplot's "\n": keep it through plot_safe */
     for (char *s = title; *s; s++)
         if (*s == '"' || *s == '\'') *s = '_';
-    plot_begin(gp, name, FIG_SINGLE, 3.2, "test accuracy (%)", "signature detection (%)");
+    /* a square-ish plot area; the colour box and its labels to its right; the legend (the real passport,
+     * the thresholds: 3 lines) under the x axis from the figure's left edge */
+    double w = FIG_SINGLE, top = 0.42, ph = 2.0, axis = 0.45, h = top + ph + axis + 3 * 0.15 + 0.05;
+    plot_begin(gp, name, w, h, "test accuracy (%)", "signature detection (%)");
+    plot_panel(gp, w, h, 0.6, w - 0.85, h - top - ph, h - top);
     fprintf(gp, "set title \"%s\"\n"
                 "set xrange [-1:101]\nset yrange [-2:102]\nset xtics 0,20,100\nset ytics 0,20,100\nunset grid\n"
-                "set key below left Left reverse maxcols 1\n"
-                "set logscale cb\nset cbrange [1:*]\nset cblabel \"fakes in the cell\"\nset colorbox user size 0.03,graph 1\n"
+                "set key at screen 0.02, screen %.4f left top Left reverse maxcols 1\n"
+                "set logscale cb\nset cbrange [1:*]\nset cblabel \"fakes in the cell\"\n"
                 /* a single fake (the tail) must stand out from the white background: it gets the lightest colour */
                 "set palette defined (0 \"#f0c000\", 0.35 \"#e0502a\", 0.7 \"#8a1a8a\", 1 \"#1a1040\")\n",
-            title);
+            title, (h - top - ph - axis) / h);
     if (!isnan(thr))
         fprintf(gp, "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lw 1.5 dt 2 lc rgb \"#D55E00\" front\n",
                 100 * thr, 100 * thr);

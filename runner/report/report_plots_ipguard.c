@@ -57,7 +57,7 @@ int plot_ipguard_ru(plotctx *p) {
     /* one panel: a column wide; more: rows of RU_COLS panels across the page */
     int cols = ng < RU_COLS ? ng : RU_COLS, rows = (ng + cols - 1) / cols;
     double w = ng == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.5, right = 0.1, gap = 0.18, legend = 0.22;
-    double top = 0.4, plot_h = 1.35, bottom = 0.4, row_h = top + plot_h + bottom, h = legend + rows * row_h;
+    double top = 0.4, plot_h = 1.35, bottom = 0.5, row_h = top + plot_h + bottom, h = legend + rows * row_h;
     double pw = (w - left - right - (cols - 1) * gap) / cols;
     plot_begin(gp, name, w, h, "matching-rate threshold", NULL);
     fprintf(gp, "# axes padded so that curves at 0 and 1 stay off the frame\n"
@@ -95,9 +95,9 @@ int plot_ipguard_ru(plotctx *p) {
     /* the legend strip: an empty plot whose key is the figure's top line */
     plot_panel(gp, w, h, left, w - right, h - legend + 0.01, h - 0.01);
     fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\n"
-                "set key at screen 0.5, screen 1 center top horizontal\n"
+                "set key at screen 0.5, screen 1 center top horizontal maxrows 1\n"
                 "plot NaN with lines lt 1 title \"robustness\", NaN with lines lt 2 dt 2 title \"uniqueness\", "
-                "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"ARUC (area under the lower)\"\n");
+                "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"ARUC: area under both\"\n");
     fprintf(gp, "unset multiplot\n");
     rc = plot_finish(p, gp, name);
     gp = NULL;
