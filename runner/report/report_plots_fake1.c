@@ -216,6 +216,9 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
     if (!total) return 0;
     FILE *dat = plot_open(p, name, "dat");
     if (!dat) return -1;
+    double most = 1;
+    for (size_t c = 0; c < (size_t)HIST_BINS * DET_BINS; c++)
+        if (cells[c] > most) most = cells[c];
     fprintf(dat, "# %s: %s; block 0: accuracy bin centre (%%), detection bin centre (%%), fakes in the cell (NaN: "
                  "none), over every seed of the row; block 1: the real passport (accuracy %%, detection %%)\n",
             name, g->key);
@@ -248,10 +251,10 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
     fprintf(gp, "set title \"%s\"\n"
                 "set xrange [-1:101]\nset yrange [-2:102]\nset xtics 0,20,100\nset ytics 0,20,100\nunset grid\n"
                 "set key at screen 0.02, screen %.4f left top Left reverse maxcols 1\n"
-                "set logscale cb\nset cbrange [1:*]\nset cblabel \"fakes in the cell\"\n"
+                "set logscale cb\nset cbrange [1:%.0f]\nset cblabel \"fakes in the cell\"\n"
                 /* a single fake (the tail) must stand out from the white background: it gets the lightest colour */
                 "set palette defined (0 \"#f0c000\", 0.35 \"#e0502a\", 0.7 \"#8a1a8a\", 1 \"#1a1040\")\n",
-            title, (h - top - ph - axis) / h);
+            title, (h - top - ph - axis) / h, most > 1 ? most : 2); /* a range even when every cell holds one */
     if (!isnan(thr))
         fprintf(gp, "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lw 1.5 dt 2 lc rgb \"#D55E00\" front\n",
                 100 * thr, 100 * thr);
