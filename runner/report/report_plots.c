@@ -46,6 +46,32 @@ static int find_gnuplot(void) {
     return 0;
 }
 
+/* cairo (1.16) stamps each PDF with the time it was written, which would make
+ * the figures depend on the clock (report.h: everything printed is a pure
+ * function of the file): the stamp's 14 digits become 1970-01-01 00:00:00 in
+ * place, same length, so the PDF's byte offsets stay right. */
+static void pdf_fixed_date(plotctx *p, const char *name) {
+    static const char tag[] = "/CreationDate (D:";
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s.pdf", p->dir, name);
+    FILE *f = fopen(path, "r+b");
+    char buf[1 << 16];
+    if (!f) return; /* no PDF: gnuplot failed, said above */
+    /* the Info dictionary, where cairo writes the stamp, is near the end of the file */
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long from = size > (long)sizeof buf ? size - (long)sizeof buf : 0;
+    size_t n = size >= 0 && fseek(f, from, SEEK_SET) == 0 ? fread(buf, 1, sizeof buf, f) : 0;
+    const char *at = memmem(buf, n, tag, sizeof tag - 1);
+    size_t off = at ? (size_t)(at - buf) + sizeof tag - 1 : 0;
+    if (at && off + 14 <= n && strspn(buf + off, "0123456789") >= 14) {
+        if (fseek(f, from + (long)off, SEEK_SET) != 0 || fwrite("19700101000000", 1, 14, f) != 14) {
+            fprintf(p->log, "report: cannot rewrite the date of %s\n", path);
+            p->failed_gnuplot = 1;
+        }
+    }
+    if (fclose(f) != 0) p->failed_gnuplot = 1;
+}
+
 /* Runs `gnuplot <name>.gp` in the plot directory. */
 static void run_gnuplot(plotctx *p, const char *name) {
     if (!p->have_gnuplot) return;
@@ -64,6 +90,7 @@ static void run_gnuplot(plotctx *p, const char *name) {
         p->failed_gnuplot = 1;
         return;
     }
+    pdf_fixed_date(p, name);
     fprintf(p->log, "report: wrote %s/%s.png, .pdf and .svg\n", p->dir, name);
 }
 
