@@ -26,7 +26,8 @@ int cmd_report(int argc, char **argv) {
         {"table", CLI_LIST, tables, sizeof tables, "NAME",
          "only this table (repeatable, or a comma list): passport, models, finetune, fake1, fake2, fake3, prune, "
          "flip, ipguard, ipguard-suspects, ipguard-attacks"},
-        {"plots", CLI_STR, plots, sizeof plots, "DIR", "also write the plots: DIR/<plot>.png, .dat and .gp (gnuplot)"},
+        {"plots", CLI_STR, plots, sizeof plots, "DIR",
+         "also write the figures: DIR/<plot>.pdf, .svg and .png (gnuplot), with their .dat and .gp"},
     };
     cli_cmd c = {"report", "ipsweep report RESULTS.h5 [--format md|latex|csv] [--table NAME ...] [--plots DIR]",
                  "Prints paper-style tables of a results file (docs/report.md): passport models as\n"
