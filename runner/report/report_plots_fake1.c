@@ -238,8 +238,9 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
     if (!gp) return -1;
     char title[400], label[200];
     rp_key_label(f, g->key, label, sizeof label);
-    int at = snprintf(title, sizeof title, "%s%s\\n%zu fakes", label, screened(f, g) ? " (screened)" : "", total);
-    if (has_joint) snprintf(title + at, sizeof title - (size_t)at, ", %.0f accepted by both", joint);
+    int at = snprintf(title, sizeof title, "%s\\n%s%zu fakes", label, screened(f, g) ? "screened, " : "", total);
+    if (has_joint && at > 0 && (size_t)at < sizeof title)
+        snprintf(title + at, sizeof title - (size_t)at, ", %.0f accepted by both", joint);
     /* the title's line break is gnuplot's "\n": keep it through plot_safe */
     for (char *s = title; *s; s++)
         if (*s == '"' || *s == '\'') *s = '_';
