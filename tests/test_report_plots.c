@@ -1,8 +1,8 @@
 /* `ipsweep report --plots` (runner/report/report_plots*.c) on fixture results
  * files (report_fixture.h): every figure is drawn as PNG, PDF and SVG at a
  * print size with print-size fonts; fake1's full and screened rows are
- * separate figures with the tail on a log axis; the IPGuard per-attack and
- * the ambiguity figures carry the numbers of their report tables; with
+ * separate figures with the tail on a log axis; the IPGuard per-attack,
+ * matching-rate and ambiguity figures carry the numbers of their report tables; with
  * gnuplot installed, the three files exist, the SVG has no external
  * references, the PDF is one or two columns wide and every file is the same
  * bytes on a second run. */
@@ -92,8 +92,8 @@ static char *slurp_n(const char *path, size_t *len) {
 }
 static char *slurp(const char *path) { return slurp_n(path, NULL); }
 
-static const char *const figures[] = {"prune",           "flip",      "fake1-pv1", "fake1-pv1-screen",
-                                      "ipguard-ru",      "ipguard-attacks", "ambiguity"};
+static const char *const figures[] = {"prune",      "flip",           "fake1-pv1",     "fake1-pv1-screen",
+                                      "ipguard-ru", "ipguard-attacks", "ipguard-rates", "ambiguity"};
 #define NFIGURES ((int)(sizeof figures / sizeof *figures))
 
 Test(report_plots, every_figure_png_pdf_svg_at_print_size) {
@@ -167,6 +167,15 @@ Test(report_plots, ipguard_attacks_and_ambiguity_carry_their_tables) {
     char *a = slurp(tu_path(dir, "ipguard-attacks.dat"));
     cr_assert(strstr(a, "families: 0=finetune 1=all\n# fp[k=1]<base>\n0 0.6 0 1 0\n1 0.6 0 1 0\n"), "%s", a);
     free(a);
+    /* every suspect row a dot by family: the copy at 90%, the two independent seeds' mean 30 +- 14.1; the
+     * chosen threshold (0.5) dashed */
+    char *r = slurp(tu_path(dir, "ipguard-rates.dat"));
+    cr_assert(strstr(r, "categories: 0=finetune 1=independent\n# fp[k=1]<base>\n0.0000 90 0 1\n1.0000 30 14.1421 2\n"),
+              "%s", r);
+    free(r);
+    r = slurp(tu_path(dir, "ipguard-rates.gp"));
+    cr_assert(strstr(r, "set arrow from 50, graph 0 to 50, graph 1 nohead dt 2"), "%s", r);
+    free(r);
     char *ru = slurp(tu_path(dir, "ipguard-ru.gp"));
     /* the ARUC area shaded, its value (from the summary) in the panel's legend */
     cr_assert(strstr(ru, "with filledcurves y1=0"), "%s", ru);

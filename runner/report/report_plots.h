@@ -4,7 +4,8 @@
  *                            the curves against a parameter (prune, flip)
  *   report_plots_fake1.c     fake1: the fakes' accuracies (log-y histogram) and the joint
  *                            accuracy/detection histogram
- *   report_plots_ipguard.c   IPGuard: robustness/uniqueness per fingerprint, ARUC per attack family
+ *   report_plots_ipguard.c   IPGuard: robustness/uniqueness per fingerprint, ARUC per attack family,
+ *                            matching rates per suspect
  *   report_plots_ambiguity.c fake2/fake3/erb: accuracy and detection of the forged model
  *
  * Every plot is DIR/<plot>.dat (the numbers) and DIR/<plot>.gp (a gnuplot
@@ -62,6 +63,7 @@ int plot_fake1(plotctx *p);
 int plot_fake1_joint(plotctx *p);
 int plot_ipguard_ru(plotctx *p);
 int plot_ipguard_attacks(plotctx *p);
+int plot_ipguard_rates(plotctx *p);
 int plot_ambiguity(plotctx *p);
 
 #endif

@@ -6,7 +6,10 @@
  *                      value (exact, from the summary) in the panel's legend
  *   ipguard-attacks.*  ARUC and ROC AUC per attack family of the pirated copies,
  *                      one bar per fingerprint (IPGuard k=..., CAE): the report
- *                      table ipguard-attacks drawn */
+ *                      table ipguard-attacks drawn
+ *   ipguard-rates.*    the matching rate of every suspect row (ipguard-suspects),
+ *                      one panel per fingerprint, by attack family, against the
+ *                      independent models and the chosen threshold */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,5 +207,139 @@ done:
     if (gp) fclose(gp);
     free(fps), free(fams);
     rp_table_free(&t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- */
+/* matching rates per suspect, by attack family (the ipguard-suspects table)  */
+
+#define RATE_CATS 32 /* attack families shown; more are pooled into the last */
+
+/* One panel per fingerprint (as ipguard-ru): a row per attack family of the
+ * pirated copies and one for the independent models, each suspect row of the
+ * table a dot (mean over seeds, std as error bar; dots of one row of the
+ * figure spread vertically so equal rates stay apart), the fingerprint's
+ * chosen threshold dashed. Where a family's copies fall against the
+ * independent models is what the ARUC of ipguard-attacks sums up. */
+int plot_ipguard_rates(plotctx *p) {
+    rp_table t, s;
+    if (rp_build_table(p->f, "ipguard-suspects", &t, p->e) != 0) return -1;
+    if (rp_build_table(p->f, "ipguard", &s, p->e) != 0) {
+        rp_table_free(&t);
+        return -1;
+    }
+    int cfp = plot_table_col(&t, "fingerprint"), ckind = plot_table_col(&t, "suspect_kind"),
+        crel = plot_table_col(&t, "relation"), crate = plot_table_col(&t, "match_rate"),
+        sfp = plot_table_col(&s, "fingerprint"), sthr = plot_table_col(&s, "threshold"), rc = -1;
+    char(*fps)[160] = calloc((size_t)(t.nrows ? t.nrows : 1), sizeof *fps);
+    char cats[RATE_CATS][160];
+    int *seen = calloc((size_t)RATE_CATS * (size_t)(t.nrows ? t.nrows : 1), sizeof *seen);
+    FILE *d = NULL, *gp = NULL;
+    const char *name = "ipguard-rates";
+    if (!fps || !seen) {
+        ip_fail(p->e, "out of memory");
+        goto done;
+    }
+    if (!t.nrows || cfp < 0 || ckind < 0 || crel < 0 || crate < 0) {
+        rc = 0;
+        goto done;
+    }
+    /* the categories: the pirated copies' families in table order, then the independent models */
+    int nfp = 0, ncat = 0;
+    for (int r = 0; r < t.nrows; r++) {
+        const char *fp = plot_cell(&t, r, cfp)->text;
+        int k = 0;
+        while (k < nfp && strcmp(fps[k], fp)) k++;
+        if (k == nfp) snprintf(fps[nfp++], sizeof fps[0], "%s", fp);
+        if (strcmp(plot_cell(&t, r, crel)->text, "pirated")) continue;
+        const char *kind = plot_cell(&t, r, ckind)->text;
+        k = 0;
+        while (k < ncat && strcmp(cats[k], kind)) k++;
+        if (k == ncat && ncat < RATE_CATS - 1) snprintf(cats[ncat++], sizeof cats[0], "%s", kind);
+    }
+    snprintf(cats[ncat++], sizeof cats[0], "independent");
+    if (!(d = plot_open(p, name, "dat"))) goto done;
+    fprintf(d, "# %s: one block per fingerprint; columns: row of the figure (category + spread), matching rate "
+               "(%%, mean over seeds), its std, relation (1 pirated, 2 independent); categories:", name);
+    for (int c = 0; c < ncat; c++) fprintf(d, " %d=%s", c, cats[c]);
+    fprintf(d, "\n");
+    for (int k = 0; k < nfp; k++) {
+        fprintf(d, "%s# %s\n", k ? "\n\n" : "", fps[k]);
+        int *count = seen + (size_t)k * RATE_CATS, total[RATE_CATS] = {0};
+        /* first pass: the dots per category, so they can be spread evenly */
+        for (int pass = 0; pass < 2; pass++)
+            for (int r = 0; r < t.nrows; r++) {
+                if (strcmp(plot_cell(&t, r, cfp)->text, fps[k])) continue;
+                const char *rel = plot_cell(&t, r, crel)->text;
+                int indep = !strcmp(rel, "independent"), c = ncat - 1;
+                if (!indep && strcmp(rel, "pirated")) continue; /* self: 100% by construction */
+                if (!indep) {
+                    c = 0;
+                    while (c < ncat - 2 && strcmp(cats[c], plot_cell(&t, r, ckind)->text)) c++;
+                }
+                if (!pass) {
+                    total[c]++;
+                    continue;
+                }
+                rp_stat m = plot_cell(&t, r, crate)->a;
+                double spread = total[c] > 1 ? 0.64 / (total[c] - 1) : 0;
+                fprintf(d, "%.4f", c - 0.32 * (total[c] > 1) + spread * count[c]++);
+                plot_num(d, m.n ? 100 * m.mean : NAN), plot_num(d, m.n ? 100 * m.std : NAN);
+                fprintf(d, " %d\n", indep ? 2 : 1);
+            }
+    }
+    int rcd = plot_close(p, d, name, "dat");
+    d = NULL;
+    if (rcd) goto done;
+    if (!(gp = plot_open(p, name, "gp"))) goto done;
+    int cols = nfp < RU_COLS ? nfp : RU_COLS, rows = (nfp + cols - 1) / cols;
+    double w = nfp == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.85, right = 0.1, gap = 0.15, legend = 0.22;
+    double top = 0.25, plot_h = 0.22 * ncat + 0.2, bottom = 0.45, row_h = top + plot_h + bottom;
+    double h = legend + rows * row_h, pw = (w - left - right - (cols - 1) * gap) / cols;
+    plot_begin(gp, name, w, h, "matching rate (%)", NULL);
+    fprintf(gp, "set xrange [-4:104]\nset xtics 0,50,100\nset yrange [%d.5:-0.5]\nset grid xtics noytics\n"
+                "set multiplot\n", ncat - 1);
+    for (int k = 0; k < nfp; k++) {
+        int row = k / cols, col = k % cols;
+        double x0 = left + col * (pw + gap), y1 = h - legend - row * row_h - top;
+        plot_panel(gp, w, h, x0, x0 + pw, y1 - plot_h, y1);
+        char title[160];
+        snprintf(title, sizeof title, "%s", fps[k]);
+        plot_safe(title);
+        fprintf(gp, "set title \"%s\"\nunset key\nunset arrow\n", title);
+        /* the categories name the rows of the first panel of a row of panels */
+        if (col) fprintf(gp, "unset ytics\n");
+        else {
+            fprintf(gp, "set ytics scale 0 (");
+            for (int c = 0; c < ncat; c++) fprintf(gp, "%s\"%s\" %d", c ? ", " : "", cats[c], c);
+            fprintf(gp, ")\n");
+        }
+        /* the fingerprint's chosen threshold (mean over its seeds), from the ipguard table */
+        for (int r = 0; sfp >= 0 && sthr >= 0 && r < s.nrows; r++) {
+            rp_stat th = plot_cell(&s, r, sthr)->a;
+            if (!strcmp(plot_cell(&s, r, sfp)->text, fps[k]) && th.n)
+                fprintf(gp, "set arrow from %.4g, graph 0 to %.4g, graph 1 nohead dt 2 lw 1 lc rgb \"black\"\n",
+                        100 * th.mean, 100 * th.mean);
+        }
+        fprintf(gp, "plot '%s.dat' index %d using ($4 == 2 ? $2 : NaN):1:3 with xerrorbars pt 6 ps 0.7 "
+                    "lc rgb \"#999999\", \\\n"
+                    "  '%s.dat' index %d using ($4 == 1 ? $2 : NaN):1:3 with xerrorbars lt 2 pt 7 ps 0.7\n",
+                name, k, name, k);
+    }
+    /* the legend strip, as in ipguard-ru */
+    plot_panel(gp, w, h, left, w - right, h - legend + 0.01, h - 0.01);
+    fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\nunset arrow\n"
+                "set key at screen 0.5, screen 1 center top horizontal maxrows 1\n"
+                "plot NaN with points lt 2 pt 7 ps 0.7 title \"pirated copy\", "
+                "NaN with points pt 6 ps 0.7 lc rgb \"#999999\" title \"independent model\", "
+                "NaN with lines dt 2 lw 1 lc rgb \"black\" title \"chosen threshold\"\n"
+                "unset multiplot\n");
+    rc = plot_finish(p, gp, name);
+    gp = NULL;
+done:
+    if (d) fclose(d);
+    if (gp) fclose(gp);
+    free(fps), free(seen);
+    rp_table_free(&t), rp_table_free(&s);
     return rc;
 }
