@@ -292,6 +292,7 @@ int plot_ipguard_rates(plotctx *p) {
     d = NULL;
     if (rcd) goto done;
     if (!(gp = plot_open(p, name, "gp"))) goto done;
+    for (int c = 0; c < ncat; c++) plot_safe(cats[c]); /* gnuplot strings from here on */
     int cols = nfp < RU_COLS ? nfp : RU_COLS, rows = (nfp + cols - 1) / cols;
     double w = nfp == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.85, right = 0.1, gap = 0.15, legend = 0.22;
     double top = 0.25, plot_h = 0.22 * ncat + 0.2, bottom = 0.45, row_h = top + plot_h + bottom;
