@@ -274,22 +274,23 @@ static int curve_plot(plotctx *p, const char *kind, const char *name, const char
     if (rcd) goto done;
     if (!(gp = plot_open(p, name, "gp"))) goto done;
     /* one column wide; the detection panel adds 1.5 in */
-    plot_begin(gp, name, FIG_SINGLE, any_det ? 3.8 : 2.4, NULL, NULL);
+    /* the legend above the panels (two entries a line), so it never covers a curve; then the accuracy
+     * panel and, when there is one, the detection panel, each 1.45 in high, sharing the x axis */
+    double w = FIG_SINGLE, legend = 0.08 + 0.15 * ((nm + 1) / 2), ph = 1.45, gap = 0.12, bottom = 0.45;
+    double h = legend + ph + (any_det ? gap + ph : 0) + bottom, y1 = h - legend;
+    plot_begin(gp, name, w, h, NULL, NULL);
     fprintf(gp,
             "# both panels 0..100 with room around it, so values at 0 and 100 stay off the frame\n"
             "set xrange [-3:103]\nset yrange [-4:104]\nset ytics 0,20,100\nset xtics 0,20,100\n"
-            "set style data yerrorlines\n");
-    if (any_det) fprintf(gp, "set multiplot layout 2,1 margins 0.17,0.97,0.11,0.98 spacing 0,0.05\n"
-                             "set format x \"\"\n");
+            "set style data yerrorlines\nset multiplot\n");
+    plot_panel(gp, w, h, 0.55, w - 0.1, y1 - ph, y1);
+    if (any_det) fprintf(gp, "set format x \"\"\n");
     else fprintf(gp, "set xlabel \"%s\"\n", xlabel);
-    /* accuracy falls at the right as the attack grows: the legend goes bottom left */
-    fprintf(gp, "set ylabel \"test accuracy (%%)\"\nset key bottom left Left reverse\nplot \\\n");
-    for (int k = 0; k < nm; k++) {
-        plot_safe(models[k]);
-        fprintf(gp, "  '%s.dat' index %d using 1:2:3 lt %d title \"%s\"%s\n", name, k, k + 1, models[k],
-                k + 1 < nm ? ", \\" : "");
-    }
+    fprintf(gp, "set ylabel \"test accuracy (%%)\"\nunset key\nplot \\\n");
+    for (int k = 0; k < nm; k++)
+        fprintf(gp, "  '%s.dat' index %d using 1:2:3 lt %d%s\n", name, k, k + 1, k + 1 < nm ? ", \\" : "");
     if (any_det) {
+        plot_panel(gp, w, h, 0.55, w - 0.1, y1 - 2 * ph - gap, y1 - ph - gap);
         fprintf(gp, "set format x \"%%g\"\nset xlabel \"%s\"\nset ylabel \"signature detection (%%)\"\n"
                     "unset key\nplot \\\n", xlabel);
         /* the j-th of ndet series marks every ndet-th point from its j-th: where lines coincide, the
@@ -303,8 +304,24 @@ static int curve_plot(plotctx *p, const char *kind, const char *name, const char
                     j ? ", \\\n" : "", name, k, k + 1, name, k, ndet, j, k + 1);
             j++;
         }
-        fprintf(gp, "\nunset multiplot\n");
+        fprintf(gp, "\n");
     }
+    /* the legend: an empty plot across the figure's top, wide enough for two entries a line */
+    plot_panel(gp, w, h, 0.05, w - 0.05, h - legend + 0.01, h - 0.01);
+    /* gnuplot sizes a key column as if every character were about 1.5 times its mean width: take off
+     * the surplus (a third of the longest title), or two titles of 20 characters would not share a line */
+    size_t longest = 0;
+    for (int k = 0; k < nm; k++) {
+        plot_safe(models[k]);
+        if (strlen(models[k]) > longest) longest = strlen(models[k]);
+    }
+    fprintf(gp, "unset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\n"
+                "set key at screen 0.5, screen 1 center top horizontal maxcols 2 Left reverse width %d\nplot \\\n",
+            -(int)(longest / 3));
+    for (int k = 0; k < nm; k++) {
+        fprintf(gp, "  NaN with linespoints lt %d title \"%s\"%s\n", k + 1, models[k], k + 1 < nm ? ", \\" : "");
+    }
+    fprintf(gp, "unset multiplot\n");
     rc = plot_finish(p, gp, name);
     gp = NULL;
 done:
