@@ -6,7 +6,8 @@
  *                     task groups (rp_groups)
  *   report_tables.c   rp_file -> tables (rp_table): cells with mean/std/n
  *   report_format.c   rp_table -> markdown, LaTeX or CSV text
- *   report_plots.c    rp_file -> DIR/<plot>.dat + .gp, and .png through gnuplot
+ *   report_plots*.c   rp_file -> DIR/<plot>.dat + .gp, and .pdf/.svg/.png figures
+ *                     through gnuplot (report_plots.h)
  *   report.c          the command (options, --help, exit codes)
  *
  * Everything printed is a pure function of the file: no paths, times or
@@ -177,8 +178,10 @@ void rp_write_header(FILE *out, const rp_file *f, rp_format fmt);
 void rp_write_table(FILE *out, const rp_table *t, rp_format fmt, int alone);
 
 /* Writes DIR/<plot>.dat and .gp for every plot the file has data for and runs
- * gnuplot on each .gp when it is installed (*have_gnuplot says whether it
- * was; messages about the plots go to `log`). Returns 0 or -1. */
+ * gnuplot on each .gp when it is installed, which draws DIR/<plot>.pdf, .svg
+ * and .png at the figure's print size (docs/report.md, "Plots";
+ * *have_gnuplot says whether it was; messages about the plots go to `log`).
+ * Returns 0 or -1. */
 int rp_plots(const rp_file *f, const char *dir, FILE *log, int *have_gnuplot, ip_err *e);
 
 #endif
