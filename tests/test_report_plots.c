@@ -136,7 +136,7 @@ Test(report_plots, fake1_full_and_screened_rows_apart_on_a_log_axis) {
     /* the tail on a log axis starting half a fake below one fake (25% of 4), the real passport, the
      * threshold and the best fake named */
     cr_assert(strstr(gp, "set logscale y\nset yrange [12.5:150]"), "%s", gp);
-    cr_assert(strstr(gp, "real passport 88.0%"), "%s", gp);
+    cr_assert(strstr(gp, "real passport 88.0%: best fake 68.0 below"), "%s", gp);
     cr_assert(strstr(gp, "acceptance threshold 85.0%"), "%s", gp);
     cr_assert(strstr(gp, "random keys: n=4, best 20.0%"), "%s", gp);
     cr_assert(strstr(gs, "screened rows"), "%s", gs);
