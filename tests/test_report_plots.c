@@ -202,7 +202,8 @@ Test(report_plots, gnuplot_draws_png_pdf_svg) {
         size_t len;
         char *pdf = slurp_n(tu_path(dir, name), &len);
         /* 3.3 in = 237.6 pt, 7 in = 504 pt (cairo writes whole points) */
-        cr_assert(memmem(pdf, len, "MediaBox [ 0 0 237 ", 19) || memmem(pdf, len, "MediaBox [ 0 0 504 ", 19), "%s", name);
+        cr_assert(memmem(pdf, len, "MediaBox [ 0 0 237 ", 19) || memmem(pdf, len, "MediaBox [ 0 0 504 ", 19), "%s",
+                  name);
         free(pdf);
         snprintf(name, sizeof name, "%s.svg", figures[i]);
         char *svg = slurp(tu_path(dir, name));

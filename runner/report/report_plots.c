@@ -343,7 +343,8 @@ int rp_plots(const rp_file *f, const char *dir, FILE *log, int *have_gnuplot, ip
                      "only; `gnuplot NAME.gp` in %s makes the PNG, PDF and SVG figures\n", dir);
     if (curve_plot(&p, "prune", "prune", "rate", "rate", "pruned weights (%)") ||
         curve_plot(&p, "flip", "flip", NULL, "fraction", "passport gammas with flipped sign (%)") ||
-        plot_fake1(&p) || plot_fake1_joint(&p) || plot_ipguard_ru(&p) || plot_ipguard_attacks(&p) || plot_ipguard_rates(&p) ||
+        plot_fake1(&p) || plot_fake1_joint(&p) || plot_ipguard_ru(&p) || plot_ipguard_attacks(&p) ||
+        plot_ipguard_rates(&p) ||
         plot_ambiguity(&p))
         return -1;
     if (p.failed_gnuplot) return ip_fail(e, "gnuplot failed on some plots (see above)");

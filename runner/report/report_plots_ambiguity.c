@@ -59,7 +59,8 @@ int plot_ambiguity(plotctx *p) {
      * as the nominal x, so a missing one (NaN) draws no bar */
     const char *bars = "'%s.dat' using %d:1:(0):%d:($1 - 0.42):($1 - 0.02)%s with boxxyerror lt %d title \"%s\", \\\n"
                        "  '%s.dat' using %d:1:(0):%d:($1 + 0.02):($1 + 0.42) with boxxyerror lt %d title \"%s\", \\\n"
-                       "  '%s.dat' using %d:($1 - 0.22):%d with xerrorbars pt -1 lc rgb \"#333333\" lw 0.8 notitle, \\\n"
+                       "  '%s.dat' using %d:($1 - 0.22):%d with xerrorbars pt -1 lc rgb \"#333333\" lw 0.8 "
+                       "notitle, \\\n"
                        "  '%s.dat' using %d:($1 + 0.22):%d with xerrorbars pt -1 lc rgb \"#333333\" lw 0.8 notitle";
     plot_panel(gp, w, h, left, left + pw, bottom, bottom + ph);
     fprintf(gp, "set xlabel \"test accuracy (%%)\"\nset key at screen %.4f, screen 1 center top horizontal\nplot ",
@@ -72,7 +73,8 @@ int plot_ambiguity(plotctx *p) {
                 "set key at screen %.4f, screen 1 center top horizontal maxcols 2\n"
                 "set arrow from 50, graph 0 to 50, graph 1 nohead dt 2 lw 1 lc rgb \"black\"\nplot ",
             (x0 + pw / 2) / w);
-    fprintf(gp, bars, name, 6, 6, "", 1, "owner's signature", name, 8, 8, 3, "attacker's target", name, 6, 7, name, 8, 9);
+    fprintf(gp, bars, name, 6, 6, "", 1, "owner's signature", name, 8, 8, 3, "attacker's target", name, 6, 7, name, 8,
+            9);
     fprintf(gp, ", \\\n  NaN with lines dt 2 lw 1 lc rgb \"black\" title \"chance (50%%)\"\nunset multiplot\n");
     rc = plot_finish(p, gp, name);
     gp = NULL;

@@ -74,7 +74,8 @@ static int hist_figure(plotctx *p, const rp_group *g, const char *name, const ch
     double ymin = 100;
     for (int s = 0; s < nrows; s++) {
         fprintf(d, "%s# %s\n", s ? "\n\n" : "", g[rows[s].group].key);
-        for (int b = 0; b < HIST_BINS; b++) fprintf(d, "%.1f %.6g\n", (b + 0.5) * 100.0 / HIST_BINS, hist[(size_t)s * HIST_BINS + b]);
+        for (int b = 0; b < HIST_BINS; b++)
+            fprintf(d, "%.1f %.6g\n", (b + 0.5) * 100.0 / HIST_BINS, hist[(size_t)s * HIST_BINS + b]);
         if (rows[s].total && 100.0 / (double)rows[s].total < ymin) ymin = 100.0 / (double)rows[s].total;
     }
     if (plot_close(p, d, name, "dat")) return -1;
@@ -267,7 +268,8 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
         fprintf(gp, "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead lw 1.5 dt 2 lc rgb \"#D55E00\" front\n",
                 100 * thr, 100 * thr);
     if (!isnan(dthr))
-        fprintf(gp, "set arrow from graph 0, first %.3f to graph 1, first %.3f nohead lw 1.5 dt 2 lc rgb \"#0072B2\" front\n",
+        fprintf(gp, "set arrow from graph 0, first %.3f to graph 1, first %.3f nohead lw 1.5 dt 2 "
+                    "lc rgb \"#0072B2\" front\n",
                 100 * dthr, 100 * dthr);
     fprintf(gp, "plot '%s.dat' index 0 using 1:2:3 with image pixels notitle, \\\n"
                 "  '%s.dat' index 1 using 1:2 with points pt 7 ps 1.2 lc rgb \"black\" title \"real passport "

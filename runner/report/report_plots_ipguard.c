@@ -86,8 +86,10 @@ int plot_ipguard_ru(plotctx *p) {
         char area[64] = "ARUC";
         if (na) snprintf(area, sizeof area, "ARUC %.3f", as / na);
         /* the panel's key (above it, under its title) names its area; the curves' styles are in the top strip */
-        fprintf(gp, "set title \"%s\" offset 0,0.9\nset key at graph 0.5, graph 1.01 center bottom horizontal\n", title);
-        fprintf(gp, col ? "unset ylabel\nset format y \"\"\n" : "set ylabel \"fraction of suspects\"\nset format y \"%%g\"\n");
+        fprintf(gp, "set title \"%s\" offset 0,0.9\nset key at graph 0.5, graph 1.01 center bottom horizontal\n",
+                title);
+        if (col) fprintf(gp, "unset ylabel\nset format y \"\"\n");
+        else fprintf(gp, "set ylabel \"fraction of suspects\"\nset format y \"%%g\"\n");
         fprintf(gp,
                 "plot '%s.dat' index %d using 1:($2 < $3 ? $2 : $3) with filledcurves y1=0 "
                 "fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"%s\", \\\n"
@@ -100,7 +102,8 @@ int plot_ipguard_ru(plotctx *p) {
     fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\n"
                 "set key at screen 0.5, screen 1 center top horizontal maxrows 1\n"
                 "plot NaN with lines lt 1 title \"robustness\", NaN with lines lt 2 dt 2 title \"uniqueness\", "
-                "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" title \"ARUC: area under both\"\n");
+                "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" "
+                "title \"ARUC: area under both\"\n");
     fprintf(gp, "unset multiplot\n");
     rc = plot_finish(p, gp, name);
     gp = NULL;
