@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../core/passport/forge.h"
+#include "../../core/passport/passport_keys.h" /* IP_SHUFFLE_IMAGES */
 #include "cost.h"
 #include "../../core/tasks/tasks.h"
 
@@ -15,13 +16,14 @@
  * passport-image costs FAKE1_PASSPORT_IMAGE_COST evaluation images (measured
  * on small-p; the share after the first passport layer is ~0.45 of a
  * forward for small-p and alexnet-p alike). image and shuffle keys are made
- * from images through the reference model: measured at ~1 and ~16
- * evaluation images per fake. Plus loading and the shared prefix. */
+ * from images through the reference model: 2 and 2 x IP_SHUFFLE_IMAGES
+ * evaluation images per fake (core/passport/passport_keys.c). Plus loading
+ * and the shared prefix. */
 #define FAKE1_PASSPORT_IMAGE_COST 0.4
 static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
     const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
     double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
-    double key = strcmp(keys, "image") == 0 ? 1 : strcmp(keys, "shuffle") == 0 ? 16 : 0;
+    double key = strcmp(keys, "image") == 0 ? 2 : strcmp(keys, "shuffle") == 0 ? 2 * IP_SHUFFLE_IMAGES : 0;
     return rn_infer_seconds(rn_model_arch(t, c, "model"), passports * (per * FAKE1_PASSPORT_IMAGE_COST + key)) +
            RN_TASK_FIXED_SECONDS;
 }
