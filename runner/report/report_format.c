@@ -37,7 +37,8 @@ static void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c
         else snprintf(out, cap, "%s", b[0] ? b : a[0] ? a : none);
         break;
     case RP_COUNT:
-        if (x->a.n == x->b.n) snprintf(out, cap, "%d", x->a.n);
+        if (!x->b.n) snprintf(out, cap, "%s", none); /* a compared run without this row */
+        else if (x->a.n == x->b.n) snprintf(out, cap, "%d", x->a.n);
         else snprintf(out, cap, "%d/%d", x->a.n, x->b.n);
         break;
     }
@@ -67,7 +68,11 @@ static void write_md(FILE *out, const rp_table *t) {
         return;
     }
     fputc('|', out);
-    for (int c = 0; c < t->ncols; c++) fputc(' ', out), md_text(out, t->cols[c].name), fputs(" |", out);
+    for (int c = 0; c < t->ncols; c++) {
+        fputc(' ', out), md_text(out, t->cols[c].name);
+        if (t->cols[c].group[0]) fputs(" (", out), md_text(out, t->cols[c].group), fputc(')', out);
+        fputs(" |", out);
+    }
     fputs("\n|", out);
     for (int c = 0; c < t->ncols; c++) fputs(t->cols[c].kind == RP_TEXT ? "---|" : "---:|", out);
     fputc('\n', out);
@@ -178,6 +183,33 @@ static double header_width(const char *h, double cells) {
     return best;
 }
 
+/* The row of column groups (a comparison's runs) above the headers: each
+ * group's label over its columns, ruled below. */
+static void tex_groups(FILE *out, const rp_table *t) {
+    int any = 0;
+    for (int c = 0; c < t->ncols; c++) any |= t->cols[c].group[0] != 0;
+    if (!any) return;
+    for (int c = 0, n; c < t->ncols; c += n) {
+        for (n = 1; c + n < t->ncols && !strcmp(t->cols[c + n].group, t->cols[c].group); n++) {
+        }
+        fputs(c ? " & " : "", out);
+        if (!t->cols[c].group[0]) {
+            for (int k = 1; k < n; k++) fputs(" & ", out);
+            continue;
+        }
+        fprintf(out, "\\multicolumn{%d}{c}{", n);
+        tex_text(out, t->cols[c].group);
+        fputc('}', out);
+    }
+    fputs(" \\\\\n", out);
+    for (int c = 0, n; c < t->ncols; c += n) {
+        for (n = 1; c + n < t->ncols && !strcmp(t->cols[c + n].group, t->cols[c].group); n++) {
+        }
+        if (t->cols[c].group[0]) fprintf(out, "\\cmidrule(lr){%d-%d}", c + 1, c + n);
+    }
+    fputc('\n', out);
+}
+
 static void write_latex_part(FILE *out, const rp_table *t, int r0, int r1, int part, int nparts) {
     /* the estimated natural width chooses the float; the width TeX measures decides any shrinking */
     double cells[RP_MAX_COLUMNS] = {0}, width = 0;
@@ -207,6 +239,7 @@ static void write_latex_part(FILE *out, const rp_table *t, int r0, int r1, int p
     fputs("\\sbox0{\\begin{tabular}{", out);
     for (int c = 0; c < t->ncols; c++) fputc(t->cols[c].kind == RP_TEXT ? 'l' : 'r', out);
     fputs("}\n\\toprule\n", out);
+    tex_groups(out, t);
     for (int c = 0; c < t->ncols; c++)
         fputs(c ? " & " : "", out), tex_header(out, t->cols[c].name, cells[c], t->cols[c].kind == RP_TEXT ? 'l' : 'r');
     fputs(" \\\\\n\\midrule\n", out);
@@ -270,12 +303,16 @@ static void write_csv(FILE *out, const rp_table *t, int alone) {
     for (int c = 0; c < t->ncols; c++) {
         const rp_column *k = &t->cols[c];
         fputs(c ? "," : "", out);
+        char g[sizeof k->group + 1] = ""; /* a compared run's columns: "A.test_acc" */
+        if (k->group[0]) snprintf(g, sizeof g, "%s.", k->group);
         switch (k->kind) {
         case RP_TEXT: csv_text(out, k->csv); break;
-        case RP_NUM: fprintf(out, "%s", k->csv); break;
-        case RP_STAT: fprintf(out, "%s,%s_std", k->csv, k->csv); break;
-        case RP_PAIR: fprintf(out, "%s_detect,%s_detect_std,%s_acc,%s_acc_std", k->csv, k->csv, k->csv, k->csv); break;
-        case RP_COUNT: fprintf(out, "%s,%s_planned", k->csv, k->csv); break;
+        case RP_NUM: fprintf(out, "%s%s", g, k->csv); break;
+        case RP_STAT: fprintf(out, "%s%s,%s%s_std", g, k->csv, g, k->csv); break;
+        case RP_PAIR:
+            fprintf(out, "%s%s_detect,%s%s_detect_std,%s%s_acc,%s%s_acc_std", g, k->csv, g, k->csv, g, k->csv, g, k->csv);
+            break;
+        case RP_COUNT: fprintf(out, "%s%s,%s%s_planned", g, k->csv, g, k->csv); break;
         }
     }
     fputs(",partial\n", out);
@@ -302,12 +339,17 @@ static void write_csv(FILE *out, const rp_table *t, int alone) {
 
 /* The provenance of the run's numbers (core/io/provenance.h): printed so that two
  * reports that disagree can be traced to different builds or machines. */
-static void write_provenance(FILE *out, const rp_file *f, rp_format fmt) {
+static void write_provenance(FILE *out, const rp_file *f, rp_format fmt, const char *label) {
     if (!f->has_provenance) return;
-    if (fmt == RP_MD) fprintf(out, "Provenance (the coordinator's build and machine; numbers are bit-identical only "
-                                   "for the same build on the same machine type, docs/results.md):\n\n");
-    else fprintf(out, "%s provenance (numbers are bit-identical only for the same build on the same machine type):\n",
-                 fmt == RP_LATEX ? "%" : "#");
+    if (fmt == RP_MD) {
+        fputs("Provenance", out);
+        if (label) fputs(" of ", out), md_text(out, label);
+        fprintf(out, " (the coordinator's build and machine; numbers are bit-identical only "
+                     "for the same build on the same machine type, docs/results.md):\n\n");
+    } else {
+        fprintf(out, "%s provenance%s%s (numbers are bit-identical only for the same build on the same machine type):\n",
+                fmt == RP_LATEX ? "%" : "#", label ? " of " : "", label ? label : "");
+    }
     for (int i = 0; i < ip_provenance_nfields; i++) {
         const char *v = ip_provenance_value(&f->provenance, i);
         if (!v[0]) continue;
@@ -322,23 +364,28 @@ static void write_provenance(FILE *out, const rp_file *f, rp_format fmt) {
     fputc('\n', out);
 }
 
-void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
-    char status[400];
-    int n = snprintf(status, sizeof status, "%lld tasks: %lld done", f->total, f->ndone);
+/* "387 tasks: 380 done, 7 failed" */
+static void status_text(const rp_file *f, char *status, size_t cap) {
+    int n = snprintf(status, cap, "%lld tasks: %lld done", f->total, f->ndone);
 #define PART(v, what)                                                                                                  \
-    if ((v) > 0 && n > 0 && (size_t)n < sizeof status) n += snprintf(status + n, sizeof status - (size_t)n, ", %lld " what, (long long)(v))
+    if ((v) > 0 && n > 0 && (size_t)n < cap) n += snprintf(status + n, cap - (size_t)n, ", %lld " what, (long long)(v))
     PART(f->nfailed, "failed");
     PART(f->nskipped, "skipped");
     PART(f->nrunning, "running");
     PART(f->npending, "pending");
     PART(f->ninterrupted, "interrupted (state saved: run --resume continues them)");
 #undef PART
+}
+
+void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
+    char status[400];
+    status_text(f, status, sizeof status);
     switch (fmt) {
     case RP_MD:
         fprintf(out, "# ipsweep report: ");
         md_text(out, f->spec_name);
         fprintf(out, "\n\nSpec `%s`, written by %s; %s.\n\n", f->spec_name, f->software, status);
-        write_provenance(out, f, fmt);
+        write_provenance(out, f, fmt, NULL);
         if (f->in_progress)
             fprintf(out, "> **In progress**: the run has not finished; the tables show the tasks done so far "
                          "(* marks rows that are still waiting for tasks).\n\n");
@@ -346,15 +393,49 @@ void rp_write_header(FILE *out, const rp_file *f, rp_format fmt) {
     case RP_LATEX:
         fprintf(out, "%% ipsweep report: spec %s, written by %s; %s.\n", f->spec_name, f->software, status);
         fprintf(out, "%% needs \\usepackage{booktabs,graphicx}\n\n");
-        write_provenance(out, f, fmt);
+        write_provenance(out, f, fmt, NULL);
         if (f->in_progress)
             fprintf(out, "\\noindent\\textbf{In progress:} the run has not finished; the tables show the tasks "
                          "done so far (* marks rows that are still waiting for tasks).\n\n");
         break;
     case RP_CSV:
         fprintf(out, "# ipsweep report: spec %s, %s%s\n\n", f->spec_name, status, f->in_progress ? " (in progress)" : "");
-        write_provenance(out, f, fmt);
+        write_provenance(out, f, fmt, NULL);
         break;
+    }
+}
+
+void rp_write_compare_header(FILE *out, const rp_file *const *f, const char *const *labels, int n, rp_format fmt) {
+    char status[400];
+    const char *c = fmt == RP_LATEX ? "%" : "#";
+    if (fmt == RP_MD) fputs("# ipsweep report: comparing runs\n\n", out);
+    else fprintf(out, "%s ipsweep report: comparing runs\n", c);
+    for (int i = 0; i < n; i++) {
+        status_text(f[i], status, sizeof status);
+        if (fmt == RP_MD) {
+            fputs("- **", out), md_text(out, labels[i]), fputs("**: spec `", out);
+            fprintf(out, "%s`, written by %s; %s%s.\n", f[i]->spec_name, f[i]->software, status,
+                    f[i]->in_progress ? " (**in progress**: * marks rows still waiting for tasks)" : "");
+        } else {
+            fprintf(out, "%s   %s: spec %s, written by %s; %s%s.\n", c, labels[i], f[i]->spec_name, f[i]->software, status,
+                    f[i]->in_progress ? " (in progress)" : "");
+        }
+    }
+    if (fmt == RP_LATEX) fprintf(out, "%% needs \\usepackage{booktabs,graphicx}\n");
+    fputc('\n', out);
+    for (int i = 0; i < n; i++) {
+        /* two runs of one build on one machine type: said once */
+        int same = -1;
+        for (int j = 0; j < i && same < 0; j++) {
+            int eq = f[i]->has_provenance && f[j]->has_provenance;
+            for (int k = 0; k < ip_provenance_nfields && eq; k++)
+                eq = !strcmp(ip_provenance_value(&f[i]->provenance, k), ip_provenance_value(&f[j]->provenance, k));
+            if (eq) same = j;
+        }
+        if (same < 0) write_provenance(out, f[i], fmt, labels[i]);
+        else if (fmt == RP_MD) fputs("Provenance of ", out), md_text(out, labels[i]), fputs(": the same as ", out),
+            md_text(out, labels[same]), fputs(".\n\n", out);
+        else fprintf(out, "%s provenance of %s: the same as %s\n\n", fmt == RP_LATEX ? "%" : "#", labels[i], labels[same]);
     }
 }
 
