@@ -30,7 +30,7 @@ static int run_labels(const char *given, const rp_file *f, const char *const *pa
             if (k < n) snprintf(out[k], sizeof out[k], "%.*s", (int)l, p);
             p += l + (p[l] == ',');
         }
-        if (k != n) return cli_error("report", "--label names %d runs, but %d results files are given", k, n);
+        if (k != n) return cli_error("report", "--label names %d run%s, but %d results files are given", k, k == 1 ? "" : "s", n);
     } else {
         for (int pass = 0; pass < 3; pass++) {
             for (int i = 0; i < n; i++) {
