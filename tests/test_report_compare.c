@@ -168,3 +168,37 @@ Test(report_compare, command_labels_and_argument_checks) {
     char *bad[] = {a, missing};
     cr_assert_eq(cmd_report(2, bad), 2);
 }
+
+/* fake1's 11 number columns and 6 identity columns: 3 runs fit in RP_MAX_COLUMNS, 4 do not (one clear
+ * error, nothing built) */
+Test(report_compare, too_many_columns_is_an_error) {
+    const fx_task t[] = {
+        run_a[0],
+        {"fake1:f<train:pv1[seed=1]>", "fake1", "f", "done", "0",
+         "model=train:pv1[seed=1];key_type=random;mode=full;reference=;eval_images=32",
+         "real_acc=0.88;fake_mean=0.1;fake_min=0;fake_max=0.5;passports=100;accepted=1;accept_acc_frac=0.01;"
+         "accept_detect_frac=0.02;accept_joint_frac=0.01;p_accept_upper95=0.03",
+         NULL},
+        /* a second entry with a reference and other eval_images: 6 identity columns, as in the quick study */
+        {"fake1:g<train:pv1[seed=1]><train:pv1[seed=2]>", "fake1", "g", "done", "0",
+         "model=train:pv1[seed=1];key_type=image;mode=screen;reference=train:pv1[seed=2];eval_images=64",
+         "real_acc=0.88;fake_mean=0.1;fake_min=0;fake_max=0.5;passports=100;accepted=1;accept_acc_frac=0.01;"
+         "accept_detect_frac=0.02;accept_joint_frac=0.01;p_accept_upper95=0.03",
+         NULL},
+    };
+    const char *p = write_run("f.h5", t, 3);
+    rp_file f;
+    ip_err e = {{0}};
+    cr_assert_eq(rp_open(&f, p, &e), 0, "%s", e.msg);
+    rp_table one, runs[4], both;
+    cr_assert_eq(rp_build_table(&f, "fake1", &one, &e), 0, "%s", e.msg);
+    for (int i = 0; i < 4; i++) runs[i] = one;
+    const char *labels[4] = {"A", "B", "C", "D"};
+    cr_assert_eq(rp_compare(runs, 3, labels, &both, &e), 0, "%s", e.msg);
+    cr_assert_eq(both.ncols, 6 + 11 * 3, "%d", both.ncols); /* model, task, key type, reference, mode, eval images */
+    rp_table_free(&both);
+    cr_assert_eq(rp_compare(runs, 4, labels, &both, &e), -1);
+    cr_assert_str_eq(e.msg, "comparing 4 runs needs 50 columns, more than 48: compare fewer runs");
+    rp_table_free(&one);
+    rp_close(&f);
+}

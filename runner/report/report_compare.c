@@ -53,6 +53,8 @@ int rp_compare(const rp_table *runs, int nruns, const char *const *labels, rp_ta
             const rp_column *k = &runs[i].cols[c];
             int text = k->kind == RP_TEXT;
             if (find_col(text ? ids : nums, text ? nids : nnums, k->csv, text) >= 0) continue;
+            if (nids + nnums == RP_MAX_COLUMNS)
+                return ip_fail_input(e, "the runs have more than %d different columns", RP_MAX_COLUMNS);
             if (text) ids[nids++] = *k;
             else nums[nnums++] = *k;
         }
