@@ -70,7 +70,7 @@ static char fpkeys[NFP][96], suskeys[NSUS][160];
 static fx_suspect sus[NFP * NSUS];
 static fx_summary sum[NFP];
 
-static const char *write_fixture(const char *name, const fx_task *t, int n, double shift) {
+static const char *write_fixture_p(const char *name, const fx_task *t, int n, double shift, int in_progress) {
     const int ks[NFP] = {1, 5, 20};
     const char *kinds[] = {"finetune", "prune", "distill", "extract", "advtrain", "train"};
     for (int i = 0; i < NSUS; i++)
@@ -86,8 +86,12 @@ static const char *write_fixture(const char *name, const fx_task *t, int n, doub
     }
     fx_ipguard ig = {sus, NFP * NSUS, sum, NFP};
     const char *p = tu_path(tdir, name);
-    cr_assert_eq(fx_write(p, t, n, 0, &ig), 0);
+    cr_assert_eq(fx_write(p, t, n, in_progress, &ig), 0);
     return p;
+}
+
+static const char *write_fixture(const char *name, const fx_task *t, int n, double shift) {
+    return write_fixture_p(name, t, n, shift, 0);
 }
 
 /* Every table of the file(s), as `ipsweep report` prints them (one file: the
@@ -190,6 +194,24 @@ Test(report_latex, a_comparison_compiles_too) {
     const char *paths[2] = {a, write_fixture("b.h5", study, NSTUDY - 3, 0.05)};
     char *tex = render(paths, 2, RP_LATEX);
     cr_assert(strstr(tex, "\\multicolumn{3}{c}{before} & \\multicolumn{3}{c}{after}"), "%s", tex);
+    char *log = compile(tex);
+    if (!log) {
+        free(tex);
+        cr_skip_test("pdflatex is not installed");
+    }
+    assert_fits(log);
+    free(log), free(tex);
+}
+
+/* A run in progress: the notice, rows marked "*" and the footnote under their tables */
+Test(report_latex, a_run_in_progress_compiles_too) {
+    fx_task t[NSTUDY];
+    memcpy(t, study, sizeof t);
+    t[1].status = "pending"; /* base seed 2 */
+    t[7].status = "running"; /* the stolen fine-tuned copy */
+    const char *p = write_fixture_p("partial.h5", t, NSTUDY, 0, 1);
+    char *tex = render(&p, 1, RP_LATEX);
+    cr_assert(strstr(tex, "\\textbf{In progress:}") && strstr(tex, "1/2*"), "%s", tex);
     char *log = compile(tex);
     if (!log) {
         free(tex);
