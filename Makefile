@@ -133,11 +133,14 @@ test-slurm: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 540 bash tests/slurm/test_slurm.sh
 
 # The command line's promises (--help, one-line errors, exit 2), `ipsweep export`
-# on a real results file (tests/cli/test_export.sh), and the
+# on a real results file (tests/cli/test_export.sh), `report --format html`
+# rendered offline in headless Chromium (tests/cli/test_html.sh; skips without
+# chromium unless IPSWEEP_REQUIRE_CHROMIUM=1), and the
 # examples of docs/results.md run against a real results file.
 test-cli: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_export.sh
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_html.sh
 test-docs: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
 # libFuzzer on the spec loader and --set (tests/fuzz/): clang builds the core,
@@ -185,7 +188,7 @@ check: deps
 	$(MAKE) test-slurm
 
 DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
-	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge
+	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium
 DEB_OPTIONAL := python3-torch python3-h5py python3-pandas
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)

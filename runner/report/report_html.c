@@ -62,7 +62,8 @@ static const char *style =
     ".notice{border-left:4px solid #bf8700;background:#fff8c5;padding:6px 12px;margin:10px 0}\n"
     "pre{background:#f6f8fa;border:1px solid #d0d7de;padding:10px;overflow:auto;font-size:13px}\n"
     "td.err{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:13px;white-space:pre-wrap}\n"
-    "figure{margin:12px 0 28px}figure svg{max-width:100%;height:auto;display:block}\n"
+    "figure{margin:12px 0 28px}figure svg{width:100%;max-width:640px;height:auto;display:block}\n"
+    ".wide{overflow-x:auto}\n"
     "figcaption{font-weight:600;margin-bottom:4px}\n"
     "dl.prov{display:grid;grid-template-columns:max-content auto;gap:2px 16px}dl.prov dt{font-weight:600}"
     "dl.prov dd{margin:0;font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:13px;word-break:break-all}\n";
@@ -139,7 +140,7 @@ static int task_list(FILE *out, const rp_file *f, const char *status) {
     int n = 0;
     for (int i = 0; i < f->ntasks; i++) {
         if (strcmp(f->status[i], status)) continue;
-        if (!n++) fputs("<table class=\"tasks\"><thead><tr><th class=\"n\">id</th><th>key</th><th>error</th></tr>"
+        if (!n++) fputs("<div class=\"wide\"><table class=\"tasks\"><thead><tr><th class=\"n\">id</th><th>key</th><th>error</th></tr>"
                         "</thead><tbody>\n",
                         out);
         fprintf(out, "<tr><td class=\"n\">%d</td><td><code>", i);
@@ -148,7 +149,7 @@ static int task_list(FILE *out, const rp_file *f, const char *status) {
         esc(out, err ? err->s[i] : "");
         fputs("</td></tr>\n", out);
     }
-    if (n) fputs("</tbody></table>\n", out);
+    if (n) fputs("</tbody></table></div>\n", out);
     return n;
 }
 
@@ -199,7 +200,7 @@ void rp_html_table(FILE *out, const rp_table *t) {
         fputs("<p>(no results yet)</p>\n</section>\n", out);
         return;
     }
-    fputs("<table><thead><tr>", out);
+    fputs("<div class=\"wide\"><table><thead><tr>", out);
     for (int c = 0; c < t->ncols; c++) {
         fputs(t->cols[c].kind == RP_TEXT ? "<th>" : "<th class=\"n\">", out);
         esc(out, t->cols[c].name);
@@ -218,7 +219,7 @@ void rp_html_table(FILE *out, const rp_table *t) {
         }
         fputs("</tr>\n", out);
     }
-    fputs("</tbody></table>\n", out);
+    fputs("</tbody></table></div>\n", out);
     if (t->any_partial) fputs("<p class=\"partial\">", out), esc(out, partial_note), fputs("</p>\n", out);
     fputs("</section>\n", out);
 }
