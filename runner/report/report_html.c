@@ -170,8 +170,8 @@ static void write_failures(FILE *out, const rp_file *f) {
 void rp_html_begin(FILE *out, const rp_file *f) {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n", out);
     /* the browser itself refuses any fetch: the page must work offline */
-    fputs("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-          "img-src data:\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>ipsweep "
+    fputs("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>ipsweep "
           "report: ",
           out);
     esc(out, f->spec_name);
@@ -362,9 +362,11 @@ static int write_figures(FILE *out, const rp_file *f, FILE *log, ip_err *e) {
         while ((r = fread(buf, 1, sizeof buf, plog)) > 0) fwrite(buf, 1, r, log);
     }
     if (plog) fclose(plog);
+    /* the figures that were drawn are shown even when others were not */
     char **names = NULL;
     int n = 0;
-    if (rc == 0) rc = list_svgs(dir, &names, &n, e);
+    ip_err later = {{0}};
+    if (list_svgs(dir, &names, &n, rc ? &later : e) != 0 && rc == 0) rc = -1;
     if (!have)
         fputs("<p>The figures were not drawn: gnuplot is not installed (<code>make deps</code> installs it; "
               "<code>ipsweep report --plots DIR</code> writes their data and scripts).</p>\n",
