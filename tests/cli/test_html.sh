@@ -81,7 +81,7 @@ rc=$?
 TMPDIR=$work/tmp "$BIN" report out/html.h5 --format html >stdout.html 2>/dev/null
 cmp -s stdout.html out/page.html && ok || bad "stdout differs from --out FILE (or from the first page: not deterministic)"
 "$BIN" report out/html.h5 --format html --out out/html.h5 >/dev/null 2>err.txt
-[ $? -eq 2 ] && grep -q 'results file itself' err.txt && ok || bad "--out over the results file: $(cat err.txt)"
+[ $? -eq 2 ] && grep -q 'results file' err.txt && ok || bad "--out over the results file: $(cat err.txt)"
 "$BIN" report out/html.h5 --format md --out out/page.md 2>/dev/null && "$BIN" report out/html.h5 --format md >page2.md 2>/dev/null
 cmp -s out/page.md page2.md && ok || bad "--format md --out differs from stdout"
 
