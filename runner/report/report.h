@@ -7,6 +7,7 @@
  *   report_tables.c   rp_file -> tables (rp_table): cells with mean/std/n
  *   report_format.c   rp_table -> markdown, LaTeX or CSV text
  *   report_plots.c    rp_file -> DIR/<plot>.dat + .gp, and .png through gnuplot
+ *   report_html.c     rp_file + tables + plots -> one self-contained HTML page
  *   report_compare.c  the tables of several files -> one table, rows matched,
  *                     a column group per run (`report A.h5 B.h5`)
  *   report.c          the command (options, --help, exit codes)
@@ -190,9 +191,29 @@ void rp_write_compare_header(FILE *out, const rp_file *const *f, const char *con
 /* One table. `alone`: the only table of the output (CSV then has no "# name" line). */
 void rp_write_table(FILE *out, const rp_table *t, rp_format fmt, int alone);
 
+/* A cell as display text (report_format.c), `pm` the ± text, `none` for no value. */
+void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none);
+/* The note under a table with rows marked "*" (report_format.c). */
+extern const char *const partial_note;
+
 /* Writes DIR/<plot>.dat and .gp for every plot the file has data for and runs
  * gnuplot on each .gp when it is installed (*have_gnuplot says whether it
  * was; messages about the plots go to `log`). Returns 0 or -1. */
 int rp_plots(const rp_file *f, const char *dir, FILE *log, int *have_gnuplot, ip_err *e);
+
+/* ------------------------------------------------------------------------- */
+/* HTML (report_html.c)                                                      */
+
+/* One self-contained page (docs/report.md "HTML"), written in three steps so
+ * the table loop of report.c serves it as it serves the other formats:
+ * rp_html_begin: head, status and failures; rp_html_table: one table;
+ * rp_html_end: the figures (rp_plots into a private temporary directory,
+ * every *.svg inlined; `log` gets rp_plots' messages when drawing fails),
+ * the provenance with the spec's text, the end of the page. `ntables`: the
+ * tables written (0: the page says there are none yet). rp_html_end always
+ * completes the page; -1 (e filled) when figures are missing from it. */
+void rp_html_begin(FILE *out, const rp_file *f);
+void rp_html_table(FILE *out, const rp_table *t);
+int rp_html_end(FILE *out, const rp_file *f, int ntables, FILE *log, ip_err *e);
 
 #endif

@@ -21,7 +21,7 @@ static void fmt_stat(char *out, size_t cap, rp_stat s, const rp_column *c, int w
 }
 
 /* A cell as display text (markdown/LaTeX): `none` for no value. */
-static void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none) {
+void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none) {
     char a[80], b[80];
     switch (c->kind) {
     case RP_TEXT: snprintf(out, cap, "%s", x->text); break;
@@ -46,7 +46,7 @@ static void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c
     if (x->partial && c->kind != RP_TEXT && l + 1 < cap) out[l] = '*', out[l + 1] = 0;
 }
 
-static const char *partial_note =
+const char *const partial_note =
     "* not every task of this row is done: the run is in progress, or tasks failed or were skipped.";
 
 /* ------------------------------------------------------------------------- */

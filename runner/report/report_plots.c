@@ -75,20 +75,44 @@ static void run_gnuplot(plotctx *p, const char *name) {
         p->failed_gnuplot = 1;
         return;
     }
-    fprintf(p->log, "report: wrote %s/%s.png\n", p->dir, name);
+    fprintf(p->log, "report: wrote %s/%s.png, .pdf and .svg\n", p->dir, name);
 }
 
+/* Every figure is drawn three times by one loop of its script: PNG at PNG_DPI,
+ * vector PDF and SVG, all the same size in inches so the fonts are FONT_PT at
+ * print size. gnuplot's cairo PNG takes font points at 96 dpi, hence the
+ * scale; its SVG takes the size in points (1/72 in). */
+#define FONT_PT 8
+#define PNG_DPI 200
 static void gp_header(FILE *g, const char *name, const char *title, const char *xlabel, const char *ylabel) {
+    double w = 3.3, h = 2.5;
     fprintf(g,
-            "# written by ipsweep report; run `gnuplot %s.gp` in this directory\n"
-            "set terminal pngcairo size 960,640 noenhanced font \",12\"\n"
-            "set output '%s.png'\n"
+            "# written by ipsweep report; run `gnuplot %s.gp` in this directory: %s.png, .pdf and .svg\n"
+            "do for [fmt in \"png pdf svg\"] {\n"
+            "reset\n"
+            "if (fmt eq \"png\") {\n"
+            "  set terminal pngcairo size %d,%d font \"sans,%d\" fontscale %.4f linewidth %.4f noenhanced\n"
+            "  set output '%s.png'\n"
+            "}\n"
+            "if (fmt eq \"pdf\") {\n"
+            "  set terminal pdfcairo size %.2fin,%.2fin font \"sans,%d\" noenhanced\n"
+            "  set output '%s.pdf'\n"
+            "}\n"
+            "if (fmt eq \"svg\") {\n"
+            "  set terminal svg size %d,%d font \"sans,%d\" noenhanced\n"
+            "  set output '%s.svg'\n"
+            "}\n"
             "set title \"%s\"\n"
             "set xlabel \"%s\"\n"
             "set ylabel \"%s\"\n"
             "set grid\n",
-            name, name, title, xlabel, ylabel);
+            name, name, (int)(w * PNG_DPI + 0.5), (int)(h * PNG_DPI + 0.5), FONT_PT, PNG_DPI / 96.0,
+            PNG_DPI / 96.0, name, w, h, FONT_PT, name, (int)(w * 72 + 0.5), (int)(h * 72 + 0.5), FONT_PT, name,
+            title, xlabel, ylabel);
 }
+
+/* Closes the loop gp_header opened. */
+static void gp_footer(FILE *g) { fprintf(g, "unset output\n}\n"); }
 
 /* gnuplot string literal contents: no quotes or backslashes. */
 static void gp_safe(char *s) {
@@ -199,6 +223,7 @@ static int curve_plot(plotctx *p, const char *kind, const char *name, const char
                     k + 1, models[k]);
         fprintf(gp, "%s\n", k + 1 < nm ? ", \\" : "");
     }
+    gp_footer(gp);
     if (close_out(p, gp, name, "gp")) {
         gp = NULL;
         goto done;
@@ -306,6 +331,7 @@ static int fake1_plots(plotctx *p) {
             fprintf(gp, "  '%s.dat' index %d using 1:2 with boxes lc %d title \"%s\"%s\n", name, s, s + 1, series,
                     s + 1 < nmem ? ", \\" : "");
         }
+        gp_footer(gp);
         if (close_out(p, gp, name, "gp")) goto done;
         run_gnuplot(p, name);
     }
@@ -400,10 +426,11 @@ static int joint_plot(plotctx *p, const rp_group *g, const char *name, double *c
         fprintf(gp, "set arrow from graph 0, first %.3f to graph 1, first %.3f nohead lw 1.5 dt 2 lc rgb \"blue\"\n"
                     "set label \"detection threshold %.0f%%\" at graph 0.02, first %.3f offset 0,0.7 front tc rgb \"blue\"\n",
                 100 * dthr, 100 * dthr, 100 * dthr, 100 * dthr);
-    fprintf(gp, "plot '%s.dat' index 0 using 1:2:3 with image notitle, \\\n"
+    fprintf(gp, "plot '%s.dat' index 0 using 1:2:3 with image pixels notitle, \\\n"
                 "  '%s.dat' index 1 using 1:2 with points pt 7 ps 2 lc rgb \"black\" title \"real passport "
                 "(%.1f%%, %.0f%%)\"\n",
             name, name, 100 * ra, 100 * rd);
+    gp_footer(gp);
     if (close_out(p, gp, name, "gp")) return -1;
     run_gnuplot(p, name);
     return 0;
@@ -516,6 +543,7 @@ static int ipguard_plot(plotctx *p) {
                 "  '%s.dat' index %d using 1:3 with lines lw 2 dt 2 lc %d title \"uniqueness, %s%s\"%s\n",
                 name, k, k + 1, title, name, k, k + 1, title, areas, k + 1 < ng ? ", \\" : "");
     }
+    gp_footer(gp);
     if (close_out(p, gp, name, "gp")) {
         gp = NULL;
         goto done;
