@@ -133,11 +133,17 @@ test-slurm: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) timeout 540 bash tests/slurm/test_slurm.sh
 
 # The command line's promises (--help, one-line errors, exit 2), `ipsweep export`
-# on a real results file (tests/cli/test_export.sh), and the
+# on a real results file (tests/cli/test_export.sh), `ipsweep report`'s LaTeX
+# compiled in a two-column paper and its comparison of two runs
+# (tests/cli/test_latex.sh; SKIP lines without pdflatex), `report --format html`
+# rendered offline in headless Chromium (tests/cli/test_html.sh; skips without
+# chromium unless IPSWEEP_REQUIRE_CHROMIUM=1), and the
 # examples of docs/results.md run against a real results file.
 test-cli: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_cli.sh
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_export.sh
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_html.sh
+	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/cli/test_latex.sh
 test-docs: $(BUILD)/ipsweep
 	IPSWEEP_BIN=$(abspath $(BUILD)/ipsweep) bash tests/docs/test_results_md.sh
 # libFuzzer on the spec loader and --set (tests/fuzz/): clang builds the core,
@@ -185,8 +191,10 @@ check: deps
 	$(MAKE) test-slurm
 
 DEB_PKGS := libopenmpi-dev openmpi-bin libopenblas-dev libyaml-dev libhdf5-dev hdf5-tools \
-	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge
-DEB_OPTIONAL := python3-torch python3-h5py python3-pandas
+	libcriterion-dev zlib1g-dev pkg-config gnuplot-nox dataset-fashion-mnist slurm-wlm munge chromium
+# texlive-latex-base: pdflatex, for the compile checks of the report's LaTeX
+# (tests/test_report_latex.c, tests/cli/test_latex.sh skip without it)
+DEB_OPTIONAL := python3-torch python3-h5py python3-pandas texlive-latex-base
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS) -- $(DEB_OPTIONAL)
 

@@ -257,7 +257,7 @@ Test(sizing, a_training_step_is_a_minibatch_and_an_evaluation) {
     rn_ctx c = {.train_limit = 50000, .test_limit = 10000, .threads = 1};
     t.cost = rn_kind_train.cost(&t, &c);
     double step = rn_kind_train.step_cost(&t, &c);
-    double eval = rn_seconds_for(10000, RN_SMALL_P_MFLOP, 1), batch = rn_seconds_for(64, RN_SMALL_P_MFLOP, 3);
+    double eval = rn_infer_seconds("small-p", 10000), batch = rn_train_seconds("small-p", 64, 1);
     cr_assert_float_eq(step, eval + batch, 1e-9);
     cr_assert(step < t.cost / 10, "a step is a small part of 10 epochs");
     /* a bigger batch is a longer step */
@@ -354,4 +354,38 @@ Test(sizing, arch_mflop_is_the_models_count) {
         cr_expect(fabs(cost - model) <= 0.02 * model, "%s: cost model %.1f MFLOP, the model counts %.1f", a, cost, model);
         ip_model_free(&m);
     }
+}
+
+/* A task that names a model is costed at that model's architecture, found
+ * through the chain of tasks that derived it (a prune of a fine-tune of a
+ * trained resnet18-p is a resnet18-p), not at small-p's. */
+Test(sizing, costs_follow_references_to_the_models_architecture) {
+    rn_spec s;
+    rn_diags d;
+    const char *text = "name: arch\ndata: {source: \"synthetic:64\"}\nmodels:\n  - {name: a}\n"
+                       "  - {name: r, arch: resnet18-p}\ntasks:\n  - {name: ev, kind: eval, model: [a, r]}\n"
+                       "  - {name: ft, kind: finetune, model: r, epochs: 1}\n"
+                       "  - {name: pr, kind: prune, model: ft, rate: 0.5}\n"
+                       "  - {name: ev2, kind: eval, model: pr}\n";
+    cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    const rn_task *ev_a = NULL, *ev_r = NULL, *ev_pr = NULL;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (!strcmp(t->name, "ev")) *(strstr(t->key, "train:r") ? &ev_r : &ev_a) = t;
+        if (!strcmp(t->name, "ev2")) ev_pr = t;
+    }
+    cr_assert(ev_a && ev_r && ev_pr);
+    rn_ctx c = {.tasks = s.tasks};
+    cr_assert_str_eq(rn_model_arch(ev_a, &c, "model"), "small-p");
+    cr_assert_str_eq(rn_model_arch(ev_r, &c, "model"), "resnet18-p");
+    cr_assert_str_eq(rn_model_arch(ev_pr, &c, "model"), "resnet18-p");
+    double ratio = rn_arch("small-p")->infer_per_s / rn_arch("resnet18-p")->infer_per_s;
+    double fixed = RN_TASK_FIXED_SECONDS;
+    cr_expect(fabs((ev_r->cost - fixed) / (ev_a->cost - fixed) - ratio) < 1e-6 * ratio, "%g %g", ev_r->cost, ev_a->cost);
+    cr_expect_float_eq(ev_pr->cost, ev_r->cost, 1e-9);
+    /* without the task list (a task built by hand) the architecture cannot be known */
+    rn_ctx none = {0};
+    cr_assert_str_eq(rn_model_arch(ev_r, &none, "model"), "small-p");
+    rn_spec_free(&s);
+    rn_diags_free(&d);
 }

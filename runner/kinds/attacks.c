@@ -1,38 +1,40 @@
 /* The attack kinds finetune, flip, fake2 and fake3 as the runner schedules
- * them. Their keys: core/tasks/attacks.c. The referenced model's
- * architecture is unknown here: the costs assume small-p; a training pass
- * costs 3 forwards. */
+ * them. Their keys: core/tasks/attacks.c. They cost the referenced model's
+ * training and evaluation (cost.h). */
 #include "cost.h"
 
-static double secs(double imgs, double passes) { return rn_seconds_for(imgs, RN_SMALL_P_MFLOP, passes); }
 static double fraction_of(const rn_task *t, const char *key) {
     double f = rn_val_f(t, key);
     return f > 0 ? f : 1;
 }
 
+/* per epoch the attacker's share of the training split; test evaluations: two per epoch and one before */
 static double finetune_cost(const rn_task *t, const rn_ctx *c) {
+    const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return secs(rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 3) + secs(rn_data_images(c, 0) * (2 * ep + 1), 1) +
-           0.05;
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 1) +
+           rn_infer_seconds(arch, rn_data_images(c, 0) * (2 * ep + 1)) + RN_TASK_FIXED_SECONDS;
 }
 
 static double flip_cost(const rn_task *t, const rn_ctx *c) {
-    (void)t;
-    return secs(rn_data_images(c, 0), 1) + 0.05;
+    return rn_infer_seconds(rn_model_arch(t, c, "model"), rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
 }
 
-/* fake2 and fake3 */
+/* fake2 and fake3: a training of the scales and biases (the backward still runs through every layer), one
+ * evaluation per epoch and two more */
 static double forge_train_cost(const rn_task *t, const rn_ctx *c) {
+    const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return secs(rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 3) + secs(rn_data_images(c, 0) * (ep + 2), 1) +
-           0.05;
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 1) +
+           rn_infer_seconds(arch, rn_data_images(c, 0) * (ep + 2)) + RN_TASK_FIXED_SECONDS;
 }
 
 /* Steps, for when their loop checkpoints before each minibatch (like
  * training): the longest stretch is an epoch's last minibatch plus its
  * evaluations (finetune: two per epoch, fake2/fake3: one). */
 static double attack_step(const rn_task *t, const rn_ctx *c, double evals) {
-    return secs((double)rn_val_i(t, "batch"), 3) + secs(rn_data_images(c, 0) * evals, 1);
+    const char *arch = rn_model_arch(t, c, "model");
+    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), 1) + rn_infer_seconds(arch, rn_data_images(c, 0) * evals);
 }
 static double finetune_step_cost(const rn_task *t, const rn_ctx *c) { return attack_step(t, c, 2); }
 static double forge_train_step_cost(const rn_task *t, const rn_ctx *c) { return attack_step(t, c, 1); }

@@ -1,17 +1,58 @@
 /* The kinds' shared cost model (cost.h). */
 #include "cost.h"
 
+#include <stdio.h>
 #include <string.h>
 
-double rn_arch_mflop(const char *arch) {
-    if (strcmp(arch, "alexnet-p") == 0) return 440.0;
-    if (strcmp(arch, "resnet18-p") == 0) return 1111.0;
-    if (strcmp(arch, "small-p-wide") == 0) return 58.0;
-    if (strcmp(arch, "small-p-narrow") == 0) return 3.9;
-    return RN_SMALL_P_MFLOP;
+/* Measured with `ipsweep bench train --arch A --threads 1 --scheme baseline`
+ * (batch 64) on the 2-core development machine, quiet (docs/performance.md
+ * "Cost model"); re-measure when a kernel changes. The first row is the
+ * default. */
+static const rn_arch_speed arch_speed[] = {
+    {"small-p", 14.9, 2300, 7000},
+    {"small-p-narrow", 3.9, 5000, 16000},
+    {"small-p-wide", 58.0, 700, 2100},
+    {"alexnet-p", 440.0, 180, 550},
+    {"resnet18-p", 1111.0, 33, 100},
+};
+
+const rn_arch_speed *rn_arch(const char *arch) {
+    for (size_t i = 0; arch && i < sizeof arch_speed / sizeof *arch_speed; i++)
+        if (strcmp(arch, arch_speed[i].arch) == 0) return &arch_speed[i];
+    return &arch_speed[0];
 }
 
-double rn_seconds_for(double images, double mflop, double passes) { return images * mflop * 1e6 * passes / 60e9; }
+double rn_arch_mflop(const char *arch) { return rn_arch(arch)->mflop; }
+
+double rn_train_seconds(const char *arch, double images, double passes) {
+    return images * passes / rn_arch(arch)->train_per_s;
+}
+
+double rn_infer_seconds(const char *arch, double images) { return images / rn_arch(arch)->infer_per_s; }
+
+/* The task among t's dependencies that writes the checkpoint `path`, or NULL. */
+static const rn_task *producer(const rn_task *t, const rn_ctx *c, const char *path) {
+    for (int d = 0; path && *path && d < t->ndeps; d++) {
+        const rn_task *p = &c->tasks[t->deps[d]];
+        if (p->checkpoint && strcmp(p->checkpoint, path) == 0) return p;
+    }
+    return NULL;
+}
+
+const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
+    char key[80];
+    snprintf(key, sizeof key, "%s_path", param);
+    /* a chain of derived models is at most as long as the task list */
+    for (int hops = 0; c && c->tasks && t && hops < 1000; hops++) {
+        const rn_task *p = producer(t, c, rn_task_get(t, key));
+        if (!p) break;
+        const char *arch = rn_val_text(p, "arch");
+        if (arch[0]) return arch; /* train; a student with an arch of its own */
+        t = p;                    /* prune, finetune, a student like its teacher: the model it derives from */
+        snprintf(key, sizeof key, "model_path");
+    }
+    return arch_speed[0].arch;
+}
 
 double rn_data_images(const rn_ctx *c, int train) {
     size_t lim = train ? c->train_limit : c->test_limit;

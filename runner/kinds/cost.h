@@ -1,19 +1,47 @@
-/* Cost estimates of the kinds (seconds on one core, for --dry-run and
- * longest-first scheduling): one model of the core's speed for all of them. */
+/* Cost estimates of the kinds (seconds on one core, for --dry-run,
+ * longest-first scheduling and the progress ETA): one model of the core's
+ * speed for all of them (docs/performance.md "Cost model").
+ *
+ * A task costs its images through its models at the measured speed of each
+ * model's architecture (rn_arch_speed: one row per architecture, measured
+ * with `ipsweep bench train --threads 1`), plus RN_TASK_FIXED_SECONDS of
+ * loading and writing. A task that names a model finds that model's
+ * architecture through its dependencies (rn_model_arch). scripts/cost-check.py
+ * compares the estimates with a finished run. */
 #ifndef RN_KINDS_COST_H
 #define RN_KINDS_COST_H
 
 #include "kinds.h"
 
-/* Forward MFLOP per image of an architecture, as the model counts them
- * (ip_model_flops_per_sample: small-p on 1x28x28, the others on 3x32x32;
- * tests/test_sizing.c holds the two together). A task that only names a
- * model does not know its architecture and assumes small-p. */
+typedef struct rn_arch_speed {
+    const char *arch;
+    double mflop;         /* forward MFLOP per image (ip_model_flops_per_sample; tests/test_sizing.c ties them) */
+    double train_per_s;   /* training images per second on one core (forward, backward, update) */
+    double infer_per_s;   /* evaluation images per second on one core */
+} rn_arch_speed;
+
+/* The row of an architecture; an unknown name gets small-p's. */
+const rn_arch_speed *rn_arch(const char *arch);
+/* Forward MFLOP per image of an architecture (its row's mflop). */
 double rn_arch_mflop(const char *arch);
-#define RN_SMALL_P_MFLOP 14.9
-/* Seconds for `images` images of `mflop` each, `passes` forward-equivalents:
- * ~60 GFLOP/s training-equivalent per core (docs/performance.md). */
-double rn_seconds_for(double images, double mflop, double passes);
+
+/* The architecture of the model a task's model-valued key `param` ("model",
+ * "suspect", "reference") names: the training task behind it, followed
+ * through the tasks that derive a model from another (prune, finetune, ...);
+ * a student of its own `arch` (distill, extract) counts as that. small-p
+ * when it cannot be known (c->tasks unset, a checkpoint from outside). */
+const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
+
+/* Seconds for `images` images of training (forward, backward, update) / of
+ * evaluation through a model of `arch`. `passes` scales the training cost
+ * (2: a v2/v3 model trains two branches; PGD: its steps' forwards and
+ * backwards to the input count as passes). */
+double rn_train_seconds(const char *arch, double images, double passes);
+double rn_infer_seconds(const char *arch, double images);
+
+/* A task's fixed part: reading its inputs (with the worker's cache), writing its outputs. */
+#define RN_TASK_FIXED_SECONDS 0.05
+
 /* Images of a split the task sees (its limit, or 50,000 / 10,000). */
 double rn_data_images(const rn_ctx *c, int train);
 

@@ -6,16 +6,26 @@
 #include <string.h>
 
 #include "../../core/passport/forge.h"
+#include "../../core/passport/passport_keys.h" /* IP_SHUFFLE_IMAGES */
 #include "cost.h"
 #include "../../core/tasks/tasks.h"
 
-/* Rough seconds on one core. The task does not know the model's architecture:
- * the passport-dependent part of a forward is ~7 MFLOP for small-p and ~190 for
- * alexnet-p; take 30 MFLOP per passport and image at ~60 GFLOP/s (screen mode:
- * ~32 images per fake), plus loading and the shared prefix. */
-static double fake1_seconds(double passports, double images, const char *mode) {
+/* Seconds on one core. A fake is evaluated on its images (screen mode: ~32,
+ * a first look at 16 and a second at 32 reject most) through the layers
+ * after the first passport layer, batched over a block of fakes: a
+ * passport-image costs FAKE1_PASSPORT_IMAGE_COST evaluation images (measured
+ * on small-p; the share after the first passport layer is ~0.45 of a
+ * forward for small-p and alexnet-p alike). image and shuffle keys are made
+ * from images through the reference model: 2 and 2 x IP_SHUFFLE_IMAGES
+ * evaluation images per fake (core/passport/passport_keys.c). Plus loading
+ * and the shared prefix. */
+#define FAKE1_PASSPORT_IMAGE_COST 0.4
+static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
+    const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
     double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
-    return passports * per * 30e6 / 60e9 + 0.5;
+    double key = strcmp(keys, "image") == 0 ? 2 : strcmp(keys, "shuffle") == 0 ? 2 * IP_SHUFFLE_IMAGES : 0;
+    return rn_infer_seconds(rn_model_arch(t, c, "model"), passports * (per * FAKE1_PASSPORT_IMAGE_COST + key)) +
+           RN_TASK_FIXED_SECONDS;
 }
 
 static double eval_images(const rn_task *t, const rn_ctx *c) {
@@ -27,7 +37,7 @@ static double eval_images(const rn_task *t, const rn_ctx *c) {
 static double fake1_cost(const rn_task *t, const rn_ctx *c) {
     if (t->shard == RN_MERGE) return 0.05 + 1e-6 * (double)rn_val_i(t, "passports");
     double shards = t->shard >= 0 ? (double)t->shards : 1;
-    return fake1_seconds((double)rn_val_i(t, "passports") / shards, eval_images(t, c), rn_val_text(t, "mode"));
+    return fake1_seconds((double)rn_val_i(t, "passports") / shards, eval_images(t, c), t, c);
 }
 
 /* A step, for when a shard checkpoints between groups of passports: one
@@ -35,7 +45,7 @@ static double fake1_cost(const rn_task *t, const rn_ctx *c) {
  * core/passport/forge.h). A merge is one step. */
 /* A step is a GEMM block of passports: the unit fake1 and verify save at (core/tasks/forge.c). */
 static double block_step_cost(double passports, const rn_task *t, const rn_ctx *c) {
-    return fake1_seconds(fmin(passports, IP_FORGE_BLOCK_DEFAULT), eval_images(t, c), rn_val_text(t, "mode"));
+    return fake1_seconds(fmin(passports, IP_FORGE_BLOCK_DEFAULT), eval_images(t, c), t, c);
 }
 
 static double fake1_step_cost(const rn_task *t, const rn_ctx *c) {
@@ -106,7 +116,7 @@ static int fake1_run(const rn_task *t, void *task, ip_metrics *out, ip_err *e) {
 }
 
 static double verify_cost(const rn_task *t, const rn_ctx *c) {
-    return fake1_seconds((double)rn_val_i(t, "passports") + 2, eval_images(t, c), rn_val_text(t, "mode"));
+    return fake1_seconds((double)rn_val_i(t, "passports") + 2, eval_images(t, c), t, c);
 }
 
 const rn_kind rn_kind_fake1 = {&ip_fake1_def, RN_OUT_NONE, fake1_cost, fake1_shards, fake1_run, fake1_step_cost};

@@ -25,6 +25,8 @@ typedef struct rn_ctx {
     double checkpoint_every;      /* seconds between a long task's saves (checkpoint_every) */
     int rank;
     int threads;
+    const struct rn_task *tasks;  /* the spec's tasks so far (a task's dependencies come first): costs follow
+                                   * references to the models' architectures (cost.h); NULL outside a spec */
 } rn_ctx;
 
 typedef struct rn_kind {

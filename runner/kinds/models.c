@@ -5,31 +5,39 @@
 #include "../../core/passport/trigger.h"
 #include "cost.h"
 
-static double train_cost(const rn_task *t, const rn_ctx *c) {
+/* v2 and v3 train two branches (two passes over each minibatch); v3 mixes
+ * IP_TRIGGER_PER_BATCH trigger images into every minibatch. */
+static double train_passes(const rn_task *t) {
     const char *sch = rn_val_text(t, "scheme");
-    double passes = 3.0 * (strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0 ? 2 : 1);
-    double epochs = (double)rn_val_i(t, "epochs"), mflop = rn_arch_mflop(rn_val_text(t, "arch"));
-    return rn_seconds_for(rn_data_images(c, 1) * epochs, mflop, passes) +
-           rn_seconds_for(rn_data_images(c, 0) * (epochs + 1), mflop, 1);
+    double batch = (double)rn_val_i(t, "batch");
+    double passes = strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0 ? 2 : 1;
+    if (strcmp(sch, "v3") == 0 && batch > 0) passes *= 1 + IP_TRIGGER_PER_BATCH / batch;
+    return passes;
+}
+
+/* the epochs' training, a test evaluation before the first and after each */
+static double train_cost(const rn_task *t, const rn_ctx *c) {
+    const char *arch = rn_val_text(t, "arch");
+    double epochs = (double)rn_val_i(t, "epochs");
+    return rn_train_seconds(arch, rn_data_images(c, 1) * epochs, train_passes(t)) +
+           rn_infer_seconds(arch, rn_data_images(c, 0) * (epochs + 1)) + RN_TASK_FIXED_SECONDS;
 }
 
 /* Training saves before each minibatch (core/model/train.c), so its longest
  * stretch is an epoch's last minibatch plus the evaluation on the test split
  * that ends the epoch. */
 static double train_step_cost(const rn_task *t, const rn_ctx *c) {
-    const char *sch = rn_val_text(t, "scheme");
-    int v2v3 = strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0;
-    double batch = (double)rn_val_i(t, "batch") + (strcmp(sch, "v3") == 0 ? IP_TRIGGER_PER_BATCH : 0);
-    double mflop = rn_arch_mflop(rn_val_text(t, "arch"));
-    return rn_seconds_for(batch, mflop, 3.0 * (v2v3 ? 2 : 1)) + rn_seconds_for(rn_data_images(c, 0), mflop, 1);
+    const char *arch = rn_val_text(t, "arch");
+    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), train_passes(t)) +
+           rn_infer_seconds(arch, rn_data_images(c, 0));
 }
 
 static double eval_cost(const rn_task *t, const rn_ctx *c) {
-    (void)t;
-    return rn_seconds_for(rn_data_images(c, 0), 15, 1) + 0.05;
+    return rn_infer_seconds(rn_model_arch(t, c, "model"), rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
 }
 
-static double prune_cost(const rn_task *t, const rn_ctx *c) { return eval_cost(t, c) + 0.05; }
+/* an evaluation and a checkpoint written */
+static double prune_cost(const rn_task *t, const rn_ctx *c) { return eval_cost(t, c) + RN_TASK_FIXED_SECONDS; }
 
 static double noop_cost(const rn_task *t, const rn_ctx *c) {
     (void)t, (void)c;

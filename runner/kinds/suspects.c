@@ -1,15 +1,15 @@
 /* The suspect-producing kinds distill, extract and advtrain as the runner schedules
- * them. Their keys: core/tasks/suspects.c. A referenced model's architecture
- * is unknown here: it is costed as small-p, a student as its `arch` (small-p
- * when it is the teacher's); a training pass costs 3 forwards, a PGD step 3
- * (a forward and a backward to the input). */
+ * them. Their keys: core/tasks/suspects.c. The teacher is costed as the
+ * architecture of the model it names (cost.h), a student as its `arch` (the
+ * teacher's when empty); a PGD step as a training pass (a forward and a
+ * backward, to the input). */
 #include <string.h>
 
 #include "cost.h"
 
-static double student_mflop(const rn_task *t) {
+static const char *student_arch(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_val_text(t, "arch");
-    return arch && arch[0] ? rn_arch_mflop(arch) : RN_SMALL_P_MFLOP;
+    return arch[0] ? arch : rn_model_arch(t, c, "model");
 }
 
 /* per epoch: the attacker's samples through the teacher (1 pass) and the student (3), then the student's
@@ -17,16 +17,18 @@ static double student_mflop(const rn_task *t) {
 static double distill_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction");
     double imgs = rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, test = rn_data_images(c, 0);
-    return rn_seconds_for(imgs, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(imgs, student_mflop(t), 3) +
-           rn_seconds_for(test * (ep + 3), student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + 0.05;
+    const char *teacher = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
+    return rn_infer_seconds(teacher, imgs + test * 2) + rn_train_seconds(student, imgs, 1) +
+           rn_infer_seconds(student, test * (ep + 3)) + RN_TASK_FIXED_SECONDS;
 }
 
 /* It checkpoints before each minibatch: the longest stretch is an epoch's last minibatch plus the
  * student's evaluation (the end's evaluations follow the last point too: counted as well). */
 static double distill_step_cost(const rn_task *t, const rn_ctx *c) {
     double b = (double)rn_val_i(t, "batch"), test = rn_data_images(c, 0);
-    return rn_seconds_for(b, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(b, student_mflop(t), 3) +
-           rn_seconds_for(test * 3, student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1);
+    const char *teacher = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
+    return rn_infer_seconds(teacher, b + test * 2) + rn_train_seconds(student, b, 1) +
+           rn_infer_seconds(student, test * 3);
 }
 
 const rn_kind rn_kind_distill = {&ip_distill_def, RN_OUT_MODEL, distill_cost, NULL, NULL, distill_step_cost};
@@ -42,17 +44,18 @@ static double extract_queries(const rn_task *t, const rn_ctx *c) {
  * evaluation; the owner's evaluation before, the student's and the agreement's two after */
 static double extract_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), n = extract_queries(t, c), test = rn_data_images(c, 0);
-    return rn_seconds_for(n, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(n * ep, student_mflop(t), 3) +
-           rn_seconds_for(test * (ep + 2), student_mflop(t), 1) + rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + 0.05;
+    const char *owner = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
+    return rn_infer_seconds(owner, n + test * 2) + rn_train_seconds(student, n * ep, 1) +
+           rn_infer_seconds(student, test * (ep + 2)) + RN_TASK_FIXED_SECONDS;
 }
 
 /* The longest stretch between two checkpoints: the labelling of every query before the first one, or a
  * minibatch plus the evaluations that may follow it (as distill's, without the teacher's pass). */
 static double extract_step_cost(const rn_task *t, const rn_ctx *c) {
     double b = (double)rn_val_i(t, "batch"), test = rn_data_images(c, 0);
-    double first = rn_seconds_for(extract_queries(t, c) + test, RN_SMALL_P_MFLOP, 1);
-    double step = rn_seconds_for(b, student_mflop(t), 3) + rn_seconds_for(test * 3, student_mflop(t), 1) +
-                  rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1);
+    const char *owner = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
+    double first = rn_infer_seconds(owner, extract_queries(t, c) + test);
+    double step = rn_train_seconds(student, b, 1) + rn_infer_seconds(student, test * 3) + rn_infer_seconds(owner, test * 2);
     return first > step ? first : step;
 }
 
@@ -63,18 +66,20 @@ const rn_kind rn_kind_extract = {&ip_extract_def, RN_OUT_MODEL, extract_cost, NU
 static double advtrain_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction"), steps = (double)rn_val_i(t, "steps");
     double adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    const char *arch = rn_model_arch(t, c, "model");
     if (adv > test) adv = test;
-    return rn_seconds_for(rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, RN_SMALL_P_MFLOP, 3 * steps + 3) +
-           rn_seconds_for(test * (ep + 2), RN_SMALL_P_MFLOP, 1) +
-           rn_seconds_for(2 * adv, RN_SMALL_P_MFLOP, 3 * steps + 1) + 0.05;
+    return rn_train_seconds(arch, rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, steps + 1) +
+           rn_infer_seconds(arch, test * (ep + 2) + 2 * adv) + rn_train_seconds(arch, 2 * adv, steps) +
+           RN_TASK_FIXED_SECONDS;
 }
 
 /* a minibatch with its PGD, then the epoch's evaluation; the end's PGD evaluation follows the last point */
 static double advtrain_step_cost(const rn_task *t, const rn_ctx *c) {
     double steps = (double)rn_val_i(t, "steps"), adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
+    const char *arch = rn_model_arch(t, c, "model");
     if (adv > test) adv = test;
-    return rn_seconds_for((double)rn_val_i(t, "batch"), RN_SMALL_P_MFLOP, 3 * steps + 3) +
-           rn_seconds_for(test * 2, RN_SMALL_P_MFLOP, 1) + rn_seconds_for(adv, RN_SMALL_P_MFLOP, 3 * steps + 1);
+    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), steps + 1) + rn_infer_seconds(arch, test * 2 + adv) +
+           rn_train_seconds(arch, adv, steps);
 }
 
 const rn_kind rn_kind_advtrain = {&ip_advtrain_def, RN_OUT_MODEL, advtrain_cost, NULL, NULL, advtrain_step_cost};

@@ -8,6 +8,9 @@
  *   report_format.c   rp_table -> markdown, LaTeX or CSV text
  *   report_plots*.c   rp_file -> DIR/<plot>.dat + .gp, and .pdf/.svg/.png figures
  *                     through gnuplot (report_plots.h)
+ *   report_html.c     rp_file + tables + plots -> one self-contained HTML page
+ *   report_compare.c  the tables of several files -> one table, rows matched,
+ *                     a column group per run (`report A.h5 B.h5`)
  *   report.c          the command (options, --help, exit codes)
  *
  * Everything printed is a pure function of the file: no paths, times or
@@ -139,9 +142,11 @@ typedef struct rp_column {
     rp_kind kind;
     double scale;     /* shown value = value x scale (100 for percentages) */
     int decimals;
+    char group[48];   /* the column group ("" for none): a run's label in a comparison (report_compare.c) */
 } rp_column;
 
-#define RP_MAX_COLUMNS 24
+/* 48: the identity columns plus fake1's 11 number columns for 3 runs compared */
+#define RP_MAX_COLUMNS 48
 
 typedef struct rp_table {
     char name[32];    /* --table name */
@@ -167,6 +172,14 @@ void rp_table_free(rp_table *t);
 /* Aggregates values (NaN skipped) to mean and sample std. */
 rp_stat rp_stat_of(const double *v, int n);
 
+/* One table of several runs (report_compare.c): runs[i] is table `name` of run
+ * i (labels[i]). Rows are matched by their text columns (the row's identity;
+ * the k-th row of an identity with the k-th), in the order of the first run
+ * that has them; the number columns (every run's union, by CSV name) are
+ * repeated per run, grouped by run (rp_column.group = its label), empty where
+ * a run has no such row or column. Returns 0 or -1 (too many columns). */
+int rp_compare(const rp_table *runs, int nruns, const char *const *labels, rp_table *out, ip_err *e);
+
 /* ------------------------------------------------------------------------- */
 /* output (report_format.c, report_plots.c)                                  */
 
@@ -174,8 +187,15 @@ typedef enum { RP_MD, RP_LATEX, RP_CSV } rp_format;
 
 /* The header (spec name, software, task counts; in-progress notice). CSV prints nothing. */
 void rp_write_header(FILE *out, const rp_file *f, rp_format fmt);
+/* The header of a comparison: each run's label, spec, task counts and provenance. */
+void rp_write_compare_header(FILE *out, const rp_file *const *f, const char *const *labels, int n, rp_format fmt);
 /* One table. `alone`: the only table of the output (CSV then has no "# name" line). */
 void rp_write_table(FILE *out, const rp_table *t, rp_format fmt, int alone);
+
+/* A cell as display text (report_format.c), `pm` the ± text, `none` for no value. */
+void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none);
+/* The note under a table with rows marked "*" (report_format.c). */
+extern const char *const partial_note;
 
 /* Writes DIR/<plot>.dat and .gp for every plot the file has data for and runs
  * gnuplot on each .gp when it is installed, which draws DIR/<plot>.pdf, .svg
@@ -183,5 +203,20 @@ void rp_write_table(FILE *out, const rp_table *t, rp_format fmt, int alone);
  * *have_gnuplot says whether it was; messages about the plots go to `log`).
  * Returns 0 or -1. */
 int rp_plots(const rp_file *f, const char *dir, FILE *log, int *have_gnuplot, ip_err *e);
+
+/* ------------------------------------------------------------------------- */
+/* HTML (report_html.c)                                                      */
+
+/* One self-contained page (docs/report.md "HTML"), written in three steps so
+ * the table loop of report.c serves it as it serves the other formats:
+ * rp_html_begin: head, status and failures; rp_html_table: one table;
+ * rp_html_end: the figures (rp_plots into a private temporary directory,
+ * every *.svg inlined; `log` gets rp_plots' messages when drawing fails),
+ * the provenance with the spec's text, the end of the page. `ntables`: the
+ * tables written (0: the page says there are none yet). rp_html_end always
+ * completes the page; -1 (e filled) when figures are missing from it. */
+void rp_html_begin(FILE *out, const rp_file *f);
+void rp_html_table(FILE *out, const rp_table *t);
+int rp_html_end(FILE *out, const rp_file *f, int ntables, FILE *log, ip_err *e);
 
 #endif

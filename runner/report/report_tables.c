@@ -45,6 +45,28 @@ static void col_add(rp_table *t, const char *name, const char *csv, rp_kind kind
     c->kind = kind, c->scale = scale, c->decimals = decimals;
 }
 
+static rp_cell *cell(rp_table *t, int r, int c) { return &t->cells[(size_t)r * RP_MAX_COLUMNS + c]; }
+
+/* A parameter's column header: the key in words ("key_type" -> "key type");
+ * its CSV name stays the key. */
+static void col_add_param(rp_table *t, const char *key) {
+    char h[sizeof t->cols[0].name];
+    snprintf(h, sizeof h, "%s", key);
+    for (char *p = h; *p; p++)
+        if (*p == '_') *p = ' ';
+    col_add(t, h, key, RP_TEXT, 1, 0);
+}
+
+/* A number column whose values are all whole (a margin k of 1, 5, 20) shows
+ * them as integers: "20", not "20.000". */
+static void whole_as_integers(rp_table *t, int c) {
+    for (int r = 0; r < t->nrows; r++) {
+        rp_stat s = cell(t, r, c)->a;
+        if (s.n && (isnan(s.mean) || s.mean * t->cols[c].scale != floor(s.mean * t->cols[c].scale))) return;
+    }
+    t->cols[c].decimals = 0;
+}
+
 static int rows_alloc(rp_table *t, int nrows, ip_err *e) {
     t->cells = calloc((size_t)(nrows ? nrows : 1) * RP_MAX_COLUMNS, sizeof *t->cells);
     if (!t->cells) return ip_fail(e, "out of memory for table %s", t->name);
@@ -55,8 +77,6 @@ static int rows_alloc(rp_table *t, int nrows, ip_err *e) {
     t->nrows = nrows;
     return 0;
 }
-
-static rp_cell *cell(rp_table *t, int r, int c) { return &t->cells[(size_t)r * RP_MAX_COLUMNS + c]; }
 
 static void cell_text(rp_table *t, int r, int c, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void cell_text(rp_table *t, int r, int c, const char *fmt, ...) {
@@ -250,7 +270,7 @@ static int build_flat(const rp_file *f, const flat_def *d, rp_table *t, ip_err *
         for (int k = 0; k < nshown && !dup; k++) dup = !strcmp(shown[k], pn[i]);
         if (!dup && varies(f, g, ng, pn[i])) shown[nshown++] = pn[i];
     }
-    for (int i = 0; i < nshown; i++) col_add(t, shown[i], shown[i], RP_TEXT, 1, 0);
+    for (int i = 0; i < nshown; i++) col_add_param(t, shown[i]);
     int first_metric = t->ncols + 1;
     col_add(t, "n", "n", RP_COUNT, 1, 0);
     for (int i = 0; i < 10 && d->m[i].metric; i++)
@@ -395,7 +415,7 @@ static int build_passport(const rp_file *f, rp_table *t, ip_err *e) {
         }
         if (vary) {
             shown[nshown++] = i;
-            col_add(t, ident_params[i], ident_params[i], RP_TEXT, 1, 0);
+            col_add_param(t, ident_params[i]);
         }
     }
     col_add(t, "models", "models", RP_TEXT, 1, 0);
@@ -568,6 +588,7 @@ static int build_ipguard(const rp_file *f, int suspects, rp_table *t, ip_err *e)
         }
     }
     free(v);
+    whole_as_integers(t, 1);
     drop_empty_columns(t, 1);
     finish(t);
     rc = 0;
@@ -699,6 +720,7 @@ static int build_ipguard_attacks(const rp_file *f, rp_table *t, ip_err *e) {
         cell(t, i, 6)->a = rp_stat_of(r->aruc, r->n);
         cell(t, i, 7)->a = rp_stat_of(r->roc, r->n);
     }
+    whole_as_integers(t, 1);
     finish(t);
     rc = 0;
     goto done;

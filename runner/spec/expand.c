@@ -268,7 +268,9 @@ int emit_shards(ctx *c, int ei, int id, int S, const rn_ctx *rc) {
             t->deps = deps;
             t->ndeps = whole.ndeps + S;
         }
-        t->cost = k->cost ? k->cost(t, rc) : 0;
+        rn_ctx now = *rc;
+        now.tasks = c->tasks; /* moves as the list grows */
+        t->cost = k->cost ? k->cost(t, &now) : 0;
     }
     if (c->oom) return -1;
     if (bad) {
@@ -519,6 +521,7 @@ void expand_entry(ctx *c, int ei) {
             e->inst[e->ninst++] = merged;
         } else {
             if (k->produces) set_checkpoint(c, t, ei, k->produces == RN_OUT_FINGERPRINT ? "fingerprints" : "ckpt");
+            rc.tasks = c->tasks; /* moves as the list grows */
             t->cost = k->cost ? k->cost(t, &rc) : 0;
             e->inst[e->ninst++] = t->id;
         }
