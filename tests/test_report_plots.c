@@ -92,7 +92,7 @@ static char *slurp_n(const char *path, size_t *len) {
 }
 static char *slurp(const char *path) { return slurp_n(path, NULL); }
 
-static const char *const figures[] = {"prune",      "flip",           "fake1-pv1",     "fake1-pv1-screen",
+static const char *const figures[] = {"prune",      "flip",           "fake1-pv1",     "fake1-screen-pv1",
                                       "ipguard-ru", "ipguard-attacks", "ipguard-rates", "ambiguity"};
 #define NFIGURES ((int)(sizeof figures / sizeof *figures))
 
@@ -123,7 +123,7 @@ Test(report_plots, every_figure_png_pdf_svg_at_print_size) {
 Test(report_plots, fake1_full_and_screened_rows_apart_on_a_log_axis) {
     setenv("PATH", "/nonexistent", 1);
     const char *dir = plots();
-    char *full = slurp(tu_path(dir, "fake1-pv1.dat")), *screen = slurp(tu_path(dir, "fake1-pv1-screen.dat"));
+    char *full = slurp(tu_path(dir, "fake1-pv1.dat")), *screen = slurp(tu_path(dir, "fake1-screen-pv1.dat"));
     /* the full row's 4 fakes: 0.05 twice, 0.1, 0.2 -> bins 5, 10, 20 hold 50%, 25%, 25% */
     cr_assert(strstr(full, "# fake1:f1<train:pv1>\n"), "%s", full);
     cr_assert_null(strstr(full, "f1s"), "a screened row among the full ones:\n%.400s", full);
@@ -132,7 +132,7 @@ Test(report_plots, fake1_full_and_screened_rows_apart_on_a_log_axis) {
     cr_assert(strstr(screen, "# fake1:f1s<train:pv1>\n"), "%.400s", screen);
     cr_assert_null(strstr(screen, "# fake1:f1<"), "%.400s", screen);
     cr_assert(strstr(screen, "\n3.5 50\n") && strstr(screen, "\n6.5 50\n"), "%s", screen);
-    char *gp = slurp(tu_path(dir, "fake1-pv1.gp")), *gs = slurp(tu_path(dir, "fake1-pv1-screen.gp"));
+    char *gp = slurp(tu_path(dir, "fake1-pv1.gp")), *gs = slurp(tu_path(dir, "fake1-screen-pv1.gp"));
     /* the tail on a log axis starting half a fake below one fake (25% of 4), the real passport, the
      * threshold and the best fake named */
     cr_assert(strstr(gp, "set logscale y\nset yrange [12.5:150]"), "%s", gp);

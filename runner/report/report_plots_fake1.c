@@ -4,7 +4,7 @@
  *                           attacking the model: log-y histogram, so the few best
  *                           fakes (the tail) show beside the real passport and the
  *                           acceptance threshold
- *   fake1-<model>-screen.*  the same for the screened rows, apart: a screened row's
+ *   fake1-screen-<model>.*  the same for the screened rows, apart: a screened row's
  *                           rejected fake is measured on its first images only
  *                           (docs/passports.md), so its accuracies sit on multiples
  *                           of 1/images and do not compare with a full row's
@@ -182,8 +182,10 @@ int plot_fake1(plotctx *p) {
         }
         if (!nrows) continue;
         char name[200];
-        snprintf(name, sizeof name, "fake1-%s%s", model, screen ? "-screen" : "");
-        plot_file_safe(name + 6);
+        /* fake1-screen-<model> sorts after fake1-<model> (the HTML report shows figures in name order) */
+        int at = snprintf(name, sizeof name, "fake1-%s", screen ? "screen-" : "");
+        snprintf(name + at, sizeof name - (size_t)at, "%s", model);
+        plot_file_safe(name + at);
         if (hist_figure(p, g, name, model, screen, rows, nrows, hist, real_n ? real_sum / real_n : NAN) != 0)
             goto done;
     }
