@@ -45,8 +45,8 @@ int plot_ambiguity(plotctx *p) {
     if (rcd) goto done;
     if (!(gp = plot_open(p, name, "gp"))) goto done;
     /* the labels take the left margin (about 0.062 in a character at FIG_FONT_PT); each row 0.16 in; each
-     * panel's legend above it */
-    double w = FIG_DOUBLE, left = 0.2 + 0.062 * (double)longest, right = 0.1, gap = 0.2, legend = 0.36, bottom = 0.42;
+     * panel's legend above it (up to three lines) */
+    double w = FIG_DOUBLE, left = 0.2 + 0.062 * (double)longest, right = 0.1, gap = 0.2, legend = 0.53, bottom = 0.42;
     if (left > 3.2) left = 3.2;
     double ph = 0.16 * t.nrows + 0.1, h = legend + ph + bottom, pw = (w - left - right - gap) / 2;
     plot_begin(gp, name, w, h, NULL, NULL);

@@ -59,7 +59,8 @@ int plot_ipguard_ru(plotctx *p) {
     if (!(gp = plot_open(p, name, "gp"))) goto done;
     /* one panel: a column wide; more: rows of RU_COLS panels across the page */
     int cols = ng < RU_COLS ? ng : RU_COLS, rows = (ng + cols - 1) / cols;
-    double w = ng == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.5, right = 0.1, gap = 0.18, legend = 0.22;
+    /* the legend strip: one line across the page; a column wide, one entry a line */
+    double w = ng == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.5, right = 0.1, gap = 0.18, legend = ng == 1 ? 0.5 : 0.22;
     double top = 0.4, plot_h = 1.35, bottom = 0.5, row_h = top + plot_h + bottom, h = legend + rows * row_h;
     double pw = (w - left - right - (cols - 1) * gap) / cols;
     plot_begin(gp, name, w, h, "matching-rate threshold", NULL);
@@ -100,10 +101,11 @@ int plot_ipguard_ru(plotctx *p) {
     /* the legend strip: an empty plot whose key is the figure's top line */
     plot_panel(gp, w, h, left, w - right, h - legend + 0.01, h - 0.01);
     fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\n"
-                "set key at screen 0.5, screen 1 center top horizontal maxrows 1\n"
+                "set key at screen 0.5, screen 1 center top %s\n"
                 "plot NaN with lines lt 1 title \"robustness\", NaN with lines lt 2 dt 2 title \"uniqueness\", "
                 "NaN with boxes fs transparent solid 0.3 noborder lc rgb \"#0072B2\" "
-                "title \"ARUC: area under both\"\n");
+                "title \"ARUC: area under both\"\n",
+            ng == 1 ? "vertical maxcols 1" : "horizontal maxrows 1");
     fprintf(gp, "unset multiplot\n");
     rc = plot_finish(p, gp, name);
     gp = NULL;
@@ -297,7 +299,8 @@ int plot_ipguard_rates(plotctx *p) {
     if (!(gp = plot_open(p, name, "gp"))) goto done;
     for (int c = 0; c < ncat; c++) plot_safe(cats[c]); /* gnuplot strings from here on */
     int cols = nfp < RU_COLS ? nfp : RU_COLS, rows = (nfp + cols - 1) / cols;
-    double w = nfp == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.85, right = 0.1, gap = 0.15, legend = 0.22;
+    double w = nfp == 1 ? FIG_SINGLE : FIG_DOUBLE, left = 0.85, right = 0.1, gap = 0.15;
+    double legend = nfp == 1 ? 0.5 : 0.22; /* as in ipguard-ru */
     double top = 0.25, plot_h = 0.22 * ncat + 0.2, bottom = 0.45, row_h = top + plot_h + bottom;
     double h = legend + rows * row_h, pw = (w - left - right - (cols - 1) * gap) / cols;
     plot_begin(gp, name, w, h, "matching rate (%)", NULL);
@@ -333,11 +336,12 @@ int plot_ipguard_rates(plotctx *p) {
     /* the legend strip, as in ipguard-ru */
     plot_panel(gp, w, h, left, w - right, h - legend + 0.01, h - 0.01);
     fprintf(gp, "unset title\nunset xlabel\nunset ylabel\nunset tics\nunset border\nunset grid\nunset arrow\n"
-                "set key at screen 0.5, screen 1 center top horizontal maxrows 1\n"
+                "set key at screen 0.5, screen 1 center top %s\n"
                 "plot NaN with points lt 2 pt 7 ps 0.7 title \"pirated copy\", "
                 "NaN with points pt 6 ps 0.7 lc rgb \"#999999\" title \"independent model\", "
                 "NaN with lines dt 2 lw 1 lc rgb \"black\" title \"chosen threshold\"\n"
-                "unset multiplot\n");
+                "unset multiplot\n",
+            nfp == 1 ? "vertical maxcols 1" : "horizontal maxrows 1");
     rc = plot_finish(p, gp, name);
     gp = NULL;
 done:
