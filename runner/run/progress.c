@@ -188,7 +188,11 @@ void rn_progress_note(rn_progress *p, const rn_task_progress *n) {
 void rn_progress_interrupted(rn_progress *p, const rn_task *t, const rn_result *r) {
     if (p->running > 0) p->running--;
     rn_progress_run run;
-    take_running(p, t->id, &run);
+    if (take_running(p, t->id, &run) && run.noted && run.fraction > run.fraction0 && run.seconds > run.seconds0) {
+        /* its state is saved, not its result: its work counts for the speed only */
+        p->measured += run.seconds - run.seconds0;
+        p->estimated += p->est[t->id] * (run.fraction - run.fraction0);
+    }
     clear_line(p);
     fprintf(p->f, "interrupted %s (rank %d): %s\n", t->key, r->rank, r->error);
 }
