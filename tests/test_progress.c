@@ -20,6 +20,11 @@ Test(progress, eta_from_the_cost_model_shared_by_the_workers) {
     /* never less than the longest running task's rest: it runs on one rank */
     in = (rn_eta_in){.left = 100, .longest = 40, .workers = 4, .tasks_left = 2, .measured = 20, .estimated = 10};
     cr_assert_float_eq(rn_eta_seconds(&in), 80, 1e-9);
+    /* never less than the tasks left at the best rate tasks ever finished (tiny tasks) */
+    in = (rn_eta_in){.left = 1, .workers = 2, .tasks_left = 1000, .peak_rate = 50};
+    cr_assert_float_eq(rn_eta_seconds(&in), 20, 1e-9);
+    in.left = 100;
+    cr_assert_float_eq(rn_eta_seconds(&in), 50, 1e-9);
     /* no worker count: one */
     in = (rn_eta_in){.left = 100, .workers = 0, .tasks_left = 1};
     cr_assert_float_eq(rn_eta_seconds(&in), 100, 1e-9);

@@ -14,7 +14,9 @@ double rn_eta_seconds(const rn_eta_in *in) {
     double speed = in->estimated > 0 && in->measured >= 0 ? in->measured / in->estimated : 1;
     if (in->left > 0) {
         double share = in->left / (in->workers > 0 ? in->workers : 1);
-        return speed * (share > in->longest ? share : in->longest);
+        double eta = speed * (share > in->longest ? share : in->longest);
+        double floor = in->peak_rate > 0 ? in->tasks_left / in->peak_rate : 0;
+        return eta > floor ? eta : floor;
     }
     /* tasks left that the cost model gives no time: the rate so far */
     if (in->tasks_done > 0 && in->elapsed > 0) return in->tasks_left * in->elapsed / in->tasks_done;
@@ -91,7 +93,7 @@ int rn_progress_init(rn_progress *p, FILE *f, const rn_spec *s, const rn_status 
         p->est_finished += p->est[i];
     }
     p->resumed = p->done + p->failed + p->skipped;
-    p->t0 = p->last_status = ip_now_s();
+    p->t0 = p->last_status = p->win_t0 = ip_now_s();
     if (p->total > RN_PROGRESS_TASK_LINES) {
         p->quiet_tasks = 1;
         fprintf(f, "progress: %d tasks: one line per failed task and a status line at most every %.0f s\n", p->total,
@@ -148,6 +150,15 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
         int from_note = was && run.noted && run.seconds0 <= r->wall_seconds;
         p->measured += r->wall_seconds - (from_note ? run.seconds0 : 0);
         p->estimated += est * (1 - (from_note ? run.fraction0 : 0));
+    }
+    if (r->status != RN_SKIPPED) { /* skipped tasks cost nothing: not part of a rate */
+        double now = ip_now_s();
+        p->win_n++;
+        if (now - p->win_t0 >= RN_RATE_WINDOW) {
+            double rate = p->win_n / (now - p->win_t0);
+            if (rate > p->peak_rate) p->peak_rate = rate;
+            p->win_t0 = now, p->win_n = 0;
+        }
     }
     p->changed = 1;
     if (!p->quiet_tasks || r->status != RN_DONE) {
@@ -211,7 +222,7 @@ static double eta_now(const rn_progress *p, double now, int *measured) {
     int finished = p->done + p->failed + p->skipped;
     rn_eta_in in = {.left = p->est_all - p->est_finished, .measured = p->measured, .estimated = p->estimated,
                     .workers = p->workers, .tasks_left = p->total - finished,
-                    .tasks_done = finished - p->resumed, .elapsed = now - p->t0};
+                    .tasks_done = finished - p->resumed, .elapsed = now - p->t0, .peak_rate = p->peak_rate};
     for (int k = 0; k < p->nrun; k++) {
         const rn_progress_run *r = &p->run[k];
         double est = p->est[r->task], rest = est * (1 - r->fraction);

@@ -32,8 +32,10 @@
  * speed = measured / estimated (1 when nothing was measured yet: the cost
  * model as it is); ETA = speed * max(left / workers, longest): the work left
  * shared by the workers, but never less than the longest running task's rest
- * (a task runs on one rank). When the cost model says nothing (every estimate
- * 0, e.g. noop tasks) the tasks' rate so far gives it. */
+ * (a task runs on one rank), nor less than the tasks left at the best rate
+ * tasks ever finished (tiny tasks cost their hand-out and journal more than
+ * their estimate). When the cost model says nothing (every estimate 0) the
+ * tasks' rate so far gives it. */
 typedef struct rn_eta_in {
     double left;           /* estimated seconds of the tasks not finished, less the done part of running ones */
     double longest;        /* estimated seconds left of the running task with the most left */
@@ -43,7 +45,10 @@ typedef struct rn_eta_in {
     int tasks_left;        /* tasks not finished */
     int tasks_done;        /* tasks finished in this run */
     double elapsed;        /* seconds since this run started */
+    double peak_rate;      /* the most tasks finished per second over RN_RATE_WINDOW (0: none yet) */
 } rn_eta_in;
+
+#define RN_RATE_WINDOW 1.0
 
 /* Seconds, or -1 when unknown (tasks left but neither estimates nor a rate). */
 double rn_eta_seconds(const rn_eta_in *in);
@@ -80,6 +85,8 @@ typedef struct rn_progress {
     int nrun, caprun;
     double est_all, est_finished; /* the cost model's seconds: of every task, of the finished ones */
     double measured, estimated;   /* work done in this run: seconds it took, seconds the cost model gave it */
+    double win_t0, peak_rate;     /* the current rate window's start, the best rate of a whole window */
+    int win_n;                    /* tasks finished in the current window */
 } rn_progress;
 
 /* status: what is finished already (resumed), NULL: nothing; z: the run's
