@@ -362,7 +362,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     outbox *out = calloc((size_t)nranks, sizeof *out);
     for (int i = 0; out && i < nranks; i++) out[i].req = MPI_REQUEST_NULL;
     long backoff = 20;
-    double last_tick = ip_now_s();
+    double last_tick = ip_now_s(), last_notes = last_tick;
     /* busy[w]: w has a batch; stop_sent[w]: it was asked to interrupt it */
     unsigned char *busy = calloc((size_t)nranks, 1), *stop_sent = calloc((size_t)nranks, 1);
     MPI_Request *stop_req = malloc((size_t)nranks * sizeof *stop_req);
@@ -409,7 +409,10 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
         MPI_Status st;
         MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
         if (!flag) {
-            take_notes(&c);
+            if (ip_now_s() - last_notes >= RN_NOTE_TAKE) { /* notes are rare: no probe on every pass */
+                last_notes = ip_now_s();
+                take_notes(&c);
+            }
             if (h->tick && ip_now_s() - last_tick > 0.5) {
                 last_tick = ip_now_s();
                 if ((rc = h->tick(h->user, e)) != 0) break;

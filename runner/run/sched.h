@@ -24,7 +24,8 @@
  * RN_NOTE_LOCAL seconds); a worker sends it to the coordinator (TAG_PROGRESS,
  * at most every RN_NOTE_SEND seconds, MPI_Isend from its own buffer, skipped
  * while the last one is still on its way: a worker never waits for it), and
- * the coordinator passes it on while it waits for requests. */
+ * the coordinator passes it on while it waits for requests (looking at most
+ * every RN_NOTE_TAKE seconds). */
 #ifndef RN_SCHED_H
 #define RN_SCHED_H
 
@@ -52,6 +53,7 @@ typedef struct rn_task_progress {
 
 #define RN_NOTE_LOCAL 0.2
 #define RN_NOTE_SEND 1.0
+#define RN_NOTE_TAKE 0.1   /* the coordinator looks for notes at most this often (a probe costs the hand-out) */
 
 typedef struct rn_sched_hooks {
     void *user;
