@@ -156,7 +156,7 @@ void rn_progress_finished(rn_progress *p, const rn_task *t, const rn_result *r) 
         p->win_n++;
         if (now - p->win_t0 >= RN_RATE_WINDOW) {
             double rate = p->win_n / (now - p->win_t0);
-            if (rate > p->peak_rate) p->peak_rate = rate;
+            if (p->win_n >= RN_RATE_MIN_TASKS && rate > p->peak_rate) p->peak_rate = rate;
             p->win_t0 = now, p->win_n = 0;
         }
     }

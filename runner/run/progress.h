@@ -48,7 +48,10 @@ typedef struct rn_eta_in {
     double peak_rate;      /* the most tasks finished per second over RN_RATE_WINDOW (0: none yet) */
 } rn_eta_in;
 
+/* A window's rate counts when it holds RN_RATE_MIN_TASKS tasks at least: one
+ * long task in a window says nothing of what the hand-out can do. */
 #define RN_RATE_WINDOW 1.0
+#define RN_RATE_MIN_TASKS 50
 
 /* Seconds, or -1 when unknown (tasks left but neither estimates nor a rate). */
 double rn_eta_seconds(const rn_eta_in *in);
