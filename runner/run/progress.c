@@ -266,7 +266,10 @@ void rn_progress_status(rn_progress *p, int force) {
     double t = ip_now_s(), since = t - p->last_status;
     if (!force) {
         if (p->tty && since < RN_STATUS_REDRAW) return;
-        if (!p->tty && !(p->changed && since >= RN_STATUS_EVERY) && since < RN_STATUS_QUIET) return;
+        /* a long run's log gets fewer lines: every 5 s at first, every minute after 100 minutes */
+        double every = (t - p->t0) / 100;
+        every = every < RN_STATUS_EVERY ? RN_STATUS_EVERY : every > RN_STATUS_QUIET ? RN_STATUS_QUIET : every;
+        if (!p->tty && !(p->changed && since >= every) && since < RN_STATUS_QUIET) return;
     }
     p->last_status = t;
     p->changed = 0;

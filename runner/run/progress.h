@@ -7,7 +7,9 @@
  * loops send (core/util/progress.h, through the scheduler: sched.h). In a log
  * (no terminal: mpirun, a batch job) it is a line of its own, printed when a
  * task finished or a running task moved, at most every RN_STATUS_EVERY
- * seconds, and every RN_STATUS_QUIET seconds when nothing moved. A run of
+ * seconds (or a hundredth of the time the run has taken, up to
+ * RN_STATUS_QUIET: a day's log holds ~1,500 of them), and every
+ * RN_STATUS_QUIET seconds when nothing moved. A run of
  * more than RN_PROGRESS_TASK_LINES tasks prints task lines for failures only
  * (a million lines help nobody; the results file has every task).
  *
