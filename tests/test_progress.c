@@ -69,7 +69,7 @@ Test(progress, resume_command_repeats_the_run_arguments) {
 typedef struct fixture {
     rn_spec spec;
     rn_task tasks[4];
-    char keys[4][16];
+    char keys[4][24];
     rn_progress p;
     FILE *f;
 } fixture;
