@@ -19,6 +19,7 @@
 #include "../io/resume.h"
 #include "../model/train.h"
 #include "../util/proc.h"
+#include "../util/progress.h"
 #include "../util/rng.h"
 
 void fp_clip_point(float *x, const ip_model *m, const float *lo, const float *hi) {
@@ -247,6 +248,7 @@ static int save_fill(void *user, ip_state_part *parts, int *n, ip_err *e) {
 static int gen_point(void *ctx, const fp_batch *b, ip_err *e) {
     fp_gen *g = ctx;
     g->pos.na = b->na, g->pos.it = b->it;
+    ip_progress_note(g->pos.first + (double)b->count * b->it / (g->max_iter > 0 ? g->max_iter : 1), (double)g->pos.K);
     g->pos.seconds = g->before + (ip_now_s() - g->t0);
     fp_save s = {g, b};
     char where[96];

@@ -11,6 +11,7 @@
 #include "../nn/layers.h"
 #include "../passport/trigger.h"
 #include "../util/proc.h"
+#include "../util/progress.h"
 #include "../util/rng.h"
 
 void ip_train_defaults(ip_train_cfg *c) {
@@ -163,6 +164,7 @@ int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *t
                     goto done;
                 }
             }
+            ip_progress_note((double)epoch * train->n + (double)pos.start, (double)c->epochs * train->n);
             size_t start = (size_t)pos.start;
             int n = (int)((train->n - start) < (size_t)c->batch ? train->n - start : (size_t)c->batch);
             ip_data_gather(train, order + start, (size_t)n, xb, yb, c->augment, &pos.aug);

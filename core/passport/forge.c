@@ -16,6 +16,7 @@
 #include "../util/rng.h"
 #include "../model/train.h"
 #include "../util/proc.h"
+#include "../util/progress.h"
 
 #define FG_INF 0x3fffffff
 
@@ -899,6 +900,7 @@ int ip_forge_run_from(ip_forge *f, ip_forge_keys_fn keys_fn, void *ctx, uint64_t
             r->seconds = ip_now_s() - t0, r->key_seconds = tkeys; /* so far: a checkpoint adds them up */
             if (point(point_ctx, s0, r, e) != 0) return -1;
         }
+        ip_progress_note((double)(s0 - first), (double)count);
         /* blocks are aligned to global indices: passport i is column i mod B of its block's GEMM
          * (N = 2B always), so its gamma/beta do not depend on the range either */
         uint64_t base = total > 0 ? s0 / B * B : s0, s1 = base + B < end ? base + B : end;

@@ -13,6 +13,7 @@
 #include "../passport/signature.h"
 #include "../passport/trigger.h"
 #include "../util/rng.h"
+#include "../util/progress.h"
 #include "param.h"
 #include "tasks.h"
 #include "att_loop.h"
@@ -344,6 +345,7 @@ int ip_att_run_loop(att_loop *l, ip_err *e) {
                     goto done;
                 }
             }
+            ip_progress_note((double)epoch * d->n + (double)pos.start, (double)l->epochs * d->n);
             size_t start = (size_t)pos.start, step = (size_t)pos.step;
             int n = (int)((d->n - start) < (size_t)l->batch ? d->n - start : (size_t)l->batch);
             ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &pos.aug);

@@ -15,6 +15,7 @@
 #include "../nn/layers.h"
 #include "../passport/attacks.h"
 #include "../util/rng.h"
+#include "../util/progress.h"
 #include "param.h"
 #include "tasks.h"
 
@@ -280,6 +281,7 @@ static int sus_run(sus_loop *l, ip_err *e) {
                     goto done;
                 }
             }
+            ip_progress_note((double)epoch * d->n + (double)pos.start, (double)l->epochs * d->n);
             size_t start = (size_t)pos.start;
             int n = (int)((d->n - start) < (size_t)l->batch ? d->n - start : (size_t)l->batch);
             ip_data_gather(d, order + start, (size_t)n, xb, yb, 0, &pos.rng);

@@ -123,7 +123,7 @@ typedef struct run_state {
 static int hook_started(void *user, const rn_task *t, int rank, int alone, ip_err *e) {
     run_state *s = user;
     s->running[t->id] = 1;
-    rn_progress_started(&s->progress);
+    rn_progress_started(&s->progress, t);
     return s->have_journal ? rn_journal_start_shared(&s->journal, t->key, rank, alone, e) : 0;
 }
 
@@ -183,6 +183,11 @@ static int hook_interrupted(void *user, const rn_result *r, ip_err *e) {
     return s->have_journal ? rn_journal_interrupted(&s->journal, t->key, r->rank, e) : 0;
 }
 
+static void hook_progress(void *user, const rn_task_progress *p) {
+    run_state *s = user;
+    rn_progress_note(&s->progress, p);
+}
+
 /* Rewrites the results file (atomically: readers never see half a file). */
 static int flush_results(run_state *s, int in_progress, ip_err *e) {
     double t0 = ip_now_s();
@@ -213,6 +218,7 @@ static void run_state_free(run_state *s) {
     free(s->by_task);
     free(s->running);
     free(s->suspect);
+    rn_progress_free(&s->progress);
     rn_journal_close(&s->journal);
 }
 
@@ -369,7 +375,8 @@ int cmd_validate(int argc, char **argv) {
     return 0;
 }
 
-int cmd_run(int argc, char **argv) {
+/* args: what followed `run`, untouched (the resume command repeats them) */
+static int run_spec(int argc, char **argv, int nargs, char **args) {
     rn_override ov[MAX_SETS];
     int nov = 0;
     if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
@@ -505,17 +512,17 @@ int cmd_run(int argc, char **argv) {
         if (rn_journal_explain_change(spec.output, &spec, why, sizeof why))
             ip_fail(&e, "resume: %s (%.200s): refusing to resume; rerun with --force to start over", why, jpath);
     }
+    rn_sizing z;
+    rn_sizing_init(&z, &spec, ctx.threads, nranks > 1 ? nranks - 1 : 1, limit);
+    if (!fatal && rn_progress_init(&s.progress, stderr, &spec, status, &z, &e) != 0) fatal = 1;
     if (!fatal) {
-        rn_progress_init(&s.progress, stderr, spec.ntasks, ndone);
         fprintf(stderr, "run %s: %d tasks (%d already done), %d rank%s, %d BLAS thread%s per rank -> %s\n", spec.name,
                 spec.ntasks, ndone, nranks, nranks > 1 ? "s" : "", ctx.threads, ctx.threads > 1 ? "s" : "",
                 spec.output);
-        rn_sizing z;
-        rn_sizing_init(&z, &spec, ctx.threads, nranks > 1 ? nranks - 1 : 1, limit);
         rn_sizing_report(&spec, &z, status, stderr);
         if (flush_results(&s, 1, &e) != 0) fatal = 1;
     }
-    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone, hook_interrupted};
+    rn_sched_hooks hooks = {&s, hook_started, hook_finished, hook_tick, hook_alone, hook_interrupted, hook_progress};
     /* workers wait for the coordinator: even when it cannot run, it must run
      * the scheduler with nothing to do, so they are told to stop */
     if (fatal)
@@ -538,12 +545,13 @@ int cmd_run(int argc, char **argv) {
     } else if (stopped) {
         int ndone_all = 0;
         for (int i = 0; i < spec.ntasks; i++) ndone_all += s.by_task[i] && s.by_task[i]->status == RN_DONE;
+        char again[2048];
         fprintf(stderr,
                 "run %s: stopped by %s: %d of %d tasks done, %d interrupted with their state saved; results so far in "
                 "%s\n"
-                "to continue: ipsweep run %s --resume (with the same options and --set overrides)\n",
+                "resume with: %s (under the same mpirun/srun)\n",
                 spec.name, rn_signal_name(ip_stop_signal()), ndone_all, spec.ntasks, s.ninterrupted, spec.output,
-                c.positional[0]);
+                rn_resume_command(again, sizeof again, nargs, args));
         exit_code = IP_EXIT_INTERRUPTED;
     } else {
         /* the whole run, resumed records included (a task failed by the crash-twice rule at resume) */
@@ -572,4 +580,16 @@ int cmd_run(int argc, char **argv) {
     rn_spec_free(&spec);
     rn_mpi_end();
     return exit_code;
+}
+
+int cmd_run(int argc, char **argv) {
+    char **args = malloc(((size_t)argc + 1) * sizeof *args);
+    if (!args) {
+        fprintf(stderr, "ipsweep run: out of memory\n");
+        return 1;
+    }
+    memcpy(args, argv, (size_t)argc * sizeof *args); /* take_sets reorders argv */
+    int rc = run_spec(argc, argv, argc, args);
+    free(args);
+    return rc;
 }

@@ -6,7 +6,9 @@
  * with a batch of task ids when it has ready tasks (the request stays pending
  * meanwhile), or with a batch of length STOP_DONE when everything is
  * finished, STOP_INTERRUPTED when the run stopped on request. TAG_STOP (an
- * int, no reply) asks a busy worker to interrupt its running task. */
+ * int, no reply) asks a busy worker to interrupt its running task.
+ * TAG_PROGRESS (rn_pack_progress, no reply) is a worker's note on its
+ * running task. */
 #include "sched.h"
 
 #include <math.h>
@@ -18,9 +20,10 @@
 
 #include "wire.h"
 #include "../../core/util/proc.h"
+#include "../../core/util/progress.h"
 #include "../../core/util/stop.h"
 
-enum { TAG_REQ = 11, TAG_WORK = 12, TAG_STOP = 13 };
+enum { TAG_REQ = 11, TAG_WORK = 12, TAG_STOP = 13, TAG_PROGRESS = 14 };
 enum { STOP_DONE = -1, STOP_INTERRUPTED = -2 };
 
 static void sleep_us(long us) {
@@ -29,6 +32,18 @@ static void sleep_us(long us) {
 }
 
 /* ---------------- running one task ---------------- */
+
+/* The task this process runs now (-1: none) and when it began: what its progress notes are about. */
+static struct {
+    int task;
+    double t0;
+} now_running = {-1, 0};
+
+static int note_of(double fraction, rn_task_progress *p) {
+    if (now_running.task < 0) return 0;
+    *p = (rn_task_progress){now_running.task, fraction, ip_now_s() - now_running.t0};
+    return 1;
+}
 
 void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
     memset(r, 0, sizeof *r);
@@ -42,7 +57,10 @@ void rn_run_task(const rn_task *t, const rn_ctx *ctx, rn_result *r) {
         return;
     }
     double t0 = ip_now_s();
+    now_running.task = t->id, now_running.t0 = t0;
+    ip_progress_reset();
     int rc = rn_task_run(t, ctx, &r->metrics, &e);
+    now_running.task = -1;
     r->wall_seconds = ip_now_s() - t0;
     if (rc == 0) {
         for (int i = 0; i < r->metrics.nscalars && rc == 0; i++)
@@ -241,12 +259,20 @@ static int coord_init(coord *c, const rn_spec *spec, rn_status *status, const rn
 
 /* ---------------- serial ---------------- */
 
+/* Alone, a task's note goes straight to the progress hook. */
+static void serial_note(void *user, double fraction) {
+    const rn_sched_hooks *h = user;
+    rn_task_progress p;
+    if (note_of(fraction, &p)) h->progress(h->user, &p);
+}
+
 static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *h,
                       ip_err *e) {
     coord c;
     if (coord_init(&c, spec, status, h, e) != 0) return -1;
     int rc = 0;
     double last_tick = 0;
+    if (h->progress) ip_progress_set_hook(serial_note, (void *)h, RN_NOTE_LOCAL);
     while (c.g.nheap > 0 && !c.stopping) {
         if (ip_stop_requested()) {
             c.stopping = 1;
@@ -266,6 +292,7 @@ static int run_serial(const rn_spec *spec, const rn_ctx *ctx, rn_status *status,
             if ((rc = h->tick(h->user, e)) != 0) break;
         }
     }
+    ip_progress_set_hook(NULL, NULL, 0);
     graph_free(&c.g);
     return rc != 0 ? rc : c.stopping;
 }
@@ -297,6 +324,31 @@ static int send_batch(const rn_spec *spec, outbox *o, int worker, const int *ids
     return 0;
 }
 
+/* Receives every worker's progress note that arrived, passing on those of
+ * tasks still running (a note may arrive after its task's result: ignored). */
+static void take_notes(coord *c) {
+    unsigned char m[RN_PROGRESS_MSG_BYTES];
+    for (;;) {
+        int flag = 0, count = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_PROGRESS, MPI_COMM_WORLD, &flag, &st);
+        if (!flag) return;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        if (count != (int)sizeof m) { /* not ours: receive it whole, use nothing */
+            unsigned char *tmp = malloc(count > 0 ? (size_t)count : 1);
+            if (!tmp) return;
+            MPI_Recv(tmp, count, MPI_BYTE, st.MPI_SOURCE, TAG_PROGRESS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            free(tmp);
+            continue;
+        }
+        MPI_Recv(m, count, MPI_BYTE, st.MPI_SOURCE, TAG_PROGRESS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        rn_task_progress p;
+        if (c->h->progress && rn_unpack_progress(m, sizeof m, &p) == 0 && p.task < c->spec->ntasks &&
+            c->status[p.task] == RN_RUNNING)
+            c->h->progress(c->h->user, &p);
+    }
+}
+
 static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sched_hooks *h,
                            const rn_sched_opts *o, int nranks, ip_err *e) {
     coord c;
@@ -310,7 +362,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
     outbox *out = calloc((size_t)nranks, sizeof *out);
     for (int i = 0; out && i < nranks; i++) out[i].req = MPI_REQUEST_NULL;
     long backoff = 20;
-    double last_tick = ip_now_s();
+    double last_tick = ip_now_s(), last_notes = last_tick;
     /* busy[w]: w has a batch; stop_sent[w]: it was asked to interrupt it */
     unsigned char *busy = calloc((size_t)nranks, 1), *stop_sent = calloc((size_t)nranks, 1);
     MPI_Request *stop_req = malloc((size_t)nranks * sizeof *stop_req);
@@ -357,6 +409,10 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
         MPI_Status st;
         MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, MPI_COMM_WORLD, &flag, &st);
         if (!flag) {
+            if (ip_now_s() - last_notes >= RN_NOTE_TAKE) { /* notes are rare: no probe on every pass */
+                last_notes = ip_now_s();
+                take_notes(&c);
+            }
             if (h->tick && ip_now_s() - last_tick > 0.5) {
                 last_tick = ip_now_s();
                 if ((rc = h->tick(h->user, e)) != 0) break;
@@ -426,6 +482,7 @@ static int run_coordinator(const rn_spec *spec, rn_status *status, const rn_sche
             idle[nidle++] = st.MPI_SOURCE;
         }
     }
+    take_notes(&c); /* the last ones, sent before each worker's last request: none is left unreceived */
     int stop_code = c.stopping ? STOP_INTERRUPTED : STOP_DONE;
     for (int i = 0; i < nidle && out; i++) send_batch(spec, &out[idle[i]], idle[i], NULL, stop_code, NULL);
     for (int i = 0; out && i < nranks; i++) {
@@ -455,15 +512,39 @@ static int stop_message(void *user) {
     return 1;
 }
 
+/* A worker's note goes to the coordinator from this buffer; never waiting:
+ * while the last one is on its way, a new one is dropped. */
+typedef struct note_out {
+    unsigned char buf[RN_PROGRESS_MSG_BYTES];
+    MPI_Request req;
+} note_out;
+
+static void worker_note(void *user, double fraction) {
+    note_out *o = user;
+    rn_task_progress p;
+    if (!note_of(fraction, &p)) return;
+    if (o->req != MPI_REQUEST_NULL) {
+        int sent = 0;
+        MPI_Test(&o->req, &sent, MPI_STATUS_IGNORE);
+        if (!sent) return;
+    }
+    rn_pack_progress(o->buf, &p);
+    if (MPI_Isend(o->buf, (int)sizeof o->buf, MPI_BYTE, 0, TAG_PROGRESS, MPI_COMM_WORLD, &o->req) != MPI_SUCCESS)
+        o->req = MPI_REQUEST_NULL; /* a lost note only delays the bar */
+}
+
 static int run_worker(const rn_ctx *ctx, ip_err *e) {
     rn_buf out = {0}, in = {0};
     int32_t zero = 0;
     if (rn_buf_put(&out, &zero, sizeof zero) != 0) return ip_fail(e, "out of memory");
     int rc = 0, stopped = 0;
     ip_stop_set_poll(stop_message, NULL, 0.05);
+    note_out notes = {.req = MPI_REQUEST_NULL};
+    ip_progress_set_hook(worker_note, &notes, RN_NOTE_SEND);
     for (;;) {
         if (MPI_Send(out.p, (int)out.len, MPI_BYTE, 0, TAG_REQ, MPI_COMM_WORLD) != MPI_SUCCESS) {
             rn_buf_free(&out);
+            ip_progress_set_hook(NULL, NULL, 0);
             return ip_fail(e, "rank %d: MPI_Send to the coordinator failed", ctx->rank);
         }
         /* wait for work without spinning */
@@ -517,6 +598,8 @@ static int run_worker(const rn_ctx *ctx, ip_err *e) {
         if (rc != 0) break;
     }
     ip_stop_set_poll(NULL, NULL, 0);
+    ip_progress_set_hook(NULL, NULL, 0);
+    if (notes.req != MPI_REQUEST_NULL) MPI_Wait(&notes.req, MPI_STATUS_IGNORE); /* 20 bytes: sent eagerly */
     while (stop_message(NULL)) { /* a stop that crossed this worker's last report: nothing left unreceived */
     }
     rn_buf_free(&out);

@@ -16,7 +16,16 @@
  * hook (every 50 ms at its resume points), saves its state and reports
  * RN_INTERRUPTED; tasks of a batch not yet begun are reported interrupted
  * without running. Once every worker is idle the coordinator tells them the
- * run stopped, and every rank's rn_sched_run returns 1. */
+ * run stopped, and every rank's rn_sched_run returns 1.
+ *
+ * Progress inside a task: rn_run_task installs nothing itself; the serial
+ * loop and the workers install core/util/progress.h's hook for the task they
+ * run. Alone, a note reaches the progress hook at once (at most every
+ * RN_NOTE_LOCAL seconds); a worker sends it to the coordinator (TAG_PROGRESS,
+ * at most every RN_NOTE_SEND seconds, MPI_Isend from its own buffer, skipped
+ * while the last one is still on its way: a worker never waits for it), and
+ * the coordinator passes it on while it waits for requests (looking at most
+ * every RN_NOTE_TAKE seconds). */
 #ifndef RN_SCHED_H
 #define RN_SCHED_H
 
@@ -35,6 +44,17 @@ typedef struct rn_result {
     ip_metrics metrics;
 } rn_result;
 
+/* How far a running task is: the fraction of its current loop (core/util/progress.h) and the seconds since it
+ * started on its rank. */
+typedef struct rn_task_progress {
+    int task;
+    double fraction, seconds;
+} rn_task_progress;
+
+#define RN_NOTE_LOCAL 0.2
+#define RN_NOTE_SEND 1.0
+#define RN_NOTE_TAKE 0.1   /* the coordinator looks for notes at most this often (a probe costs the hand-out) */
+
 typedef struct rn_sched_hooks {
     void *user;
     /* a task is handed to `rank`, alone or in a batch with others (journal it: crash detection) */
@@ -50,6 +70,8 @@ typedef struct rn_sched_hooks {
     /* optional: a task stopped on request (RN_INTERRUPTED: r->error says where, and where its state is); it
      * goes back to pending */
     int (*interrupted)(void *user, const rn_result *r, ip_err *e);
+    /* optional: a running task's progress (only for tasks the coordinator has as running) */
+    void (*progress)(void *user, const rn_task_progress *p);
 } rn_sched_hooks;
 
 typedef struct rn_sched_opts {

@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,5 +181,23 @@ int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a) {
         }
     }
     t->vals = vals;
+    return 0;
+}
+
+void rn_pack_progress(unsigned char out[RN_PROGRESS_MSG_BYTES], const rn_task_progress *p) {
+    int32_t task = p->task;
+    memcpy(out, &task, 4);
+    memcpy(out + 4, &p->fraction, 8);
+    memcpy(out + 12, &p->seconds, 8);
+}
+
+int rn_unpack_progress(const unsigned char *in, size_t len, rn_task_progress *p) {
+    int32_t task;
+    if (len != RN_PROGRESS_MSG_BYTES) return -1;
+    memcpy(&task, in, 4);
+    memcpy(&p->fraction, in + 4, 8);
+    memcpy(&p->seconds, in + 12, 8);
+    p->task = task;
+    if (task < 0 || !(p->fraction >= 0 && p->fraction <= 1) || !(p->seconds >= 0) || isinf(p->seconds)) return -1;
     return 0;
 }

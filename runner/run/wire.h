@@ -28,4 +28,12 @@ int rn_unpack_result(rn_buf *b, rn_result *r);
 int rn_pack_task(rn_buf *b, const rn_task *t);
 int rn_unpack_task(rn_buf *b, rn_task *t, ip_arena *a);
 
+/* A worker's word on its running task (rn_task_progress, worker ->
+ * coordinator). Fixed size, so a worker sends it from a small buffer of its
+ * own without blocking. Unpack returns -1 on a malformed message (wrong
+ * size, a fraction outside [0, 1], negative or non-finite seconds). */
+#define RN_PROGRESS_MSG_BYTES 20
+void rn_pack_progress(unsigned char out[RN_PROGRESS_MSG_BYTES], const rn_task_progress *p);
+int rn_unpack_progress(const unsigned char *in, size_t len, rn_task_progress *p);
+
 #endif

@@ -1,0 +1,19 @@
+#!/bin/bash
+# Progress under MPI without a terminal: the workers' notes reach the
+# coordinator, whose status lines show a running training task part-way
+# (N%) and an ETA in h:mm:ss; the last one says every task is done.
+. "$(dirname "$0")/lib.sh"
+SPEC=$ROOT/tests/mpi/long.yaml
+LOG=$TMP/progress.log
+# one model a (4 epochs, ~10 s of one core) beside p (2 epochs): the first status line comes after 5 s
+$MPIRUN 3 "$BIN" run "$SPEC" --set output="$TMP/p/r.h5" --set 'models[0].seed=[1]' 2> "$LOG" > /dev/null ||
+  { cat "$LOG"; fail "the run failed"; }
+grep -Eq '^status: [01]/4 done, 0 failed, 0 skipped, [12] running \([0-9]+%.*\) \| [0-9]+% of the work \| ETA [0-9]+:[0-5][0-9]:[0-5][0-9]' "$LOG" ||
+  { cat "$LOG"; fail "no status line with a running task's progress"; }
+grep -q $'\r' "$LOG" && fail "terminal codes in a log"
+last=$(grep '^status:' "$LOG" | tail -1)
+case "$last" in
+  "status: 4/4 done, 0 failed, 0 skipped, 0 running | 100% of the work | ETA 0:00:00 |"*) ;;
+  *) cat "$LOG"; fail "last status line: $last" ;;
+esac
+echo "progress: $(grep -c '^status:' "$LOG") status lines, e.g. $(grep -m1 'running (' "$LOG")"
