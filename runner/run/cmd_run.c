@@ -382,8 +382,9 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
     int dry = 0, resume = 0, force = 0, threads = 0;
     float flush = 30, every = 0;
-    char limit_text[64] = "";
+    char limit_text[64] = "", style_text[16] = "auto";
     double limit = 0;
+    rn_progress_style style = RN_PROGRESS_AUTO;
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
@@ -395,6 +396,8 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
          IP_CHECKPOINT_EVERY_TEXT ")"},
         {"time-limit", CLI_STR, limit_text, sizeof limit_text, "LIMIT",
          "the job's limit: warn of tasks that cannot fit (Slurm's M[:S], H:M:S, D-H[:M[:S]]; 90m, 2h; UNLIMITED)"},
+        {"progress", CLI_STR, style_text, sizeof style_text, RN_PROGRESS_STYLES,
+         "status as a bar redrawn in place or as log lines (auto: a bar on a terminal; under mpirun say bar)"},
     };
     cli_cmd c = {"run", "ipsweep run SPEC.yaml [--dry-run] [--resume | --force] [--set key.path=value ...]",
                  "Runs an experiment spec: alone, or as `mpirun -n N ipsweep run SPEC` / `srun --mpi=pmix`\n"
@@ -415,6 +418,8 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     char why[300];
     if (limit_text[0] && rn_parse_time_limit(limit_text, &limit, why, sizeof why) != 0)
         return cli_error("run", "--time-limit: %s", why);
+    if (rn_progress_style_parse(style_text, &style) != 0)
+        return cli_error("run", "--progress must be one of " RN_PROGRESS_STYLES ", not \"%s\"", style_text);
 
     int rank = 0, nranks = 1;
     if (rn_mpi_begin(&rank, &nranks) != 0) {
@@ -515,6 +520,7 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     rn_sizing z;
     rn_sizing_init(&z, &spec, ctx.threads, nranks > 1 ? nranks - 1 : 1, limit);
     if (!fatal && rn_progress_init(&s.progress, stderr, &spec, status, &z, &e) != 0) fatal = 1;
+    if (!fatal) rn_progress_set_style(&s.progress, style);
     if (!fatal) {
         fprintf(stderr, "run %s: %d tasks (%d already done), %d rank%s, %d BLAS thread%s per rank -> %s\n", spec.name,
                 spec.ntasks, ndone, nranks, nranks > 1 ? "s" : "", ctx.threads, ctx.threads > 1 ? "s" : "",

@@ -68,6 +68,22 @@ static int term_width(FILE *f) {
     return w >= 20 ? w : 80;
 }
 
+int rn_progress_style_parse(const char *text, rn_progress_style *out) {
+    static const char *const names[] = {"auto", "bar", "lines"}; /* in enum order, as RN_PROGRESS_STYLES */
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = (rn_progress_style)i;
+            return 0;
+        }
+    return -1;
+}
+
+void rn_progress_set_style(rn_progress *p, rn_progress_style style) {
+    if (style == RN_PROGRESS_AUTO) return; /* rn_progress_init's choice */
+    p->tty = style == RN_PROGRESS_BAR;
+    p->width = p->tty ? term_width(p->f) : 0;
+}
+
 int rn_progress_init(rn_progress *p, FILE *f, const rn_spec *s, const rn_status *status, const rn_sizing *z,
                      ip_err *e) {
     memset(p, 0, sizeof *p);

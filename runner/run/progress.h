@@ -94,6 +94,14 @@ typedef struct rn_progress {
     int win_n;                    /* tasks finished in the current window */
 } rn_progress;
 
+/* How the status shows: a bar redrawn in place on a terminal, log lines
+ * elsewhere (auto); or either one anyway (`run --progress bar|lines`: under
+ * mpirun rank 0's stderr is a pipe even when mpirun's is a terminal). */
+typedef enum { RN_PROGRESS_AUTO = 0, RN_PROGRESS_BAR, RN_PROGRESS_LINES } rn_progress_style;
+#define RN_PROGRESS_STYLES "auto|bar|lines"
+int rn_progress_style_parse(const char *text, rn_progress_style *out); /* 0, or -1 for an unknown name */
+void rn_progress_set_style(rn_progress *p, rn_progress_style style);
+
 /* status: what is finished already (resumed), NULL: nothing; z: the run's
  * threads, cores and workers for the estimates. */
 int rn_progress_init(rn_progress *p, FILE *f, const rn_spec *s, const rn_status *status, const rn_sizing *z,

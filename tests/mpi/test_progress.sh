@@ -17,3 +17,15 @@ case "$last" in
   *) cat "$LOG"; fail "last status line: $last" ;;
 esac
 echo "progress: $(grep -c '^status:' "$LOG") status lines, e.g. $(grep -m1 'running (' "$LOG")"
+
+# --progress bar: the bar anyway, although rank 0's stderr is a pipe (a
+# terminal in front of mpirun); it is redrawn in place and moves during the
+# training task ([#..] with a percentage and an ETA)
+BAR=$TMP/bar.log
+$MPIRUN 3 "$BIN" run "$SPEC" --set output="$TMP/b/r.h5" --set 'models[0].seed=[1]' --progress bar 2> "$BAR" > /dev/null ||
+  { cat "$BAR"; fail "the run with --progress bar failed"; }
+grep -q $'\r' "$BAR" || { cat "$BAR"; fail "--progress bar: no bar redrawn in place"; }
+tr '\r' '\n' < "$BAR" | sed 's/\x1b\[K//g' | grep -Eq '^\[[#.]{20}\] +[0-9]+% ETA [0-9]+:[0-5][0-9]:[0-5][0-9]' ||
+  { cat -A "$BAR" | head -20; fail "--progress bar: no bar with a percentage and an ETA"; }
+grep -q '^status:' "$BAR" && fail "--progress bar: log status lines as well"
+echo "progress: --progress bar draws the bar under mpirun"
