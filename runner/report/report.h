@@ -193,9 +193,9 @@ void rp_write_compare_header(FILE *out, const rp_file *const *f, const char *con
 void rp_write_table(FILE *out, const rp_table *t, rp_format fmt, int alone);
 
 /* A cell as display text (report_format.c), `pm` the ± text, `none` for no value. */
-void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none);
+void rp_cell_text(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none);
 /* The note under a table with rows marked "*" (report_format.c). */
-extern const char *const partial_note;
+extern const char *const rp_partial_note;
 
 /* Writes DIR/<plot>.dat and .gp for every plot the file has data for and runs
  * gnuplot on each .gp when it is installed, which draws DIR/<plot>.pdf, .svg

@@ -21,7 +21,7 @@ static void fmt_stat(char *out, size_t cap, rp_stat s, const rp_column *c, int w
 }
 
 /* A cell as display text (markdown/LaTeX): `none` for no value. */
-void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none) {
+void rp_cell_text(char *out, size_t cap, const rp_cell *x, const rp_column *c, const char *pm, const char *none) {
     char a[80], b[80];
     switch (c->kind) {
     case RP_TEXT: snprintf(out, cap, "%s", x->text); break;
@@ -46,7 +46,7 @@ void fmt_cell(char *out, size_t cap, const rp_cell *x, const rp_column *c, const
     if (x->partial && c->kind != RP_TEXT && l + 1 < cap) out[l] = '*', out[l + 1] = 0;
 }
 
-const char *const partial_note =
+const char *const rp_partial_note =
     "* not every task of this row is done: the run is in progress, or tasks failed or were skipped.";
 
 /* ------------------------------------------------------------------------- */
@@ -80,7 +80,7 @@ static void write_md(FILE *out, const rp_table *t) {
     for (int r = 0; r < t->nrows; r++) {
         fputc('|', out);
         for (int c = 0; c < t->ncols; c++) {
-            fmt_cell(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " ± ", "-");
+            rp_cell_text(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " ± ", "-");
             fputc(' ', out);
             if (t->cols[c].kind == RP_TEXT) md_text(out, buf);
             else fputs(buf, out); /* a trailing '*' stays literal: not followed by text */
@@ -89,7 +89,7 @@ static void write_md(FILE *out, const rp_table *t) {
         fputc('\n', out);
     }
     fputc('\n', out);
-    if (t->any_partial) fprintf(out, "\\%s\n\n", partial_note);
+    if (t->any_partial) fprintf(out, "\\%s\n\n", rp_partial_note);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -216,7 +216,7 @@ static void write_latex_part(FILE *out, const rp_table *t, int r0, int r1, int p
     char buf[256];
     for (int r = r0; r < r1; r++)
         for (int c = 0; c < t->ncols; c++) {
-            fmt_cell(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " ± ", "--");
+            rp_cell_text(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " ± ", "--");
             double w = tex_width(buf);
             if (w > cells[c]) cells[c] = w;
         }
@@ -245,7 +245,7 @@ static void write_latex_part(FILE *out, const rp_table *t, int r0, int r1, int p
     fputs(" \\\\\n\\midrule\n", out);
     for (int r = r0; r < r1; r++) {
         for (int c = 0; c < t->ncols; c++) {
-            fmt_cell(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " $\\pm$ ", "--");
+            rp_cell_text(buf, sizeof buf, cell_at(t, r, c), &t->cols[c], " $\\pm$ ", "--");
             fputs(c ? " & " : "", out);
             if (t->cols[c].kind == RP_TEXT) tex_text(out, buf);
             else fputs(buf, out); /* digits, ".", "(", ")", "/", "*", "--" and $\pm$ only */
@@ -254,7 +254,7 @@ static void write_latex_part(FILE *out, const rp_table *t, int r0, int r1, int p
     }
     fputs("\\bottomrule\n\\end{tabular}}%\n", out);
     fputs("\\ifdim\\wd0>\\linewidth\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi\n", out);
-    if (t->any_partial && part == nparts) fprintf(out, "\\par\\smallskip\\footnotesize %s\n", partial_note);
+    if (t->any_partial && part == nparts) fprintf(out, "\\par\\smallskip\\footnotesize %s\n", rp_partial_note);
     fprintf(out, "\\end{%s}\n\n", env);
 }
 

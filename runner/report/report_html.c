@@ -212,7 +212,7 @@ void rp_html_table(FILE *out, const rp_table *t) {
         fputs("<tr>", out);
         for (int c = 0; c < t->ncols; c++) {
             /* the cells' layout: rows of RP_MAX_COLUMNS (report_tables.c) */
-            fmt_cell(buf, sizeof buf, &t->cells[(size_t)r * RP_MAX_COLUMNS + c], &t->cols[c], " ± ", "–");
+            rp_cell_text(buf, sizeof buf, &t->cells[(size_t)r * RP_MAX_COLUMNS + c], &t->cols[c], " ± ", "–");
             fputs(t->cols[c].kind == RP_TEXT ? "<td>" : "<td class=\"n\">", out);
             esc(out, buf);
             fputs("</td>", out);
@@ -220,7 +220,7 @@ void rp_html_table(FILE *out, const rp_table *t) {
         fputs("</tr>\n", out);
     }
     fputs("</tbody></table></div>\n", out);
-    if (t->any_partial) fputs("<p class=\"partial\">", out), esc(out, partial_note), fputs("</p>\n", out);
+    if (t->any_partial) fputs("<p class=\"partial\">", out), esc(out, rp_partial_note), fputs("</p>\n", out);
     fputs("</section>\n", out);
 }
 
