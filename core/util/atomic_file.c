@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ip_fsync_path(const char *path, int directory) {
@@ -86,4 +87,9 @@ int ip_write_atomic(const char *path, const char *verb, const void *const *parts
         return -1;
     }
     return ip_commit_tmp(tmp, path, verb, e);
+}
+
+int ip_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

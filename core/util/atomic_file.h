@@ -25,4 +25,8 @@ int ip_commit_tmp(const char *tmp, const char *path, const char *verb, ip_err *e
 int ip_write_atomic(const char *path, const char *verb, const void *const *parts, const size_t *sizes, int n,
                     ip_err *e);
 
+/* 1 when both paths exist and name the same file (device and inode): an
+ * output that would replace one of its own inputs is refused before. */
+int ip_same_file(const char *a, const char *b);
+
 #endif

@@ -262,11 +262,6 @@ done:
 
 /* Whether a and b name the same existing file (an --out that would replace
  * the results file it reads). */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int cmd_export(int argc, char **argv) {
     char format[16] = "csv", outpath[1024] = "";
     cli_opt opts[] = {
@@ -292,7 +287,7 @@ int cmd_export(int argc, char **argv) {
         struct stat st;
         if (ip_dir_of(outpath, dir, sizeof dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return cli_error("export", "--out %s: its directory does not exist", outpath);
-        if (same_file(outpath, c.positional[0]))
+        if (ip_same_file(outpath, c.positional[0]))
             return cli_error("export", "--out %s is the results file itself", outpath);
     }
     rp_file f;

@@ -63,11 +63,6 @@ static int run_labels(const char *given, const rp_file *f, const char *const *pa
 
 /* Whether a and b name the same existing file (an --out that would replace
  * a results file it reads). */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int cmd_report(int argc, char **argv) {
     char format[16] = "md", tables[512] = "", plots[1024] = "", label[256] = "", outpath[1024] = "";
     cli_opt opts[] = {
@@ -131,7 +126,7 @@ int cmd_report(int argc, char **argv) {
         if (ip_dir_of(outpath, dir, sizeof dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
             return cli_error("report", "--out %s: its directory does not exist", outpath);
         for (int i = 0; i < nruns; i++)
-            if (same_file(outpath, c.positional[i]))
+            if (ip_same_file(outpath, c.positional[i]))
                 return cli_error("report", "--out %s is a results file it reads", outpath);
     }
     rp_file f[4];
