@@ -1,6 +1,7 @@
-/* Model graph: building the layer list of each architecture, planning the
- * activation memory for a batch size, and the forward/backward passes. The
- * arithmetic lives in the layer kernels (layers.h); this file only wires them. */
+/* Model graph: building the layer list of each architecture and the
+ * forward/backward passes (the memory plan for a batch size: plan.c; which
+ * ops fuse and who reads what: graph.c). The arithmetic lives in the layer
+ * kernels (layers.h); this file only wires them. */
 #include "model.h"
 
 #include "graph.h"
