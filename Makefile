@@ -37,7 +37,7 @@ RUNNER_OBJ := $(RUNNER_SRC:%.c=$(BUILD)/%.o)
 RUNLIB_OBJ := $(filter-out $(BUILD)/runner/main.o,$(RUNNER_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench docs readme-numbers fuzz clean help
+.PHONY: all deps check test test-san test-mpi test-slurm test-cli test-docs demo bench bench-layers docs readme-numbers fuzz clean help
 all: $(BUILD)/ipsweep $(BUILD)/libipcore.a
 
 help:
@@ -46,7 +46,8 @@ help:
 	@echo "make check      unit tests, sanitizer build of the unit tests, CLI and docs tests, MPI tests, Slurm test"
 	@echo "make test-slurm a one-node Slurm cluster on localhost runs jobs/slurm.sbatch (root only)"
 	@echo "make demo       run the quick study (configs/quick.yaml) and print its summary"
-	@echo "make bench      benchmark figures (see docs/performance.md)"
+	@echo "make bench      benchmark figures against PyTorch, small-p, alexnet-p, resnet18-p (docs/performance.md)"
+	@echo "make bench-layers  time and GFLOP/s of every layer of the three networks"
 	@echo "make readme-numbers  tables and figures of README.md and docs/ from results/quick.h5 (after make demo)"
 	@echo "make fuzz       fuzz the spec loader with libFuzzer for FUZZ_SECONDS (clang; docs/testing.md)"
 	@echo "variables: MARCH=... (default probed -march=native), OPT=-O2, BUILD=build"
@@ -214,6 +215,12 @@ demo: deps all
 
 bench: all
 	sh scripts/bench.sh
+
+# Time and GFLOP/s of every layer of the three networks (bench=layer and
+# bench=layers lines; docs/performance.md "Layer by layer").
+bench-layers: all
+	$(BUILD)/ipsweep bench gemm
+	for a in small-p alexnet-p resnet18-p; do $(BUILD)/ipsweep bench train --arch $$a --steps 4 --warmup 1 --profile; done
 
 # Regenerates the kinds section of docs/spec.md from the kinds table
 # (tests/test_spec_files.c fails when it is stale).

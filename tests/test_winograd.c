@@ -8,6 +8,7 @@
 
 #include "../core/nn/layers.h"
 #include "../core/nn/winograd.h"
+#include "../core/util/par.h"
 #include "testutil.h"
 
 typedef struct {
@@ -554,3 +555,40 @@ Test(winograd_numerics, resnet18_p_layer2_3) {
 }
 Test(winograd_numerics, resnet18_p_layer4) { check_numerics("resnet18-p layer4", 4, 512, 4, 512, 3, 0); }
 Test(winograd_numerics, alexnet_p_block1_k5) { check_numerics("alexnet-p block1", 2, 64, 16, 192, 5, 0); }
+
+/* The per-channel transforms run over fixed slots of channels on the thread
+ * pool and the a^2 products in shape-only blocks: forward, input gradient and
+ * weight gradient must be bit-identical on 1, 2 and 3 threads (channel counts
+ * that do not divide into the slots evenly, both tile sizes; the shapes are
+ * large enough, >= 32K floats per pass, for the pool to use its threads). */
+Test(winograd, bits_do_not_depend_on_threads) {
+    const wcase cases[] = {{8, 18, 16, 16, 22, 1, 3}, {16, 26, 12, 12, 22, 2, 5}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+        for (int tile = 2; tile <= 4; tile += 2) {
+            ip_winograd_force_tile(tile);
+            ip_conv_shape s = make_shape(&cases[ci]);
+            size_t ni = (size_t)s.cin * s.n * s.h * s.w, no = (size_t)s.cout * s.n * s.oh * s.ow;
+            size_t nw = (size_t)s.cout * s.cin * s.kh * s.kw, ws = ip_winograd_workspace_floats(&s);
+            float *in = tu_alloc(ni), *wt = tu_alloc(nw), *dout = tu_alloc(no), *work = tu_alloc(ws);
+            float *o[3], *di[3], *dw[3];
+            tu_fill(in, ni, -1, 1, 11);
+            tu_fill(wt, nw, -0.5f, 0.5f, 12);
+            tu_fill(dout, no, -1, 1, 13);
+            for (int t = 0; t < 3; t++) {
+                ip_par_set_threads(t + 1);
+                o[t] = tu_alloc(no), di[t] = tu_alloc(ni), dw[t] = tu_alloc(nw);
+                winograd_forward(o[t], in, wt, work, &s);
+                winograd_backward_data(di[t], dout, wt, work, &s);
+                winograd_backward_weight(dw[t], dout, in, work, &s);
+            }
+            ip_par_set_threads(1);
+            for (int t = 1; t < 3; t++) {
+                cr_assert(memcmp(o[0], o[t], no * sizeof(float)) == 0, "forward differs on %d threads", t + 1);
+                cr_assert(memcmp(di[0], di[t], ni * sizeof(float)) == 0, "input grad differs on %d threads", t + 1);
+                cr_assert(memcmp(dw[0], dw[t], nw * sizeof(float)) == 0, "weight grad differs on %d threads", t + 1);
+            }
+            for (int t = 0; t < 3; t++) free(o[t]), free(di[t]), free(dw[t]);
+            free(in), free(wt), free(dout), free(work);
+        }
+    ip_winograd_force_tile(0);
+}

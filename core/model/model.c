@@ -1,7 +1,10 @@
-/* Model graph: building the layer list of each architecture, planning the
- * activation memory for a batch size, and the forward/backward passes. The
- * arithmetic lives in the layer kernels (layers.h); this file only wires them. */
+/* Model graph: building the layer list of each architecture and the
+ * forward/backward passes (the memory plan for a batch size: plan.c; which
+ * ops fuse and who reads what: graph.c). The arithmetic lives in the layer
+ * kernels (layers.h); this file only wires them. */
 #include "model.h"
+
+#include "graph.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -507,86 +510,7 @@ void ip_model_passports_changed(ip_model *m) {
     }
 }
 
-/* ------------------------------------------------------------------------- */
-/* Planning                                                                  */
-
-int ip_model_set_conv(ip_model *m, int algo, ip_err *e) {
-    if ((unsigned)algo > IP_CONV_REFERENCE) return ip_fail_input(e, "bad conv algorithm %d", algo);
-    m->cfg.conv = algo;
-    size_t work = 0;
-    for (int i = 0; i < m->nops; i++)
-        if (m->ops[i].kind == IP_OP_CONV) {
-            m->ops[i].conv.algo = algo;
-            size_t w = ip_conv_workspace_floats(&m->ops[i].conv);
-            if (w > work) work = w;
-        }
-    if (!m->batch || work <= m->work_floats) return 0;
-    /* only the workspace grows: the activations of a forward stay valid */
-    float *nw = aligned_alloc(64, ((work + 15) & ~(size_t)15) * sizeof(float) + 64);
-    if (!nw) return ip_fail(e, "out of memory for a conv workspace of %zu floats", work);
-    free(m->work);
-    m->work = nw, m->work_floats = work;
-    return 0;
-}
-
-int ip_model_plan(ip_model *m, int batch, ip_err *e) {
-    if (batch < 1) return ip_fail(e, "batch size must be positive, got %d", batch);
-    free(m->arena);
-    free(m->darena);
-    free(m->index_arena);
-    free(m->work);
-    free(m->dlogits);
-    m->arena = m->darena = m->work = m->dlogits = NULL;
-    m->index_arena = NULL;
-    m->batch = 0;
-    size_t off = 0, idx = 0, work = 0;
-    for (int a = 0; a < m->nacts; a++) {
-        ip_act *act = &m->acts[a];
-        act->off = off;
-        off += (size_t)act->c * act->h * act->w * (size_t)batch;
-        off = (off + 15) & ~(size_t)15; /* 64-byte aligned starts */
-    }
-    for (int i = 0; i < m->nops; i++) {
-        ip_op *op = &m->ops[i];
-        if (op->kind == IP_OP_NORM) {
-            op->norm.n = batch;
-            op->stats_off = off;
-            off += 2 * ip_norm_stats(&op->norm);
-            off = (off + 15) & ~(size_t)15;
-        } else if (op->kind == IP_OP_POOL) {
-            op->argmax_off = idx;
-            idx += (size_t)op->c * batch * op->h * op->w;
-        } else if (op->kind == IP_OP_CONV) {
-            /* the batch multiplies into BLAS's int dimensions: recheck them */
-            ip_conv_shape cs = op->conv;
-            if (ip_conv_shape_init(&cs, batch, cs.cin, cs.h, cs.w, cs.cout, cs.kh, cs.kw, cs.stride, cs.pad) != 0)
-                return ip_fail(e, "%s: a batch of %d inputs of %dx%d is too large for one convolution (lower the "
-                                  "batch)",
-                               op->name, batch, cs.h, cs.w);
-            op->conv.n = batch;
-            size_t w = ip_conv_workspace_floats(&op->conv);
-            if (w > work) work = w;
-        }
-    }
-    m->arena_floats = off;
-    m->work_floats = work;
-    m->arena = aligned_alloc(64, off * sizeof(float));
-    m->darena = aligned_alloc(64, off * sizeof(float));
-    m->index_arena = malloc((idx ? idx : 1) * sizeof(uint32_t));
-    m->work = aligned_alloc(64, ((work + 15) & ~(size_t)15) * sizeof(float) + 64);
-    m->dlogits = malloc((size_t)batch * m->cfg.classes * sizeof(float));
-    if (!m->arena || !m->darena || !m->index_arena || !m->work || !m->dlogits) {
-        free(m->arena), free(m->darena), free(m->index_arena), free(m->work), free(m->dlogits);
-        m->arena = m->darena = m->work = m->dlogits = NULL;
-        m->index_arena = NULL;
-        return ip_fail(e, "out of memory planning activations for batch %d (%.1f MB)", batch,
-                       (double)off * 8 / 1e6);
-    }
-    memset(m->arena, 0, off * sizeof(float));
-    memset(m->darena, 0, off * sizeof(float));
-    m->batch = batch;
-    return 0;
-}
+/* Planning (ip_model_set_conv, ip_model_plan): core/model/plan.c */
 
 /* ------------------------------------------------------------------------- */
 /* Forward / backward                                                        */
@@ -626,18 +550,10 @@ static double op_clock(const ip_model *m) {
 }
 
 static float *act_ptr(ip_model *m, int a) { return m->arena + m->acts[a].off; }
-static float *dact_ptr(ip_model *m, int a) { return m->darena + m->acts[a].off; }
+static float *dact_ptr(ip_model *m, int a) { return m->darena + m->acts[a].doff; }
 static size_t act_len(const ip_model *m, int a, int n) {
     const ip_act *x = &m->acts[a];
     return (size_t)x->c * x->h * x->w * (size_t)n;
-}
-
-/* The op that reads activation a last in forward order: in backward it is the
- * first to touch a's gradient, so it zeroes it before accumulating. */
-static int last_reader(const ip_model *m, int a) {
-    for (int i = m->nops - 1; i >= 0; i--)
-        if (m->ops[i].in == a || m->ops[i].in2 == a) return i;
-    return -1;
 }
 
 /* gamma/beta an affine op applies: the passport-derived ones (recomputed when
@@ -751,40 +667,10 @@ static void affine_grads_done(ip_model *m, const ip_op *op, int private_ran) {
     cblas_sger(CblasRowMajor, p->cout, (int)p->k, 1.f, p->dbeta, 1, p->colmean_beta, 1, dw, (int)p->k);
 }
 
-/* ---- fused conv-block tails ----
- * A batch norm whose output only its affine reads, and (optionally) a max-pool
- * that is the only reader of that affine's output, run as one kernel
- * (bn_tail_forward/backward): one pass over the data each way instead of
- * three to five, no zeroing of the intermediate gradients, and the norm's own
- * output (xhat) is never materialised. */
-
-static int act_readers(const ip_model *m, int a) {
-    int r = 0;
-    for (int i = 0; i < m->nops; i++) r += (m->ops[i].in == a) + (m->ops[i].in2 == a);
-    return r;
-}
-
-/* Ops in the fused group starting at op i: 3 (norm, affine, pool), 2 (norm, affine) or 0 (none). */
-static int tail_len(const ip_model *m, int i) {
-    const ip_op *op = &m->ops[i];
-    if (op->kind != IP_OP_NORM || op->norm.groups > 0 || i + 1 >= m->nops) return 0;
-    const ip_op *aff = op + 1;
-    if (aff->kind != IP_OP_AFFINE || aff->in != op->out || act_readers(m, op->out) != 1) return 0;
-    if (i + 2 < m->nops) {
-        const ip_op *pool = op + 2;
-        if (pool->kind == IP_OP_POOL && pool->in == aff->out && act_readers(m, aff->out) == 1 && aff->h >= 2 &&
-            aff->w >= 2)
-            return 3;
-    }
-    return 2;
-}
-
-/* The head of the fused group whose last op is i, or -1. */
-static int tail_head(const ip_model *m, int i) {
-    if (i >= 2 && tail_len(m, i - 2) == 3) return i - 2;
-    if (i >= 1 && tail_len(m, i - 1) == 2) return i - 1;
-    return -1;
-}
+/* ---- fused conv-block tails (which ops: graph.h) ----
+ * One pass over the data each way instead of three to five, no zeroing of
+ * the intermediate gradients, and the norm's own output (xhat) is never
+ * materialised (plan.c gives it no storage). */
 
 static ip_bn_tail_shape tail_shape(const ip_model *m, int head, int len, int n) {
     const ip_op *aff = &m->ops[head + 1];
@@ -813,7 +699,7 @@ static void tail_backward(ip_model *m, int head, int len, int n, int private_ran
     affine_grads(m, aff, &dg, &db);
     ip_bn_tail_shape ts = tail_shape(m, head, len, n);
     /* the first op (in backward order) to reach the input's gradient writes it instead of accumulating */
-    int acc = last_reader(m, op->in) != head;
+    int acc = ip_graph_last_reader(m, op->in) != head;
     bn_tail_backward(dact_ptr(m, op->in), acc, dg, db, dact_ptr(m, last->out),
                      len == 3 ? m->index_arena + last->argmax_off : NULL, act_ptr(m, op->in), mean, rstd, g, b, &ts,
                      m->cur_training);
@@ -836,7 +722,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
         float *out = act_ptr(m, op->out);
         const float *src = act_ptr(m, op->in);
         double t0 = op_clock(m);
-        int fused = tail_len(m, i);
+        int fused = ip_graph_tail_len(m, i);
         if (fused) {
             tail_forward(m, i, fused, n, training);
             if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
@@ -860,7 +746,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
 
 static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) {
     if (a == 0 && !want_dx) return; /* the input's gradient is not wanted */
-    if (last_reader(m, a) == op_index) memset(dact_ptr(m, a), 0, act_len(m, a, n) * sizeof(float));
+    if (ip_graph_last_reader(m, a) == op_index) memset(dact_ptr(m, a), 0, act_len(m, a, n) * sizeof(float));
 }
 
 void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
@@ -871,7 +757,7 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
     for (int i = m->nops - 1; i >= 0; i--) {
         ip_op *op = &m->ops[i];
         double t0 = op_clock(m);
-        int head = tail_head(m, i);
+        int head = ip_graph_tail_head(m, i);
         if (head >= 0) {
             tail_backward(m, head, i - head + 1, n, private_ran);
             if (m->op_seconds) m->op_seconds[m->nops + head] += op_clock(m) - t0;

@@ -134,7 +134,13 @@ typedef struct ip_passport {
 typedef struct ip_act {
     int c, h, w;              /* per-sample shape */
     int rowmajor;             /* 0: (C, N, H, W) channel-major; 1: (N, C*H*W) */
+    /* Set by ip_model_plan (core/model/plan.c). An activation the fused
+     * conv-block tails never write (a batch norm's xhat) has no storage
+     * (stored = 0); gradients share darena where their lifetimes in the
+     * backward pass do not overlap, so doff differs from off. */
+    int stored;               /* 1 when off names storage in the arena */
     size_t off;               /* offset in the activation arena (floats) */
+    size_t doff;              /* offset of its gradient in darena (floats); only during backward */
 } ip_act;
 
 typedef struct ip_model {
@@ -162,8 +168,8 @@ typedef struct ip_model {
     /* planned for a batch size */
     int batch;                 /* 0 until planned */
     float *arena;              /* activations + norm statistics */
-    float *darena;             /* activation gradients (same offsets) */
-    size_t arena_floats;
+    float *darena;             /* activation gradients (ip_act.doff; shared between lifetimes) */
+    size_t arena_floats, darena_floats;
     uint32_t *index_arena;     /* pool argmax */
     float *work;               /* conv workspace */
     size_t work_floats;

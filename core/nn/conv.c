@@ -122,6 +122,13 @@ size_t ip_conv_workspace_floats(const ip_conv_shape *s) {
     return per * maxc > wino ? per * maxc : wino;
 }
 
+const char *ip_conv_path(const ip_conv_shape *s) {
+    if (s->algo == IP_CONV_REFERENCE) return "reference";
+    if (conv_is_pointwise(s)) return "pointwise-gemm";
+    if (use_winograd(s)) return ip_winograd_tile(s) == 4 ? "winograd-f4" : "winograd-f2";
+    return "im2col-gemm";
+}
+
 /* Output indices o in [lo, hi) for which i = o*stride - pad + k lies in [0, in_size). */
 static void valid_range(int in_size, int out_size, int k, int stride, int pad, int *lo, int *hi) {
     int off = k - pad; /* i = o*stride + off */

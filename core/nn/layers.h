@@ -54,6 +54,12 @@ size_t ip_conv_k(const ip_conv_shape *s);
  * images, chosen so it stays a few MB); 0 when no workspace is needed (1x1 stride 1). */
 size_t ip_conv_workspace_floats(const ip_conv_shape *s);
 
+/* The kernels conv2d_forward/backward run for shape s (its n included), for
+ * benchmarks and profiles: "pointwise-gemm" (1x1 stride 1), "winograd-f2" /
+ * "winograd-f4" (F(2x2) / F(4x4)), "im2col-gemm" or "reference". The direct
+ * kernel is the caller's choice (conv2d_direct_applicable). */
+const char *ip_conv_path(const ip_conv_shape *s);
+
 /* out (Cout,N,OH,OW) = conv(in (Cin,N,H,W); weight (Cout,Cin,KH,KW)). Overwrites out. */
 void conv2d_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s);
 /* dweight += dL/dW; din += dL/din (din may be NULL). */

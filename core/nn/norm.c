@@ -414,6 +414,30 @@ static inline float tail_dx(float dz, float xh, const tail_k *k) {
 static void tail_sums_dense(const float *dout, const float *x, size_t n, const tail_k *k, double *s1, double *s2) {
     double a[VW] = {0}, b[VW] = {0};
     size_t i = 0;
+#if defined(__AVX512F__)
+    /* The loop below, lane for lane (the same 16 double accumulators, the
+     * same order, hence the same bits): GCC -O2 leaves it scalar, and with a
+     * ReLU its data-dependent select mispredicts (measured 3x slower than
+     * without a ReLU on resnet18-p's 64x32x32 layers). */
+    {
+        __m512 vm = _mm512_set1_ps(k->m), vr = _mm512_set1_ps(k->r), vg = _mm512_set1_ps(k->g),
+               vb = _mm512_set1_ps(k->b), xh;
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+        for (; i + VW <= n; i += VW) {
+            __m512 v = tail_y16(_mm512_loadu_ps(x + i), vm, vr, vg, vb, 0, &xh);
+            __mmask16 on = k->relu ? _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ) : (__mmask16)0xFFFF;
+            __m512 dz = _mm512_maskz_loadu_ps(on, dout + i);
+            __m512d dlo = _mm512_cvtps_pd(_mm512_castps512_ps256(dz));
+            __m512d dhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dz), 1)));
+            __m512d xlo = _mm512_cvtps_pd(_mm512_castps512_ps256(xh));
+            __m512d xhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xh), 1)));
+            a0 = _mm512_add_pd(a0, dlo), a1 = _mm512_add_pd(a1, dhi);
+            b0 = _mm512_add_pd(b0, _mm512_mul_pd(dlo, xlo)), b1 = _mm512_add_pd(b1, _mm512_mul_pd(dhi, xhi));
+        }
+        _mm512_storeu_pd(a, a0), _mm512_storeu_pd(a + 8, a1);
+        _mm512_storeu_pd(b, b0), _mm512_storeu_pd(b + 8, b1);
+    }
+#endif
     for (; i + VW <= n; i += VW) {
         float dz[VW], xh[VW];
         for (size_t j = 0; j < VW; j++) {

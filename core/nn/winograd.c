@@ -418,16 +418,38 @@ static size_t round16(size_t x) { return (x + 15) & ~(size_t)15; }
 /* The index maps live in the float scratch. */
 _Static_assert(sizeof(int) == sizeof(float), "int and float must have the same size");
 
+/* The per-channel transforms (input, output, dout) run in parallel over
+ * WINO_SLOTS fixed slots of channels, each with its own scratch; a channel's
+ * transform is the same arithmetic whichever slot or thread runs it, so the
+ * bits do not depend on the thread count. 4 slots keep 2-4 threads busy; the
+ * scratch of a slot is small next to V and M (stage 1 of resnet18-p: 0.4 MB). */
+#define WINO_SLOTS 4
+
+/* Floats of one slot's scratch: Xt + T (input) or S + Yt (output; the dout
+ * transform uses the same two sizes). */
+static size_t slot_in(const wino_plan *p, size_t nb) {
+    const size_t a = (size_t)p->a, L = (size_t)p->tw * nb;
+    return round16((size_t)p->hp * p->wp * nb) + round16(a * a * L);
+}
+static size_t slot_out(const wino_plan *p, size_t nb) {
+    const size_t a = (size_t)p->a, m = (size_t)p->m, L = (size_t)p->tw * nb;
+    return round16(m * a * L) + round16(m * p->th * m * L);
+}
+
 /* Scratch of the per-channel transforms for a chunk of nb images (floats). */
 static size_t plan_scratch(const wino_plan *p, size_t nb) {
-    const size_t a = (size_t)p->a, m = (size_t)p->m, r = (size_t)p->r, L = (size_t)p->tw * nb;
-    /* map (ints) + Xt + T  |  map + S + Yt (output transform; the dout transform
-     * of the weight gradient uses the same three sizes)  |  kernel blocks */
-    size_t sin = round16((size_t)p->ih * p->iw) + round16((size_t)p->hp * p->wp * nb) + round16(a * a * L);
-    size_t sout = round16((size_t)p->oh * p->ow) + round16(m * a * L) + round16(m * p->th * m * L);
+    const size_t a = (size_t)p->a, r = (size_t)p->r;
+    /* map (ints, shared) + the slots' Xt + T  |  map + the slots' S + Yt  |  kernel blocks */
+    size_t sin = round16((size_t)p->ih * p->iw) + WINO_SLOTS * slot_in(p, nb);
+    size_t sout = round16((size_t)p->oh * p->ow) + WINO_SLOTS * slot_out(p, nb);
     size_t sw = (r * r + r * a) * WINO_WBLOCK;
     size_t sc = sin > sout ? sin : sout;
     return sc > sw ? sc : sw;
+}
+
+/* Channels [c0, c1) of slot k of WINO_SLOTS over c channels. */
+static void slot_range(int c, size_t k, int *c0, int *c1) {
+    *c0 = (int)((size_t)c * k / WINO_SLOTS), *c1 = (int)((size_t)c * (k + 1) / WINO_SLOTS);
 }
 
 /* backward = 0: forward (and weight gradient), 1: input gradient. */
@@ -711,13 +733,33 @@ static void transform_input_channel(float *restrict v, size_t vs, const float *r
 
 /* V[c][xi][p] for the ci channels of images [n0, n0 + nb) of x: channel c's
  * a^2 x P block is contiguous at v + c * a^2 P; V[xi] = (Ci x P), leading dim a^2 P. */
+typedef struct {
+    const wino_plan *p;
+    float *v, *mm, *y, *scratch;
+    const float *x, *dy;
+    int n0, nb, acc;
+} chan_job;
+
+static void input_slots(void *c, size_t k0, size_t k1) {
+    const chan_job *j = c;
+    const wino_plan *p = j->p;
+    const size_t xplane = (size_t)p->ih * p->iw, P = (size_t)j->nb * p->t, ld = (size_t)p->a * p->a * P;
+    const int *map = (const int *)j->scratch;
+    for (size_t k = k0; k < k1; k++) {
+        float *xt = j->scratch + round16(xplane) + k * slot_in(p, (size_t)j->nb);
+        float *tt = xt + round16((size_t)p->hp * p->wp * j->nb);
+        int c0, c1;
+        slot_range(p->ci, k, &c0, &c1);
+        for (int c = c0; c < c1; c++)
+            transform_input_channel(j->v + (size_t)c * ld, P, j->x + ((size_t)c * p->n + j->n0) * xplane, j->nb, xt,
+                                    tt, map, p);
+    }
+}
+
 static void transform_input_chunk(float *v, const float *x, int n0, int nb, float *scratch, const wino_plan *p) {
-    const size_t xplane = (size_t)p->ih * p->iw, P = (size_t)nb * p->t, ld = (size_t)p->a * p->a * P;
-    int *map = (int *)scratch;
-    float *xt = scratch + round16(xplane), *tt = xt + round16((size_t)p->hp * p->wp * nb);
-    input_map(map, p, nb);
-    for (int c = 0; c < p->ci; c++)
-        transform_input_channel(v + (size_t)c * ld, P, x + ((size_t)c * p->n + n0) * xplane, nb, xt, tt, map, p);
+    input_map((int *)scratch, p, nb);
+    chan_job j = {.p = p, .v = v, .x = x, .scratch = scratch, .n0 = n0, .nb = nb};
+    ip_par_for(WINO_SLOTS, (size_t)p->ci * p->n * p->ih * p->iw, input_slots, &j);
 }
 
 /* ---------------- output transform ----------------
@@ -816,6 +858,29 @@ static void xi_weight_products(void *c, size_t x0, size_t x1) {
                  j->beta, j->u + xi * ci, (int)(a2 * ci));
 }
 
+/* Output channels of the slots [k0, k1): y (+)= A^T M A, or M' = A dY A^T (dout). */
+static void out_slots(const chan_job *j, size_t k0, size_t k1, int dout) {
+    const wino_plan *p = j->p;
+    const size_t yplane = (size_t)p->oh * p->ow, P = (size_t)j->nb * p->t, ld = (size_t)p->a * p->a * P;
+    const int *map = (const int *)j->scratch;
+    for (size_t k = k0; k < k1; k++) {
+        float *sm = j->scratch + round16(yplane) + k * slot_out(p, (size_t)j->nb);
+        float *yt = sm + round16((size_t)p->m * p->a * p->tw * j->nb);
+        int c0, c1;
+        slot_range(p->co, k, &c0, &c1);
+        for (int o = c0; o < c1; o++) {
+            if (dout)
+                transform_dout_channel(j->mm + (size_t)o * ld, P, j->dy + ((size_t)o * p->n + j->n0) * yplane, j->nb,
+                                       sm, yt, map, p);
+            else
+                transform_output_channel(j->y + ((size_t)o * p->n + j->n0) * yplane, j->mm + (size_t)o * ld, P, j->nb,
+                                         sm, yt, map, p, j->acc);
+        }
+    }
+}
+static void output_slots(void *c, size_t k0, size_t k1) { out_slots(c, k0, k1, 0); }
+static void dout_slots(void *c, size_t k0, size_t k1) { out_slots(c, k0, k1, 1); }
+
 /* ---------------- the generic convolution ---------------- */
 static void wino_conv(float *y, const float *x, const float *weight, float *work, const wino_plan *p, int acc) {
     const int a = p->a, ci = p->ci, co = p->co;
@@ -831,14 +896,9 @@ static void wino_conv(float *y, const float *x, const float *weight, float *work
         /* M[o][xi][p] = sum_c U[xi](o, c) V[c][xi][p] */
         xi_job j = {p, u, v, mm, P, ld, 0.0f};
         ip_par_for(a2, (size_t)co * ci * P, xi_products, &j);
-        {
-            int *map = (int *)scratch;
-            float *sm = scratch + round16(yplane), *yt = sm + round16((size_t)p->m * a * p->tw * nb);
-            output_map(map, p, nb);
-            for (int o = 0; o < co; o++)
-                transform_output_channel(y + ((size_t)o * p->n + n0) * yplane, mm + (size_t)o * ld, P, nb, sm, yt,
-                                         map, p, acc);
-        }
+        output_map((int *)scratch, p, nb);
+        chan_job oj = {.p = p, .mm = mm, .y = y, .scratch = scratch, .n0 = n0, .nb = nb, .acc = acc};
+        ip_par_for(WINO_SLOTS, (size_t)co * nb * yplane, output_slots, &oj);
     }
 }
 
@@ -853,14 +913,9 @@ static void wino_dweight(float *dw, const float *dy, const float *x, float *work
         const int nb = p->n - n0 < p->nb ? p->n - n0 : p->nb;
         const size_t P = (size_t)nb * t, ld = a2 * P;
         transform_input_chunk(v, x, n0, nb, scratch, p);
-        {
-            int *map = (int *)scratch;
-            float *tt = scratch + round16(yplane), *yt = tt + round16((size_t)p->m * a * p->tw * nb);
-            output_map(map, p, nb);
-            for (int o = 0; o < co; o++)
-                transform_dout_channel(mm + (size_t)o * ld, P, dy + ((size_t)o * p->n + n0) * yplane, nb, tt, yt,
-                                       map, p);
-        }
+        output_map((int *)scratch, p, nb);
+        chan_job dj = {.p = p, .mm = mm, .dy = dy, .scratch = scratch, .n0 = n0, .nb = nb};
+        ip_par_for(WINO_SLOTS, (size_t)co * nb * yplane, dout_slots, &dj);
         /* dU[xi](o, c) (+)= sum_p M'[o][xi][p] V[c][xi][p] */
         xi_job j = {p, du, v, mm, P, ld, n0 ? 1.0f : 0.0f};
         ip_par_for(a2, (size_t)co * ci * P, xi_weight_products, &j);

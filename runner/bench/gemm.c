@@ -12,31 +12,39 @@
 #include "bench.h"
 
 int rn_bench_gemm(int argc, char **argv) {
-    int size = 1024, reps = 10, threads = 0;
+    int size = 1024, reps = 10, threads = 0, M = 0, N = 0, K = 0;
     cli_opt opts[] = {
         {"size", CLI_INT, &size, 0, "N", "square matrix size (default 1024)"},
+        {"m", CLI_INT, &M, 0, "M", "rows of C instead of --size (a layer's GEMM: Cout)"},
+        {"n", CLI_INT, &N, 0, "N", "columns of C instead of --size (a layer's GEMM: batch*OH*OW)"},
+        {"k", CLI_INT, &K, 0, "K", "inner dimension instead of --size (a layer's GEMM: Cin*KH*KW)"},
         {"reps", CLI_INT, &reps, 0, "N", "timed repetitions (default 10; the median is reported)"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
     };
-    cli_cmd c = {"bench gemm", "ipsweep bench gemm [--size N] [--reps N] [--threads N]",
-                 "Measures ip_sgemm (blocked SGEMM on --threads threads) on N x N x N and prints gemm_gflops (median of the repetitions).", opts,
-                 3, 0, {0}, 0};
+    cli_cmd c = {"bench gemm", "ipsweep bench gemm [--size N | --m M --n N --k K] [--reps N] [--threads N]",
+                 "Measures ip_sgemm (blocked SGEMM on --threads threads) on N x N x N, or M x N x K, and prints\n"
+                 "gemm_gflops (median of the repetitions) and best_gflops.", opts,
+                 (int)(sizeof opts / sizeof *opts), 0, {0}, 0};
     int rc = cli_parse(&c, argc, argv);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
-    if (size < 1 || reps < 1 || reps > 1000) return cli_error("bench gemm", "--size and --reps must be positive");
+    M = M ? M : size, N = N ? N : size, K = K ? K : size;
+    if (M < 1 || N < 1 || K < 1 || reps < 1 || reps > 1000)
+        return cli_error("bench gemm", "--size, --m, --n, --k and --reps must be positive");
+    if ((double)M * K > 1e9 || (double)K * N > 1e9 || (double)M * N > 1e9)
+        return cli_error("bench gemm", "a matrix of more than 1e9 floats");
     int nt = ip_set_threads(threads);
-    size_t n = (size_t)size;
-    float *a = malloc(n * n * 4), *b = malloc(n * n * 4), *cc = malloc(n * n * 4);
+    size_t m = (size_t)M, n = (size_t)N, k = (size_t)K;
+    float *a = malloc(m * k * 4), *b = malloc(k * n * 4), *cc = malloc(m * n * 4);
     double *times = malloc((size_t)reps * sizeof *times);
     if (!a || !b || !cc || !times) return fprintf(stderr, "ipsweep bench gemm: out of memory\n"), 1;
     ip_rng r;
     ip_rng_init(&r, 1, ip_stream("bench", 0));
-    for (size_t i = 0; i < n * n; i++) a[i] = ip_rng_uniform(&r), b[i] = ip_rng_uniform(&r);
-    ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc, size);
+    for (size_t i = 0; i < m * k; i++) a[i] = ip_rng_uniform(&r);
+    for (size_t i = 0; i < k * n; i++) b[i] = ip_rng_uniform(&r);
+    ip_sgemm(CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a, K, b, N, 0.f, cc, N);
     for (int i = 0; i < reps; i++) {
         double t0 = ip_now_s();
-        ip_sgemm(CblasNoTrans, CblasNoTrans, size, size, size, 1.f, a, size, b, size, 0.f, cc,
-                    size);
+        ip_sgemm(CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a, K, b, N, 0.f, cc, N);
         times[i] = ip_now_s() - t0;
     }
     for (int i = 1; i < reps; i++) /* insertion sort for the median */
@@ -45,8 +53,9 @@ int rn_bench_gemm(int argc, char **argv) {
             times[j] = times[j - 1], times[j - 1] = t;
         }
     double med = times[reps / 2];
-    printf("bench=gemm threads=%d size=%d reps=%d gemm_gflops=%.1f best_gflops=%.1f\n", nt, size, reps,
-           2.0 * n * n * n / med / 1e9, 2.0 * n * n * n / times[0] / 1e9);
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    printf("bench=gemm threads=%d m=%d n=%d k=%d reps=%d gemm_gflops=%.1f best_gflops=%.1f\n", nt, M, N, K, reps,
+           flops / med / 1e9, flops / times[0] / 1e9);
     free(a), free(b), free(cc), free(times);
     return 0;
 }

@@ -15,6 +15,81 @@
 #include "../cli/commands.h"
 #include "bench.h"
 
+static const char *const op_kind_names[] = {"conv", "norm", "affine", "add", "pool", "gap", "flatten", "linear"};
+
+/* Forward FLOPs of op i over n samples (multiply-add = 2): convolutions and
+ * the classifier; 0 for the memory-bound ops. */
+static double op_flops(const ip_model *m, int i, int n) {
+    const ip_op *op = &m->ops[i];
+    if (op->kind == IP_OP_CONV) return 2.0 * op->conv.cout * (double)ip_conv_k(&op->conv) * op->conv.oh * op->conv.ow * n;
+    if (op->kind == IP_OP_LINEAR) return 2.0 * op->in_features * op->c * n;
+    return 0;
+}
+
+/* Which kernels op i runs: a conv's path (ip_conv_path; "direct" for the
+ * direct kernel of first layers), a batch norm's fusion, else its kind. */
+static const char *op_path(const ip_model *m, int i, int n) {
+    const ip_op *op = &m->ops[i];
+    if (op->kind == IP_OP_CONV) {
+        ip_conv_shape cs = op->conv;
+        cs.n = n;
+        return conv2d_direct_applicable(&cs) ? "direct" : ip_conv_path(&cs);
+    }
+    if (op->kind == IP_OP_NORM && i + 1 < m->nops && m->op_seconds[i + 1] == 0 && m->op_seconds[m->nops + i + 1] == 0)
+        return "bn-tail"; /* norm + affine (+ ReLU, + pool) in one kernel: the affine's time is here */
+    return op_kind_names[op->kind];
+}
+
+/* --profile: `steps` more training steps with per-op timers (a separate pass,
+ * so the timers do not perturb the figures of the bench=train line), then one
+ * key=value line per op (bench=layer) and per (kind, path) (bench=layers):
+ * milliseconds per step forward and backward, GFLOP/s (backward counted as 2x
+ * forward, as `gflops` of bench=train) and the share of the step. */
+static int print_profile(ip_model *m, const float *x, const int32_t *y, int batch, int steps) {
+    m->op_seconds = calloc(2 * (size_t)m->nops, sizeof *m->op_seconds);
+    if (!m->op_seconds) return -1;
+    for (int s = 0; s < steps; s++) {
+        ip_model_zero_grad(m);
+        const float *logits = ip_model_forward(m, x, batch, 1);
+        xent_forward_backward(m->dlogits, logits, y, batch, 10, 1.f, NULL);
+        ip_model_backward(m, m->dlogits, NULL);
+    }
+    double total = 0;
+    for (int i = 0; i < 2 * m->nops; i++) total += m->op_seconds[i];
+    /* per (kind, path) totals, in order of first appearance */
+    const char *groups[IP_MAX_OPS];
+    double gf[IP_MAX_OPS] = {0}, gb[IP_MAX_OPS] = {0}, gfl[IP_MAX_OPS] = {0};
+    int ng = 0;
+    for (int i = 0; i < m->nops; i++) {
+        double f = m->op_seconds[i] / steps, b = m->op_seconds[m->nops + i] / steps;
+        if (f == 0 && b == 0) continue; /* fused into the op before it */
+        const ip_op *op = &m->ops[i];
+        const char *path = op_path(m, i, batch);
+        double fl = op_flops(m, i, batch);
+        printf("bench=layer arch=%s op=%s kind=%s path=%s", m->cfg.arch, op->name, op_kind_names[op->kind], path);
+        if (op->kind == IP_OP_CONV)
+            printf(" in=%dx%dx%d out=%dx%dx%d k=%d stride=%d", op->conv.cin, op->conv.h, op->conv.w, op->conv.cout,
+                   op->conv.oh, op->conv.ow, op->conv.kh, op->conv.stride);
+        else
+            printf(" out=%dx%dx%d", op->c, op->h, op->w);
+        printf(" fwd_ms=%.3f bwd_ms=%.3f", 1e3 * f, 1e3 * b);
+        if (fl > 0) printf(" fwd_gflops=%.1f bwd_gflops=%.1f", f > 0 ? fl / f / 1e9 : 0, b > 0 ? 2 * fl / b / 1e9 : 0);
+        printf(" share_pct=%.1f\n", 100 * (f + b) * steps / total);
+        int g = 0;
+        while (g < ng && strcmp(groups[g], path) != 0) g++;
+        if (g == ng) groups[ng++] = path;
+        gf[g] += f, gb[g] += b, gfl[g] += fl;
+    }
+    for (int g = 0; g < ng; g++) {
+        printf("bench=layers arch=%s path=%s fwd_ms=%.3f bwd_ms=%.3f", m->cfg.arch, groups[g], 1e3 * gf[g], 1e3 * gb[g]);
+        if (gfl[g] > 0) printf(" gflops=%.1f", 3 * gfl[g] / (gf[g] + gb[g]) / 1e9);
+        printf(" share_pct=%.1f\n", 100 * (gf[g] + gb[g]) * steps / total);
+    }
+    free(m->op_seconds);
+    m->op_seconds = NULL;
+    return 0;
+}
+
 int rn_bench_train(int argc, char **argv) {
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
@@ -29,7 +104,7 @@ int rn_bench_train(int argc, char **argv) {
         {"steps", CLI_INT, &steps, 0, "N", "timed steps (default 10)"},
         {"warmup", CLI_INT, &warmup, 0, "N", "untimed steps first (default 3)"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default all cores)"},
-        {"profile", CLI_FLAG, &profile, 0, NULL, "also print the training time of every op (stderr)"},
+        {"profile", CLI_FLAG, &profile, 0, NULL, "also print every op's time and GFLOP/s, and totals per kind (bench=layer, bench=layers lines)"},
     };
     cli_cmd c = {"bench train", "ipsweep bench train [--arch A] [--batch N] [--steps N] [--threads N]",
                  "Times SGD training steps and eval-mode inference on random data of the arch's\n"
@@ -75,24 +150,7 @@ int rn_bench_train(int argc, char **argv) {
         ip_optim_step(&opt, &m, 0.01f);
         if (s >= warmup) t_train += ip_now_s() - t0;
     }
-    if (profile) { /* a separate pass, so the timers do not perturb the figures above */
-        m.op_seconds = calloc(2 * (size_t)m.nops, sizeof *m.op_seconds);
-        for (int s = 0; m.op_seconds && s < steps; s++) {
-            ip_model_zero_grad(&m);
-            const float *logits = ip_model_forward(&m, x, batch, 1);
-            xent_forward_backward(m.dlogits, logits, y, batch, 10, 1.f, NULL);
-            ip_model_backward(&m, m.dlogits, NULL);
-        }
-        double total = 0;
-        for (int i = 0; m.op_seconds && i < 2 * m.nops; i++) total += m.op_seconds[i];
-        for (int i = 0; m.op_seconds && i < m.nops; i++)
-            fprintf(stderr, "op %-16s %-8s fwd_ms=%7.2f bwd_ms=%7.2f (%4.1f%%)\n", m.ops[i].name,
-                    (const char *[]){"conv", "norm", "affine", "add", "pool", "gap", "flatten", "linear"}[m.ops[i].kind],
-                    1e3 * m.op_seconds[i] / steps, 1e3 * m.op_seconds[m.nops + i] / steps,
-                    100 * (m.op_seconds[i] + m.op_seconds[m.nops + i]) / total);
-        free(m.op_seconds);
-        m.op_seconds = NULL;
-    }
+    if (profile && print_profile(&m, x, y, batch, steps) != 0) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
     double t_inf = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = ip_now_s();
