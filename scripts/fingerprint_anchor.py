@@ -156,7 +156,7 @@ def main():
     conv = torch.zeros(K, dtype=torch.bool)
     act = torch.arange(K)
     b1, b2, eps = 0.9, 0.999, 1e-8
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for it in range(a.iters + 1):
         xa = x[act].clone().requires_grad_(True)
         loss = ipguard_loss(model(xa), i[act], j[act], a.k)
@@ -175,16 +175,16 @@ def main():
         bc2 = (1 - b2 ** steps[rows]).view(-1, 1, 1, 1)
         x[rows] = (x[rows] - a.lr / bc1 * m1[rows] / (m2[rows].sqrt() / bc2.sqrt() + eps)).clamp_(lo, hi)
         act = rows
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     sec = t1 - t0
     n = int(conv.sum())
     point_iters = int(iters.sum())  # Adam steps per point, as the bench counts them
     print(
         "anchor=fingerprint-pytorch torch=%s threads=%d points=%d max_iter=%d k=%g lr=%g init=%s target=%s "
-        "owner_acc=%.4f converged=%d unconverged=%d iters_mean=%.1f seconds=%.3f e2e_seconds=%.3f points_per_s=%.2f "
+        "owner_acc=%.4f converged=%d unconverged=%d iters_mean=%.1f seconds=%.3f cpu_seconds=%.3f e2e_seconds=%.3f points_per_s=%.2f "
         "point_iters_per_s=%.0f"
         % (torch.__version__, torch.get_num_threads(), K, a.iters, a.k, a.lr, "train" if a.data else "noise",
-           a.target, owner_acc, n, K - n, float(iters.float().mean()), sec, t1 - t_start, K / sec, point_iters / sec)
+           a.target, owner_acc, n, K - n, float(iters.float().mean()), sec, c1 - c0, t1 - t_start, K / sec, point_iters / sec)
     )
 
 

@@ -7,6 +7,7 @@
 
 #include "../../core/io/data.h"
 #include "../../core/ipguard/fingerprint.h"
+#include "../../core/ipguard/fp_engine.h"
 #include "../../core/tasks/tasks.h"
 #include "../../core/model/train.h"
 #include "../../core/util/proc.h"
@@ -17,7 +18,8 @@
 int rn_bench_fingerprint(int argc, char **argv) {
     char arch[32] = "small-p", norm[8] = "bn", scheme[16] = "baseline", init[16] = "noise", target[16] = "random";
     char model_path[1024] = "", data[1024] = "";
-    int points = 256, iters = 100, batch = 0, threads = 0, train_limit = 0;
+    int points = 256, iters = 100, batch = 0, threads = 0, train_limit = 0, uncompacted = 0;
+    char out[1024] = "";
     float margin = 1.f, lr = 0.01f;
     cli_opt opts[] = {
         {"arch", CLI_STR, arch, sizeof arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | ... (default small-p)"},
@@ -33,6 +35,9 @@ int rn_bench_fingerprint(int argc, char **argv) {
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores)"},
         {"model", CLI_STR, model_path, sizeof model_path, "FILE.h5", "a trained checkpoint instead of an untrained model"},
         {"data", CLI_STR, data, sizeof data, "SRC", "with --model: seeds (init train) and the owner's accuracy"},
+        {"uncompacted", CLI_FLAG, &uncompacted, 0, NULL,
+         "the reference twin: every forward carries the whole batch (frozen points too), as before compaction"},
+        {"out", CLI_STR, out, sizeof out, "FILE.h5", "save the fingerprint (to compare the twins' points)"},
         {"train-limit", CLI_INT, &train_limit, 0, "N", "with --init train: the first N training images (default 0 = all)"},
     };
     cli_cmd c = {"bench fingerprint",
@@ -84,18 +89,24 @@ int rn_bench_fingerprint(int argc, char **argv) {
         if (ip_model_build(&m, &cfg, &e) != 0 || ip_model_init(&m, 1, NULL, &e) != 0) goto fail;
         for (int ch = 0; ch < cfg.in_c; ch++) lo[ch] = 0.f, hi[ch] = 1.f; /* no normalisation */
     }
+    fp_engine_set_uncompacted(uncompacted);
+    struct rusage r0, ru;
+    getrusage(RUSAGE_SELF, &r0);
     if (ip_fingerprint_generate(&m, fc.init == IP_FP_INIT_TRAIN ? &train : NULL, lo, hi, &fc, &fp, &run, &e) != 0)
         goto fail;
     double e2e = ip_now_s() - t_start;
+    if (out[0] && ip_fingerprint_save(&fp, out, &e) != 0) goto fail;
     double isum = 0;
     for (size_t p = 0; p < run.requested; p++) isum += run.iterations[p];
-    struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("bench=fingerprint arch=%s scheme=%s threads=%d points=%d max_iter=%d batch=%d k=%g lr=%g init=%s "
-           "owner_acc=%.4f converged=%zu unconverged=%zu iters_mean=%.1f seconds=%.3f e2e_seconds=%.3f points_per_s=%.2f "
+    /* CPU seconds of the generation: on a shared machine they move less with the load than wall time */
+    double cpu = (double)(ru.ru_utime.tv_sec - r0.ru_utime.tv_sec + ru.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                 (double)(ru.ru_utime.tv_usec - r0.ru_utime.tv_usec + ru.ru_stime.tv_usec - r0.ru_stime.tv_usec) * 1e-6;
+    printf("bench=fingerprint arch=%s scheme=%s uncompacted=%d threads=%d points=%d max_iter=%d batch=%d k=%g lr=%g init=%s "
+           "owner_acc=%.4f converged=%zu unconverged=%zu iters_mean=%.1f seconds=%.3f cpu_seconds=%.3f e2e_seconds=%.3f points_per_s=%.2f "
            "converged_per_s=%.2f point_iters_per_s=%.0f planned_batch=%d peak_rss_mb=%.1f\n",
-           arch, ip_scheme_name(m.cfg.scheme), nt, points, iters, batch, (double)margin, (double)lr, init, owner_acc, fp.n,
-           fp.unconverged, isum / points, run.seconds, e2e, points / run.seconds, fp.n / run.seconds, isum / run.seconds,
+           arch, ip_scheme_name(m.cfg.scheme), uncompacted, nt, points, iters, batch, (double)margin, (double)lr, init, owner_acc, fp.n,
+           fp.unconverged, isum / points, run.seconds, cpu, e2e, points / run.seconds, fp.n / run.seconds, isum / run.seconds,
            m.batch, (double)ru.ru_maxrss / 1024.0);
     rc = 0;
     goto done;
