@@ -142,8 +142,9 @@ Test(fp_compact, cae_compacted_equals_uncompacted_twin) {
 Test(fp_compact, linear_layer_rows_depend_on_the_row_count_within_rounding) {
     /* Why the twins are not bit-identical: small-p's fc layer (1152 -> 10, core/nn/linear.c, ip_sgemm
      * NoTrans x Trans) on OpenBLAS 0.3.21 SkylakeX gives a row another rounding when it is computed among
-     * fewer rows (measured: every row differs at 1 to 64 rows against 200; none at 100). The engine's
-     * batches shrink as points freeze, so their logits move by about an ulp; this bounds it. */
+     * fewer rows (measured: computed 1 to 64 rows at a time, every chunk has rows that differ from the
+     * same rows among 200; 100 at a time, none). The engine's batches shrink as points freeze, so their
+     * logits move by about an ulp; this bounds it. */
     enum { N = 200, IN = 1152, OUT = 10 };
     float *x = malloc(sizeof(float) * N * IN), *w = malloc(sizeof(float) * OUT * IN);
     float *y = calloc(N * OUT, sizeof(float)), *y1 = calloc(N * OUT, sizeof(float));

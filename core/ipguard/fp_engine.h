@@ -6,7 +6,9 @@
  * seeds, the loss gradient, the projection after a step and the selection:
  * IPGuard's boundary points (fingerprint.c), conferrable adversarial
  * examples (cae.c). Every random choice of a method is keyed by (seed,
- * point index), so the points do not depend on the batch size. */
+ * point index), so the points do not depend on the batch size or on which
+ * points are still active, up to the kernels' rounding (docs/fingerprint.md
+ * "Compaction"). */
 #ifndef IP_FP_ENGINE_H
 #define IP_FP_ENGINE_H
 
