@@ -180,15 +180,18 @@ static void cae_dropout(const cae_ctx *g, size_t p, int it, int8_t *useS, int8_t
 }
 
 /* Every model's forward of the active points, the loss's logit gradients per
- * model (b->dl: model-major blocks of (na, classes)), every model's backward
+ * model (b->dl: model-major blocks of (na + pad, classes)), every model's backward
  * into dx. A seed the owner gets wrong is frozen at once: it is never kept. */
 static int cae_grad(void *ctx, fp_batch *b, const float *xa, size_t na, float *dx, int8_t *done, ip_err *e) {
     cae_ctx *g = ctx;
     int nm = 1 + g->nS + g->nR, K = g->classes;
     if (!dx) return 0; /* the last iteration: the points are final (cae_select looks at them) */
     const float *z[IP_FP_MAX_MODELS];
-    for (int i = 0; i < nm; i++) z[i] = ip_model_forward(g->models[i], xa, (int)na, 0);
-    size_t blk = na * (size_t)K;
+    size_t nf = na + b->pad; /* rows forwarded: the padding of the uncompacted twin gets no gradient */
+    for (int i = 0; i < nm; i++) z[i] = ip_model_forward(g->models[i], xa, (int)nf, 0);
+    size_t blk = nf * (size_t)K;
+    for (int i = 0; i < nm; i++)
+        memset(b->dl + (size_t)i * blk + na * (size_t)K, 0, b->pad * (size_t)K * sizeof *b->dl);
     int8_t useS[IP_FP_MAX_MODELS], useR[IP_FP_MAX_MODELS];
     const float *zS[IP_FP_MAX_MODELS], *zR[IP_FP_MAX_MODELS];
     float *dS[IP_FP_MAX_MODELS], *dR[IP_FP_MAX_MODELS];

@@ -175,7 +175,9 @@ static int ipg_grad(void *ctx, fp_batch *b, const float *xa, size_t na, float *d
     ipg_ctx *g = ctx;
     ip_model *m = g->m;
     int classes = m->cfg.classes;
-    const float *z = ip_model_forward(m, xa, (int)na, 0);
+    size_t nf = na + b->pad; /* rows forwarded: the padding of the uncompacted twin gets no gradient */
+    const float *z = ip_model_forward(m, xa, (int)nf, 0);
+    memset(b->dl + na * (size_t)classes, 0, b->pad * (size_t)classes * sizeof *b->dl);
     size_t still = 0;
     for (size_t a = 0; a < na; a++) {
         size_t p = b->act[a];

@@ -56,6 +56,10 @@ int fp_seed_images(const ip_dataset *train, size_t d, uint64_t seed, size_t firs
     return 0;
 }
 
+static int uncompacted; /* fp_engine_set_uncompacted: tests only */
+
+void fp_engine_set_uncompacted(int on) { uncompacted = on != 0; }
+
 static int adam_init(ip_optim *o, float lr, size_t d, ip_err *e) {
     ip_optim_cfg oc;
     ip_optim_defaults(&oc, IP_OPT_ADAM);
@@ -66,8 +70,8 @@ static int adam_init(ip_optim *o, float lr, size_t d, ip_err *e) {
 static void batch_free(fp_batch *b) {
     if (b->opt)
         for (size_t p = 0; p < b->count; p++) ip_optim_free(&b->opt[p]);
-    free(b->opt), free(b->act), free(b->dl), free(b->dx), free(b->xa), free(b->done);
-    b->opt = NULL, b->act = NULL, b->dl = b->dx = b->xa = NULL, b->done = NULL;
+    free(b->opt), free(b->act), free(b->idle), free(b->dl), free(b->dx), free(b->xa), free(b->done);
+    b->opt = NULL, b->act = b->idle = NULL, b->dl = b->dx = b->xa = NULL, b->done = NULL;
 }
 
 static int batch_init(fp_batch *b, const fp_method *meth, float lr, float *x, const float *x0, int32_t *src,
@@ -80,8 +84,9 @@ static int batch_init(fp_batch *b, const fp_method *meth, float lr, float *x, co
     b->dl = malloc(count * (size_t)m->cfg.classes * (size_t)meth->nmodels * sizeof *b->dl);
     b->done = malloc(count * sizeof *b->done);
     b->act = malloc(count * sizeof *b->act);
+    b->idle = malloc(count * sizeof *b->idle);
     b->opt = calloc(count, sizeof *b->opt);
-    if (!b->xa || !b->dx || !b->dl || !b->done || !b->act || !b->opt) {
+    if (!b->xa || !b->dx || !b->dl || !b->done || !b->act || !b->idle || !b->opt) {
         batch_free(b);
         return ip_fail(e, "out of memory for %zu fingerprint points", count);
     }
@@ -92,6 +97,18 @@ static int batch_init(fp_batch *b, const fp_method *meth, float lr, float *x, co
         }
     for (size_t p = 0; p < count; p++) b->act[p] = p, conv[p] = 0, iters[p] = meth->max_iter;
     return 0;
+}
+
+/* The uncompacted twin's padding: the frozen points' rows after the na active ones in xa (in batch
+ * order); their count returned. */
+static size_t pad_rows(fp_batch *b) {
+    size_t d = b->d, n = 0;
+    memset(b->idle, 0, b->count * sizeof *b->idle);
+    for (size_t a = 0; a < b->na; a++) b->idle[b->act[a]] = 1; /* a mark: active */
+    for (size_t p = 0; p < b->count; p++)
+        if (!b->idle[p]) b->idle[n++] = p;                  /* overwrites only marks already read */
+    for (size_t r = 0; r < n; r++) memcpy(b->xa + (b->na + r) * d, b->x + b->idle[r] * d, d * sizeof *b->xa);
+    return n;
 }
 
 /* Called at the start of every iteration (a point a checkpoint can resume from). */
@@ -105,8 +122,9 @@ static int batch_run(const fp_method *meth, fp_batch *b, float lr, fp_point_fn p
         int last = b->it == meth->max_iter;
         /* the active points, packed: frozen ones cost nothing */
         for (size_t a = 0; a < na; a++) memcpy(b->xa + a * d, b->x + b->act[a] * d, d * sizeof *b->xa);
+        b->pad = uncompacted ? pad_rows(b) : 0;
         memset(b->done, 0, na * sizeof *b->done);
-        if (!last) memset(b->dx, 0, na * d * sizeof *b->dx);
+        if (!last) memset(b->dx, 0, (na + b->pad) * d * sizeof *b->dx);
         if (meth->grad(meth->ctx, b, b->xa, na, last ? NULL : b->dx, b->done, e) != 0) return -1;
         size_t still = 0;
         for (size_t a = 0; a < na; a++) still += !b->done[a];

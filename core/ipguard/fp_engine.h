@@ -6,7 +6,9 @@
  * seeds, the loss gradient, the projection after a step and the selection:
  * IPGuard's boundary points (fingerprint.c), conferrable adversarial
  * examples (cae.c). Every random choice of a method is keyed by (seed,
- * point index), so the points do not depend on the batch size. */
+ * point index), so the points do not depend on the batch size or on which
+ * points are still active, up to the kernels' rounding (docs/fingerprint.md
+ * "Compaction"). */
 #ifndef IP_FP_ENGINE_H
 #define IP_FP_ENGINE_H
 
@@ -18,6 +20,8 @@
  * on with the same packed batch. */
 typedef struct fp_batch {
     size_t count, d, na;   /* points, floats per point, points still active */
+    size_t pad;            /* rows forwarded after the na active ones: 0, or (the uncompacted reference
+                            * twin, fp_engine_set_uncompacted) the frozen points, so every forward has count rows */
     int it;                /* the next iteration */
     float *x;              /* (count, d) the points, optimised in place */
     const float *x0;       /* (count, d) their seeds */
@@ -28,6 +32,7 @@ typedef struct fp_batch {
     float *dl;             /* scratch: (count, classes) per model of the method */
     int8_t *done;          /* scratch: (count) finished at this iteration */
     size_t *act;           /* (na) the active points, in batch order */
+    size_t *idle;          /* scratch: (count) the frozen points, padding of the uncompacted twin */
     ip_optim *opt;         /* (count) Adam on each point */
 } fp_batch;
 
@@ -40,7 +45,8 @@ typedef struct fp_method {
     int (*seeds)(void *ctx, size_t first, size_t n, float *x0, int32_t *src, int32_t *tgt, ip_err *e);
     /* The loss gradient of the active points xa (na, packed in b->act order) w.r.t. their inputs, added
      * into dx (zeroed; NULL at the last iteration: no gradient wanted). done[a] = 1 freezes point
-     * b->act[a]: it takes no more steps. */
+     * b->act[a]: it takes no more steps. xa holds na + b->pad rows: forward them all (the twin's
+     * uncompacted batch), use only the first na, give the padding rows a zero logit gradient. */
     int (*grad)(void *ctx, fp_batch *b, const float *xa, size_t na, float *dx, int8_t *done, ip_err *e);
     /* Point p's x after its step, back into the feasible set. */
     void (*project)(void *ctx, const fp_batch *b, size_t p, float *x);
@@ -62,6 +68,12 @@ int fp_generate(const fp_method *meth, const float *lo, const float *hi, const i
  * must not read the seeds): iters and conv as the method's grad leaves them. */
 int fp_optimise_batch(const fp_method *meth, float *x, const int32_t *src, const int32_t *tgt, size_t count, float lr,
                       int32_t *iters, int8_t *conv, ip_err *e);
+
+/* Test-only, process-wide (the reference twin of compaction, tests/test_fp_compact.c): on = every
+ * forward/backward of a batch carries all its points, frozen ones as padding rows with a zero gradient,
+ * as an engine that never compacts would; off (the default) = only the active points. The points
+ * differ only by the kernels' dependence on the number of rows (docs/fingerprint.md "Compaction"). */
+void fp_engine_set_uncompacted(int on);
 
 /* Shared by the methods */
 static inline size_t fp_sample_floats(const ip_model *m) { return (size_t)m->cfg.in_c * m->cfg.in_h * m->cfg.in_w; }
