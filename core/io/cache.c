@@ -372,9 +372,16 @@ static entry *by_serial(uint64_t s) {
     return NULL;
 }
 
+/* ip_evaluate in batches of exactly `batch` (m re-planned when its plan is smaller). */
+static int evaluate_at(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e) {
+    if (m->batch < batch && ip_model_plan(m, batch, e) != 0) return -1;
+    return ip_evaluate(m, d, batch, acc, e);
+}
+
 int ip_cache_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e) {
-    if (ip_cache_budget() == 0 || m->batch <= 0) return ip_evaluate(m, d, batch, acc, e);
-    int eff = batch < m->batch ? batch : m->batch; /* the batch ip_predict runs with */
+    if (batch < 1) return ip_fail(e, "evaluation batch %d", batch);
+    if (ip_cache_budget() == 0) return evaluate_at(m, d, batch, acc, e);
+    const int eff = batch;
     uint64_t ms, ds;
     pthread_mutex_lock(&lock);
     match_entries(m, d, &ms, &ds);
@@ -389,7 +396,7 @@ int ip_cache_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, 
         }
     }
     pthread_mutex_unlock(&lock);
-    if (ip_evaluate(m, d, batch, acc, e) != 0) return -1;
+    if (evaluate_at(m, d, batch, acc, e) != 0) return -1;
     if (!ms || !ds) return 0;
     pthread_mutex_lock(&lock);
     x = by_serial(ms); /* still there? (another thread may have evicted it) */

@@ -61,14 +61,16 @@ int ip_cache_data_for_model(ip_dataset *d, const char *source, ip_split split, s
  * of its own, equal to a fresh open of path. */
 int ip_cache_open_model(ip_model *m, const char *path, ip_err *e);
 
-/* ip_evaluate (core/model/train.h), remembered: when m is a planned model
- * whose configuration, parameters, buffers, signature bits and branch equal
- * a cached checkpoint's and d equals a cached dataset, an accuracy computed
- * before for the same pair, branch and effective batch is returned without
- * a forward pass; otherwise it is computed and remembered. The comparison is
- * of contents (memcmp), not of names, so a pruned or fine-tuned model never
- * matches the checkpoint it came from. A hit leaves m's activations as they
- * were: call it where nothing reads the last forward pass afterwards. */
+/* ip_evaluate (core/model/train.h) in batches of exactly `batch` (m is
+ * re-planned for it when its plan is smaller, with or without the cache),
+ * remembered: when m's configuration, parameters, buffers, signature bits
+ * and branch equal a cached checkpoint's and d equals a cached dataset, an
+ * accuracy computed before for the same pair, branch and batch is returned
+ * without a forward pass; otherwise it is computed and remembered. The
+ * comparison is of contents (memcmp), not of names, so a pruned or
+ * fine-tuned model never matches the checkpoint it came from. A hit leaves
+ * m's activations (and plan) as they were: call it where nothing reads the
+ * last forward pass afterwards. */
 int ip_cache_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
 
 #endif
