@@ -20,6 +20,7 @@
 #include "results.h"
 #include "run_common.h"
 #include "sched.h"
+#include "cache_setup.h"
 #include "sizing.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
@@ -408,6 +409,9 @@ int cmd_run(int argc, char **argv) {
     char why[300];
     if (limit_text[0] && rn_parse_time_limit(limit_text, &limit, why, sizeof why) != 0)
         return cli_error("run", "--time-limit: %s", why);
+    size_t cache_bytes; /* the worker cache's setting (cache_setup.h), refused before anything is written */
+    ip_err ce = {{0}};
+    if (rn_cache_budget_from_env(&cache_bytes, &ce) != 0) return cli_error("run", "%s", ce.msg);
 
     int rank = 0, nranks = 1;
     if (rn_mpi_begin(&rank, &nranks) != 0) {
