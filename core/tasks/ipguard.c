@@ -256,12 +256,13 @@ int ip_task_match(const ip_match_task *t, ip_metrics *out, ip_err *e) {
     double rate, acc;
     if (ip_fingerprint_load(&fp, t->fingerprint_path, e) != 0) goto done;
     if (ip_task_open(&m, &test, t->suspect_path, t->data, t->test_limit, e) != 0) goto done;
-    if (ip_model_plan(&m, fp.n < 256 ? (fp.n ? (int)fp.n : 1) : 256, e) != 0) goto done;
+    /* the accuracy first: a remembered one needs no plan, a computed one plans the model once for both */
+    if (branch_acc(&m, &test, t->branch, 1, &acc, e) != 0) goto done;
+    if (m.batch == 0 && ip_model_plan(&m, fp.n < 256 ? (fp.n ? (int)fp.n : 1) : 256, e) != 0) goto done;
     if (ip_fingerprint_match(&m, &fp, t->branch, &rate, e) != 0) {
         ip_failctx(e, "matching %s against %s", t->suspect_path, t->fingerprint_path);
         goto done;
     }
-    if (branch_acc(&m, &test, t->branch, 1, &acc, e) != 0) goto done;
     if (ip_metrics_set(out, "match_rate", rate, e) || ip_metrics_set(out, "points", (double)fp.n, e) ||
         ip_metrics_set(out, "suspect_acc", acc, e))
         goto done;
