@@ -417,6 +417,35 @@ static int check_meta(const ckpt_meta *meta, const ip_model *m, ip_err *e) {
     return 0;
 }
 
+/* What loading changes in a built model, in one place: the file's (or a
+ * cached copy's, ip_ckpt_copy_loaded) tensors, signature bits and texts,
+ * trigger set (moved: *trig is left empty) and input normalisation; then the
+ * derived passport state. Nothing else of a freshly built model differs
+ * from a loaded one. */
+static void commit(ip_model *m, const float *params, const float *bufs, const int8_t *bits,
+                   char (*sigs)[sizeof m->passports[0].signature], ip_dataset *trig, uint64_t trig_seed,
+                   const ip_model_cfg *file_cfg) {
+    ip_data_free(&m->trigger);
+    m->trigger = *trig;
+    m->trigger_seed = trig_seed;
+    memset(trig, 0, sizeof *trig);
+    memcpy(m->params, params, m->nparams * sizeof(float));
+    memcpy(m->bufs, bufs, m->nbufs * sizeof(float));
+    const int8_t *b = bits;
+    for (int i = 0; i < m->npassports; i++) {
+        ip_passport *p = &m->passports[i];
+        memcpy(p->bits, b, (size_t)p->cout);
+        b += p->cout;
+        memcpy(p->signature, sigs[i], sizeof p->signature);
+    }
+    /* the input normalisation the weights were trained with */
+    for (int c = 0; c < m->cfg.in_c; c++) {
+        m->cfg.in_mean[c] = file_cfg->in_mean[c];
+        m->cfg.in_std[c] = file_cfg->in_std[c];
+    }
+    ip_model_passports_changed(m);
+}
+
 static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "loading a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "loading %s: the model is not built", path);
@@ -503,25 +532,7 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     }
     if (read_trigger(f, m, &trig, &trig_seed, e) < 0) goto done;
     /* everything read: commit */
-    ip_data_free(&m->trigger);
-    m->trigger = trig;
-    m->trigger_seed = trig_seed;
-    memset(&trig, 0, sizeof trig);
-    memcpy(m->params, params, m->nparams * sizeof(float));
-    memcpy(m->bufs, bufs, m->nbufs * sizeof(float));
-    b = bits;
-    for (int i = 0; i < m->npassports; i++) {
-        ip_passport *p = &m->passports[i];
-        memcpy(p->bits, b, (size_t)p->cout);
-        b += p->cout;
-        memcpy(p->signature, sigs[i], sizeof p->signature);
-    }
-    /* the input normalisation the weights were trained with */
-    for (int c = 0; c < m->cfg.in_c; c++) {
-        m->cfg.in_mean[c] = meta.cfg.in_mean[c];
-        m->cfg.in_std[c] = meta.cfg.in_std[c];
-    }
-    ip_model_passports_changed(m);
+    commit(m, params, bufs, bits, sigs, &trig, trig_seed, &meta.cfg);
     rc = 0;
 done:
     if (rc != 0) {
@@ -609,4 +620,41 @@ int ip_ckpt_open_model(ip_model *m, const char *path, ip_err *e) {
         return -1;
     }
     return 0;
+}
+
+int ip_ckpt_copy_loaded(ip_model *m, const ip_model *src, const ip_model_cfg *file_cfg, ip_err *e) {
+    if (ip_model_build(m, file_cfg, e) != 0) {
+        ip_model_free(m);
+        return ip_failctx(e, "building a copy of a %s model", file_cfg->arch);
+    }
+    size_t nbits = 0;
+    for (int i = 0; i < src->npassports; i++) nbits += (size_t)src->passports[i].cout;
+    int8_t *bits = malloc(nbits ? nbits : 1);
+    char(*sigs)[sizeof src->passports[0].signature] = calloc(src->npassports ? (size_t)src->npassports : 1, sizeof *sigs);
+    ip_dataset trig = {0};
+    int rc = -1;
+    if (!bits || !sigs) {
+        ip_fail(e, "out of memory");
+        goto done;
+    }
+    if (m->nparams != src->nparams || m->nbufs != src->nbufs || m->npassports != src->npassports) {
+        ip_fail(e, "a copy of a %s model is not built like the model it copies", file_cfg->arch);
+        goto done;
+    }
+    int8_t *b = bits;
+    for (int i = 0; i < src->npassports; i++) {
+        memcpy(b, src->passports[i].bits, (size_t)src->passports[i].cout);
+        b += src->passports[i].cout;
+        memcpy(sigs[i], src->passports[i].signature, sizeof sigs[i]);
+    }
+    if (src->trigger.n && ip_data_copy(&trig, &src->trigger, e) != 0) goto done;
+    commit(m, src->params, src->bufs, bits, sigs, &trig,
+           src->trigger_seed, &src->cfg);
+    rc = 0;
+done:
+    free(bits);
+    free(sigs);
+    ip_data_free(&trig);
+    if (rc != 0) ip_model_free(m);
+    return rc;
 }

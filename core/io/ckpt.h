@@ -24,5 +24,11 @@ int ip_ckpt_read_cfg(const char *path, ip_model_cfg *cfg, ip_err *e);
 int ip_ckpt_load(ip_model *m, const char *path, ip_err *e);
 /* ip_ckpt_read_cfg + ip_model_build + ip_ckpt_load. */
 int ip_ckpt_open_model(ip_model *m, const char *path, ip_err *e);
+/* Builds m (owning no memory yet) as ip_ckpt_open_model would from the file
+ * that src was opened from, without reading it: file_cfg is what
+ * ip_ckpt_read_cfg gave for that file, src a model ip_ckpt_open_model
+ * opened from it and that nothing has changed since (core/io/cache.c keeps
+ * such masters). The copy shares no memory with src. */
+int ip_ckpt_copy_loaded(ip_model *m, const ip_model *src, const ip_model_cfg *file_cfg, ip_err *e);
 
 #endif

@@ -586,6 +586,17 @@ static int load_source(ip_dataset *d, const char *source, ip_split split, size_t
     return rc;
 }
 
+int ip_data_files(const char *source, ip_split split, ip_data_file_list *out, ip_err *e) {
+    split_files *sf = malloc(sizeof *sf);
+    if (!sf) return ip_fail(e, "out of memory");
+    int rc = resolve(source, split, sf, e);
+    out->n = 0;
+    if (rc == 0)
+        for (int i = 0; i < sf->npaths; i++) memcpy(out->path[out->n++], sf->paths[i], sizeof out->path[0]);
+    free(sf);
+    return rc;
+}
+
 int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e) {
     reset(d);
     if (load_source(d, source, split, limit, e) != 0) return -1;

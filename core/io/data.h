@@ -49,6 +49,14 @@ typedef enum { IP_SPLIT_TRAIN = 0, IP_SPLIT_TEST = 1 } ip_split;
  * sees the same data. Every failure is a bad input (e->input) except running
  * out of memory. */
 int ip_data_load(ip_dataset *d, const char *source, ip_split split, size_t limit, ip_err *e);
+/* The files ip_data_load reads for one split of a source (none for a
+ * synthetic one, which is made, not read): what a cache of loaded sets
+ * (core/io/cache.h) checks for changes. Errors as ip_data_load's. */
+typedef struct ip_data_file_list {
+    int n;
+    char path[5][4400];
+} ip_data_file_list;
+int ip_data_files(const char *source, ip_split split, ip_data_file_list *out, ip_err *e);
 /* Checks a source without loading its pixels, as `validate` and `run` do
  * before anything is written: the files of both splits exist, their headers
  * are valid and within the limits below, each file holds what its header

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/cache.h"
 #include "../io/ckpt.h"
 #include "../model/train.h"
 #include "../passport/forge.h"
@@ -177,16 +178,16 @@ static int env_open(fake1_env *v, const ip_fake1_task *t, int need_keys, ip_err 
         if (ip_model_build(&v->ref, &rcfg, e) != 0) return -1;
         v->have_ref = 1;
         if (ip_model_init(&v->ref, t->seed ^ ip_stream("fake1-reference", 0), NULL, e) != 0) return -1;
-        if (ip_data_load(&v->train, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) return -1;
+        if (ip_cache_data_load(&v->train, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) return -1;
         if (ip_data_match_model(&v->train, &v->ref, e) != 0) return -1;
     } else if (need_keys && t->key_type != IP_KEY_RANDOM) {
         if (!t->reference_path[0])
             return ip_fail(e, "key type %s needs a reference model (key `reference`)", ip_key_type_name(t->key_type));
-        if (ip_ckpt_open_model(&v->ref, t->reference_path, e) != 0) return -1;
+        if (ip_cache_open_model(&v->ref, t->reference_path, e) != 0) return -1;
         v->have_ref = 1;
         if (strcmp(v->ref.cfg.arch, v->m.cfg.arch) != 0)
             return ip_fail(e, "the reference model is a %s, the attacked model a %s", v->ref.cfg.arch, v->m.cfg.arch);
-        if (ip_data_load(&v->train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) return -1;
+        if (ip_cache_data_load(&v->train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) return -1;
         if (ip_data_match_model(&v->train, &v->ref, e) != 0) return -1;
     }
     if (need_keys) {
@@ -514,7 +515,7 @@ int ip_task_verify(const ip_verify_task *t, ip_metrics *out, ip_err *e) {
         goto done;
     }
     if (t->claim_path[0]) {
-        if (ip_ckpt_open_model(&claim, t->claim_path, e) != 0) goto done;
+        if (ip_cache_open_model(&claim, t->claim_path, e) != 0) goto done;
         have_claim = 1;
         if (ip_keys_compatible(&v.m, &claim, e) != 0) {
             ip_failctx(e, "claim %s", t->claim_path);

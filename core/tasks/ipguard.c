@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/cache.h"
 #include "../io/ckpt.h"
 #include "../ipguard/cae.h"
 #include "../ipguard/fingerprint.h"
@@ -131,10 +132,14 @@ const ip_task_def ip_match_def = {
 void ip_fingerprint_task_defaults(ip_fingerprint_task *t) { ip_task_defaults(&ip_fingerprint_def, t); }
 
 /* Test accuracy of m on the branch a fingerprint is made or matched with. */
-static int branch_acc(ip_model *m, const ip_dataset *test, int branch, double *acc, ip_err *e) {
+static int branch_acc(ip_model *m, const ip_dataset *test, int branch, int remember, double *acc, ip_err *e) {
     ip_branch keep = m->branch;
     m->branch = ip_fp_resolve_branch(m, branch);
-    int rc = ip_evaluate(m, test, m->batch > 0 ? m->batch : 256, acc, e);
+    /* remember: a suspect is matched against every fingerprint and its accuracy is one, so it is
+     * evaluated in batches of 256 whatever the fingerprint's size and remembered (core/io/cache.h);
+     * not where the model is used afterwards, as a remembered accuracy runs no forward pass */
+    int rc = remember ? ip_cache_evaluate(m, test, 256, acc, e)
+                      : ip_evaluate(m, test, m->batch > 0 ? m->batch : 256, acc, e);
     m->branch = keep;
     return rc;
 }
@@ -150,7 +155,7 @@ static int open_set(const char *list, const char *what, ip_model *ms, int *n, ip
         if (len[*n] >= sizeof path) return ip_fail_input(e, "%s: a path is longer than %zu characters", what, sizeof path - 1);
         memcpy(path, at[*n], len[*n]);
         path[len[*n]] = 0;
-        if (ip_ckpt_open_model(&ms[*n], path, e) != 0) return ip_failctx(e, "%s", what);
+        if (ip_cache_open_model(&ms[*n], path, e) != 0) return ip_failctx(e, "%s", what);
     }
     return 0;
 }
@@ -194,9 +199,9 @@ int ip_task_fingerprint(const ip_fingerprint_task *t, ip_metrics *out, ip_err *e
     if (ip_saver_open(&sv, &t->resume, ip_task_ident(&ip_fingerprint_def, t), e) < 0) goto done;
     if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     double owner_acc;
-    if (ip_model_plan(&m, 256, e) != 0 || branch_acc(&m, &test, t->fp.branch, &owner_acc, e) != 0) goto done;
+    if (ip_model_plan(&m, 256, e) != 0 || branch_acc(&m, &test, t->fp.branch, 0, &owner_acc, e) != 0) goto done;
     if ((t->fp.init == IP_FP_INIT_TRAIN || t->fp.method == IP_FP_METHOD_CAE) &&
-        (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0 ||
+        (ip_cache_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0 ||
          ip_data_match_model(&train, &m, e) != 0))
         goto done;
     /* the valid input range: pixels [0, 1] under the model's normalisation */
@@ -251,12 +256,13 @@ int ip_task_match(const ip_match_task *t, ip_metrics *out, ip_err *e) {
     double rate, acc;
     if (ip_fingerprint_load(&fp, t->fingerprint_path, e) != 0) goto done;
     if (ip_task_open(&m, &test, t->suspect_path, t->data, t->test_limit, e) != 0) goto done;
-    if (ip_model_plan(&m, fp.n < 256 ? (fp.n ? (int)fp.n : 1) : 256, e) != 0) goto done;
+    /* the accuracy first: a remembered one needs no plan, a computed one plans the model once for both */
+    if (branch_acc(&m, &test, t->branch, 1, &acc, e) != 0) goto done;
+    if (m.batch == 0 && ip_model_plan(&m, fp.n < 256 ? (fp.n ? (int)fp.n : 1) : 256, e) != 0) goto done;
     if (ip_fingerprint_match(&m, &fp, t->branch, &rate, e) != 0) {
         ip_failctx(e, "matching %s against %s", t->suspect_path, t->fingerprint_path);
         goto done;
     }
-    if (branch_acc(&m, &test, t->branch, &acc, e) != 0) goto done;
     if (ip_metrics_set(out, "match_rate", rate, e) || ip_metrics_set(out, "points", (double)fp.n, e) ||
         ip_metrics_set(out, "suspect_acc", acc, e))
         goto done;

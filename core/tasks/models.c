@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/cache.h"
 #include "../io/ckpt.h"
 #include "../io/data.h"
 #include "../model/prune.h"
@@ -258,8 +259,8 @@ int ip_task_train(const ip_train_task *t, ip_metrics *out, ip_err *e) {
     ip_model m = {0};
     ip_saver sv = {0};
     int rc = -1;
-    if (ip_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) goto done;
-    if (ip_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) goto done;
+    if (ip_cache_data_load(&train, t->data, IP_SPLIT_TRAIN, t->train_limit, e) != 0) goto done;
+    if (ip_cache_data_load(&test, t->data, IP_SPLIT_TEST, t->test_limit, e) != 0) goto done;
     if (ip_data_check_splits(&train, &test, t->data, e) != 0) goto done;
     ip_model_cfg cfg = t->model;
     cfg.in_c = train.c, cfg.in_h = train.h, cfg.in_w = train.w, cfg.classes = train.classes;

@@ -20,6 +20,7 @@
 #include "results.h"
 #include "run_common.h"
 #include "sched.h"
+#include "cache_setup.h"
 #include "sizing.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
@@ -420,6 +421,9 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
         return cli_error("run", "--time-limit: %s", why);
     if (rn_progress_style_parse(style_text, &style) != 0)
         return cli_error("run", "--progress must be one of " RN_PROGRESS_STYLES ", not \"%s\"", style_text);
+    size_t cache_bytes; /* the worker cache's setting (cache_setup.h), refused before anything is written */
+    ip_err ce = {{0}};
+    if (rn_cache_budget_from_env(&cache_bytes, &ce) != 0) return cli_error("run", "%s", ce.msg);
 
     int rank = 0, nranks = 1;
     if (rn_mpi_begin(&rank, &nranks) != 0) {

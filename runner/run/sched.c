@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache_setup.h"
 #include "wire.h"
 #include "../../core/util/proc.h"
 #include "../../core/util/progress.h"
@@ -635,8 +636,8 @@ static int share_ctx(const rn_ctx *mine, rn_ctx *ctx, int rank, char *src, char 
     return 0;
 }
 
-int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
-                 const rn_sched_opts *opts, ip_err *e) {
+static int sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
+                     const rn_sched_opts *opts, ip_err *e) {
     rn_sched_opts o = {64, 0.05};
     if (opts) {
         if (opts->max_batch > 0) o.max_batch = opts->max_batch < 256 ? opts->max_batch : 256;
@@ -654,4 +655,13 @@ int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, cons
     if (share_ctx(ctx, &wctx, rank, src, state_dir, sizeof src, e) != 0) return -1;
     if (rank == 0) return run_coordinator(spec, status, hooks, &o, nranks, e);
     return run_worker(&wctx, e);
+}
+
+int rn_sched_run(const rn_spec *spec, const rn_ctx *ctx, rn_status *status, const rn_sched_hooks *hooks,
+                 const rn_sched_opts *opts, ip_err *e) {
+    /* every rank that runs tasks keeps its inputs for the next ones (docs/performance.md "Per-task overhead") */
+    if (rn_cache_setup(e) != 0) return -1;
+    int rc = sched_run(spec, ctx, status, hooks, opts, e);
+    rn_cache_teardown();
+    return rc;
 }
