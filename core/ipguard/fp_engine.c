@@ -171,8 +171,11 @@ static int run_alloc(ip_fp_run *r, size_t k, ip_err *e) {
 }
 
 /* batch 0: all K points, but no more than keep the planned activations, their
- * gradients and the conv workspace of every model under IP_FP_AUTO_BATCH_BYTES
- * (the points do not depend on the batch, so the cap only bounds memory). */
+ * gradients and the conv workspace of every model under IP_FP_AUTO_BATCH_BYTES.
+ * The points depend on the batch only in their last bits (the linear layer's
+ * GEMM rounds by row count: tests/test_fp_compact.c), but they do, and the
+ * cap follows the memory plan: a spec that must give the same points across
+ * versions sets `batch`. */
 #define IP_FP_AUTO_BATCH_BYTES 1e9
 
 static int batch_for(const fp_method *meth, const ip_fp_cfg *cfg, size_t K, size_t *B, ip_err *e) {
