@@ -3,6 +3,8 @@
  * training and evaluation (cost.h). */
 #include "cost.h"
 
+static double batch_factor(const rn_task *t) { return rn_batch_factor((double)rn_val_i(t, "batch")); }
+
 static double fraction_of(const rn_task *t, const char *key) {
     double f = rn_val_f(t, key);
     return f > 0 ? f : 1;
@@ -12,7 +14,7 @@ static double fraction_of(const rn_task *t, const char *key) {
 static double finetune_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 1) +
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * (2 * ep + 1)) + RN_TASK_FIXED_SECONDS;
 }
 
@@ -25,7 +27,7 @@ static double flip_cost(const rn_task *t, const rn_ctx *c) {
 static double forge_train_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, 1) +
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * (ep + 2)) + RN_TASK_FIXED_SECONDS;
 }
 

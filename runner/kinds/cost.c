@@ -5,15 +5,15 @@
 #include <string.h>
 
 /* Measured with `ipsweep bench train --arch A --threads 1 --scheme baseline`
- * (batch 64) on the 2-core development machine, quiet (docs/performance.md
- * "Cost model"); re-measure when a kernel changes. The first row is the
- * default. */
+ * (batch 64, medians of 3) on the 2-core development machine at load 1.2-1.4,
+ * 2026-12-06 (docs/performance.md "Cost model"); re-measure when a kernel
+ * changes. The first row is the default. */
 static const rn_arch_speed arch_speed[] = {
-    {"small-p", 14.9, 2300, 7000},
-    {"small-p-narrow", 3.9, 5000, 16000},
-    {"small-p-wide", 58.0, 700, 2100},
-    {"alexnet-p", 440.0, 180, 550},
-    {"resnet18-p", 1111.0, 33, 100},
+    {"small-p", 14.9, 2100, 7250},
+    {"small-p-narrow", 3.9, 5250, 17200},
+    {"small-p-wide", 58.0, 717, 2190},
+    {"alexnet-p", 440.0, 177, 521},
+    {"resnet18-p", 1111.0, 44.5, 140},
 };
 
 const rn_arch_speed *rn_arch(const char *arch) {
@@ -27,6 +27,9 @@ double rn_arch_mflop(const char *arch) { return rn_arch(arch)->mflop; }
 double rn_train_seconds(const char *arch, double images, double passes) {
     return images * passes / rn_arch(arch)->train_per_s;
 }
+
+/* time per image ~ (batch + 6) / batch, relative to batch 64 */
+double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / (70.0 / 64) : 1; }
 
 double rn_infer_seconds(const char *arch, double images) { return images / rn_arch(arch)->infer_per_s; }
 

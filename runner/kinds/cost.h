@@ -37,6 +37,10 @@ const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
  * (2: a v2/v3 model trains two branches; PGD: its steps' forwards and
  * backwards to the input count as passes). */
 double rn_train_seconds(const char *arch, double images, double passes);
+/* The training speed of minibatches of `batch` against the rows' (batch
+ * 64): a step's fixed part weighs more in a small one (measured: batch 16
+ * ~1.26x the time per image). Multiplies `passes`. */
+double rn_batch_factor(double batch);
 double rn_infer_seconds(const char *arch, double images);
 
 /* A task's fixed part: reading its inputs (with the worker's cache), writing its outputs. */

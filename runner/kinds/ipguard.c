@@ -19,12 +19,13 @@ static double fp_models(const rn_task *t) {
 }
 
 /* Adam steps a point takes: cae all `iterations`; ipguard until its logit
- * gap reaches k, which takes longer the larger k (measured on small-p:
- * ~20 + 10k, capped by max_iter). */
+ * gap reaches k. Measured on the quick study's small-p owners (k = 1, 5, 20:
+ * 57, 73, 600 on average): ~55 + 1.35 k^2, the larger k the more points
+ * never reach the margin and run to max_iter (docs/fingerprint.md "Speed"). */
 static double fp_iterations(const rn_task *t) {
     if (rn_val_i(t, "method") == IP_FP_METHOD_CAE) return (double)rn_val_i(t, "iterations");
     double iters = (double)rn_val_i(t, "max_iter"), k = rn_val_f(t, "k");
-    double typical = 20 + 10 * k;
+    double typical = 55 + 1.35 * k * k;
     return iters > typical ? typical : iters;
 }
 
@@ -43,9 +44,15 @@ static double fingerprint_step_cost(const rn_task *t, const rn_ctx *c) {
     return rn_train_seconds(rn_model_arch(t, c, "model"), (batch > 0 && batch < points ? batch : points) * fp_models(t), 1);
 }
 
-/* the suspect on the test split and on the fingerprint's points */
+/* The suspect on the fingerprint's points (up to a batch of 256) and, for
+ * the first match of a suspect on a worker, on the test split: the worker
+ * cache remembers the suspect's accuracy for the others (core/io/cache.h).
+ * A quarter of the matches evaluate it in the quick study (25 suspects on
+ * 2 workers, 8 fingerprints each). */
+#define MATCH_COLD_SHARE 0.25
 static double match_cost(const rn_task *t, const rn_ctx *c) {
-    return rn_infer_seconds(rn_model_arch(t, c, "suspect"), rn_data_images(c, 0) + 1000) + RN_TASK_FIXED_SECONDS;
+    const char *arch = rn_model_arch(t, c, "suspect");
+    return rn_infer_seconds(arch, 256 + MATCH_COLD_SHARE * rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
 }
 
 const rn_kind rn_kind_fingerprint = {&ip_fingerprint_def, RN_OUT_FINGERPRINT, fingerprint_cost, NULL, NULL,

@@ -6,13 +6,14 @@
 #include "cost.h"
 
 /* v2 and v3 train two branches (two passes over each minibatch); v3 mixes
- * IP_TRIGGER_PER_BATCH trigger images into every minibatch. */
+ * IP_TRIGGER_PER_BATCH trigger images into every minibatch; a small batch
+ * costs more per image. */
 static double train_passes(const rn_task *t) {
     const char *sch = rn_val_text(t, "scheme");
     double batch = (double)rn_val_i(t, "batch");
     double passes = strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0 ? 2 : 1;
     if (strcmp(sch, "v3") == 0 && batch > 0) passes *= 1 + IP_TRIGGER_PER_BATCH / batch;
-    return passes;
+    return passes * rn_batch_factor(batch);
 }
 
 /* the epochs' training, a test evaluation before the first and after each */

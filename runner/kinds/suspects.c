@@ -18,7 +18,7 @@ static double distill_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction");
     double imgs = rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, test = rn_data_images(c, 0);
     const char *teacher = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
-    return rn_infer_seconds(teacher, imgs + test * 2) + rn_train_seconds(student, imgs, 1) +
+    return rn_infer_seconds(teacher, imgs + test * 2) + rn_train_seconds(student, imgs, rn_batch_factor((double)rn_val_i(t, "batch"))) +
            rn_infer_seconds(student, test * (ep + 3)) + RN_TASK_FIXED_SECONDS;
 }
 
@@ -45,7 +45,7 @@ static double extract_queries(const rn_task *t, const rn_ctx *c) {
 static double extract_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), n = extract_queries(t, c), test = rn_data_images(c, 0);
     const char *owner = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
-    return rn_infer_seconds(owner, n + test * 2) + rn_train_seconds(student, n * ep, 1) +
+    return rn_infer_seconds(owner, n + test * 2) + rn_train_seconds(student, n * ep, rn_batch_factor((double)rn_val_i(t, "batch"))) +
            rn_infer_seconds(student, test * (ep + 2)) + RN_TASK_FIXED_SECONDS;
 }
 
