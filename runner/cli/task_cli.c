@@ -7,8 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "signals.h"
+#include "../run/progress.h"
 #include "../../core/io/resume.h"
+#include "../../core/util/proc.h"
+#include "../../core/util/progress.h"
 #include "../../core/util/stop.h"
 
 /* the value a given-or-not check looks for: no argument can contain it */
@@ -140,12 +145,38 @@ int rn_task_cli_fill(const rn_task_cli *tc, const char *cmd, void *task) {
     return CLI_OK;
 }
 
+/* On a terminal, the task's progress notes (core/util/progress.h) as a bar
+ * redrawn in place on stderr: how far its current loop is, and the time
+ * since it began. Nothing in a log. The cursor goes back to the line's start
+ * after it, so a line the task prints (train's epoch lines) overwrites it. */
+typedef struct task_bar {
+    const char *cmd;
+    double t0;
+    int drawn;
+} task_bar;
+
+static void bar_note(void *user, double fraction) {
+    task_bar *b = user;
+    char bar[21], el[32];
+    int fill = (int)(fraction * 20 + 0.5);
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = 0;
+    fprintf(stderr, "\r\033[K[%s] %3.0f%% | elapsed %s | ipsweep %s\r", bar, 100 * fraction,
+            rn_format_hms(ip_now_s() - b->t0, el, sizeof el), b->cmd);
+    fflush(stderr);
+    b->drawn = 1;
+}
+
 int rn_task_cli_run(const ip_task_def *d, const void *task, const char *cmd) {
     rn_signals_install(1);
     ip_metrics mt;
     ip_metrics_init(&mt);
     ip_err e = {{0}};
+    task_bar bar = {cmd, ip_now_s(), 0};
+    if (isatty(STDERR_FILENO)) ip_progress_set_hook(bar_note, &bar, 0.2);
     int rc = d->run(task, &mt, &e);
+    ip_progress_set_hook(NULL, NULL, 0);
+    if (bar.drawn) fputs("\r\033[K", stderr);
     if (rc != 0) {
         fprintf(stderr, "ipsweep %s: %s\n", cmd, e.msg);
         if (ip_err_is_interrupted(&e))

@@ -155,5 +155,16 @@ if [ $rc -eq 0 ] && grep -q '^note: 1 task takes longer than the time limit (10s
 else bad "run --time-limit 10s: rc=$rc, stderr: $err"; fi
 rm -rf "${work:?}"/* 2>/dev/null
 
+# a single task's progress (runner/cli/task_cli.c): a bar on a terminal
+# (`script` gives it one), no terminal codes in a log
+run train --data synthetic:512 --epochs 2 --out "$work/t.h5"
+[ $rc -eq 0 ] && ! grep -q $'\033' "$work/e" && ok || bad "train without a terminal: rc=$rc, stderr: $err"
+if command -v script >/dev/null; then
+    script -q -c "'$BIN' train --data synthetic:512 --epochs 2 --out '$work/t2.h5'" "$work/tty" >/dev/null 2>&1
+    tr '\r' '\n' <"$work/tty" | grep -Eq '\[[#.]{20}\] +[0-9]+% \| elapsed [0-9]+:[0-5][0-9]:[0-5][0-9] \| ipsweep train' && ok ||
+        bad "train on a terminal: no progress bar in $(cat -v "$work/tty" | head -c 600)"
+fi
+rm -rf "${work:?}"/* 2>/dev/null
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
