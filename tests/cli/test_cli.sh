@@ -6,17 +6,8 @@
 # did-you-mean; the top-level help lists every benchmark; `help CMD` prints
 # CMD's help. Usage: IPSWEEP_BIN=build/ipsweep bash tests/cli/test_cli.sh
 set -u
-BIN=${IPSWEEP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/ipsweep}
-[ -x "$BIN" ] || { echo "test_cli: $BIN not built"; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/ipsweep-cli-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-export OPENBLAS_NUM_THREADS=1
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$here/lib.sh" test_cli
 
 # run CMD...: sets rc, out, err (files in $work/o, $work/e)
 run() { "$BIN" "$@" >"$work/o" 2>"$work/e"; rc=$?; out=$(cat "$work/o"); err=$(cat "$work/e"); }

@@ -11,18 +11,9 @@
 # stdout; bad input prints one line and exits 2.
 # Usage: IPSWEEP_BIN=build/ipsweep bash tests/cli/test_export.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${IPSWEEP_BIN:-$root/build/ipsweep}
+. "$(dirname "$0")/lib.sh" test_export
 PY=/usr/bin/python3
-[ -x "$BIN" ] || { echo "test_export: $BIN not built"; exit 1; }
 $PY -c 'import h5py' 2>/dev/null || { echo "test_export: python3-h5py is missing (make deps)"; exit 1; }
-work=$(mktemp -d /tmp/ipsweep-export-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-export OPENBLAS_NUM_THREADS=1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 cat >spec.yaml <<'EOF'
 name: export

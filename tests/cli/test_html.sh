@@ -18,17 +18,8 @@
 # the figures were not drawn.
 # Usage: IPSWEEP_BIN=build/ipsweep bash tests/cli/test_html.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${IPSWEEP_BIN:-$root/build/ipsweep}
+. "$(dirname "$0")/lib.sh" test_html
 PY=/usr/bin/python3
-[ -x "$BIN" ] || { echo "test_html: $BIN not built"; exit 1; }
-work=$(mktemp -d /tmp/ipsweep-html-test-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-export OPENBLAS_NUM_THREADS=1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 cat >spec.yaml <<'EOF'
 # The page must show this as text: <script>alert("x")</script> & 'quoted'

@@ -10,16 +10,7 @@
 # IPSWEEP_REQUIRE_PDFLATEX=1, then they fail).
 # Usage: IPSWEEP_BIN=build/ipsweep bash tests/cli/test_latex.sh
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${IPSWEEP_BIN:-$root/build/ipsweep}
-[ -x "$BIN" ] || { echo "test_latex: $BIN not built"; exit 1; }
-work=$(mktemp -d /tmp/ipsweep-latex-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-export OPENBLAS_NUM_THREADS=1
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib.sh" test_latex
 
 cat >spec.yaml <<'YAML'
 name: latex
