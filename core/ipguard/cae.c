@@ -210,10 +210,7 @@ static int cae_grad(void *ctx, fp_batch *b, const float *xa, size_t na, float *d
                                   b->dl + o, dS, dR);
         if (!isfinite(loss)) return ip_fail(e, "CAE: non-finite loss at point %zu, step %d", g->first + p, b->it);
     }
-    for (int i = 0; i < nm; i++) {
-        ip_model_zero_grad(g->models[i]);
-        ip_model_backward(g->models[i], b->dl + (size_t)i * blk, dx);
-    }
+    for (int i = 0; i < nm; i++) ip_model_backward_input(g->models[i], b->dl + (size_t)i * blk, dx);
     return 0;
 }
 

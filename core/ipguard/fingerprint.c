@@ -189,10 +189,7 @@ static int ipg_grad(void *ctx, fp_batch *b, const float *xa, size_t na, float *d
             still++;
         }
     }
-    if (dx && still) {
-        ip_model_zero_grad(m);
-        ip_model_backward(m, b->dl, dx);
-    }
+    if (dx && still) ip_model_backward_input(m, b->dl, dx);
     return 0;
 }
 
@@ -243,8 +240,7 @@ int ip_fp_optimise_ref(ip_model *m, float *x, int32_t src, int32_t tgt, const fl
         }
         if (it == cfg->max_iter) break;
         memset(dx, 0, d * sizeof *dx);
-        ip_model_zero_grad(m);
-        ip_model_backward(m, dl, dx);
+        ip_model_backward_input(m, dl, dx);
         ip_optim_step_vec(&opt, x, dx, d, cfg->lr);
         fp_clip_point(x, m, lo, hi);
     }

@@ -3,13 +3,14 @@
  *
  * Eval mode and input gradients: the methods' forwards run with training = 0,
  * so batch norm uses its running statistics and every point's logits depend
- * on that point alone (group norm is per sample anyway). ip_model_backward
- * follows the mode of the last forward (m->cur_training): batch norm's
- * backward is then dx = dxhat * rstd with the running rstd, the exact
- * gradient of the eval-mode function, and group norm's backward
- * differentiates through its per-sample statistics as in training. Nothing
- * needs training-mode caches. The backward also accumulates weight gradients
- * we do not need; the methods zero them each step so they never grow. */
+ * on that point alone (group norm is per sample anyway). The methods'
+ * backward, ip_model_backward_input (the input gradient alone, bit for bit
+ * ip_model_backward's), follows the mode of the last forward
+ * (m->cur_training): batch norm's backward is then dx = dxhat * rstd with
+ * the running rstd, the exact gradient of the eval-mode function, and group
+ * norm's backward differentiates through its per-sample statistics as in
+ * training. Nothing needs training-mode caches. No weight gradient is computed: the models'
+ * parameters and their gradients are left as they were. */
 #include "fp_engine.h"
 
 #include <stdio.h>
@@ -362,7 +363,8 @@ int fp_generate(const fp_method *meth, const float *lo, const float *hi, const i
     if (run_alloc(&r, K, e) != 0) goto done;
     for (int i = 0; i < meth->nmodels; i++) {
         ip_model *mi = meth->models[i];
-        if (mi->batch < (int)B && ip_model_plan(mi, (int)B, e) != 0) goto done;
+        if ((mi->batch < (int)B && ip_model_plan(mi, (int)B, e) != 0) || ip_model_plan_backward(mi, e) != 0)
+            goto done;
         mi->branch = ip_fp_resolve_branch(mi, i == 0 ? cfg->branch : -1);
         mi->sign_loss_scale = 0; /* only the input gradient matters */
     }

@@ -690,20 +690,20 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training) {
                     training, rm, rv, m->bn_momentum, m->bn_eps);
 }
 
-static void tail_backward(ip_model *m, int head, int len, int n, int private_ran) {
+static void tail_backward(ip_model *m, int head, int len, int n, int params, int private_ran) {
     ip_op *op = &m->ops[head], *aff = op + 1, *last = &m->ops[head + len - 1];
     const float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
     const float *g, *b;
-    float *dg, *db;
+    float *dg = NULL, *db = NULL;
     affine_params(m, aff, 0, &g, &b);
-    affine_grads(m, aff, &dg, &db);
+    if (params) affine_grads(m, aff, &dg, &db);
     ip_bn_tail_shape ts = tail_shape(m, head, len, n);
     /* the first op (in backward order) to reach the input's gradient writes it instead of accumulating */
     int acc = ip_graph_last_reader(m, op->in) != head;
     bn_tail_backward(dact_ptr(m, op->in), acc, dg, db, dact_ptr(m, last->out),
                      len == 3 ? m->index_arena + last->argmax_off : NULL, act_ptr(m, op->in), mean, rstd, g, b, &ts,
                      m->cur_training);
-    affine_grads_done(m, aff, private_ran);
+    if (params) affine_grads_done(m, aff, private_ran);
 }
 
 const float *ip_model_forward(ip_model *m, const float *x, int n, int training) {
@@ -749,7 +749,27 @@ static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) 
     if (ip_graph_last_reader(m, a) == op_index) memset(dact_ptr(m, a), 0, act_len(m, a, n) * sizeof(float));
 }
 
-void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
+/* Where the backward cannot run (no memory for the activation gradients):
+ * every result it would have produced is NaN. */
+static void backward_failed(ip_model *m, float *dx, int params) {
+    if (params)
+        for (size_t i = 0; i < m->nparams; i++) m->grads[i] = NAN;
+    if (dx) {
+        const ip_act *in = &m->acts[0];
+        size_t len = (size_t)in->c * in->h * in->w * (size_t)m->cur_n;
+        for (size_t i = 0; i < len; i++) dx[i] = NAN;
+    }
+}
+
+/* The backward pass; params = 0 skips every parameter gradient (and the
+ * sign loss, which only reaches them). The input gradient runs the same
+ * kernels on the same values either way, so it is the same to the bit. */
+static void backward(ip_model *m, const float *dlogits, float *dx, int params) {
+    ip_err e;
+    if (!m->darena && ip_model_plan_backward(m, &e) != 0) {
+        backward_failed(m, dx, params);
+        return;
+    }
     int n = m->cur_n;
     int want_dx = dx != NULL;
     int private_ran = m->cfg.scheme == IP_SCHEME_V1 || m->branch == IP_BRANCH_PRIVATE;
@@ -759,7 +779,7 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
         double t0 = op_clock(m);
         int head = ip_graph_tail_head(m, i);
         if (head >= 0) {
-            tail_backward(m, head, i - head + 1, n, private_ran);
+            tail_backward(m, head, i - head + 1, n, params, private_ran);
             if (m->op_seconds) m->op_seconds[m->nops + head] += op_clock(m) - t0;
             i = head;
             continue;
@@ -773,7 +793,8 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
         case IP_OP_CONV: {
             ip_conv_shape cs = op->conv;
             cs.n = n;
-            float *dw = m->grads + m->tensors[op->weight].offset;
+            float *dw = params ? m->grads + m->tensors[op->weight].offset : NULL;
+            if (!din && !dw) break;
             if (!din && conv2d_direct_applicable(&cs)) conv2d_direct_backward_weight(dw, dout, src, &cs);
             else conv2d_backward(din, dw, dout, src, m->params + m->tensors[op->weight].offset, m->work, &cs);
             break;
@@ -789,11 +810,11 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
             size_t len = (size_t)n * op->h * op->w;
             const float *out = act_ptr(m, op->out);
             const float *g, *bta;
-            float *dg, *db;
+            float *dg = NULL, *db = NULL;
             affine_params(m, op, 0, &g, &bta);
-            affine_grads(m, op, &dg, &db);
+            if (params) affine_grads(m, op, &dg, &db);
             affine_backward(din, dg, db, dout, out, src, g, op->c, len, op->relu);
-            affine_grads_done(m, op, private_ran);
+            if (params) affine_grads_done(m, op, private_ran);
             break;
         }
         case IP_OP_ADD:
@@ -815,8 +836,9 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
             break;
         }
         case IP_OP_LINEAR:
-            linear_backward(din, m->grads + m->tensors[op->weight].offset, m->grads + m->tensors[op->bias].offset,
-                            dout, src, m->params + m->tensors[op->weight].offset, n, op->in_features, op->c);
+            linear_backward(din, params ? m->grads + m->tensors[op->weight].offset : NULL,
+                            params ? m->grads + m->tensors[op->bias].offset : NULL, dout, src,
+                            m->params + m->tensors[op->weight].offset, n, op->in_features, op->c);
             break;
         }
         if (m->op_seconds) m->op_seconds[m->nops + i] += op_clock(m) - t0;
@@ -833,6 +855,12 @@ void ip_model_backward(ip_model *m, const float *dlogits, float *dx) {
                 for (size_t k = 0; k < hw; k++) d[k] += s[k];
             }
     }
+}
+
+void ip_model_backward(ip_model *m, const float *dlogits, float *dx) { backward(m, dlogits, dx, 1); }
+
+void ip_model_backward_input(ip_model *m, const float *dlogits, float *dx) {
+    if (dx) backward(m, dlogits, dx, 0);
 }
 
 double ip_model_sign_loss(const ip_model *m) {

@@ -4,8 +4,9 @@
  * `params`, its gradient at the same offset in `grads`, optimiser state in one
  * more allocation (optim.h). Non-trained state (batch-norm running statistics,
  * passport tensors) lives in `bufs`. ip_model_plan() allocates every
- * activation, activation-gradient and workspace buffer for a batch size once;
- * forward/backward never allocate.
+ * activation and workspace buffer for a batch size once, and
+ * ip_model_plan_backward() the activation gradients (a forward-only user never
+ * pays for them); the forward never allocates, the backward only that once.
  *
  * Tensors are registered by name ("block1.conv.weight") with PyTorch shapes;
  * the checkpoint code and the optimiser walk that registry. */
@@ -168,7 +169,8 @@ typedef struct ip_model {
     /* planned for a batch size */
     int batch;                 /* 0 until planned */
     float *arena;              /* activations + norm statistics */
-    float *darena;             /* activation gradients (ip_act.doff; shared between lifetimes) */
+    float *darena;             /* activation gradients (ip_act.doff; shared between lifetimes); NULL until
+                                * ip_model_plan_backward (or the first backward) */
     size_t arena_floats, darena_floats;
     uint32_t *index_arena;     /* pool argmax */
     float *work;               /* conv workspace */
@@ -206,8 +208,14 @@ int ip_model_init(ip_model *m, uint64_t seed, const char *signature, ip_err *e);
 /* Sets the conv algorithm of every conv op (and cfg.conv); re-plans the
  * workspace for the current batch when the model is planned (FAST needs more). */
 int ip_model_set_conv(ip_model *m, int algo, ip_err *e);
-/* Allocates activations for up to `batch` samples; frees any previous plan. */
+/* Allocates activations for up to `batch` samples (what a forward pass needs)
+ * and lays out their gradients (darena_floats) without allocating them; frees
+ * any previous plan, gradients included. */
 int ip_model_plan(ip_model *m, int batch, ip_err *e);
+/* Allocates the activation gradients of the current plan (once; 0 when they
+ * exist). Users of the backward call it after planning to hear of a failure:
+ * the backward calls it too when they did not (core/model/plan.c). */
+int ip_model_plan_backward(ip_model *m, ip_err *e);
 void ip_model_free(ip_model *m);
 
 /* Recomputes the derived colmeans after passport keys changed (init, load, forging). */
@@ -249,8 +257,15 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training);
 /* Backward pass for the last forward, given dlogits (n, classes): accumulates
  * parameter gradients into m->grads (caller zeroes them), adds the sign loss
  * gradient when m->sign_loss_scale > 0 and the private branch ran, and
- * accumulates the input gradient into dx (N, C, H, W) when dx is not NULL. */
+ * accumulates the input gradient into dx (N, C, H, W) when dx is not NULL.
+ * Allocates the activation gradients when ip_model_plan_backward did not; if
+ * that fails, m->grads and dx are filled with NaN (a failure nobody can miss). */
 void ip_model_backward(ip_model *m, const float *dlogits, float *dx);
+/* The input gradient alone: dx (N, C, H, W) += dL/dx, bit for bit the dx of
+ * ip_model_backward, without any parameter gradient (no weight GEMM, no
+ * gamma/beta reduction, no sign loss; m->grads untouched): about half the
+ * backward's work, for the attacks on inputs (fingerprints, PGD). */
+void ip_model_backward_input(ip_model *m, const float *dlogits, float *dx);
 /* Sign loss over the passport layers for the gammas of the last forward
  * (unscaled: alpha * sum relu(gamma0 - b*g) + l2 * sum g^2, summed over layers). */
 double ip_model_sign_loss(const ip_model *m);

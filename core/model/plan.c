@@ -10,7 +10,15 @@
  * produced it (which reads it). Two gradients whose lifetimes do not overlap
  * share memory, placed first-fit by decreasing size: on resnet18-p a handful
  * of activations' worth instead of one per activation (docs/performance.md,
- * "Memory"). The arithmetic is untouched, so results are bit-identical. */
+ * "Memory"). The arithmetic is untouched, so results are bit-identical.
+ *
+ * Forward-only users (eval, prune, match: most small tasks) need neither the
+ * gradients nor zeroed memory, and faulting in and zeroing the two arenas was
+ * a fifth of such a task's CPU. So ip_model_plan allocates only what a forward
+ * pass writes, without zeroing it (a forward writes every value it or a
+ * backward reads: tests/test_plan_eval.c fills the arenas with garbage and
+ * checks every result against zeroed ones), and the gradient arena is
+ * allocated by ip_model_plan_backward, at the first backward at the latest. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +114,13 @@ static size_t place_gradients(ip_model *m, int batch) {
     return total ? total : ALIGN_FLOATS;
 }
 
+/* A gradient that no backward step writes: an activation nobody reads (other
+ * than the logits, whose gradient the backward copies in) keeps a zero
+ * gradient, which its producer reads (grad_life). */
+static int gradient_never_written(const ip_model *m, int a) {
+    return !has_no_gradient(m, a) && ip_graph_last_reader(m, a) < 0 && a != m->ops[m->nops - 1].out;
+}
+
 int ip_model_plan(ip_model *m, int batch, ip_err *e) {
     if (batch < 1) return ip_fail(e, "batch size must be positive, got %d", batch);
     free(m->arena);
@@ -144,24 +159,38 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
             if (w > work) work = w;
         }
     }
-    size_t doff = place_gradients(m, batch);
+    /* the gradients' layout now (its size is a fact of the plan), their memory at the first backward */
+    m->darena_floats = place_gradients(m, batch);
     m->arena_floats = off;
-    m->darena_floats = doff;
     m->work_floats = work;
+    /* not zeroed: the forward pass writes every value before anything reads it */
     m->arena = aligned_alloc(64, off * sizeof(float));
-    m->darena = aligned_alloc(64, doff * sizeof(float));
     m->index_arena = malloc((idx ? idx : 1) * sizeof(uint32_t));
     m->work = aligned_alloc(64, ((work + 15) & ~(size_t)15) * sizeof(float) + 64);
     m->dlogits = malloc((size_t)batch * m->cfg.classes * sizeof(float));
-    if (!m->arena || !m->darena || !m->index_arena || !m->work || !m->dlogits) {
-        free(m->arena), free(m->darena), free(m->index_arena), free(m->work), free(m->dlogits);
-        m->arena = m->darena = m->work = m->dlogits = NULL;
+    if (!m->arena || !m->index_arena || !m->work || !m->dlogits) {
+        free(m->arena), free(m->index_arena), free(m->work), free(m->dlogits);
+        m->arena = m->work = m->dlogits = NULL;
         m->index_arena = NULL;
-        return ip_fail(e, "out of memory planning activations for batch %d (%.1f MB)", batch,
-                       (double)(off + doff) * 4 / 1e6);
+        return ip_fail(e, "out of memory planning activations for batch %d (%.1f MB)", batch, (double)off * 4 / 1e6);
     }
-    memset(m->arena, 0, off * sizeof(float));
-    memset(m->darena, 0, doff * sizeof(float));
     m->batch = batch;
+    return 0;
+}
+
+int ip_model_plan_backward(ip_model *m, ip_err *e) {
+    if (m->batch < 1) return ip_fail(e, "the model is not planned");
+    if (m->darena) return 0;
+    /* darena_floats is a multiple of ALIGN_FLOATS: a size aligned_alloc accepts */
+    m->darena = aligned_alloc(64, m->darena_floats * sizeof(float));
+    if (!m->darena)
+        return ip_fail(e, "out of memory for the activation gradients of batch %d (%.1f MB)", m->batch,
+                       (double)m->darena_floats * 4 / 1e6);
+    /* not zeroed: each backward step zeroes or overwrites a gradient before reading it, except these */
+    for (int a = 0; a < m->nacts; a++)
+        if (gradient_never_written(m, a)) {
+            const ip_act *x = &m->acts[a];
+            memset(m->darena + x->doff, 0, (size_t)x->c * x->h * x->w * (size_t)m->batch * sizeof(float));
+        }
     return 0;
 }

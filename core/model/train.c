@@ -118,7 +118,7 @@ int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *t
     int ntrig = m->cfg.scheme == IP_SCHEME_V3 && m->trigger.n > 0 ? IP_TRIGGER_PER_BATCH : 0;
     if (ntrig && ip_trigger_normalised(m, &trig, e) != 0) return -1;
     int cap = c->batch + ntrig;
-    if (m->batch < cap && ip_model_plan(m, cap, e) != 0) {
+    if ((m->batch < cap && ip_model_plan(m, cap, e) != 0) || ip_model_plan_backward(m, e) != 0) {
         ip_data_free(&trig);
         return -1;
     }

@@ -385,15 +385,16 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
     }
     if (conv_is_pointwise(s)) {
         /* dW (Cout, Cin) += dout (Cout, NHW) x in^T;  din (Cin, NHW) += W^T x dout */
-        ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, ldo, 1.0f, dout, ldo, in, ldo, 1.0f,
-                    dweight, K);
+        if (dweight)
+            ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, ldo, 1.0f, dout, ldo, in, ldo, 1.0f,
+                        dweight, K);
         if (din)
             ip_sgemm(CblasTrans, CblasNoTrans, K, ldo, s->cout, 1.0f, weight, K, dout, ldo,
                         1.0f, din, ldo);
         return;
     }
     if (use_winograd(s)) { /* both gradients; they share the workspace one after the other */
-        winograd_backward_weight(dweight, dout, in, work, s);
+        if (dweight) winograd_backward_weight(dweight, dout, in, work, s);
         if (din) winograd_backward_data(din, dout, weight, work, s);
         return;
     }
@@ -402,9 +403,11 @@ void conv2d_backward(float *din, float *dweight, const float *dout, const float 
         const int nb = s->n - n0 < chunk ? s->n - n0 : chunk;
         const int cols = nb * ohow;
         const float *dchunk = dout + (size_t)n0 * ohow;
-        im2col_chunk(work, in, s, n0, nb);
-        ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, cols, 1.0f, dchunk, ldo, work, cols,
-                    1.0f, dweight, K);
+        if (dweight) { /* the weight gradient alone reads im2col(in) */
+            im2col_chunk(work, in, s, n0, nb);
+            ip_sgemm(CblasNoTrans, CblasTrans, s->cout, K, cols, 1.0f, dchunk, ldo, work, cols,
+                        1.0f, dweight, K);
+        }
         if (din) {
             ip_sgemm(CblasTrans, CblasNoTrans, K, cols, s->cout, 1.0f, weight, K, dchunk, ldo,
                         0.0f, work, cols);
@@ -438,7 +441,7 @@ void conv2d_backward_ref(float *din, float *dweight, const float *dout, const fl
                          const ip_conv_shape *s) {
     const int N = s->n, C = s->cin, H = s->h, W = s->w, KH = s->kh, KW = s->kw, OH = s->oh, OW = s->ow;
     /* dW[co][ci][kh][kw] = sum_{n,oh,ow} dout[co][n][oh][ow] * in[ci][n][ih][iw] */
-    for (int co = 0; co < s->cout; co++)
+    for (int co = 0; dweight && co < s->cout; co++)
         for (int ci = 0; ci < C; ci++)
             for (int kh = 0; kh < KH; kh++)
                 for (int kw = 0; kw < KW; kw++) {

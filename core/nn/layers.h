@@ -62,7 +62,7 @@ const char *ip_conv_path(const ip_conv_shape *s);
 
 /* out (Cout,N,OH,OW) = conv(in (Cin,N,H,W); weight (Cout,Cin,KH,KW)). Overwrites out. */
 void conv2d_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s);
-/* dweight += dL/dW; din += dL/din (din may be NULL). */
+/* dweight += dL/dW; din += dL/din (either may be NULL: that gradient is skipped). */
 void conv2d_backward(float *din, float *dweight, const float *dout, const float *in,
                      const float *weight, float *work, const ip_conv_shape *s);
 void conv2d_forward_ref(float *out, const float *in, const float *weight, const ip_conv_shape *s);

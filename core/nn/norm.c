@@ -596,7 +596,9 @@ static void tail_bwd_range(void *p, size_t c0, size_t c1) {
         tail_k k = {j->cmean[c], j->crstd[c], j->gamma[c], j->beta[c], 0.f, 0.f, s->relu, j->training};
         const float *xc = j->x + c * M;
         double s1 = 0, s2 = 0;
-        if (s->pool)
+        /* the sums feed dgamma, dbeta and training's dx; an input gradient in eval mode needs none */
+        int sums = j->dgamma || j->dbeta || j->training;
+        if (sums && s->pool)
             for (int n = 0; n < s->n; n++) {
 #if defined(__AVX512F__)
                 /* the gathers below are latency-bound on a cold plane: prefetch the next one */
@@ -607,7 +609,7 @@ static void tail_bwd_range(void *p, size_t c0, size_t c1) {
                 tail_sums_pool(j->dout + c * per_pool + (size_t)n * ohw, j->cargmax + c * per_pool + (size_t)n * ohw,
                                xc + (size_t)n * HW, ohw, &k, &s1, &s2);
             }
-        else
+        else if (sums)
             tail_sums_dense(j->dout + c * M, xc, M, &k, &s1, &s2);
         if (j->dgamma) j->dgamma[c] = (float)((double)j->dgamma[c] + s2);
         if (j->dbeta) j->dbeta[c] = (float)((double)j->dbeta[c] + s1);

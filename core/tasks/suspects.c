@@ -334,8 +334,9 @@ static int open_teacher_student(ip_model *teacher, ip_model *student, ip_dataset
     if (arch[0]) snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
     cfg.scheme = IP_SCHEME_BASELINE;
     snprintf(cfg.passport_layers, sizeof cfg.passport_layers, "none");
+    /* the teacher only runs forward: the student alone needs activation gradients */
     if (ip_model_build(student, &cfg, e) != 0 || ip_model_init(student, seed, "", e) != 0 ||
-        ip_model_plan(student, batch, e) != 0)
+        ip_model_plan(student, batch, e) != 0 || ip_model_plan_backward(student, e) != 0)
         return -1;
     double acc;
     if (ip_evaluate(teacher, test, batch, &acc, e) != 0) return -1;
@@ -583,7 +584,7 @@ typedef struct pgd {
  * labels y: a start drawn uniformly in the eps box (rng; NULL: x itself),
  * then `steps` signed-gradient steps of the cross-entropy, each projected
  * onto the eps box around x and the valid box. The model runs in eval mode;
- * its parameter gradients are left dirty (the caller zeroes them). */
+ * only input gradients are computed (its parameter gradients are untouched). */
 static void pgd_attack(ip_model *m, const pgd *p, float *x, const int32_t *y, int n, ip_rng *rng) {
     int C = m->cfg.in_c;
     size_t hw = (size_t)m->cfg.in_h * m->cfg.in_w, d = (size_t)C * hw, total = (size_t)n * d;
@@ -598,7 +599,7 @@ static void pgd_attack(ip_model *m, const pgd *p, float *x, const int32_t *y, in
         const float *logits = ip_model_forward(m, x, n, 0);
         xent_forward_backward(m->dlogits, logits, y, n, m->cfg.classes, 1.f, NULL);
         memset(p->dx, 0, total * sizeof *p->dx);
-        ip_model_backward(m, m->dlogits, p->dx);
+        ip_model_backward_input(m, m->dlogits, p->dx);
         for (size_t i = 0; i < total; i++) {
             int c = (int)(i % d / hw);
             float g = p->dx[i], v = x[i] + (g > 0 ? p->step[c] : g < 0 ? -p->step[c] : 0.f);
@@ -628,7 +629,6 @@ static int adv_accuracy(ip_model *m, const pgd *p, const ip_dataset *test, size_
         argmax_rows(pred, ip_model_forward(m, xb, n, 0), n, m->cfg.classes);
         for (int i = 0; i < n; i++) ok += pred[i] == test->y[start + (size_t)i];
     }
-    ip_model_zero_grad(m);
     free(xb), free(pred);
     *acc = (double)ok / (double)count;
     return 0;
@@ -666,7 +666,7 @@ int ip_task_advtrain(const ip_advtrain_task *t, ip_metrics *out, ip_err *e) {
     m.sign_loss_scale = 0;
     for (int i = 0; i < m.ntensors; i++)
         if (m.tensors[i].kind == IP_TENSOR_PARAM) m.tensors[i].trainable = 1;
-    if (ip_model_plan(&m, t->batch, e) != 0) goto done;
+    if (ip_model_plan(&m, t->batch, e) != 0 || ip_model_plan_backward(&m, e) != 0) goto done;
     ip_data_input_range(&test, p.lo, p.hi);
     double step = t->alpha > 0 ? t->alpha : t->eps / 4;
     for (int c = 0; c < m.cfg.in_c; c++) {
