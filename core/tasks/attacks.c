@@ -307,6 +307,7 @@ int ip_att_run_loop(att_loop *l, ip_err *e) {
     const ip_dataset *d = l->train;
     if (l->epochs < 0) return ip_fail(e, "epochs must be >= 0, got %d", l->epochs);
     if (d->n == 0) return ip_fail(e, "the attacker has no training samples");
+    if (ip_model_plan_backward(m, e) != 0) return -1; /* the gradients' memory: an error here, not NaN later */
     size_t nk = l->vec_apply ? l->nvec : l->keys ? keys_numel(m) : 0;
     ip_optim opt;
     if (ip_optim_init(&opt, &l->opt, l->keys ? nk : m->nparams, e) != 0) return -1;

@@ -124,7 +124,8 @@ int rn_bench_train(int argc, char **argv) {
     int nt = ip_set_threads(threads);
     ip_model m;
     ip_err e = {{0}};
-    if (ip_model_build(&m, &cfg, &e) || ip_model_init(&m, 1, NULL, &e) || ip_model_plan(&m, batch, &e)) {
+    if (ip_model_build(&m, &cfg, &e) || ip_model_init(&m, 1, NULL, &e) || ip_model_plan(&m, batch, &e) ||
+        ip_model_plan_backward(&m, &e)) {
         fprintf(stderr, "ipsweep bench train: %s\n", e.msg);
         return 1;
     }
