@@ -43,6 +43,11 @@ double rn_train_seconds(const char *arch, double images, double passes);
 double rn_batch_factor(double batch);
 double rn_infer_seconds(const char *arch, double images);
 
+/* A forward and a backward to the input alone (ip_model_backward_input: a
+ * fingerprint iteration, a PGD step), in training images: measured 0.8-0.87
+ * on the quick study's fingerprints and adversarial training. */
+#define RN_INPUT_GRAD_PASS 0.8
+
 /* A task's fixed part: reading its inputs (with the worker's cache), writing its outputs. */
 #define RN_TASK_FIXED_SECONDS 0.05
 

@@ -29,11 +29,12 @@ static double fp_iterations(const rn_task *t) {
     return iters > typical ? typical : iters;
 }
 
-/* An Adam iteration is a forward and a backward to the input per model: a
- * training pass's cost; then the owner's evaluation on the test split. */
+/* An Adam iteration is a forward and a backward to the input per model
+ * (RN_INPUT_GRAD_PASS); then the owner's evaluation on the test split. */
 static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
-    return rn_train_seconds(arch, (double)rn_val_i(t, "points") * (fp_iterations(t) + 1) * fp_models(t), 1) +
+    return rn_train_seconds(arch, (double)rn_val_i(t, "points") * (fp_iterations(t) + 1) * fp_models(t),
+                            RN_INPUT_GRAD_PASS) +
            rn_infer_seconds(arch, rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
 }
 
@@ -41,7 +42,8 @@ static double fingerprint_cost(const rn_task *t, const rn_ctx *c) {
  * over a batch of points (batch 0: all of them). */
 static double fingerprint_step_cost(const rn_task *t, const rn_ctx *c) {
     double points = (double)rn_val_i(t, "points"), batch = (double)rn_val_i(t, "batch");
-    return rn_train_seconds(rn_model_arch(t, c, "model"), (batch > 0 && batch < points ? batch : points) * fp_models(t), 1);
+    return rn_train_seconds(rn_model_arch(t, c, "model"), (batch > 0 && batch < points ? batch : points) * fp_models(t),
+                            RN_INPUT_GRAD_PASS);
 }
 
 /* The suspect on the fingerprint's points (up to a batch of 256) and, for

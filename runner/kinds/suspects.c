@@ -1,8 +1,8 @@
 /* The suspect-producing kinds distill, extract and advtrain as the runner schedules
  * them. Their keys: core/tasks/suspects.c. The teacher is costed as the
  * architecture of the model it names (cost.h), a student as its `arch` (the
- * teacher's when empty); a PGD step as a training pass (a forward and a
- * backward, to the input). */
+ * teacher's when empty); a PGD step as a forward and a backward to the
+ * input (RN_INPUT_GRAD_PASS). */
 #include <string.h>
 
 #include "cost.h"
@@ -68,8 +68,8 @@ static double advtrain_cost(const rn_task *t, const rn_ctx *c) {
     double adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
     const char *arch = rn_model_arch(t, c, "model");
     if (adv > test) adv = test;
-    return rn_train_seconds(arch, rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, steps + 1) +
-           rn_infer_seconds(arch, test * (ep + 2) + 2 * adv) + rn_train_seconds(arch, 2 * adv, steps) +
+    return rn_train_seconds(arch, rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, steps * RN_INPUT_GRAD_PASS + 1) +
+           rn_infer_seconds(arch, test * (ep + 2) + 2 * adv) + rn_train_seconds(arch, 2 * adv, steps * RN_INPUT_GRAD_PASS) +
            RN_TASK_FIXED_SECONDS;
 }
 
@@ -78,8 +78,8 @@ static double advtrain_step_cost(const rn_task *t, const rn_ctx *c) {
     double steps = (double)rn_val_i(t, "steps"), adv = (double)rn_val_i(t, "adv_eval"), test = rn_data_images(c, 0);
     const char *arch = rn_model_arch(t, c, "model");
     if (adv > test) adv = test;
-    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), steps + 1) + rn_infer_seconds(arch, test * 2 + adv) +
-           rn_train_seconds(arch, adv, steps);
+    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), steps * RN_INPUT_GRAD_PASS + 1) +
+           rn_infer_seconds(arch, test * 2 + adv) + rn_train_seconds(arch, adv, steps * RN_INPUT_GRAD_PASS);
 }
 
 const rn_kind rn_kind_advtrain = {&ip_advtrain_def, RN_OUT_MODEL, advtrain_cost, NULL, NULL, advtrain_step_cost};
