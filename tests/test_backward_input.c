@@ -97,7 +97,7 @@ Test(backward_input, small_p) {
     check(&rgb);
 }
 
-Test(backward_input, alexnet_p, .timeout = 120) {
+Test(backward_input, alexnet_p) {
     net nets[] = {
         {"alexnet-p", IP_NORM_BN, IP_SCHEME_V2, 3, 32, IP_CONV_FAST, IP_PROTOCOL_PAPER},
         {"alexnet-p", IP_NORM_GN, IP_SCHEME_V1, 3, 32, IP_CONV_FAST, IP_PROTOCOL_PAPER},
@@ -106,7 +106,7 @@ Test(backward_input, alexnet_p, .timeout = 120) {
     for (size_t i = 0; i < sizeof nets / sizeof *nets; i++) check(&nets[i]);
 }
 
-Test(backward_input, resnet18_p, .timeout = 240) {
+Test(backward_input, resnet18_p) {
     net nets[] = {
         {"resnet18-p", IP_NORM_BN, IP_SCHEME_V2, 3, 32, IP_CONV_FAST, IP_PROTOCOL_PAPER},
         {"resnet18-p", IP_NORM_GN, IP_SCHEME_V1, 3, 32, IP_CONV_FAST, IP_PROTOCOL_PAPER},

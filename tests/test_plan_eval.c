@@ -127,9 +127,9 @@ Test(plan_eval, unzeroed_arenas_small_p) {
     check_garbage("small-p", IP_NORM_GN, 1, 28, 5);
 }
 
-Test(plan_eval, unzeroed_arenas_alexnet_p, .timeout = 120) { check_garbage("alexnet-p", IP_NORM_BN, 3, 32, 3); }
+Test(plan_eval, unzeroed_arenas_alexnet_p) { check_garbage("alexnet-p", IP_NORM_BN, 3, 32, 3); }
 
-Test(plan_eval, unzeroed_arenas_resnet18_p, .timeout = 240) {
+Test(plan_eval, unzeroed_arenas_resnet18_p) {
     check_garbage("resnet18-p", IP_NORM_BN, 3, 32, 3);
     check_garbage("resnet18-p", IP_NORM_GN, 3, 32, 3);
 }
