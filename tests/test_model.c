@@ -11,18 +11,8 @@
 #include "../core/model/model.h"
 #include "../core/passport/signature.h"
 #include "../core/model/train.h"
+#include "model_testutil.h"
 #include "testutil.h"
-
-static void build(ip_model *m, const char *arch, ip_norm_kind norm, ip_scheme scheme, int c, int hw, int batch) {
-    ip_model_cfg cfg = {0};
-    snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
-    cfg.in_c = c, cfg.in_h = cfg.in_w = hw, cfg.classes = 10;
-    cfg.norm = norm, cfg.scheme = scheme;
-    ip_err e = {{0}};
-    cr_assert_eq(ip_model_build(m, &cfg, &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_init(m, 7, "ok", &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_plan(m, batch, &e), 0, "%s", e.msg);
-}
 
 /* The loss the gradient checks differentiate: sum(logits * r) (+ sign loss). */
 typedef struct fd_ctx {
@@ -152,14 +142,14 @@ static void check_model_grads(ip_model *m, int training, int with_sign) {
 
 Test(model, grad_baseline_bn) {
     ip_model m;
-    build(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 8, 4);
+    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 8, 4);
     check_model_grads(&m, 1, 0);
     ip_model_free(&m);
 }
 
 Test(model, grad_v1_gn_with_sign_loss) {
     ip_model m;
-    build(&m, "small-p", IP_NORM_GN, IP_SCHEME_V1, 1, 8, 4);
+    tu_build_model(&m, "small-p", IP_NORM_GN, IP_SCHEME_V1, 1, 8, 4);
     cr_assert_eq(m.npassports, 2);
     check_model_grads(&m, 1, 1);
     ip_model_free(&m);
@@ -167,7 +157,7 @@ Test(model, grad_v1_gn_with_sign_loss) {
 
 Test(model, grad_v2_both_branches) {
     ip_model m;
-    build(&m, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V2, 1, 8, 4);
+    tu_build_model(&m, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V2, 1, 8, 4);
     m.branch = IP_BRANCH_PUBLIC;
     check_model_grads(&m, 1, 0);
     m.branch = IP_BRANCH_PRIVATE;
@@ -178,14 +168,14 @@ Test(model, grad_v2_both_branches) {
 Test(model, grad_eval_mode_input_gradient) {
     /* IPGuard differentiates an eval-mode model with respect to its input */
     ip_model m;
-    build(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 8, 4);
+    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 8, 4);
     check_model_grads(&m, 0, 0);
     ip_model_free(&m);
 }
 
 Test(model, grad_resnet_residuals) {
     ip_model m;
-    build(&m, "resnet18-p", IP_NORM_GN, IP_SCHEME_V1, 3, 8, 3);
+    tu_build_model(&m, "resnet18-p", IP_NORM_GN, IP_SCHEME_V1, 3, 8, 3);
     cr_assert_eq(m.npassports, 5);
     check_model_grads(&m, 1, 1);
     ip_model_free(&m);
@@ -193,7 +183,7 @@ Test(model, grad_resnet_residuals) {
 
 Test(model, passport_gamma_matches_reference) {
     ip_model m;
-    build(&m, "small-p", IP_NORM_BN, IP_SCHEME_V1, 1, 28, 2);
+    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_V1, 1, 28, 2);
     ip_model_passport_affine(&m);
     for (int p = 0; p < m.npassports; p++) {
         ip_passport *pp = &m.passports[p];
@@ -267,7 +257,7 @@ Test(model, deterministic_init_and_training) {
     float *first = NULL;
     for (int run = 0; run < 2; run++) {
         ip_model m;
-        build(&m, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V1, 1, 28, 32);
+        tu_build_model(&m, "small-p-narrow", IP_NORM_BN, IP_SCHEME_V1, 1, 28, 32);
         ip_train_cfg tc;
         ip_train_defaults(&tc);
         tc.batch = 32;
@@ -291,7 +281,7 @@ Test(model, v1_learns_signature_on_synthetic) {
     cr_assert_eq(ip_data_synthetic(&tr, 512, 1, 16, 16, 10, 5, IP_SPLIT_TRAIN, &e), 0, "%s", e.msg);
     cr_assert_eq(ip_data_synthetic(&te, 256, 1, 16, 16, 10, 5, IP_SPLIT_TEST, &e), 0, "%s", e.msg);
     ip_model m;
-    build(&m, "small-p-narrow", IP_NORM_GN, IP_SCHEME_V1, 1, 16, 32);
+    tu_build_model(&m, "small-p-narrow", IP_NORM_GN, IP_SCHEME_V1, 1, 16, 32);
     ip_train_cfg tc;
     ip_train_defaults(&tc);
     tc.batch = 32;

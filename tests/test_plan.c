@@ -11,18 +11,8 @@
 
 #include "../core/model/graph.h"
 #include "../core/model/model.h"
+#include "model_testutil.h"
 #include "testutil.h"
-
-static void build(ip_model *m, const char *arch, ip_norm_kind norm, ip_scheme scheme, int c, int hw, int batch) {
-    ip_model_cfg cfg = {0};
-    snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
-    cfg.in_c = c, cfg.in_h = cfg.in_w = hw, cfg.classes = 10;
-    cfg.norm = norm, cfg.scheme = scheme;
-    ip_err e = {{0}};
-    cr_assert_eq(ip_model_build(m, &cfg, &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_init(m, 7, "ok", &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_plan(m, batch, &e), 0, "%s", e.msg);
-}
 
 static size_t act_floats(const ip_model *m, int a) {
     const ip_act *x = &m->acts[a];
@@ -56,7 +46,7 @@ static int live(const ip_model *m, int a, int s) {
 
 static void check_no_live_overlap(const char *arch, ip_norm_kind norm) {
     ip_model m;
-    build(&m, arch, norm, IP_SCHEME_V2, 3, 32, 4);
+    tu_build_model(&m, arch, norm, IP_SCHEME_V2, 3, 32, 4);
     for (int s = 0; s < m.nops; s++) {
         if (ip_graph_step(&m, s) != s) continue;
         for (int a = 0; a < m.nacts; a++)
@@ -119,8 +109,8 @@ static void steps(ip_model *m, float *out, size_t per) {
 
 static void check_same_bits(const char *arch, ip_norm_kind norm, int c, int hw, int batch) {
     ip_model a, b;
-    build(&a, arch, norm, IP_SCHEME_V2, c, hw, batch);
-    build(&b, arch, norm, IP_SCHEME_V2, c, hw, batch);
+    tu_build_model(&a, arch, norm, IP_SCHEME_V2, c, hw, batch);
+    tu_build_model(&b, arch, norm, IP_SCHEME_V2, c, hw, batch);
     unshare(&b);
     cr_assert_lt(a.darena_floats, b.darena_floats, "%s: sharing saved nothing", arch);
     size_t per = (size_t)batch * 10 + a.nparams + (size_t)batch * c * hw * hw;
@@ -144,7 +134,7 @@ Test(plan, shared_gradients_same_bits) {
  * measured ~16%, the largest few stage-1 activations at a time). */
 Test(plan, resnet_memory) {
     ip_model m;
-    build(&m, "resnet18-p", IP_NORM_BN, IP_SCHEME_V1, 3, 32, 8);
+    tu_build_model(&m, "resnet18-p", IP_NORM_BN, IP_SCHEME_V1, 3, 32, 8);
     size_t all = 0;
     int unstored = 0;
     for (int a = 0; a < m.nacts; a++) {

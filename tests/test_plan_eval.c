@@ -12,22 +12,12 @@
 
 #include "../core/model/graph.h"
 #include "../core/model/model.h"
+#include "model_testutil.h"
 #include "testutil.h"
-
-static void build(ip_model *m, const char *arch, ip_norm_kind norm, ip_scheme scheme, int c, int hw, int batch) {
-    ip_model_cfg cfg = {0};
-    snprintf(cfg.arch, sizeof cfg.arch, "%s", arch);
-    cfg.in_c = c, cfg.in_h = cfg.in_w = hw, cfg.classes = 10;
-    cfg.norm = norm, cfg.scheme = scheme;
-    ip_err e = {{0}};
-    cr_assert_eq(ip_model_build(m, &cfg, &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_init(m, 5, "plan", &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_model_plan(m, batch, &e), 0, "%s", e.msg);
-}
 
 Test(plan_eval, gradients_allocated_at_the_first_backward) {
     ip_model m;
-    build(&m, "small-p", IP_NORM_BN, IP_SCHEME_V2, 1, 28, 8);
+    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_V2, 1, 28, 8);
     cr_assert_null(m.darena, "a plan allocated activation gradients");
     cr_assert_gt(m.darena_floats, 0, "the gradients' layout is part of the plan");
     float x[8 * 784], r[8 * 10], dx[8 * 784] = {0};
@@ -48,7 +38,7 @@ Test(plan_eval, gradients_allocated_at_the_first_backward) {
     cr_assert_not_null(m.darena);
     ip_model_free(&m);
     ip_model unplanned;
-    build(&unplanned, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 1);
+    tu_build_model(&unplanned, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 1);
     ip_model_free(&unplanned); /* free drops the plan: batch 0 */
     cr_assert_neq(ip_model_plan_backward(&unplanned, &e), 0, "gradients for a model without a plan");
 }
@@ -92,7 +82,7 @@ static size_t run(ip_model *m, float *out) {
 
 static void check_garbage(const char *arch, ip_norm_kind norm, int c, int hw, int batch) {
     ip_model ref;
-    build(&ref, arch, norm, IP_SCHEME_V2, c, hw, batch);
+    tu_build_model(&ref, arch, norm, IP_SCHEME_V2, c, hw, batch);
     for (int a = 0; a < ref.nacts; a++)
         if (a != ref.ops[ref.nops - 1].out)
             cr_assert_geq(ip_graph_last_reader(&ref, a), 0, "%s: act %d has no reader", arch, a);
@@ -109,7 +99,7 @@ static void check_garbage(const char *arch, ip_norm_kind norm, int c, int hw, in
     const float garbage[2] = {NAN, 3e38f};
     for (int g = 0; g < 2; g++) {
         ip_model m;
-        build(&m, arch, norm, IP_SCHEME_V2, c, hw, batch);
+        tu_build_model(&m, arch, norm, IP_SCHEME_V2, c, hw, batch);
         cr_assert_eq(ip_model_plan_backward(&m, &e), 0, "%s", e.msg);
         fill(m.arena, m.arena_floats, garbage[g]);
         fill(m.darena, m.darena_floats, garbage[g]);
