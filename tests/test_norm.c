@@ -296,6 +296,15 @@ static void check_tail(tail_case tc, int training, uint64_t stream) {
         maxpool2_forward(p2, a2, y1, (size_t)tc.c * tc.n, tc.h, tc.w);
         cr_assert(memcmp(p1, p2, plen * 4) == 0, "pooled values differ");
         cr_assert(memcmp(a1, a2, plen * 4) == 0, "argmax differs");
+        /* without y (the model's case: nothing reads it), the same bits; running stats from rm0 again */
+        float *p3 = tu_alloc(plen), *m3 = tu_alloc(tc.c), *r3 = tu_alloc(tc.c), *rm3 = tu_alloc(tc.c),
+              *rv3 = tu_alloc(tc.c);
+        uint32_t *a3 = calloc(plen + 1, 4);
+        memcpy(rm3, rm0, tc.c * 4), memcpy(rv3, rv0, tc.c * 4);
+        bn_tail_forward(NULL, p3, a3, m3, r3, x, gam, bet, &ts, training, rm3, rv3, BN_MOM, BN_EPS);
+        cr_assert(memcmp(p1, p3, plen * 4) == 0 && memcmp(a1, a3, plen * 4) == 0, "pooling without y differs");
+        cr_assert(memcmp(m1, m3, tc.c * 4) == 0 && memcmp(rm1, rm3, tc.c * 4) == 0, "statistics without y differ");
+        free(p3), free(m3), free(r3), free(rm3), free(rv3), free(a3);
     }
     /* references */
     float *xr = tu_alloc(len), *yr = tu_alloc(len), *pr = tu_alloc(plen), *mr = tu_alloc(tc.c), *rr = tu_alloc(tc.c);

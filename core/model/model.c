@@ -685,7 +685,8 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training) {
     const float *g, *b;
     affine_params(m, aff, 1, &g, &b);
     ip_bn_tail_shape ts = tail_shape(m, head, len, n);
-    bn_tail_forward(act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL,
+    /* with a pool, nothing reads the affine's output (plan.c gives it no storage) */
+    bn_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL,
                     pool ? m->index_arena + pool->argmax_off : NULL, mean, rstd, act_ptr(m, op->in), g, b, &ts,
                     training, rm, rv, m->bn_momentum, m->bn_eps);
 }

@@ -2,8 +2,10 @@
  * activation-gradient arena and the conv workspace (model.h).
  *
  * Activations: every activation a forward pass writes has its own slot, since
- * backward reads them all; the xhat of a fused conv-block tail (graph.h) is
- * never written (the tail recomputes it), so it has none.
+ * backward reads them all, except the insides of a fused conv-block tail
+ * (graph.h): its norm's xhat, and in a norm-affine-pool group the affine's
+ * output, are never written (the tail pools in registers and its backward
+ * recomputes them from the input), so they have none.
  *
  * Gradients: the gradient of activation a lives only from the backward step of
  * its last reader (which zeroes or writes it) to the step of the op that
@@ -49,18 +51,15 @@ int ip_model_set_conv(ip_model *m, int algo, ip_err *e) {
     return 0;
 }
 
-/* Whether activation a is internal to a fused tail: the norm's xhat (never
- * written) or, in a norm-affine-pool group, the affine's output (written,
- * but its gradient is never formed: the tail goes from dpooled to dx). */
-static int is_xhat(const ip_model *m, int a) {
-    for (int i = 0; i < m->nops; i++)
-        if (ip_graph_tail_len(m, i) && m->ops[i].out == a) return 1;
-    return 0;
-}
-static int has_no_gradient(const ip_model *m, int a) {
-    if (is_xhat(m, a)) return 1;
-    for (int i = 0; i < m->nops; i++)
-        if (ip_graph_tail_len(m, i) == 3 && m->ops[i + 1].out == a) return 1;
+/* Whether activation a is internal to a fused tail: the norm's xhat or, in a
+ * norm-affine-pool group, the affine's output. Neither is written, and
+ * neither has a gradient (the tail goes from dpooled or dy to dx). */
+static int is_tail_internal(const ip_model *m, int a) {
+    for (int i = 0; i < m->nops; i++) {
+        int len = ip_graph_tail_len(m, i);
+        if (len && m->ops[i].out == a) return 1;
+        if (len == 3 && m->ops[i + 1].out == a) return 1;
+    }
     return 0;
 }
 
@@ -86,7 +85,7 @@ static size_t place_gradients(ip_model *m, int batch) {
         const ip_act *x = &m->acts[a];
         len[a] = align_up((size_t)x->c * x->h * x->w * (size_t)batch);
         m->acts[a].doff = 0;
-        if (has_no_gradient(m, a)) continue;
+        if (is_tail_internal(m, a)) continue;
         grad_life(m, a, &lo[a], &hi[a]);
         order[n++] = a;
     }
@@ -118,7 +117,7 @@ static size_t place_gradients(ip_model *m, int batch) {
  * than the logits, whose gradient the backward copies in) keeps a zero
  * gradient, which its producer reads (grad_life). */
 static int gradient_never_written(const ip_model *m, int a) {
-    return !has_no_gradient(m, a) && ip_graph_last_reader(m, a) < 0 && a != m->ops[m->nops - 1].out;
+    return !is_tail_internal(m, a) && ip_graph_last_reader(m, a) < 0 && a != m->ops[m->nops - 1].out;
 }
 
 int ip_model_plan(ip_model *m, int batch, ip_err *e) {
@@ -134,7 +133,7 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
     size_t off = 0, idx = 0, work = 0;
     for (int a = 0; a < m->nacts; a++) {
         ip_act *act = &m->acts[a];
-        act->stored = !is_xhat(m, a);
+        act->stored = !is_tail_internal(m, a);
         act->off = off;
         if (act->stored) off = align_up(off + (size_t)act->c * act->h * act->w * (size_t)batch);
     }

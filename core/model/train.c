@@ -234,7 +234,10 @@ done:
     return rc;
 }
 
+int ip_infer_batch(int batch) { return batch < 1 ? 1 : batch < IP_INFER_BATCH ? batch : IP_INFER_BATCH; }
+
 int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e) {
+    batch = ip_infer_batch(batch);
     if (m->batch == 0 && ip_model_plan(m, batch, e) != 0) return -1;
     if (batch > m->batch) batch = m->batch;
     size_t sample = (size_t)d->c * d->h * d->w;

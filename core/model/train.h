@@ -53,9 +53,24 @@ int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *t
  * the model's input mean/std (unless d is already normalised with them). */
 int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);
 
-/* Accuracy of m (eval mode, current branch) on d. */
+/* Eval-mode forward passes of ip_predict and ip_evaluate take at most this
+ * many images, whatever their `batch` (the images per pass when smaller): a
+ * pass of 64 small images keeps its activations in cache, where one of 256
+ * streams them through memory (measured on small-p at 1 thread: 5640 img/s at
+ * 256, 7240 at 64; alexnet-p and resnet18-p within 1%, docs/performance.md).
+ * Eval mode treats every image alone (batch norm uses its running
+ * statistics), but BLAS may sum in another order for another number of
+ * images: logits agree with one pass of `batch` to float rounding, not to
+ * the bit (tests/test_plan_eval.c). The pass size is a constant, not the
+ * caller's batch, so a result is the same on every run and rank. */
+#define IP_INFER_BATCH 64
+/* The images per eval-mode pass for a requested batch: min(batch, IP_INFER_BATCH), at least 1. */
+int ip_infer_batch(int batch);
+
+/* Accuracy of m (eval mode, current branch) on d, in passes of ip_infer_batch(batch)
+ * images (m planned for that many when it is not planned). */
 int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
-/* Predicted labels for every sample of d. */
+/* Predicted labels for every sample of d (passes as ip_evaluate). */
 int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e);
 
 #endif

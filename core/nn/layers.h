@@ -118,7 +118,9 @@ void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const f
  * affine_forward [-> maxpool2_forward] in one pass: y = act(gamma * xhat + beta) with
  * xhat = (x - mean) * rstd (same statistics, running-statistics update and eval rule as
  * norm_forward), and when pool, pooled (C, N, H/2, W/2) and argmax as maxpool2_forward.
- * xhat is not stored: the backward recomputes it from x, mean and rstd. y is always written. */
+ * xhat is not stored: the backward recomputes it from x, mean and rstd. y may be NULL when
+ * pool (nothing reads it: the backward needs only x, argmax and the statistics), else it is
+ * written. */
 typedef struct ip_bn_tail_shape {
     int c, n, h, w;
     int relu, pool;

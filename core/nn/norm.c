@@ -295,12 +295,15 @@ static void tail_fwd_dense(float *y, const float *x, size_t n, float m, float r,
 }
 
 #if !defined(__AVX512F__)
-/* Pool rows 2oy, 2oy+1 of one plane of y into po/pa (maxpool2_forward's rule; portable path). */
+/* Pool rows 2oy, 2oy+1 of one plane into po/pa (maxpool2_forward's rule; portable path),
+ * y recomputed from x (rows r0, r1) as tail_fwd_dense computes it. */
 static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *r1, size_t ow, uint32_t base,
-                         uint32_t w) {
+                         uint32_t w, float mu, float r, float g, float b0, int relu) {
     for (size_t ox = 0; ox < ow; ox++) {
         const float *a = r0 + 2 * ox, *b = r1 + 2 * ox;
-        float v[4] = {a[0], a[1], b[0], b[1]}, m = v[0];
+        float v[4] = {tail_y(a[0], mu, r, g, b0, relu), tail_y(a[1], mu, r, g, b0, relu),
+                      tail_y(b[0], mu, r, g, b0, relu), tail_y(b[1], mu, r, g, b0, relu)},
+              m = v[0];
         uint32_t off[4] = {0, 1, w, w + 1}, k = 0;
         for (int j = 1; j < 4; j++)
             if (v[j] > m || v[j] != v[j]) m = v[j], k = off[j];
@@ -320,11 +323,11 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
     const size_t oh = H / 2, ow = W / 2;
     for (size_t n = 0; n < N; n++) {
         const float *xp = x + n * HW;
-        float *yp = y + n * HW, *po = pooled + n * oh * ow;
+        float *yp = y ? y + n * HW : NULL, *po = pooled + n * oh * ow;
         uint32_t *pa = argmax + n * oh * ow;
         for (size_t oy = 0; oy < oh; oy++) {
             const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
-            float *y0 = yp + 2 * oy * W, *y1 = y0 + W;
+            float *y0 = yp ? yp + 2 * oy * W : NULL, *y1 = y0 ? y0 + W : NULL;
 #if defined(__AVX512F__)
             __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r), vg = _mm512_set1_ps(g), vb = _mm512_set1_ps(b),
                    xh;
@@ -335,10 +338,12 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
                 __m512 a1 = tail_y16(_mm512_maskz_loadu_ps(hi, x0 + cx + 16), vm, vr, vg, vb, s->relu, &xh);
                 __m512 b0 = tail_y16(_mm512_maskz_loadu_ps(lo, x1 + cx), vm, vr, vg, vb, s->relu, &xh);
                 __m512 b1 = tail_y16(_mm512_maskz_loadu_ps(hi, x1 + cx + 16), vm, vr, vg, vb, s->relu, &xh);
-                _mm512_mask_storeu_ps(y0 + cx, lo, a0);
-                _mm512_mask_storeu_ps(y0 + cx + 16, hi, a1);
-                _mm512_mask_storeu_ps(y1 + cx, lo, b0);
-                _mm512_mask_storeu_ps(y1 + cx + 16, hi, b1);
+                if (y) {
+                    _mm512_mask_storeu_ps(y0 + cx, lo, a0);
+                    _mm512_mask_storeu_ps(y0 + cx + 16, hi, a1);
+                    _mm512_mask_storeu_ps(y1 + cx, lo, b0);
+                    _mm512_mask_storeu_ps(y1 + cx + 16, hi, b1);
+                }
                 int nout = (int)(ow - cx / 2 < 16 ? ow - cx / 2 : 16);
                 if (nout <= 0) continue;
                 __m512i k;
@@ -348,12 +353,13 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
                 _mm512_mask_storeu_epi32(pa + oy * ow + cx / 2, om, k);
             }
 #else
-            (void)x1; /* rows 2oy and 2oy+1 are adjacent */
-            tail_fwd_dense(y0, x0, 2 * W, m, r, g, b, s->relu);
-            pool_rowpair(po + oy * ow, pa + oy * ow, y0, y1, ow, (uint32_t)(2 * oy * W), (uint32_t)W);
+            if (y) tail_fwd_dense(y0, x0, 2 * W, m, r, g, b, s->relu); /* rows 2oy and 2oy+1 are adjacent */
+            (void)y1;
+            pool_rowpair(po + oy * ow, pa + oy * ow, x0, x1, ow, (uint32_t)(2 * oy * W), (uint32_t)W, m, r, g, b,
+                         s->relu);
 #endif
         }
-        if (H % 2) tail_fwd_dense(yp + (H - 1) * W, xp + (H - 1) * W, W, m, r, g, b, s->relu);
+        if (H % 2 && y) tail_fwd_dense(yp + (H - 1) * W, xp + (H - 1) * W, W, m, r, g, b, s->relu);
     }
 }
 
@@ -377,7 +383,7 @@ static void tail_fwd_range(void *p, size_t c0, size_t c1) {
         bn_channel_stats(row, M, c, j->eval, j->training, j->running_mean, j->running_var, j->momentum, j->eps,
                          &mf, &rf);
         j->mean[c] = mf, j->rstd[c] = rf;
-        tail_fwd_channel(j->y + c * M, s->pool ? j->pooled + c * per_pool : NULL,
+        tail_fwd_channel(j->y ? j->y + c * M : NULL, s->pool ? j->pooled + c * per_pool : NULL,
                          s->pool ? j->argmax + c * per_pool : NULL, row, mf, rf, j->gamma[c], j->beta[c], s);
     }
 }

@@ -348,7 +348,7 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
     f->cfg = *cfg;
     if (!(f->cfg.delta > 0 && f->cfg.delta < 1)) f->cfg.delta = 1e-6;
     if (f->cfg.first_look <= 0) f->cfg.first_look = 16;
-    if (f->cfg.virtual_batch <= 0) f->cfg.virtual_batch = 512;
+    if (f->cfg.virtual_batch <= 0) f->cfg.virtual_batch = IP_FORGE_VIRTUAL_BATCH_DEFAULT;
     if (f->cfg.memory_mb <= 0) f->cfg.memory_mb = 1024;
     f->L = m->npassports;
     f->keyfloats = ip_keys_floats(m);

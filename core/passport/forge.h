@@ -29,6 +29,11 @@
 
 /* Passports per GEMM block unless set: also a fake1 task's resume unit (core/tasks/forge.c). */
 #define IP_FORGE_BLOCK_DEFAULT 256
+/* Virtual samples per pass the automatic group aims at unless set: 128, because a
+ * pass whose activations stay in cache beats a larger GEMM (measured at 1
+ * thread, 200 images per passport: small-p 109 -> 135 passports/s from 512,
+ * alexnet-p 6.5 -> 7.7; docs/performance.md "Fake passports"). */
+#define IP_FORGE_VIRTUAL_BATCH_DEFAULT 128
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +52,7 @@ int ip_forge_mode_parse(const char *s, ip_forge_mode *out);
 typedef struct ip_forge_cfg {
     ip_forge_mode mode;
     int group;            /* passports per group (0 = auto: virtual_batch / chunk) */
-    int virtual_batch;    /* auto group: target virtual samples per pass (0 = 512) */
+    int virtual_batch;    /* auto group: target virtual samples per pass (0 = IP_FORGE_VIRTUAL_BATCH_DEFAULT) */
     int chunk;            /* images per chunk (0 = auto, <= 64) */
     int block;            /* passports per gamma/beta GEMM block (0 = IP_FORGE_BLOCK_DEFAULT) */
     double memory_mb;     /* bound on the planned buffers (0 = 1024 MB) */

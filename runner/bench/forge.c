@@ -21,6 +21,9 @@
 int rn_bench_forge(int argc, char **argv) {
     char arch[32] = "small-p", mode[16] = "full", norm[8] = "bn", model_path[1024] = "", data[1024] = "";
     int passports = 64, eval_images = 256, threads = 0, group = 0, chunk = 0, vbatch = 0;
+    char vbatch_help[80];
+    snprintf(vbatch_help, sizeof vbatch_help, "auto group target of virtual samples (default %d)",
+             IP_FORGE_VIRTUAL_BATCH_DEFAULT);
     cli_opt opts[] = {
         {"arch", CLI_STR, arch, sizeof arch, "NAME", "small-p (1x28x28) | alexnet-p (3x32x32) | ... (default small-p)"},
         {"norm", CLI_STR, norm, sizeof norm, "bn|gn", "normalisation of the untrained model (default bn)"},
@@ -30,7 +33,7 @@ int rn_bench_forge(int argc, char **argv) {
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads (default: all cores)"},
         {"group", CLI_INT, &group, 0, "G", "passports per pass (default auto)"},
         {"chunk", CLI_INT, &chunk, 0, "N", "images per chunk (default auto)"},
-        {"virtual-batch", CLI_INT, &vbatch, 0, "N", "auto group target of virtual samples (default 512)"},
+        {"virtual-batch", CLI_INT, &vbatch, 0, "N", vbatch_help},
         {"model", CLI_STR, model_path, sizeof model_path, "FILE.h5", "a trained checkpoint instead of an untrained v1 model"},
         {"data", CLI_STR, data, sizeof data, "SRC", "with --model: evaluation images from this source's test split"},
     };

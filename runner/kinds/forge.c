@@ -41,7 +41,7 @@ static double fake1_cost(const rn_task *t, const rn_ctx *c) {
 }
 
 /* A step, for when a shard checkpoints between groups of passports: one
- * group (`group`, or the automatic one: ~512 passport-images per pass,
+ * group (`group`, or the automatic one: IP_FORGE_VIRTUAL_BATCH_DEFAULT passport-images per pass,
  * core/passport/forge.h). A merge is one step. */
 /* A step is a GEMM block of passports: the unit fake1 and verify save at (core/tasks/forge.c). */
 static double block_step_cost(double passports, const rn_task *t, const rn_ctx *c) {
