@@ -34,18 +34,21 @@ static double fd_loss(void *vctx) {
 
 /* A hash of every ReLU on/off decision and max-pool argmax of the last
  * forward: the model is linear in each input/parameter direction (up to the
- * smooth normalisation) as long as this pattern does not change. */
+ * smooth normalisation) as long as this pattern does not change. A ReLU
+ * before a max-pool is a fused tail's, whose output is not stored (plan.c):
+ * there the decision that matters, the maximum's, is the pooled value's sign. */
 static uint64_t kink_pattern(const ip_model *m, int n) {
     uint64_t h = 1469598103934665603ull;
     for (int i = 0; i < m->nops; i++) {
         const ip_op *op = &m->ops[i];
         size_t len = (size_t)op->c * op->h * op->w * (size_t)n;
-        if ((op->kind == IP_OP_AFFINE || op->kind == IP_OP_ADD) && op->relu) {
+        if ((op->kind == IP_OP_AFFINE || op->kind == IP_OP_ADD) && op->relu && m->acts[op->out].stored) {
             const float *o = m->arena + m->acts[op->out].off;
             for (size_t k = 0; k < len; k++) h = (h ^ (uint64_t)(o[k] > 0)) * 1099511628211ull;
         } else if (op->kind == IP_OP_POOL) {
             const uint32_t *a = m->index_arena + op->argmax_off;
-            for (size_t k = 0; k < len; k++) h = (h ^ a[k]) * 1099511628211ull;
+            const float *o = m->arena + m->acts[op->out].off;
+            for (size_t k = 0; k < len; k++) h = (h ^ a[k] ^ ((uint64_t)(o[k] > 0) << 40)) * 1099511628211ull;
         }
     }
     return h;

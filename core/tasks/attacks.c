@@ -65,7 +65,7 @@ static const ip_param flip_params[] = {
     P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model whose gamma signs are flipped"),
     P_FLOAT(T, "fraction", IP_F_DOUBLE, fraction, 0.5, 0, 1,
             "fraction of the channels of every passport layer flipped (deepipr-code: of all of them together)"),
-    P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, "evaluation batch"),
+    P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, P_EVAL_BATCH_DOC),
     SEED_KEY,
     P_PROTOCOL(T, protocol),
 };

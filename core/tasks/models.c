@@ -6,6 +6,7 @@
 
 #include "../io/cache.h"
 #include "../io/ckpt.h"
+#include "../model/train.h"
 #include "../io/data.h"
 #include "../model/prune.h"
 #include "../passport/passport_keys.h"
@@ -21,8 +22,6 @@
  * (experiments/classification.py, docs/passports.md "Protocols", 8) */
 #define TRAIN_WD_AUTO -1
 #define TRAIN_WD_DEEPIPR_CODE 1e-4
-#define IP_XSTR_(x) #x
-#define IP_XSTR(x) IP_XSTR_(x)
 #define TRAIN_WD_DOC                                                                                                \
     "L2 weight decay; " IP_XSTR(TRAIN_WD_AUTO) " (auto) = the protocol's: " IP_XSTR(IP_WEIGHT_DECAY_PAPER)            \
     " under paper, " IP_XSTR(TRAIN_WD_DEEPIPR_CODE) " under deepipr-code"
@@ -128,7 +127,7 @@ const ip_task_def ip_train_def = {
 static const ip_param eval_params[] = {
     P_REF(T, "model", IP_P_MODEL, model_path, NULL, "the model to evaluate (a models entry or a task producing a model)"),
     P_ENUM(T, "branch", branch, "private", "private|public", NULL, "passport branch used for v2/v3 models"),
-    P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, "evaluation batch"),
+    P_INT(T, "batch", IP_F_INT, batch, 256, 1, 65536, P_EVAL_BATCH_DOC),
 };
 _Static_assert(IP_BRANCH_PRIVATE == 0 && IP_BRANCH_PUBLIC == 1, "eval's branch choices are in ip_branch order");
 

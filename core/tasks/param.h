@@ -180,6 +180,14 @@ int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, 
     "paper: as the DeepIPR paper describes; deepipr-code: as the authors' code does (docs/passports.md "            \
     "\"Protocols\")"
 
+/* A macro's value as a string literal, for docs that quote a constant. */
+#define IP_XSTR_(x) #x
+#define IP_XSTR(x) IP_XSTR_(x)
+
+/* The `batch` of tasks that only evaluate: an upper bound, as evaluation runs
+ * passes of at most IP_INFER_BATCH images (core/model/train.h). */
+#define P_EVAL_BATCH_DOC "evaluation batch (passes of at most " IP_XSTR(IP_INFER_BATCH) " images, core/model/train.h)"
+
 /* Table rows. FIELD is a member designator of the task struct S (e.g.
  * train.opt.lr); the default is one literal, both value and text. */
 #define IP_FIELD_(S, FIELD) offsetof(S, FIELD), sizeof(((S *)0)->FIELD)

@@ -35,11 +35,18 @@ double rn_infer_seconds(const char *arch, double images) { return images / rn_ar
 
 /* The task among t's dependencies that writes the checkpoint `path`, or NULL. */
 static const rn_task *producer(const rn_task *t, const rn_ctx *c, const char *path) {
+    if (!c || !c->tasks || !t) return NULL;
     for (int d = 0; path && *path && d < t->ndeps; d++) {
         const rn_task *p = &c->tasks[t->deps[d]];
         if (p->checkpoint && strcmp(p->checkpoint, path) == 0) return p;
     }
     return NULL;
+}
+
+const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {
+    char key[80];
+    snprintf(key, sizeof key, "%s_path", param);
+    return producer(t, c, rn_task_get(t, key));
 }
 
 const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {

@@ -31,6 +31,9 @@ double rn_arch_mflop(const char *arch);
  * a student of its own `arch` (distill, extract) counts as that. small-p
  * when it cannot be known (c->tasks unset, a checkpoint from outside). */
 const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
+/* The task among t's dependencies that writes the file its key `param`
+ * ("fingerprint", "model", ...) names, or NULL (outside the spec, c->tasks unset). */
+const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param);
 
 /* Seconds for `images` images of training (forward, backward, update) / of
  * evaluation through a model of `arch`. `passes` scales the training cost

@@ -14,12 +14,13 @@
  * a first look at 16 and a second at 32 reject most) through the layers
  * after the first passport layer, batched over a block of fakes: a
  * passport-image costs FAKE1_PASSPORT_IMAGE_COST evaluation images (measured
- * on small-p; the share after the first passport layer is ~0.45 of a
- * forward for small-p and alexnet-p alike). image and shuffle keys are made
+ * on small-p: the quick study's full-mode fake1, 2,000,000 passport-images in
+ * 80 s, 2026-12-06, since passes of IP_FORGE_VIRTUAL_BATCH_DEFAULT; 0.4 with
+ * passes of 512). image and shuffle keys are made
  * from images through the reference model: 2 and 2 x IP_SHUFFLE_IMAGES
  * evaluation images per fake (core/passport/passport_keys.c). Plus loading
  * and the shared prefix. */
-#define FAKE1_PASSPORT_IMAGE_COST 0.4
+#define FAKE1_PASSPORT_IMAGE_COST 0.29
 static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
     const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
     double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
