@@ -30,6 +30,12 @@ int ip_dir_of(const char *path, char *out, size_t cap) {
     return 0;
 }
 
+int ip_parent_dir_exists(const char *path) {
+    char dir[4096];
+    struct stat st;
+    return ip_dir_of(path, dir, sizeof dir) == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int ip_tmp_path(const char *path, char *out, size_t cap) {
     int n = snprintf(out, cap, "%s.tmp.%ld", path, (long)getpid());
     return n < 0 || (size_t)n >= cap ? -1 : 0;

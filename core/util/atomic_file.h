@@ -14,6 +14,9 @@
 int ip_fsync_path(const char *path, int directory);
 /* The directory of path ("." when it has none) into out; -1 when too long. */
 int ip_dir_of(const char *path, char *out, size_t cap);
+/* 1 when the directory that would hold path exists (an output's check before
+ * anything is computed), 0 when it does not or path is too long. */
+int ip_parent_dir_exists(const char *path);
 /* "<path>.tmp.<pid>" into out; -1 when too long. */
 int ip_tmp_path(const char *path, char *out, size_t cap);
 /* Commits a complete temporary file: fsync tmp, rename over path, fsync the

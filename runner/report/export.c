@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../../core/tasks/param.h"
 #include "../../core/util/atomic_file.h"
@@ -283,9 +282,7 @@ int cmd_export(int argc, char **argv) {
     else if (!strcmp(format, "tsv")) fmt = RP_EXPORT_TSV;
     else return cli_error("export", "--format must be csv or tsv, got \"%s\"", format);
     if (outpath[0]) {
-        char dir[1024];
-        struct stat st;
-        if (ip_dir_of(outpath, dir, sizeof dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (!ip_parent_dir_exists(outpath))
             return cli_error("export", "--out %s: its directory does not exist", outpath);
         if (ip_same_file(outpath, c.positional[0]))
             return cli_error("export", "--out %s is the results file itself", outpath);

@@ -3,7 +3,6 @@
  * with --plots DIR, the plots (report.h, docs/report.md). */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../core/util/atomic_file.h"
@@ -121,9 +120,7 @@ int cmd_report(int argc, char **argv) {
         p += l + (p[l] == ',');
     }
     if (outpath[0]) {
-        char dir[1024];
-        struct stat st;
-        if (ip_dir_of(outpath, dir, sizeof dir) != 0 || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (!ip_parent_dir_exists(outpath))
             return cli_error("report", "--out %s: its directory does not exist", outpath);
         for (int i = 0; i < nruns; i++)
             if (ip_same_file(outpath, c.positional[i]))
