@@ -137,8 +137,9 @@ typedef struct ip_act {
     int rowmajor;             /* 0: (C, N, H, W) channel-major; 1: (N, C*H*W) */
     /* Set by ip_model_plan (core/model/plan.c). An activation the fused
      * conv-block tails never write (a batch norm's xhat; the affine's
-     * output when the tail pools) has no storage (stored = 0); gradients share darena where their lifetimes in the
-     * backward pass do not overlap, so doff differs from off. */
+     * output when the tail pools) has no storage (stored = 0); gradients
+     * share darena where their lifetimes in the backward pass do not
+     * overlap, so doff differs from off. */
     int stored;               /* 1 when off names storage in the arena */
     size_t off;               /* offset in the activation arena (floats) */
     size_t doff;              /* offset of its gradient in darena (floats); only during backward */

@@ -32,7 +32,7 @@
 /* Virtual samples per pass the automatic group aims at unless set: 128, because a
  * pass whose activations stay in cache beats a larger GEMM (measured at 1
  * thread, 200 images per passport: small-p 109 -> 135 passports/s from 512,
- * alexnet-p 6.5 -> 7.7; docs/performance.md "Fake passports"). */
+ * alexnet-p 6.5 -> 7.7; docs/performance.md "Passes that fit in cache"). */
 #define IP_FORGE_VIRTUAL_BATCH_DEFAULT 128
 
 #include <stddef.h>

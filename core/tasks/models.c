@@ -6,9 +6,9 @@
 
 #include "../io/cache.h"
 #include "../io/ckpt.h"
-#include "../model/train.h"
 #include "../io/data.h"
 #include "../model/prune.h"
+#include "../model/train.h"
 #include "../passport/passport_keys.h"
 #include "../passport/trigger.h"
 #include "../util/rng.h"

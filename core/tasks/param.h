@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "../model/model.h" /* ip_protocol */
+#include "../model/train.h" /* IP_INFER_BATCH */
 #include "../util/err.h"
 #include "../util/metrics.h"
 
