@@ -335,7 +335,7 @@ Test(cache, a_remembered_accuracy_needs_the_same_contents) {
     cr_assert_eq(ip_cache_evaluate(&m, &d, 32, &a2, &e), 0, "%s", e.msg);
     ip_cache_get_stats(&s0);
     cr_assert_eq(s0.memo_hits, s1.memo_hits);
-    /* a batch of 256 runs passes of IP_INFER_BATCH = 64 (core/model/train.h): the same computation */
+    /* a small model's batch of 256 runs passes of IP_INFER_BATCH = 64 (core/model/train.h): the same computation */
     cr_assert_eq(ip_cache_evaluate(&m, &d, 256, &a2, &e), 0, "%s", e.msg);
     ip_cache_get_stats(&s1);
     cr_assert_eq(s1.memo_hits, s0.memo_hits + 1);

@@ -127,7 +127,7 @@ Test(plan_eval, unzeroed_arenas_resnet18_p) {
 }
 
 /* ip_predict and ip_evaluate run eval-mode passes of at most IP_INFER_BATCH
- * images whatever their batch (core/model/train.h). An eval-mode pass treats
+ * images on a small model whatever their batch (core/model/train.h). An eval-mode pass treats
  * every image alone, but BLAS may sum in another order for another number of
  * images, so the logits of 150 images in one pass and in passes of 64, 64
  * and 22 agree to float rounding (measured: 1.5e-8), not to the bit; and
@@ -138,6 +138,7 @@ static void check_eval_passes(ip_norm_kind norm, ip_scheme scheme, ip_branch bra
     enum { N = 150, D = 784, K = 10 };
     ip_model m;
     tu_build_model(&m, "small-p", norm, scheme, 1, 28, N);
+    cr_assert_eq(ip_infer_batch(&m, 256), IP_INFER_BATCH, "small-p is a small model");
     m.branch = branch;
     float *x = malloc(sizeof(float) * N * D), *whole = malloc(sizeof(float) * N * K);
     tu_fill(x, N * D, -1, 1, 61);
@@ -163,6 +164,10 @@ static void check_eval_passes(ip_norm_kind norm, ip_scheme scheme, ip_branch bra
 }
 
 Test(plan_eval, eval_in_passes_of_infer_batch) {
+    ip_model big;
+    tu_build_model(&big, "alexnet-p", IP_NORM_BN, IP_SCHEME_V1, 3, 32, 1);
+    cr_assert_eq(ip_infer_batch(&big, 256), 256, "a large model keeps the caller's batch");
+    ip_model_free(&big);
     check_eval_passes(IP_NORM_BN, IP_SCHEME_V1, IP_BRANCH_PRIVATE);
     check_eval_passes(IP_NORM_GN, IP_SCHEME_BASELINE, IP_BRANCH_PRIVATE);
     check_eval_passes(IP_NORM_BN, IP_SCHEME_V2, IP_BRANCH_PUBLIC);

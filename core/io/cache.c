@@ -372,16 +372,17 @@ static entry *by_serial(uint64_t s) {
     return NULL;
 }
 
-/* ip_evaluate in passes of exactly ip_infer_batch(batch) images (m re-planned when its plan is smaller). */
+/* ip_evaluate in passes of exactly ip_infer_batch(m, batch) images (m re-planned when its plan is smaller). */
 static int evaluate_at(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e) {
-    if (m->batch < ip_infer_batch(batch) && ip_model_plan(m, ip_infer_batch(batch), e) != 0) return -1;
+    int pass = ip_infer_batch(m, batch);
+    if (m->batch < pass && ip_model_plan(m, pass, e) != 0) return -1;
     return ip_evaluate(m, d, batch, acc, e);
 }
 
 int ip_cache_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e) {
     if (batch < 1) return ip_fail(e, "evaluation batch %d", batch);
     if (ip_cache_budget() == 0) return evaluate_at(m, d, batch, acc, e);
-    const int eff = ip_infer_batch(batch); /* what the result depends on */
+    const int eff = ip_infer_batch(m, batch); /* what the result depends on */
     uint64_t ms, ds;
     pthread_mutex_lock(&lock);
     match_entries(m, d, &ms, &ds);

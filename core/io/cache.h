@@ -61,7 +61,7 @@ int ip_cache_data_for_model(ip_dataset *d, const char *source, ip_split split, s
  * of its own, equal to a fresh open of path. */
 int ip_cache_open_model(ip_model *m, const char *path, ip_err *e);
 
-/* ip_evaluate (core/model/train.h) in passes of exactly ip_infer_batch(batch)
+/* ip_evaluate (core/model/train.h) in passes of exactly ip_infer_batch(m, batch)
  * images (m is re-planned for them when its plan is smaller, with or without
  * the cache),
  * remembered: when m's configuration, parameters, buffers, signature bits

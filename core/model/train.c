@@ -234,10 +234,14 @@ done:
     return rc;
 }
 
-int ip_infer_batch(int batch) { return batch < 1 ? 1 : batch < IP_INFER_BATCH ? batch : IP_INFER_BATCH; }
+int ip_infer_batch(const ip_model *m, int batch) {
+    if (batch < 1) return 1;
+    int small = ip_model_flops_per_sample(m) <= IP_INFER_SMALL_MFLOP * 1e6;
+    return small && batch > IP_INFER_BATCH ? IP_INFER_BATCH : batch;
+}
 
 int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e) {
-    batch = ip_infer_batch(batch);
+    batch = ip_infer_batch(m, batch);
     if (m->batch == 0 && ip_model_plan(m, batch, e) != 0) return -1;
     if (batch > m->batch) batch = m->batch;
     size_t sample = (size_t)d->c * d->h * d->w;

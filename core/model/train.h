@@ -53,21 +53,27 @@ int ip_train_resumable(ip_model *m, const ip_dataset *train, const ip_dataset *t
  * the model's input mean/std (unless d is already normalised with them). */
 int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);
 
-/* Eval-mode forward passes of ip_predict and ip_evaluate take at most this
- * many images, whatever their `batch` (the images per pass when smaller): a
- * pass of 64 small images keeps its activations in cache, where one of 256
- * streams them through memory (measured on small-p at 1 thread: 5640 img/s at
- * 256, 7240 at 64; alexnet-p and resnet18-p within 1%, docs/performance.md).
+/* Eval-mode forward passes of ip_predict and ip_evaluate on a small model
+ * (a forward of at most IP_INFER_SMALL_MFLOP per image) take at most
+ * IP_INFER_BATCH images, whatever their `batch`: a pass of 64 small images
+ * keeps its activations in cache, where one of 256 streams them through
+ * memory and the arithmetic is too little to hide it (small-p, 14.9 MFLOP:
+ * 5640 -> 7240 img/s at 1 thread, 8720 -> 10810 at 2). A larger model keeps
+ * the caller's batch: its GEMMs want the columns (alexnet-p at 2 threads:
+ * 880 -> 820 img/s at 64; small-p-wide, 58 MFLOP, -3% to +5%;
+ * docs/performance.md "Passes that fit in cache").
  * Eval mode treats every image alone (batch norm uses its running
  * statistics), but BLAS may sum in another order for another number of
  * images: logits agree with one pass of `batch` to float rounding, not to
- * the bit (tests/test_plan_eval.c). The pass size is a constant, not the
- * caller's batch, so a result is the same on every run and rank. */
+ * the bit (tests/test_plan_eval.c). The pass size depends on the model's
+ * architecture and the batch, not on the plan, so a result is the same on
+ * every run and rank. */
 #define IP_INFER_BATCH 64
-/* The images per eval-mode pass for a requested batch: min(batch, IP_INFER_BATCH), at least 1. */
-int ip_infer_batch(int batch);
+#define IP_INFER_SMALL_MFLOP 30.0
+/* The images per eval-mode pass of m for a requested batch (at least 1). */
+int ip_infer_batch(const ip_model *m, int batch);
 
-/* Accuracy of m (eval mode, current branch) on d, in passes of ip_infer_batch(batch)
+/* Accuracy of m (eval mode, current branch) on d, in passes of ip_infer_batch(m, batch)
  * images (m planned for that many when it is not planned). */
 int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
 /* Predicted labels for every sample of d (passes as ip_evaluate). */

@@ -136,7 +136,7 @@ static int branch_acc(ip_model *m, const ip_dataset *test, int branch, int remem
     ip_branch keep = m->branch;
     m->branch = ip_fp_resolve_branch(m, branch);
     /* remember: a suspect is matched against every fingerprint and its accuracy is one, so it is
-     * evaluated in passes of ip_infer_batch(256) whatever the fingerprint's size and remembered (core/io/cache.h);
+     * evaluated in passes of ip_infer_batch(m, 256) whatever the fingerprint's size and remembered (core/io/cache.h);
      * not where the model is used afterwards, as a remembered accuracy runs no forward pass */
     int rc = remember ? ip_cache_evaluate(m, test, 256, acc, e)
                       : ip_evaluate(m, test, m->batch > 0 ? m->batch : 256, acc, e);

@@ -185,9 +185,11 @@ int ip_path_set_split(const char *list, const char **out, size_t *len, int cap, 
 #define IP_XSTR_(x) #x
 #define IP_XSTR(x) IP_XSTR_(x)
 
-/* The `batch` of tasks that only evaluate: an upper bound, as evaluation runs
- * passes of at most IP_INFER_BATCH images (core/model/train.h). */
-#define P_EVAL_BATCH_DOC "evaluation batch (passes of at most " IP_XSTR(IP_INFER_BATCH) " images, core/model/train.h)"
+/* The `batch` of tasks that only evaluate: an upper bound for a small model,
+ * whose passes take at most IP_INFER_BATCH images (core/model/train.h). */
+#define P_EVAL_BATCH_DOC                                                                                            \
+    "evaluation batch (a model of <= " IP_XSTR(IP_INFER_SMALL_MFLOP) " MFLOP per image evaluates at most "           \
+    IP_XSTR(IP_INFER_BATCH) " images per pass, core/model/train.h)"
 
 /* Table rows. FIELD is a member designator of the task struct S (e.g.
  * train.opt.lr); the default is one literal, both value and text. */
