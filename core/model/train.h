@@ -66,8 +66,9 @@ int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);
  * statistics), but BLAS may sum in another order for another number of
  * images: logits agree with one pass of `batch` to float rounding, not to
  * the bit (tests/test_plan_eval.c). The pass size depends on the model's
- * architecture and the batch, not on the plan, so a result is the same on
- * every run and rank. */
+ * architecture and the batch, and on the plan only when m is planned for
+ * fewer images (then it is m->batch; ip_cache_evaluate re-plans to avoid
+ * that), so a result is the same on every run and rank. */
 #define IP_INFER_BATCH 64
 #define IP_INFER_SMALL_MFLOP 30.0
 /* The images per eval-mode pass of m for a requested batch (at least 1). */
