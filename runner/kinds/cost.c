@@ -33,9 +33,11 @@ double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / 
 
 double rn_infer_seconds(const char *arch, double images) { return images / rn_arch(arch)->infer_per_s; }
 
-/* The task among t's dependencies that writes the checkpoint `path`, or NULL. */
-static const rn_task *producer(const rn_task *t, const rn_ctx *c, const char *path) {
+const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {
     if (!c || !c->tasks || !t) return NULL;
+    char key[80];
+    snprintf(key, sizeof key, "%s_path", param);
+    const char *path = rn_task_get(t, key);
     for (int d = 0; path && *path && d < t->ndeps; d++) {
         const rn_task *p = &c->tasks[t->deps[d]];
         if (p->checkpoint && strcmp(p->checkpoint, path) == 0) return p;
@@ -43,23 +45,15 @@ static const rn_task *producer(const rn_task *t, const rn_ctx *c, const char *pa
     return NULL;
 }
 
-const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {
-    char key[80];
-    snprintf(key, sizeof key, "%s_path", param);
-    return producer(t, c, rn_task_get(t, key));
-}
-
 const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
-    char key[80];
-    snprintf(key, sizeof key, "%s_path", param);
     /* a chain of derived models is at most as long as the task list */
-    for (int hops = 0; c && c->tasks && t && hops < 1000; hops++) {
-        const rn_task *p = producer(t, c, rn_task_get(t, key));
+    for (int hops = 0; hops < 1000; hops++) {
+        const rn_task *p = rn_producer(t, c, param);
         if (!p) break;
         const char *arch = rn_val_text(p, "arch");
         if (arch[0]) return arch; /* train; a student with an arch of its own */
         t = p;                    /* prune, finetune, a student like its teacher: the model it derives from */
-        snprintf(key, sizeof key, "model_path");
+        param = "model";
     }
     return arch_speed[0].arch;
 }
