@@ -306,7 +306,6 @@ int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
     int rc = -1;
     if (ip_task_open(&m, &test, t->model_path, t->data, t->test_limit, e) != 0) goto done;
     if (t->branch >= 0) m.branch = (ip_branch)t->branch;
-    if (ip_model_plan(&m, ip_infer_batch(&m, t->batch), e) != 0) goto done;
     if (test.n == 0) { /* ip_data_load never returns an empty split; no 0/0 accuracy either way */
         ip_fail_input(e, "the test split of %s is empty", t->data);
         goto done;
@@ -355,7 +354,6 @@ int ip_task_prune(const ip_prune_task *t, ip_metrics *out, ip_err *e) {
         goto done;
     /* the authors evaluate model(x): a v2/v3 model's default is its public branch */
     int two = m.npassports && (m.cfg.scheme == IP_SCHEME_V2 || m.cfg.scheme == IP_SCHEME_V3);
-    if (ip_model_plan(&m, ip_infer_batch(&m, 256), e) != 0) goto done;
     if (authors && two) {
         double priv;
         if (ip_evaluate(&m, &test, 256, &priv, e) != 0 || ip_metrics_set(out, "private_test_acc", priv, e) != 0)
