@@ -189,12 +189,14 @@ submit() {
 state() { sl scontrol show job -o "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 # restarts ID: how many times the job was requeued
 restarts() { sl scontrol show job -o "$1" | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p'; }
-# wait_job ID: waits until the job has ended; prints its final state
+# wait_job ID: waits until the job has ended; prints its final state.
+# SIGNALING and STAGE_OUT are passing states too: scontrol shows SIGNALING
+# while --signal's USR1 is delivered (job E, seen once in CI at 48426e6).
 wait_job() {
   local s
   while :; do
     s=$(state "$1")
-    case $s in PENDING | CONFIGURING | RUNNING | COMPLETING | REQUEUED | "") ;; *) break ;; esac
+    case $s in PENDING | CONFIGURING | RUNNING | COMPLETING | REQUEUED | SIGNALING | STAGE_OUT | "") ;; *) break ;; esac
     in_time "waiting for job $1 ($s)"
     sleep 0.5
   done
