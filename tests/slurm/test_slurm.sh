@@ -102,7 +102,7 @@ step "munged as user munge, with its own key and socket in $TMP (never the syste
 # munged refuses a socket directory others cannot enter, and key/log
 # directories others can write: the temporary directory is root's, 0711.
 chmod 711 "$TMP"
-mkdir -p "$TMP/munge" "$TMP/munge-run" "$TMP/log" "$TMP/state" "$TMP/spool"
+mkdir -p "$TMP/munge" "$TMP/munge-run" "$TMP/log" "$TMP/state" "$TMP/spool" "$TMP/tmpfs"
 chown munge:munge "$TMP/munge" "$TMP/munge-run"
 chmod 700 "$TMP/munge"
 chmod 755 "$TMP/munge-run"
@@ -137,6 +137,10 @@ AuthInfo=socket=$MUNGE_SOCKET,cred_expire=10
 SchedulerParameters=sched_interval=2
 StateSaveLocation=$TMP/state
 SlurmdSpoolDir=$TMP/spool
+# srun --mpi=pmix makes TmpFS/spmix_appdir_UID_JOB.STEP; job ids start at 1
+# in every run of this test, so a directory another run left in /tmp (a step
+# killed before its cleanup) failed job A's launch in CI at 374e467.
+TmpFS=$TMP/tmpfs
 SlurmctldPidFile=$TMP/slurmctld.pid
 SlurmdPidFile=$TMP/slurmd.pid
 SlurmctldLogFile=$TMP/log/slurmctld.log
