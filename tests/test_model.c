@@ -329,3 +329,36 @@ Test(model, learns_fashion_mnist_in_one_epoch) {
     ip_data_free(&tr);
     ip_data_free(&te);
 }
+
+/* ip_model_forward_to(a) computes activation a as the whole forward does, bit
+ * for bit, and nothing needs the ops after its producer: every stored
+ * activation is checked with the arena poisoned before the partial pass. */
+Test(model, forward_to_matches_the_whole_forward) {
+    const struct { const char *arch; int c, hw, n, stride; } cases[] = {
+        {"small-p", 1, 28, 3, 1}, {"alexnet-p", 3, 32, 2, 1}, {"resnet18-p", 3, 32, 2, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int training = 0; training < 2; training++) {
+            ip_model m;
+            tu_build_model(&m, cases[k].arch, IP_NORM_BN, IP_SCHEME_BASELINE, cases[k].c, cases[k].hw, cases[k].n);
+            size_t in = (size_t)cases[k].n * cases[k].c * cases[k].hw * cases[k].hw;
+            float *x = tu_alloc(in), *whole = tu_alloc(m.arena_floats);
+            tu_fill(x, in, -1.f, 1.f, 11);
+            ip_model_forward(&m, x, cases[k].n, training);
+            memcpy(whole, m.arena, m.arena_floats * sizeof *whole);
+            int checked = 0;
+            for (int a = 0; a < m.nacts; a += cases[k].stride) {
+                const ip_act *act = &m.acts[a];
+                if (!act->stored) continue;
+                size_t len = (size_t)act->c * act->h * act->w * (size_t)cases[k].n;
+                memset(m.arena, 0xff, m.arena_floats * sizeof *m.arena); /* NaN everywhere */
+                ip_model_forward_to(&m, x, cases[k].n, training, a);
+                cr_assert_eq(memcmp(m.arena + act->off, whole + act->off, len * sizeof(float)), 0,
+                             "%s training=%d: activation %d differs", cases[k].arch, training, a);
+                checked++;
+            }
+            cr_assert_gt(checked, 3, "%s: %d activations checked", cases[k].arch, checked);
+            free(x);
+            free(whole);
+            ip_model_free(&m);
+        }
+}

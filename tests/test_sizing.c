@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/io/data.h"
 #include "../core/model/model.h"
+#include "../core/passport/passport_keys.h"
 #include "../core/util/par.h"
 #include "../runner/kinds/cost.h"
 #include "../runner/kinds/kinds.h"
@@ -353,6 +355,38 @@ Test(sizing, arch_mflop_is_the_models_count) {
         double model = ip_model_flops_per_sample(&m) / 1e6, cost = rn_arch_mflop(a);
         cr_expect(fabs(cost - model) <= 0.02 * model, "%s: cost model %.1f MFLOP, the model counts %.1f", a, cost, model);
         ip_model_free(&m);
+    }
+}
+
+/* A passport key's reference forward (image and shuffle keys) runs as far as
+ * the last passport layer's input: the cost model's key_mflop per
+ * architecture is that part of the model's own count, for v1's default
+ * passport layers and the reference key generation finds (ref_last). */
+Test(sizing, arch_key_mflop_is_the_key_forwards_count) {
+    for (int i = 0; ip_arch_names[i]; i++) {
+        const char *a = ip_arch_names[i];
+        int small = strncmp(a, "small-p", 7) == 0;
+        ip_model_cfg cfg = {.in_c = small ? 1 : 3, .in_h = small ? 28 : 32, .in_w = small ? 28 : 32, .classes = 10};
+        snprintf(cfg.arch, sizeof cfg.arch, "%s", a);
+        ip_model ref, target;
+        ip_dataset images = {0};
+        ip_keygen g = {0};
+        ip_err e = {{0}};
+        cfg.scheme = IP_SCHEME_BASELINE;
+        cr_assert_eq(ip_model_build(&ref, &cfg, &e), 0, "%s: %s", a, e.msg);
+        cfg.scheme = IP_SCHEME_V1;
+        cr_assert_eq(ip_model_build(&target, &cfg, &e), 0, "%s: %s", a, e.msg);
+        cr_assert_eq(ip_data_synthetic(&images, IP_SHUFFLE_IMAGES, cfg.in_c, cfg.in_h, cfg.in_w, 10, 1, IP_SPLIT_TRAIN, &e),
+                     0, "%s", e.msg);
+        cr_assert_eq(ip_keygen_init(&g, IP_KEY_SHUFFLE, &target, &ref, &images, 1, &e), 0, "%s: %s", a, e.msg);
+        double model = g.ref_last < 0 ? 0 : ip_model_flops_to(&ref, g.ref_last) / 1e6, cost = rn_arch(a)->key_mflop;
+        cr_expect(fabs(cost - model) <= 0.02 * model + 0.05, "%s: cost model %.1f key MFLOP, the model counts %.1f", a,
+                  cost, model);
+        cr_expect(model < ip_model_flops_per_sample(&ref) / 1e6, "%s: the key forward stops before the logits", a);
+        ip_keygen_free(&g);
+        ip_data_free(&images);
+        ip_model_free(&target);
+        ip_model_free(&ref);
     }
 }
 

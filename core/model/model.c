@@ -707,7 +707,9 @@ static void tail_backward(ip_model *m, int head, int len, int n, int params, int
     if (params) affine_grads_done(m, aff, private_ran);
 }
 
-const float *ip_model_forward(ip_model *m, const float *x, int n, int training) {
+/* The first `end` ops of the forward pass (a fused group that starts among
+ * them runs whole). */
+static void forward_ops(ip_model *m, const float *x, int n, int training, int end) {
     if (n > m->batch) n = m->batch; /* callers plan first; never write past the arena */
     m->cur_n = n;
     m->cur_training = training;
@@ -718,7 +720,7 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
     for (int c = 0; c < in->c; c++)
         for (int i = 0; i < n; i++) memcpy(a0 + ((size_t)c * n + i) * hw, x + ((size_t)i * in->c + c) * hw, hw * 4);
 
-    for (int i = 0; i < m->nops; i++) {
+    for (int i = 0; i < end; i++) {
         ip_op *op = &m->ops[i];
         float *out = act_ptr(m, op->out);
         const float *src = act_ptr(m, op->in);
@@ -742,7 +744,23 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
         ip_op_forward(m, op, &io);
         if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
     }
+}
+
+const float *ip_model_forward(ip_model *m, const float *x, int n, int training) {
+    forward_ops(m, x, n, training, m->nops);
     return act_ptr(m, m->ops[m->nops - 1].out);
+}
+
+/* Ops ip_model_forward_to(act) runs: those up to act's producer. */
+static int ops_to(const ip_model *m, int act) {
+    int end = act == 0 ? 0 : m->nops; /* an activation no op produces: the whole pass */
+    for (int i = 0; i < m->nops; i++)
+        if (m->ops[i].out == act) end = i + 1;
+    return end;
+}
+
+void ip_model_forward_to(ip_model *m, const float *x, int n, int training, int act) {
+    forward_ops(m, x, n, training, ops_to(m, act));
 }
 
 static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) {
@@ -885,9 +903,10 @@ double ip_model_detect(ip_model *m, int p) {
 
 void ip_model_zero_grad(ip_model *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
 
-double ip_model_flops_per_sample(const ip_model *m) {
+/* FLOPs per sample of the first `end` ops' convolutions and linear layers. */
+static double flops_of_ops(const ip_model *m, int end) {
     double f = 0;
-    for (int i = 0; i < m->nops; i++) {
+    for (int i = 0; i < end; i++) {
         const ip_op *op = &m->ops[i];
         if (op->kind == IP_OP_CONV)
             f += 2.0 * op->conv.cout * (double)ip_conv_k(&op->conv) * op->conv.oh * op->conv.ow;
@@ -896,3 +915,7 @@ double ip_model_flops_per_sample(const ip_model *m) {
     }
     return f;
 }
+
+double ip_model_flops_per_sample(const ip_model *m) { return flops_of_ops(m, m->nops); }
+
+double ip_model_flops_to(const ip_model *m, int act) { return flops_of_ops(m, ops_to(m, act)); }

@@ -255,6 +255,12 @@ void ip_op_forward(ip_model *m, const ip_op *op, const ip_op_io *io);
  * selects batch statistics (and updates running statistics). Returns the
  * logits (n, classes), valid until the next forward. */
 const float *ip_model_forward(ip_model *m, const float *x, int n, int training);
+/* The forward pass as far as activation act (0 = the input): the ops up to
+ * the one producing it, the same arithmetic as ip_model_forward's, whose
+ * later activations and logits are left stale. For readers of an
+ * intermediate activation (passport keys from a reference model); no
+ * backward may follow it. */
+void ip_model_forward_to(ip_model *m, const float *x, int n, int training, int act);
 /* Backward pass for the last forward, given dlogits (n, classes): accumulates
  * parameter gradients into m->grads (caller zeroes them), adds the sign loss
  * gradient when m->sign_loss_scale > 0 and the private branch ran, and
@@ -282,6 +288,8 @@ void ip_model_zero_grad(ip_model *m);
 int ip_model_find_tensor(const ip_model *m, const char *name);
 /* Floating-point operations of one forward pass per sample (multiply-add = 2). */
 double ip_model_flops_per_sample(const ip_model *m);
+/* Those of ip_model_forward_to(act)'s ops. */
+double ip_model_flops_to(const ip_model *m, int act);
 
 /* Names of every supported architecture, NULL-terminated. */
 extern const char *const ip_arch_names[];

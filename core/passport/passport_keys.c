@@ -93,6 +93,8 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
         return ip_fail(e, "key images are %dx%dx%d but the reference model expects %dx%dx%d", images->c, images->h,
                        images->w, rc->in_c, rc->in_h, rc->in_w);
     size_t max_cin = 0;
+    int last_producer = -1;
+    g->ref_last = -1;
     for (int l = 0; l < target->npassports; l++) {
         const ip_passport *p = &target->passports[l];
         const ip_op *conv = &target->ops[p->conv_op];
@@ -109,6 +111,8 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
             return ip_fail(e, "reference %s: the input of %s is %dx%dx%d, the passport key needs %dx%dx%d",
                            rc->arch, conv->name, ra->c, ra->h, ra->w, ks[1], ks[2], ks[3]);
         g->ref_act[l] = a == 0 ? -1 : a;
+        for (int i = 0; a != 0 && i < ref->nops; i++)
+            if (ref->ops[i].out == a && i > last_producer) last_producer = i, g->ref_last = a;
         if ((size_t)ks[1] > max_cin) max_cin = (size_t)ks[1];
     }
     int batch = type == IP_KEY_SHUFFLE ? 2 * IP_SHUFFLE_IMAGES : 2;
@@ -151,11 +155,15 @@ static void sample_distinct(ip_rng *r, uint32_t n, uint32_t *out, int count) {
     }
 }
 
-/* Runs the reference model on images idx[0..n) (eval mode unless g->ref_training). */
+/* Runs the reference model on images idx[0..n) (eval mode unless
+ * g->ref_training) as far as the last activation a key is read from: the
+ * layers after it would not change a key (a shuffle key pays 40 images'
+ * forward, so small-p's last conv block was a third of its cost). */
 static void ref_forward(ip_keygen *g, const uint32_t *idx, int n) {
+    if (g->ref_last < 0) return; /* every key is read from the images themselves */
     size_t sample = (size_t)g->images->c * g->images->h * g->images->w;
     for (int i = 0; i < n; i++) memcpy(g->x + (size_t)i * sample, image(g, idx[i]), sample * sizeof *g->x);
-    ip_model_forward(g->ref, g->x, n, g->ref_training);
+    ip_model_forward_to(g->ref, g->x, n, g->ref_training, g->ref_last);
 }
 
 /* DeepIPR's passport_selection on the activations of images [s0, s0+20) of

@@ -59,6 +59,7 @@ typedef struct ip_keygen {
     ip_model *ref;                    /* image/shuffle: the reference model (planned here for 40 samples) */
     const ip_dataset *images;         /* image/shuffle: normalised for ref */
     int ref_act[IP_MAX_PASSPORTS];    /* ref activation feeding passport layer l's conv; -1 = the network input */
+    int ref_last;                     /* the one of them the forward reaches last; -1: no forward needed */
     float *x;                         /* (40, C, H, W) staging of the reference batch */
     uint8_t *taken;                   /* shuffle: (20 x max Cin) flags */
     size_t taken_len;

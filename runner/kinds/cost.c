@@ -9,11 +9,11 @@
  * 2026-12-06 (docs/performance.md "Cost model"); re-measure when a kernel
  * changes. The first row is the default. */
 static const rn_arch_speed arch_speed[] = {
-    {"small-p", 14.9, 2100, 7250},
-    {"small-p-narrow", 3.9, 5250, 17200},
-    {"small-p-wide", 58.0, 717, 2190},
-    {"alexnet-p", 440.0, 177, 521},
-    {"resnet18-p", 1111.0, 44.5, 140},
+    {"small-p", 14.9, 7.7, 2100, 7250},
+    {"small-p-narrow", 3.9, 2.0, 5250, 17200},
+    {"small-p-wide", 58.0, 29.8, 717, 2190},
+    {"alexnet-p", 440.0, 365.3, 177, 521},
+    {"resnet18-p", 1111.0, 1035.3, 44.5, 140},
 };
 
 const rn_arch_speed *rn_arch(const char *arch) {

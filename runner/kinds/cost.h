@@ -16,6 +16,8 @@
 typedef struct rn_arch_speed {
     const char *arch;
     double mflop;         /* forward MFLOP per image (ip_model_flops_per_sample; tests/test_sizing.c ties them) */
+    double key_mflop;     /* of it, a passport key's reference forward: as far as the last input of v1's
+                           * passport layers (core/passport/passport_keys.c; tests/test_sizing.c ties them) */
     double train_per_s;   /* training images per second on one core (forward, backward, update) */
     double infer_per_s;   /* evaluation images per second on one core */
 } rn_arch_speed;

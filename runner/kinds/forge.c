@@ -17,15 +17,18 @@
  * on small-p: the quick study's full-mode fake1, 2,000,000 passport-images in
  * 80 s, 2026-12-06, since passes of IP_FORGE_VIRTUAL_BATCH_DEFAULT; 0.4 with
  * passes of 512). image and shuffle keys are made
- * from images through the reference model: 2 and 2 x IP_SHUFFLE_IMAGES
- * evaluation images per fake (core/passport/passport_keys.c). Plus loading
- * and the shared prefix. */
+ * from images through the reference model as far as the last passport
+ * layer's input: 2 and 2 x IP_SHUFFLE_IMAGES images per fake, each the
+ * key_mflop / mflop share of an evaluation image (core/passport/passport_keys.c).
+ * Plus loading and the shared prefix. */
 #define FAKE1_PASSPORT_IMAGE_COST 0.29
 static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
     const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
+    const char *arch = rn_model_arch(t, c, "model");
     double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
     double key = strcmp(keys, "image") == 0 ? 2 : strcmp(keys, "shuffle") == 0 ? 2 * IP_SHUFFLE_IMAGES : 0;
-    return rn_infer_seconds(rn_model_arch(t, c, "model"), passports * (per * FAKE1_PASSPORT_IMAGE_COST + key)) +
+    double key_share = rn_arch(arch)->key_mflop / rn_arch(arch)->mflop;
+    return rn_infer_seconds(arch, passports * (per * FAKE1_PASSPORT_IMAGE_COST + key * key_share)) +
            RN_TASK_FIXED_SECONDS;
 }
 
