@@ -158,7 +158,8 @@ static void sample_distinct(ip_rng *r, uint32_t n, uint32_t *out, int count) {
 /* Runs the reference model on images idx[0..n) (eval mode unless
  * g->ref_training) as far as the last activation a key is read from: the
  * layers after it would not change a key (a shuffle key pays 40 images'
- * forward, so small-p's last conv block was a third of its cost). */
+ * forward: on small-p the layers after its last passport input were 40%
+ * of the key's time, docs/performance.md "Passport keys"). */
 static void ref_forward(ip_keygen *g, const uint32_t *idx, int n) {
     if (g->ref_last < 0) return; /* every key is read from the images themselves */
     size_t sample = (size_t)g->images->c * g->images->h * g->images->w;
