@@ -9,6 +9,9 @@ export OPENBLAS_NUM_THREADS=1
 MPIRUN="mpirun --oversubscribe -n"
 TMP=$(mktemp -d /tmp/ipsweep-mpitest-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# Open MPI's shared-memory segments in $TMP, not /dev/shm: the ranks a test
+# kills (or a cancelled Slurm job's) leave theirs behind, 3 per run.
+export OMPI_MCA_btl_vader_backing_directory=$TMP
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # The metrics of a results file, without wall times, speeds and ranks: every
 # /metrics dataset but timings (*_per_s, *seconds), the /ipguard verdicts,
