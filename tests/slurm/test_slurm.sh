@@ -139,7 +139,7 @@ StateSaveLocation=$TMP/state
 SlurmdSpoolDir=$TMP/spool
 # srun --mpi=pmix makes TmpFS/spmix_appdir_UID_JOB.STEP; job ids start at 1
 # in every run of this test, so a directory another run left in /tmp (a step
-# killed before its cleanup) failed job A's launch in CI at 374e467.
+# killed before its cleanup) failed job E's launch in CI at 374e467.
 TmpFS=$TMP/tmpfs
 SlurmctldPidFile=$TMP/slurmctld.pid
 SlurmdPidFile=$TMP/slurmd.pid
