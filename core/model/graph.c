@@ -7,6 +7,13 @@ int ip_graph_readers(const ip_model *m, int a) {
     return r;
 }
 
+int ip_model_producer(const ip_model *m, int a) {
+    int prod = -1;
+    for (int i = 0; i < m->nops; i++)
+        if (m->ops[i].out == a) prod = i;
+    return prod;
+}
+
 int ip_graph_last_reader(const ip_model *m, int a) {
     for (int i = m->nops - 1; i >= 0; i--)
         if (m->ops[i].in == a || m->ops[i].in2 == a) return i;

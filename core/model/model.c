@@ -753,10 +753,8 @@ const float *ip_model_forward(ip_model *m, const float *x, int n, int training) 
 
 /* Ops ip_model_forward_to(act) runs: those up to act's producer. */
 static int ops_to(const ip_model *m, int act) {
-    int end = act == 0 ? 0 : m->nops; /* an activation no op produces: the whole pass */
-    for (int i = 0; i < m->nops; i++)
-        if (m->ops[i].out == act) end = i + 1;
-    return end;
+    int prod = ip_model_producer(m, act);
+    return act == 0 ? 0 : prod < 0 ? m->nops : prod + 1; /* an activation no op produces: the whole pass */
 }
 
 void ip_model_forward_to(ip_model *m, const float *x, int n, int training, int act) {

@@ -290,6 +290,9 @@ int ip_model_find_tensor(const ip_model *m, const char *name);
 double ip_model_flops_per_sample(const ip_model *m);
 /* Those of ip_model_forward_to(act)'s ops. */
 double ip_model_flops_to(const ip_model *m, int act);
+/* The op that writes activation a, or -1 (the input). Defined with the
+ * other facts of the op list, core/model/graph.c. */
+int ip_model_producer(const ip_model *m, int a);
 
 /* Names of every supported architecture, NULL-terminated. */
 extern const char *const ip_arch_names[];

@@ -68,9 +68,7 @@ static int is_tail_internal(const ip_model *m, int a) {
  * the logits' is written before the first (nops); an activation nobody reads
  * keeps a zero gradient for the whole pass (its producer reads it). */
 static void grad_life(const ip_model *m, int a, int *lo, int *hi) {
-    int prod = -1;
-    for (int i = 0; i < m->nops; i++)
-        if (m->ops[i].out == a) prod = i;
+    int prod = ip_model_producer(m, a);
     int last = ip_graph_last_reader(m, a);
     *lo = prod < 0 ? -1 : ip_graph_step(m, prod);
     *hi = last < 0 ? m->nops : ip_graph_step(m, last);

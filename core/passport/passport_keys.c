@@ -111,8 +111,8 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
             return ip_fail(e, "reference %s: the input of %s is %dx%dx%d, the passport key needs %dx%dx%d",
                            rc->arch, conv->name, ra->c, ra->h, ra->w, ks[1], ks[2], ks[3]);
         g->ref_act[l] = a == 0 ? -1 : a;
-        for (int i = 0; a != 0 && i < ref->nops; i++)
-            if (ref->ops[i].out == a && i > last_producer) last_producer = i, g->ref_last = a;
+        int prod = a == 0 ? -1 : ip_model_producer(ref, a);
+        if (prod > last_producer) last_producer = prod, g->ref_last = a;
         if ((size_t)ks[1] > max_cin) max_cin = (size_t)ks[1];
     }
     int batch = type == IP_KEY_SHUFFLE ? 2 * IP_SHUFFLE_IMAGES : 2;
