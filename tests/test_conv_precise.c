@@ -94,10 +94,15 @@ static void compare(const char *what, ip_model *m, const ip_dataset *d, double *
                  FLOAT32_LEVEL);
 }
 
-/* small-p, initialised and trained one epoch: fast loses 3x against precise
- * (measured 1.5e-6 vs 3.8e-7 initialised, 1.4e-6 vs 4.4e-7 trained), both
- * far within the float32 level: small-p's first-layer gradient crosses only
- * two Winograd layers (block1, block2) and few near-ties. */
+/* small-p, initialised and trained one epoch: fast loses against precise,
+ * both far within the float32 level: small-p's first-layer gradient crosses
+ * only two Winograd layers (block1, block2) and few near-ties. Measured
+ * (fast vs precise): AVX-512 (OpenBLAS SkylakeX kernels, the direct first
+ * layer) 1.5e-6 vs 3.8e-7 initialised, 1.4e-6 vs 4.4e-7 trained; AVX2 (Zen 3,
+ * OpenBLAS Haswell kernels, im2col first layer) 3.6e-6 vs 1.0e-6 initialised,
+ * 2.1e-6 vs 1.3e-6 trained. So the initialised step is held to a margin of 2
+ * (3.5-3.9x measured) and the trained one to "precise is the more accurate"
+ * (1.6-3.2x: its float32 GEMMs' rounding depends on the machine's kernels). */
 Test(model_conv, precise_first_layer_gradient) {
     ip_dataset d, te;
     if (load_images(&d, 2000) != 0) cr_skip_test("no Fashion-MNIST");
@@ -107,14 +112,14 @@ Test(model_conv, precise_first_layer_gradient) {
     small_p(&m, NULL, NULL);
     compare("small-p initialised", &m, &d, &ef0, &ep0);
     ip_model_free(&m);
-    ef = ef0, ep = ep0;
+    cr_expect_gt(ef0, 2 * ep0, "initialised: fast (%.3g) is not clearly less accurate than precise (%.3g)", ef0,
+                 ep0);
     if (!getenv("IPSWEEP_SANITIZED")) { /* an epoch and two double steps: minutes under sanitizers */
         small_p(&m, &d, &te);
         compare("small-p after 1 epoch on 2000 images", &m, &d, &ef, &ep);
         ip_model_free(&m);
+        cr_expect_gt(ef, ep, "trained: fast (%.3g) is not less accurate than precise (%.3g)", ef, ep);
     }
-    /* margin 2 under the measured 3.1x */
-    cr_expect_gt(ef, 2 * ep, "fast (%.3g) is not clearly less accurate than precise (%.3g)", ef, ep);
     ip_data_free(&d);
     ip_data_free(&te);
 }

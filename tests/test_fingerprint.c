@@ -296,9 +296,26 @@ Test(fingerprint, clipping_keeps_points_in_range) {
 }
 
 /* Batched (all points in one forward/backward) against the naive one-point
- * loop: the same labels, the same convergence and iteration counts, and the
- * same points up to float noise (a batch GEMM may round a column differently
- * from a one-column GEMM). */
+ * loop (ip_fp_optimise_ref), in two horizons:
+ * - a few steps (SHORT_ITER): the same convergence, the same iteration counts
+ *   and the same points up to float noise (a batch GEMM may round a column
+ *   differently from a one-column GEMM): each point's gradient is its own;
+ * - the whole optimisation (200 steps): the same seeds, labels and targets,
+ *   most points converged, and every point either run calls converged is a
+ *   boundary point (loss 0 when run alone through the model).
+ * Iteration counts and points after 200 steps are not compared: Adam's
+ * normalised steps amplify an ulp of difference, and how far depends on the
+ * machine's kernels. Measured on AVX2 (Zen 3, OpenBLAS Haswell kernels):
+ * 169 steps batched against 162 alone for one point, another point 5e-3
+ * apart after equal counts; on AVX-512 they had agreed within 1e-4. */
+#define SHORT_ITER 6
+
+/* Loss of point xp alone through the model: 0 at a fingerprint point past the margin. */
+static float loss_alone(ip_model *m, const float *xp, int32_t src, int32_t tgt, float margin) {
+    const float *z = ip_model_forward(m, xp, 1, 0);
+    return ip_fp_loss(z, m->cfg.classes, src, tgt, margin, NULL);
+}
+
 static void batched_equals_ref(ip_norm_kind norm, ip_scheme scheme, const char *tag) {
     env v;
     env_open(&v, owner(tag, scheme, norm));
@@ -308,50 +325,65 @@ static void batched_equals_ref(ip_norm_kind norm, ip_scheme scheme, const char *
     ip_fp_defaults(&c);
     c.points = K;
     c.margin = 0.5f;
-    c.max_iter = 200;
     ip_err e = {{0}};
     size_t d = (size_t)v.m.cfg.in_c * v.m.cfg.in_h * v.m.cfg.in_w;
-    float *xb = malloc(K * d * sizeof *xb), *xr = malloc(K * d * sizeof *xr);
+    float *x0 = malloc(K * d * sizeof *x0), *xb = malloc(K * d * sizeof *xb), *xr = malloc(K * d * sizeof *xr);
+    cr_assert(x0 && xb && xr);
     int32_t src[K], tgt[K], itb[K], itr[K];
     int8_t cb[K], cref[K];
     cr_assert_eq(ip_model_plan(&v.m, K, &e), 0, "%s", e.msg);
-    cr_assert_eq(ip_fp_seeds(&v.m, &v.train, v.lo, v.hi, &c, 0, K, xb, src, tgt, &e), 0, "%s", e.msg);
-    memcpy(xr, xb, K * d * sizeof *xr);
+    cr_assert_eq(ip_fp_seeds(&v.m, &v.train, v.lo, v.hi, &c, 0, K, x0, src, tgt, &e), 0, "%s", e.msg);
+
+    /* a few steps: the same trajectories */
+    c.max_iter = SHORT_ITER;
+    memcpy(xb, x0, K * d * sizeof *xb), memcpy(xr, x0, K * d * sizeof *xr);
     cr_assert_eq(ip_fp_optimise(&v.m, xb, src, tgt, K, v.lo, v.hi, &c, itb, cb, &e), 0, "%s", e.msg);
     for (int p = 0; p < K; p++)
         cr_assert_eq(ip_fp_optimise_ref(&v.m, xr + p * d, src[p], tgt[p], v.lo, v.hi, &c, &itr[p], &cref[p], &e), 0,
                      "%s", e.msg);
-    int nconv = 0;
     double worst = 0;
     for (int p = 0; p < K; p++) {
-        cr_assert_eq(cb[p], cref[p], "point %d: converged %d batched, %d alone", p, cb[p], cref[p]);
-        cr_assert(abs(itb[p] - itr[p]) <= 1, "point %d: %d iterations batched, %d alone", p, itb[p], itr[p]);
-        if (itb[p] == itr[p]) {
-            double diff = tu_max_rel_diff(xb + p * d, xr + p * d, d);
-            cr_assert_lt(diff, 1e-4, "point %d differs by %g", p, diff);
-            worst = diff > worst ? diff : worst;
-        } else {
-            /* float noise decided whether the loss reached 0 one step earlier: the
-             * points are then one Adam step apart, and both must be boundary points */
-            const float *xs[2] = {xb + p * d, xr + p * d};
-            for (int w = 0; w < 2 && cb[p]; w++) {
-                const float *z = ip_model_forward(&v.m, xs[w], 1, 0);
-                float l = ip_fp_loss(z, v.m.cfg.classes, src[p], tgt[p], c.margin, NULL);
-                cr_assert_eq(l, 0.f, "point %d (%s, one iteration apart) has loss %g", p, w ? "alone" : "batched", l);
-            }
-        }
-        nconv += cb[p];
+        cr_assert_eq(cb[p], cref[p], "point %d: converged %d batched, %d alone in %d steps", p, cb[p], cref[p],
+                     SHORT_ITER);
+        cr_assert_eq(itb[p], itr[p], "point %d: %d iterations batched, %d alone", p, itb[p], itr[p]);
+        double diff = tu_max_rel_diff(xb + p * d, xr + p * d, d);
+        cr_assert_lt(diff, 1e-4, "point %d differs by %g after %d steps", p, diff, SHORT_ITER);
+        worst = diff > worst ? diff : worst;
+        /* the steps moved the point: the comparison is not of two untouched seeds */
+        cr_assert(memcmp(xb + p * d, x0 + p * d, d * sizeof *xb) != 0, "point %d did not move", p);
     }
-    cr_log_info("%s: %d of %d converged, batched vs alone: max relative difference %g", tag, nconv, K, worst);
-    cr_assert_gt(nconv, K / 2);
-    /* the seeds do not depend on the batch: points 3.. seeded alone are the same */
-    float *x3 = malloc(d * sizeof *x3), *x0 = malloc(K * d * sizeof *x0);
-    int32_t s3, t3, s0[K], t0[K];
-    cr_assert_eq(ip_fp_seeds(&v.m, &v.train, v.lo, v.hi, &c, 0, K, x0, s0, t0, &e), 0, "%s", e.msg);
+
+    /* the whole optimisation: the same boundary property on both sides */
+    c.max_iter = 200;
+    memcpy(xb, x0, K * d * sizeof *xb), memcpy(xr, x0, K * d * sizeof *xr);
+    cr_assert_eq(ip_fp_optimise(&v.m, xb, src, tgt, K, v.lo, v.hi, &c, itb, cb, &e), 0, "%s", e.msg);
+    for (int p = 0; p < K; p++)
+        cr_assert_eq(ip_fp_optimise_ref(&v.m, xr + p * d, src[p], tgt[p], v.lo, v.hi, &c, &itr[p], &cref[p], &e), 0,
+                     "%s", e.msg);
+    cr_assert_eq(ip_model_plan(&v.m, 1, &e), 0, "%s", e.msg);
+    int nb = 0, nr = 0;
+    for (int p = 0; p < K; p++) {
+        const float *xs[2] = {xb + p * d, xr + p * d};
+        const int8_t conv[2] = {cb[p], cref[p]};
+        for (int w = 0; w < 2; w++)
+            if (conv[w]) {
+                float l = loss_alone(&v.m, xs[w], src[p], tgt[p], c.margin);
+                cr_assert_eq(l, 0.f, "point %d (%s) converged with loss %g", p, w ? "alone" : "batched", l);
+            }
+        nb += cb[p], nr += cref[p];
+    }
+    cr_log_info("%s: after %d steps batched vs alone differ by %g at most; after 200, %d (batched) and %d (alone) of %d "
+                "converged",
+                tag, SHORT_ITER, worst, nb, nr, K);
+    cr_assert_gt(nb, K / 2);
+    cr_assert_gt(nr, K / 2);
+    /* the seeds do not depend on the batch: point 3 seeded alone is the same */
+    float *x3 = malloc(d * sizeof *x3);
+    int32_t s3, t3;
     cr_assert_eq(ip_fp_seeds(&v.m, &v.train, v.lo, v.hi, &c, 3, 1, x3, &s3, &t3, &e), 0, "%s", e.msg);
     cr_assert(memcmp(x3, x0 + 3 * d, d * sizeof *x3) == 0);
-    cr_assert_eq(s3, s0[3]);
-    cr_assert_eq(t3, t0[3]);
+    cr_assert_eq(s3, src[3]);
+    cr_assert_eq(t3, tgt[3]);
     free(x3), free(x0), free(xb), free(xr);
     env_close(&v);
 }
