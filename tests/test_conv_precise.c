@@ -96,13 +96,13 @@ static void compare(const char *what, ip_model *m, const ip_dataset *d, double *
 
 /* small-p, initialised and trained one epoch: fast loses against precise,
  * both far within the float32 level: small-p's first-layer gradient crosses
- * only two Winograd layers (block1, block2) and few near-ties. Measured
- * (fast vs precise): AVX-512 (OpenBLAS SkylakeX kernels, the direct first
- * layer) 1.5e-6 vs 3.8e-7 initialised, 1.4e-6 vs 4.4e-7 trained; AVX2 (Zen 3,
- * OpenBLAS Haswell kernels, im2col first layer) 3.6e-6 vs 1.0e-6 initialised,
- * 2.1e-6 vs 1.3e-6 trained. So the initialised step is held to a margin of 2
- * (3.5-3.9x measured) and the trained one to "precise is the more accurate"
- * (1.6-3.2x: its float32 GEMMs' rounding depends on the machine's kernels). */
+ * only two Winograd layers (block1, block2) and few near-ties. By how much
+ * depends on the machine's kernels (fast vs precise, initialised / trained):
+ * AVX-512, OpenBLAS SkylakeX: 1.5e-6 vs 3.8e-7 / 1.4e-6 vs 4.4e-7; AVX2 (Zen
+ * 3), OpenBLAS Haswell, first layer on im2col: 3.6e-6 vs 1.0e-6 / 2.1e-6 vs
+ * 1.3e-6; the same with the direct first layer: 1.2e-6 vs 6.9e-7 / 2.0e-6
+ * vs 3.5e-7. The ratio runs from 1.5x to 5.6x, so what is asserted is its
+ * direction at both points, not a margin. */
 Test(model_conv, precise_first_layer_gradient) {
     ip_dataset d, te;
     if (load_images(&d, 2000) != 0) cr_skip_test("no Fashion-MNIST");
@@ -112,8 +112,7 @@ Test(model_conv, precise_first_layer_gradient) {
     small_p(&m, NULL, NULL);
     compare("small-p initialised", &m, &d, &ef0, &ep0);
     ip_model_free(&m);
-    cr_expect_gt(ef0, 2 * ep0, "initialised: fast (%.3g) is not clearly less accurate than precise (%.3g)", ef0,
-                 ep0);
+    cr_expect_gt(ef0, ep0, "initialised: fast (%.3g) is not less accurate than precise (%.3g)", ef0, ep0);
     if (!getenv("IPSWEEP_SANITIZED")) { /* an epoch and two double steps: minutes under sanitizers */
         small_p(&m, &d, &te);
         compare("small-p after 1 epoch on 2000 images", &m, &d, &ef, &ep);

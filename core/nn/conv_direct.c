@@ -3,15 +3,17 @@
  *
  * There im2col + SGEMM is a poor fit: K = Cin*KH*KW is 9 or 27, so the GEMM
  * streams a K-row col buffer and an output it first zeroes (beta = 0) for a
- * handful of multiply-adds per output. Here, per image row and 16-column
+ * handful of multiply-adds per output. Here, per image row and vector-wide column
  * chunk, the K shifted input vectors are loaded once (zero padding through
  * load masks) and every output channel is K fused multiply-adds away; the
  * output is written once. The weight gradient keeps K accumulators per output
  * channel over all rows of one image, then adds them in double (fixed order).
  *
- * AVX-512 only (conv2d_direct_applicable() is 0 elsewhere). Work is split over
- * images (forward) and output channels (weight gradient): every output value
- * is computed the same way for any thread count. */
+ * AVX-512 (16-float chunks) or AVX2 with FMA (8-float chunks): the same code
+ * on a vector of DV floats (the dv_* wrappers below); conv2d_direct_applicable()
+ * is 0 elsewhere. Work is split over images (forward) and output channels
+ * (weight gradient): every output value is computed the same way for any
+ * thread count. */
 #include "layers.h"
 
 #include <stddef.h>
@@ -25,12 +27,43 @@
 #define DIRECT_WBLOCK 64 /* channels per block of the weight-gradient sums */
 #define DIRECT_PAD_MAX (16 * 1024) /* floats: the zero-padded copy of one image (64 KB, L1/L2-resident) */
 
-int conv2d_direct_applicable(const ip_conv_shape *s) {
 #if defined(__AVX512F__)
+#define DIRECT_SIMD 1
+#define DV 16
+typedef __m512 dvec;
+static inline dvec dv_zero(void) { return _mm512_setzero_ps(); }
+static inline dvec dv_set1(float x) { return _mm512_set1_ps(x); }
+static inline dvec dv_loadu(const float *p) { return _mm512_loadu_ps(p); }
+static inline dvec dv_fmadd(dvec a, dvec b, dvec c) { return _mm512_fmadd_ps(a, b, c); }
+/* the first n lanes (n >= DV: all) from / to p, 0 elsewhere */
+static inline dvec dv_load_n(const float *p, int n) { return _mm512_maskz_loadu_ps(ip_lanes(n), p); }
+static inline void dv_store_n(float *p, int n, dvec v) { _mm512_mask_storeu_ps(p, ip_lanes(n), v); }
+static inline float dv_sum(dvec v) { return _mm512_reduce_add_ps(v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DIRECT_SIMD 1
+#define DV 8
+typedef __m256 dvec;
+static inline dvec dv_zero(void) { return _mm256_setzero_ps(); }
+static inline dvec dv_set1(float x) { return _mm256_set1_ps(x); }
+static inline dvec dv_loadu(const float *p) { return _mm256_loadu_ps(p); }
+static inline dvec dv_fmadd(dvec a, dvec b, dvec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline dvec dv_load_n(const float *p, int n) { return ip_load8(p, n); }
+static inline void dv_store_n(float *p, int n, dvec v) { ip_store8(p, n, v); }
+/* lanes summed pairwise in a fixed order: (0+4, 1+5, 2+6, 3+7), then (.+2), then (.+1) */
+static inline float dv_sum(dvec v) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+#endif
+
+int conv2d_direct_applicable(const ip_conv_shape *s) {
+#if defined(DIRECT_SIMD)
     /* the reference setting keeps every conv on the double-sum kernels */
     if (s->algo == IP_CONV_REFERENCE || s->stride != 1 || ip_conv_k(s) > DIRECT_MAX_K) return 0;
     /* the padded copy of one image must fit the stack buffer */
-    size_t pw = 16 * (size_t)((s->ow + 15) / 16) + (size_t)s->kw - 1;
+    size_t pw = DV * (size_t)((s->ow + DV - 1) / DV) + (size_t)s->kw - 1;
     return (size_t)s->cin * ((size_t)s->h + 2 * (size_t)s->pad) * pw <= DIRECT_PAD_MAX && s->oh == s->h + 2 * s->pad - s->kh + 1;
 #else
     (void)s;
@@ -38,7 +71,7 @@ int conv2d_direct_applicable(const ip_conv_shape *s) {
 #endif
 }
 
-#if defined(__AVX512F__)
+#if defined(DIRECT_SIMD)
 
 typedef struct {
     float *out, *dw;
@@ -47,11 +80,11 @@ typedef struct {
 } direct_job;
 
 /* Each image is first copied into a zero-padded buffer: CIN planes of PH rows of PW
- * floats, PH = H + 2 pad, PW = 16 * chunks + KW - 1 (every tap load of every column
+ * floats, PH = H + 2 pad, PW = DV * chunks + KW - 1 (every tap load of every column
  * chunk stays inside its row). Taps then are plain unaligned loads at
  * (oh + kh) * PW + ox0 + kw, and lanes past OW read finite zeros. */
 
-static inline int pad_width(const ip_conv_shape *s) { return 16 * ((s->ow + 15) / 16) + s->kw - 1; }
+static inline int pad_width(const ip_conv_shape *s) { return DV * ((s->ow + DV - 1) / DV) + s->kw - 1; }
 static inline size_t pad_floats(const ip_conv_shape *s) {
     return (size_t)s->cin * (s->h + 2 * s->pad) * pad_width(s);
 }
@@ -74,7 +107,7 @@ static void pad_image(float *restrict buf, const float *restrict in, const ip_co
         _Pragma("GCC unroll 8") for (int kh_ = 0; kh_ < (KH); kh_++) {                                         \
             const float *row_ = (buf) + ((size_t)ci_ * (PH) + (oh) + kh_) * (PW) + (ox0);                     \
             _Pragma("GCC unroll 8") for (int kw_ = 0; kw_ < (KW); kw_++)                                       \
-                (v)[(ci_ * (KH) + kh_) * (KW) + kw_] = _mm512_loadu_ps(row_ + kw_);                            \
+                (v)[(ci_ * (KH) + kh_) * (KW) + kw_] = dv_loadu(row_ + kw_);                            \
         }                                                                                                      \
     } while (0)
 
@@ -89,8 +122,8 @@ static inline __attribute__((always_inline)) void fwd_images_t(const direct_job 
     const ip_conv_shape *s = j->s;
     const int K = CIN * KH * KW, OH = s->oh, OW = s->ow, CO = s->cout, PH = s->h + 2 * s->pad, PW = pad_width(s);
     const size_t ohow = (size_t)OH * OW, ostride = (size_t)s->n * ohow;
-    const int nchunks = (OW + 15) / 16;
-    __m512 v[DIRECT_MAX_K];
+    const int nchunks = (OW + DV - 1) / DV;
+    dvec v[DIRECT_MAX_K];
     for (size_t n = n0; n < n1; n++) {
         pad_image(buf, j->in, s, n);
         for (int co = 0; co < CO;) {
@@ -99,31 +132,30 @@ static inline __attribute__((always_inline)) void fwd_images_t(const direct_job 
             float *o0 = j->out + (size_t)co * ostride + n * ohow;
             for (int oh = 0; oh < OH; oh++)
                 for (int c = 0; c < nchunks; c++) {
-                    const int ox0 = 16 * c;
-                    const __mmask16 om = ip_lanes(OW - ox0);
+                    const int ox0 = DV * c, on = OW - ox0;
                     LOAD_TAPS(v, buf, oh, ox0, PH, PW, CIN, KH, KW);
                     float *o = o0 + (size_t)oh * OW + ox0;
                     if (cb == 8) {
-                        __m512 a[8];
-                        _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) a[q] = _mm512_setzero_ps();
+                        dvec a[8];
+                        _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) a[q] = dv_zero();
                         _Pragma("GCC unroll 32") for (int k = 0; k < K; k++)
                             _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++)
-                                a[q] = _mm512_fmadd_ps(_mm512_set1_ps(w0[q * K + k]), v[k], a[q]);
+                                a[q] = dv_fmadd(dv_set1(w0[q * K + k]), v[k], a[q]);
                         _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++)
-                            _mm512_mask_storeu_ps(o + (size_t)q * ostride, om, a[q]);
+                            dv_store_n(o + (size_t)q * ostride, on, a[q]);
                     } else if (cb == 4) {
-                        __m512 a[4];
-                        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) a[q] = _mm512_setzero_ps();
+                        dvec a[4];
+                        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) a[q] = dv_zero();
                         _Pragma("GCC unroll 32") for (int k = 0; k < K; k++)
                             _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
-                                a[q] = _mm512_fmadd_ps(_mm512_set1_ps(w0[q * K + k]), v[k], a[q]);
+                                a[q] = dv_fmadd(dv_set1(w0[q * K + k]), v[k], a[q]);
                         _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
-                            _mm512_mask_storeu_ps(o + (size_t)q * ostride, om, a[q]);
+                            dv_store_n(o + (size_t)q * ostride, on, a[q]);
                     } else {
-                        __m512 a0 = _mm512_setzero_ps();
+                        dvec a0 = dv_zero();
                         _Pragma("GCC unroll 32") for (int k = 0; k < K; k++)
-                            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w0[k]), v[k], a0);
-                        _mm512_mask_storeu_ps(o, om, a0);
+                            a0 = dv_fmadd(dv_set1(w0[k]), v[k], a0);
+                        dv_store_n(o, on, a0);
                     }
                 }
             co += cb;
@@ -141,8 +173,8 @@ static inline __attribute__((always_inline)) void bwd_weight_t(const direct_job 
     const ip_conv_shape *s = j->s;
     const int K = CIN * KH * KW, OH = s->oh, OW = s->ow, PH = s->h + 2 * s->pad, PW = pad_width(s);
     const size_t ohow = (size_t)OH * OW, ostride = (size_t)s->n * ohow;
-    const int nchunks = (OW + 15) / 16;
-    __m512 v[DIRECT_MAX_K], a0[DIRECT_MAX_K], a1[DIRECT_MAX_K];
+    const int nchunks = (OW + DV - 1) / DV;
+    dvec v[DIRECT_MAX_K], a0[DIRECT_MAX_K], a1[DIRECT_MAX_K];
     memset(tot, 0, (c1 - c0) * (size_t)K * sizeof(double));
     for (int n = 0; n < s->n; n++) {
         pad_image(buf, j->in, s, (size_t)n);
@@ -155,7 +187,7 @@ static inline __attribute__((always_inline)) void bwd_weight_t(const direct_job 
             const char *p1 = p0 + (co + 3 < c1 || c0 + 1 < c1 ? ostride * sizeof(float) : 0);
             const size_t plane_bytes = ohow * sizeof(float);
             const int lines_per_row = (int)((plane_bytes + 64 * (size_t)OH - 1) / (64 * (size_t)OH));
-            _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) a0[k] = a1[k] = _mm512_setzero_ps();
+            _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) a0[k] = a1[k] = dv_zero();
             for (int oh = 0; oh < OH; oh++) {
                 if (n + 1 < s->n || co + 3 < c1)
                     for (int l = 0; l < lines_per_row; l++) {
@@ -166,21 +198,20 @@ static inline __attribute__((always_inline)) void bwd_weight_t(const direct_job 
                         }
                     }
                 for (int c = 0; c < nchunks; c++) {
-                    const int ox0 = 16 * c;
-                    const __mmask16 om = ip_lanes(OW - ox0);
-                    __m512 g0 = _mm512_maskz_loadu_ps(om, d0 + (size_t)oh * OW + ox0);
-                    __m512 g1 = _mm512_maskz_loadu_ps(om, d1 + (size_t)oh * OW + ox0);
+                    const int ox0 = DV * c;
+                    dvec g0 = dv_load_n(d0 + (size_t)oh * OW + ox0, OW - ox0);
+                    dvec g1 = dv_load_n(d1 + (size_t)oh * OW + ox0, OW - ox0);
                     LOAD_TAPS(v, buf, oh, ox0, PH, PW, CIN, KH, KW);
                     _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) {
-                        a0[k] = _mm512_fmadd_ps(g0, v[k], a0[k]);
-                        a1[k] = _mm512_fmadd_ps(g1, v[k], a1[k]);
+                        a0[k] = dv_fmadd(g0, v[k], a0[k]);
+                        a1[k] = dv_fmadd(g1, v[k], a1[k]);
                     }
                 }
             }
             double *t0 = tot + (co - c0) * (size_t)K;
-            _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) t0[k] += (double)_mm512_reduce_add_ps(a0[k]);
+            _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) t0[k] += (double)dv_sum(a0[k]);
             if (two)
-                _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) t0[K + k] += (double)_mm512_reduce_add_ps(a1[k]);
+                _Pragma("GCC unroll 32") for (int k = 0; k < K; k++) t0[K + k] += (double)dv_sum(a1[k]);
         }
     }
     for (size_t co = c0; co < c1; co++) {
@@ -226,7 +257,7 @@ void conv2d_direct_backward_weight(float *dweight, const float *dout, const floa
     ip_par_for((size_t)s->cout, (size_t)s->cout * s->n * s->oh * s->ow, bwd_weight_channels, &j);
 }
 
-#else /* no AVX-512: never applicable; the reference keeps the symbols meaningful */
+#else /* neither AVX-512 nor AVX2+FMA: never applicable; the reference keeps the symbols meaningful */
 
 void conv2d_direct_forward(float *out, const float *in, const float *weight, const ip_conv_shape *s) {
     conv2d_forward_ref(out, in, weight, s);

@@ -339,6 +339,14 @@ static void maxpool2_planes(float *out, uint32_t *argmax, const float *x, size_t
                 _mm512_mask_storeu_ps(o + ox, om, m);
                 if (am) _mm512_mask_storeu_epi32(am + ox, om, k);
             }
+#elif defined(__AVX2__)
+            for (; ox < ow; ox += 8) {
+                int nout = ow - ox < 8 ? (int)(ow - ox) : 8;
+                __m256i k;
+                __m256 m = ip_pool_chunk8(r0 + 2 * ox, r1 + 2 * ox, nout, base + (uint32_t)(2 * ox), (uint32_t)W, &k);
+                ip_store8(o + ox, nout, m);
+                if (am) ip_store8i(am + ox, nout, k);
+            }
 #endif
             for (; ox + PW <= ow; ox += PW) {
                 float m[PW];

@@ -272,6 +272,13 @@ static inline __m512 tail_y16(__m512 x, __m512 m, __m512 r, __m512 g, __m512 b, 
     /* max(0, v) returns v when v is NaN or -0: the same as (v < 0 ? 0 : v) */
     return relu ? _mm512_max_ps(_mm512_setzero_ps(), v) : v;
 }
+#elif defined(__AVX2__)
+static inline __m256 tail_y8(__m256 x, __m256 m, __m256 r, __m256 g, __m256 b, int relu, __m256 *xh) {
+    *xh = _mm256_mul_ps(_mm256_sub_ps(x, m), r);
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(g, *xh), b);
+    /* max(0, v) returns its second operand when v is NaN, and v when v is -0: (v < 0 ? 0 : v) */
+    return relu ? _mm256_max_ps(_mm256_setzero_ps(), v) : v;
+}
 #endif
 
 /* y over n contiguous values (no pooling). */
@@ -284,6 +291,10 @@ static void tail_fwd_dense(float *y, const float *x, size_t n, float m, float r,
         __mmask16 k = ip_lanes((int)(n - i));
         _mm512_mask_storeu_ps(y + i, k, tail_y16(_mm512_maskz_loadu_ps(k, x + i), vm, vr, vg, vb, relu, &xh));
     }
+#elif defined(__AVX2__)
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b), xh;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, tail_y8(_mm256_loadu_ps(x + i), vm, vr, vg, vb, relu, &xh));
+    if (i < n) ip_store8(y + i, (int)(n - i), tail_y8(ip_load8(x + i, (int)(n - i)), vm, vr, vg, vb, relu, &xh));
 #else
     for (; i + VW <= n; i += VW) {
         float t[VW];
@@ -294,7 +305,7 @@ static void tail_fwd_dense(float *y, const float *x, size_t n, float m, float r,
 #endif
 }
 
-#if !defined(__AVX512F__)
+#if !defined(__AVX512F__) && !defined(__AVX2__)
 /* Pool rows 2oy, 2oy+1 of one plane into po/pa (maxpool2_forward's rule; portable path),
  * y recomputed from x (rows r0, r1) as tail_fwd_dense computes it. */
 static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *r1, size_t ow, uint32_t base,
@@ -351,6 +362,28 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
                 __mmask16 om = ip_lanes(nout);
                 _mm512_mask_storeu_ps(po + oy * ow + cx / 2, om, pm);
                 _mm512_mask_storeu_epi32(pa + oy * ow + cx / 2, om, k);
+            }
+#elif defined(__AVX2__)
+            __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b),
+                   xh;
+            for (size_t cx = 0; cx < W; cx += 16) {
+                int cnt = W - cx < 16 ? (int)(W - cx) : 16;
+                __m256 a0 = tail_y8(ip_load8(x0 + cx, cnt), vm, vr, vg, vb, s->relu, &xh);
+                __m256 a1 = tail_y8(ip_load8(x0 + cx + 8, cnt - 8), vm, vr, vg, vb, s->relu, &xh);
+                __m256 b0 = tail_y8(ip_load8(x1 + cx, cnt), vm, vr, vg, vb, s->relu, &xh);
+                __m256 b1 = tail_y8(ip_load8(x1 + cx + 8, cnt - 8), vm, vr, vg, vb, s->relu, &xh);
+                if (y) {
+                    ip_store8(y0 + cx, cnt, a0);
+                    ip_store8(y0 + cx + 8, cnt - 8, a1);
+                    ip_store8(y1 + cx, cnt, b0);
+                    ip_store8(y1 + cx + 8, cnt - 8, b1);
+                }
+                int nout = (int)(ow - cx / 2 < 8 ? ow - cx / 2 : 8);
+                if (nout <= 0) continue;
+                __m256i k;
+                __m256 pm = ip_pool_vec8(a0, a1, b0, b1, (uint32_t)(2 * oy * W + cx), (uint32_t)W, &k);
+                ip_store8(po + oy * ow + cx / 2, nout, pm);
+                ip_store8i(pa + oy * ow + cx / 2, nout, k);
             }
 #else
             if (y) tail_fwd_dense(y0, x0, 2 * W, m, r, g, b, s->relu); /* rows 2oy and 2oy+1 are adjacent */
@@ -443,6 +476,27 @@ static void tail_sums_dense(const float *dout, const float *x, size_t n, const t
         _mm512_storeu_pd(a, a0), _mm512_storeu_pd(a + 8, a1);
         _mm512_storeu_pd(b, b0), _mm512_storeu_pd(b + 8, b1);
     }
+#elif defined(__AVX2__)
+    /* the same, 8 lanes at a time: a0..a3 are a[0..3], ..., a[12..15] */
+    {
+        __m256 vm = _mm256_set1_ps(k->m), vr = _mm256_set1_ps(k->r), vg = _mm256_set1_ps(k->g),
+               vb = _mm256_set1_ps(k->b);
+        __m256d acc_a[4], acc_b[4];
+        for (int q = 0; q < 4; q++) acc_a[q] = acc_b[q] = _mm256_setzero_pd();
+        for (; i + VW <= n; i += VW)
+            for (int h = 0; h < 2; h++) {
+                __m256 xh, v = tail_y8(_mm256_loadu_ps(x + i + 8 * h), vm, vr, vg, vb, 0, &xh);
+                __m256 dz = _mm256_loadu_ps(dout + i + 8 * h);
+                if (k->relu) dz = _mm256_and_ps(dz, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+                __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(dz)), dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(dz, 1));
+                __m256d xlo = _mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xhi = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
+                acc_a[2 * h] = _mm256_add_pd(acc_a[2 * h], dlo);
+                acc_a[2 * h + 1] = _mm256_add_pd(acc_a[2 * h + 1], dhi);
+                acc_b[2 * h] = _mm256_add_pd(acc_b[2 * h], _mm256_mul_pd(dlo, xlo));
+                acc_b[2 * h + 1] = _mm256_add_pd(acc_b[2 * h + 1], _mm256_mul_pd(dhi, xhi));
+            }
+        for (int q = 0; q < 4; q++) _mm256_storeu_pd(a + 4 * q, acc_a[q]), _mm256_storeu_pd(b + 4 * q, acc_b[q]);
+    }
 #endif
     for (; i + VW <= n; i += VW) {
         float dz[VW], xh[VW];
@@ -491,6 +545,28 @@ static void tail_sums_pool(const float *dout, const uint32_t *am, const float *x
     }
     t1 = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
     t2 = _mm512_reduce_add_pd(_mm512_add_pd(b0, b1));
+#elif defined(__AVX2__)
+    __m256 vm = _mm256_set1_ps(k->m), vr = _mm256_set1_ps(k->r), vg = _mm256_set1_ps(k->g),
+           vb = _mm256_set1_ps(k->b), xh;
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
+    for (; q < nq; q += 8) {
+        const int nl = nq - q < 8 ? (int)(nq - q) : 8;
+        __m256i l = ip_lanes8(nl);
+        __m256i idx = ip_load8i(am + q, nl);
+        __m256 xv = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xp, idx, _mm256_castsi256_ps(l), 4);
+        __m256 v = tail_y8(xv, vm, vr, vg, vb, 0, &xh);
+        __m256 dz = ip_load8(dout + q, nl); /* 0 in the lanes past nq */
+        if (k->relu) dz = _mm256_and_ps(dz, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+        __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(dz)), dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(dz, 1));
+        /* masked-off lanes of xh are finite garbage times a zero dz */
+        __m256d xlo = _mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xhi = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
+        a0 = _mm256_add_pd(a0, dlo), a1 = _mm256_add_pd(a1, dhi);
+        b0 = _mm256_add_pd(b0, _mm256_mul_pd(dlo, xlo)), b1 = _mm256_add_pd(b1, _mm256_mul_pd(dhi, xhi));
+    }
+    double ta[4], tb[4];
+    _mm256_storeu_pd(ta, _mm256_add_pd(a0, a1)), _mm256_storeu_pd(tb, _mm256_add_pd(b0, b1));
+    t1 = (ta[0] + ta[1]) + (ta[2] + ta[3]);
+    t2 = (tb[0] + tb[1]) + (tb[2] + tb[3]);
 #endif
     for (; q < nq; q++) {
         float xh = (xp[am[q]] - k->m) * k->r, v = k->g * xh + k->b;
@@ -526,6 +602,23 @@ static inline void tail_dx16(float *dx, __mmask16 l, int acc, __m512 dz, __m512 
     if (acc) d = _mm512_add_ps(_mm512_maskz_loadu_ps(l, dx), d);
     _mm512_mask_storeu_ps(dx, l, d);
 }
+#elif defined(__AVX2__)
+/* dx over the first nl (1..8) lanes; tail_dx16's arithmetic. */
+static inline void tail_dx8(float *dx, int nl, int acc, __m256 dz, __m256 xv, const tail_k *k) {
+    __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, _mm256_set1_ps(k->m)), _mm256_set1_ps(k->r));
+    if (k->relu) {
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(k->g), xh), _mm256_set1_ps(k->b));
+        dz = _mm256_and_ps(dz, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    }
+    __m256 dxh = _mm256_mul_ps(dz, _mm256_set1_ps(k->g)), d;
+    if (k->training)
+        d = _mm256_mul_ps(_mm256_set1_ps(k->r), _mm256_sub_ps(_mm256_sub_ps(dxh, _mm256_set1_ps(k->a)),
+                                                              _mm256_mul_ps(xh, _mm256_set1_ps(k->bb))));
+    else
+        d = _mm256_mul_ps(dxh, _mm256_set1_ps(k->r));
+    if (acc) d = _mm256_add_ps(ip_load8(dx, nl), d);
+    ip_store8(dx, nl, d);
+}
 #endif
 
 static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32_t *argmax, const float *x,
@@ -537,6 +630,11 @@ static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32
         for (; i < n; i += 16) {
             __mmask16 l = ip_lanes((int)(n - i));
             tail_dx16(dx + i, l, acc, _mm512_maskz_loadu_ps(l, dout + i), _mm512_maskz_loadu_ps(l, x + i), k);
+        }
+#elif defined(__AVX2__)
+        for (; i < n; i += 8) {
+            const int nl = n - i < 8 ? (int)(n - i) : 8;
+            tail_dx8(dx + i, nl, acc, ip_load8(dout + i, nl), ip_load8(x + i, nl), k);
         }
 #endif
         if (i < n) tail_dx_dense(dx + i, acc, dout + i, x + i, n - i, k);
@@ -574,6 +672,30 @@ static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32
                 tail_dx16(d1 + cx, lo, acc, g1lo, _mm512_maskz_loadu_ps(lo, x1 + cx), k);
                 tail_dx16(d1 + cx + 16, hi, acc, g1hi, _mm512_maskz_loadu_ps(hi, x1 + cx + 16), k);
             }
+#elif defined(__AVX2__)
+            const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+            for (size_t cx = 0; cx < W; cx += 16) {
+                int cnt = W - cx < 16 ? (int)(W - cx) : 16;
+                int nout = (int)(ow - cx / 2 < 8 ? ow - cx / 2 : 8);
+                __m256 g0lo = _mm256_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
+                if (nout > 0) {
+                    __m256 dq = ip_load8(dp + oy * ow + cx / 2, nout);
+                    __m256i rel = _mm256_sub_epi32(ip_load8i(ap + oy * ow + cx / 2, nout),
+                                                   _mm256_add_epi32(_mm256_set1_epi32((int)(2 * oy * W + cx)), even));
+                    /* masked-off lanes: dq is 0 whatever rel says */
+                    __m256 e0 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_setzero_si256())));
+                    __m256 o0 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(1))));
+                    __m256 e1 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32((int)W))));
+                    __m256 o1 =
+                        _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32((int)W + 1))));
+                    ip_interleave8(e0, o0, &g0lo, &g0hi);
+                    ip_interleave8(e1, o1, &g1lo, &g1hi);
+                }
+                tail_dx8(d0 + cx, cnt, acc, g0lo, ip_load8(x0 + cx, cnt), k);
+                if (cnt > 8) tail_dx8(d0 + cx + 8, cnt - 8, acc, g0hi, ip_load8(x0 + cx + 8, cnt - 8), k);
+                tail_dx8(d1 + cx, cnt, acc, g1lo, ip_load8(x1 + cx, cnt), k);
+                if (cnt > 8) tail_dx8(d1 + cx + 8, cnt - 8, acc, g1hi, ip_load8(x1 + cx + 8, cnt - 8), k);
+            }
 #else
             for (size_t cx = 0; cx < W; cx += 32) {
                 size_t cnt = W - cx < 32 ? W - cx : 32, nout = ow > cx / 2 ? ow - cx / 2 : 0;
@@ -606,7 +728,7 @@ static void tail_bwd_range(void *p, size_t c0, size_t c1) {
         int sums = j->dgamma || j->dbeta || j->training;
         if (sums && s->pool)
             for (int n = 0; n < s->n; n++) {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
                 /* the gathers below are latency-bound on a cold plane: prefetch the next one */
                 if (n + 1 < s->n)
                     for (size_t off = 0; off < HW; off += 16)

@@ -1,6 +1,8 @@
-/* Internal: AVX-512 helpers shared by the elementwise and normalisation
- * kernels (compiled only when the target has AVX-512F; every caller keeps a
- * portable path). */
+/* Internal: AVX-512 and AVX2 helpers shared by the elementwise and
+ * normalisation kernels (each set compiled only when the target has it: the
+ * AVX-512 set with AVX-512F, the AVX2 set with AVX2 but no AVX-512F; every
+ * caller keeps a portable path). The two sets compute the same values with
+ * 16 and 8 lanes. */
 #ifndef IP_SIMD_H
 #define IP_SIMD_H
 
@@ -54,6 +56,76 @@ static inline void ip_interleave(__m512 e, __m512 o, __m512 *lo, __m512 *hi) {
     const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     *lo = _mm512_permutex2var_ps(e, il, o);
     *hi = _mm512_permutex2var_ps(e, ih, o);
+}
+#elif defined(__AVX2__)
+#include <immintrin.h>
+#include <stdint.h>
+
+/* Lane mask (all ones in the first n of 8 lanes) for maskload / maskstore. */
+static inline __m256i ip_lanes8(int n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n < 0 ? 0 : n), idx);
+}
+
+/* The first n lanes from p (the rest 0) and to p: full vectors without a mask
+ * (AMD's masked stores are microcoded: several times a plain store's cost). */
+static inline __m256 ip_load8(const float *p, int n) {
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, ip_lanes8(n));
+}
+static inline void ip_store8(float *p, int n, __m256 v) {
+    if (n >= 8) _mm256_storeu_ps(p, v);
+    else if (n > 0) _mm256_maskstore_ps(p, ip_lanes8(n), v);
+}
+static inline __m256i ip_load8i(const uint32_t *p, int n) {
+    return n >= 8 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskload_epi32((const int *)p, ip_lanes8(n));
+}
+static inline void ip_store8i(uint32_t *p, int n, __m256i v) {
+    if (n >= 8) _mm256_storeu_si256((__m256i *)p, v);
+    else if (n > 0) _mm256_maskstore_epi32((int *)p, ip_lanes8(n), v);
+}
+
+/* ip_pool_vec with 8 lanes: a0|a1 = columns 0..15 of the upper row, b0|b1 of
+ * the lower row; lane j pools columns 2j, 2j+1 of both rows with the same
+ * rule (take v when v > max or v is NaN, in row-major order). */
+static inline __m256 ip_pool_vec8(__m256 a0, __m256 a1, __m256 b0, __m256 b1, uint32_t base, uint32_t w,
+                                  __m256i *k) {
+    /* shuffle_ps picks within 128-bit halves; permute4x64 puts the halves in order */
+#define IP_EVEN8(x, y) \
+    _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(x, y, 0x88)), 0xD8))
+#define IP_ODD8(x, y) \
+    _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(x, y, 0xDD)), 0xD8))
+    __m256 v0 = IP_EVEN8(a0, a1), v1 = IP_ODD8(a0, a1), v2 = IP_EVEN8(b0, b1), v3 = IP_ODD8(b0, b1);
+#undef IP_EVEN8
+#undef IP_ODD8
+    const __m256i k0 = _mm256_add_epi32(_mm256_set1_epi32((int)base), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    __m256 m = v0;
+    __m256i kk = k0;
+    __m256 c = _mm256_or_ps(_mm256_cmp_ps(v1, m, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v1, c);
+    kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32(1)), _mm256_castps_si256(c));
+    c = _mm256_or_ps(_mm256_cmp_ps(v2, m, _CMP_GT_OQ), _mm256_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v2, c);
+    kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32((int)w)), _mm256_castps_si256(c));
+    c = _mm256_or_ps(_mm256_cmp_ps(v3, m, _CMP_GT_OQ), _mm256_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, v3, c);
+    kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32((int)w + 1)), _mm256_castps_si256(c));
+    *k = kk;
+    return m;
+}
+
+/* ip_pool_vec8 on rows r0, r1 loaded from memory: nout (1..8) outputs from 2*nout columns. */
+static inline __m256 ip_pool_chunk8(const float *r0, const float *r1, int nout, uint32_t base, uint32_t w,
+                                    __m256i *k) {
+    __m256 a0 = ip_load8(r0, 2 * nout), a1 = ip_load8(r0 + 8, 2 * nout - 8);
+    __m256 b0 = ip_load8(r1, 2 * nout), b1 = ip_load8(r1 + 8, 2 * nout - 8);
+    return ip_pool_vec8(a0, a1, b0, b1, base, w, k);
+}
+
+/* Interleaves lanes: lo = e0 o0 e1 o1 e2 o2 e3 o3, hi = e4 o4 ... e7 o7 (the inverse of the pool's split). */
+static inline void ip_interleave8(__m256 e, __m256 o, __m256 *lo, __m256 *hi) {
+    __m256 l = _mm256_unpacklo_ps(e, o), h = _mm256_unpackhi_ps(e, o); /* e0 o0 e1 o1 | e4 o4 e5 o5 and e2.. | e6.. */
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
 }
 #endif
 
