@@ -477,7 +477,7 @@ static void tail_sums_dense(const float *dout, const float *x, size_t n, const t
         _mm512_storeu_pd(b, b0), _mm512_storeu_pd(b + 8, b1);
     }
 #elif defined(__AVX2__)
-    /* the same, 8 lanes at a time: a0..a3 are a[0..3], ..., a[12..15] */
+    /* the same, 8 lanes at a time: acc_a[q] holds a[4q .. 4q+3], acc_b[q] b[4q .. 4q+3] */
     {
         __m256 vm = _mm256_set1_ps(k->m), vr = _mm256_set1_ps(k->r), vg = _mm256_set1_ps(k->g),
                vb = _mm256_set1_ps(k->b);
@@ -488,8 +488,10 @@ static void tail_sums_dense(const float *dout, const float *x, size_t n, const t
                 __m256 xh, v = tail_y8(_mm256_loadu_ps(x + i + 8 * h), vm, vr, vg, vb, 0, &xh);
                 __m256 dz = _mm256_loadu_ps(dout + i + 8 * h);
                 if (k->relu) dz = _mm256_and_ps(dz, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
-                __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(dz)), dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(dz, 1));
-                __m256d xlo = _mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xhi = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
+                __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(dz));
+                __m256d dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(dz, 1));
+                __m256d xlo = _mm256_cvtps_pd(_mm256_castps256_ps128(xh));
+                __m256d xhi = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
                 acc_a[2 * h] = _mm256_add_pd(acc_a[2 * h], dlo);
                 acc_a[2 * h + 1] = _mm256_add_pd(acc_a[2 * h + 1], dhi);
                 acc_b[2 * h] = _mm256_add_pd(acc_b[2 * h], _mm256_mul_pd(dlo, xlo));
@@ -558,7 +560,7 @@ static void tail_sums_pool(const float *dout, const uint32_t *am, const float *x
         __m256 dz = ip_load8(dout + q, nl); /* 0 in the lanes past nq */
         if (k->relu) dz = _mm256_and_ps(dz, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
         __m256d dlo = _mm256_cvtps_pd(_mm256_castps256_ps128(dz)), dhi = _mm256_cvtps_pd(_mm256_extractf128_ps(dz, 1));
-        /* masked-off lanes of xh are finite garbage times a zero dz */
+        /* lanes past nq: xh = (0 - m) * r, finite, times a zero dz */
         __m256d xlo = _mm256_cvtps_pd(_mm256_castps256_ps128(xh)), xhi = _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1));
         a0 = _mm256_add_pd(a0, dlo), a1 = _mm256_add_pd(a1, dhi);
         b0 = _mm256_add_pd(b0, _mm256_mul_pd(dlo, xlo)), b1 = _mm256_add_pd(b1, _mm256_mul_pd(dhi, xhi));
@@ -683,11 +685,9 @@ static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32
                     __m256i rel = _mm256_sub_epi32(ip_load8i(ap + oy * ow + cx / 2, nout),
                                                    _mm256_add_epi32(_mm256_set1_epi32((int)(2 * oy * W + cx)), even));
                     /* masked-off lanes: dq is 0 whatever rel says */
-                    __m256 e0 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_setzero_si256())));
-                    __m256 o0 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(1))));
-                    __m256 e1 = _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32((int)W))));
-                    __m256 o1 =
-                        _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32((int)W + 1))));
+#define IP_AT(off) _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(off))))
+                    __m256 e0 = IP_AT(0), o0 = IP_AT(1), e1 = IP_AT((int)W), o1 = IP_AT((int)W + 1);
+#undef IP_AT
                     ip_interleave8(e0, o0, &g0lo, &g0hi);
                     ip_interleave8(e1, o1, &g1lo, &g1hi);
                 }
