@@ -24,14 +24,21 @@ const rn_arch_speed *rn_arch(const char *arch) {
 
 double rn_arch_mflop(const char *arch) { return rn_arch(arch)->mflop; }
 
+/* this machine's speed over the rows' machine (rn_cost_set_speed_factor) */
+static double speed_factor = 1.0;
+
+void rn_cost_set_speed_factor(double f) { speed_factor = f > 0 ? f : 1.0; }
+
 double rn_train_seconds(const char *arch, double images, double passes) {
-    return images * passes / rn_arch(arch)->train_per_s;
+    return images * passes / (rn_arch(arch)->train_per_s * speed_factor);
 }
 
 /* time per image ~ (batch + 6) / batch, relative to batch 64 */
 double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / (70.0 / 64) : 1; }
 
-double rn_infer_seconds(const char *arch, double images) { return images / rn_arch(arch)->infer_per_s; }
+double rn_infer_seconds(const char *arch, double images) {
+    return images / (rn_arch(arch)->infer_per_s * speed_factor);
+}
 
 const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {
     if (!c || !c->tasks || !t) return NULL;

@@ -22,6 +22,7 @@
 #include "sched.h"
 #include "cache_setup.h"
 #include "sizing.h"
+#include "../kinds/cost.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
 #include "../../core/util/stop.h"
@@ -376,18 +377,33 @@ int cmd_validate(int argc, char **argv) {
     return 0;
 }
 
+/* --calibrate: the cost model scaled to this machine (runner/kinds/cost.h) */
+static int calibrate_costs(void) {
+    double f, ips;
+    ip_err e = {{0}};
+    if (rn_cost_calibrate(&f, &ips, &e) != 0) {
+        fprintf(stderr, "ipsweep run: %s\n", e.msg);
+        return -1;
+    }
+    rn_cost_set_speed_factor(f);
+    printf("calibrated: small-p trains at %.0f images/s on one core here, %.2fx the cost model's rows\n", ips, f);
+    return 0;
+}
+
 /* args: what followed `run`, untouched (the resume command repeats them) */
 static int run_spec(int argc, char **argv, int nargs, char **args) {
     rn_override ov[MAX_SETS];
     int nov = 0;
     if (take_sets(&argc, argv, ov, &nov, "run") != CLI_OK) return 2;
-    int dry = 0, resume = 0, force = 0, threads = 0;
+    int dry = 0, resume = 0, force = 0, threads = 0, calibrate = 0;
     float flush = 30, every = 0;
     char limit_text[64] = "", style_text[16] = "auto";
     double limit = 0;
     rn_progress_style style = RN_PROGRESS_AUTO;
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
+        {"calibrate", CLI_FLAG, &calibrate, 0, NULL,
+         "scale the cost estimates to this machine's speed, timed first (~1 s; docs/performance.md \"Cost model\")"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
         {"force", CLI_FLAG, &force, 0, NULL, "overwrite an existing results file and journal"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads per rank (default: all cores alone, 1 under MPI)"},
@@ -435,7 +451,9 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     rn_spec spec;
     memset(&spec, 0, sizeof spec);
     int go = 0; /* 0: run the scheduler; else the exit status of every rank */
-    if (rank == 0) {
+    /* the spec's expansion costs its tasks: the factor comes first */
+    if (rank == 0 && calibrate && calibrate_costs() != 0) go = 1;
+    if (rank == 0 && !go) {
         rn_diags d = {0};
         rn_spec_opts so = {.skip_data_check = dry};
         if (rn_spec_load_opts(&spec, c.positional[0], &so, ov, nov, &d) != 0) {
