@@ -377,16 +377,34 @@ int cmd_validate(int argc, char **argv) {
     return 0;
 }
 
-/* --calibrate: the cost model scaled to this machine (runner/kinds/cost.h) */
-static int calibrate_costs(void) {
-    double f, ips;
+/* --calibrate: the cost model scaled to this machine (runner/kinds/cost.h).
+ * The ranks that will work time themselves at once, as they will run (alone:
+ * rank 0; under MPI: every worker, so that cores they share, SMT siblings,
+ * show), and rank 0 takes their mean. Collective: every rank calls it. Returns
+ * 0, or -1 on rank 0 when a rank failed. */
+static int calibrate_costs(int rank, int nranks) {
+    double ips = 0, f = 0;
+    int bad = 0;
     ip_err e = {{0}};
-    if (rn_cost_calibrate(&f, &ips, &e) != 0) {
-        fprintf(stderr, "ipsweep run: %s\n", e.msg);
-        return -1;
+    if (nranks == 1 || rank != 0) {
+        bad = rn_cost_calibrate(&f, &ips, &e) != 0;
+        if (bad) fprintf(stderr, "ipsweep run: rank %d: %s\n", rank, e.msg);
     }
+    if (nranks > 1) {
+        double mine[2] = {bad || rank == 0 ? 0 : ips, bad || rank == 0 ? 0 : 1}, sum[2] = {0, 0};
+        int anybad = 0;
+        MPI_Reduce(mine, sum, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+        MPI_Reduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, 0, MPI_COMM_WORLD);
+        bad = anybad;
+        ips = sum[1] > 0 ? sum[0] / sum[1] : 0;
+    }
+    if (rank != 0) return 0;
+    if (bad || !(ips > 0)) return -1;
+    f = ips / rn_arch(NULL)->train_per_s;
     rn_cost_set_speed_factor(f);
-    printf("calibrated: small-p trains at %.0f images/s on one core here, %.2fx the cost model's rows\n", ips, f);
+    printf("calibrated: small-p trains at %.0f images/s on one core here, %.2fx the cost model's rows (%d rank%s timed "
+           "at once)\n",
+           ips, f, nranks > 1 ? nranks - 1 : 1, nranks > 2 ? "s" : "");
     return 0;
 }
 
@@ -452,7 +470,7 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     memset(&spec, 0, sizeof spec);
     int go = 0; /* 0: run the scheduler; else the exit status of every rank */
     /* the spec's expansion costs its tasks: the factor comes first */
-    if (rank == 0 && calibrate && calibrate_costs() != 0) go = 1;
+    if (calibrate && calibrate_costs(rank, nranks) != 0) go = 1;
     if (rank == 0 && !go) {
         rn_diags d = {0};
         rn_spec_opts so = {.skip_data_check = dry};

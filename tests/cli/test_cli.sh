@@ -131,7 +131,7 @@ grep -q '^warning: 1 task cannot checkpoint and takes longer than the time limit
 run run "$spec" --dry-run --threads 2
 c0=$(sed -n 's/^estimated cost: \([0-9]*\) core-seconds.*/\1/p' "$work/o")
 run run "$spec" --dry-run --threads 2 --calibrate
-f=$(sed -n 's/^calibrated: small-p trains at [0-9]* images\/s on one core here, \([0-9.]*\)x the cost model.s rows$/\1/p' "$work/o")
+f=$(sed -n 's/^calibrated: small-p trains at [0-9]* images\/s on one core here, \([0-9.]*\)x the cost model.s rows (1 rank timed at once)$/\1/p' "$work/o")
 c1=$(sed -n 's/^estimated cost: \([0-9]*\) core-seconds.*/\1/p' "$work/o")
 if [ $rc -eq 0 ] && [ -n "$f" ] && [ -n "$c0" ] && [ -n "$c1" ] &&
     awk -v f="$f" -v a="$c0" -v b="$c1" 'BEGIN { e = a / f; exit !(f > 0 && b >= 0.98 * e - 1 && b <= 1.02 * e + 1) }'; then ok
