@@ -7,11 +7,32 @@
 #ifndef RN_BENCH_H
 #define RN_BENCH_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../core/model/model.h"
+#include "../../core/nn/optim.h"
+#include "../../core/util/err.h"
+
 int rn_bench_gemm(int argc, char **argv);
 int rn_bench_train(int argc, char **argv);
 int rn_bench_dispatch(int argc, char **argv);
 int rn_bench_forge(int argc, char **argv);
 int rn_bench_fingerprint(int argc, char **argv);
+
+/* How `bench train` times training, shared with the cost model's calibration: */
+/* a batch of N(0, 1) inputs x (batch x sample floats) and labels y < 10, the same every time */
+void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample);
+/* seconds of `steps` SGD steps (lr 0.01) of m on (x, y) after `warmup` untimed ones */
+double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int32_t *y, int batch, int warmup,
+                           int steps);
+
+/* `run --calibrate` (calibrate.c): small-p training steps at one thread on this
+ * machine, as its row of runner/kinds/cost.c was measured with `bench train
+ * --threads 1 --scheme baseline` (the best of 3 short rounds, ~1 s in all):
+ * *train_per_s, and *factor = it over that row's. Leaves one BLAS thread set:
+ * set the run's after it. */
+int rn_cost_calibrate(double *factor, double *train_per_s, ip_err *e);
 
 /* A row of the table: `bench` dispatch, its usage and the top-level help
  * (main.c, through rn_bench_names in commands.h) all come from it. */

@@ -90,6 +90,28 @@ static int print_profile(ip_model *m, const float *x, const int32_t *y, int batc
     return 0;
 }
 
+void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample) {
+    ip_rng r;
+    ip_rng_init(&r, 1, ip_stream("bench", 1));
+    for (size_t i = 0; i < (size_t)batch * sample; i++) x[i] = ip_rng_normal(&r);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)ip_rng_below(&r, 10);
+}
+
+double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int32_t *y, int batch, int warmup,
+                           int steps) {
+    double t = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = ip_now_s();
+        ip_model_zero_grad(m);
+        const float *logits = ip_model_forward(m, x, batch, 1);
+        xent_forward_backward(m->dlogits, logits, y, batch, 10, 1.f, NULL);
+        ip_model_backward(m, m->dlogits, NULL);
+        ip_optim_step(opt, m, 0.01f);
+        if (s >= warmup) t += ip_now_s() - t0;
+    }
+    return t;
+}
+
 int rn_bench_train(int argc, char **argv) {
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "small-p");
@@ -136,21 +158,9 @@ int rn_bench_train(int argc, char **argv) {
     ip_optim_cfg oc;
     ip_optim_defaults(&oc, IP_OPT_SGD);
     if (!x || !y || ip_optim_init(&opt, &oc, m.nparams, &e)) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
-    ip_rng r;
-    ip_rng_init(&r, 1, ip_stream("bench", 1));
-    for (size_t i = 0; i < (size_t)batch * sample; i++) x[i] = ip_rng_normal(&r);
-    for (int i = 0; i < batch; i++) y[i] = (int32_t)ip_rng_below(&r, 10);
+    rn_bench_random_batch(x, y, batch, sample);
     m.sign_loss_scale = m.npassports ? 1.f : 0.f;
-    double t_train = 0;
-    for (int s = 0; s < warmup + steps; s++) {
-        double t0 = ip_now_s();
-        ip_model_zero_grad(&m);
-        const float *logits = ip_model_forward(&m, x, batch, 1);
-        xent_forward_backward(m.dlogits, logits, y, batch, 10, 1.f, NULL);
-        ip_model_backward(&m, m.dlogits, NULL);
-        ip_optim_step(&opt, &m, 0.01f);
-        if (s >= warmup) t_train += ip_now_s() - t0;
-    }
+    double t_train = rn_bench_time_steps(&m, &opt, x, y, batch, warmup, steps);
     if (profile && print_profile(&m, x, y, batch, steps) != 0) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
     double t_inf = 0;
     for (int s = 0; s < warmup + steps; s++) {

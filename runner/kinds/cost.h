@@ -23,13 +23,9 @@ typedef struct rn_arch_speed {
 } rn_arch_speed;
 
 /* The rows are one machine's speeds (an AVX-512 machine of 2026). Every
- * images/s of a row is multiplied by the speed factor (default 1), set from
- * rn_cost_calibrate for the machine at hand (`run --calibrate`). */
+ * images/s of a row is multiplied by the speed factor (default 1), set for
+ * the machine at hand by `run --calibrate` (runner/bench/calibrate.c). */
 void rn_cost_set_speed_factor(double f); /* f <= 0: back to 1 */
-/* Times small-p training steps on this machine at one thread (the best of 3
- * short rounds, ~1 s in all), as its row was measured: *train_per_s, and
- * *factor = it over the row's. Leaves one BLAS thread set: set the run's after it. */
-int rn_cost_calibrate(double *factor, double *train_per_s, ip_err *e);
 
 /* The row of an architecture; an unknown name gets small-p's. */
 const rn_arch_speed *rn_arch(const char *arch);

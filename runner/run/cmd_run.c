@@ -22,6 +22,7 @@
 #include "sched.h"
 #include "cache_setup.h"
 #include "sizing.h"
+#include "../bench/bench.h"
 #include "../kinds/cost.h"
 #include "../spec/spec.h"
 #include "../../core/util/proc.h"
