@@ -268,6 +268,28 @@ Test(sizing, a_training_step_is_a_minibatch_and_an_evaluation) {
     rn_task_free(&t);
 }
 
+/* `run --calibrate`'s factors: an architecture's measured training speed
+ * scales its row's training and its evaluation speed its row's evaluation,
+ * each on its own, and no other row; a speed <= 0 puts its factor back to 1. */
+Test(sizing, calibration_scales_each_row_training_and_evaluation_apart) {
+    const char *arch[] = {"small-p", "alexnet-p", "resnet18-p"};
+    double tr[3], ev[3], ft = 0, fi = 0;
+    for (int a = 0; a < 3; a++) tr[a] = rn_train_seconds(arch[a], 1000, 2), ev[a] = rn_infer_seconds(arch[a], 1000);
+    const rn_arch_speed *row = rn_arch("alexnet-p");
+    cr_assert_str_eq(rn_arch_row(rn_arch_index("alexnet-p"))->arch, "alexnet-p");
+    rn_cost_set_measured_speed("alexnet-p", row->train_per_s / 2, row->infer_per_s / 4, &ft, &fi);
+    cr_assert_float_eq(ft, 0.5, 1e-12);
+    cr_assert_float_eq(fi, 0.25, 1e-12);
+    cr_assert_float_eq(rn_train_seconds("alexnet-p", 1000, 2), 2 * tr[1], 1e-9 * tr[1]);
+    cr_assert_float_eq(rn_infer_seconds("alexnet-p", 1000), 4 * ev[1], 1e-9 * ev[1]);
+    for (int a = 0; a < 3; a += 2) /* the other rows are as they were */
+        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a], "%s", arch[a]);
+    rn_cost_set_measured_speed("alexnet-p", 0, -1, &ft, &fi);
+    cr_assert(ft == 1 && fi == 1);
+    for (int a = 0; a < 3; a++)
+        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a]);
+}
+
 /* The report of a spec with checkpointing trains, a fake1 too long for the
  * limit, and one train whose single step exceeds it. */
 static char *report(const char *text, int threads, double limit, int *warnings) {
@@ -301,6 +323,39 @@ static const char *const long_spec =
     "tasks:\n"
     "  - {name: f, kind: verify, model: a, passports: 1000000, eval_images: 1000}\n"
     "  - {name: ev, kind: eval, model: huge}\n";
+
+/* After a calibration the spec's tasks are costed again (rn_spec_recost):
+ * at unchanged speeds the expansion's costs, bit for bit; with a row
+ * calibrated, the tasks of that architecture change and the others do not. */
+Test(sizing, recosting_a_spec_is_its_expansion_at_the_new_speeds) {
+    rn_spec s;
+    rn_diags d;
+    cr_assert_eq(load(&s, &d, long_spec, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    double *before = malloc((size_t)s.ntasks * sizeof *before);
+    cr_assert(before);
+    for (int i = 0; i < s.ntasks; i++) before[i] = s.tasks[i].cost;
+    rn_spec_recost(&s);
+    for (int i = 0; i < s.ntasks; i++) cr_assert(s.tasks[i].cost == before[i], "%s", s.tasks[i].key);
+    const rn_arch_speed *row = rn_arch("resnet18-p");
+    rn_cost_set_measured_speed("resnet18-p", row->train_per_s / 2, row->infer_per_s / 2, NULL, NULL);
+    rn_spec_recost(&s);
+    int changed = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        int huge = strstr(t->key, "huge") != NULL; /* train:huge and the eval of it */
+        if (huge) {
+            cr_assert(t->cost > 1.9 * before[i], "%s: %g -> %g", t->key, before[i], t->cost);
+            changed++;
+        } else {
+            cr_assert(t->cost == before[i], "%s", t->key);
+        }
+    }
+    cr_assert_eq(changed, 2);
+    rn_cost_set_measured_speed("resnet18-p", 0, 0, NULL, NULL);
+    free(before);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
 
 Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
     setenv("SLURM_CPUS_PER_TASK", "2", 1); /* a rank's cores, whatever this machine has */

@@ -21,18 +21,23 @@ int rn_bench_forge(int argc, char **argv);
 int rn_bench_fingerprint(int argc, char **argv);
 
 /* How `bench train` times training, shared with the cost model's calibration: */
+/* the input of cfg->arch as torch_anchor.py has it (small-p*: 1x28x28, else 3x32x32), 10 classes */
+void rn_bench_input_shape(ip_model_cfg *cfg);
 /* a batch of N(0, 1) inputs x (batch x sample floats) and labels y < 10, the same every time */
 void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample);
 /* seconds of `steps` SGD steps (lr 0.01) of m on (x, y) after `warmup` untimed ones */
 double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int32_t *y, int batch, int warmup,
                            int steps);
+/* seconds of `steps` eval-mode forward passes of m on x after `warmup` untimed ones */
+double rn_bench_time_infer(ip_model *m, const float *x, int batch, int warmup, int steps);
 
-/* `run --calibrate` (calibrate.c): small-p training steps at one thread on this
- * machine, as its row of runner/kinds/cost.c was measured with `bench train
- * --threads 1 --scheme baseline` (the best of 3 short rounds, ~1 s in all):
- * *train_per_s, and *factor = it over that row's. Leaves one BLAS thread set:
- * set the run's after it. */
-int rn_cost_calibrate(double *factor, double *train_per_s, ip_err *e);
+/* `run --calibrate` (calibrate.c): training steps and eval-mode passes of
+ * `arch` at one thread on this machine, timed as its row of
+ * runner/kinds/cost.c was measured with `bench train --threads 1 --scheme
+ * baseline` (the best of 3 short rounds of each, ~0.2 s each at the row's
+ * speed and at least one step): the images/s of each, for
+ * rn_cost_set_measured_speed. Leaves one BLAS thread set: set the run's after. */
+int rn_cost_calibrate(const char *arch, double *train_per_s, double *infer_per_s, ip_err *e);
 
 /* A row of the table: `bench` dispatch, its usage and the top-level help
  * (main.c, through rn_bench_names in commands.h) all come from it. */

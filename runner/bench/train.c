@@ -90,6 +90,13 @@ static int print_profile(ip_model *m, const float *x, const int32_t *y, int batc
     return 0;
 }
 
+void rn_bench_input_shape(ip_model_cfg *cfg) {
+    int small = strncmp(cfg->arch, "small-p", 7) == 0;
+    cfg->in_c = small ? 1 : 3;
+    cfg->in_h = cfg->in_w = small ? 28 : 32;
+    cfg->classes = 10;
+}
+
 void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample) {
     ip_rng r;
     ip_rng_init(&r, 1, ip_stream("bench", 1));
@@ -107,6 +114,16 @@ double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int
         xent_forward_backward(m->dlogits, logits, y, batch, 10, 1.f, NULL);
         ip_model_backward(m, m->dlogits, NULL);
         ip_optim_step(opt, m, 0.01f);
+        if (s >= warmup) t += ip_now_s() - t0;
+    }
+    return t;
+}
+
+double rn_bench_time_infer(ip_model *m, const float *x, int batch, int warmup, int steps) {
+    double t = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = ip_now_s();
+        ip_model_forward(m, x, batch, 0);
         if (s >= warmup) t += ip_now_s() - t0;
     }
     return t;
@@ -139,10 +156,7 @@ int rn_bench_train(int argc, char **argv) {
         ip_conv_algo_parse(conv, &cfg.conv) || cfg.conv > IP_CONV_PRECISE)
         return cli_error("bench train", "bad --norm, --scheme or --conv");
     if (batch < 1 || steps < 1 || warmup < 0) return cli_error("bench train", "--batch and --steps must be positive");
-    int small = strncmp(cfg.arch, "small-p", 7) == 0;
-    cfg.in_c = small ? 1 : 3;
-    cfg.in_h = cfg.in_w = small ? 28 : 32;
-    cfg.classes = 10;
+    rn_bench_input_shape(&cfg);
     int nt = ip_set_threads(threads);
     ip_model m;
     ip_err e = {{0}};
@@ -162,12 +176,7 @@ int rn_bench_train(int argc, char **argv) {
     m.sign_loss_scale = m.npassports ? 1.f : 0.f;
     double t_train = rn_bench_time_steps(&m, &opt, x, y, batch, warmup, steps);
     if (profile && print_profile(&m, x, y, batch, steps) != 0) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
-    double t_inf = 0;
-    for (int s = 0; s < warmup + steps; s++) {
-        double t0 = ip_now_s();
-        ip_model_forward(&m, x, batch, 0);
-        if (s >= warmup) t_inf += ip_now_s() - t0;
-    }
+    double t_inf = rn_bench_time_infer(&m, x, batch, warmup, steps);
     double fwd = ip_model_flops_per_sample(&m);
     double train_ips = batch * steps / t_train, infer_ips = batch * steps / t_inf;
     printf("bench=train arch=%s scheme=%s norm=%s conv=%s threads=%d batch=%d steps=%d train_step_ms=%.2f "

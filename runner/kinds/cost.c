@@ -16,28 +16,47 @@ static const rn_arch_speed arch_speed[] = {
     {"resnet18-p", 1111.0, 1035.3, 44.5, 140},
 };
 
-const rn_arch_speed *rn_arch(const char *arch) {
-    for (size_t i = 0; arch && i < sizeof arch_speed / sizeof *arch_speed; i++)
-        if (strcmp(arch, arch_speed[i].arch) == 0) return &arch_speed[i];
-    return &arch_speed[0];
+enum { NROWS = sizeof arch_speed / sizeof *arch_speed };
+_Static_assert(NROWS <= 31, "run --calibrate sends the rows it times as the bits of an int");
+
+int rn_arch_rows(void) { return NROWS; }
+
+const rn_arch_speed *rn_arch_row(int i) { return i >= 0 && i < NROWS ? &arch_speed[i] : &arch_speed[0]; }
+
+int rn_arch_index(const char *arch) {
+    for (int i = 0; arch && i < NROWS; i++)
+        if (strcmp(arch, arch_speed[i].arch) == 0) return i;
+    return 0;
 }
+
+const rn_arch_speed *rn_arch(const char *arch) { return &arch_speed[rn_arch_index(arch)]; }
 
 double rn_arch_mflop(const char *arch) { return rn_arch(arch)->mflop; }
 
-/* this machine's speed over the rows' machine (rn_cost_set_speed_factor) */
-static double speed_factor = 1.0;
+/* each row's speeds on this machine over the row's (rn_cost_set_measured_speed); 0: not measured */
+static double train_factor[NROWS], infer_factor[NROWS];
 
-void rn_cost_set_speed_factor(double f) { speed_factor = f > 0 ? f : 1.0; }
+static double factor(const double *f, int i) { return f[i] > 0 ? f[i] : 1.0; }
+
+void rn_cost_set_measured_speed(const char *arch, double train_per_s, double infer_per_s, double *tf, double *inf) {
+    int i = rn_arch_index(arch);
+    train_factor[i] = train_per_s > 0 ? train_per_s / arch_speed[i].train_per_s : 0;
+    infer_factor[i] = infer_per_s > 0 ? infer_per_s / arch_speed[i].infer_per_s : 0;
+    if (tf) *tf = factor(train_factor, i);
+    if (inf) *inf = factor(infer_factor, i);
+}
 
 double rn_train_seconds(const char *arch, double images, double passes) {
-    return images * passes / (rn_arch(arch)->train_per_s * speed_factor);
+    int i = rn_arch_index(arch);
+    return images * passes / (arch_speed[i].train_per_s * factor(train_factor, i));
 }
 
 /* time per image ~ (batch + 6) / batch, relative to batch 64 */
 double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / (70.0 / 64) : 1; }
 
 double rn_infer_seconds(const char *arch, double images) {
-    return images / (rn_arch(arch)->infer_per_s * speed_factor);
+    int i = rn_arch_index(arch);
+    return images / (arch_speed[i].infer_per_s * factor(infer_factor, i));
 }
 
 const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {

@@ -22,13 +22,23 @@ typedef struct rn_arch_speed {
     double infer_per_s;   /* evaluation images per second on one core */
 } rn_arch_speed;
 
-/* The rows are one machine's speeds (an AVX-512 machine of 2026). Every
- * images/s of a row is multiplied by the speed factor (default 1), set for
- * the machine at hand by `run --calibrate` (runner/bench/calibrate.c). */
-void rn_cost_set_speed_factor(double f); /* f <= 0: back to 1 */
-
 /* The row of an architecture; an unknown name gets small-p's. */
 const rn_arch_speed *rn_arch(const char *arch);
+/* The rows, in table order (row 0 is small-p, the default): how many, the i-th. */
+int rn_arch_rows(void);
+const rn_arch_speed *rn_arch_row(int i);
+/* The index of rn_arch(arch)'s row. */
+int rn_arch_index(const char *arch);
+
+/* The rows are one machine's speeds (an AVX-512 machine of 2026). `run
+ * --calibrate` (runner/bench/calibrate.c) measures an architecture's
+ * training and evaluation speeds on the machine at hand; from then on its
+ * row's training images/s are multiplied by measured / row (the training
+ * factor) and its evaluation images/s by theirs (the evaluation factor).
+ * Both are 1 until set; a speed <= 0 sets its factor back to 1. Returns the
+ * two factors. */
+void rn_cost_set_measured_speed(const char *arch, double train_per_s, double infer_per_s, double *train_factor,
+                                double *infer_factor);
 /* Forward MFLOP per image of an architecture (its row's mflop). */
 double rn_arch_mflop(const char *arch);
 

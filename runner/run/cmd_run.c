@@ -378,35 +378,63 @@ int cmd_validate(int argc, char **argv) {
     return 0;
 }
 
-/* --calibrate: the cost model scaled to this machine (runner/kinds/cost.h).
- * The ranks that will work time themselves at once, as they will run (alone:
+/* --calibrate: the cost model scaled to this machine (runner/kinds/cost.h),
+ * one architecture's row at a time, for the rows in the bitmask `rows`. The
+ * ranks that will work time themselves at once, as they will run (alone:
  * rank 0; under MPI: every worker, so that cores they share, SMT siblings,
- * show), and rank 0 takes their mean. Collective: every rank calls it. Returns
- * 0, or -1 on rank 0 when a rank failed. */
-static int calibrate_costs(int rank, int nranks) {
-    double ips = 0, f = 0;
+ * show), and rank 0 takes their means. Collective: every rank calls it with
+ * the same rows. Returns 0, or -1 on rank 0 when a rank failed. */
+static int calibrate_costs(int rank, int nranks, unsigned rows) {
     int bad = 0;
-    ip_err e = {{0}};
-    if (nranks == 1 || rank != 0) {
-        bad = rn_cost_calibrate(&f, &ips, &e) != 0;
-        if (bad) fprintf(stderr, "ipsweep run: rank %d: %s\n", rank, e.msg);
+    for (int r = 0; r < rn_arch_rows(); r++) {
+        if (!(rows >> r & 1)) continue;
+        const char *arch = rn_arch_row(r)->arch;
+        double speed[2] = {0, 0}, timed = 1; /* training, evaluation images/s; ranks timed */
+        int failed = 0;
+        ip_err e = {{0}};
+        if (nranks == 1 || rank != 0) {
+            failed = rn_cost_calibrate(arch, &speed[0], &speed[1], &e) != 0;
+            if (failed) fprintf(stderr, "ipsweep run: rank %d: %s\n", rank, e.msg);
+        }
+        if (nranks > 1) {
+            /* sums of {training, evaluation, ranks timed, ranks failed}; rank 0
+             * waits without spinning: a busy MPI wait would take a core from
+             * the workers while they time themselves */
+            double mine[4] = {0, 0, 0, failed}, sum[4] = {0, 0, 0, 0};
+            if (!failed && rank != 0) mine[0] = speed[0], mine[1] = speed[1], mine[2] = 1;
+            MPI_Request req;
+            MPI_Ireduce(mine, sum, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD, &req);
+            for (int done = 0; !done;) {
+                MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+                if (!done) nanosleep(&(struct timespec){0, 2000000}, NULL);
+            }
+            failed = sum[3] > 0;
+            timed = sum[2];
+            for (int i = 0; i < 2; i++) speed[i] = timed > 0 ? sum[i] / timed : 0;
+        }
+        if (rank != 0) continue;
+        if (failed || !(speed[0] > 0) || !(speed[1] > 0)) {
+            bad = 1;
+            continue;
+        }
+        double ft, fi;
+        rn_cost_set_measured_speed(arch, speed[0], speed[1], &ft, &fi);
+        printf("calibrated: %s trains at %.0f and evaluates at %.0f images/s on one core here, %.2fx and %.2fx its "
+               "row of the cost model (%.0f rank%s timed at once)\n",
+               arch, speed[0], speed[1], ft, fi, timed, timed > 1 ? "s" : "");
     }
-    if (nranks > 1) {
-        double mine[2] = {bad || rank == 0 ? 0 : ips, bad || rank == 0 ? 0 : 1}, sum[2] = {0, 0};
-        int anybad = 0;
-        MPI_Reduce(mine, sum, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-        MPI_Reduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, 0, MPI_COMM_WORLD);
-        bad = anybad;
-        ips = sum[1] > 0 ? sum[0] / sum[1] : 0;
+    return bad ? -1 : 0;
+}
+
+/* The cost rows a spec's estimates read: small-p's (the default: a model
+ * from outside the spec) and those of the architectures its tasks train. */
+static unsigned spec_arch_rows(const rn_spec *s) {
+    unsigned rows = 1;
+    for (int i = 0; i < s->ntasks; i++) {
+        const char *arch = rn_val_text(&s->tasks[i], "arch");
+        if (arch[0]) rows |= 1u << rn_arch_index(arch);
     }
-    if (rank != 0) return 0;
-    if (bad || !(ips > 0)) return -1;
-    f = ips / rn_arch(NULL)->train_per_s;
-    rn_cost_set_speed_factor(f);
-    printf("calibrated: small-p trains at %.0f images/s on one core here, %.2fx the cost model's rows (%d rank%s timed "
-           "at once)\n",
-           ips, f, nranks > 1 ? nranks - 1 : 1, nranks > 2 ? "s" : "");
-    return 0;
+    return rows;
 }
 
 /* args: what followed `run`, untouched (the resume command repeats them) */
@@ -422,7 +450,8 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
         {"calibrate", CLI_FLAG, &calibrate, 0, NULL,
-         "scale the cost estimates to this machine's speed, timed first (~1 s; docs/performance.md \"Cost model\")"},
+         "scale the cost estimates to this machine's training and evaluation speeds, timed first (~1.5 s; "
+         "docs/performance.md \"Cost model\")"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
         {"force", CLI_FLAG, &force, 0, NULL, "overwrite an existing results file and journal"},
         {"threads", CLI_INT, &threads, 0, "N", "OpenBLAS threads per rank (default: all cores alone, 1 under MPI)"},
@@ -470,22 +499,27 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     rn_spec spec;
     memset(&spec, 0, sizeof spec);
     int go = 0; /* 0: run the scheduler; else the exit status of every rank */
-    /* the spec's expansion costs its tasks: the factor comes first */
-    if (calibrate && calibrate_costs(rank, nranks) != 0) go = 1;
-    if (rank == 0 && !go) {
+    if (rank == 0) {
         rn_diags d = {0};
         rn_spec_opts so = {.skip_data_check = dry};
         if (rn_spec_load_opts(&spec, c.positional[0], &so, ov, nov, &d) != 0) {
             rn_diags_print(&d, stderr);
             fprintf(stderr, "%s: %d error%s; nothing was run\n", c.positional[0], d.n, d.n == 1 ? "" : "s");
             go = 2;
-        } else if (dry) {
-            rn_sizing z;
-            rn_sizing_init(&z, &spec, rn_threads_default(threads), nranks > 1 ? nranks - 1 : 1, limit);
-            rn_print_dry_run(&spec, &z);
-            go = -1; /* exit 0 */
         }
         rn_diags_free(&d);
+    }
+    if (calibrate) { /* the rows of the spec's architectures, timed by the workers, then the tasks costed again */
+        int msg[2] = {go, rank == 0 && !go ? (int)spec_arch_rows(&spec) : 0};
+        if (nranks > 1) MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
+        if (!msg[0] && calibrate_costs(rank, nranks, (unsigned)msg[1]) != 0) go = 1;
+        if (rank == 0 && !go) rn_spec_recost(&spec);
+    }
+    if (rank == 0 && !go && dry) {
+        rn_sizing z;
+        rn_sizing_init(&z, &spec, rn_threads_default(threads), nranks > 1 ? nranks - 1 : 1, limit);
+        rn_print_dry_run(&spec, &z);
+        go = -1; /* exit 0 */
     }
     if (nranks > 1) MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (go) {

@@ -76,6 +76,10 @@ void rn_spec_free(rn_spec *s);
 /* The worker context of a loaded spec: data source and limits (rank 0, 1 thread). */
 struct rn_ctx;
 void rn_spec_ctx(const rn_spec *s, struct rn_ctx *ctx);
+/* Every task's cost again (rn_task.cost, the kind's cost function), after the
+ * cost model's speeds changed (`run --calibrate`, runner/kinds/cost.h): at
+ * unchanged speeds, the costs the expansion gave. */
+void rn_spec_recost(rn_spec *s);
 
 /* Prints the markdown reference of every task kind's keys (generated from
  * the kinds' tables, core/tasks/; docs/spec.md holds its output between the kinds markers). */
