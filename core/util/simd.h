@@ -67,21 +67,36 @@ static inline __m256i ip_lanes8(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n < 0 ? 0 : n), idx);
 }
 
-/* The first n lanes from p (the rest 0) and to p: full vectors without a mask
- * (AMD's masked stores are microcoded: several times a plain store's cost). */
+/* The first n lanes from p (the rest 0) and to p. No masked stores: AMD
+ * microcodes them (several times a plain store's cost; in an evaluation the
+ * pooled tails' partial rows made them a quarter of tail_fwd_range), so a
+ * partial vector is stored as its 4-, 2- and 1-lane pieces, the lanes beyond
+ * n untouched. Masked loads are cheap and stay. */
 static inline __m256 ip_load8(const float *p, int n) {
     return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, ip_lanes8(n));
 }
 static inline void ip_store8(float *p, int n, __m256 v) {
-    if (n >= 8) _mm256_storeu_ps(p, v);
-    else if (n > 0) _mm256_maskstore_ps(p, ip_lanes8(n), v);
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 q = _mm256_castps256_ps128(v);
+    if (n >= 4) _mm_storeu_ps(p, q), q = _mm256_extractf128_ps(v, 1), p += 4, n -= 4;
+    if (n >= 2) _mm_storel_pi((__m64 *)p, q), q = _mm_movehl_ps(q, q), p += 2, n -= 2;
+    if (n >= 1) _mm_store_ss(p, q);
 }
 static inline __m256i ip_load8i(const uint32_t *p, int n) {
     return n >= 8 ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskload_epi32((const int *)p, ip_lanes8(n));
 }
 static inline void ip_store8i(uint32_t *p, int n, __m256i v) {
-    if (n >= 8) _mm256_storeu_si256((__m256i *)p, v);
-    else if (n > 0) _mm256_maskstore_epi32((int *)p, ip_lanes8(n), v);
+    if (n >= 8) {
+        _mm256_storeu_si256((__m256i *)p, v);
+        return;
+    }
+    __m128i q = _mm256_castsi256_si128(v);
+    if (n >= 4) _mm_storeu_si128((__m128i *)p, q), q = _mm256_extracti128_si256(v, 1), p += 4, n -= 4;
+    if (n >= 2) _mm_storel_epi64((__m128i *)p, q), q = _mm_srli_si128(q, 8), p += 2, n -= 2;
+    if (n >= 1) _mm_storeu_si32(p, q);
 }
 
 /* ip_pool_vec with 8 lanes: a0|a1 = columns 0..15 of the upper row, b0|b1 of
