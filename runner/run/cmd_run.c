@@ -450,7 +450,7 @@ static int run_spec(int argc, char **argv, int nargs, char **args) {
     cli_opt opts[] = {
         {"dry-run", CLI_FLAG, &dry, 0, NULL, "print the expanded tasks, dependencies and cost estimate; run nothing"},
         {"calibrate", CLI_FLAG, &calibrate, 0, NULL,
-         "scale the cost estimates to this machine's training and evaluation speeds, timed first (~1.5 s; "
+         "scale the cost estimates to this machine: each architecture the spec trains, timed first (seconds; "
          "docs/performance.md \"Cost model\")"},
         {"resume", CLI_FLAG, &resume, 0, NULL, "continue an interrupted run from its journal"},
         {"force", CLI_FLAG, &force, 0, NULL, "overwrite an existing results file and journal"},
