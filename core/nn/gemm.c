@@ -1,6 +1,8 @@
 /* Thread-count-independent SGEMM on the ip_par_for pool (see gemm.h). */
 #include "gemm.h"
 
+#include <string.h>
+
 #include "../util/par.h"
 
 /* A block is worth handing to another thread from ~8 MFLOP (~0.1 ms on one
@@ -49,13 +51,25 @@ static void gemm_blocks(void *p, size_t b0, size_t b1) {
         const int dim = j->cols ? j->N : j->M;
         const int s = block_start(dim, j->nb, (int)b), w = block_start(dim, j->nb, (int)b + 1) - s;
         if (w <= 0) continue;
+        /* beta = 0: C's block cleared here and accumulated into (beta = 1).
+         * OpenBLAS's Haswell/Zen kernels clear it themselves with one scalar
+         * store per float (sgemm_beta: 13% of a fake1 shard's samples on an
+         * AVX2 machine); it then adds the product to the zeros, as here, so
+         * the results are the same bits (docs/performance.md "AVX2 machines"). */
+        float beta = j->beta;
+        if (beta == 0.0f) {
+            const int rows = j->cols ? j->M : w, len = j->cols ? w : j->N;
+            float *c = j->cols ? j->C + s : j->C + (size_t)s * j->ldc;
+            for (int r = 0; r < rows; r++) memset(c + (size_t)r * j->ldc, 0, (size_t)len * sizeof(float));
+            beta = 1.0f;
+        }
         if (j->cols) { /* columns [s, s+w) of C and of op(B) */
             const float *B = j->tb == CblasNoTrans ? j->B + s : j->B + (size_t)s * j->ldb;
-            cblas_sgemm(CblasRowMajor, j->ta, j->tb, j->M, w, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
+            cblas_sgemm(CblasRowMajor, j->ta, j->tb, j->M, w, j->K, j->alpha, j->A, j->lda, B, j->ldb, beta,
                         j->C + s, j->ldc);
         } else { /* rows [s, s+w) of C and of op(A) */
             const float *A = j->ta == CblasNoTrans ? j->A + (size_t)s * j->lda : j->A + s;
-            cblas_sgemm(CblasRowMajor, j->ta, j->tb, w, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+            cblas_sgemm(CblasRowMajor, j->ta, j->tb, w, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, beta,
                         j->C + (size_t)s * j->ldc, j->ldc);
         }
     }
