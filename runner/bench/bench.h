@@ -20,16 +20,24 @@ int rn_bench_dispatch(int argc, char **argv);
 int rn_bench_forge(int argc, char **argv);
 int rn_bench_fingerprint(int argc, char **argv);
 
-/* How `bench train` times training, shared with the cost model's calibration: */
-/* the input of cfg->arch as torch_anchor.py has it (small-p*: 1x28x28, else 3x32x32), 10 classes */
-void rn_bench_input_shape(ip_model_cfg *cfg);
-/* a batch of N(0, 1) inputs x (batch x sample floats) and labels y < 10, the same every time */
-void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample);
-/* seconds of `steps` SGD steps (lr 0.01) of m on (x, y) after `warmup` untimed ones */
-double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int32_t *y, int batch, int warmup,
-                           int steps);
-/* seconds of `steps` eval-mode forward passes of m on x after `warmup` untimed ones */
-double rn_bench_time_infer(ip_model *m, const float *x, int batch, int warmup, int steps);
+/* How `bench train` times training and inference, shared with the cost
+ * model's calibration: a model of cfg->arch (its input shape set here, as
+ * torch_anchor.py has it: small-p*: 1x28x28, else 3x32x32, 10 classes),
+ * planned for `batch` images, an SGD optimizer, and one batch of N(0, 1)
+ * inputs and labels < 10, the same every time. */
+typedef struct rn_bench_rig {
+    ip_model m;
+    ip_optim opt;
+    float *x;
+    int32_t *y;
+    int batch;
+} rn_bench_rig;
+int rn_bench_rig_init(rn_bench_rig *r, ip_model_cfg *cfg, int batch, ip_err *e);
+void rn_bench_rig_free(rn_bench_rig *r);
+/* seconds of `steps` SGD steps (lr 0.01) on the rig's batch after `warmup` untimed ones */
+double rn_bench_time_steps(rn_bench_rig *r, int warmup, int steps);
+/* seconds of `steps` eval-mode forward passes of the rig's batch after `warmup` untimed ones */
+double rn_bench_time_infer(rn_bench_rig *r, int warmup, int steps);
 
 /* `run --calibrate` (calibrate.c): training steps and eval-mode passes of
  * `arch` at one thread on this machine, timed as its row of

@@ -7,7 +7,6 @@
  * that train at 0.50-0.65x (docs/performance.md "Cost model"). */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "../../core/nn/layers.h"
 #include "../cli/commands.h"
@@ -27,39 +26,23 @@ int rn_cost_calibrate(const char *arch, double *train_per_s, double *infer_per_s
     const rn_arch_speed *row = rn_arch(arch);
     ip_model_cfg cfg = {0};
     snprintf(cfg.arch, sizeof cfg.arch, "%s", row->arch);
-    rn_bench_input_shape(&cfg);
     if (ip_scheme_parse("baseline", &cfg.scheme) || ip_norm_parse("bn", &cfg.norm))
         return ip_fail(e, "calibration: no baseline scheme or bn norm");
     ip_set_threads(1);
-    ip_model m;
-    if (ip_model_build(&m, &cfg, e) || ip_model_init(&m, 1, NULL, e) || ip_model_plan(&m, CAL_BATCH, e) ||
-        ip_model_plan_backward(&m, e))
-        return -1;
-    const size_t sample = (size_t)cfg.in_c * cfg.in_h * cfg.in_w;
-    float *x = malloc(CAL_BATCH * sample * sizeof *x);
-    int32_t *y = malloc(CAL_BATCH * sizeof *y);
-    ip_optim opt;
-    ip_optim_cfg oc;
-    ip_optim_defaults(&oc, IP_OPT_SGD);
-    if (!x || !y || ip_optim_init(&opt, &oc, m.nparams, e)) {
-        free(x), free(y), ip_model_free(&m);
-        return ip_fail(e, "calibration: out of memory");
-    }
-    rn_bench_random_batch(x, y, CAL_BATCH, sample);
+    rn_bench_rig r;
+    if (rn_bench_rig_init(&r, &cfg, CAL_BATCH, e) != 0) return -1;
     const int ts = round_steps(row->train_per_s), is = round_steps(row->infer_per_s);
     double train = 0, infer = 0; /* the fastest round of each: the least disturbed by other processes */
     for (int round = 0; round < CAL_ROUNDS; round++) {
         /* one untimed step of each first (its pages are new), then none: resnet18-p's is ~2 s */
-        double t = rn_bench_time_steps(&m, &opt, x, y, CAL_BATCH, round == 0, ts);
+        double t = rn_bench_time_steps(&r, round == 0, ts);
         double ips = t > 0 ? CAL_BATCH * ts / t : 0;
         if (ips > train) train = ips;
-        t = rn_bench_time_infer(&m, x, CAL_BATCH, round == 0, is);
+        t = rn_bench_time_infer(&r, round == 0, is);
         ips = t > 0 ? CAL_BATCH * is / t : 0;
         if (ips > infer) infer = ips;
     }
-    ip_optim_free(&opt);
-    ip_model_free(&m);
-    free(x), free(y);
+    rn_bench_rig_free(&r);
     if (!(train > 0) || !(infer > 0)) return ip_fail(e, "calibration: %s's passes took no measurable time", row->arch);
     *train_per_s = train;
     *infer_per_s = infer;

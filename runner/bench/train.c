@@ -90,40 +90,67 @@ static int print_profile(ip_model *m, const float *x, const int32_t *y, int batc
     return 0;
 }
 
-void rn_bench_input_shape(ip_model_cfg *cfg) {
+/* the input of cfg->arch as torch_anchor.py has it (small-p*: 1x28x28, else 3x32x32), 10 classes */
+static void input_shape(ip_model_cfg *cfg) {
     int small = strncmp(cfg->arch, "small-p", 7) == 0;
     cfg->in_c = small ? 1 : 3;
     cfg->in_h = cfg->in_w = small ? 28 : 32;
     cfg->classes = 10;
 }
 
-void rn_bench_random_batch(float *x, int32_t *y, int batch, size_t sample) {
-    ip_rng r;
-    ip_rng_init(&r, 1, ip_stream("bench", 1));
-    for (size_t i = 0; i < (size_t)batch * sample; i++) x[i] = ip_rng_normal(&r);
-    for (int i = 0; i < batch; i++) y[i] = (int32_t)ip_rng_below(&r, 10);
+int rn_bench_rig_init(rn_bench_rig *r, ip_model_cfg *cfg, int batch, ip_err *e) {
+    memset(r, 0, sizeof *r);
+    input_shape(cfg);
+    if (ip_model_build(&r->m, cfg, e)) return -1;
+    r->batch = batch;
+    if (ip_model_init(&r->m, 1, NULL, e) || ip_model_plan(&r->m, batch, e) || ip_model_plan_backward(&r->m, e)) {
+        ip_model_free(&r->m);
+        return -1;
+    }
+    const size_t sample = (size_t)cfg->in_c * cfg->in_h * cfg->in_w;
+    r->x = malloc((size_t)batch * sample * sizeof *r->x);
+    r->y = malloc((size_t)batch * sizeof *r->y);
+    ip_optim_cfg oc;
+    ip_optim_defaults(&oc, IP_OPT_SGD);
+    if (!r->x || !r->y || ip_optim_init(&r->opt, &oc, r->m.nparams, e)) {
+        free(r->x), free(r->y), ip_model_free(&r->m);
+        return ip_fail(e, "out of memory");
+    }
+    /* N(0, 1) inputs and labels < 10, the same every time */
+    ip_rng g;
+    ip_rng_init(&g, 1, ip_stream("bench", 1));
+    for (size_t i = 0; i < (size_t)batch * sample; i++) r->x[i] = ip_rng_normal(&g);
+    for (int i = 0; i < batch; i++) r->y[i] = (int32_t)ip_rng_below(&g, 10);
+    r->m.sign_loss_scale = r->m.npassports ? 1.f : 0.f;
+    return 0;
 }
 
-double rn_bench_time_steps(ip_model *m, ip_optim *opt, const float *x, const int32_t *y, int batch, int warmup,
-                           int steps) {
+void rn_bench_rig_free(rn_bench_rig *r) {
+    ip_optim_free(&r->opt);
+    ip_model_free(&r->m);
+    free(r->x), free(r->y);
+}
+
+double rn_bench_time_steps(rn_bench_rig *r, int warmup, int steps) {
+    ip_model *m = &r->m;
     double t = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = ip_now_s();
         ip_model_zero_grad(m);
-        const float *logits = ip_model_forward(m, x, batch, 1);
-        xent_forward_backward(m->dlogits, logits, y, batch, 10, 1.f, NULL);
+        const float *logits = ip_model_forward(m, r->x, r->batch, 1);
+        xent_forward_backward(m->dlogits, logits, r->y, r->batch, 10, 1.f, NULL);
         ip_model_backward(m, m->dlogits, NULL);
-        ip_optim_step(opt, m, 0.01f);
+        ip_optim_step(&r->opt, m, 0.01f);
         if (s >= warmup) t += ip_now_s() - t0;
     }
     return t;
 }
 
-double rn_bench_time_infer(ip_model *m, const float *x, int batch, int warmup, int steps) {
+double rn_bench_time_infer(rn_bench_rig *r, int warmup, int steps) {
     double t = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = ip_now_s();
-        ip_model_forward(m, x, batch, 0);
+        ip_model_forward(&r->m, r->x, r->batch, 0);
         if (s >= warmup) t += ip_now_s() - t0;
     }
     return t;
@@ -156,36 +183,24 @@ int rn_bench_train(int argc, char **argv) {
         ip_conv_algo_parse(conv, &cfg.conv) || cfg.conv > IP_CONV_PRECISE)
         return cli_error("bench train", "bad --norm, --scheme or --conv");
     if (batch < 1 || steps < 1 || warmup < 0) return cli_error("bench train", "--batch and --steps must be positive");
-    rn_bench_input_shape(&cfg);
     int nt = ip_set_threads(threads);
-    ip_model m;
+    rn_bench_rig r;
     ip_err e = {{0}};
-    if (ip_model_build(&m, &cfg, &e) || ip_model_init(&m, 1, NULL, &e) || ip_model_plan(&m, batch, &e) ||
-        ip_model_plan_backward(&m, &e)) {
+    if (rn_bench_rig_init(&r, &cfg, batch, &e) != 0) {
         fprintf(stderr, "ipsweep bench train: %s\n", e.msg);
         return 1;
     }
-    size_t sample = (size_t)cfg.in_c * cfg.in_h * cfg.in_w;
-    float *x = malloc((size_t)batch * sample * sizeof *x);
-    int32_t *y = malloc((size_t)batch * sizeof *y);
-    ip_optim opt;
-    ip_optim_cfg oc;
-    ip_optim_defaults(&oc, IP_OPT_SGD);
-    if (!x || !y || ip_optim_init(&opt, &oc, m.nparams, &e)) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
-    rn_bench_random_batch(x, y, batch, sample);
-    m.sign_loss_scale = m.npassports ? 1.f : 0.f;
-    double t_train = rn_bench_time_steps(&m, &opt, x, y, batch, warmup, steps);
-    if (profile && print_profile(&m, x, y, batch, steps) != 0) return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
-    double t_inf = rn_bench_time_infer(&m, x, batch, warmup, steps);
-    double fwd = ip_model_flops_per_sample(&m);
+    double t_train = rn_bench_time_steps(&r, warmup, steps);
+    if (profile && print_profile(&r.m, r.x, r.y, batch, steps) != 0)
+        return fprintf(stderr, "ipsweep bench: out of memory\n"), 1;
+    double t_inf = rn_bench_time_infer(&r, warmup, steps);
+    double fwd = ip_model_flops_per_sample(&r.m);
     double train_ips = batch * steps / t_train, infer_ips = batch * steps / t_inf;
     printf("bench=train arch=%s scheme=%s norm=%s conv=%s threads=%d batch=%d steps=%d train_step_ms=%.2f "
            "train_img_per_s=%.1f infer_img_per_s=%.1f gflops=%.1f infer_gflops=%.1f fwd_mflop_per_img=%.1f "
            "peak_rss_mb=%.1f\n",
            cfg.arch, ip_scheme_name(cfg.scheme), ip_norm_name(cfg.norm), ip_conv_algo_name(cfg.conv), nt, batch, steps, 1e3 * t_train / steps,
            train_ips, infer_ips, 3 * fwd * train_ips / 1e9, fwd * infer_ips / 1e9, fwd / 1e6, ip_peak_rss_mb());
-    ip_optim_free(&opt);
-    ip_model_free(&m);
-    free(x), free(y);
+    rn_bench_rig_free(&r);
     return 0;
 }
