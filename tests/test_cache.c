@@ -15,6 +15,7 @@
 
 #include "../core/io/cache.h"
 #include "../core/io/ckpt.h"
+#include "../core/model/evalrec.h"
 #include "../core/model/prune.h"
 #include "../core/tasks/tasks.h"
 #include "../runner/run/cache_setup.h"
@@ -185,15 +186,21 @@ static void assert_same(const ip_metrics *a, const ip_metrics *b, int task) {
     }
 }
 
+/* plain: nothing reused, neither the cache nor the evaluation records
+ * (core/model/evalrec.h) that the checkpoints carry; cold and warm use both. */
 Test(cache, tasks_give_the_same_metrics_with_and_without_it) {
     ip_metrics plain[NTASKS], cold[NTASKS], warm[NTASKS];
     ip_cache_configure(0);
+    ip_eval_records_use(0);
     run_tasks(plain);
+    ip_eval_records_use(1);
     ip_cache_configure((size_t)256 << 20);
     ip_cache_clear();
     ip_cache_stats s0, s1, s2;
     ip_cache_get_stats(&s0);
+    const uint64_t r0 = ip_eval_record_hits();
     run_tasks(cold);
+    cr_expect_gt(ip_eval_record_hits(), r0, "evaluations were answered by the checkpoints' records");
     ip_cache_get_stats(&s1);
     run_tasks(warm); /* everything in memory from the start */
     ip_cache_get_stats(&s2);
@@ -411,4 +418,11 @@ Test(cache, the_environment_switches_it) {
     cr_assert_neq(rn_cache_budget_from_env(&b, &e), 0);
     cr_assert(strstr(e.msg, "IPSWEEP_CACHE_MB") != NULL, "%s", e.msg);
     unsetenv("IPSWEEP_CACHE_MB");
+    /* the one switch turns the evaluation records off with the cache */
+    setenv("IPSWEEP_NO_CACHE", "1", 1);
+    cr_assert_eq(rn_cache_setup(&e), 0, "%s", e.msg);
+    cr_expect_eq(ip_eval_records_used(), 0);
+    rn_cache_teardown();
+    cr_expect_eq(ip_eval_records_used(), 1);
+    unsetenv("IPSWEEP_NO_CACHE");
 }

@@ -27,7 +27,9 @@
 
 #include "h5util.h"
 #include "provenance.h"
+#include "../model/evalrec.h"
 #include "../passport/trigger.h"
+#include "../util/digest.h"
 
 
 /* ------------------------------------------------------------------------- */
@@ -194,8 +196,55 @@ static int write_trigger(hid_t f, const ip_model *m, ip_err *e) {
     return rc;
 }
 
+/* Which build computed a record: a different build or machine may round
+ * differently, so records are read back only by the binary that wrote them
+ * on the same kind of CPU and BLAS: the digest of the provenance fields that
+ * change the arithmetic and of the executable's build ID. */
+static uint64_t build_digest(void) {
+    const ip_provenance *p = ip_provenance_get();
+    const char *parts[] = {p->software, p->cflags, p->cpu_flags, p->blas_config, p->blas_core};
+    uint64_t h = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) h = ip_xxh64(parts[i], strlen(parts[i]) + 1, h);
+    unsigned char id[64];
+    return ip_xxh64(id, ip_build_id(id, sizeof id), h);
+}
+
+/* /evaluations: the model's evaluation records of the weights being saved
+ * (evalrec.h), one row per record in five 1-D datasets, and the build's
+ * digest. Nothing when there is none or records are off. */
+static int write_evaluations(hid_t f, const ip_model *m, ip_err *e) {
+    if (!ip_eval_records_used() || m->nevals == 0) return 0;
+    const uint64_t digest = ip_model_digest(m);
+    uint64_t md[IP_EVAL_RECORDS], dd[IP_EVAL_RECORDS];
+    int32_t pass[IP_EVAL_RECORDS], branch[IP_EVAL_RECORDS];
+    double acc[IP_EVAL_RECORDS];
+    int n = 0;
+    for (int i = 0; i < m->nevals; i++) {
+        const ip_eval_record *r = &m->evals[i];
+        if (r->model != digest) continue; /* of earlier weights */
+        md[n] = r->model, dd[n] = r->data, pass[n] = r->pass, branch[n] = r->branch, acc[n] = r->acc;
+        n++;
+    }
+    if (n == 0) return 0;
+    ip_h5_detail_buf db;
+    hsize_t dims[1] = {(hsize_t)n};
+    uint64_t build = build_digest();
+    hid_t g = H5Gcreate2(f, "evaluations", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (g < 0 || ip_h5_write_dataset(g, "model_digest", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, dims, md) < 0 ||
+        ip_h5_write_dataset(g, "data_digest", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, dims, dd) < 0 ||
+        ip_h5_write_dataset(g, "pass", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, pass) < 0 ||
+        ip_h5_write_dataset(g, "branch", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, branch) < 0 ||
+        ip_h5_write_dataset(g, "accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, dims, acc) < 0 ||
+        ip_h5_attr_write(g, "build_digest", H5T_STD_U64LE, H5T_NATIVE_UINT64, -1, &build) < 0)
+        rc = ip_fail(e, "writing /evaluations failed%s", ip_h5_detail(&db));
+    ip_h5_close(g);
+    return rc;
+}
+
 static int write_all(hid_t f, const void *user, ip_err *e) {
     if (write_contents(f, user, e) != 0) return -1;
+    if (write_evaluations(f, user, e) != 0) return -1;
     return write_trigger(f, user, e);
 }
 
@@ -446,6 +495,42 @@ static void commit(ip_model *m, const float *params, const float *bufs, const in
     ip_model_passports_changed(m);
 }
 
+/* m's evaluation records := the file's /evaluations, when this build wrote
+ * them and records are on. Records only save time, so a file without them,
+ * from another build, or whose /evaluations cannot be read has none (each
+ * record is checked against the weights when it is used: evalrec.h). */
+static void read_evaluations(hid_t f, ip_model *m) {
+    m->nevals = 0;
+    if (!ip_eval_records_used() || ip_h5_path_exists(f, "/evaluations/accuracy") <= 0) return;
+    ip_err ignored = {{0}};
+    hid_t g = H5Gopen2(f, "/evaluations", H5P_DEFAULT);
+    uint64_t build = 0;
+    int ok = g >= 0 &&
+             ip_h5_attr_read_num(g, "/evaluations:", "build_digest", H5T_NATIVE_UINT64, H5T_INTEGER, 0, &build,
+                                 &ignored) == 0 &&
+             build == build_digest();
+    ip_h5_close(g);
+    int nd = 0;
+    hsize_t dims[1] = {0};
+    if (!ok || ip_h5_dataset_dims(f, "/evaluations/accuracy", 1, &nd, dims, &ignored) != 0 || nd != 1 || dims[0] < 1 ||
+        dims[0] > IP_EVAL_RECORDS)
+        return;
+    const int n = (int)dims[0];
+    uint64_t md[IP_EVAL_RECORDS], dd[IP_EVAL_RECORDS];
+    int32_t pass[IP_EVAL_RECORDS], branch[IP_EVAL_RECORDS];
+    double acc[IP_EVAL_RECORDS];
+    if (ip_h5_read_dataset(f, "/evaluations/model_digest", 1, &n, H5T_NATIVE_UINT64, H5T_INTEGER, md, &ignored) ||
+        ip_h5_read_dataset(f, "/evaluations/data_digest", 1, &n, H5T_NATIVE_UINT64, H5T_INTEGER, dd, &ignored) ||
+        ip_h5_read_dataset(f, "/evaluations/pass", 1, &n, H5T_NATIVE_INT32, H5T_INTEGER, pass, &ignored) ||
+        ip_h5_read_dataset(f, "/evaluations/branch", 1, &n, H5T_NATIVE_INT32, H5T_INTEGER, branch, &ignored) ||
+        ip_h5_read_dataset(f, "/evaluations/accuracy", 1, &n, H5T_NATIVE_DOUBLE, H5T_FLOAT, acc, &ignored))
+        return;
+    for (int i = 0; i < n; i++) {
+        ip_eval_record r = {.model = md[i], .data = dd[i], .pass = pass[i], .branch = branch[i], .acc = acc[i]};
+        ip_eval_record_add(m, &r, r.acc);
+    }
+}
+
 static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (!path || !path[0]) return ip_fail(e, "loading a checkpoint: no file name given");
     if (!m || !m->params || !m->bufs) return ip_fail(e, "loading %s: the model is not built", path);
@@ -533,6 +618,7 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
     if (read_trigger(f, m, &trig, &trig_seed, e) < 0) goto done;
     /* everything read: commit */
     commit(m, params, bufs, bits, sigs, &trig, trig_seed, &meta.cfg);
+    read_evaluations(f, m);
     rc = 0;
 done:
     if (rc != 0) {
@@ -650,6 +736,8 @@ int ip_ckpt_copy_loaded(ip_model *m, const ip_model *src, const ip_model_cfg *fi
     if (src->trigger.n && ip_data_copy(&trig, &src->trigger, e) != 0) goto done;
     commit(m, src->params, src->bufs, bits, sigs, &trig,
            src->trigger_seed, &src->cfg);
+    memcpy(m->evals, src->evals, sizeof m->evals);
+    m->nevals = src->nevals;
     rc = 0;
 done:
     free(bits);

@@ -2,6 +2,8 @@
 #include "provenance.h"
 
 #include <cblas.h>
+#include <elf.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,4 +136,41 @@ int ip_provenance_write_h5(hid_t loc) {
         rc = ip_h5_attr_str(g, ip_provenance_fields[i].name, ip_provenance_value(p, i));
     H5Gclose(g);
     return rc;
+}
+
+/* dl_iterate_phdr visits the executable first (an empty name): its PT_NOTE
+ * segments hold the NT_GNU_BUILD_ID note. */
+typedef struct build_id_buf {
+    unsigned char *out;
+    size_t cap, len;
+} build_id_buf;
+
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *user) {
+    (void)size;
+    build_id_buf *b = user;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (end - p >= (ptrdiff_t)sizeof(ElfW(Nhdr))) {
+            ElfW(Nhdr) nh;
+            memcpy(&nh, p, sizeof nh);
+            size_t name = (nh.n_namesz + 3) & ~(size_t)3, desc = (nh.n_descsz + 3) & ~(size_t)3;
+            const unsigned char *d = p + sizeof nh + name;
+            if (name > (size_t)(end - p) || desc > (size_t)(end - d)) break;
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(p + sizeof nh, "GNU", 4) == 0) {
+                b->len = nh.n_descsz < b->cap ? nh.n_descsz : b->cap;
+                memcpy(b->out, d, b->len);
+                return 1;
+            }
+            p = d + desc;
+        }
+    }
+    return 1; /* only the executable */
+}
+
+size_t ip_build_id(unsigned char *out, size_t cap) {
+    build_id_buf b = {out, cap, 0};
+    dl_iterate_phdr(find_build_id, &b);
+    return b.len;
 }

@@ -44,6 +44,12 @@ extern const int ip_provenance_nfields;
  * after the first call). Never fails: what cannot be found is "unknown". */
 const ip_provenance *ip_provenance_get(void);
 
+/* The GNU build ID of the running executable (the linker's hash of its
+ * contents, `readelf -n`) copied to out (at most cap bytes); its length, 0
+ * when the executable has none. Names the exact binary where the version
+ * string does not (two builds of one dirty tree share it). */
+size_t ip_build_id(unsigned char *out, size_t cap);
+
 /* The value of field i of p. */
 const char *ip_provenance_value(const ip_provenance *p, int i);
 

@@ -145,6 +145,17 @@ typedef struct ip_act {
     size_t doff;              /* offset of its gradient in darena (floats); only during backward */
 } ip_act;
 
+/* An accuracy and the digests of what it was computed from
+ * (core/model/evalrec.h). */
+#define IP_EVAL_RECORDS 8
+typedef struct ip_eval_record {
+    uint64_t model;  /* ip_model_digest: configuration, weights, buffers, signature bits */
+    uint64_t data;   /* ip_data_digest: images, labels, normalisation */
+    int32_t pass;    /* images per eval-mode forward (the sums' order can depend on it) */
+    int32_t branch;  /* ip_branch evaluated */
+    double acc;
+} ip_eval_record;
+
 typedef struct ip_model {
     ip_model_cfg cfg;
     ip_tensor tensors[IP_MAX_TENSORS];
@@ -183,6 +194,12 @@ typedef struct ip_model {
     ip_branch branch;          /* which gamma/beta passport layers use */
     float sign_loss_scale;     /* weight of the sign loss added in backward (private branch only); 0 = off */
     float bn_momentum, bn_eps; /* 0.1, 1e-5 */
+    /* Accuracies computed on this model, with what they were computed from
+     * (core/model/evalrec.h): ip_evaluate answers from them when the model,
+     * data and pass are the same, checkpoints keep the ones of the saved
+     * weights. Oldest first; copied with the model. */
+    ip_eval_record evals[IP_EVAL_RECORDS];
+    int nevals;
     /* When non-NULL (2 * nops doubles), forward/backward add each op's
      * wall time in seconds: [i] forward, [nops + i] backward. */
     double *op_seconds;

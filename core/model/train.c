@@ -13,6 +13,7 @@
 #include "../util/proc.h"
 #include "../util/progress.h"
 #include "../util/rng.h"
+#include "evalrec.h"
 
 void ip_train_defaults(ip_train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -253,8 +254,20 @@ int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_er
     return 0;
 }
 
+/* The images per pass ip_predict will run for `batch`. */
+static int predict_pass(const ip_model *m, int batch) {
+    int pass = ip_infer_batch(m, batch);
+    return m->batch > 0 && pass > m->batch ? m->batch : pass;
+}
+
 int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e) {
     if (d->n == 0) return ip_fail(e, "empty evaluation set");
+    ip_eval_record key;
+    const int records = ip_eval_records_used();
+    if (records) {
+        ip_eval_record_key(&key, m, d, predict_pass(m, batch));
+        if (ip_eval_record_find(m, &key, acc)) return 0;
+    }
     int32_t *pred = malloc(d->n * sizeof *pred);
     if (!pred) return ip_fail(e, "out of memory");
     if (ip_predict(m, d, batch, pred, e) != 0) {
@@ -265,5 +278,6 @@ int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err
     for (size_t i = 0; i < d->n; i++) ok += pred[i] == d->y[i];
     free(pred);
     *acc = (double)ok / (double)d->n;
+    if (records) ip_eval_record_add(m, &key, *acc);
     return 0;
 }

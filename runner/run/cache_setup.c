@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../core/io/cache.h"
+#include "../../core/model/evalrec.h"
 
 int rn_cache_budget_from_env(size_t *bytes, ip_err *e) {
     const char *off = getenv("IPSWEEP_NO_CACHE");
@@ -29,7 +30,12 @@ int rn_cache_setup(ip_err *e) {
     size_t bytes;
     if (rn_cache_budget_from_env(&bytes, e) != 0) return -1;
     ip_cache_configure(bytes);
+    /* one switch for every reuse of earlier work: the evaluation records too */
+    ip_eval_records_use(bytes > 0);
     return 0;
 }
 
-void rn_cache_teardown(void) { ip_cache_configure(0); }
+void rn_cache_teardown(void) {
+    ip_cache_configure(0);
+    ip_eval_records_use(1);
+}
