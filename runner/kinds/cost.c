@@ -1,6 +1,8 @@
 /* The kinds' shared cost model (cost.h). */
 #include "cost.h"
 
+#include "../../core/model/train.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +84,10 @@ const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) 
         param = "model";
     }
     return arch_speed[0].arch;
+}
+
+int rn_accuracy_recorded(const rn_task *t, const rn_ctx *c, const char *param) {
+    return rn_producer(t, c, param) != NULL && rn_arch_mflop(rn_model_arch(t, c, param)) <= IP_INFER_SMALL_MFLOP;
 }
 
 double rn_data_images(const rn_ctx *c, int train) {

@@ -52,6 +52,14 @@ const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
  * ("fingerprint", "model", ...) names, or NULL (outside the spec, c->tasks unset). */
 const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param);
 
+/* 1 when the checkpoint t's key `param` names carries the accuracy t would
+ * compute on the test split (core/model/evalrec.h): its producer is a task
+ * of the spec (every kind that writes a model evaluates what it saves) and
+ * its architecture evaluates in passes of a fixed size (a small model:
+ * IP_INFER_SMALL_MFLOP), so the record fits whatever batch t asks for. Then
+ * the evaluation costs nothing (with the records on, the default). */
+int rn_accuracy_recorded(const rn_task *t, const rn_ctx *c, const char *param);
+
 /* Seconds for `images` images of training (forward, backward, update) / of
  * evaluation through a model of `arch`. `passes` scales the training cost
  * (2: a v2/v3 model trains two branches; PGD: its steps' forwards and

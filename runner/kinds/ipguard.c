@@ -51,15 +51,17 @@ static double fingerprint_step_cost(const rn_task *t, const rn_ctx *c) {
  * suspect on a worker, on the test split: the worker cache remembers the
  * suspect's accuracy for the others (core/io/cache.h). A quarter of the
  * matches evaluate it in the quick study (53 of 200 on 2 workers, 8
- * fingerprints per suspect). No fixed part: the cache hands a warm match its
- * model and data by memcpy (measured: 0.025 s for a warm small-p match of 200
- * points, 0.29 s for a cold one, quick study of 2026-12-06). */
+ * fingerprints per suspect), none when the suspect's checkpoint carries the
+ * accuracy (rn_accuracy_recorded). No fixed part: the cache hands a warm
+ * match its model and data by memcpy (measured: 0.025 s for a warm small-p
+ * match of 200 points, 0.29 s for a cold one, quick study of 2026-12-06). */
 #define MATCH_COLD_SHARE 0.25
 static double match_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "suspect");
     const rn_task *fp = rn_producer(t, c, "fingerprint");
     double points = fp ? (double)rn_val_i(fp, "points") : 256;
-    return rn_infer_seconds(arch, points + MATCH_COLD_SHARE * rn_data_images(c, 0));
+    double cold = rn_accuracy_recorded(t, c, "suspect") ? 0 : MATCH_COLD_SHARE * rn_data_images(c, 0);
+    return rn_infer_seconds(arch, points + cold);
 }
 
 const rn_kind rn_kind_fingerprint = {&ip_fingerprint_def, RN_OUT_FINGERPRINT, fingerprint_cost, NULL, NULL,

@@ -33,12 +33,17 @@ static double train_step_cost(const rn_task *t, const rn_ctx *c) {
            rn_infer_seconds(arch, rn_data_images(c, 0));
 }
 
-static double eval_cost(const rn_task *t, const rn_ctx *c) {
+static double evaluation_cost(const rn_task *t, const rn_ctx *c) {
     return rn_infer_seconds(rn_model_arch(t, c, "model"), rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
 }
 
-/* an evaluation and a checkpoint written */
-static double prune_cost(const rn_task *t, const rn_ctx *c) { return eval_cost(t, c) + RN_TASK_FIXED_SECONDS; }
+/* an evaluation, unless the checkpoint's records answer it */
+static double eval_cost(const rn_task *t, const rn_ctx *c) {
+    return rn_accuracy_recorded(t, c, "model") ? RN_TASK_FIXED_SECONDS : evaluation_cost(t, c);
+}
+
+/* an evaluation (of new weights) and a checkpoint written */
+static double prune_cost(const rn_task *t, const rn_ctx *c) { return evaluation_cost(t, c) + RN_TASK_FIXED_SECONDS; }
 
 static double noop_cost(const rn_task *t, const rn_ctx *c) {
     (void)t, (void)c;
