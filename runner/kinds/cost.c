@@ -1,10 +1,10 @@
 /* The kinds' shared cost model (cost.h). */
 #include "cost.h"
 
-#include "../../core/model/train.h"
-
 #include <stdio.h>
 #include <string.h>
+
+#include "../../core/model/train.h"
 
 /* Measured with `ipsweep bench train --arch A --threads 1 --scheme baseline`
  * (batch 64, medians of 3) on the 2-core development machine at load 1.2-1.4,
