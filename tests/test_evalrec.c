@@ -193,3 +193,37 @@ Test(evalrec, records_of_another_build_are_not_used) {
     ip_model_free(&l), ip_model_free(&m);
     ip_data_free(&d);
 }
+
+/* A damaged /evaluations (a column of the wrong length, a missing one)
+ * costs the records, not the model: it loads, with none. */
+Test(evalrec, a_damaged_evaluations_group_is_ignored) {
+    ip_model m = {0};
+    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 64);
+    ip_dataset d = {0};
+    load_data(&d, &m);
+    evaluate(&m, &d, 64);
+    evaluate(&m, &d, 32);
+    const char *paths[2] = {tu_path(dir, "short.h5"), tu_path(dir, "missing.h5")};
+    for (int k = 0; k < 2; k++) {
+        save(&m, paths[k]);
+        hid_t f = H5Fopen(paths[k], H5F_ACC_RDWR, H5P_DEFAULT);
+        cr_assert_geq(f, 0);
+        cr_assert_geq(H5Ldelete(f, "/evaluations/pass", H5P_DEFAULT), 0);
+        if (k == 0) { /* one row where the others have two */
+            hsize_t one = 1;
+            int32_t v = 64;
+            hid_t sp = H5Screate_simple(1, &one, NULL);
+            hid_t ds = H5Dcreate2(f, "/evaluations/pass", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v), 0);
+            H5Dclose(ds), H5Sclose(sp);
+        }
+        H5Fclose(f);
+        ip_model l = {0};
+        open_model(&l, paths[k]);
+        cr_expect_eq(l.nevals, 0, "%s", paths[k]);
+        cr_expect_eq(ip_model_digest(&l), ip_model_digest(&m), "the model itself loads whole");
+        ip_model_free(&l);
+    }
+    ip_model_free(&m);
+    ip_data_free(&d);
+}
