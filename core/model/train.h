@@ -75,7 +75,9 @@ int ip_data_match_model(ip_dataset *d, const ip_model *m, ip_err *e);
 int ip_infer_batch(const ip_model *m, int batch);
 
 /* Accuracy of m (eval mode, current branch) on d, in passes of ip_infer_batch(m, batch)
- * images (m planned for that many when it is not planned). */
+ * images (m planned for that many when it is not planned). A repeated
+ * evaluation (the same weights, data, pass and branch) is answered from m's
+ * evaluation records, and each one computed adds a record (evalrec.h). */
 int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
 /* Predicted labels for every sample of d (passes as ip_evaluate). */
 int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e);
