@@ -49,6 +49,13 @@ static double evaluate(ip_model *m, const ip_dataset *d, int batch) {
     return acc;
 }
 
+/* A baseline small-p and its data, evaluated once (one record). */
+static void evaluated_baseline(ip_model *m, ip_dataset *d) {
+    tu_build_model(m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 64);
+    load_data(d, m);
+    evaluate(m, d, 64);
+}
+
 /* A record is found only under its whole key: the recorded value is made
  * impossible (2.0) so that an answer from it shows. */
 Test(evalrec, a_record_answers_only_the_same_evaluation) {
@@ -172,10 +179,8 @@ Test(evalrec, checkpoints_keep_the_records_of_their_weights) {
  * read: it may round differently. */
 Test(evalrec, records_of_another_build_are_not_used) {
     ip_model m = {0};
-    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 64);
     ip_dataset d = {0};
-    load_data(&d, &m);
-    evaluate(&m, &d, 64);
+    evaluated_baseline(&m, &d);
     const char *path = tu_path(dir, "other-build.h5");
     save(&m, path);
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -198,10 +203,8 @@ Test(evalrec, records_of_another_build_are_not_used) {
  * costs the records, not the model: it loads, with none. */
 Test(evalrec, a_damaged_evaluations_group_is_ignored) {
     ip_model m = {0};
-    tu_build_model(&m, "small-p", IP_NORM_BN, IP_SCHEME_BASELINE, 1, 28, 64);
     ip_dataset d = {0};
-    load_data(&d, &m);
-    evaluate(&m, &d, 64);
+    evaluated_baseline(&m, &d);
     evaluate(&m, &d, 32);
     const char *paths[2] = {tu_path(dir, "short.h5"), tu_path(dir, "missing.h5")};
     for (int k = 0; k < 2; k++) {
