@@ -468,12 +468,14 @@ static int check_meta(const ckpt_meta *meta, const ip_model *m, ip_err *e) {
 
 /* What loading changes in a built model, in one place: the file's (or a
  * cached copy's, ip_ckpt_copy_loaded) tensors, signature bits and texts,
- * trigger set (moved: *trig is left empty) and input normalisation; then the
- * derived passport state. Nothing else of a freshly built model differs
- * from a loaded one. */
+ * trigger set (moved: *trig is left empty), input normalisation and
+ * evaluation records; then the derived passport state. Nothing else of a
+ * freshly built model differs from a loaded one. */
 static void commit(ip_model *m, const float *params, const float *bufs, const int8_t *bits,
                    char (*sigs)[sizeof m->passports[0].signature], ip_dataset *trig, uint64_t trig_seed,
-                   const ip_model_cfg *file_cfg) {
+                   const ip_model_cfg *file_cfg, const ip_eval_record *evals, int nevals) {
+    memcpy(m->evals, evals, (size_t)nevals * sizeof *evals);
+    m->nevals = nevals;
     ip_data_free(&m->trigger);
     m->trigger = *trig;
     m->trigger_seed = trig_seed;
@@ -495,13 +497,13 @@ static void commit(ip_model *m, const float *params, const float *bufs, const in
     ip_model_passports_changed(m);
 }
 
-/* m's evaluation records := the file's /evaluations, when this build wrote
- * them and records are on. Records only save time, so a file without them,
- * from another build, or whose /evaluations cannot be read has none (each
- * record is checked against the weights when it is used: evalrec.h). */
-static void read_evaluations(hid_t f, ip_model *m) {
-    m->nevals = 0;
-    if (!ip_eval_records_used() || ip_h5_path_exists(f, "/evaluations/accuracy") <= 0) return;
+/* The file's /evaluations into recs (at most IP_EVAL_RECORDS), when this
+ * build wrote them and records are on; returns how many. Records only save
+ * time, so a file without them, from another build, or whose /evaluations
+ * cannot be read has none (each record is checked against the weights when
+ * it is used: evalrec.h). */
+static int read_evaluations(hid_t f, ip_eval_record *recs) {
+    if (!ip_eval_records_used() || ip_h5_path_exists(f, "/evaluations/accuracy") <= 0) return 0;
     ip_err ignored = {{0}};
     hid_t g = H5Gopen2(f, "/evaluations", H5P_DEFAULT);
     uint64_t build = 0;
@@ -514,7 +516,7 @@ static void read_evaluations(hid_t f, ip_model *m) {
     hsize_t dims[1] = {0};
     if (!ok || ip_h5_dataset_dims(f, "/evaluations/accuracy", 1, &nd, dims, &ignored) != 0 || nd != 1 || dims[0] < 1 ||
         dims[0] > IP_EVAL_RECORDS)
-        return;
+        return 0;
     const int n = (int)dims[0];
     uint64_t md[IP_EVAL_RECORDS], dd[IP_EVAL_RECORDS];
     int32_t pass[IP_EVAL_RECORDS], branch[IP_EVAL_RECORDS];
@@ -524,11 +526,10 @@ static void read_evaluations(hid_t f, ip_model *m) {
         ip_h5_read_dataset(f, "/evaluations/pass", 1, &n, H5T_NATIVE_INT32, H5T_INTEGER, pass, &ignored) ||
         ip_h5_read_dataset(f, "/evaluations/branch", 1, &n, H5T_NATIVE_INT32, H5T_INTEGER, branch, &ignored) ||
         ip_h5_read_dataset(f, "/evaluations/accuracy", 1, &n, H5T_NATIVE_DOUBLE, H5T_FLOAT, acc, &ignored))
-        return;
-    for (int i = 0; i < n; i++) {
-        ip_eval_record r = {.model = md[i], .data = dd[i], .pass = pass[i], .branch = branch[i], .acc = acc[i]};
-        ip_eval_record_add(m, &r, r.acc);
-    }
+        return 0;
+    for (int i = 0; i < n; i++)
+        recs[i] = (ip_eval_record){.model = md[i], .data = dd[i], .pass = pass[i], .branch = branch[i], .acc = acc[i]};
+    return n;
 }
 
 static int load_impl(ip_model *m, const char *path, ip_err *e) {
@@ -616,9 +617,10 @@ static int load_impl(ip_model *m, const char *path, ip_err *e) {
         if (r < 0) goto done;
     }
     if (read_trigger(f, m, &trig, &trig_seed, e) < 0) goto done;
+    ip_eval_record recs[IP_EVAL_RECORDS];
+    const int nrecs = read_evaluations(f, recs);
     /* everything read: commit */
-    commit(m, params, bufs, bits, sigs, &trig, trig_seed, &meta.cfg);
-    read_evaluations(f, m);
+    commit(m, params, bufs, bits, sigs, &trig, trig_seed, &meta.cfg, recs, nrecs);
     rc = 0;
 done:
     if (rc != 0) {
@@ -734,10 +736,7 @@ int ip_ckpt_copy_loaded(ip_model *m, const ip_model *src, const ip_model_cfg *fi
         memcpy(sigs[i], src->passports[i].signature, sizeof sigs[i]);
     }
     if (src->trigger.n && ip_data_copy(&trig, &src->trigger, e) != 0) goto done;
-    commit(m, src->params, src->bufs, bits, sigs, &trig,
-           src->trigger_seed, &src->cfg);
-    memcpy(m->evals, src->evals, sizeof m->evals);
-    m->nevals = src->nevals;
+    commit(m, src->params, src->bufs, bits, sigs, &trig, src->trigger_seed, &src->cfg, src->evals, src->nevals);
     rc = 0;
 done:
     free(bits);

@@ -254,6 +254,12 @@ int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_er
     return 0;
 }
 
+double ip_accuracy(const int32_t *pred, const ip_dataset *d) {
+    size_t ok = 0;
+    for (size_t i = 0; i < d->n; i++) ok += pred[i] == d->y[i];
+    return (double)ok / (double)d->n;
+}
+
 /* The images per pass ip_predict will run for `batch`. */
 static int predict_pass(const ip_model *m, int batch) {
     int pass = ip_infer_batch(m, batch);
@@ -274,10 +280,8 @@ int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err
         free(pred);
         return -1;
     }
-    size_t ok = 0;
-    for (size_t i = 0; i < d->n; i++) ok += pred[i] == d->y[i];
+    *acc = ip_accuracy(pred, d);
     free(pred);
-    *acc = (double)ok / (double)d->n;
     if (records) ip_eval_record_add(m, &key, *acc);
     return 0;
 }

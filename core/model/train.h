@@ -79,6 +79,8 @@ int ip_infer_batch(const ip_model *m, int batch);
  * evaluation (the same weights, data, pass and branch) is answered from m's
  * evaluation records, and each one computed adds a record (evalrec.h). */
 int ip_evaluate(ip_model *m, const ip_dataset *d, int batch, double *acc, ip_err *e);
+/* The fraction of d's labels that pred (one per sample) gets right. */
+double ip_accuracy(const int32_t *pred, const ip_dataset *d);
 /* Predicted labels for every sample of d (passes as ip_evaluate). */
 int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_err *e);
 

@@ -318,9 +318,7 @@ int ip_task_eval(const ip_eval_task *t, ip_metrics *out, ip_err *e) {
             goto done;
         }
         if (ip_predict(&m, &test, t->batch, pred, e) != 0) goto done;
-        size_t ok = 0;
-        for (size_t i = 0; i < test.n; i++) ok += pred[i] == test.y[i];
-        acc = (double)ok / (double)test.n;
+        acc = ip_accuracy(pred, &test);
     } else if (ip_evaluate(&m, &test, t->batch, &acc, e) != 0) { /* answered by a record when there is one */
         goto done;
     }

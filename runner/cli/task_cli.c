@@ -13,7 +13,6 @@
 #include "../run/cache_setup.h"
 #include "../run/progress.h"
 #include "../../core/io/resume.h"
-#include "../../core/model/evalrec.h"
 #include "../../core/util/proc.h"
 #include "../../core/util/progress.h"
 #include "../../core/util/stop.h"
@@ -172,12 +171,10 @@ static void bar_note(void *user, double fraction) {
 int rn_task_cli_run(const ip_task_def *d, const void *task, const char *cmd) {
     rn_signals_install(1);
     ip_err e = {{0}};
-    size_t cache_bytes; /* no worker cache here, but the same switch turns the evaluation records off */
-    if (rn_cache_budget_from_env(&cache_bytes, &e) != 0) {
+    if (rn_eval_records_setup(&e) != 0) {
         fprintf(stderr, "ipsweep %s: %s\n", cmd, e.msg);
         return 2;
     }
-    ip_eval_records_use(cache_bytes > 0);
     ip_metrics mt;
     ip_metrics_init(&mt);
     task_bar bar = {cmd, ip_now_s(), 0};

@@ -26,14 +26,19 @@ int rn_cache_budget_from_env(size_t *bytes, ip_err *e) {
     return 0;
 }
 
-int rn_cache_setup(ip_err *e) {
+/* One switch for every reuse of earlier work: the cache's budget (when the
+ * process has a worker cache) and the evaluation records, on unless it is 0. */
+static int reuse_setup(int with_cache, ip_err *e) {
     size_t bytes;
     if (rn_cache_budget_from_env(&bytes, e) != 0) return -1;
-    ip_cache_configure(bytes);
-    /* one switch for every reuse of earlier work: the evaluation records too */
+    if (with_cache) ip_cache_configure(bytes);
     ip_eval_records_use(bytes > 0);
     return 0;
 }
+
+int rn_cache_setup(ip_err *e) { return reuse_setup(1, e); }
+
+int rn_eval_records_setup(ip_err *e) { return reuse_setup(0, e); }
 
 void rn_cache_teardown(void) {
     ip_cache_configure(0);
