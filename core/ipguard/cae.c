@@ -153,7 +153,7 @@ static int cae_seeds(void *ctx, size_t first, size_t n, float *x0, int32_t *src,
     g->first = first;
     if (fp_seed_images(g->train, d, g->cfg->seed, first, n, x0, g->y0, e) != 0) return -1;
     for (size_t p = 0; p < n; p++) fp_clip_point(x0 + p * d, m, g->lo, g->hi);
-    const float *z = ip_model_forward(m, x0, (int)n, 0);
+    const float *z = ip_model_infer(m, x0, (int)n);
     double pd[CAE_MAX_CLASSES];
     for (size_t p = 0; p < n; p++) {
         const float *zp = z + p * (size_t)g->classes;
@@ -236,7 +236,7 @@ static int cae_select(void *ctx, fp_batch *b, ip_err *e) {
     cae_ctx *g = ctx;
     int nm = 1 + g->nS + g->nR, K = g->classes;
     const float *z[IP_FP_MAX_MODELS], *zS[IP_FP_MAX_MODELS], *zR[IP_FP_MAX_MODELS];
-    for (int i = 0; i < nm; i++) z[i] = ip_model_forward(g->models[i], b->x, (int)b->count, 0);
+    for (int i = 0; i < nm; i++) z[i] = ip_model_infer(g->models[i], b->x, (int)b->count);
     for (size_t p = 0; p < b->count; p++) {
         size_t o = p * (size_t)K;
         int t = fp_argmax(z[0] + o, K);
@@ -328,7 +328,7 @@ int ip_cae_fingerprint_scores(ip_model *const *sur, int nsur, ip_model *const *r
     for (size_t first = 0; first < fp->n; first += (size_t)B) {
         int n = (int)(fp->n - first < (size_t)B ? fp->n - first : (size_t)B);
         /* each model's logits live in its own buffers until its next forward */
-        for (int i = 0; i < nm; i++) z[i] = ip_model_forward(ms[i], fp->x + first * d, n, 0);
+        for (int i = 0; i < nm; i++) z[i] = ip_model_infer(ms[i], fp->x + first * d, n);
         for (int p = 0; p < n; p++) {
             size_t o = (size_t)p * (size_t)K;
             for (int s = 0; s < nsur; s++) zS[s] = z[s] + o;

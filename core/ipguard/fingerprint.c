@@ -127,7 +127,7 @@ int ip_fp_seeds(ip_model *m, const ip_dataset *train, const float *lo, const flo
     }
     /* training images of other statistics could fall outside; the optimisation stays inside anyway */
     for (size_t p = 0; p < count; p++) fp_clip_point(x0 + p * d, m, lo, hi);
-    const float *z = ip_model_forward(m, x0, (int)count, 0);
+    const float *z = ip_model_infer(m, x0, (int)count);
     for (size_t p = 0; p < count; p++) {
         const float *zp = z + p * (size_t)classes;
         int i = fp_argmax(zp, classes), j;

@@ -677,7 +677,8 @@ static ip_bn_tail_shape tail_shape(const ip_model *m, int head, int len, int n) 
     return (ip_bn_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3};
 }
 
-static void tail_forward(ip_model *m, int head, int len, int n, int training) {
+/* infer: no backward follows, so the pool's argmax is not kept. */
+static void tail_forward(ip_model *m, int head, int len, int n, int training, int infer) {
     ip_op *op = &m->ops[head], *aff = op + 1, *pool = len == 3 ? op + 2 : NULL;
     float *mean = m->arena + op->stats_off, *rstd = mean + ip_norm_stats(&op->norm);
     float *rm, *rv;
@@ -686,9 +687,9 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training) {
     affine_params(m, aff, 1, &g, &b);
     ip_bn_tail_shape ts = tail_shape(m, head, len, n);
     /* with a pool, nothing reads the affine's output (plan.c gives it no storage) */
-    bn_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL,
-                    pool ? m->index_arena + pool->argmax_off : NULL, mean, rstd, act_ptr(m, op->in), g, b, &ts,
-                    training, rm, rv, m->bn_momentum, m->bn_eps);
+    uint32_t *argmax = pool && !infer ? m->index_arena + pool->argmax_off : NULL;
+    bn_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL, argmax, mean, rstd,
+                    act_ptr(m, op->in), g, b, &ts, training, rm, rv, m->bn_momentum, m->bn_eps);
 }
 
 static void tail_backward(ip_model *m, int head, int len, int n, int params, int private_ran) {
@@ -707,12 +708,38 @@ static void tail_backward(ip_model *m, int head, int len, int n, int params, int
     if (params) affine_grads_done(m, aff, private_ran);
 }
 
+/* In an inference pass, conv op i and the fused tail that alone reads its
+ * output, as one kernel when the conv runs as Winograd (conv2d_forward_tail:
+ * the tail's values to the bit, the conv's output never written). Returns the
+ * ops it ran (1 + the tail's), 0 when it ran nothing. */
+static int conv_tail_forward(ip_model *m, int i, int n) {
+    const ip_op *conv = &m->ops[i];
+    int len = i + 1 < m->nops ? ip_graph_tail_len(m, i + 1) : 0;
+    if (conv->kind != IP_OP_CONV || !len || conv[1].in != conv->out || ip_graph_readers(m, conv->out) != 1) return 0;
+    const ip_op *norm = conv + 1, *aff = conv + 2, *pool = len == 3 ? conv + 3 : NULL;
+    ip_conv_shape cs = conv->conv;
+    cs.n = n;
+    float *rm, *rv;
+    ip_model_norm_running(m, norm, m->branch, &rm, &rv);
+    if (!rm || !rv || conv2d_direct_applicable(&cs)) return 0; /* batch statistics; forward_ops's direct kernel */
+    float *mean = m->arena + norm->stats_off, *rstd = mean + ip_norm_stats(&norm->norm);
+    bn_tail_eval_stats(mean, rstd, rm, rv, aff->c, m->bn_eps);
+    const float *g, *b;
+    affine_params(m, aff, 1, &g, &b);
+    ip_conv_tail t = {.mean = mean, .rstd = rstd, .gamma = g, .beta = b, .relu = aff->relu, .pool = pool != NULL};
+    float *out = act_ptr(m, (pool ? pool : aff)->out);
+    const float *w = m->params + m->tensors[conv->weight].offset;
+    return conv2d_forward_tail(out, act_ptr(m, conv->in), w, m->work, &cs, &t) ? 1 + len : 0;
+}
+
 /* The first `end` ops of the forward pass (a fused group that starts among
- * them runs whole). */
-static void forward_ops(ip_model *m, const float *x, int n, int training, int end) {
+ * them runs whole); infer: an eval-mode pass no backward follows
+ * (ip_model_infer), whose Winograd convs run with their tails. */
+static void forward_ops(ip_model *m, const float *x, int n, int training, int end, int infer) {
     if (n > m->batch) n = m->batch; /* callers plan first; never write past the arena */
     m->cur_n = n;
     m->cur_training = training;
+    m->cur_infer = infer;
     /* input (N, C, H, W) -> act 0 (C, N, H, W) */
     const ip_act *in = &m->acts[0];
     size_t hw = (size_t)in->h * in->w;
@@ -725,9 +752,15 @@ static void forward_ops(ip_model *m, const float *x, int n, int training, int en
         float *out = act_ptr(m, op->out);
         const float *src = act_ptr(m, op->in);
         double t0 = op_clock(m);
+        int with_tail = infer && i + 1 < end ? conv_tail_forward(m, i, n) : 0;
+        if (with_tail) {
+            if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
+            i += with_tail - 1;
+            continue;
+        }
         int fused = ip_graph_tail_len(m, i);
         if (fused) {
-            tail_forward(m, i, fused, n, training);
+            tail_forward(m, i, fused, n, training, infer);
             if (m->op_seconds) m->op_seconds[i] += op_clock(m) - t0;
             i += fused - 1;
             continue;
@@ -747,7 +780,12 @@ static void forward_ops(ip_model *m, const float *x, int n, int training, int en
 }
 
 const float *ip_model_forward(ip_model *m, const float *x, int n, int training) {
-    forward_ops(m, x, n, training, m->nops);
+    forward_ops(m, x, n, training, m->nops, 0);
+    return act_ptr(m, m->ops[m->nops - 1].out);
+}
+
+const float *ip_model_infer(ip_model *m, const float *x, int n) {
+    forward_ops(m, x, n, 0, m->nops, 1);
     return act_ptr(m, m->ops[m->nops - 1].out);
 }
 
@@ -758,7 +796,7 @@ static int ops_to(const ip_model *m, int act) {
 }
 
 void ip_model_forward_to(ip_model *m, const float *x, int n, int training, int act) {
-    forward_ops(m, x, n, training, ops_to(m, act));
+    forward_ops(m, x, n, training, ops_to(m, act), 0);
 }
 
 static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) {
@@ -766,8 +804,9 @@ static void zero_if_first(ip_model *m, int op_index, int a, int n, int want_dx) 
     if (ip_graph_last_reader(m, a) == op_index) memset(dact_ptr(m, a), 0, act_len(m, a, n) * sizeof(float));
 }
 
-/* Where the backward cannot run (no memory for the activation gradients):
- * every result it would have produced is NaN. */
+/* Where the backward cannot run (no memory for the activation gradients, or
+ * the last forward was ip_model_infer's): every result it would have produced
+ * is NaN. */
 static void backward_failed(ip_model *m, float *dx, int params) {
     if (params)
         for (size_t i = 0; i < m->nparams; i++) m->grads[i] = NAN;
@@ -783,7 +822,7 @@ static void backward_failed(ip_model *m, float *dx, int params) {
  * kernels on the same values either way, so it is the same to the bit. */
 static void backward(ip_model *m, const float *dlogits, float *dx, int params) {
     ip_err e;
-    if (!m->darena && ip_model_plan_backward(m, &e) != 0) {
+    if (m->cur_infer || (!m->darena && ip_model_plan_backward(m, &e) != 0)) {
         backward_failed(m, dx, params);
         return;
     }

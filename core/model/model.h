@@ -190,6 +190,7 @@ typedef struct ip_model {
     float *dlogits;            /* (batch, classes) */
     int cur_n;                 /* batch of the last forward */
     int cur_training;
+    int cur_infer;             /* the last forward was ip_model_infer's: no backward may follow */
 
     ip_branch branch;          /* which gamma/beta passport layers use */
     float sign_loss_scale;     /* weight of the sign loss added in backward (private branch only); 0 = off */
@@ -272,6 +273,11 @@ void ip_op_forward(ip_model *m, const ip_op *op, const ip_op_io *io);
  * selects batch statistics (and updates running statistics). Returns the
  * logits (n, classes), valid until the next forward. */
 const float *ip_model_forward(ip_model *m, const float *x, int n, int training);
+/* An eval-mode forward after which no backward runs (predictions, accuracy,
+ * logits): bit for bit ip_model_forward(m, x, n, 0)'s logits, without keeping
+ * what only a backward reads (the pools' argmax). A backward after it fills
+ * its results with NaN. */
+const float *ip_model_infer(ip_model *m, const float *x, int n);
 /* The forward pass as far as activation act (0 = the input): the ops up to
  * the one producing it, the same arithmetic as ip_model_forward's, whose
  * later activations and logits are left stale. For readers of an

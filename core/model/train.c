@@ -248,7 +248,7 @@ int ip_predict(ip_model *m, const ip_dataset *d, int batch, int32_t *pred, ip_er
     size_t sample = (size_t)d->c * d->h * d->w;
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         int n = (int)((d->n - start) < (size_t)batch ? d->n - start : (size_t)batch);
-        const float *logits = ip_model_forward(m, d->x + start * sample, n, 0);
+        const float *logits = ip_model_infer(m, d->x + start * sample, n);
         argmax_rows(pred + start, logits, n, m->cfg.classes);
     }
     return 0;

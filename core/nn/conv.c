@@ -374,6 +374,14 @@ void conv2d_forward(float *out, const float *in, const float *weight, float *wor
     }
 }
 
+int conv2d_forward_tail(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s,
+                        const ip_conv_tail *t) {
+    if (s->algo == IP_CONV_REFERENCE || conv_is_pointwise(s) || !use_winograd(s)) return 0;
+    if (t->pool && (s->oh < 2 || s->ow < 2)) return 0;
+    winograd_forward_tail(out, in, weight, work, s, t);
+    return 1;
+}
+
 void conv2d_backward(float *din, float *dweight, const float *dout, const float *in, const float *weight,
                      float *work, const ip_conv_shape *s) {
     const int K = (int)ip_conv_k(s);

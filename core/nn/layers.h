@@ -69,6 +69,20 @@ void conv2d_forward_ref(float *out, const float *in, const float *weight, const 
 void conv2d_backward_ref(float *din, float *dweight, const float *dout, const float *in,
                          const float *weight, const ip_conv_shape *s);
 
+/* An inference pass's conv with the batch-norm tail that alone reads its output
+ * (eval mode, running statistics): per output channel o, y = act(gamma[o] * (x - mean[o])
+ * * rstd[o] + beta[o]) [-> 2x2 max-pool], bn_tail_forward's values to the bit, applied
+ * while the conv's output tiles are in cache, so the conv's output is never written.
+ * Returns 1 with out written, (Cout,N,OH/2,OW/2) when pool else (Cout,N,OH,OW), when
+ * conv2d_forward would run shape s as Winograd; else 0 and nothing is written (the
+ * caller runs the two kernels). */
+typedef struct ip_conv_tail {
+    const float *mean, *rstd, *gamma, *beta; /* per output channel (bn_tail_eval_stats) */
+    int relu, pool;
+} ip_conv_tail;
+int conv2d_forward_tail(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s,
+                        const ip_conv_tail *t);
+
 /* Direct convolution for few input taps (stride 1, Cin*KH*KW <= 32, e.g. a first layer on 1..3
  * channels): no im2col, vectorised over output columns, images / output channels in parallel.
  * conv2d_direct_applicable() says whether these handle shape s (never without AVX-512).
@@ -120,7 +134,8 @@ void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const f
  * norm_forward), and when pool, pooled (C, N, H/2, W/2) and argmax as maxpool2_forward.
  * xhat is not stored: the backward recomputes it from x, mean and rstd. y may be NULL when
  * pool (nothing reads it: the backward needs only x, argmax and the statistics), else it is
- * written. */
+ * written. argmax may be NULL when no backward follows (an inference pass): the same pooled
+ * values, without the indices. */
 typedef struct ip_bn_tail_shape {
     int c, n, h, w;
     int relu, pool;
@@ -128,6 +143,17 @@ typedef struct ip_bn_tail_shape {
 void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
                      const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training,
                      float *running_mean, float *running_var, float momentum, float eps);
+/* The eval-mode tail for a conv that holds its output in its own layout (the
+ * Winograd output transform, conv2d_forward_tail), with bn_tail_forward's arithmetic:
+ * bn_tail_eval_stats: the mean and rstd it uses for c channels' running statistics;
+ * bn_tail_apply: y[i] = act(gamma * xhat + beta) for n values (y may be x);
+ * bn_tail_pool4: y[i] = the 2x2 max-pool of the four window values x00[i] (top left),
+ * x01[i], x10[i], x11[i] after the tail, maxpool2_forward's rule in its order (y may be x00). */
+void bn_tail_eval_stats(float *mean, float *rstd, const float *running_mean, const float *running_var, int c,
+                        float eps);
+void bn_tail_apply(float *y, const float *x, size_t n, float mean, float rstd, float gamma, float beta, int relu);
+void bn_tail_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
+                   float mean, float rstd, float gamma, float beta, int relu);
 /* Backward of bn_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
  * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
  * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.

@@ -244,18 +244,25 @@ void norm_backward(float *dx, const float *dxhat, const float *xhat, const float
  * and argmax alone when pooling: dz is zero off the argmax), then writes dx in
  * one pass. */
 
+/* Eval mode's mean and rstd of channel c: the running statistics, rstd computed in double as for batch
+ * statistics. */
+static void running_stats(const float *running_mean, const float *running_var, size_t c, float eps, float *mf,
+                          float *rf) {
+    double mu = running_mean[c], var = running_var[c];
+    *mf = (float)mu, *rf = (float)(1.0 / sqrt(var + (double)eps));
+}
+
 /* Channel c's mean and rstd (batch or running statistics), running stats updated when training. */
 static void bn_channel_stats(const float *row, size_t M, size_t c, int eval, int training, float *running_mean,
                              float *running_var, float momentum, float eps, float *mf, float *rf) {
-    double mu, var;
     if (eval) {
-        mu = running_mean[c], var = running_var[c];
-    } else {
-        double k = M ? row[0] : 0, s1 = 0, s2 = 0;
-        moments_acc(row, M, k, &s1, &s2);
-        finish_moments(k, s1, s2, M, &mu, &var);
-        if (training) update_running(running_mean, running_var, c, mu, var, M, momentum);
+        running_stats(running_mean, running_var, c, eps, mf, rf);
+        return;
     }
+    double mu, var, k = M ? row[0] : 0, s1 = 0, s2 = 0;
+    moments_acc(row, M, k, &s1, &s2);
+    finish_moments(k, s1, s2, M, &mu, &var);
+    if (training) update_running(running_mean, running_var, c, mu, var, M, momentum);
     *mf = (float)mu, *rf = (float)(1.0 / sqrt(var + (double)eps));
 }
 
@@ -306,7 +313,7 @@ static void tail_fwd_dense(float *y, const float *x, size_t n, float m, float r,
 }
 
 #if !defined(__AVX512F__) && !defined(__AVX2__)
-/* Pool rows 2oy, 2oy+1 of one plane into po/pa (maxpool2_forward's rule; portable path),
+/* Pool rows 2oy, 2oy+1 of one plane into po/pa (pa may be NULL; maxpool2_forward's rule; portable path),
  * y recomputed from x (rows r0, r1) as tail_fwd_dense computes it. */
 static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *r1, size_t ow, uint32_t base,
                          uint32_t w, float mu, float r, float g, float b0, int relu) {
@@ -319,23 +326,24 @@ static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *
         for (int j = 1; j < 4; j++)
             if (v[j] > m || v[j] != v[j]) m = v[j], k = off[j];
         po[ox] = m;
-        pa[ox] = base + (uint32_t)(2 * ox) + k;
+        if (pa) pa[ox] = base + (uint32_t)(2 * ox) + k;
     }
 }
 #endif
 
-static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const float *x, float m, float r, float g,
-                             float b, const ip_bn_tail_shape *s) {
+/* The pooled forward of one channel; keep_idx is a constant at each call, so
+ * without it the argmax arithmetic is compiled out (the pooled values are the
+ * same operations either way). */
+static inline __attribute__((always_inline)) void tail_fwd_pooled(float *y, float *pooled, uint32_t *argmax,
+                                                                  const float *x, float m, float r, float g,
+                                                                  float b, const ip_bn_tail_shape *s,
+                                                                  const int keep_idx) {
     const size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w, HW = H * W;
-    if (!s->pool) {
-        tail_fwd_dense(y, x, N * HW, m, r, g, b, s->relu);
-        return;
-    }
     const size_t oh = H / 2, ow = W / 2;
     for (size_t n = 0; n < N; n++) {
         const float *xp = x + n * HW;
         float *yp = y ? y + n * HW : NULL, *po = pooled + n * oh * ow;
-        uint32_t *pa = argmax + n * oh * ow;
+        uint32_t *pa = keep_idx ? argmax + n * oh * ow : NULL;
         for (size_t oy = 0; oy < oh; oy++) {
             const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
             float *y0 = yp ? yp + 2 * oy * W : NULL, *y1 = y0 ? y0 + W : NULL;
@@ -361,7 +369,7 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
                 __m512 pm = ip_pool_vec(a0, a1, b0, b1, (uint32_t)(2 * oy * W + cx), (uint32_t)W, &k);
                 __mmask16 om = ip_lanes(nout);
                 _mm512_mask_storeu_ps(po + oy * ow + cx / 2, om, pm);
-                _mm512_mask_storeu_epi32(pa + oy * ow + cx / 2, om, k);
+                if (keep_idx) _mm512_mask_storeu_epi32(pa + oy * ow + cx / 2, om, k);
             }
 #elif defined(__AVX2__)
             __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b),
@@ -383,17 +391,25 @@ static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const fl
                 __m256i k;
                 __m256 pm = ip_pool_vec8(a0, a1, b0, b1, (uint32_t)(2 * oy * W + cx), (uint32_t)W, &k);
                 ip_store8(po + oy * ow + cx / 2, nout, pm);
-                ip_store8i(pa + oy * ow + cx / 2, nout, k);
+                if (keep_idx) ip_store8i(pa + oy * ow + cx / 2, nout, k);
             }
 #else
             if (y) tail_fwd_dense(y0, x0, 2 * W, m, r, g, b, s->relu); /* rows 2oy and 2oy+1 are adjacent */
             (void)y1;
-            pool_rowpair(po + oy * ow, pa + oy * ow, x0, x1, ow, (uint32_t)(2 * oy * W), (uint32_t)W, m, r, g, b,
-                         s->relu);
+            pool_rowpair(po + oy * ow, keep_idx ? pa + oy * ow : NULL, x0, x1, ow, (uint32_t)(2 * oy * W),
+                         (uint32_t)W, m, r, g, b, s->relu);
 #endif
         }
         if (H % 2 && y) tail_fwd_dense(yp + (H - 1) * W, xp + (H - 1) * W, W, m, r, g, b, s->relu);
     }
+}
+
+/* argmax NULL: an inference pass, no backward reads it. */
+static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const float *x, float m, float r, float g,
+                             float b, const ip_bn_tail_shape *s) {
+    if (!s->pool) tail_fwd_dense(y, x, (size_t)s->n * s->h * s->w, m, r, g, b, s->relu);
+    else if (argmax) tail_fwd_pooled(y, pooled, argmax, x, m, r, g, b, s, 1);
+    else tail_fwd_pooled(y, pooled, NULL, x, m, r, g, b, s, 0);
 }
 
 typedef struct {
@@ -417,7 +433,8 @@ static void tail_fwd_range(void *p, size_t c0, size_t c1) {
                          &mf, &rf);
         j->mean[c] = mf, j->rstd[c] = rf;
         tail_fwd_channel(j->y ? j->y + c * M : NULL, s->pool ? j->pooled + c * per_pool : NULL,
-                         s->pool ? j->argmax + c * per_pool : NULL, row, mf, rf, j->gamma[c], j->beta[c], s);
+                         s->pool && j->argmax ? j->argmax + c * per_pool : NULL, row, mf, rf, j->gamma[c], j->beta[c],
+                         s);
     }
 }
 
@@ -433,6 +450,62 @@ void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, flo
                   .momentum = momentum, .eps = eps};
     size_t M = (size_t)s->n * s->h * s->w;
     ip_par_for((size_t)s->c, (size_t)s->c * M, tail_fwd_range, &j);
+}
+
+/* ---- the eval-mode tail on runs of values, for a conv that holds its output in its own layout ---- */
+
+void bn_tail_eval_stats(float *mean, float *rstd, const float *running_mean, const float *running_var, int c,
+                        float eps) {
+    for (int k = 0; k < c; k++) running_stats(running_mean, running_var, (size_t)k, eps, &mean[k], &rstd[k]);
+}
+
+void bn_tail_apply(float *y, const float *x, size_t n, float mean, float rstd, float gamma, float beta, int relu) {
+    tail_fwd_dense(y, x, n, mean, rstd, gamma, beta, relu);
+}
+
+/* No restrict: y may be x00 (each vector is loaded whole before its result is stored). */
+void bn_tail_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
+                   float mean, float rstd, float gamma, float beta, int relu) {
+    const float m = mean, r = rstd, g = gamma, b = beta;
+    size_t i = 0;
+#if defined(__AVX512F__)
+    __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r), vg = _mm512_set1_ps(g), vb = _mm512_set1_ps(b), xh;
+    for (; i < n; i += 16) {
+        __mmask16 k = ip_lanes(n - i < 16 ? (int)(n - i) : 16);
+        __m512 v0 = tail_y16(_mm512_maskz_loadu_ps(k, x00 + i), vm, vr, vg, vb, relu, &xh);
+        __m512 v1 = tail_y16(_mm512_maskz_loadu_ps(k, x01 + i), vm, vr, vg, vb, relu, &xh);
+        __m512 v2 = tail_y16(_mm512_maskz_loadu_ps(k, x10 + i), vm, vr, vg, vb, relu, &xh);
+        __m512 v3 = tail_y16(_mm512_maskz_loadu_ps(k, x11 + i), vm, vr, vg, vb, relu, &xh);
+        __m512 mx = v0; /* ip_pool_vec's rule in its order */
+        mx = _mm512_mask_blend_ps(ip_pool_takes(v1, mx), mx, v1);
+        mx = _mm512_mask_blend_ps(ip_pool_takes(v2, mx), mx, v2);
+        mx = _mm512_mask_blend_ps(ip_pool_takes(v3, mx), mx, v3);
+        _mm512_mask_storeu_ps(y + i, k, mx);
+    }
+#elif defined(__AVX2__)
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b), xh;
+    for (; i < n; i += 8) {
+        int cnt = n - i < 8 ? (int)(n - i) : 8;
+        __m256 v0 = tail_y8(ip_load8(x00 + i, cnt), vm, vr, vg, vb, relu, &xh);
+        __m256 v1 = tail_y8(ip_load8(x01 + i, cnt), vm, vr, vg, vb, relu, &xh);
+        __m256 v2 = tail_y8(ip_load8(x10 + i, cnt), vm, vr, vg, vb, relu, &xh);
+        __m256 v3 = tail_y8(ip_load8(x11 + i, cnt), vm, vr, vg, vb, relu, &xh);
+        __m256 mx = v0; /* ip_pool_vec8's rule in its order */
+        mx = _mm256_blendv_ps(mx, v1, ip_pool_takes8(v1, mx));
+        mx = _mm256_blendv_ps(mx, v2, ip_pool_takes8(v2, mx));
+        mx = _mm256_blendv_ps(mx, v3, ip_pool_takes8(v3, mx));
+        ip_store8(y + i, cnt, mx);
+    }
+#else
+    for (; i < n; i++) {
+        float v[4] = {tail_y(x00[i], m, r, g, b, relu), tail_y(x01[i], m, r, g, b, relu),
+                      tail_y(x10[i], m, r, g, b, relu), tail_y(x11[i], m, r, g, b, relu)},
+              mx = v[0];
+        for (int j = 1; j < 4; j++)
+            if (v[j] > mx || v[j] != v[j]) mx = v[j];
+        y[i] = mx;
+    }
+#endif
 }
 
 /* Per-channel backward constants. */

@@ -738,6 +738,7 @@ typedef struct {
     float *v, *mm, *y, *scratch;
     const float *x, *dy;
     int n0, nb, acc;
+    const ip_conv_tail *tail; /* forward only: the tail applied to each output channel, or NULL */
 } chan_job;
 
 static void input_slots(void *c, size_t k0, size_t k1) {
@@ -772,10 +773,42 @@ static void output_map(int *restrict map, const wino_plan *p, int nb) {
             map[oh * p->ow + ow] = (int)((((size_t)oh * m + ow % m) * TW + ow / m) * nb);
 }
 
-/* y (channel o, nb images) (+)= A^T M A for M[xi][(th, tw, b)] at mm (xi stride ms). */
+/* With a 2x2 pool: the map of pooled output (oy, ox) into Yt after tail_tiles
+ * pooled it in place (pooled row oy in Yt row oy, its column ox = (m/2) tw + s2
+ * in phase s2 < m/2 of tile column tw). */
+static void pooled_map(int *restrict map, const wino_plan *p, int nb) {
+    const int half = p->m / 2, TW = p->tw, ow = p->ow / 2;
+    for (int oy = 0; oy < p->oh / 2; oy++)
+        for (int ox = 0; ox < ow; ox++)
+            map[oy * ow + ox] = (int)((((size_t)oy * p->m + ox % half) * TW + ox / half) * nb);
+}
+
+/* An inference pass's tail (conv2d_forward_tail) on output channel o's tiles Yt,
+ * in place: bn_tail_apply on the rows inside the plane or, with a pool,
+ * bn_tail_pool4 of rows 2oy, 2oy+1 and phases 2 s2, 2 s2 + 1 into row oy, phase
+ * s2. Rows and phases ascend, so every value is read before one is written over
+ * it: the run at row oy, phase s2 is read by pooled (oy/2, s2/2), which comes no
+ * later than pooled (oy, s2), the one written over it. */
+static void tail_tiles(float *yt, const wino_plan *p, int nb, const ip_conv_tail *t, int o) {
+    const int m = p->m;
+    const size_t L = (size_t)p->tw * nb;
+    const float mu = t->mean[o], r = t->rstd[o], g = t->gamma[o], b = t->beta[o];
+    if (!t->pool) {
+        bn_tail_apply(yt, yt, (size_t)p->oh * m * L, mu, r, g, b, t->relu);
+        return;
+    }
+    for (int oy = 0; oy < p->oh / 2; oy++)
+        for (int s2 = 0; s2 < m / 2; s2++) {
+            const float *r0 = yt + ((size_t)2 * oy * m + 2 * s2) * L, *r1 = r0 + (size_t)m * L;
+            bn_tail_pool4(yt + ((size_t)oy * m + s2) * L, r0, r0 + L, r1, r1 + L, L, mu, r, g, b, t->relu);
+        }
+}
+
+/* y (channel o, nb images, planes of yplane) (+)= A^T M A for M[xi][(th, tw, b)] at mm
+ * (xi stride ms), through the tail t (NULL: none; yplane is the pooled plane with a pool). */
 static void transform_output_channel(float *restrict y, const float *restrict mm, size_t ms, int nb,
                                      float *restrict sm, float *restrict yt, const int *restrict map,
-                                     const wino_plan *p, int acc) {
+                                     size_t yplane, const wino_plan *p, int acc, const ip_conv_tail *t, int o) {
     const int m = p->m, a = p->a, TH = p->th;
     const size_t L = (size_t)p->tw * nb;
     for (int th = 0; th < TH; th++) {
@@ -792,7 +825,8 @@ static void transform_output_channel(float *restrict y, const float *restrict mm
             p->alg->at(yt + (size_t)(m * th + r) * m * L, L, src, L);
         }
     }
-    transpose_out(y, yt, (size_t)p->oh * p->ow, p->oh * p->ow, nb, map, acc);
+    if (t) tail_tiles(yt, p, nb, t, o);
+    transpose_out(y, yt, yplane, (int)yplane, nb, map, acc);
 }
 
 /* ---------------- dout transform (weight gradient) ----------------
@@ -862,6 +896,7 @@ static void xi_weight_products(void *c, size_t x0, size_t x1) {
 static void out_slots(const chan_job *j, size_t k0, size_t k1, int dout) {
     const wino_plan *p = j->p;
     const size_t yplane = (size_t)p->oh * p->ow, P = (size_t)j->nb * p->t, ld = (size_t)p->a * p->a * P;
+    const size_t oplane = j->tail && j->tail->pool ? (size_t)(p->oh / 2) * (p->ow / 2) : yplane; /* of y */
     const int *map = (const int *)j->scratch;
     for (size_t k = k0; k < k1; k++) {
         float *sm = j->scratch + round16(yplane) + k * slot_out(p, (size_t)j->nb);
@@ -873,16 +908,18 @@ static void out_slots(const chan_job *j, size_t k0, size_t k1, int dout) {
                 transform_dout_channel(j->mm + (size_t)o * ld, P, j->dy + ((size_t)o * p->n + j->n0) * yplane, j->nb,
                                        sm, yt, map, p);
             else
-                transform_output_channel(j->y + ((size_t)o * p->n + j->n0) * yplane, j->mm + (size_t)o * ld, P, j->nb,
-                                         sm, yt, map, p, j->acc);
+                transform_output_channel(j->y + ((size_t)o * p->n + j->n0) * oplane, j->mm + (size_t)o * ld, P, j->nb,
+                                         sm, yt, map, oplane, p, j->acc, j->tail, o);
         }
     }
 }
 static void output_slots(void *c, size_t k0, size_t k1) { out_slots(c, k0, k1, 0); }
 static void dout_slots(void *c, size_t k0, size_t k1) { out_slots(c, k0, k1, 1); }
 
-/* ---------------- the generic convolution ---------------- */
-static void wino_conv(float *y, const float *x, const float *weight, float *work, const wino_plan *p, int acc) {
+/* ---------------- the generic convolution ----------------
+ * tail: the forward's inference tail (conv2d_forward_tail), or NULL. */
+static void wino_conv(float *y, const float *x, const float *weight, float *work, const wino_plan *p, int acc,
+                      const ip_conv_tail *tail) {
     const int a = p->a, ci = p->ci, co = p->co;
     const size_t a2 = (size_t)a * a, t = p->t;
     const size_t yplane = (size_t)p->oh * p->ow;
@@ -896,8 +933,9 @@ static void wino_conv(float *y, const float *x, const float *weight, float *work
         /* M[o][xi][p] = sum_c U[xi](o, c) V[c][xi][p] */
         xi_job j = {p, u, v, mm, P, ld, 0.0f};
         ip_par_for(a2, (size_t)co * ci * P, xi_products, &j);
-        output_map((int *)scratch, p, nb);
-        chan_job oj = {.p = p, .mm = mm, .y = y, .scratch = scratch, .n0 = n0, .nb = nb, .acc = acc};
+        if (tail && tail->pool) pooled_map((int *)scratch, p, nb);
+        else output_map((int *)scratch, p, nb);
+        chan_job oj = {.p = p, .mm = mm, .y = y, .scratch = scratch, .n0 = n0, .nb = nb, .acc = acc, .tail = tail};
         ip_par_for(WINO_SLOTS, (size_t)co * nb * yplane, output_slots, &oj);
     }
 }
@@ -926,14 +964,21 @@ static void wino_dweight(float *dw, const float *dy, const float *x, float *work
 void winograd_forward(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s) {
     wino_plan p;
     plan_init(&p, s, 0, 0);
-    wino_conv(out, in, weight, work, &p, 0);
+    wino_conv(out, in, weight, work, &p, 0, NULL);
+}
+
+void winograd_forward_tail(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s,
+                           const ip_conv_tail *t) {
+    wino_plan p;
+    plan_init(&p, s, 0, 0);
+    wino_conv(out, in, weight, work, &p, 0, t);
 }
 
 void winograd_backward_data(float *din, const float *dout, const float *weight, float *work,
                             const ip_conv_shape *s) {
     wino_plan p;
     plan_init(&p, s, 1, 0);
-    wino_conv(din, dout, weight, work, &p, 1);
+    wino_conv(din, dout, weight, work, &p, 1, NULL);
 }
 
 void winograd_backward_weight(float *dweight, const float *dout, const float *in, float *work,

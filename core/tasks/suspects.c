@@ -398,7 +398,7 @@ static int distill_step(sus_loop *l, float *xb, const int32_t *yb, int n, ip_rng
     ip_model *s = l->m;
     int k = s->cfg.classes;
     /* the teacher's logits are copied out: they must outlive the student's passes */
-    memcpy(c->tlogits, ip_model_forward(c->teacher, xb, n, 0), (size_t)n * (size_t)k * sizeof *c->tlogits);
+    memcpy(c->tlogits, ip_model_infer(c->teacher, xb, n), (size_t)n * (size_t)k * sizeof *c->tlogits);
     ip_model_zero_grad(s);
     const float *logits = ip_model_forward(s, xb, n, 1);
     *loss = c->soft * kd_forward_backward(s->dlogits, logits, c->tlogits, n, k, c->temperature, c->soft);
@@ -626,7 +626,7 @@ static int adv_accuracy(ip_model *m, const pgd *p, const ip_dataset *test, size_
         int n = (int)(count - start < (size_t)batch ? count - start : (size_t)batch);
         memcpy(xb, test->x + start * d, (size_t)n * d * sizeof *xb);
         pgd_attack(m, p, xb, test->y + start, n, NULL);
-        argmax_rows(pred, ip_model_forward(m, xb, n, 0), n, m->cfg.classes);
+        argmax_rows(pred, ip_model_infer(m, xb, n), n, m->cfg.classes);
         for (int i = 0; i < n; i++) ok += pred[i] == test->y[start + (size_t)i];
     }
     free(xb), free(pred);

@@ -15,6 +15,12 @@ static inline __mmask16 ip_lanes(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
+/* The max-pool's rule for the next window value v against the running max m
+ * (lanes where v replaces m): v > m or v is NaN. */
+static inline __mmask16 ip_pool_takes(__m512 v, __m512 m) {
+    return _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+}
+
 /* 2x2 max-pool of one 32-column chunk of a row pair: a0|a1 = columns 0..31 of
  * the upper row, b0|b1 of the lower row. Lane j pools columns 2j, 2j+1 of
  * both rows with PyTorch's CPU rule (scan the window in row-major order, take
@@ -28,13 +34,13 @@ static inline __m512 ip_pool_vec(__m512 a0, __m512 a1, __m512 b0, __m512 b1, uin
     __m512i k0 = _mm512_add_epi32(_mm512_set1_epi32((int)base), even);
     __m512 m = v0;
     __m512i kk = k0;
-    __mmask16 c = _mm512_cmp_ps_mask(v1, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q);
+    __mmask16 c = ip_pool_takes(v1, m);
     m = _mm512_mask_blend_ps(c, m, v1);
     kk = _mm512_mask_blend_epi32(c, kk, _mm512_add_epi32(k0, _mm512_set1_epi32(1)));
-    c = _mm512_cmp_ps_mask(v2, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v2, v2, _CMP_UNORD_Q);
+    c = ip_pool_takes(v2, m);
     m = _mm512_mask_blend_ps(c, m, v2);
     kk = _mm512_mask_blend_epi32(c, kk, _mm512_add_epi32(k0, _mm512_set1_epi32((int)w)));
-    c = _mm512_cmp_ps_mask(v3, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v3, v3, _CMP_UNORD_Q);
+    c = ip_pool_takes(v3, m);
     m = _mm512_mask_blend_ps(c, m, v3);
     kk = _mm512_mask_blend_epi32(c, kk, _mm512_add_epi32(k0, _mm512_set1_epi32((int)w + 1)));
     *k = kk;
@@ -99,6 +105,11 @@ static inline void ip_store8i(uint32_t *p, int n, __m256i v) {
     if (n >= 1) _mm_storeu_si32(p, q);
 }
 
+/* ip_pool_takes with 8 lanes: all ones where v replaces m (v > m or v is NaN). */
+static inline __m256 ip_pool_takes8(__m256 v, __m256 m) {
+    return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
 /* ip_pool_vec with 8 lanes: a0|a1 = columns 0..15 of the upper row, b0|b1 of
  * the lower row; lane j pools columns 2j, 2j+1 of both rows with the same
  * rule (take v when v > max or v is NaN, in row-major order). */
@@ -115,13 +126,13 @@ static inline __m256 ip_pool_vec8(__m256 a0, __m256 a1, __m256 b0, __m256 b1, ui
     const __m256i k0 = _mm256_add_epi32(_mm256_set1_epi32((int)base), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
     __m256 m = v0;
     __m256i kk = k0;
-    __m256 c = _mm256_or_ps(_mm256_cmp_ps(v1, m, _CMP_GT_OQ), _mm256_cmp_ps(v1, v1, _CMP_UNORD_Q));
+    __m256 c = ip_pool_takes8(v1, m);
     m = _mm256_blendv_ps(m, v1, c);
     kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32(1)), _mm256_castps_si256(c));
-    c = _mm256_or_ps(_mm256_cmp_ps(v2, m, _CMP_GT_OQ), _mm256_cmp_ps(v2, v2, _CMP_UNORD_Q));
+    c = ip_pool_takes8(v2, m);
     m = _mm256_blendv_ps(m, v2, c);
     kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32((int)w)), _mm256_castps_si256(c));
-    c = _mm256_or_ps(_mm256_cmp_ps(v3, m, _CMP_GT_OQ), _mm256_cmp_ps(v3, v3, _CMP_UNORD_Q));
+    c = ip_pool_takes8(v3, m);
     m = _mm256_blendv_ps(m, v3, c);
     kk = _mm256_blendv_epi8(kk, _mm256_add_epi32(k0, _mm256_set1_epi32((int)w + 1)), _mm256_castps_si256(c));
     *k = kk;

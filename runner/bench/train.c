@@ -150,7 +150,7 @@ double rn_bench_time_infer(rn_bench_rig *r, int warmup, int steps) {
     double t = 0;
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = ip_now_s();
-        ip_model_forward(&r->m, r->x, r->batch, 0);
+        ip_model_infer(&r->m, r->x, r->batch);
         if (s >= warmup) t += ip_now_s() - t0;
     }
     return t;
