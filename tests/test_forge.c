@@ -16,6 +16,7 @@
 #include "../core/passport/passport_keys.h"
 #include "../core/tasks/tasks.h"
 #include "../core/model/train.h"
+#include "../core/nn/winograd.h"
 #include "../runner/kinds/kinds.h"
 #include "testutil.h"
 
@@ -149,6 +150,45 @@ Test(forge, matches_model_path_resnet_shared_shortcut) {
     ip_forge_defaults(&cfg);
     cfg.group = 2;
     check_matches_model(&m, &te, 20, &cfg, 3);
+    ip_model_free(&m);
+    ip_data_free(&te);
+}
+
+/* small-p's blocks 1 and 2 (32 -> 64 at 14x14, 64 -> 128 at 7x7, pooled) run as
+ * Winograd with their passport tails fused into the output transform
+ * (run_conv_tail): a different gamma/beta per group member, images of one
+ * member split across Winograd chunks. Predictions and counts equal the
+ * unfused kernels' and the model's. */
+Test(forge, matches_model_path_fused_winograd_tails) {
+    ip_model m;
+    ip_dataset te;
+    tiny_model(&m, &te, "small-p", IP_NORM_BN, IP_SCHEME_V1, 28, 2, 256, 60);
+    ip_forge_cfg cfg;
+    ip_forge_defaults(&cfg);
+    cfg.group = 3, cfg.chunk = 20;
+    check_matches_model(&m, &te, 60, &cfg, 7);
+    ip_winograd_set_chunk_limit(150000); /* chunks of a few images: members cut across them */
+    check_matches_model(&m, &te, 60, &cfg, 7);
+    ip_winograd_set_chunk_limit(0);
+    /* the same counts as the two kernels run apart */
+    size_t kf = ip_keys_floats(&m);
+    float *keys = make_keys(&m, 7, 0.05f);
+    keylist kl = {keys, kf};
+    int32_t counts[2][7];
+    ip_err e = {{0}};
+    for (int unfused = 0; unfused < 2; unfused++) {
+        cfg.unfused = unfused;
+        ip_forge *f;
+        ip_forge_result r;
+        cr_assert_eq(ip_forge_create(&f, &m, &te, 60, &cfg, &e), 0, "%s", e.msg);
+        cr_assert_eq(ip_forge_result_alloc(&r, 7, &e), 0);
+        cr_assert_eq(ip_forge_run(f, list_keys, &kl, 0, 7, 0, 0.0, &r, &e), 0, "%s", e.msg);
+        memcpy(counts[unfused], r.correct, sizeof counts[unfused]);
+        ip_forge_result_free(&r);
+        ip_forge_free(f);
+    }
+    cr_assert_eq(memcmp(counts[0], counts[1], sizeof counts[0]), 0);
+    free(keys);
     ip_model_free(&m);
     ip_data_free(&te);
 }

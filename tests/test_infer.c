@@ -125,3 +125,80 @@ Test(infer, backward_after_it_is_nan) {
     cr_assert(!isnan(m.grads[0]));
     ip_model_free(&m);
 }
+
+/* conv2d_forward_tail with sets (the forger's per-passport gamma/beta) and
+ * either pooled rule, against conv2d_forward followed by the tail written out
+ * here, value by value, bit for bit: 14x14 and 7x7 planes (an odd edge), sets
+ * that do not divide the batch and, with small chunks, straddle them, F(4x4)
+ * and F(2x2), negative gammas (the forger's rule pools the min there). */
+static float tail_ref(float x, float mu, float r, float g, float b, int relu) {
+    float v = g * ((x - mu) * r) + b;
+    return relu && v < 0.f ? 0.f : v;
+}
+
+static void check_sets(int hw, int pool, int pool_first, int relu) {
+    const int n = 12, cin = 32, cout = 32, per = 5;
+    ip_conv_shape s;
+    cr_assert_eq(ip_conv_shape_init(&s, n, cin, hw, hw, cout, 3, 3, 1, 1), 0);
+    const int sets = (n + per - 1) / per, oh = pool ? hw / 2 : hw;
+    size_t in_len = (size_t)cin * n * hw * hw, full_len = (size_t)cout * n * hw * hw;
+    size_t out_len = (size_t)cout * n * oh * oh, w_len = (size_t)cout * cin * 9;
+    float *x = tu_alloc(in_len), *w = tu_alloc(w_len), *full = tu_alloc(full_len), *got = tu_alloc(out_len);
+    float *want = tu_alloc(out_len), *mean = tu_alloc(cout), *rstd = tu_alloc(cout);
+    float *gamma = tu_alloc((size_t)sets * cout), *beta = tu_alloc((size_t)sets * cout);
+    float *work = tu_alloc(ip_conv_workspace_floats(&s));
+    tu_fill(x, in_len, -1, 1, 61), tu_fill(w, w_len, -0.2f, 0.2f, 62);
+    tu_fill(mean, cout, -0.3f, 0.3f, 63), tu_fill(rstd, cout, 0.5f, 2.f, 64);
+    tu_fill(gamma, (size_t)sets * cout, -1.5f, 1.5f, 65), tu_fill(beta, (size_t)sets * cout, -0.5f, 0.5f, 66);
+    conv2d_forward(full, x, w, work, &s);
+    for (int o = 0; o < cout; o++)
+        for (int i = 0; i < n; i++) {
+            const float *p = full + ((size_t)o * n + i) * hw * hw;
+            float mu = mean[o], r = rstd[o], g = gamma[(i / per) * cout + o], b = beta[(i / per) * cout + o];
+            float *q = want + ((size_t)o * n + i) * oh * oh;
+            for (int y = 0; y < oh; y++)
+                for (int z = 0; z < oh; z++) {
+                    if (!pool) {
+                        q[y * oh + z] = tail_ref(p[y * hw + z], mu, r, g, b, relu);
+                        continue;
+                    }
+                    const float *r0 = p + 2 * y * hw + 2 * z, *r1 = r0 + hw;
+                    float e;
+                    if (pool_first) {
+                        float u = g < 0 ? (r0[0] < r0[1] ? r0[0] : r0[1]) : (r0[0] > r0[1] ? r0[0] : r0[1]);
+                        float v = g < 0 ? (r1[0] < r1[1] ? r1[0] : r1[1]) : (r1[0] > r1[1] ? r1[0] : r1[1]);
+                        e = tail_ref(g < 0 ? (u < v ? u : v) : (u > v ? u : v), mu, r, g, b, relu);
+                    } else {
+                        float c[4] = {tail_ref(r0[0], mu, r, g, b, relu), tail_ref(r0[1], mu, r, g, b, relu),
+                                      tail_ref(r1[0], mu, r, g, b, relu), tail_ref(r1[1], mu, r, g, b, relu)};
+                        e = c[0];
+                        for (int k = 1; k < 4; k++)
+                            if (c[k] > e || c[k] != c[k]) e = c[k];
+                    }
+                    q[y * oh + z] = e;
+                }
+        }
+    ip_conv_tail t = {.mean = mean, .rstd = rstd, .gamma = gamma, .beta = beta, .relu = relu, .pool = pool,
+                      .set_images = per, .set_stride = (size_t)cout, .pool_first = pool_first};
+    cr_assert_eq(conv2d_forward_tail(got, x, w, work, &s, &t), 1, "the shape takes the Winograd path");
+    cr_assert_eq(memcmp(got, want, out_len * sizeof *got), 0, "hw %d pool %d pool_first %d relu %d", hw, pool,
+                 pool_first, relu);
+    free(x), free(w), free(full), free(got), free(want), free(mean), free(rstd), free(gamma), free(beta), free(work);
+}
+
+Test(infer, conv_tail_sets_match_the_two_kernels) {
+    for (int tile = 0; tile <= 2; tile += 2)
+        for (size_t limit = 0; limit <= 40000; limit += 40000) {
+            ip_winograd_force_tile(tile);
+            ip_winograd_set_chunk_limit(limit); /* 0: one chunk; 40000 floats: chunks of a few images */
+            for (int hw = 7; hw <= 14; hw += 7) {
+                check_sets(hw, 0, 0, 1);
+                check_sets(hw, 0, 0, 0);
+                check_sets(hw, 1, 0, 1);
+                check_sets(hw, 1, 1, 1);
+                check_sets(hw, 1, 1, 0);
+            }
+        }
+    ip_winograd_force_tile(0);
+    ip_winograd_set_chunk_limit(0);
+}

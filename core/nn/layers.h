@@ -77,8 +77,15 @@ void conv2d_backward_ref(float *din, float *dweight, const float *dout, const fl
  * conv2d_forward would run shape s as Winograd; else 0 and nothing is written (the
  * caller runs the two kernels). */
 typedef struct ip_conv_tail {
-    const float *mean, *rstd, *gamma, *beta; /* per output channel (bn_tail_eval_stats) */
+    const float *mean, *rstd; /* per output channel (bn_tail_eval_stats); NULL: 0 and 1 (an affine alone) */
+    const float *gamma, *beta; /* per output channel; with sets, set k's at [k * set_stride + o] */
     int relu, pool;
+    /* Sets (the forger's groups of fake passports): images [k * set_images, (k + 1) * set_images)
+     * take set k's gamma/beta; 0: one set. pool_first: the forger's pooled rule (bn_tail_of_pool4)
+     * instead of bn_tail_pool4's. */
+    int set_images;
+    size_t set_stride;
+    int pool_first;
 } ip_conv_tail;
 int conv2d_forward_tail(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s,
                         const ip_conv_tail *t);
@@ -154,6 +161,11 @@ void bn_tail_eval_stats(float *mean, float *rstd, const float *running_mean, con
 void bn_tail_apply(float *y, const float *x, size_t n, float mean, float rstd, float gamma, float beta, int relu);
 void bn_tail_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
                    float mean, float rstd, float gamma, float beta, int relu);
+/* The forger's order (core/passport/forge.c tail_pool): the tail of the 2x2 max of x when gamma >= 0,
+ * of the min when gamma < 0 (max(max(x00, x01), max(x10, x11)) with `a > b ? a : b`). The same
+ * values as bn_tail_pool4's, the tail being monotonic in x; y may be x00. */
+void bn_tail_of_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
+                      float mean, float rstd, float gamma, float beta, int relu);
 /* Backward of bn_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
  * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
  * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.

@@ -508,6 +508,47 @@ void bn_tail_pool4(float *y, const float *x00, const float *x01, const float *x1
 #endif
 }
 
+void bn_tail_of_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
+                      float mean, float rstd, float gamma, float beta, int relu) {
+    const float m = mean, r = rstd, g = gamma, b = beta;
+    const int up = !(g < 0);
+    size_t i = 0;
+#if defined(__AVX512F__)
+    __m512 vm = _mm512_set1_ps(m), vr = _mm512_set1_ps(r), vg = _mm512_set1_ps(g), vb = _mm512_set1_ps(b), xh;
+    for (; i < n; i += 16) {
+        __mmask16 k = ip_lanes(n - i < 16 ? (int)(n - i) : 16);
+        __m512 a0 = _mm512_maskz_loadu_ps(k, x00 + i), a1 = _mm512_maskz_loadu_ps(k, x01 + i);
+        __m512 c0 = _mm512_maskz_loadu_ps(k, x10 + i), c1 = _mm512_maskz_loadu_ps(k, x11 + i);
+        /* max_ps(a, b) / min_ps(a, b) are a > b ? a : b / a < b ? a : b, NaN and zeros included */
+        __m512 e = up ? _mm512_max_ps(_mm512_max_ps(a0, a1), _mm512_max_ps(c0, c1))
+                      : _mm512_min_ps(_mm512_min_ps(a0, a1), _mm512_min_ps(c0, c1));
+        _mm512_mask_storeu_ps(y + i, k, tail_y16(e, vm, vr, vg, vb, relu, &xh));
+    }
+#elif defined(__AVX2__)
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r), vg = _mm256_set1_ps(g), vb = _mm256_set1_ps(b), xh;
+    for (; i < n; i += 8) {
+        int cnt = n - i < 8 ? (int)(n - i) : 8;
+        __m256 a0 = ip_load8(x00 + i, cnt), a1 = ip_load8(x01 + i, cnt);
+        __m256 c0 = ip_load8(x10 + i, cnt), c1 = ip_load8(x11 + i, cnt);
+        __m256 e = up ? _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(c0, c1))
+                      : _mm256_min_ps(_mm256_min_ps(a0, a1), _mm256_min_ps(c0, c1));
+        ip_store8(y + i, cnt, tail_y8(e, vm, vr, vg, vb, relu, &xh));
+    }
+#else
+    for (; i < n; i++) {
+        float e;
+        if (up) {
+            float a = x00[i] > x01[i] ? x00[i] : x01[i], c = x10[i] > x11[i] ? x10[i] : x11[i];
+            e = a > c ? a : c;
+        } else {
+            float a = x00[i] < x01[i] ? x00[i] : x01[i], c = x10[i] < x11[i] ? x10[i] : x11[i];
+            e = a < c ? a : c;
+        }
+        y[i] = tail_y(e, m, r, g, b, relu);
+    }
+#endif
+}
+
 /* Per-channel backward constants. */
 typedef struct tail_k {
     float m, r, g, b;  /* forward mean, rstd, gamma, beta */

@@ -785,22 +785,36 @@ static void pooled_map(int *restrict map, const wino_plan *p, int nb) {
 
 /* An inference pass's tail (conv2d_forward_tail) on output channel o's tiles Yt,
  * in place: bn_tail_apply on the rows inside the plane or, with a pool,
- * bn_tail_pool4 of rows 2oy, 2oy+1 and phases 2 s2, 2 s2 + 1 into row oy, phase
- * s2. Rows and phases ascend, so every value is read before one is written over
- * it: the run at row oy, phase s2 is read by pooled (oy/2, s2/2), which comes no
- * later than pooled (oy, s2), the one written over it. */
-static void tail_tiles(float *yt, const wino_plan *p, int nb, const ip_conv_tail *t, int o) {
+ * bn_tail_pool4 (bn_tail_of_pool4) of rows 2oy, 2oy+1 and phases 2 s2, 2 s2 + 1
+ * into row oy, phase s2. Rows and phases ascend, so every value is read before
+ * one is written over it: the run at row oy, phase s2 is read by pooled (oy/2,
+ * s2/2), which comes no later than pooled (oy, s2), the one written over it.
+ * A row's TW x nb values (images innermost) go in runs of one set: the whole
+ * row without sets, else per tile column the images of each set. */
+static void tail_tiles(float *yt, const wino_plan *p, int n0, int nb, const ip_conv_tail *t, int o) {
     const int m = p->m;
     const size_t L = (size_t)p->tw * nb;
-    const float mu = t->mean[o], r = t->rstd[o], g = t->gamma[o], b = t->beta[o];
-    if (!t->pool) {
-        bn_tail_apply(yt, yt, (size_t)p->oh * m * L, mu, r, g, b, t->relu);
-        return;
-    }
-    for (int oy = 0; oy < p->oh / 2; oy++)
-        for (int s2 = 0; s2 < m / 2; s2++) {
-            const float *r0 = yt + ((size_t)2 * oy * m + 2 * s2) * L, *r1 = r0 + (size_t)m * L;
-            bn_tail_pool4(yt + ((size_t)oy * m + s2) * L, r0, r0 + L, r1, r1 + L, L, mu, r, g, b, t->relu);
+    const float mu = t->mean ? t->mean[o] : 0.f, r = t->rstd ? t->rstd[o] : 1.f;
+    const int sets = t->set_images > 0;
+    for (int tw = 0; tw < (sets ? p->tw : 1); tw++)
+        for (int b0 = 0; b0 < nb;) {
+            const int set = sets ? (n0 + b0) / t->set_images : 0;
+            const int b1 = sets && (set + 1) * t->set_images - n0 < nb ? (set + 1) * t->set_images - n0 : nb;
+            const size_t off = sets ? (size_t)tw * nb + (size_t)b0 : 0, len = sets ? (size_t)(b1 - b0) : L;
+            const float g = t->gamma[(size_t)set * t->set_stride + o], b = t->beta[(size_t)set * t->set_stride + o];
+            b0 = b1;
+            if (!t->pool) {
+                for (size_t row = 0; row < (size_t)p->oh * m; row++)
+                    bn_tail_apply(yt + row * L + off, yt + row * L + off, len, mu, r, g, b, t->relu);
+                continue;
+            }
+            for (int oy = 0; oy < p->oh / 2; oy++)
+                for (int s2 = 0; s2 < m / 2; s2++) {
+                    float *d = yt + ((size_t)oy * m + s2) * L + off;
+                    const float *r0 = yt + ((size_t)2 * oy * m + 2 * s2) * L + off, *r1 = r0 + (size_t)m * L;
+                    if (t->pool_first) bn_tail_of_pool4(d, r0, r0 + L, r1, r1 + L, len, mu, r, g, b, t->relu);
+                    else bn_tail_pool4(d, r0, r0 + L, r1, r1 + L, len, mu, r, g, b, t->relu);
+                }
         }
 }
 
@@ -808,7 +822,8 @@ static void tail_tiles(float *yt, const wino_plan *p, int nb, const ip_conv_tail
  * (xi stride ms), through the tail t (NULL: none; yplane is the pooled plane with a pool). */
 static void transform_output_channel(float *restrict y, const float *restrict mm, size_t ms, int nb,
                                      float *restrict sm, float *restrict yt, const int *restrict map,
-                                     size_t yplane, const wino_plan *p, int acc, const ip_conv_tail *t, int o) {
+                                     size_t yplane, const wino_plan *p, int acc, const ip_conv_tail *t, int o,
+                                     int n0) {
     const int m = p->m, a = p->a, TH = p->th;
     const size_t L = (size_t)p->tw * nb;
     for (int th = 0; th < TH; th++) {
@@ -825,7 +840,7 @@ static void transform_output_channel(float *restrict y, const float *restrict mm
             p->alg->at(yt + (size_t)(m * th + r) * m * L, L, src, L);
         }
     }
-    if (t) tail_tiles(yt, p, nb, t, o);
+    if (t) tail_tiles(yt, p, n0, nb, t, o);
     transpose_out(y, yt, yplane, (int)yplane, nb, map, acc);
 }
 
@@ -909,7 +924,7 @@ static void out_slots(const chan_job *j, size_t k0, size_t k1, int dout) {
                                        sm, yt, map, p);
             else
                 transform_output_channel(j->y + ((size_t)o * p->n + j->n0) * oplane, j->mm + (size_t)o * ld, P, j->nb,
-                                         sm, yt, map, oplane, p, j->acc, j->tail, o);
+                                         sm, yt, map, oplane, p, j->acc, j->tail, o, j->n0);
         }
     }
 }

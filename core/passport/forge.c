@@ -206,6 +206,17 @@ static void plan_steps(ip_forge *f) {
     }
 }
 
+/* Step k is a virtual conv whose output only the tail step k + 1 reads: the
+ * pair may run as one kernel (run_conv_tail), which reads the conv's input
+ * while it writes the tail's output, so the input lives through step k + 1. */
+static int conv_tail_pair(const ip_forge *f, int k) {
+    if (k + 1 >= f->nsteps) return 0;
+    const fg_step *s = &f->steps[k], *t = s + 1;
+    if (s->kind != ST_OP || !s->virt || t->kind != ST_TAIL || !t->virt) return 0;
+    const ip_op *op = &f->m->ops[s->op];
+    return op->kind == IP_OP_CONV && t->in == op->out && readers(f->m, op->out) == 1;
+}
+
 /* First-fit placement of the activations of one arena by liveness (step
  * positions; act a lives from def[a] to last[a]), in floats per sample. */
 static size_t place(ip_forge *f, int virt, const int *def, const int *last, size_t *off) {
@@ -398,6 +409,7 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
             if (k > last[a]) last[a] = k;
             if (s->virt && !f->acts[a].virt) f->acts[a].pinned = 1;
         }
+        if (conv_tail_pair(f, k) && k + 1 > last[s->in]) last[s->in] = k + 1;
     }
     last[f->logits] = FG_INF;
     size_t pinned_units = 0;
@@ -662,9 +674,37 @@ static void run_op(ip_forge *f, int i, size_t e0, int n_sh, int ngroup) {
     ip_op_forward(m, op, &io);
 }
 
-static void run_step(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngroup) {
+/* A conv step s and the tail step after it (conv_tail_pair) as one kernel
+ * when the conv runs as Winograd (conv2d_forward_tail: the conv's output is
+ * never written; each group member's gamma/beta, and run_tail's pool-then-tail
+ * order). 1 when it ran. */
+static int run_conv_tail(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngroup) {
+    if (f->cfg.unfused || !conv_tail_pair(f, (int)(s - f->steps))) return 0;
+    const ip_model *m = f->m;
+    const fg_step *t = s + 1;
+    const ip_op *op = &m->ops[s->op];
+    const ip_op *aff = &m->ops[t->aff];
+    const int pp = is_passport_affine(aff);
+    ip_conv_shape cs = op->conv;
+    cs.n = n_sh * ngroup;
+    ip_conv_tail ct = {.mean = t->norm >= 0 ? f->bn_mean[t->norm] : NULL,
+                       .rstd = t->norm >= 0 ? f->bn_rstd[t->norm] : NULL,
+                       .gamma = pp ? f->gg[aff->passport] : param(m, aff->weight),
+                       .beta = pp ? f->gbeta[aff->passport] : param(m, aff->bias),
+                       .relu = aff->relu,
+                       .pool = t->pool >= 0,
+                       .set_images = pp ? n_sh : 0,
+                       .set_stride = pp ? (size_t)aff->c : 0,
+                       .pool_first = 1};
+    return conv2d_forward_tail(act_ptr(f, t->out, e0), act_ptr(f, op->in, e0), param(m, op->weight), f->work, &cs,
+                               &ct);
+}
+
+/* Runs step s (and the one after it when they run as one kernel); returns the steps it ran. */
+static int run_step(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngroup) {
     switch (s->kind) {
     case ST_OP:
+        if (run_conv_tail(f, s, e0, n_sh, ngroup)) return 2;
         run_op(f, s->op, e0, n_sh, ngroup);
         break;
     case ST_TAIL:
@@ -680,6 +720,7 @@ static void run_step(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngr
         run_pooled(f, s, e0, n_sh, ngroup);
         break;
     }
+    return 1;
 }
 
 static void shared_pass(ip_forge *f, size_t e0, int ec) {
@@ -691,8 +732,7 @@ static void shared_pass(ip_forge *f, size_t e0, int ec) {
         const float *x = d->x + (size_t)idx * sample;
         for (int c = 0; c < d->c; c++) memcpy(a0 + ((size_t)c * ec + i) * hw, x + (size_t)c * hw, hw * sizeof *a0);
     }
-    for (int k = 0; k < f->nsteps; k++)
-        if (!f->steps[k].virt) run_step(f, &f->steps[k], e0, ec, 1);
+    for (int k = 0; k < f->nsteps;) k += f->steps[k].virt ? 1 : run_step(f, &f->steps[k], e0, ec, 1);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -728,8 +768,7 @@ static void run_group(ip_forge *f, const fg_table *t, uint64_t first, const int 
             for (int c = 0; c < cout; c++) dg[c] = src[c * t->ld + col], db[c] = src[c * t->ld + t->boff + col];
         }
     }
-    for (int s = 0; s < f->nsteps; s++)
-        if (f->steps[s].virt) run_step(f, &f->steps[s], e0, ec, ng);
+    for (int s = 0; s < f->nsteps;) s += f->steps[s].virt ? run_step(f, &f->steps[s], e0, ec, ng) : 1;
     argmax_rows(f->pred, act_ptr(f, f->logits, e0), ng * ec, m->cfg.classes);
     for (int g = 0; g < ng; g++) {
         int p = member[g];

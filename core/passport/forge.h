@@ -62,6 +62,7 @@ typedef struct ip_forge_cfg {
     int first_look;       /* screen: images at the first test; tests at first_look * 2^k < E (0 = 16) */
     uint64_t order_seed;  /* screen: the order of the E images, from (order_seed, ip_stream("forge-order", 0)) */
     int no_cache;         /* 1: recompute the shared activations per block even when caching them fits */
+    int unfused;          /* 1: a Winograd conv and its tail as two kernels (the reference twin of their fusion) */
 } ip_forge_cfg;
 
 void ip_forge_defaults(ip_forge_cfg *c);
