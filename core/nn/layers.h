@@ -161,11 +161,15 @@ void bn_tail_eval_stats(float *mean, float *rstd, const float *running_mean, con
 void bn_tail_apply(float *y, const float *x, size_t n, float mean, float rstd, float gamma, float beta, int relu);
 void bn_tail_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
                    float mean, float rstd, float gamma, float beta, int relu);
-/* The forger's order (core/passport/forge.c tail_pool): the tail of the 2x2 max of x when gamma >= 0,
- * of the min when gamma < 0 (max(max(x00, x01), max(x10, x11)) with `a > b ? a : b`). The same
- * values as bn_tail_pool4's, the tail being monotonic in x; y may be x00. */
+/* The forger's order (core/passport/forge.c, docs/passports.md "Fused tails"): the tail of the
+ * 2x2 max of x when gamma >= 0, of the min when gamma < 0 (max(max(x00, x01), max(x10, x11))
+ * with `a > b ? a : b`): the same values as bn_tail_pool4's, the tail being monotonic in x.
+ * bn_tail_of_pool4 on four runs of window values (y may be x00); bn_tail_of_pool2x2 on
+ * `planes` planes of h x w into planes of h/2 x w/2. */
 void bn_tail_of_pool4(float *y, const float *x00, const float *x01, const float *x10, const float *x11, size_t n,
                       float mean, float rstd, float gamma, float beta, int relu);
+void bn_tail_of_pool2x2(float *restrict o, const float *restrict x, size_t planes, int h, int w, float mean,
+                        float rstd, float gamma, float beta, int relu);
 /* Backward of bn_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
  * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
  * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.

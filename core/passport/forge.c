@@ -532,52 +532,6 @@ static float *act_ptr(ip_forge *f, int a, size_t e0) {
 
 static const float *param(const ip_model *m, int t) { return m->params + m->tensors[t].offset; }
 
-/* y = act(g * ((x - mu) * r) + b): norm_forward's then affine_forward's float arithmetic
- * (mu = 0, r = 1 reproduce the affine alone exactly). */
-static inline float tail_y(float x, float mu, float r, float g, float b, int relu) {
-    float v = g * ((x - mu) * r) + b;
-    return relu && v < 0.f ? 0.f : v;
-}
-
-static void tail_row(float *restrict o, const float *restrict x, size_t len, float mu, float r, float g, float b,
-                     int relu) {
-    size_t i = 0;
-    for (; i + 16 <= len; i += 16) {
-        float t[16];
-        for (int j = 0; j < 16; j++) t[j] = tail_y(x[i + j], mu, r, g, b, relu);
-        memcpy(o + i, t, sizeof t);
-    }
-    for (; i < len; i++) o[i] = tail_y(x[i], mu, r, g, b, relu);
-}
-
-/* 2x2 max-pool of the tail over `planes` planes of h x w: the window's max of x
- * (g >= 0) or min (g < 0) goes through the tail (plan_steps: exact). */
-static void tail_pool(float *restrict o, const float *restrict x, size_t planes, int h, int w, float mu, float r,
-                      float g, float b, int relu) {
-    int oh = h / 2, ow = w / 2;
-    int up = !(g < 0);
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * (size_t)h * w;
-        float *op = o + p * (size_t)oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            const float *r0 = xp + (size_t)2 * oy * w, *r1 = r0 + w;
-            float *orow = op + (size_t)oy * ow;
-            if (up)
-                for (int ox = 0; ox < ow; ox++) {
-                    float a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
-                    float c = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
-                    orow[ox] = tail_y(a > c ? a : c, mu, r, g, b, relu);
-                }
-            else
-                for (int ox = 0; ox < ow; ox++) {
-                    float a = r0[2 * ox] < r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
-                    float c = r1[2 * ox] < r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
-                    orow[ox] = tail_y(a < c ? a : c, mu, r, g, b, relu);
-                }
-        }
-    }
-}
-
 /* 2x2 max and min pools of `planes` planes of h x w. */
 static void extremes(float *restrict mx, float *restrict mn, const float *restrict x, size_t planes, int h, int w) {
     int oh = h / 2, ow = w / 2;
@@ -620,8 +574,8 @@ static void run_tail(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngr
             const float *src = in + ((size_t)c * n_in + (vin ? (size_t)g * n_sh : 0)) * hw;
             float *dst = out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw;
             float m0 = mu ? mu[c] : 0.f, r0 = rs ? rs[c] : 1.f;
-            if (s->pool >= 0) tail_pool(dst, src, (size_t)n_sh, h, w, m0, r0, gam[c], bet[c], aff->relu);
-            else tail_row(dst, src, (size_t)n_sh * hw, m0, r0, gam[c], bet[c], aff->relu);
+            if (s->pool >= 0) bn_tail_of_pool2x2(dst, src, (size_t)n_sh, h, w, m0, r0, gam[c], bet[c], aff->relu);
+            else bn_tail_apply(dst, src, (size_t)n_sh * hw, m0, r0, gam[c], bet[c], aff->relu);
         }
     }
 }
@@ -637,7 +591,7 @@ static void run_pooled(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int n
         const float *gam, *bet;
         affine_gb(f, aff, g, &gam, &bet);
         for (int c = 0; c < aff->c; c++)
-            tail_row(out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw, (gam[c] < 0 ? mn : mx) + (size_t)c * seg, seg,
+            bn_tail_apply(out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw, (gam[c] < 0 ? mn : mx) + (size_t)c * seg, seg,
                      0.f, 1.f, gam[c], bet[c], aff->relu);
     }
 }
