@@ -214,6 +214,31 @@ Test(passport, colmean_matches_ref) {
     check_passport(&(conv_case){1, 2, 4, 4, 3, 3, 3, 1, 2});
 }
 
+/* The vectorised colmean (8 channels per vector) against its channel-by-channel
+ * reference, bit for bit: channel counts below, at and past a vector, strides,
+ * paddings, 1x1 to 5x5, values spread over ~40 binary orders of magnitude.
+ * (The order of the double sums is the reference's by construction; a float
+ * mean would rarely show another order, so this checks windows and lanes.) */
+Test(passport, colmean_vector_is_the_reference_bit_for_bit) {
+    const conv_case cases[] = {
+        {1, 1, 8, 8, 1, 3, 3, 1, 1},   {1, 7, 9, 5, 1, 3, 3, 1, 1},   {1, 8, 14, 14, 1, 3, 3, 1, 1},
+        {1, 9, 7, 7, 1, 3, 3, 1, 1},   {1, 32, 14, 14, 1, 3, 3, 1, 1}, {1, 17, 11, 13, 1, 3, 3, 2, 1},
+        {1, 12, 9, 9, 1, 5, 5, 1, 2},  {1, 5, 6, 7, 1, 1, 1, 1, 0},    {1, 10, 7, 7, 1, 1, 1, 2, 0},
+        {1, 3, 3, 2, 1, 5, 5, 3, 2},   {1, 64, 8, 8, 1, 3, 3, 2, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ip_conv_shape s = make_shape(&cases[c]);
+        size_t K = ip_conv_k(&s), np = (size_t)s.cin * s.h * s.w;
+        float *p = tu_alloc(np), *fast = tu_alloc(K), *ref = tu_alloc(K);
+        tu_fill(p, np, -1, 1, 41 + (unsigned)c);
+        for (size_t i = 0; i < np; i++) p[i] = ldexpf(p[i], (int)(i * 7919 % 41) - 20);
+        ip_conv_colmean(fast, p, &s);
+        ip_conv_colmean_ref(ref, p, &s);
+        cr_assert_eq(memcmp(fast, ref, K * sizeof(float)), 0, "case %zu: colmean differs from its reference", c);
+        free(p), free(fast), free(ref);
+    }
+}
+
 /* Pointwise, stride 1: colmean is the per-channel mean of the passport. */
 Test(passport, colmean_pointwise_is_channel_mean) {
     ip_conv_shape s = make_shape(&(conv_case){1, 3, 4, 5, 2, 1, 1, 1, 0});

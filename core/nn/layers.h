@@ -104,6 +104,8 @@ void conv2d_direct_backward_weight(float *dweight, const float *dout, const floa
  * per passport: the passport path costs a GEMV, and dW += dgamma (x) s.
  * colmean (K) = mean over the OH*OW columns of im2col(P), P laid out (Cin,H,W). */
 void ip_conv_colmean(float *colmean, const float *passport, const ip_conv_shape *s);
+/* Its reference, channel by channel: the same sums in the same order, so the same bits. */
+void ip_conv_colmean_ref(float *colmean, const float *passport, const ip_conv_shape *s);
 /* Reference: gamma[c] = mean_{oh,ow} conv(P; W)[c] computed the long way. */
 void ip_conv_passport_ref(float *gamma, const float *passport, const float *weight, const ip_conv_shape *s);
 
