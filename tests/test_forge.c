@@ -554,6 +554,89 @@ Test(forge, shuffle_takes_distinct_channels) {
     ip_data_free(&imgs);
 }
 
+/* The feature cache of shuffle keys (passport_keys.h): it holds, bit for bit,
+ * the activations of each image's canonical pass (image j in pass j / 64, the
+ * last pass short), every plane of a cached key is one of them, and the keys
+ * equal those made without the cache up to the rounding of another batch
+ * size. Image keys, train-mode references and pools past the bound get no
+ * cache. */
+Test(forge, shuffle_key_cache) {
+    ip_model m, ref;
+    ip_dataset te, imgs;
+    ip_err e = {{0}};
+    key_setup(&m, &te, &ref, &imgs, IP_KEYGEN_PASS + 6); /* two passes, the second of 6 */
+    ip_keygen plain, cached;
+    cr_assert_eq(ip_keygen_init(&plain, IP_KEY_SHUFFLE, &m, &ref, &imgs, 9, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_keygen_init(&cached, IP_KEY_SHUFFLE, &m, &ref, &imgs, 9, &e), 0, "%s", e.msg);
+    cr_assert_eq(cached.cache_floats, 16 * 8 * 8 + 32 * 4 * 4, "block1 input 16x8x8, block2 input 32x4x4");
+    cr_assert_eq(ip_keygen_cache_features(&cached, &e), 0, "%s", e.msg);
+    cr_assert_not_null(cached.cache);
+    /* the cache: each pass's activations, as its own forward computes them */
+    const size_t sample = 16 * 16;
+    for (size_t j0 = 0; j0 < imgs.n; j0 += IP_KEYGEN_PASS) {
+        int n = imgs.n - j0 < IP_KEYGEN_PASS ? (int)(imgs.n - j0) : IP_KEYGEN_PASS;
+        ip_model_forward_to(&ref, imgs.x + j0 * sample, n, 0, cached.ref_last);
+        for (int l = 0; l < m.npassports; l++) {
+            const ip_act *a = &ref.acts[cached.ref_act[l]];
+            size_t hw = (size_t)a->h * a->w;
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < a->c; c++)
+                    cr_assert_eq(memcmp(cached.cache + (j0 + (size_t)i) * cached.cache_floats + cached.cache_off[l] +
+                                            (size_t)c * hw,
+                                        ref.arena + a->off + ((size_t)c * n + (size_t)i) * hw, hw * sizeof(float)),
+                                 0, "cache: image %zu, layer %d, channel %d", j0 + (size_t)i, l, c);
+        }
+    }
+    size_t kf = ip_keys_floats(&m);
+    float *a = tu_alloc(kf), *b = tu_alloc(kf);
+    const uint64_t which[] = {0, 1, 5, 42, 1000};
+    for (size_t w = 0; w < sizeof which / sizeof *which; w++) {
+        cr_assert_eq(ip_keygen_generate(&plain, which[w], a, &e), 0, "%s", e.msg);
+        cr_assert_eq(ip_keygen_generate(&cached, which[w], b, &e), 0, "%s", e.msg);
+        for (size_t i = 0; i < kf; i++)
+            cr_assert(fabsf(a[i] - b[i]) <= 1e-5f * (1 + fabsf(a[i])), "passport %llu, value %zu: %g vs %g",
+                      (unsigned long long)which[w], i, a[i], b[i]);
+        for (int l = 0; l < m.npassports; l++) { /* every plane is a cached plane, exactly */
+            const ip_act *ra = &ref.acts[cached.ref_act[l]];
+            size_t hw = (size_t)ra->h * ra->w;
+            for (size_t q = 0; q < 2 * (size_t)ra->c; q++) {
+                const float *plane = b + ip_keys_offset(&m, l) + q * hw;
+                int found = 0;
+                for (size_t j = 0; j < imgs.n && !found; j++)
+                    for (int c = 0; c < ra->c && !found; c++)
+                        found = memcmp(plane, cached.cache + j * cached.cache_floats + cached.cache_off[l] + (size_t)c * hw,
+                                       hw * sizeof(float)) == 0;
+                cr_assert(found, "passport %llu, layer %d, key plane %zu is no cached plane",
+                          (unsigned long long)which[w], l, q);
+            }
+        }
+    }
+    free(a), free(b);
+    ip_keygen_free(&plain);
+    ip_keygen_free(&cached);
+    /* who gets a cache */
+    ip_keygen kg;
+    cr_assert_eq(ip_keygen_init(&kg, IP_KEY_IMAGE, &m, &ref, &imgs, 9, &e), 0, "%s", e.msg);
+    cr_assert_eq(ip_keygen_cache_features(&kg, &e), 0);
+    cr_assert_null(kg.cache, "image keys read 2 images each: no cache");
+    ip_keygen_free(&kg);
+    cr_assert_eq(ip_keygen_init(&kg, IP_KEY_SHUFFLE, &m, &ref, &imgs, 9, &e), 0, "%s", e.msg);
+    kg.ref_training = 1;
+    cr_assert_eq(ip_keygen_cache_features(&kg, &e), 0);
+    cr_assert_null(kg.cache, "a train-mode reference: an image's activations depend on its batch");
+    ip_keygen_free(&kg);
+    const size_t cap = IP_KEYGEN_CACHE_MAX_BYTES / sizeof(float);
+    cr_assert(ip_keygen_caches(IP_KEY_SHUFFLE, 0, 9408, 12000), "the quick study's pool: 451 MB");
+    cr_assert(ip_keygen_caches(IP_KEY_SHUFFLE, 0, cap / 64, 64), "exactly the bound");
+    cr_assert_not(ip_keygen_caches(IP_KEY_SHUFFLE, 0, cap / 64 + 1, 64), "past the bound");
+    cr_assert_not(ip_keygen_caches(IP_KEY_SHUFFLE, 0, 9408, 60000), "Fashion-MNIST's 60,000: 2.3 GB");
+    cr_assert_not(ip_keygen_caches(IP_KEY_RANDOM, 0, 9408, 100), "random keys read no image");
+    ip_model_free(&m);
+    ip_model_free(&ref);
+    ip_data_free(&te);
+    ip_data_free(&imgs);
+}
+
 Test(forge, trained_v1_fakes_near_chance) {
     ip_model m;
     ip_dataset te;

@@ -401,7 +401,8 @@ Test(sizing, warnings_name_ten_tasks_at_most_and_count_the_rest) {
  * for alexnet-p and resnet18-p. mflop is the whole forward; key_mflop the
  * part a passport key's reference forward runs (image and shuffle keys: as
  * far as the last input of v1's passport layers, the activation key
- * generation stops at, ref_last). */
+ * generation stops at, ref_last); key_floats an image's record in the
+ * shuffle keys' feature cache. */
 Test(sizing, arch_rows_are_the_models_counts) {
     for (int i = 0; ip_arch_names[i]; i++) {
         const char *a = ip_arch_names[i];
@@ -427,6 +428,8 @@ Test(sizing, arch_rows_are_the_models_counts) {
         cr_expect(fabs(cost - key) <= 0.02 * key + 0.05, "%s: cost model %.1f key MFLOP, the model counts %.1f", a, cost,
                   key);
         cr_expect(key < model, "%s: the key forward stops before the logits", a);
+        cr_expect_eq(rn_arch(a)->key_floats, (double)g.cache_floats, "%s: cost model %.0f key floats per image, the "
+                     "key generator caches %zu", a, rn_arch(a)->key_floats, g.cache_floats);
         ip_keygen_free(&g);
         ip_data_free(&images);
         ip_model_free(&target);

@@ -69,8 +69,10 @@ int ip_keys_compatible(const ip_model *a, const ip_model *b, ip_err *e) {
 void ip_keygen_free(ip_keygen *g) {
     free(g->x);
     free(g->taken);
+    free(g->cache);
     g->x = NULL;
     g->taken = NULL;
+    g->cache = NULL;
 }
 
 int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_model *ref,
@@ -111,6 +113,13 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
             return ip_fail(e, "reference %s: the input of %s is %dx%dx%d, the passport key needs %dx%dx%d",
                            rc->arch, conv->name, ra->c, ra->h, ra->w, ks[1], ks[2], ks[3]);
         g->ref_act[l] = a == 0 ? -1 : a;
+        if (a != 0) { /* its place in an image's cache record: beside an earlier layer reading a, or next */
+            int same = -1;
+            for (int q = 0; q < l && same < 0; q++)
+                if (g->ref_act[q] == a) same = q;
+            g->cache_off[l] = same >= 0 ? g->cache_off[same] : g->cache_floats;
+            if (same < 0) g->cache_floats += (size_t)ra->c * ra->h * ra->w;
+        }
         int prod = a == 0 ? -1 : ip_model_producer(ref, a);
         if (prod > last_producer) last_producer = prod, g->ref_last = a;
         if ((size_t)ks[1] > max_cin) max_cin = (size_t)ks[1];
@@ -130,6 +139,10 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
     return 0;
 }
 
+static const float *image(const ip_keygen *g, uint32_t idx) {
+    return g->images->x + (size_t)idx * g->images->c * g->images->h * g->images->w;
+}
+
 /* Plane (H*W floats) of channel c of sample s of the last reference forward (n samples). */
 static const float *ref_plane(const ip_keygen *g, int l, int s, int c, int n) {
     const ip_act *a = &g->ref->acts[g->ref_act[l]];
@@ -137,8 +150,51 @@ static const float *ref_plane(const ip_keygen *g, int l, int s, int c, int n) {
     return g->ref->arena + a->off + ((size_t)c * n + s) * hw;
 }
 
-static const float *image(const ip_keygen *g, uint32_t idx) {
-    return g->images->x + (size_t)idx * g->images->c * g->images->h * g->images->w;
+/* Plane of channel c of layer l's activation for image idx[s]: from the
+ * feature cache when there is one, else sample s of the last reference
+ * forward (n samples). */
+static const float *key_plane(const ip_keygen *g, int l, const uint32_t *idx, int s, int c, int n) {
+    if (!g->cache) return ref_plane(g, l, s, c, n);
+    const ip_act *a = &g->ref->acts[g->ref_act[l]];
+    size_t hw = (size_t)a->h * a->w;
+    return g->cache + (size_t)idx[s] * g->cache_floats + g->cache_off[l] + (size_t)c * hw;
+}
+
+int ip_keygen_caches(ip_key_type type, int ref_training, size_t floats_per_image, size_t images) {
+    if (type != IP_KEY_SHUFFLE || ref_training || floats_per_image == 0 || images == 0) return 0;
+    return floats_per_image <= IP_KEYGEN_CACHE_MAX_BYTES / sizeof(float) / images;
+}
+
+int ip_keygen_cache_features(ip_keygen *g, ip_err *e) {
+    if (g->cache || !g->ref || g->ref_last < 0 ||
+        !ip_keygen_caches(g->type, g->ref_training, g->cache_floats, g->images->n))
+        return 0;
+    ip_model *ref = g->ref;
+    const size_t n_img = g->images->n, sample = (size_t)g->images->c * g->images->h * g->images->w;
+    if (ref->batch < IP_KEYGEN_PASS && ip_model_plan(ref, IP_KEYGEN_PASS, e) != 0) return -1;
+    float *x = malloc((size_t)IP_KEYGEN_PASS * sample * sizeof *x);
+    g->cache = malloc(n_img * g->cache_floats * sizeof *g->cache); /* <= IP_KEYGEN_CACHE_MAX_BYTES */
+    if (!x || !g->cache) {
+        free(x), free(g->cache);
+        g->cache = NULL;
+        return ip_fail(e, "out of memory for the reference activations of %zu key images", n_img);
+    }
+    for (size_t j0 = 0; j0 < n_img; j0 += IP_KEYGEN_PASS) {
+        const int n = n_img - j0 < IP_KEYGEN_PASS ? (int)(n_img - j0) : IP_KEYGEN_PASS;
+        memcpy(x, image(g, (uint32_t)j0), (size_t)n * sample * sizeof *x);
+        ip_model_forward_to(ref, x, n, 0, g->ref_last);
+        for (int l = 0; l < g->target->npassports; l++) {
+            if (g->ref_act[l] < 0) continue; /* layers sharing an activation copy the same planes again */
+            const ip_act *a = &ref->acts[g->ref_act[l]];
+            const size_t hw = (size_t)a->h * a->w;
+            for (int s = 0; s < n; s++)
+                for (int c = 0; c < a->c; c++)
+                    memcpy(g->cache + (j0 + (size_t)s) * g->cache_floats + g->cache_off[l] + (size_t)c * hw,
+                           ref_plane(g, l, s, c, n), hw * sizeof *g->cache);
+        }
+    }
+    free(x);
+    return 0;
 }
 
 /* `count` distinct image indices (DeepIPR: random.sample). */
@@ -186,7 +242,7 @@ static void shuffle_key(ip_keygen *g, ip_rng *r, int l, int s0, int n, const uin
         do c = ip_rng_below(r, (uint32_t)cin);
         while (g->taken[(size_t)b * cin + c]);
         g->taken[(size_t)b * cin + c] = 1;
-        memcpy(key + (size_t)k * hw, ref_plane(g, l, s0 + b, (int)c, n), hw * sizeof *key);
+        memcpy(key + (size_t)k * hw, key_plane(g, l, idx, s0 + b, (int)c, n), hw * sizeof *key);
     }
 }
 
@@ -255,7 +311,7 @@ int ip_keygen_generate(ip_keygen *g, uint64_t index, float *keys, ip_err *e) {
     uint32_t idx[2 * IP_SHUFFLE_IMAGES];
     sample_distinct(&r, n_img, idx, IP_SHUFFLE_IMAGES);
     sample_distinct(&r, n_img, idx + IP_SHUFFLE_IMAGES, IP_SHUFFLE_IMAGES);
-    ref_forward(g, idx, 2 * IP_SHUFFLE_IMAGES);
+    if (!g->cache) ref_forward(g, idx, 2 * IP_SHUFFLE_IMAGES);
     for (int l = 0; l < m->npassports; l++) {
         size_t lf = ip_keys_layer_floats(m, l);
         float *kg = keys + ip_keys_offset(m, l);

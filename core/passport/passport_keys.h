@@ -23,7 +23,19 @@
  * Every passport is a pure function of (seed, index): its numbers come from
  * the stream ip_stream("passport-key", index), and the reference model runs
  * on exactly that passport's images (a batch of 2 or 40), so a passport is
- * bit-identical whichever task, shard or rank generates it. */
+ * bit-identical whichever task, shard or rank generates it.
+ *
+ * The feature cache (ip_keygen_cache_features). A shuffle key reads 40
+ * images, so thousands of fakes read every image of the pool many times
+ * (the quick study: 2,500 fakes per shard, 100,000 draws from 12,000
+ * images; their reference forwards were 70% of its shuffle shards' time).
+ * With the cache the reference runs once over the whole pool, in passes of
+ * IP_KEYGEN_PASS images by index (image j in pass j / IP_KEYGEN_PASS), and
+ * keys read the activations kept there: a passport is still a pure function
+ * of (seed, index, images), whichever task, shard or rank generates it.
+ * Whether the cache is used is a function of the key type and the sizes
+ * only (ip_keygen_caches), never of the machine's memory, so results do not
+ * depend on where they are computed. */
 #ifndef IP_PASSPORT_KEYS_H
 #define IP_PASSPORT_KEYS_H
 
@@ -37,6 +49,9 @@
 typedef enum { IP_KEY_RANDOM = 0, IP_KEY_IMAGE = 1, IP_KEY_SHUFFLE = 2 } ip_key_type;
 
 #define IP_SHUFFLE_IMAGES 20
+/* Feature cache: images per reference pass, and the most it may hold. */
+#define IP_KEYGEN_PASS 64
+#define IP_KEYGEN_CACHE_MAX_BYTES ((size_t)1 << 30)
 
 const char *ip_key_type_name(ip_key_type t);
 int ip_key_type_parse(const char *s, ip_key_type *out);
@@ -69,6 +84,11 @@ typedef struct ip_keygen {
      * images and the beta images passing separately (each batch its own
      * statistics). Set after ip_keygen_init. */
     int ref_training;
+    /* The activations keys read, per image: cache_floats floats, layer l's
+     * (a ref_act[l] >= 0) at cache_off[l] (layers reading one activation share it). */
+    size_t cache_floats;
+    size_t cache_off[IP_MAX_PASSPORTS];
+    float *cache;                     /* (images, cache_floats) once ip_keygen_cache_features filled it, else NULL */
 } ip_keygen;
 
 /* Prepares key generation for `target`'s passport layers. ref and images are
@@ -79,6 +99,18 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
                    const ip_dataset *images, uint64_t seed, ip_err *e);
 /* Writes the key vector of passport `index` (ip_keys_floats(target) floats). */
 int ip_keygen_generate(ip_keygen *g, uint64_t index, float *keys, ip_err *e);
+
+/* 1 when keys of this type read their activations from the feature cache:
+ * shuffle keys (an image key reads 2 images, a pool's worth only after
+ * thousands of fakes), with the reference in eval mode (in train mode an
+ * image's activations depend on its batch), when `images` images of
+ * `floats_per_image` (ip_keygen.cache_floats) fit IP_KEYGEN_CACHE_MAX_BYTES.
+ * The cost model (runner/kinds/forge.c) asks the same question. */
+int ip_keygen_caches(ip_key_type type, int ref_training, size_t floats_per_image, size_t images);
+/* Fills the feature cache when ip_keygen_caches says so (after ref_training
+ * is set), else does nothing. For generators of many keys (fake1, verify):
+ * it costs a forward of the whole pool. */
+int ip_keygen_cache_features(ip_keygen *g, ip_err *e);
 void ip_keygen_free(ip_keygen *g);
 
 #endif

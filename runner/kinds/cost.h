@@ -18,6 +18,8 @@ typedef struct rn_arch_speed {
     double mflop;         /* forward MFLOP per image (ip_model_flops_per_sample; tests/test_sizing.c ties them) */
     double key_mflop;     /* of it, a passport key's reference forward: as far as the last input of v1's
                            * passport layers (core/passport/passport_keys.c; tests/test_sizing.c ties them) */
+    double key_floats;    /* floats per image of the activations v1's keys read: an image's share of the
+                           * shuffle keys' feature cache (ip_keygen.cache_floats; tests/test_sizing.c ties them) */
     double train_per_s;   /* training images per second on one core (forward, backward, update) */
     double infer_per_s;   /* evaluation images per second on one core */
 } rn_arch_speed;

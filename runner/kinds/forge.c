@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../../core/passport/forge.h"
-#include "../../core/passport/passport_keys.h" /* IP_SHUFFLE_IMAGES */
+#include "../../core/passport/passport_keys.h" /* IP_SHUFFLE_IMAGES, ip_keygen_caches */
 #include "cost.h"
 #include "../../core/tasks/tasks.h"
 
@@ -19,16 +19,24 @@
  * passes of 512). image and shuffle keys are made
  * from images through the reference model as far as the last passport
  * layer's input: 2 and 2 x IP_SHUFFLE_IMAGES images per fake, each the
- * key_mflop / mflop share of an evaluation image (core/passport/passport_keys.c).
+ * key_mflop / mflop share of an evaluation image (core/passport/passport_keys.c);
+ * with the feature cache (shuffle keys, when ip_keygen_caches says so) the
+ * key pool once per shard instead.
  * Plus loading and the shared prefix. */
 #define FAKE1_PASSPORT_IMAGE_COST 0.29
 static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
     const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
     const char *arch = rn_model_arch(t, c, "model");
+    const rn_arch_speed *row = rn_arch(arch);
     double per = strcmp(mode, "screen") == 0 ? fmin(images, 32.0) : images;
-    double key = strcmp(keys, "image") == 0 ? 2 : strcmp(keys, "shuffle") == 0 ? 2 * IP_SHUFFLE_IMAGES : 0;
-    double key_share = rn_arch(arch)->key_mflop / rn_arch(arch)->mflop;
-    return rn_infer_seconds(arch, passports * (per * FAKE1_PASSPORT_IMAGE_COST + key * key_share)) +
+    int shuffle = strcmp(keys, "shuffle") == 0;
+    double key_images = passports * (strcmp(keys, "image") == 0 ? 2 : shuffle ? 2 * IP_SHUFFLE_IMAGES : 0);
+    /* the pool: deepipr-code draws from the test split with a train-mode reference (never cached) */
+    int code = strcmp(rn_val_text(t, "protocol"), "deepipr-code") == 0;
+    double pool = rn_data_images(c, 1);
+    if (shuffle && ip_keygen_caches(IP_KEY_SHUFFLE, code, (size_t)row->key_floats, (size_t)pool))
+        key_images = pool;
+    return rn_infer_seconds(arch, passports * per * FAKE1_PASSPORT_IMAGE_COST + key_images * row->key_mflop / row->mflop) +
            RN_TASK_FIXED_SECONDS;
 }
 
