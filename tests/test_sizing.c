@@ -475,3 +475,37 @@ Test(sizing, costs_follow_references_to_the_models_architecture) {
     rn_spec_free(&s);
     rn_diags_free(&d);
 }
+
+/* A shard of shuffle fakes pays the key pool once when its activations fit
+ * the feature cache (core/passport/passport_keys.h, ip_keygen_caches), else
+ * 40 images per fake, as image keys pay 2: the cost model asks the key
+ * generator's own rule, at the architecture's key_floats per image. */
+Test(sizing, shuffle_keys_cost_the_pool_once_when_it_is_cached) {
+    const double share = rn_arch("small-p")->key_mflop / rn_arch("small-p")->mflop;
+    const long pools[] = {12000, 60000}; /* small-p: 451 MB, cached; 2.3 GB, not */
+    for (int i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "name: keys\ndata: {source: \"synthetic:64\", train_limit: %ld}\nmodels:\n  - {name: base}\n"
+                 "  - {name: pv, scheme: v1}\ntasks:\n  - {name: f, kind: fake1, model: pv, reference: base, "
+                 "key_type: [image, shuffle], passports: 2500, eval_images: 1000, mode: screen}\n",
+                 pools[i]);
+        rn_spec s;
+        rn_diags d;
+        cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+        const rn_task *image = NULL, *shuffle = NULL;
+        for (int k = 0; k < s.ntasks; k++) {
+            if (s.tasks[k].shard == RN_MERGE) continue;
+            if (strstr(s.tasks[k].key, "key_type=image")) image = &s.tasks[k];
+            if (strstr(s.tasks[k].key, "key_type=shuffle")) shuffle = &s.tasks[k];
+        }
+        cr_assert(image && shuffle, "pool %ld: the two fake1 tasks", pools[i]);
+        int cached = ip_keygen_caches(IP_KEY_SHUFFLE, 0, (size_t)rn_arch("small-p")->key_floats, (size_t)pools[i]);
+        cr_assert_eq(cached, i == 0, "pool %ld", pools[i]);
+        double shuffle_images = cached ? (double)pools[i] : 2500.0 * 2 * IP_SHUFFLE_IMAGES;
+        cr_expect_float_eq(shuffle->cost - image->cost, rn_infer_seconds("small-p", (shuffle_images - 2500.0 * 2) * share),
+                           1e-9, "pool %ld: %g - %g", pools[i], shuffle->cost, image->cost);
+        rn_spec_free(&s);
+        rn_diags_free(&d);
+    }
+}
