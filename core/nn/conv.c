@@ -488,6 +488,15 @@ void conv2d_backward_ref(float *din, float *dweight, const float *dout, const fl
 
 /* ---------------- passport path ---------------- */
 
+/* Window (kh, kw) of a colmean: the output rows [oh_lo, oh_hi) and columns
+ * [ow_lo, ow_hi) whose tap falls inside the input; returns the input column
+ * of the first of them (valid_range's bounds, one home for both colmeans). */
+static int colmean_window(const ip_conv_shape *s, int kh, int kw, int *oh_lo, int *oh_hi, int *ow_lo, int *ow_hi) {
+    valid_range(s->h, s->oh, kh, s->stride, s->pad, oh_lo, oh_hi);
+    valid_range(s->w, s->ow, kw, s->stride, s->pad, ow_lo, ow_hi);
+    return *ow_lo * s->stride - s->pad + kw;
+}
+
 /* The column means channel by channel: each window summed row by row, left
  * to right, in double (the reference of ip_conv_colmean). */
 void ip_conv_colmean_ref(float *colmean, const float *passport, const ip_conv_shape *s) {
@@ -496,21 +505,17 @@ void ip_conv_colmean_ref(float *colmean, const float *passport, const ip_conv_sh
     size_t k = 0;
     for (int ci = 0; ci < s->cin; ci++) {
         const float *p = passport + (size_t)ci * H * W;
-        for (int kh = 0; kh < s->kh; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(H, s->oh, kh, s->stride, s->pad, &oh_lo, &oh_hi);
+        for (int kh = 0; kh < s->kh; kh++)
             for (int kw = 0; kw < s->kw; kw++, k++) {
-                int ow_lo, ow_hi;
-                valid_range(W, s->ow, kw, s->stride, s->pad, &ow_lo, &ow_hi);
+                int oh_lo, oh_hi, ow_lo, ow_hi;
+                const int iw0 = colmean_window(s, kh, kw, &oh_lo, &oh_hi, &ow_lo, &ow_hi);
                 double acc = 0;
-                const int iw0 = ow_lo * s->stride - s->pad + kw;
                 for (int oh = oh_lo; oh < oh_hi; oh++) {
                     const float *r = p + (size_t)(oh * s->stride - s->pad + kh) * W + iw0;
                     for (int j = 0; j < ow_hi - ow_lo; j++) acc += r[(size_t)j * s->stride];
                 }
                 colmean[k] = (float)(acc * inv);
             }
-        }
     }
 }
 
@@ -536,14 +541,11 @@ static void colmean_lanes(float *colmean, const float *passport, const ip_conv_s
     }
     const double inv = 1.0 / ((double)s->oh * s->ow);
     size_t k = 0;
-    for (int kh = 0; kh < s->kh; kh++) {
-        int oh_lo, oh_hi;
-        valid_range(H, s->oh, kh, s->stride, s->pad, &oh_lo, &oh_hi);
+    for (int kh = 0; kh < s->kh; kh++)
         for (int kw = 0; kw < s->kw; kw++, k++) {
-            int ow_lo, ow_hi;
-            valid_range(W, s->ow, kw, s->stride, s->pad, &ow_lo, &ow_hi);
+            int oh_lo, oh_hi, ow_lo, ow_hi;
+            const int iw0 = colmean_window(s, kh, kw, &oh_lo, &oh_hi, &ow_lo, &ow_hi);
             colmean_vd lo = {0}, hi = {0};
-            const int iw0 = ow_lo * s->stride - s->pad + kw;
             for (int oh = oh_lo; oh < oh_hi; oh++) {
                 const float *r = t + ((size_t)(oh * s->stride - s->pad + kh) * W + (size_t)iw0) * L;
                 for (int j = 0; j < ow_hi - ow_lo; j++) {
@@ -556,7 +558,6 @@ static void colmean_lanes(float *colmean, const float *passport, const ip_conv_s
             }
             for (int i = 0; i < nc; i++) colmean[(size_t)(c0 + i) * K + k] = (float)((i < 4 ? lo[i] : hi[i - 4]) * inv);
         }
-    }
 }
 
 void ip_conv_colmean(float *colmean, const float *passport, const ip_conv_shape *s) {
