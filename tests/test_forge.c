@@ -604,7 +604,8 @@ Test(forge, shuffle_key_cache) {
                 int found = 0;
                 for (size_t j = 0; j < imgs.n && !found; j++)
                     for (int c = 0; c < ra->c && !found; c++)
-                        found = memcmp(plane, cached.cache + j * cached.cache_floats + cached.cache_off[l] + (size_t)c * hw,
+                        found = memcmp(plane,
+                                       cached.cache + j * cached.cache_floats + cached.cache_off[l] + (size_t)c * hw,
                                        hw * sizeof(float)) == 0;
                 cr_assert(found, "passport %llu, layer %d, key plane %zu is no cached plane",
                           (unsigned long long)which[w], l, q);

@@ -503,8 +503,9 @@ Test(sizing, shuffle_keys_cost_the_pool_once_when_it_is_cached) {
         int cached = ip_keygen_caches(IP_KEY_SHUFFLE, 0, (size_t)rn_arch("small-p")->key_floats, (size_t)pools[i]);
         cr_assert_eq(cached, i == 0, "pool %ld", pools[i]);
         double shuffle_images = cached ? (double)pools[i] : 2500.0 * 2 * IP_SHUFFLE_IMAGES;
-        cr_expect_float_eq(shuffle->cost - image->cost, rn_infer_seconds("small-p", (shuffle_images - 2500.0 * 2) * share),
-                           1e-9, "pool %ld: %g - %g", pools[i], shuffle->cost, image->cost);
+        double want = rn_infer_seconds("small-p", (shuffle_images - 2500.0 * 2) * share);
+        cr_expect_float_eq(shuffle->cost - image->cost, want, 1e-9, "pool %ld: %g - %g", pools[i], shuffle->cost,
+                           image->cost);
         rn_spec_free(&s);
         rn_diags_free(&d);
     }

@@ -36,7 +36,8 @@ static double fake1_seconds(double passports, double images, const rn_task *t, c
     double pool = rn_data_images(c, 1);
     if (shuffle && ip_keygen_caches(IP_KEY_SHUFFLE, code, (size_t)row->key_floats, (size_t)pool))
         key_images = pool;
-    return rn_infer_seconds(arch, passports * per * FAKE1_PASSPORT_IMAGE_COST + key_images * row->key_mflop / row->mflop) +
+    double key_share = row->key_mflop / row->mflop;
+    return rn_infer_seconds(arch, passports * per * FAKE1_PASSPORT_IMAGE_COST + key_images * key_share) +
            RN_TASK_FIXED_SECONDS;
 }
 
