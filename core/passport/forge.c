@@ -591,8 +591,8 @@ static void run_pooled(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int n
         const float *gam, *bet;
         affine_gb(f, aff, g, &gam, &bet);
         for (int c = 0; c < aff->c; c++)
-            bn_tail_apply(out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw, (gam[c] < 0 ? mn : mx) + (size_t)c * seg, seg,
-                     0.f, 1.f, gam[c], bet[c], aff->relu);
+            bn_tail_apply(out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw, (gam[c] < 0 ? mn : mx) + (size_t)c * seg,
+                          seg, 0.f, 1.f, gam[c], bet[c], aff->relu);
     }
 }
 
