@@ -184,7 +184,9 @@ int ip_keygen_cache_features(ip_keygen *g, ip_err *e) {
         memcpy(x, image(g, (uint32_t)j0), (size_t)n * sample * sizeof *x);
         ip_model_forward_to(ref, x, n, 0, g->ref_last);
         for (int l = 0; l < g->target->npassports; l++) {
-            if (g->ref_act[l] < 0) continue; /* layers sharing an activation copy the same planes again */
+            int copied = g->ref_act[l] < 0; /* the input: keys read the images themselves */
+            for (int q = 0; q < l && !copied; q++) copied = g->ref_act[q] == g->ref_act[l]; /* shares q's record */
+            if (copied) continue;
             const ip_act *a = &ref->acts[g->ref_act[l]];
             const size_t hw = (size_t)a->h * a->w;
             for (int s = 0; s < n; s++)
