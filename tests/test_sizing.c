@@ -269,25 +269,37 @@ Test(sizing, a_training_step_is_a_minibatch_and_an_evaluation) {
 }
 
 /* `run --calibrate`'s factors: an architecture's measured training speed
- * scales its row's training and its evaluation speed its row's evaluation,
- * each on its own, and no other row; a speed <= 0 puts its factor back to 1. */
-Test(sizing, calibration_scales_each_row_training_and_evaluation_apart) {
+ * scales its row's training, its evaluation speed its row's evaluation and
+ * its forger speed its row's forger (fake1's passport-images), each on its
+ * own, and no other row; a speed <= 0 puts its factor back to 1. */
+Test(sizing, calibration_scales_each_row_speed_apart) {
     const char *arch[] = {"small-p", "alexnet-p", "resnet18-p"};
-    double tr[3], ev[3], ft = 0, fi = 0;
-    for (int a = 0; a < 3; a++) tr[a] = rn_train_seconds(arch[a], 1000, 2), ev[a] = rn_infer_seconds(arch[a], 1000);
+    double tr[3], ev[3], fg[3], f[RN_SPEEDS] = {0};
+    for (int a = 0; a < 3; a++)
+        tr[a] = rn_train_seconds(arch[a], 1000, 2), ev[a] = rn_infer_seconds(arch[a], 1000),
+        fg[a] = rn_forge_seconds(arch[a], 1000);
     const rn_arch_speed *row = rn_arch("alexnet-p");
     cr_assert_str_eq(rn_arch_row(rn_arch_index("alexnet-p"))->arch, "alexnet-p");
-    rn_cost_set_measured_speed("alexnet-p", row->train_per_s / 2, row->infer_per_s / 4, &ft, &fi);
-    cr_assert_float_eq(ft, 0.5, 1e-12);
-    cr_assert_float_eq(fi, 0.25, 1e-12);
+    /* the row's forger: RN_FORGE_IMAGE_COST evaluation images a passport-image */
+    cr_assert_float_eq(fg[1], RN_FORGE_IMAGE_COST * ev[1], 1e-9 * ev[1]);
+    double speed[RN_SPEEDS] = {row->train_per_s / 2, row->infer_per_s / 4,
+                               rn_row_speed(row, RN_SPEED_FORGE) / 8};
+    rn_cost_set_measured_speed("alexnet-p", speed, f);
+    cr_assert_float_eq(f[RN_SPEED_TRAIN], 0.5, 1e-12);
+    cr_assert_float_eq(f[RN_SPEED_INFER], 0.25, 1e-12);
+    cr_assert_float_eq(f[RN_SPEED_FORGE], 0.125, 1e-12);
     cr_assert_float_eq(rn_train_seconds("alexnet-p", 1000, 2), 2 * tr[1], 1e-9 * tr[1]);
     cr_assert_float_eq(rn_infer_seconds("alexnet-p", 1000), 4 * ev[1], 1e-9 * ev[1]);
+    cr_assert_float_eq(rn_forge_seconds("alexnet-p", 1000), 8 * fg[1], 1e-9 * fg[1]);
     for (int a = 0; a < 3; a += 2) /* the other rows are as they were */
-        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a], "%s", arch[a]);
-    rn_cost_set_measured_speed("alexnet-p", 0, -1, &ft, &fi);
-    cr_assert(ft == 1 && fi == 1);
+        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a] &&
+                      rn_forge_seconds(arch[a], 1000) == fg[a],
+                  "%s", arch[a]);
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){0, -1, 0}, f);
+    cr_assert(f[RN_SPEED_TRAIN] == 1 && f[RN_SPEED_INFER] == 1 && f[RN_SPEED_FORGE] == 1);
     for (int a = 0; a < 3; a++)
-        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a]);
+        cr_assert(rn_train_seconds(arch[a], 1000, 2) == tr[a] && rn_infer_seconds(arch[a], 1000) == ev[a] &&
+                  rn_forge_seconds(arch[a], 1000) == fg[a]);
 }
 
 /* The report of a spec with checkpointing trains, a fake1 too long for the
@@ -337,7 +349,10 @@ Test(sizing, recosting_a_spec_is_its_expansion_at_the_new_speeds) {
     rn_spec_recost(&s);
     for (int i = 0; i < s.ntasks; i++) cr_assert(s.tasks[i].cost == before[i], "%s", s.tasks[i].key);
     const rn_arch_speed *row = rn_arch("resnet18-p");
-    rn_cost_set_measured_speed("resnet18-p", row->train_per_s / 2, row->infer_per_s / 2, NULL, NULL);
+    rn_cost_set_measured_speed("resnet18-p",
+                               (double[RN_SPEEDS]){row->train_per_s / 2, row->infer_per_s / 2,
+                                                   rn_row_speed(row, RN_SPEED_FORGE) / 2},
+                               NULL);
     rn_spec_recost(&s);
     int changed = 0;
     for (int i = 0; i < s.ntasks; i++) {
@@ -351,7 +366,27 @@ Test(sizing, recosting_a_spec_is_its_expansion_at_the_new_speeds) {
         }
     }
     cr_assert_eq(changed, 2);
-    rn_cost_set_measured_speed("resnet18-p", 0, 0, NULL, NULL);
+    rn_cost_set_measured_speed("resnet18-p", (double[RN_SPEEDS]){0}, NULL);
+    rn_spec_recost(&s);
+    /* alexnet-p's forger alone at half its row's speed: the verify of its
+     * passports (forger-bound) takes twice as long, its trainings do not move */
+    for (int i = 0; i < s.ntasks; i++) before[i] = s.tasks[i].cost;
+    const rn_arch_speed *alex = rn_arch("alexnet-p");
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){0, 0, rn_row_speed(alex, RN_SPEED_FORGE) / 2}, NULL);
+    rn_spec_recost(&s);
+    changed = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->kind, "verify") == 0) {
+            cr_assert(t->cost > 1.9 * before[i] && t->cost <= 2 * before[i], "%s: %g -> %g", t->key, before[i],
+                      t->cost);
+            changed++;
+        } else {
+            cr_assert(t->cost == before[i], "%s", t->key);
+        }
+    }
+    cr_assert_eq(changed, 14); /* one verify per model of a's 14 seeds */
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){0}, NULL);
     free(before);
     rn_spec_free(&s);
     rn_diags_free(&d);

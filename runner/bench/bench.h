@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../core/io/data.h"
 #include "../../core/model/model.h"
+#include "../../core/passport/forge.h"
+#include "../../core/passport/passport_keys.h"
 #include "../../core/nn/optim.h"
 #include "../../core/util/err.h"
 
@@ -39,13 +42,31 @@ double rn_bench_time_steps(rn_bench_rig *r, int warmup, int steps);
 /* seconds of `steps` eval-mode forward passes of the rig's batch after `warmup` untimed ones */
 double rn_bench_time_infer(rn_bench_rig *r, int warmup, int steps);
 
+/* The forger's bench (`bench forge`, `run --calibrate`): a model and its
+ * evaluation images, the forger on them, random passports and their results.
+ * rn_forge_rig_init fills m and d with an untrained v1 model of `arch` (norm
+ * "bn" or "gn") and `images` random inputs of the shape torch_anchor.py uses,
+ * with random labels; the caller creates the rest. rn_forge_rig_free frees
+ * what is there (a zeroed rig is empty). */
+typedef struct rn_forge_rig {
+    ip_model m;
+    ip_dataset d;
+    ip_forge *f;
+    ip_keygen kg;
+    ip_forge_result res;
+} rn_forge_rig;
+int rn_forge_rig_init(rn_forge_rig *r, const char *arch, const char *norm, int images, ip_err *e);
+void rn_forge_rig_free(rn_forge_rig *r);
+
 /* `run --calibrate` (calibrate.c): training steps and eval-mode passes of
  * `arch` at one thread on this machine, timed as its row of
  * runner/kinds/cost.c was measured with `bench train --threads 1 --scheme
- * baseline` (the best of 3 short rounds of each, ~0.2 s each at the row's
- * speed and at least one step): the images/s of each, for
+ * baseline`, and the forger on random passports of its untrained v1 model,
+ * full mode, as `bench forge --threads 1` (the best of 3 short rounds of
+ * each, ~0.2 s each at the row's speed and at least one step or two
+ * passports): speed[RN_SPEED_*] (runner/kinds/cost.h), for
  * rn_cost_set_measured_speed. Leaves one BLAS thread set: set the run's after. */
-int rn_cost_calibrate(const char *arch, double *train_per_s, double *infer_per_s, ip_err *e);
+int rn_cost_calibrate(const char *arch, double speed[], ip_err *e);
 
 /* A row of the table: `bench` dispatch, its usage and the top-level help
  * (main.c, through rn_bench_names in commands.h) all come from it. */

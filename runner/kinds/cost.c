@@ -36,29 +36,44 @@ const rn_arch_speed *rn_arch(const char *arch) { return &arch_speed[rn_arch_inde
 double rn_arch_mflop(const char *arch) { return rn_arch(arch)->mflop; }
 
 /* each row's speeds on this machine over the row's (rn_cost_set_measured_speed); 0: not measured */
-static double train_factor[NROWS], infer_factor[NROWS];
+static double measured_factor[NROWS][RN_SPEEDS];
 
-static double factor(const double *f, int i) { return f[i] > 0 ? f[i] : 1.0; }
+static double factor(int row, int which) {
+    double f = measured_factor[row][which];
+    return f > 0 ? f : 1.0;
+}
 
-void rn_cost_set_measured_speed(const char *arch, double train_per_s, double infer_per_s, double *tf, double *inf) {
+double rn_row_speed(const rn_arch_speed *row, int which) {
+    return which == RN_SPEED_TRAIN   ? row->train_per_s
+           : which == RN_SPEED_INFER ? row->infer_per_s
+                                     : row->infer_per_s / RN_FORGE_IMAGE_COST;
+}
+
+void rn_cost_set_measured_speed(const char *arch, const double speed[RN_SPEEDS], double out[RN_SPEEDS]) {
     int i = rn_arch_index(arch);
-    train_factor[i] = train_per_s > 0 ? train_per_s / arch_speed[i].train_per_s : 0;
-    infer_factor[i] = infer_per_s > 0 ? infer_per_s / arch_speed[i].infer_per_s : 0;
-    if (tf) *tf = factor(train_factor, i);
-    if (inf) *inf = factor(infer_factor, i);
+    for (int k = 0; k < RN_SPEEDS; k++) {
+        measured_factor[i][k] = speed[k] > 0 ? speed[k] / rn_row_speed(&arch_speed[i], k) : 0;
+        if (out) out[k] = factor(i, k);
+    }
+}
+
+/* images at the row's speed of kind `which`, scaled by its factor */
+static double row_seconds(const char *arch, double images, int which) {
+    int i = rn_arch_index(arch);
+    return images / (rn_row_speed(&arch_speed[i], which) * factor(i, which));
 }
 
 double rn_train_seconds(const char *arch, double images, double passes) {
-    int i = rn_arch_index(arch);
-    return images * passes / (arch_speed[i].train_per_s * factor(train_factor, i));
+    return row_seconds(arch, images * passes, RN_SPEED_TRAIN);
 }
 
 /* time per image ~ (batch + 6) / batch, relative to batch 64 */
 double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / (70.0 / 64) : 1; }
 
-double rn_infer_seconds(const char *arch, double images) {
-    int i = rn_arch_index(arch);
-    return images / (arch_speed[i].infer_per_s * factor(infer_factor, i));
+double rn_infer_seconds(const char *arch, double images) { return row_seconds(arch, images, RN_SPEED_INFER); }
+
+double rn_forge_seconds(const char *arch, double passport_images) {
+    return row_seconds(arch, passport_images, RN_SPEED_FORGE);
 }
 
 const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param) {

@@ -32,15 +32,30 @@ const rn_arch_speed *rn_arch_row(int i);
 /* The index of rn_arch(arch)'s row. */
 int rn_arch_index(const char *arch);
 
+/* The speeds `run --calibrate` measures of an architecture: training and
+ * evaluation images/s, and the forger's passport-images/s. */
+enum { RN_SPEED_TRAIN, RN_SPEED_INFER, RN_SPEED_FORGE, RN_SPEEDS };
+
+/* A passport-image through the forger (core/passport/forge.h: one fake
+ * passport on one image, through the layers after the first passport layer,
+ * batched over a block of fakes) costs RN_FORGE_IMAGE_COST evaluation images
+ * on the rows' machine: measured on small-p, the quick study's full-mode
+ * fake1, 2,000,000 passport-images in 80 s (2026-12-06, passes of
+ * IP_FORGE_VIRTUAL_BATCH_DEFAULT). The row's forger speed is its evaluation
+ * speed / RN_FORGE_IMAGE_COST. */
+#define RN_FORGE_IMAGE_COST 0.29
+
 /* The rows are one machine's speeds (an AVX-512 machine of 2026). `run
- * --calibrate` (runner/bench/calibrate.c) measures an architecture's
- * training and evaluation speeds on the machine at hand; from then on its
- * row's training images/s are multiplied by measured / row (the training
- * factor) and its evaluation images/s by theirs (the evaluation factor).
- * Both are 1 until set; a speed <= 0 sets its factor back to 1. Returns the
- * two factors. */
-void rn_cost_set_measured_speed(const char *arch, double train_per_s, double infer_per_s, double *train_factor,
-                                double *infer_factor);
+ * --calibrate` (runner/bench/calibrate.c) measures an architecture's speeds
+ * (speed[RN_SPEEDS]) on the machine at hand; from then on each of its row's
+ * speeds is multiplied by measured / row, that speed's factor. Each is 1
+ * until set; a speed <= 0 sets its factor back to 1. factor (optional) gets
+ * the three factors. They differ by machine: on an AMD Zen 3 small-p
+ * evaluated at 0.60x its row and forged at 0.52x (docs/performance.md "Cost
+ * model"). */
+void rn_cost_set_measured_speed(const char *arch, const double speed[RN_SPEEDS], double factor[RN_SPEEDS]);
+/* The row's speed of kind `which` (RN_SPEED_*) on the rows' machine. */
+double rn_row_speed(const rn_arch_speed *row, int which);
 /* Forward MFLOP per image of an architecture (its row's mflop). */
 double rn_arch_mflop(const char *arch);
 
@@ -72,6 +87,8 @@ double rn_train_seconds(const char *arch, double images, double passes);
  * ~1.26x the time per image). Multiplies `passes`. */
 double rn_batch_factor(double batch);
 double rn_infer_seconds(const char *arch, double images);
+/* Seconds for `passport_images` passport-images through the forger of a model of `arch`. */
+double rn_forge_seconds(const char *arch, double passport_images);
 
 /* A forward and a backward to the input alone (ip_model_backward_input: a
  * fingerprint iteration, a PGD step), in training images: measured 0.8-0.87

@@ -11,19 +11,14 @@
 #include "../../core/tasks/tasks.h"
 
 /* Seconds on one core. A fake is evaluated on its images (screen mode: ~32,
- * a first look at 16 and a second at 32 reject most) through the layers
- * after the first passport layer, batched over a block of fakes: a
- * passport-image costs FAKE1_PASSPORT_IMAGE_COST evaluation images (measured
- * on small-p: the quick study's full-mode fake1, 2,000,000 passport-images in
- * 80 s, 2026-12-06, since passes of IP_FORGE_VIRTUAL_BATCH_DEFAULT; 0.4 with
- * passes of 512). image and shuffle keys are made
+ * a first look at 16 and a second at 32 reject most) through the forger at
+ * the architecture's forger speed (rn_forge_seconds). image and shuffle keys are made
  * from images through the reference model as far as the last passport
  * layer's input: 2 and 2 x IP_SHUFFLE_IMAGES images per fake, each the
  * key_mflop / mflop share of an evaluation image (core/passport/passport_keys.c);
  * with the feature cache (shuffle keys, when ip_keygen_caches says so) the
  * key pool once per shard instead.
  * Plus loading and the shared prefix. */
-#define FAKE1_PASSPORT_IMAGE_COST 0.29
 static double fake1_seconds(double passports, double images, const rn_task *t, const rn_ctx *c) {
     const char *mode = rn_val_text(t, "mode"), *keys = rn_val_text(t, "key_type");
     const char *arch = rn_model_arch(t, c, "model");
@@ -37,7 +32,7 @@ static double fake1_seconds(double passports, double images, const rn_task *t, c
     if (shuffle && ip_keygen_caches(IP_KEY_SHUFFLE, code, (size_t)row->key_floats, (size_t)pool))
         key_images = pool;
     double key_share = row->key_mflop / row->mflop;
-    return rn_infer_seconds(arch, passports * per * FAKE1_PASSPORT_IMAGE_COST + key_images * key_share) +
+    return rn_forge_seconds(arch, passports * per) + rn_infer_seconds(arch, key_images * key_share) +
            RN_TASK_FIXED_SECONDS;
 }
 

@@ -389,39 +389,46 @@ static int calibrate_costs(int rank, int nranks, unsigned rows) {
     for (int r = 0; r < rn_arch_rows(); r++) {
         if (!(rows >> r & 1)) continue;
         const char *arch = rn_arch_row(r)->arch;
-        double speed[2] = {0, 0}, timed = 1; /* training, evaluation images/s; ranks timed */
+        double speed[RN_SPEEDS] = {0}, timed = 1; /* runner/kinds/cost.h's speeds; ranks timed */
         int failed = 0;
         ip_err e = {{0}};
         if (nranks == 1 || rank != 0) {
-            failed = rn_cost_calibrate(arch, &speed[0], &speed[1], &e) != 0;
+            failed = rn_cost_calibrate(arch, speed, &e) != 0;
             if (failed) fprintf(stderr, "ipsweep run: rank %d: %s\n", rank, e.msg);
         }
         if (nranks > 1) {
-            /* sums of {training, evaluation, ranks timed, ranks failed}; rank 0
-             * waits without spinning: a busy MPI wait would take a core from
-             * the workers while they time themselves */
-            double mine[4] = {0, 0, 0, failed}, sum[4] = {0, 0, 0, 0};
-            if (!failed && rank != 0) mine[0] = speed[0], mine[1] = speed[1], mine[2] = 1;
+            /* sums of {the speeds, ranks timed, ranks failed}; rank 0 waits
+             * without spinning: a busy MPI wait would take a core from the
+             * workers while they time themselves */
+            double mine[RN_SPEEDS + 2] = {0}, sum[RN_SPEEDS + 2] = {0};
+            mine[RN_SPEEDS + 1] = failed;
+            if (!failed && rank != 0) {
+                for (int k = 0; k < RN_SPEEDS; k++) mine[k] = speed[k];
+                mine[RN_SPEEDS] = 1;
+            }
             MPI_Request req;
-            MPI_Ireduce(mine, sum, 4, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD, &req);
+            MPI_Ireduce(mine, sum, RN_SPEEDS + 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD, &req);
             for (int done = 0; !done;) {
                 MPI_Test(&req, &done, MPI_STATUS_IGNORE);
                 if (!done) nanosleep(&(struct timespec){0, 2000000}, NULL);
             }
-            failed = sum[3] > 0;
-            timed = sum[2];
-            for (int i = 0; i < 2; i++) speed[i] = timed > 0 ? sum[i] / timed : 0;
+            failed = sum[RN_SPEEDS + 1] > 0;
+            timed = sum[RN_SPEEDS];
+            for (int k = 0; k < RN_SPEEDS; k++) speed[k] = timed > 0 ? sum[k] / timed : 0;
         }
         if (rank != 0) continue;
-        if (failed || !(speed[0] > 0) || !(speed[1] > 0)) {
+        int measured = !failed;
+        for (int k = 0; k < RN_SPEEDS; k++) measured = measured && speed[k] > 0;
+        if (!measured) {
             bad = 1;
             continue;
         }
-        double ft, fi;
-        rn_cost_set_measured_speed(arch, speed[0], speed[1], &ft, &fi);
-        printf("calibrated: %s trains at %.0f and evaluates at %.0f images/s on one core here, %.2fx and %.2fx its "
-               "row of the cost model (%.0f rank%s timed at once)\n",
-               arch, speed[0], speed[1], ft, fi, timed, timed > 1 ? "s" : "");
+        double f[RN_SPEEDS];
+        rn_cost_set_measured_speed(arch, speed, f);
+        printf("calibrated: %s trains at %.0f and evaluates at %.0f images/s and forges %.0f passport-images/s on "
+               "one core here: %.2fx, %.2fx and %.2fx its row of the cost model (%.0f rank%s timed at once)\n",
+               arch, speed[RN_SPEED_TRAIN], speed[RN_SPEED_INFER], speed[RN_SPEED_FORGE], f[RN_SPEED_TRAIN],
+               f[RN_SPEED_INFER], f[RN_SPEED_FORGE], timed, timed > 1 ? "s" : "");
     }
     return bad ? -1 : 0;
 }

@@ -127,12 +127,12 @@ SLURM_CPUS_PER_TASK=2 run run "$spec" --dry-run --threads 2 --time-limit 0:01
 grep -q '^warning: 1 task cannot checkpoint and takes longer than the time limit (1.0s): it will never finish' "$work/e" &&
     grep -q '^  eval:check<train:huge>: ~' "$work/e" && ok || bad "no never-finishes warning for the eval: $err"
 # --calibrate: a line per architecture the spec's estimates read (small-p
-# and alexnet-p here) with its two factors, the estimates divided by them
+# and alexnet-p here) with its three factors, the estimates divided by them
 # (tests/cli/check_calibrated.sh)
 run run "$here/calibrate.yaml" --dry-run --threads 1
 cp "$work/o" "$work/plain"
 run run "$here/calibrate.yaml" --dry-run --threads 1 --calibrate
-if [ $rc -eq 0 ] && msg=$(sh "$here/check_calibrated.sh" "$work/plain" "$work/o" 1 alexnet-p 0 1); then ok
+if [ $rc -eq 0 ] && msg=$(sh "$here/check_calibrated.sh" "$work/plain" "$work/o" 1 alexnet-p 0 2 3); then ok
 else bad "--calibrate: rc=$rc ${msg:-}: $out"; fi
 rm -rf "${work:?}"/* 2>/dev/null
 for lim in 2h 90m 3600s 1d 1-12 1-2:30 2-00:00:00 1:00:00 90 UNLIMITED; do

@@ -5,9 +5,9 @@
 # alexnet-p) naming 2 ranks, and estimates that are the uncalibrated ones
 # divided by the factors (tests/cli/check_calibrated.sh); nothing is written.
 . "$(dirname "$0")/lib.sh"
-SPEC=$ROOT/tests/cli/calibrate.yaml # an alexnet-p trained (#0) and evaluated (#1)
+SPEC=$ROOT/tests/cli/calibrate.yaml # an alexnet-p trained (#0) and evaluated (#2), a v1 one's fake1 (#3)
 $MPIRUN 3 "$BIN" run "$SPEC" --dry-run --set output="$TMP/r.h5" > "$TMP/plain" 2>&1 || { cat "$TMP/plain"; fail "dry run"; }
 $MPIRUN 3 "$BIN" run "$SPEC" --dry-run --calibrate --set output="$TMP/r.h5" > "$TMP/cal" 2>&1 || { cat "$TMP/cal"; fail "dry run --calibrate"; }
-msg=$(sh "$ROOT/tests/cli/check_calibrated.sh" "$TMP/plain" "$TMP/cal" 2 alexnet-p 0 1) || { cat "$TMP/cal"; fail "$msg"; }
+msg=$(sh "$ROOT/tests/cli/check_calibrated.sh" "$TMP/plain" "$TMP/cal" 2 alexnet-p 0 2 3) || { cat "$TMP/cal"; fail "$msg"; }
 [ ! -e "$TMP/r.h5" ] && [ ! -e "$TMP/r.h5.journal" ] || fail "a dry run wrote results"
 echo "ok: calibrated dry run under mpirun: ${msg#ok: }"
