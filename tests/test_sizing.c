@@ -511,6 +511,45 @@ Test(sizing, costs_follow_references_to_the_models_architecture) {
     rn_diags_free(&d);
 }
 
+/* A prune of a v2 or v3 model evaluates both branches (core/tasks/models.c
+ * passport_metrics: the private accuracy and public_test_acc), so it costs two
+ * evaluations; a v1 or baseline model, one. The scheme is found through the
+ * chain of derived models: a fine-tune of a v2 model is a v2 model, a student
+ * distilled from it a baseline. */
+Test(sizing, prunes_of_two_branch_models_cost_two_evaluations) {
+    rn_spec s;
+    rn_diags d;
+    const char *text = "name: branches\ndata: {source: \"synthetic:64\", test_limit: 2000}\nmodels:\n"
+                       "  - {name: b}\n  - {name: p1, scheme: v1}\n  - {name: p2, scheme: v2}\n"
+                       "  - {name: p3, scheme: v3, triggers: 20}\ntasks:\n"
+                       "  - {name: ft, kind: finetune, model: p2, epochs: 1}\n"
+                       "  - {name: st, kind: distill, model: p2, epochs: 1}\n"
+                       "  - {name: pr, kind: prune, model: [b, p1, p2, p3, ft, st], rate: 0.5}\n";
+    cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    rn_ctx c = {.tasks = s.tasks, .test_limit = 2000};
+    const double one = rn_infer_seconds("small-p", 2000), fixed = 2 * RN_TASK_FIXED_SECONDS;
+    const struct {
+        const char *model, *scheme;
+        double evaluations;
+    } want[] = {{"<train:b>", "baseline", 1}, {"<train:p1>", "v1", 1}, {"<train:p2>", "v2", 2},
+                {"<train:p3>", "v3", 2}, {"<finetune:ft<train:p2>>", "v2", 2}, {"<distill:st<train:p2>>", "baseline", 1}};
+    int seen = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->kind, "prune") != 0) continue;
+        for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+            const char *at = strstr(t->key, want[k].model);
+            if (!at || strcmp(at, want[k].model) != 0) continue;
+            cr_expect_str_eq(rn_model_scheme(t, &c, "model"), want[k].scheme, "%s", t->key);
+            cr_expect_float_eq(t->cost, want[k].evaluations * one + fixed, 1e-9, "%s: %g", t->key, t->cost);
+            seen++;
+        }
+    }
+    cr_assert_eq(seen, 6);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
 /* A shard of shuffle fakes pays the key pool once when its activations fit
  * the feature cache (core/passport/passport_keys.h, ip_keygen_caches), else
  * 40 images per fake, as image keys pay 2: the cost model asks the key

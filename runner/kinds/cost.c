@@ -101,6 +101,25 @@ const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) 
     return arch_speed[0].arch;
 }
 
+const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param) {
+    for (int hops = 0; hops < 1000; hops++) {
+        const rn_task *p = rn_producer(t, c, param);
+        if (!p) break;
+        if (rn_task_val(p, "arch")) {
+            const char *scheme = rn_val_text(p, "scheme");
+            return scheme[0] ? scheme : "baseline";
+        }
+        t = p; /* prune, finetune, advtrain: the model they derive from */
+        param = "model";
+    }
+    return "baseline";
+}
+
+double rn_model_branches(const rn_task *t, const rn_ctx *c, const char *param) {
+    const char *scheme = rn_model_scheme(t, c, param);
+    return strcmp(scheme, "v2") == 0 || strcmp(scheme, "v3") == 0 ? 2 : 1;
+}
+
 int rn_accuracy_recorded(const rn_task *t, const rn_ctx *c, const char *param) {
     return rn_producer(t, c, param) != NULL && rn_arch_mflop(rn_model_arch(t, c, param)) <= IP_INFER_SMALL_MFLOP;
 }

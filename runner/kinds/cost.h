@@ -65,6 +65,15 @@ double rn_arch_mflop(const char *arch);
  * a student of its own `arch` (distill, extract) counts as that. small-p
  * when it cannot be known (c->tasks unset, a checkpoint from outside). */
 const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
+/* The passport scheme ("baseline", "v1", "v2", "v3") of the model t's key
+ * `param` names, through the same chain: the first task on it with an `arch`
+ * key decides (a training, its scheme; a student of distill or extract, a
+ * baseline); "baseline" when it cannot be known. */
+const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param);
+/* Test-split evaluations of a model by the tasks that report the accuracy
+ * of every branch it has (prune, eval: core/tasks/models.c
+ * passport_metrics): 2 for v2/v3 (the private and the public branch), else 1. */
+double rn_model_branches(const rn_task *t, const rn_ctx *c, const char *param);
 /* The task among t's dependencies that writes the file its key `param`
  * ("fingerprint", "model", ...) names, or NULL (outside the spec, c->tasks unset). */
 const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param);

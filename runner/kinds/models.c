@@ -33,8 +33,11 @@ static double train_step_cost(const rn_task *t, const rn_ctx *c) {
            rn_infer_seconds(arch, rn_data_images(c, 0));
 }
 
+/* the test split through every branch of the model (v2/v3: private and public; core/tasks/models.c
+ * passport_metrics) */
 static double evaluation_cost(const rn_task *t, const rn_ctx *c) {
-    return rn_infer_seconds(rn_model_arch(t, c, "model"), rn_data_images(c, 0)) + RN_TASK_FIXED_SECONDS;
+    return rn_infer_seconds(rn_model_arch(t, c, "model"), rn_data_images(c, 0) * rn_model_branches(t, c, "model")) +
+           RN_TASK_FIXED_SECONDS;
 }
 
 /* an evaluation, unless the checkpoint's records answer it */
