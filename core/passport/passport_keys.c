@@ -75,6 +75,14 @@ void ip_keygen_free(ip_keygen *g) {
     g->cache = NULL;
 }
 
+/* The first passport layer q <= l whose key reads the activation layer l's
+ * does (ref_act): layers that read one activation share its cache record. */
+static int first_reader(const ip_keygen *g, int l) {
+    int q = 0;
+    while (g->ref_act[q] != g->ref_act[l]) q++;
+    return q;
+}
+
 int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_model *ref,
                    const ip_dataset *images, uint64_t seed, ip_err *e) {
     memset(g, 0, sizeof *g);
@@ -114,11 +122,9 @@ int ip_keygen_init(ip_keygen *g, ip_key_type type, const ip_model *target, ip_mo
                            rc->arch, conv->name, ra->c, ra->h, ra->w, ks[1], ks[2], ks[3]);
         g->ref_act[l] = a == 0 ? -1 : a;
         if (a != 0) { /* its place in an image's cache record: beside an earlier layer reading a, or next */
-            int same = -1;
-            for (int q = 0; q < l && same < 0; q++)
-                if (g->ref_act[q] == a) same = q;
-            g->cache_off[l] = same >= 0 ? g->cache_off[same] : g->cache_floats;
-            if (same < 0) g->cache_floats += (size_t)ra->c * ra->h * ra->w;
+            const int same = first_reader(g, l);
+            g->cache_off[l] = same < l ? g->cache_off[same] : g->cache_floats;
+            if (same == l) g->cache_floats += (size_t)ra->c * ra->h * ra->w;
         }
         int prod = a == 0 ? -1 : ip_model_producer(ref, a);
         if (prod > last_producer) last_producer = prod, g->ref_last = a;
@@ -170,23 +176,16 @@ int ip_keygen_cache_features(ip_keygen *g, ip_err *e) {
         !ip_keygen_caches(g->type, g->ref_training, g->cache_floats, g->images->n))
         return 0;
     ip_model *ref = g->ref;
-    const size_t n_img = g->images->n, sample = (size_t)g->images->c * g->images->h * g->images->w;
+    const size_t n_img = g->images->n;
     if (ref->batch < IP_KEYGEN_PASS && ip_model_plan(ref, IP_KEYGEN_PASS, e) != 0) return -1;
-    float *x = malloc((size_t)IP_KEYGEN_PASS * sample * sizeof *x);
     g->cache = malloc(n_img * g->cache_floats * sizeof *g->cache); /* <= IP_KEYGEN_CACHE_MAX_BYTES */
-    if (!x || !g->cache) {
-        free(x), free(g->cache);
-        g->cache = NULL;
-        return ip_fail(e, "out of memory for the reference activations of %zu key images", n_img);
-    }
+    if (!g->cache) return ip_fail(e, "out of memory for the reference activations of %zu key images", n_img);
     for (size_t j0 = 0; j0 < n_img; j0 += IP_KEYGEN_PASS) {
         const int n = n_img - j0 < IP_KEYGEN_PASS ? (int)(n_img - j0) : IP_KEYGEN_PASS;
-        memcpy(x, image(g, (uint32_t)j0), (size_t)n * sample * sizeof *x);
-        ip_model_forward_to(ref, x, n, 0, g->ref_last);
+        ip_model_forward_to(ref, image(g, (uint32_t)j0), n, 0, g->ref_last); /* a pass's images are contiguous */
         for (int l = 0; l < g->target->npassports; l++) {
-            int copied = g->ref_act[l] < 0; /* the input: keys read the images themselves */
-            for (int q = 0; q < l && !copied; q++) copied = g->ref_act[q] == g->ref_act[l]; /* shares q's record */
-            if (copied) continue;
+            /* the input (keys read the images themselves), or a record an earlier layer filled */
+            if (g->ref_act[l] < 0 || first_reader(g, l) < l) continue;
             const ip_act *a = &ref->acts[g->ref_act[l]];
             const size_t hw = (size_t)a->h * a->w;
             for (int s = 0; s < n; s++)
@@ -195,7 +194,6 @@ int ip_keygen_cache_features(ip_keygen *g, ip_err *e) {
                            ref_plane(g, l, s, c, n), hw * sizeof *g->cache);
         }
     }
-    free(x);
     return 0;
 }
 
