@@ -88,31 +88,32 @@ const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param)
     return NULL;
 }
 
-const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
+/* The task that made the model t's key `param` names: the first on the chain
+ * of derived models (prune, finetune, advtrain: the model they derive from)
+ * with an `arch` key, a training or a student (distill, extract); NULL when
+ * the chain leaves the spec (c->tasks unset, a checkpoint from outside). */
+static const rn_task *model_maker(const rn_task *t, const rn_ctx *c, const char *param) {
     /* a chain of derived models is at most as long as the task list */
     for (int hops = 0; hops < 1000; hops++) {
         const rn_task *p = rn_producer(t, c, param);
-        if (!p) break;
-        const char *arch = rn_val_text(p, "arch");
-        if (arch[0]) return arch; /* train; a student with an arch of its own */
-        t = p;                    /* prune, finetune, a student like its teacher: the model it derives from */
+        if (!p || rn_task_val(p, "arch")) return p;
+        t = p;
         param = "model";
     }
-    return arch_speed[0].arch;
+    return NULL;
+}
+
+const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
+    const rn_task *m = model_maker(t, c, param);
+    if (!m) return arch_speed[0].arch;
+    const char *arch = rn_val_text(m, "arch");
+    return arch[0] ? arch : rn_model_arch(m, c, "model"); /* "": a student like its teacher */
 }
 
 const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param) {
-    for (int hops = 0; hops < 1000; hops++) {
-        const rn_task *p = rn_producer(t, c, param);
-        if (!p) break;
-        if (rn_task_val(p, "arch")) {
-            const char *scheme = rn_val_text(p, "scheme");
-            return scheme[0] ? scheme : "baseline";
-        }
-        t = p; /* prune, finetune, advtrain: the model they derive from */
-        param = "model";
-    }
-    return "baseline";
+    const rn_task *m = model_maker(t, c, param);
+    const char *scheme = m ? rn_val_text(m, "scheme") : "";
+    return scheme[0] ? scheme : "baseline"; /* a student (no scheme key) is a baseline */
 }
 
 double rn_model_branches(const rn_task *t, const rn_ctx *c, const char *param) {
