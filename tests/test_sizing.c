@@ -550,6 +550,95 @@ Test(sizing, prunes_of_two_branch_models_cost_two_evaluations) {
     rn_diags_free(&d);
 }
 
+/* The owner's accuracy that an attack or a distillation takes first is of
+ * the checkpoint as loaded: a small model's checkpoint from a task of the
+ * spec carries it (core/model/evalrec.h), so it costs nothing; resnet18-p
+ * evaluates in the caller's batch, so its record may not fit. finetune and
+ * advtrain take it of the deployed network, for which a v1 model's passports
+ * become an ordinary affine: other weights, no record. Without the task list
+ * nothing is known to be recorded: each kind then costs exactly one
+ * evaluation more, except those of the deployed v1. */
+Test(sizing, owner_accuracies_a_record_answers_cost_nothing) {
+    rn_spec s;
+    rn_diags d;
+    const char *text = "name: owners\ndata: {source: \"synthetic:64\", train_limit: 4000, test_limit: 2000}\n"
+                       "models:\n  - {name: b}\n  - {name: p1, scheme: v1}\n  - {name: p2, scheme: v2}\n"
+                       "  - {name: r, arch: resnet18-p, scheme: v1}\ntasks:\n"
+                       "  - {name: erb, kind: erb, model: [p1, p2, r], epochs: 1, batch: 16}\n"
+                       "  - {name: ft, kind: finetune, model: [b, p1, p2], epochs: 1}\n"
+                       "  - {name: f2, kind: fake2, model: p1, epochs: 1}\n"
+                       "  - {name: f3, kind: fake3, model: p2, epochs: 1}\n"
+                       "  - {name: adv, kind: advtrain, model: [b, p1], epochs: 1, steps: 2, adv_eval: 100}\n"
+                       "  - {name: st, kind: distill, model: b, epochs: 1}\n"
+                       "  - {name: ex, kind: extract, model: p1, epochs: 1, queries: 500}\n";
+    cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    rn_ctx c = {.tasks = s.tasks, .train_limit = 4000, .test_limit = 2000}, none = c;
+    none.tasks = NULL;
+    const double small = rn_infer_seconds("small-p", 2000), big = rn_infer_seconds("resnet18-p", 2000);
+    const struct {
+        const char *name, *model;
+        double owner; /* what the owner's accuracy costs */
+        double extra; /* what it costs more when nothing is known to be recorded */
+    } want[] = {{"erb", "<train:p1>", 0, small},   {"erb", "<train:p2>", 0, small},  {"erb", "<train:r>", big, 0},
+                {"ft", "<train:b>", 0, small},     {"ft", "<train:p1>", small, 0},   {"ft", "<train:p2>", 0, small},
+                {"f2", "<train:p1>", 0, small},    {"f3", "<train:p2>", 0, small},   {"adv", "<train:b>", 0, small},
+                {"adv", "<train:p1>", small, 0},   {"st", "<train:b>", 0, small},    {"ex", "<train:p1>", 0, small}};
+    int seen = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+            const char *at = strstr(t->key, want[k].model);
+            if (strcmp(t->name, want[k].name) != 0 || !at || strcmp(at, want[k].model) != 0) continue;
+            const int deployed = !strcmp(t->kind, "finetune") || !strcmp(t->kind, "advtrain");
+            cr_expect_float_eq(rn_owner_eval_seconds(t, &c, "model", deployed), want[k].owner, 1e-12, "%s", t->key);
+            if (!strcmp(want[k].model, "<train:r>")) continue; /* without the list, r would be costed as small-p */
+            cr_expect_float_eq(t->k->cost(t, &none) - t->cost, want[k].extra, 1e-9, "%s", t->key);
+            seen++;
+        }
+    }
+    cr_assert_eq(seen, 11);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
+/* A training step's fixed part (rn_batch_factor): nothing at the rows'
+ * minibatch, RN_STEP_IMAGES images' worth on the rows' machine, and what an
+ * architecture's two calibrated training speeds give once they are measured,
+ * for that architecture alone; never a negative part, never an infinite one. */
+Test(sizing, small_minibatches_cost_the_calibrated_fixed_part_of_a_step) {
+    const double k0 = RN_STEP_IMAGES, B = RN_ROW_BATCH;
+    const double r16 = (16 + k0) / 16 / ((B + k0) / B);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", RN_ROW_BATCH), 1, 1e-12);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 16), r16, 1e-12);
+    cr_assert(rn_batch_factor("alexnet-p", 1) > rn_batch_factor("alexnet-p", 16));
+    const rn_arch_speed *row = rn_arch("alexnet-p");
+    const double small = rn_row_speed(row, RN_SPEED_TRAIN_SMALL);
+    cr_assert_float_eq(small, row->train_per_s / r16, 1e-9);
+    double f[RN_SPEEDS];
+    /* both speeds at half the rows': the same fixed part */
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){row->train_per_s / 2, 0, 0, small / 2}, f);
+    cr_assert_float_eq(f[RN_SPEED_TRAIN_SMALL], 0.5, 1e-12);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 16), r16, 1e-9);
+    /* minibatches of 16 as fast per image as of 64: no fixed part, at any batch */
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){row->train_per_s, 0, 0, row->train_per_s}, NULL);
+    for (int b = 1; b <= 256; b *= 4) cr_assert_float_eq(rn_batch_factor("alexnet-p", b), 1, 1e-9, "batch %d", b);
+    /* faster per image in small minibatches: no negative part */
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){row->train_per_s, 0, 0, 2 * row->train_per_s}, NULL);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 16), 1, 1e-12);
+    /* a fixed part of 22 images: 16 images take 38/16 over 86/64 the time per image, 4 take 26/4 over 86/64 */
+    const double r22 = (16 + 22.0) / 16 / ((B + 22) / B);
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){row->train_per_s, 0, 0, row->train_per_s / r22},
+                               NULL);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 16), r22, 1e-9);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 4), (4 + 22.0) / 4 / ((B + 22) / B), 1e-9);
+    cr_assert_float_eq(rn_batch_factor("small-p", 16), r16, 1e-12, "the other rows keep theirs");
+    /* 16 images as slow as 64: all fixed part, capped */
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){row->train_per_s, 0, 0, row->train_per_s / 4}, NULL);
+    cr_assert(isfinite(rn_batch_factor("alexnet-p", 16)) && rn_batch_factor("alexnet-p", 16) > 3.5);
+    rn_cost_set_measured_speed("alexnet-p", (double[RN_SPEEDS]){0}, NULL);
+    cr_assert_float_eq(rn_batch_factor("alexnet-p", 16), r16, 1e-12);
+}
+
 /* A shard of shuffle fakes pays the key pool once when its activations fit
  * the feature cache (core/passport/passport_keys.h, ip_keygen_caches), else
  * 40 images per fake, as image keys pay 2: the cost model asks the key

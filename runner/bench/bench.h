@@ -61,10 +61,11 @@ void rn_forge_rig_free(rn_forge_rig *r);
 /* `run --calibrate` (calibrate.c): training steps and eval-mode passes of
  * `arch` at one thread on this machine, timed as its row of
  * runner/kinds/cost.c was measured with `bench train --threads 1 --scheme
- * baseline`, and the forger on random passports of its untrained v1 model,
- * full mode, as `bench forge --threads 1` (the best of 3 short rounds of
- * each, ~0.2 s each at the row's speed and at least one step or two
- * passports): speed[RN_SPEED_*] (runner/kinds/cost.h), for
+ * baseline` (and training again in minibatches of RN_SMALL_BATCH), and the
+ * forger on random passports of its untrained v1 model, full mode, as `bench
+ * forge --threads 1` (the best of 3 short rounds of each, ~0.2 s each at the
+ * row's speed and at least one step or two passports):
+ * speed[RN_SPEED_*] (runner/kinds/cost.h), for
  * rn_cost_set_measured_speed. Leaves one BLAS thread set: set the run's after. */
 int rn_cost_calibrate(const char *arch, double speed[], ip_err *e);
 

@@ -1,13 +1,17 @@
 /* `run --calibrate` (bench.h, rn_cost_calibrate): an architecture's training
  * and evaluation speeds at one thread on this machine, timed as `bench train`
- * times them, and its forger's speed, timed as `bench forge` times it, for
- * the cost model's factors (runner/kinds/cost.c). Three per architecture: on
+ * times them, its training speed in small minibatches (RN_SMALL_BATCH: the
+ * step's fixed part, rn_batch_factor), and its forger's speed, timed as
+ * `bench forge` times it, for the cost model's factors
+ * (runner/kinds/cost.c). Each apart, because they move apart: on
  * an AVX2 machine small-p trained at 0.61x its row and evaluated at 0.47x,
  * alexnet-p and resnet18-p at 0.70-0.74x both, and the quick study's kinds
  * that evaluate (fake1, eval) ran at 0.42x the rows, those that train at
  * 0.50-0.65x; later, small-p's fake1 took 1.4x the time its evaluation
  * factor gave, its forger running at ~0.5x its row against ~0.6x for its
- * evaluation (docs/performance.md "Cost model"). */
+ * evaluation; small-p trained as fast per image in minibatches of 16 as of
+ * 64, where the rows' machine took ~1.26x (docs/performance.md "Cost
+ * model"). */
 #include <math.h>
 #include <stdio.h>
 
@@ -16,7 +20,7 @@
 #include "../kinds/cost.h"
 #include "bench.h"
 
-enum { CAL_BATCH = 64, CAL_ROUNDS = 3, CAL_FORGE_IMAGES = 128 };
+enum { CAL_ROUNDS = 3, CAL_FORGE_IMAGES = 128 };
 #define CAL_ROUND_SECONDS 0.2 /* of each kind of pass, at the row's speed */
 
 /* units of `per_unit` images in a round: CAL_ROUND_SECONDS at `per_s` images/s, at least `least` */
@@ -53,6 +57,31 @@ done:
     return rc;
 }
 
+/* The fastest of CAL_ROUNDS rounds (the least disturbed by other processes)
+ * of training steps in minibatches of `batch`, ~CAL_ROUND_SECONDS at
+ * `row_train` images/s each, and, when `infer` is given, of eval-mode passes
+ * at `row_infer`: images/s. */
+static int time_rig(ip_model_cfg *cfg, int batch, double row_train, double *train, double row_infer, double *infer,
+                    ip_err *e) {
+    rn_bench_rig r;
+    if (rn_bench_rig_init(&r, cfg, batch, e) != 0) return -1;
+    const int ts = round_units(row_train, batch, 1), is = round_units(row_infer, batch, 1);
+    *train = 0;
+    if (infer) *infer = 0;
+    for (int round = 0; round < CAL_ROUNDS; round++) {
+        /* one untimed step of each first (its pages are new), then none: resnet18-p's is ~2 s */
+        double t = rn_bench_time_steps(&r, round == 0, ts);
+        double ips = t > 0 ? (double)batch * ts / t : 0;
+        if (ips > *train) *train = ips;
+        if (!infer) continue;
+        t = rn_bench_time_infer(&r, round == 0, is);
+        ips = t > 0 ? (double)batch * is / t : 0;
+        if (ips > *infer) *infer = ips;
+    }
+    rn_bench_rig_free(&r);
+    return 0;
+}
+
 int rn_cost_calibrate(const char *arch, double speed[], ip_err *e) {
     const rn_arch_speed *row = rn_arch(arch);
     ip_model_cfg cfg = {0};
@@ -60,26 +89,14 @@ int rn_cost_calibrate(const char *arch, double speed[], ip_err *e) {
     if (ip_scheme_parse("baseline", &cfg.scheme) || ip_norm_parse("bn", &cfg.norm))
         return ip_fail(e, "calibration: no baseline scheme or bn norm");
     ip_set_threads(1);
-    rn_bench_rig r;
-    if (rn_bench_rig_init(&r, &cfg, CAL_BATCH, e) != 0) return -1;
-    const int ts = round_units(row->train_per_s, CAL_BATCH, 1), is = round_units(row->infer_per_s, CAL_BATCH, 1);
-    double train = 0, infer = 0; /* the fastest round of each: the least disturbed by other processes */
-    for (int round = 0; round < CAL_ROUNDS; round++) {
-        /* one untimed step of each first (its pages are new), then none: resnet18-p's is ~2 s */
-        double t = rn_bench_time_steps(&r, round == 0, ts);
-        double ips = t > 0 ? CAL_BATCH * ts / t : 0;
-        if (ips > train) train = ips;
-        t = rn_bench_time_infer(&r, round == 0, is);
-        ips = t > 0 ? CAL_BATCH * is / t : 0;
-        if (ips > infer) infer = ips;
+    double s[RN_SPEEDS] = {0};
+    if (time_rig(&cfg, RN_ROW_BATCH, row->train_per_s, &s[RN_SPEED_TRAIN], row->infer_per_s, &s[RN_SPEED_INFER], e) ||
+        time_rig(&cfg, RN_SMALL_BATCH, rn_row_speed(row, RN_SPEED_TRAIN_SMALL), &s[RN_SPEED_TRAIN_SMALL], 0, NULL, e) ||
+        time_forge(row, &s[RN_SPEED_FORGE], e))
+        return -1;
+    for (int k = 0; k < RN_SPEEDS; k++) {
+        if (!(s[k] > 0)) return ip_fail(e, "calibration: %s's passes took no measurable time", row->arch);
+        speed[k] = s[k];
     }
-    rn_bench_rig_free(&r);
-    double forge = 0;
-    if (time_forge(row, &forge, e) != 0) return -1;
-    if (!(train > 0) || !(infer > 0) || !(forge > 0))
-        return ip_fail(e, "calibration: %s's passes took no measurable time", row->arch);
-    speed[RN_SPEED_TRAIN] = train;
-    speed[RN_SPEED_INFER] = infer;
-    speed[RN_SPEED_FORGE] = forge;
     return 0;
 }

@@ -3,19 +3,23 @@
  * training and evaluation (cost.h). */
 #include "cost.h"
 
-static double batch_factor(const rn_task *t) { return rn_batch_factor((double)rn_val_i(t, "batch")); }
+static double batch_factor(const rn_task *t, const char *arch) {
+    return rn_batch_factor(arch, (double)rn_val_i(t, "batch"));
+}
 
 static double fraction_of(const rn_task *t, const char *key) {
     double f = rn_val_f(t, key);
     return f > 0 ? f : 1;
 }
 
-/* per epoch the attacker's share of the training split; test evaluations: two per epoch and one before */
+/* per epoch the attacker's share of the training split; test evaluations: two per epoch and the deployed
+ * owner's before */
 static double finetune_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t)) +
-           rn_infer_seconds(arch, rn_data_images(c, 0) * (2 * ep + 1)) + RN_TASK_FIXED_SECONDS;
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t, arch)) +
+           rn_infer_seconds(arch, rn_data_images(c, 0) * 2 * ep) + rn_owner_eval_seconds(t, c, "model", 1) +
+           RN_TASK_FIXED_SECONDS;
 }
 
 static double flip_cost(const rn_task *t, const rn_ctx *c) {
@@ -23,12 +27,13 @@ static double flip_cost(const rn_task *t, const rn_ctx *c) {
 }
 
 /* fake2 and fake3: a training of the scales and biases (the backward still runs through every layer), one
- * evaluation per epoch and two more */
+ * evaluation per epoch, one at the start and the owner's */
 static double forge_train_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t)) +
-           rn_infer_seconds(arch, rn_data_images(c, 0) * (ep + 2)) + RN_TASK_FIXED_SECONDS;
+    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, batch_factor(t, arch)) +
+           rn_infer_seconds(arch, rn_data_images(c, 0) * (ep + 1)) + rn_owner_eval_seconds(t, c, "model", 0) +
+           RN_TASK_FIXED_SECONDS;
 }
 
 /* Steps, for when their loop checkpoints before each minibatch (like

@@ -43,10 +43,17 @@ static double factor(int row, int which) {
     return f > 0 ? f : 1.0;
 }
 
+/* time per training image in minibatches of b over that in minibatches of
+ * RN_ROW_BATCH, for a step's fixed part of k images */
+static double batch_ratio(double k, double b) { return (b + k) / b / ((RN_ROW_BATCH + k) / RN_ROW_BATCH); }
+
 double rn_row_speed(const rn_arch_speed *row, int which) {
-    return which == RN_SPEED_TRAIN   ? row->train_per_s
-           : which == RN_SPEED_INFER ? row->infer_per_s
-                                     : row->infer_per_s / RN_FORGE_IMAGE_COST;
+    switch (which) {
+    case RN_SPEED_TRAIN: return row->train_per_s;
+    case RN_SPEED_INFER: return row->infer_per_s;
+    case RN_SPEED_FORGE: return row->infer_per_s / RN_FORGE_IMAGE_COST;
+    default: return row->train_per_s / batch_ratio(RN_STEP_IMAGES, RN_SMALL_BATCH);
+    }
 }
 
 void rn_cost_set_measured_speed(const char *arch, const double speed[RN_SPEEDS], double out[RN_SPEEDS]) {
@@ -67,8 +74,23 @@ double rn_train_seconds(const char *arch, double images, double passes) {
     return row_seconds(arch, images * passes, RN_SPEED_TRAIN);
 }
 
-/* time per image ~ (batch + 6) / batch, relative to batch 64 */
-double rn_batch_factor(double batch) { return batch > 0 ? (batch + 6) / batch / (70.0 / 64) : 1; }
+/* A step's fixed part k, in images, of a row: RN_STEP_IMAGES, or from the
+ * ratio r of the time per image at RN_SMALL_BATCH (s) and RN_ROW_BATCH (B)
+ * measured here: r = (s + k) / s * B / (B + k), so k = B s (r - 1) / (B - r s).
+ * r >= B / s would be a step of nothing but its fixed part: capped below. */
+static double step_images(int row) {
+    if (!(measured_factor[row][RN_SPEED_TRAIN] > 0 && measured_factor[row][RN_SPEED_TRAIN_SMALL] > 0))
+        return RN_STEP_IMAGES;
+    const double B = RN_ROW_BATCH, s = RN_SMALL_BATCH;
+    double r = batch_ratio(RN_STEP_IMAGES, s) * factor(row, RN_SPEED_TRAIN) / factor(row, RN_SPEED_TRAIN_SMALL);
+    if (r <= 1) return 0; /* no slower per image in small minibatches */
+    if (r > 0.99 * B / s) r = 0.99 * B / s;
+    return B * s * (r - 1) / (B - r * s);
+}
+
+double rn_batch_factor(const char *arch, double batch) {
+    return batch > 0 ? batch_ratio(step_images(rn_arch_index(arch)), batch) : 1;
+}
 
 double rn_infer_seconds(const char *arch, double images) { return row_seconds(arch, images, RN_SPEED_INFER); }
 
@@ -123,6 +145,12 @@ double rn_model_branches(const rn_task *t, const rn_ctx *c, const char *param) {
 
 int rn_accuracy_recorded(const rn_task *t, const rn_ctx *c, const char *param) {
     return rn_producer(t, c, param) != NULL && rn_arch_mflop(rn_model_arch(t, c, param)) <= IP_INFER_SMALL_MFLOP;
+}
+
+double rn_owner_eval_seconds(const rn_task *t, const rn_ctx *c, const char *param, int deployed) {
+    int refolded = deployed && strcmp(rn_model_scheme(t, c, param), "v1") == 0;
+    if (!refolded && rn_accuracy_recorded(t, c, param)) return 0;
+    return rn_infer_seconds(rn_model_arch(t, c, param), rn_data_images(c, 0));
 }
 
 double rn_data_images(const rn_ctx *c, int train) {

@@ -33,8 +33,18 @@ const rn_arch_speed *rn_arch_row(int i);
 int rn_arch_index(const char *arch);
 
 /* The speeds `run --calibrate` measures of an architecture: training and
- * evaluation images/s, and the forger's passport-images/s. */
-enum { RN_SPEED_TRAIN, RN_SPEED_INFER, RN_SPEED_FORGE, RN_SPEEDS };
+ * evaluation images/s (minibatches of RN_ROW_BATCH), the forger's
+ * passport-images/s, and training images/s in minibatches of
+ * RN_SMALL_BATCH (with the first, a step's fixed part: rn_batch_factor). */
+enum { RN_SPEED_TRAIN, RN_SPEED_INFER, RN_SPEED_FORGE, RN_SPEED_TRAIN_SMALL, RN_SPEEDS };
+enum { RN_ROW_BATCH = 64, RN_SMALL_BATCH = 16 };
+
+/* A training step's fixed part on the rows' machine, in images: a minibatch
+ * of b images takes as long as b + RN_STEP_IMAGES would without it (batch
+ * 16 ~1.26x the time per image of batch 64). It differs by machine: on an
+ * AMD Zen 3, small-p trained as fast per image in minibatches of 16 as of 64
+ * (docs/performance.md "Cost model"). */
+#define RN_STEP_IMAGES 6.0
 
 /* A passport-image through the forger (core/passport/forge.h: one fake
  * passport on one image, through the layers after the first passport layer,
@@ -50,9 +60,8 @@ enum { RN_SPEED_TRAIN, RN_SPEED_INFER, RN_SPEED_FORGE, RN_SPEEDS };
  * (speed[RN_SPEEDS]) on the machine at hand; from then on each of its row's
  * speeds is multiplied by measured / row, that speed's factor. Each is 1
  * until set; a speed <= 0 sets its factor back to 1. factor (optional) gets
- * the three factors. They differ by machine: on an AMD Zen 3 small-p
- * evaluated at 0.60x its row and forged at 0.52x (docs/performance.md "Cost
- * model"). */
+ * the factors. They differ by machine: on an AMD Zen 3 small-p evaluated at
+ * 0.60x its row and forged at 0.52x (docs/performance.md "Cost model"). */
 void rn_cost_set_measured_speed(const char *arch, const double speed[RN_SPEEDS], double factor[RN_SPEEDS]);
 /* The row's speed of kind `which` (RN_SPEED_*) on the rows' machine. */
 double rn_row_speed(const rn_arch_speed *row, int which);
@@ -85,16 +94,26 @@ const rn_task *rn_producer(const rn_task *t, const rn_ctx *c, const char *param)
  * IP_INFER_SMALL_MFLOP), so the record fits whatever batch t asks for. Then
  * the evaluation costs nothing (with the records on, the default). */
 int rn_accuracy_recorded(const rn_task *t, const rn_ctx *c, const char *param);
+/* Seconds of the test-split accuracy of the model t's key `param` names,
+ * taken before an attack or a distillation changes anything: nothing when
+ * the checkpoint's records answer it (rn_accuracy_recorded), unless
+ * `deployed` asks for the network as deployed and the model is a v1, whose
+ * passports then become an ordinary affine first
+ * (ip_attack_passport_to_affine: finetune, advtrain), weights that no record
+ * was made of. */
+double rn_owner_eval_seconds(const rn_task *t, const rn_ctx *c, const char *param, int deployed);
 
 /* Seconds for `images` images of training (forward, backward, update) / of
  * evaluation through a model of `arch`. `passes` scales the training cost
  * (2: a v2/v3 model trains two branches; PGD: its steps' forwards and
  * backwards to the input count as passes). */
 double rn_train_seconds(const char *arch, double images, double passes);
-/* The training speed of minibatches of `batch` against the rows' (batch
- * 64): a step's fixed part weighs more in a small one (measured: batch 16
- * ~1.26x the time per image). Multiplies `passes`. */
-double rn_batch_factor(double batch);
+/* The time per training image of an `arch` in minibatches of `batch`
+ * against minibatches of RN_ROW_BATCH: (batch + k) / batch over (64 + k) /
+ * 64, where k is a step's fixed part in images, RN_STEP_IMAGES or, once
+ * calibrated, what the arch's two training speeds give (at least 0).
+ * Multiplies `passes`. */
+double rn_batch_factor(const char *arch, double batch);
 double rn_infer_seconds(const char *arch, double images);
 /* Seconds for `passport_images` passport-images through the forger of a model of `arch`. */
 double rn_forge_seconds(const char *arch, double passport_images);

@@ -8,19 +8,19 @@
 /* v2 and v3 train two branches (two passes over each minibatch); v3 mixes
  * IP_TRIGGER_PER_BATCH trigger images into every minibatch; a small batch
  * costs more per image. */
-static double train_passes(const rn_task *t) {
+static double train_passes(const rn_task *t, const char *arch) {
     const char *sch = rn_val_text(t, "scheme");
     double batch = (double)rn_val_i(t, "batch");
     double passes = strcmp(sch, "v2") == 0 || strcmp(sch, "v3") == 0 ? 2 : 1;
     if (strcmp(sch, "v3") == 0 && batch > 0) passes *= 1 + IP_TRIGGER_PER_BATCH / batch;
-    return passes * rn_batch_factor(batch);
+    return passes * rn_batch_factor(arch, batch);
 }
 
 /* the epochs' training, a test evaluation before the first and after each */
 static double train_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_val_text(t, "arch");
     double epochs = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * epochs, train_passes(t)) +
+    return rn_train_seconds(arch, rn_data_images(c, 1) * epochs, train_passes(t, arch)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * (epochs + 1)) + RN_TASK_FIXED_SECONDS;
 }
 
@@ -29,7 +29,7 @@ static double train_cost(const rn_task *t, const rn_ctx *c) {
  * that ends the epoch. */
 static double train_step_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_val_text(t, "arch");
-    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), train_passes(t)) +
+    return rn_train_seconds(arch, (double)rn_val_i(t, "batch"), train_passes(t, arch)) +
            rn_infer_seconds(arch, rn_data_images(c, 0));
 }
 

@@ -425,10 +425,12 @@ static int calibrate_costs(int rank, int nranks, unsigned rows) {
         }
         double f[RN_SPEEDS];
         rn_cost_set_measured_speed(arch, speed, f);
-        printf("calibrated: %s trains at %.0f and evaluates at %.0f images/s and forges %.0f passport-images/s on "
-               "one core here: %.2fx, %.2fx and %.2fx its row of the cost model (%.0f rank%s timed at once)\n",
-               arch, speed[RN_SPEED_TRAIN], speed[RN_SPEED_INFER], speed[RN_SPEED_FORGE], f[RN_SPEED_TRAIN],
-               f[RN_SPEED_INFER], f[RN_SPEED_FORGE], timed, timed > 1 ? "s" : "");
+        printf("calibrated: %s trains at %.0f (%.0f in minibatches of %d) and evaluates at %.0f images/s and "
+               "forges %.0f passport-images/s on one core here: %.2fx (%.2fx), %.2fx and %.2fx its row of the cost "
+               "model (%.0f rank%s timed at once)\n",
+               arch, speed[RN_SPEED_TRAIN], speed[RN_SPEED_TRAIN_SMALL], RN_SMALL_BATCH, speed[RN_SPEED_INFER],
+               speed[RN_SPEED_FORGE], f[RN_SPEED_TRAIN], f[RN_SPEED_TRAIN_SMALL], f[RN_SPEED_INFER],
+               f[RN_SPEED_FORGE], timed, timed > 1 ? "s" : "");
     }
     return bad ? -1 : 0;
 }

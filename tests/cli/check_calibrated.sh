@@ -2,7 +2,9 @@
 # Checks a `run --dry-run --calibrate` against the same dry run without it
 # (runner/run/cmd_run.c calibrate_costs; runner/kinds/cost.c): one
 # calibration line for small-p (the default row) and one for ARCH, each
-# naming RANKS rank(s) timed at once and three factors; the evaluation task
+# naming RANKS rank(s) timed at once and four factors (training in
+# minibatches of 16 the second: the spec trains in minibatches of 64, which it
+# does not change); the evaluation task
 # #EVAL (of an ARCH model) estimated at the plain estimate over ARCH's
 # evaluation factor (up to the printed rounding), the fake1 task #FAKE (random
 # passports of an ARCH v1 model: the forger) over its forger factor, and the
@@ -17,7 +19,7 @@ s=$([ "$ranks" = 1 ] || echo s)
 factors_of() { # "training evaluation forger" factors of the calibration line of arch $1
   n=$(grep -c "^calibrated: $1 " "$cal" || true)
   [ "$n" = 1 ] || { echo "$n calibration lines for $1, not 1"; return 1; }
-  re="^calibrated: $1 trains at [0-9]* and evaluates at [0-9]* images/s and forges [0-9]* passport-images/s on one core here: \([0-9.]*\)x, \([0-9.]*\)x and \([0-9.]*\)x its row of the cost model ($ranks rank$s timed at once)\$"
+  re="^calibrated: $1 trains at [0-9]* ([0-9]* in minibatches of 16) and evaluates at [0-9]* images/s and forges [0-9]* passport-images/s on one core here: \([0-9.]*\)x ([0-9.]*x), \([0-9.]*\)x and \([0-9.]*\)x its row of the cost model ($ranks rank$s timed at once)\$"
   f=$(sed -n "s|$re|\1 \2 \3|p" "$cal")
   [ -n "$f" ] || { echo "no calibration line for $1 and $ranks rank$s: $(grep "^calibrated: $1 " "$cal")"; return 1; }
   echo "$f"
