@@ -8,7 +8,7 @@
 static double erb_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs"), f = rn_val_f(t, "fraction");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, rn_batch_factor(arch, (double)rn_val_i(t, "batch"))) +
+    return rn_train_seconds(arch, rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, rn_task_batch_factor(t, arch)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * 3) + rn_owner_eval_seconds(t, c, "model", 0) +
            2 * RN_TASK_FIXED_SECONDS;
 }

@@ -92,6 +92,10 @@ double rn_batch_factor(const char *arch, double batch) {
     return batch > 0 ? batch_ratio(step_images(rn_arch_index(arch)), batch) : 1;
 }
 
+double rn_task_batch_factor(const rn_task *t, const char *arch) {
+    return rn_batch_factor(arch, (double)rn_val_i(t, "batch"));
+}
+
 double rn_infer_seconds(const char *arch, double images) { return row_seconds(arch, images, RN_SPEED_INFER); }
 
 double rn_forge_seconds(const char *arch, double passport_images) {

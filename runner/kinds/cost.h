@@ -114,6 +114,8 @@ double rn_train_seconds(const char *arch, double images, double passes);
  * calibrated, what the arch's two training speeds give (at least 0).
  * Multiplies `passes`. */
 double rn_batch_factor(const char *arch, double batch);
+/* rn_batch_factor of t's own `batch` key, for a model of `arch`. */
+double rn_task_batch_factor(const rn_task *t, const char *arch);
 double rn_infer_seconds(const char *arch, double images);
 /* Seconds for `passport_images` passport-images through the forger of a model of `arch`. */
 double rn_forge_seconds(const char *arch, double passport_images);

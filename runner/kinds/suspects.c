@@ -27,7 +27,7 @@ static double distill_cost(const rn_task *t, const rn_ctx *c) {
     double imgs = rn_data_images(c, 1) * (f > 0 ? f : 1) * ep, test = rn_data_images(c, 0);
     const char *teacher = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
     return rn_owner_eval_seconds(t, c, "model", 0) + rn_infer_seconds(teacher, imgs + test) +
-           rn_train_seconds(student, imgs, rn_batch_factor(student, (double)rn_val_i(t, "batch"))) +
+           rn_train_seconds(student, imgs, rn_task_batch_factor(t, student)) +
            rn_infer_seconds(student, test * student_evaluations(ep)) + RN_TASK_FIXED_SECONDS;
 }
 
@@ -55,7 +55,7 @@ static double extract_cost(const rn_task *t, const rn_ctx *c) {
     double ep = (double)rn_val_i(t, "epochs"), n = extract_queries(t, c), test = rn_data_images(c, 0);
     const char *owner = rn_model_arch(t, c, "model"), *student = student_arch(t, c);
     return rn_owner_eval_seconds(t, c, "model", 0) + rn_infer_seconds(owner, n + test) +
-           rn_train_seconds(student, n * ep, rn_batch_factor(student, (double)rn_val_i(t, "batch"))) +
+           rn_train_seconds(student, n * ep, rn_task_batch_factor(t, student)) +
            rn_infer_seconds(student, test * student_evaluations(ep)) + RN_TASK_FIXED_SECONDS;
 }
 
