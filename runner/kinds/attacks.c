@@ -13,7 +13,8 @@ static double fraction_of(const rn_task *t, const char *key) {
 static double finetune_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, rn_task_batch_factor(t, arch)) +
+    const double images = rn_data_images(c, 1) * fraction_of(t, "fraction") * ep;
+    return rn_train_seconds(arch, images, rn_task_batch_factor(t, arch)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * 2 * ep) + rn_owner_eval_seconds(t, c, "model", 1) +
            RN_TASK_FIXED_SECONDS;
 }
@@ -27,7 +28,8 @@ static double flip_cost(const rn_task *t, const rn_ctx *c) {
 static double forge_train_cost(const rn_task *t, const rn_ctx *c) {
     const char *arch = rn_model_arch(t, c, "model");
     double ep = (double)rn_val_i(t, "epochs");
-    return rn_train_seconds(arch, rn_data_images(c, 1) * fraction_of(t, "fraction") * ep, rn_task_batch_factor(t, arch)) +
+    const double images = rn_data_images(c, 1) * fraction_of(t, "fraction") * ep;
+    return rn_train_seconds(arch, images, rn_task_batch_factor(t, arch)) +
            rn_infer_seconds(arch, rn_data_images(c, 0) * (ep + 1)) + rn_owner_eval_seconds(t, c, "model", 0) +
            RN_TASK_FIXED_SECONDS;
 }
