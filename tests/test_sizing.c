@@ -268,6 +268,36 @@ Test(sizing, a_training_step_is_a_minibatch_and_an_evaluation) {
     rn_task_free(&t);
 }
 
+/* The sizing's context (rn_sizing_init) has the spec's tasks, so a step of
+ * a task that names a model (a fine-tune of a resnet18-p) is costed at that
+ * model's architecture when a time limit is checked, as its whole cost is:
+ * it once counted as small-p there. */
+Test(sizing, steps_are_costed_at_the_models_architecture) {
+    rn_spec s;
+    rn_diags d;
+    const char *text = "name: steps\ndata: {source: \"synthetic:64\", train_limit: 50000, test_limit: 10000}\n"
+                       "models:\n  - {name: r, arch: resnet18-p, epochs: 1}\n  - {name: p, epochs: 1}\ntasks:\n"
+                       "  - {name: ft, kind: finetune, model: [r, p], epochs: 2}\n";
+    cr_assert_eq(load(&s, &d, text, NULL, 0), 0, "%s", d.n ? d.v[0].msg : "");
+    rn_sizing z;
+    rn_sizing_init(&z, &s, 1, 2, 3600);
+    cr_assert_eq(z.ctx.tasks, s.tasks);
+    int seen = 0;
+    for (int i = 0; i < s.ntasks; i++) {
+        const rn_task *t = &s.tasks[i];
+        if (strcmp(t->kind, "finetune") != 0) continue;
+        const char *arch = strstr(t->key, "train:r") ? "resnet18-p" : "small-p";
+        /* its longest stretch: a minibatch and the epoch's two evaluations, at the model's speed */
+        double want = rn_train_seconds(arch, 64, 1) + rn_infer_seconds(arch, 10000 * 2);
+        cr_expect_float_eq(t->k->step_cost(t, &z.ctx), want, 1e-9 * want, "%s", t->key);
+        cr_expect_float_eq(rn_task_step_wall(t, &z), rn_wall_seconds(want, 1, z.cores), 1e-9 * want, "%s", t->key);
+        seen++;
+    }
+    cr_assert_eq(seen, 2);
+    rn_spec_free(&s);
+    rn_diags_free(&d);
+}
+
 /* `run --calibrate`'s factors: an architecture's measured training speed
  * scales its row's training, its evaluation speed its row's evaluation and
  * its forger speed its row's forger (fake1's passport-images), each on its

@@ -356,12 +356,12 @@ void rn_spec_ctx(const rn_spec *s, struct rn_ctx *ctx) {
     ctx->checkpoint_every = s->checkpoint_every;
     ctx->rank = 0;
     ctx->threads = 1;
+    ctx->tasks = s->tasks; /* costs follow references to the models' architectures (runner/kinds/cost.h) */
 }
 
 void rn_spec_recost(rn_spec *s) {
     rn_ctx c;
-    rn_spec_ctx(s, &c);
-    c.tasks = s->tasks; /* a task's producers are among its dependencies: earlier tasks, as in the expansion */
+    rn_spec_ctx(s, &c); /* a task's producers are among its dependencies: earlier tasks, as in the expansion */
     for (int i = 0; i < s->ntasks; i++) {
         rn_task *t = &s->tasks[i];
         t->cost = t->k->cost ? t->k->cost(t, &c) : 0;

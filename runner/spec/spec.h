@@ -73,7 +73,8 @@ int rn_spec_load_text(rn_spec *s, const char *file, const char *text, const rn_s
                       const rn_override *ov, int nov, rn_diags *diags);
 void rn_spec_free(rn_spec *s);
 
-/* The worker context of a loaded spec: data source and limits (rank 0, 1 thread). */
+/* The context of a loaded spec: data source and limits, and its tasks, which
+ * the kinds' costs follow to the models' architectures (rank 0, 1 thread). */
 struct rn_ctx;
 void rn_spec_ctx(const rn_spec *s, struct rn_ctx *ctx);
 /* Every task's cost again (rn_task.cost, the kind's cost function), after the
