@@ -142,6 +142,18 @@ const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param
     return scheme[0] ? scheme : "baseline"; /* a student (no scheme key) is a baseline */
 }
 
+const char *rn_model_norm(const rn_task *t, const rn_ctx *c, const char *param) {
+    const rn_task *m = model_maker(t, c, param);
+    if (!m) return "";
+    const char *norm = rn_val_text(m, "norm");
+    return norm[0] ? norm : rn_model_norm(m, c, "model"); /* a student: its teacher's */
+}
+
+int rn_task_group_norm(const rn_task *t, const rn_ctx *c) {
+    if (rn_task_val(t, "norm")) return strcmp(rn_val_text(t, "norm"), "gn") == 0;
+    return strcmp(rn_model_norm(t, c, "model"), "gn") == 0 || strcmp(rn_model_norm(t, c, "suspect"), "gn") == 0;
+}
+
 double rn_model_branches(const rn_task *t, const rn_ctx *c, const char *param) {
     const char *scheme = rn_model_scheme(t, c, param);
     return strcmp(scheme, "v2") == 0 || strcmp(scheme, "v3") == 0 ? 2 : 1;

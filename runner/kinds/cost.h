@@ -79,6 +79,15 @@ const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param);
  * key decides (a training, its scheme; a student of distill or extract, a
  * baseline); "baseline" when it cannot be known. */
 const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param);
+/* The norm ("bn", "gn") of the model t's key `param` names, through the
+ * same chain (a student's is its teacher's); "" when it cannot be known. */
+const char *rn_model_norm(const rn_task *t, const rn_ctx *c, const char *param);
+/* 1 when t trains or works on a group-norm model (its own `norm`, or that
+ * of the model its `model` or `suspect` names). The rows are batch norm's
+ * and a task's cost does not look at the norm: on an AVX2 machine small-p
+ * group-norm trainings took 1.2-1.35x their batch-norm twins' time, alexnet-p
+ * and resnet18-p ~1.0-1.1x (docs/performance.md "Cost model"). */
+int rn_task_group_norm(const rn_task *t, const rn_ctx *c);
 /* Test-split evaluations of a model by the tasks that report the accuracy
  * of every branch it has (prune, eval: core/tasks/models.c
  * passport_metrics): 2 for v2/v3 (the private and the public branch), else 1. */

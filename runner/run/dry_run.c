@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../kinds/cost.h"
 #include "sizing.h"
 
 void rn_print_dry_run(const rn_spec *s, const rn_sizing *z) {
@@ -47,5 +48,11 @@ void rn_print_dry_run(const rn_spec *s, const rn_sizing *z) {
     printf("estimated wall: ~%s with %d worker%s; critical path %s\n", rn_format_duration(wall, a, sizeof a),
            z->workers, z->workers == 1 ? "" : "s", rn_format_duration(critical, b, sizeof b));
     fflush(stdout); /* before the warnings on stderr, when both go to one terminal or file */
+    int gn = 0;
+    for (int i = 0; i < s->ntasks; i++) gn += rn_task_group_norm(&s->tasks[i], &z->ctx);
+    if (gn)
+        fprintf(stderr, "note: %d of the %d tasks train or use group-norm models, which the cost model times as "
+                "batch-norm ones: they may take longer than estimated (docs/performance.md \"Cost model\")\n",
+                gn, s->ntasks);
     rn_sizing_report(s, z, NULL, stderr);
 }

@@ -127,13 +127,26 @@ SLURM_CPUS_PER_TASK=2 run run "$spec" --dry-run --threads 2 --time-limit 0:01
 grep -q '^warning: 1 task cannot checkpoint and takes longer than the time limit (1.0s): it will never finish' "$work/e" &&
     grep -q '^  eval:check<train:huge>: ~' "$work/e" && ok || bad "no never-finishes warning for the eval: $err"
 # --calibrate: a line per architecture the spec's estimates read (small-p
-# and alexnet-p here) with its three factors, the estimates divided by them
+# and alexnet-p here) with its four factors, the estimates divided by them
 # (tests/cli/check_calibrated.sh)
 run run "$here/calibrate.yaml" --dry-run --threads 1
 cp "$work/o" "$work/plain"
 run run "$here/calibrate.yaml" --dry-run --threads 1 --calibrate
 if [ $rc -eq 0 ] && msg=$(sh "$here/check_calibrated.sh" "$work/plain" "$work/o" 1 alexnet-p 0 2 3); then ok
 else bad "--calibrate: rc=$rc ${msg:-}: $out"; fi
+rm -rf "${work:?}"/* 2>/dev/null
+# group-norm models: a note that the cost model times them as batch norm's
+# (runner/kinds/cost.h rn_task_group_norm): the gn training, the fine-tune
+# of it and the prune of its student (a student has its teacher's norm),
+# not the bn ones; none for a spec without gn
+printf 'name: gn\ndata: {source: "synthetic:64"}\nmodels:\n  - {name: b}\n  - {name: g, norm: gn}\ntasks:\n%s\n%s\n%s\n' \
+    '  - {name: ft, kind: finetune, model: [b, g], epochs: 1}' '  - {name: st, kind: distill, model: g, epochs: 1}' \
+    '  - {name: pr, kind: prune, model: st, rate: 0.5}' >"$work/gn.yaml"
+run run "$work/gn.yaml" --dry-run
+grep -q '^note: 4 of the 6 tasks train or use group-norm models, which the cost model times as batch-norm ones' \
+    "$work/e" && [ $rc -eq 0 ] && ok || bad "no group-norm note: rc=$rc $err"
+run run "$spec" --dry-run
+! grep -q 'group-norm' "$work/e" && ok || bad "a group-norm note without group norm: $err"
 rm -rf "${work:?}"/* 2>/dev/null
 for lim in 2h 90m 3600s 1d 1-12 1-2:30 2-00:00:00 1:00:00 90 UNLIMITED; do
     run run "$spec" --dry-run --time-limit "$lim"
