@@ -129,11 +129,19 @@ static const rn_task *model_maker(const rn_task *t, const rn_ctx *c, const char 
     return NULL;
 }
 
-const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
+/* The text of `key` ("arch", "norm") on the maker of the model t's key
+ * `param` names; a student without one of its own (an empty `arch`, no
+ * `norm`) has its teacher's. "" when it cannot be known. */
+static const char *maker_text(const rn_task *t, const rn_ctx *c, const char *param, const char *key) {
     const rn_task *m = model_maker(t, c, param);
-    if (!m) return arch_speed[0].arch;
-    const char *arch = rn_val_text(m, "arch");
-    return arch[0] ? arch : rn_model_arch(m, c, "model"); /* "": a student like its teacher */
+    if (!m) return "";
+    const char *v = rn_val_text(m, key);
+    return v[0] ? v : maker_text(m, c, "model", key);
+}
+
+const char *rn_model_arch(const rn_task *t, const rn_ctx *c, const char *param) {
+    const char *arch = maker_text(t, c, param, "arch");
+    return arch[0] ? arch : arch_speed[0].arch;
 }
 
 const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param) {
@@ -143,10 +151,7 @@ const char *rn_model_scheme(const rn_task *t, const rn_ctx *c, const char *param
 }
 
 const char *rn_model_norm(const rn_task *t, const rn_ctx *c, const char *param) {
-    const rn_task *m = model_maker(t, c, param);
-    if (!m) return "";
-    const char *norm = rn_val_text(m, "norm");
-    return norm[0] ? norm : rn_model_norm(m, c, "model"); /* a student: its teacher's */
+    return maker_text(t, c, param, "norm");
 }
 
 int rn_task_group_norm(const rn_task *t, const rn_ctx *c) {
