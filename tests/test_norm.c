@@ -258,20 +258,22 @@ Test(norm, gradcheck_gn) {
     gradcheck_norm((ip_norm_shape){8, 2, 6, 4}, 0, 73);
 }
 
-/* ---------------- fused batch norm -> affine [-> ReLU] [-> max-pool] ----------------
+/* ---------------- fused batch or group norm -> affine [-> ReLU] [-> max-pool] ----------------
  * Forward against the unfused fast kernels (same float operations: equal up to
  * an ulp, the same pool argmax) and the references; backward against the
  * references composed (maxpool2_backward -> affine_backward_ref ->
  * norm_backward_ref), in write and accumulate mode. Shapes cover even and odd
- * H/W, rows wider than one 32-column chunk, and narrow rows (7 -> 3). */
+ * H/W, rows wider than one 32-column chunk, narrow rows (7 -> 3), and group
+ * norm with one, several and one-channel groups. */
 typedef struct {
-    int c, n, h, w, relu, pool;
+    int c, n, h, w, relu, pool, groups;
 } tail_case;
 
 static void check_tail(tail_case tc, int training, uint64_t stream) {
-    ip_bn_tail_shape ts = {tc.c, tc.n, tc.h, tc.w, tc.relu, tc.pool};
-    ip_norm_shape ns = {tc.c, tc.n, tc.h * tc.w, 0};
-    size_t len = tensor_len(&ns), m = (size_t)tc.n * tc.h * tc.w;
+    ip_norm_tail_shape ts = {tc.c, tc.n, tc.h, tc.w, tc.relu, tc.pool, tc.groups};
+    ip_norm_shape ns = {tc.c, tc.n, tc.h * tc.w, tc.groups};
+    size_t len = tensor_len(&ns), m = (size_t)tc.n * tc.h * tc.w, st = ip_norm_stats(&ns);
+    double *work = calloc(norm_tail_work_doubles(&ts) + 1, sizeof(double));
     size_t oh = (size_t)tc.h / 2, ow = (size_t)tc.w / 2, plen = (size_t)tc.c * tc.n * oh * ow;
     float *x = make_input(&ns, stream, 0.3f), *gam = tu_alloc(tc.c), *bet = tu_alloc(tc.c);
     tu_fill(gam, tc.c, -1.5f, 1.5f, stream + 1);
@@ -281,33 +283,33 @@ static void check_tail(tail_case tc, int training, uint64_t stream) {
     tu_fill(rm0, tc.c, -0.5f, 0.5f, stream + 3);
     tu_fill(rv0, tc.c, 0.5f, 2.f, stream + 4);
     memcpy(rm1, rm0, tc.c * 4), memcpy(rv1, rv0, tc.c * 4), memcpy(rm2, rm0, tc.c * 4), memcpy(rv2, rv0, tc.c * 4);
-    float *y1 = tu_alloc(len), *p1 = tu_alloc(plen), *m1 = tu_alloc(tc.c), *r1 = tu_alloc(tc.c);
+    float *y1 = tu_alloc(len), *p1 = tu_alloc(plen), *m1 = tu_alloc(st), *r1 = tu_alloc(st);
     uint32_t *a1 = calloc(plen + 1, 4), *a2 = calloc(plen + 1, 4);
-    bn_tail_forward(y1, p1, a1, m1, r1, x, gam, bet, &ts, training, rm1, rv1, BN_MOM, BN_EPS);
+    norm_tail_forward(y1, p1, a1, m1, r1, x, gam, bet, &ts, training, rm1, rv1, BN_MOM, BN_EPS);
 
     /* unfused fast path */
-    float *xh = tu_alloc(len), *y2 = tu_alloc(len), *p2 = tu_alloc(plen), *m2 = tu_alloc(tc.c), *r2 = tu_alloc(tc.c);
+    float *xh = tu_alloc(len), *y2 = tu_alloc(len), *p2 = tu_alloc(plen), *m2 = tu_alloc(st), *r2 = tu_alloc(st);
     norm_forward(xh, m2, r2, x, &ns, training, rm2, rv2, BN_MOM, BN_EPS);
     affine_forward(y2, xh, gam, bet, tc.c, m, tc.relu);
     cr_assert(tu_max_rel_diff(y1, y2, len) < 1e-6, "y differs from the unfused kernels");
-    cr_assert(memcmp(m1, m2, tc.c * 4) == 0 && memcmp(r1, r2, tc.c * 4) == 0, "statistics differ");
+    cr_assert(memcmp(m1, m2, st * 4) == 0 && memcmp(r1, r2, st * 4) == 0, "statistics differ");
     cr_assert(memcmp(rm1, rm2, tc.c * 4) == 0 && memcmp(rv1, rv2, tc.c * 4) == 0, "running statistics differ");
     if (tc.pool) {
         maxpool2_forward(p2, a2, y1, (size_t)tc.c * tc.n, tc.h, tc.w);
         cr_assert(memcmp(p1, p2, plen * 4) == 0, "pooled values differ");
         cr_assert(memcmp(a1, a2, plen * 4) == 0, "argmax differs");
         /* without y (the model's case: nothing reads it), the same bits; running stats from rm0 again */
-        float *p3 = tu_alloc(plen), *m3 = tu_alloc(tc.c), *r3 = tu_alloc(tc.c), *rm3 = tu_alloc(tc.c),
+        float *p3 = tu_alloc(plen), *m3 = tu_alloc(st), *r3 = tu_alloc(st), *rm3 = tu_alloc(tc.c),
               *rv3 = tu_alloc(tc.c);
         uint32_t *a3 = calloc(plen + 1, 4);
         memcpy(rm3, rm0, tc.c * 4), memcpy(rv3, rv0, tc.c * 4);
-        bn_tail_forward(NULL, p3, a3, m3, r3, x, gam, bet, &ts, training, rm3, rv3, BN_MOM, BN_EPS);
+        norm_tail_forward(NULL, p3, a3, m3, r3, x, gam, bet, &ts, training, rm3, rv3, BN_MOM, BN_EPS);
         cr_assert(memcmp(p1, p3, plen * 4) == 0 && memcmp(a1, a3, plen * 4) == 0, "pooling without y differs");
-        cr_assert(memcmp(m1, m3, tc.c * 4) == 0 && memcmp(rm1, rm3, tc.c * 4) == 0, "statistics without y differ");
+        cr_assert(memcmp(m1, m3, st * 4) == 0 && memcmp(rm1, rm3, tc.c * 4) == 0, "statistics without y differ");
         free(p3), free(m3), free(r3), free(rm3), free(rv3), free(a3);
     }
     /* references */
-    float *xr = tu_alloc(len), *yr = tu_alloc(len), *pr = tu_alloc(plen), *mr = tu_alloc(tc.c), *rr = tu_alloc(tc.c);
+    float *xr = tu_alloc(len), *yr = tu_alloc(len), *pr = tu_alloc(plen), *mr = tu_alloc(st), *rr = tu_alloc(st);
     memcpy(rm2, rm0, tc.c * 4), memcpy(rv2, rv0, tc.c * 4);
     norm_forward_ref(xr, mr, rr, x, &ns, training, rm2, rv2, BN_MOM, BN_EPS);
     affine_forward_ref(yr, xr, gam, bet, tc.c, m, tc.relu);
@@ -331,52 +333,68 @@ static void check_tail(tail_case tc, int training, uint64_t stream) {
     memcpy(dx2, dx1, len * 4);
     affine_backward_ref(dxh, dg2, db2, dy, y1, xh, gam, tc.c, m, tc.relu);
     norm_backward_ref(dx2, dxh, xh, r1, &ns, training);
-    bn_tail_backward(dx1, 1, dg1, db1, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    norm_tail_backward(dx1, 1, dg1, db1, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training, work);
     cr_assert(tu_max_rel_diff(dx1, dx2, len) < 1e-5, "dx (accumulated) differs: %g", tu_max_rel_diff(dx1, dx2, len));
     cr_assert(tu_max_rel_diff(dg1, dg2, tc.c) < 1e-5, "dgamma differs");
     cr_assert(tu_max_rel_diff(db1, db2, tc.c) < 1e-5, "dbeta differs");
     /* write mode = accumulate onto zeros; NULL parameter gradients */
     memset(dx2, 0, len * 4);
     for (size_t i = 0; i < len; i++) dx3[i] = NAN;
-    bn_tail_backward(dx3, 0, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
-    bn_tail_backward(dx2, 1, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    norm_tail_backward(dx3, 0, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training, work);
+    norm_tail_backward(dx2, 1, NULL, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training, work);
     for (size_t i = 0; i < len; i++) /* == : 0 + -0 is +0 */
         cr_assert(dx2[i] == dx3[i], "write mode differs from accumulating onto zeros at %zu", i);
-    bn_tail_backward(NULL, 0, dg1, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training);
+    norm_tail_backward(NULL, 0, dg1, NULL, dout, tc.pool ? a1 : NULL, x, m1, r1, gam, bet, &ts, training, work);
 
     free(x), free(gam), free(bet), free(rm0), free(rv0), free(rm1), free(rv1), free(rm2), free(rv2);
     free(y1), free(p1), free(m1), free(r1), free(a1), free(a2), free(xh), free(y2), free(p2), free(m2), free(r2);
     free(xr), free(yr), free(pr), free(mr), free(rr), free(dout), free(dy), free(dxh);
-    free(dg1), free(db1), free(dg2), free(db2), free(dx1), free(dx2), free(dx3);
+    free(dg1), free(db1), free(dg2), free(db2), free(dx1), free(dx2), free(dx3), free(work);
 }
 
 Test(bn_tail, pooled_matches_unfused_and_ref) {
-    check_tail((tail_case){5, 3, 28, 28, 1, 1}, 1, 80);
-    check_tail((tail_case){5, 3, 28, 28, 1, 1}, 0, 81);
-    check_tail((tail_case){4, 2, 7, 7, 1, 1}, 1, 82);   /* odd: last row and column dropped by the pool */
-    check_tail((tail_case){3, 2, 9, 35, 1, 1}, 1, 83);  /* two column chunks, odd width */
-    check_tail((tail_case){3, 2, 6, 66, 0, 1}, 1, 84);  /* no ReLU, three chunks */
-    check_tail((tail_case){3, 3, 2, 2, 1, 1}, 1, 85);
+    check_tail((tail_case){5, 3, 28, 28, 1, 1, 0}, 1, 80);
+    check_tail((tail_case){5, 3, 28, 28, 1, 1, 0}, 0, 81);
+    check_tail((tail_case){4, 2, 7, 7, 1, 1, 0}, 1, 82);   /* odd: last row and column dropped by the pool */
+    check_tail((tail_case){3, 2, 9, 35, 1, 1, 0}, 1, 83);  /* two column chunks, odd width */
+    check_tail((tail_case){3, 2, 6, 66, 0, 1, 0}, 1, 84);  /* no ReLU, three chunks */
+    check_tail((tail_case){3, 3, 2, 2, 1, 1, 0}, 1, 85);
 }
 
 Test(bn_tail, dense_matches_unfused_and_ref) {
-    check_tail((tail_case){6, 3, 5, 7, 1, 0}, 1, 90);
-    check_tail((tail_case){6, 3, 5, 7, 0, 0}, 1, 91);
-    check_tail((tail_case){6, 3, 5, 7, 1, 0}, 0, 92);
-    check_tail((tail_case){2, 4, 16, 16, 1, 0}, 1, 93);
+    check_tail((tail_case){6, 3, 5, 7, 1, 0, 0}, 1, 90);
+    check_tail((tail_case){6, 3, 5, 7, 0, 0, 0}, 1, 91);
+    check_tail((tail_case){6, 3, 5, 7, 1, 0, 0}, 0, 92);
+    check_tail((tail_case){2, 4, 16, 16, 1, 0, 0}, 1, 93);
+}
+
+/* Group norm: statistics per (sample, group), gradients through the group's channels; running
+ * statistics never read nor written, the same in eval mode. */
+Test(gn_tail, pooled_matches_unfused_and_ref) {
+    check_tail((tail_case){8, 3, 28, 28, 1, 1, 2}, 1, 100);
+    check_tail((tail_case){8, 3, 28, 28, 1, 1, 2}, 0, 101);
+    check_tail((tail_case){6, 2, 7, 7, 1, 1, 3}, 1, 102);   /* odd: last row and column dropped by the pool */
+    check_tail((tail_case){4, 2, 9, 35, 1, 1, 1}, 1, 103);  /* one group, two column chunks */
+    check_tail((tail_case){3, 2, 6, 66, 0, 1, 3}, 1, 104);  /* one channel per group, no ReLU */
+}
+
+Test(gn_tail, dense_matches_unfused_and_ref) {
+    check_tail((tail_case){6, 3, 5, 7, 1, 0, 2}, 1, 110);
+    check_tail((tail_case){6, 3, 5, 7, 0, 0, 3}, 0, 111);
+    check_tail((tail_case){32, 4, 4, 4, 1, 0, 2}, 1, 112); /* resnet18-p's last stage: 16 values a plane */
 }
 
 /* NaN propagates through ReLU and pool as in the unfused kernels. */
 Test(bn_tail, nan_and_ties) {
-    ip_bn_tail_shape ts = {1, 1, 2, 4, 1, 1};
+    ip_norm_tail_shape ts = {1, 1, 2, 4, 1, 1, 0};
     float x[8] = {1, 1, 1, 1, -5, -5, -5, -5}, g = -1.f, b = 0.f, y[8], p[2], mean, rstd;
     uint32_t am[2];
     /* gamma < 0 makes the large values negative: ReLU zeroes them, window 0 is all zero... */
-    bn_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
+    norm_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
     cr_assert(am[0] == 4 && am[1] == 6, "argmax %u %u", am[0], am[1]); /* lower row wins, first max of ties */
     cr_assert(p[0] > 0 && p[0] == p[1]);
     x[1] = NAN;
-    bn_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
+    norm_tail_forward(y, p, am, &mean, &rstd, x, &g, &b, &ts, 1, NULL, NULL, BN_MOM, BN_EPS);
     cr_assert(isnan(p[0]) && isnan(p[1]), "NaN statistics propagate");
 }
 
@@ -394,14 +412,14 @@ static void run_norm_ops(int threads, ip_norm_shape ns, int relu, int pool, cons
     o += 2 * len;
     norm_forward(xh, mean, rstd, x, &ns, 1, rm, rv, BN_MOM, BN_EPS);
     norm_backward(dx, x, xh, rstd, &ns, 1); /* x stands in for a gradient */
-    if (ns.groups == 0) {
-        ip_bn_tail_shape ts = {ns.c, ns.n, 12, ns.hw / 12, relu, pool};
-        float *g = o, *b = o + ns.c, *y = o + 2 * ns.c, *p = y + len, *dg = p + per, *db = dg + ns.c, *dx2 = db + ns.c;
-        uint32_t *am = (uint32_t *)(dx2 + len);
-        for (int c = 0; c < ns.c; c++) g[c] = 0.5f - 0.1f * c, b[c] = 0.05f * c;
-        bn_tail_forward(y, p, am, mean, rstd, x, g, b, &ts, 1, rm, rv, BN_MOM, BN_EPS);
-        bn_tail_backward(dx2, 0, dg, db, pool ? p : y, pool ? am : NULL, x, mean, rstd, g, b, &ts, 1);
-    }
+    ip_norm_tail_shape ts = {ns.c, ns.n, 12, ns.hw / 12, relu, pool, ns.groups};
+    float *g = o, *b = o + ns.c, *y = o + 2 * ns.c, *p = y + len, *dg = p + per, *db = dg + ns.c, *dx2 = db + ns.c;
+    uint32_t *am = (uint32_t *)(dx2 + len);
+    double *work = calloc(norm_tail_work_doubles(&ts) + 1, sizeof(double));
+    for (int c = 0; c < ns.c; c++) g[c] = 0.5f - 0.1f * c, b[c] = 0.05f * c;
+    norm_tail_forward(y, p, am, mean, rstd, x, g, b, &ts, 1, rm, rv, BN_MOM, BN_EPS);
+    norm_tail_backward(dx2, 0, dg, db, pool ? p : y, pool ? am : NULL, x, mean, rstd, g, b, &ts, 1, work);
+    free(work);
     ip_par_set_threads(1);
 }
 

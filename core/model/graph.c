@@ -23,7 +23,7 @@ int ip_graph_last_reader(const ip_model *m, int a) {
 int ip_graph_tail_len(const ip_model *m, int i) {
     if (i < 0 || i >= m->nops) return 0;
     const ip_op *op = &m->ops[i];
-    if (op->kind != IP_OP_NORM || op->norm.groups > 0 || i + 1 >= m->nops) return 0;
+    if (op->kind != IP_OP_NORM || i + 1 >= m->nops) return 0;
     const ip_op *aff = op + 1;
     if (aff->kind != IP_OP_AFFINE || aff->in != op->out || ip_graph_readers(m, op->out) != 1) return 0;
     if (i + 2 < m->nops) {

@@ -12,9 +12,9 @@ int ip_graph_readers(const ip_model *m, int a);
  * backward it is the first to touch a's gradient, so it zeroes it (or writes
  * instead of accumulating). */
 int ip_graph_last_reader(const ip_model *m, int a);
-/* A batch norm whose output only its affine reads, and (optionally) a max-pool
+/* A batch or group norm whose output only its affine reads, and (optionally) a max-pool
  * that is the only reader of that affine's output, run as one kernel
- * (bn_tail_forward/backward). Ops in the fused group starting at op i: 3
+ * (norm_tail_forward/backward). Ops in the fused group starting at op i: 3
  * (norm, affine, pool), 2 (norm, affine) or 0 (not a group's head). */
 int ip_graph_tail_len(const ip_model *m, int i);
 /* The head of the fused group whose last op is i, or -1. */

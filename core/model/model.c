@@ -672,9 +672,9 @@ static void affine_grads_done(ip_model *m, const ip_op *op, int private_ran) {
  * the intermediate gradients, and the norm's own output (xhat) is never
  * materialised (plan.c gives it no storage). */
 
-static ip_bn_tail_shape tail_shape(const ip_model *m, int head, int len, int n) {
+static ip_norm_tail_shape tail_shape(const ip_model *m, int head, int len, int n) {
     const ip_op *aff = &m->ops[head + 1];
-    return (ip_bn_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3};
+    return (ip_norm_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3, m->ops[head].norm.groups};
 }
 
 /* infer: no backward follows, so the pool's argmax is not kept. */
@@ -685,10 +685,10 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training, in
     ip_model_norm_running(m, op, m->branch, &rm, &rv);
     const float *g, *b;
     affine_params(m, aff, 1, &g, &b);
-    ip_bn_tail_shape ts = tail_shape(m, head, len, n);
+    ip_norm_tail_shape ts = tail_shape(m, head, len, n);
     /* with a pool, nothing reads the affine's output (plan.c gives it no storage) */
     uint32_t *argmax = pool && !infer ? m->index_arena + pool->argmax_off : NULL;
-    bn_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL, argmax, mean, rstd,
+    norm_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL, argmax, mean, rstd,
                     act_ptr(m, op->in), g, b, &ts, training, rm, rv, m->bn_momentum, m->bn_eps);
 }
 
@@ -699,12 +699,13 @@ static void tail_backward(ip_model *m, int head, int len, int n, int params, int
     float *dg = NULL, *db = NULL;
     affine_params(m, aff, 0, &g, &b);
     if (params) affine_grads(m, aff, &dg, &db);
-    ip_bn_tail_shape ts = tail_shape(m, head, len, n);
+    ip_norm_tail_shape ts = tail_shape(m, head, len, n);
     /* the first op (in backward order) to reach the input's gradient writes it instead of accumulating */
     int acc = ip_graph_last_reader(m, op->in) != head;
-    bn_tail_backward(dact_ptr(m, op->in), acc, dg, db, dact_ptr(m, last->out),
-                     len == 3 ? m->index_arena + last->argmax_off : NULL, act_ptr(m, op->in), mean, rstd, g, b, &ts,
-                     m->cur_training);
+    /* group norm's sums go to the conv workspace, which plan.c sizes for them (no conv runs meanwhile) */
+    norm_tail_backward(dact_ptr(m, op->in), acc, dg, db, dact_ptr(m, last->out),
+                       len == 3 ? m->index_arena + last->argmax_off : NULL, act_ptr(m, op->in), mean, rstd, g, b,
+                       &ts, m->cur_training, (double *)m->work);
     if (params) affine_grads_done(m, aff, private_ran);
 }
 
@@ -716,6 +717,7 @@ static int conv_tail_forward(ip_model *m, int i, int n) {
     const ip_op *conv = &m->ops[i];
     int len = i + 1 < m->nops ? ip_graph_tail_len(m, i + 1) : 0;
     if (conv->kind != IP_OP_CONV || !len || conv[1].in != conv->out || ip_graph_readers(m, conv->out) != 1) return 0;
+    if (conv[1].norm.groups > 0) return 0; /* group norm's statistics need the whole output first */
     const ip_op *norm = conv + 1, *aff = conv + 2, *pool = len == 3 ? conv + 3 : NULL;
     ip_conv_shape cs = conv->conv;
     cs.n = n;

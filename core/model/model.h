@@ -185,7 +185,7 @@ typedef struct ip_model {
                                 * ip_model_plan_backward (or the first backward) */
     size_t arena_floats, darena_floats;
     uint32_t *index_arena;     /* pool argmax */
-    float *work;               /* conv workspace */
+    float *work;               /* conv workspace; also a fused group-norm tail's backward sums (plan.c) */
     size_t work_floats;
     float *dlogits;            /* (batch, classes) */
     int cur_n;                 /* batch of the last forward */

@@ -1,5 +1,6 @@
 /* Planning a model's memory for a batch size: the activation arena, the
- * activation-gradient arena and the conv workspace (model.h).
+ * activation-gradient arena and the conv workspace (model.h), which a fused
+ * group-norm tail's backward borrows for its sums (no conv runs meanwhile).
  *
  * Activations: every activation a forward pass writes has its own slot, since
  * backward reads them all, except the insides of a fused conv-block tail
@@ -141,6 +142,14 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
             op->norm.n = batch;
             op->stats_off = off;
             off = align_up(off + 2 * ip_norm_stats(&op->norm));
+            /* a fused group-norm tail's backward keeps its sums in the conv workspace */
+            int len = ip_graph_tail_len(m, i);
+            if (len) {
+                const ip_op *aff = &m->ops[i + 1];
+                ip_norm_tail_shape ts = {aff->c, batch, aff->h, aff->w, aff->relu, len == 3, op->norm.groups};
+                size_t w = 2 * norm_tail_work_doubles(&ts);
+                if (w > work) work = w;
+            }
         } else if (op->kind == IP_OP_POOL) {
             op->argmax_off = idx;
             idx += (size_t)op->c * batch * op->h * op->w;

@@ -71,7 +71,7 @@ void conv2d_backward_ref(float *din, float *dweight, const float *dout, const fl
 
 /* An inference pass's conv with the batch-norm tail that alone reads its output
  * (eval mode, running statistics): per output channel o, y = act(gamma[o] * (x - mean[o])
- * * rstd[o] + beta[o]) [-> 2x2 max-pool], bn_tail_forward's values to the bit, applied
+ * * rstd[o] + beta[o]) [-> 2x2 max-pool], norm_tail_forward's values to the bit, applied
  * while the conv's output tiles are in cache, so the conv's output is never written.
  * Returns 1 with out written, (Cout,N,OH/2,OW/2) when pool else (Cout,N,OH,OW), when
  * conv2d_forward would run shape s as Winograd; else 0 and nothing is written (the
@@ -136,24 +136,26 @@ void norm_forward_ref(float *xhat, float *mean, float *rstd, const float *x, con
 void norm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd,
                        const ip_norm_shape *s, int training);
 
-/* ---------------- fused conv-block tail: batch norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
- * x (C, N, H, W). Per channel the arithmetic of norm_forward (batch norm, groups = 0) ->
- * affine_forward [-> maxpool2_forward] in one pass: y = act(gamma * xhat + beta) with
- * xhat = (x - mean) * rstd (same statistics, running-statistics update and eval rule as
- * norm_forward), and when pool, pooled (C, N, H/2, W/2) and argmax as maxpool2_forward.
+/* ---------------- fused conv-block tail: batch or group norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
+ * x (C, N, H, W). The arithmetic of norm_forward -> affine_forward [-> maxpool2_forward] in
+ * one pass per channel: y = act(gamma * xhat + beta) with xhat = (x - mean) * rstd (same
+ * statistics, running-statistics update and eval rule as norm_forward; groups as
+ * ip_norm_shape's, dividing C: mean and rstd hold ip_norm_stats pairs), and when pool,
+ * pooled (C, N, H/2, W/2) and argmax as maxpool2_forward.
  * xhat is not stored: the backward recomputes it from x, mean and rstd. y may be NULL when
  * pool (nothing reads it: the backward needs only x, argmax and the statistics), else it is
  * written. argmax may be NULL when no backward follows (an inference pass): the same pooled
  * values, without the indices. */
-typedef struct ip_bn_tail_shape {
+typedef struct ip_norm_tail_shape {
     int c, n, h, w;
     int relu, pool;
-} ip_bn_tail_shape;
-void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
-                     const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training,
-                     float *running_mean, float *running_var, float momentum, float eps);
+    int groups; /* 0 = batch norm, G > 0 = group norm */
+} ip_norm_tail_shape;
+void norm_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
+                       const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
+                       float *running_mean, float *running_var, float momentum, float eps);
 /* The eval-mode tail for a conv that holds its output in its own layout (the
- * Winograd output transform, conv2d_forward_tail), with bn_tail_forward's arithmetic:
+ * Winograd output transform, conv2d_forward_tail), with norm_tail_forward's arithmetic:
  * bn_tail_eval_stats: the mean and rstd it uses for c channels' running statistics;
  * bn_tail_apply: y[i] = act(gamma * xhat + beta) for n values (y may be x);
  * bn_tail_pool4: y[i] = the 2x2 max-pool of the four window values x00[i] (top left),
@@ -172,13 +174,17 @@ void bn_tail_of_pool4(float *y, const float *x00, const float *x01, const float 
                       float mean, float rstd, float gamma, float beta, int relu);
 void bn_tail_of_pool2x2(float *restrict o, const float *restrict x, size_t planes, int h, int w, float mean,
                         float rstd, float gamma, float beta, int relu);
-/* Backward of bn_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
+/* Backward of norm_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
  * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
  * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.
- * The formulas of maxpool2_backward -> affine_backward -> norm_backward. */
-void bn_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
-                      const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
-                      const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training);
+ * The formulas of maxpool2_backward -> affine_backward -> norm_backward. Group norm's dx
+ * needs sums over each group's channels, kept in work (norm_tail_work_doubles(s) doubles;
+ * NULL for batch norm). */
+void norm_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
+                        const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
+                        const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
+                        double *work);
+size_t norm_tail_work_doubles(const ip_norm_tail_shape *s);
 
 /* ---------------- per-channel affine, optional ReLU ----------------
  * out[c][m] = act(gamma[c] * x[c][m] + beta[c]), x and out (C, M), M = N*HW.

@@ -111,14 +111,11 @@ static void bn_fwd_range(void *p, size_t c0, size_t c1) {
 /* Group norm forward of (sample, group) pairs [i0, i1), i = n * G + g. */
 static void gn_fwd_range(void *p, size_t i0, size_t i1) {
     const norm_job *j = p;
-    const size_t N = j->N, HW = j->HW, G = j->G, cpg = j->C / G, cnt = cpg * HW;
+    const size_t N = j->N, HW = j->HW, G = j->G, cpg = j->C / G;
     for (size_t ng = i0; ng < i1; ng++) {
         size_t n = ng / G, g = ng % G, c0 = g * cpg;
-        double k = cnt ? j->x[(c0 * N + n) * HW] : 0, s1 = 0, s2 = 0, mu, var;
-        for (size_t c = c0; c < c0 + cpg; c++) moments_acc(j->x + (c * N + n) * HW, HW, k, &s1, &s2);
-        finish_moments(k, s1, s2, cnt, &mu, &var);
-        float mf = (float)mu, rf = (float)(1.0 / sqrt(var + (double)j->eps));
-        j->mean[ng] = mf, j->rstd[ng] = rf;
+        gn_group_stats(j->x, N, HW, c0, cpg, n, j->eps, &j->mean[ng], &j->rstd[ng]);
+        float mf = j->mean[ng], rf = j->rstd[ng];
         for (size_t c = c0; c < c0 + cpg; c++) {
             size_t off = (c * N + n) * HW;
             normalize_seg(j->xhat + off, j->x + off, mf, rf, HW);

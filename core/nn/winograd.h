@@ -47,7 +47,7 @@ void winograd_forward(float *out, const float *in, const float *weight, float *w
 /* winograd_forward with an inference pass's batch-norm tail applied to each
  * output channel's tiles before they are written (conv2d_forward_tail, layers.h):
  * out is (Cout,N,OH/2,OW/2) when t->pool, else (Cout,N,OH,OW). The same GEMMs and
- * transforms, so the values of winograd_forward then bn_tail_forward. */
+ * transforms, so the values of winograd_forward then norm_tail_forward. */
 void winograd_forward_tail(float *out, const float *in, const float *weight, float *work, const ip_conv_shape *s,
                            const ip_conv_tail *t);
 /* din (Cin,N,H,W) += conv_transpose(dout (Cout,N,OH,OW); weight): the input gradient. */

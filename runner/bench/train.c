@@ -27,7 +27,7 @@ static double op_flops(const ip_model *m, int i, int n) {
 }
 
 /* Which kernels op i runs: a conv's path (ip_conv_path; "direct" for the
- * direct kernel of first layers), a batch norm's fusion, else its kind. */
+ * direct kernel of first layers), a norm's fusion, else its kind. */
 static const char *op_path(const ip_model *m, int i, int n) {
     const ip_op *op = &m->ops[i];
     if (op->kind == IP_OP_CONV) {
@@ -36,7 +36,8 @@ static const char *op_path(const ip_model *m, int i, int n) {
         return conv2d_direct_applicable(&cs) ? "direct" : ip_conv_path(&cs);
     }
     if (op->kind == IP_OP_NORM && i + 1 < m->nops && m->op_seconds[i + 1] == 0 && m->op_seconds[m->nops + i + 1] == 0)
-        return "bn-tail"; /* norm + affine (+ ReLU, + pool) in one kernel: the affine's time is here */
+        /* norm + affine (+ ReLU, + pool) in one kernel: the affine's time is here */
+        return op->norm.groups > 0 ? "gn-tail" : "bn-tail";
     return op_kind_names[op->kind];
 }
 

@@ -1,8 +1,9 @@
-/* The fused conv-block tail: batch norm -> affine [-> ReLU] [-> max-pool
- * 2x2] in one pass each way (bn_tail_forward / bn_tail_backward, layers.h),
- * and the same arithmetic on runs of values for convs that hold their output
- * in their own layout (the Winograd output transform, the forger). The
- * unfused kernels it matches are norm.c's and elementwise.c's. */
+/* The fused conv-block tail: batch or group norm -> affine [-> ReLU] [->
+ * max-pool 2x2] in one pass each way (norm_tail_forward / norm_tail_backward,
+ * layers.h), and, for batch norm in eval mode, the same arithmetic on runs of
+ * values for convs that hold their output in their own layout (the Winograd
+ * output transform, the forger). The unfused kernels it matches are norm.c's
+ * and elementwise.c's. */
 #include "layers.h"
 
 #include <math.h>
@@ -13,15 +14,20 @@
 #include "../util/par.h"
 #include "../util/simd.h"
 
-/* ---------------- fused batch norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
+/* ---------------- fused norm -> affine [-> ReLU] [-> max-pool 2x2] ----------------
  *
- * One channel at a time (channels in parallel): the statistics pass, then one
- * pass computing xhat = (x - mean) * rstd and y = act(gamma * xhat + beta) with
- * the same float operations as normalize_seg + affine_row, pooling y while it
- * is in registers. Backward recomputes xhat and the ReLU mask from x (bit-
- * identical to the forward's), sums dz and dz*xhat (from the pooled gradient
- * and argmax alone when pooling: dz is zero off the argmax), then writes dx in
- * one pass. */
+ * One channel at a time (channels in parallel), plane by plane (a plane: one
+ * sample's H x W values of the channel): one pass computing xhat = (x - mean)
+ * * rstd and y = act(gamma * xhat + beta) with the same float operations as
+ * normalize_seg + affine_row, pooling y while it is in registers. A plane's
+ * statistics are its channel's (batch norm) or its (sample, group)'s (group
+ * norm, computed in a pass before). Backward recomputes xhat and the ReLU
+ * mask from x (bit-identical to the forward's), sums dz and dz*xhat (from the
+ * pooled gradient and argmax alone when pooling: dz is zero off the argmax),
+ * then writes dx in one pass. Group norm's dx needs its sums over the
+ * group's channels, so its backward writes each plane's sums to a workspace
+ * first (norm_tail_work_doubles) and its dx in a second pass over the
+ * channels. */
 
 /* Eval mode's mean and rstd of channel c: the running statistics, rstd computed in double as for batch
  * statistics. */
@@ -110,16 +116,18 @@ static void pool_rowpair(float *po, uint32_t *pa, const float *r0, const float *
 }
 #endif
 
-/* The pooled forward of one channel; keep_idx is a constant at each call, so
- * without it the argmax arithmetic is compiled out (the pooled values are the
- * same operations either way). */
+/* The pooled forward of one channel, plane n's statistics at mean[n * ms],
+ * rstd[n * ms] (ms = 0: one pair for the channel); keep_idx is a constant at
+ * each call, so without it the argmax arithmetic is compiled out (the pooled
+ * values are the same operations either way). */
 static inline __attribute__((always_inline)) void tail_fwd_pooled(float *y, float *pooled, uint32_t *argmax,
-                                                                  const float *x, float m, float r, float g,
-                                                                  float b, const ip_bn_tail_shape *s,
-                                                                  const int keep_idx) {
+                                                                  const float *x, const float *mean,
+                                                                  const float *rstd, size_t ms, float g, float b,
+                                                                  const ip_norm_tail_shape *s, const int keep_idx) {
     const size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w, HW = H * W;
     const size_t oh = H / 2, ow = W / 2;
     for (size_t n = 0; n < N; n++) {
+        const float m = mean[n * ms], r = rstd[n * ms];
         const float *xp = x + n * HW;
         float *yp = y ? y + n * HW : NULL, *po = pooled + n * oh * ow;
         uint32_t *pa = keep_idx ? argmax + n * oh * ow : NULL;
@@ -183,51 +191,69 @@ static inline __attribute__((always_inline)) void tail_fwd_pooled(float *y, floa
     }
 }
 
-/* argmax NULL: an inference pass, no backward reads it. */
-static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const float *x, float m, float r, float g,
-                             float b, const ip_bn_tail_shape *s) {
-    if (!s->pool) tail_fwd_dense(y, x, (size_t)s->n * s->h * s->w, m, r, g, b, s->relu);
-    else if (argmax) tail_fwd_pooled(y, pooled, argmax, x, m, r, g, b, s, 1);
-    else tail_fwd_pooled(y, pooled, NULL, x, m, r, g, b, s, 0);
+/* One channel, plane n's statistics at mean[n * ms], rstd[n * ms]; argmax NULL: an inference pass, no
+ * backward reads it. */
+static void tail_fwd_channel(float *y, float *pooled, uint32_t *argmax, const float *x, const float *mean,
+                             const float *rstd, size_t ms, float g, float b, const ip_norm_tail_shape *s) {
+    const size_t HW = (size_t)s->h * s->w;
+    if (!s->pool && ms == 0) tail_fwd_dense(y, x, (size_t)s->n * HW, mean[0], rstd[0], g, b, s->relu);
+    else if (!s->pool)
+        for (size_t n = 0; n < (size_t)s->n; n++)
+            tail_fwd_dense(y + n * HW, x + n * HW, HW, mean[n * ms], rstd[n * ms], g, b, s->relu);
+    else if (argmax) tail_fwd_pooled(y, pooled, argmax, x, mean, rstd, ms, g, b, s, 1);
+    else tail_fwd_pooled(y, pooled, NULL, x, mean, rstd, ms, g, b, s, 0);
 }
 
 typedef struct {
     float *y, *pooled, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
+    double *work; /* group norm's backward: per plane sums, then per (sample, group) constants */
     uint32_t *argmax;
     const float *x, *gamma, *beta, *dout, *cmean, *crstd;
     const uint32_t *cargmax;
-    const ip_bn_tail_shape *s;
+    const ip_norm_tail_shape *s;
     int training, eval, accumulate;
     float momentum, eps;
 } tail_job;
 
+/* Group norm's statistics of (sample, group) pairs [i0, i1), i = n * G + g, as norm_forward's. */
+static void gn_stats_range(void *p, size_t i0, size_t i1) {
+    const tail_job *j = p;
+    const ip_norm_tail_shape *s = j->s;
+    const size_t N = (size_t)s->n, HW = (size_t)s->h * s->w, G = (size_t)s->groups, cpg = (size_t)s->c / G;
+    for (size_t ng = i0; ng < i1; ng++)
+        gn_group_stats(j->x, N, HW, ng % G * cpg, cpg, ng / G, j->eps, &j->mean[ng], &j->rstd[ng]);
+}
+
 static void tail_fwd_range(void *p, size_t c0, size_t c1) {
     const tail_job *j = p;
-    const ip_bn_tail_shape *s = j->s;
+    const ip_norm_tail_shape *s = j->s;
     const size_t M = (size_t)s->n * s->h * s->w, per_pool = (size_t)s->n * (s->h / 2) * (s->w / 2);
+    const size_t G = s->groups > 0 ? (size_t)s->groups : 0, cpg = G ? (size_t)s->c / G : 1;
     for (size_t c = c0; c < c1; c++) {
         const float *row = j->x + c * M;
-        float mf, rf;
-        bn_channel_stats(row, M, c, j->eval, j->training, j->running_mean, j->running_var, j->momentum, j->eps,
-                         &mf, &rf);
-        j->mean[c] = mf, j->rstd[c] = rf;
+        if (!G)
+            bn_channel_stats(row, M, c, j->eval, j->training, j->running_mean, j->running_var, j->momentum, j->eps,
+                             &j->mean[c], &j->rstd[c]);
+        /* batch norm: the channel's pair for every plane; group norm: plane n's is (n, c / cpg)'s */
+        size_t first = G ? c / cpg : c;
         tail_fwd_channel(j->y ? j->y + c * M : NULL, s->pool ? j->pooled + c * per_pool : NULL,
-                         s->pool && j->argmax ? j->argmax + c * per_pool : NULL, row, mf, rf, j->gamma[c], j->beta[c],
-                         s);
+                         s->pool && j->argmax ? j->argmax + c * per_pool : NULL, row, j->mean + first,
+                         j->rstd + first, G, j->gamma[c], j->beta[c], s);
     }
 }
 
-void bn_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
-                     const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training,
+void norm_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
+                     const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
                      float *running_mean, float *running_var, float momentum, float eps) {
     if (s->c <= 0 || s->n <= 0 || s->h <= 0 || s->w <= 0) return;
     if (s->pool && (s->h < 2 || s->w < 2)) return;
-    const ip_norm_shape ns = {s->c, s->n, s->h * s->w, 0};
+    const ip_norm_shape ns = {s->c, s->n, s->h * s->w, s->groups};
     tail_job j = {.y = y, .pooled = pooled, .argmax = argmax, .mean = mean, .rstd = rstd,
                   .running_mean = running_mean, .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
                   .s = s, .training = training, .eval = use_running(&ns, training, running_mean, running_var),
                   .momentum = momentum, .eps = eps};
     size_t M = (size_t)s->n * s->h * s->w;
+    if (s->groups > 0) ip_par_for(ip_norm_stats(&ns), (size_t)s->c * M, gn_stats_range, &j);
     ip_par_for((size_t)s->c, (size_t)s->c * M, tail_fwd_range, &j);
 }
 
@@ -541,122 +567,141 @@ static inline void tail_dx8(float *dx, int nl, int acc, __m256 dz, __m256 xv, co
 }
 #endif
 
-static void tail_bwd_channel(float *dx, int acc, const float *dout, const uint32_t *argmax, const float *x,
-                             const tail_k *k, const ip_bn_tail_shape *s) {
-    const size_t N = (size_t)s->n, H = (size_t)s->h, W = (size_t)s->w, HW = H * W;
-    if (!s->pool) {
-        size_t i = 0, n = N * HW;
+/* dx over n contiguous values from a dense dout. */
+static void tail_bwd_dense(float *dx, int acc, const float *dout, const float *x, size_t n, const tail_k *k) {
+    size_t i = 0;
 #if defined(__AVX512F__)
-        for (; i < n; i += 16) {
-            __mmask16 l = ip_lanes((int)(n - i));
-            tail_dx16(dx + i, l, acc, _mm512_maskz_loadu_ps(l, dout + i), _mm512_maskz_loadu_ps(l, x + i), k);
-        }
-#elif defined(__AVX2__)
-        for (; i < n; i += 8) {
-            const int nl = n - i < 8 ? (int)(n - i) : 8;
-            tail_dx8(dx + i, nl, acc, ip_load8(dout + i, nl), ip_load8(x + i, nl), k);
-        }
-#endif
-        if (i < n) tail_dx_dense(dx + i, acc, dout + i, x + i, n - i, k);
-        return;
+    for (; i < n; i += 16) {
+        __mmask16 l = ip_lanes((int)(n - i));
+        tail_dx16(dx + i, l, acc, _mm512_maskz_loadu_ps(l, dout + i), _mm512_maskz_loadu_ps(l, x + i), k);
     }
-    const size_t oh = H / 2, ow = W / 2;
-    for (size_t n = 0; n < N; n++) {
-        const float *xp = x + n * HW, *dp = dout + n * oh * ow;
-        const uint32_t *ap = argmax + n * oh * ow;
-        float *dxp = dx + n * HW;
-        for (size_t oy = 0; oy < oh; oy++) {
-            const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
-            float *d0 = dxp + 2 * oy * W, *d1 = d0 + W;
-#if defined(__AVX512F__)
-            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            for (size_t cx = 0; cx < W; cx += 32) {
-                int cnt = W - cx < 32 ? (int)(W - cx) : 32;
-                __mmask16 lo = ip_lanes(cnt), hi = ip_lanes(cnt - 16);
-                int nout = (int)(ow - cx / 2 < 16 ? ow - cx / 2 : 16);
-                __m512 g0lo = _mm512_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
-                if (nout > 0) {
-                    __mmask16 om = ip_lanes(nout);
-                    __m512 dq = _mm512_maskz_loadu_ps(om, dp + oy * ow + cx / 2);
-                    __m512i rel = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(om, ap + oy * ow + cx / 2),
-                                                   _mm512_add_epi32(_mm512_set1_epi32((int)(2 * oy * W + cx)), even));
-                    __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512()), dq);
-                    __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), dq);
-                    __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W)), dq);
-                    __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W + 1)), dq);
-                    ip_interleave(e0, o0, &g0lo, &g0hi);
-                    ip_interleave(e1, o1, &g1lo, &g1hi);
-                }
-                tail_dx16(d0 + cx, lo, acc, g0lo, _mm512_maskz_loadu_ps(lo, x0 + cx), k);
-                tail_dx16(d0 + cx + 16, hi, acc, g0hi, _mm512_maskz_loadu_ps(hi, x0 + cx + 16), k);
-                tail_dx16(d1 + cx, lo, acc, g1lo, _mm512_maskz_loadu_ps(lo, x1 + cx), k);
-                tail_dx16(d1 + cx + 16, hi, acc, g1hi, _mm512_maskz_loadu_ps(hi, x1 + cx + 16), k);
-            }
 #elif defined(__AVX2__)
-            const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-            for (size_t cx = 0; cx < W; cx += 16) {
-                int cnt = W - cx < 16 ? (int)(W - cx) : 16;
-                int nout = (int)(ow - cx / 2 < 8 ? ow - cx / 2 : 8);
-                __m256 g0lo = _mm256_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
-                if (nout > 0) {
-                    __m256 dq = ip_load8(dp + oy * ow + cx / 2, nout);
-                    __m256i rel = _mm256_sub_epi32(ip_load8i(ap + oy * ow + cx / 2, nout),
-                                                   _mm256_add_epi32(_mm256_set1_epi32((int)(2 * oy * W + cx)), even));
-                    /* masked-off lanes: dq is 0 whatever rel says */
-#define IP_AT(off) _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(off))))
-                    __m256 e0 = IP_AT(0), o0 = IP_AT(1), e1 = IP_AT((int)W), o1 = IP_AT((int)W + 1);
-#undef IP_AT
-                    ip_interleave8(e0, o0, &g0lo, &g0hi);
-                    ip_interleave8(e1, o1, &g1lo, &g1hi);
-                }
-                tail_dx8(d0 + cx, cnt, acc, g0lo, ip_load8(x0 + cx, cnt), k);
-                if (cnt > 8) tail_dx8(d0 + cx + 8, cnt - 8, acc, g0hi, ip_load8(x0 + cx + 8, cnt - 8), k);
-                tail_dx8(d1 + cx, cnt, acc, g1lo, ip_load8(x1 + cx, cnt), k);
-                if (cnt > 8) tail_dx8(d1 + cx + 8, cnt - 8, acc, g1hi, ip_load8(x1 + cx + 8, cnt - 8), k);
-            }
-#else
-            for (size_t cx = 0; cx < W; cx += 32) {
-                size_t cnt = W - cx < 32 ? W - cx : 32, nout = ow > cx / 2 ? ow - cx / 2 : 0;
-                float g0[32] = {0}, g1[32] = {0};
-                if (nout > 16) nout = 16;
-                for (size_t j = 0; j < nout; j++) {
-                    size_t q = oy * ow + cx / 2 + j, rel = ap[q] - (2 * oy * W + cx + 2 * j);
-                    if (rel < 2) g0[2 * j + rel] = dp[q];
-                    else g1[2 * j + rel - W] = dp[q];
-                }
-                tail_dx_dense(d0 + cx, acc, g0, x0 + cx, cnt, k);
-                tail_dx_dense(d1 + cx, acc, g1, x1 + cx, cnt, k);
-            }
-#endif
-        }
-        if (H % 2) tail_dx_dense(dxp + (H - 1) * W, acc, NULL, xp + (H - 1) * W, W, k);
+    for (; i < n; i += 8) {
+        const int nl = n - i < 8 ? (int)(n - i) : 8;
+        tail_dx8(dx + i, nl, acc, ip_load8(dout + i, nl), ip_load8(x + i, nl), k);
     }
+#endif
+    if (i < n) tail_dx_dense(dx + i, acc, dout + i, x + i, n - i, k);
 }
 
-static void tail_bwd_range(void *p, size_t c0, size_t c1) {
+/* dx of one plane xp (H x W) from its pooled gradient dp and argmax ap (H/2 x W/2). */
+static void tail_bwd_plane_pooled(float *dxp, int acc, const float *dp, const uint32_t *ap, const float *xp,
+                                  const tail_k *k, const ip_norm_tail_shape *s) {
+    const size_t H = (size_t)s->h, W = (size_t)s->w, oh = H / 2, ow = W / 2;
+    for (size_t oy = 0; oy < oh; oy++) {
+        const float *x0 = xp + 2 * oy * W, *x1 = x0 + W;
+        float *d0 = dxp + 2 * oy * W, *d1 = d0 + W;
+#if defined(__AVX512F__)
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        for (size_t cx = 0; cx < W; cx += 32) {
+            int cnt = W - cx < 32 ? (int)(W - cx) : 32;
+            __mmask16 lo = ip_lanes(cnt), hi = ip_lanes(cnt - 16);
+            int nout = (int)(ow - cx / 2 < 16 ? ow - cx / 2 : 16);
+            __m512 g0lo = _mm512_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
+            if (nout > 0) {
+                __mmask16 om = ip_lanes(nout);
+                __m512 dq = _mm512_maskz_loadu_ps(om, dp + oy * ow + cx / 2);
+                __m512i rel = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(om, ap + oy * ow + cx / 2),
+                                               _mm512_add_epi32(_mm512_set1_epi32((int)(2 * oy * W + cx)), even));
+                __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512()), dq);
+                __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), dq);
+                __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W)), dq);
+                __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32((int)W + 1)), dq);
+                ip_interleave(e0, o0, &g0lo, &g0hi);
+                ip_interleave(e1, o1, &g1lo, &g1hi);
+            }
+            tail_dx16(d0 + cx, lo, acc, g0lo, _mm512_maskz_loadu_ps(lo, x0 + cx), k);
+            tail_dx16(d0 + cx + 16, hi, acc, g0hi, _mm512_maskz_loadu_ps(hi, x0 + cx + 16), k);
+            tail_dx16(d1 + cx, lo, acc, g1lo, _mm512_maskz_loadu_ps(lo, x1 + cx), k);
+            tail_dx16(d1 + cx + 16, hi, acc, g1hi, _mm512_maskz_loadu_ps(hi, x1 + cx + 16), k);
+        }
+#elif defined(__AVX2__)
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        for (size_t cx = 0; cx < W; cx += 16) {
+            int cnt = W - cx < 16 ? (int)(W - cx) : 16;
+            int nout = (int)(ow - cx / 2 < 8 ? ow - cx / 2 : 8);
+            __m256 g0lo = _mm256_setzero_ps(), g0hi = g0lo, g1lo = g0lo, g1hi = g0lo;
+            if (nout > 0) {
+                __m256 dq = ip_load8(dp + oy * ow + cx / 2, nout);
+                __m256i rel = _mm256_sub_epi32(ip_load8i(ap + oy * ow + cx / 2, nout),
+                                               _mm256_add_epi32(_mm256_set1_epi32((int)(2 * oy * W + cx)), even));
+                /* masked-off lanes: dq is 0 whatever rel says */
+#define IP_AT(off) _mm256_and_ps(dq, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(off))))
+                __m256 e0 = IP_AT(0), o0 = IP_AT(1), e1 = IP_AT((int)W), o1 = IP_AT((int)W + 1);
+#undef IP_AT
+                ip_interleave8(e0, o0, &g0lo, &g0hi);
+                ip_interleave8(e1, o1, &g1lo, &g1hi);
+            }
+            tail_dx8(d0 + cx, cnt, acc, g0lo, ip_load8(x0 + cx, cnt), k);
+            if (cnt > 8) tail_dx8(d0 + cx + 8, cnt - 8, acc, g0hi, ip_load8(x0 + cx + 8, cnt - 8), k);
+            tail_dx8(d1 + cx, cnt, acc, g1lo, ip_load8(x1 + cx, cnt), k);
+            if (cnt > 8) tail_dx8(d1 + cx + 8, cnt - 8, acc, g1hi, ip_load8(x1 + cx + 8, cnt - 8), k);
+        }
+#else
+        for (size_t cx = 0; cx < W; cx += 32) {
+            size_t cnt = W - cx < 32 ? W - cx : 32, nout = ow > cx / 2 ? ow - cx / 2 : 0;
+            float g0[32] = {0}, g1[32] = {0};
+            if (nout > 16) nout = 16;
+            for (size_t j = 0; j < nout; j++) {
+                size_t q = oy * ow + cx / 2 + j, rel = ap[q] - (2 * oy * W + cx + 2 * j);
+                if (rel < 2) g0[2 * j + rel] = dp[q];
+                else g1[2 * j + rel - W] = dp[q];
+            }
+            tail_dx_dense(d0 + cx, acc, g0, x0 + cx, cnt, k);
+            tail_dx_dense(d1 + cx, acc, g1, x1 + cx, cnt, k);
+        }
+#endif
+    }
+    if (H % 2) tail_dx_dense(dxp + (H - 1) * W, acc, NULL, xp + (H - 1) * W, W, k);
+}
+
+/* The gathers of tail_sums_pool are latency-bound on a cold plane: the next plane is prefetched. */
+static void prefetch_plane(const float *x, size_t hw) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+    for (size_t off = 0; off < hw; off += 16) _mm_prefetch((const char *)(x + off), _MM_HINT_T0);
+#else
+    (void)x, (void)hw;
+#endif
+}
+
+/* Plane n of channel c's sums: *s1 += sum dz, *s2 += sum dz * xhat. */
+static void plane_sums(const tail_job *j, size_t c, size_t n, const tail_k *k, double *s1, double *s2) {
+    const ip_norm_tail_shape *s = j->s;
+    const size_t HW = (size_t)s->h * s->w, M = (size_t)s->n * HW, ohw = (size_t)(s->h / 2) * (s->w / 2);
+    const float *xp = j->x + c * M + n * HW;
+    if (!s->pool) {
+        tail_sums_dense(j->dout + c * M + n * HW, xp, HW, k, s1, s2);
+        return;
+    }
+    if (n + 1 < (size_t)s->n) prefetch_plane(xp + HW, HW);
+    size_t q = (c * (size_t)s->n + n) * ohw;
+    tail_sums_pool(j->dout + q, j->cargmax + q, xp, ohw, k, s1, s2);
+}
+
+/* Plane n of channel c's dx. */
+static void plane_dx(const tail_job *j, size_t c, size_t n, const tail_k *k) {
+    const ip_norm_tail_shape *s = j->s;
+    const size_t HW = (size_t)s->h * s->w, off = (c * (size_t)s->n + n) * HW;
+    const size_t q = (c * (size_t)s->n + n) * (size_t)(s->h / 2) * (s->w / 2);
+    if (s->pool) tail_bwd_plane_pooled(j->dx + off, j->accumulate, j->dout + q, j->cargmax + q, j->x + off, k, s);
+    else tail_bwd_dense(j->dx + off, j->accumulate, j->dout + off, j->x + off, HW, k);
+}
+
+/* Batch norm: channels [c0, c1) whole, their sums then their dx. */
+static void bn_bwd_range(void *p, size_t c0, size_t c1) {
     const tail_job *j = p;
-    const ip_bn_tail_shape *s = j->s;
-    const size_t HW = (size_t)s->h * s->w, M = (size_t)s->n * HW;
-    const size_t ohw = (size_t)(s->h / 2) * (s->w / 2), per_pool = (size_t)s->n * ohw;
+    const ip_norm_tail_shape *s = j->s;
+    const size_t N = (size_t)s->n, M = N * s->h * s->w;
     for (size_t c = c0; c < c1; c++) {
         tail_k k = {j->cmean[c], j->crstd[c], j->gamma[c], j->beta[c], 0.f, 0.f, s->relu, j->training};
-        const float *xc = j->x + c * M;
         double s1 = 0, s2 = 0;
         /* the sums feed dgamma, dbeta and training's dx; an input gradient in eval mode needs none */
-        int sums = j->dgamma || j->dbeta || j->training;
-        if (sums && s->pool)
-            for (int n = 0; n < s->n; n++) {
-#if defined(__AVX512F__) || defined(__AVX2__)
-                /* the gathers below are latency-bound on a cold plane: prefetch the next one */
-                if (n + 1 < s->n)
-                    for (size_t off = 0; off < HW; off += 16)
-                        _mm_prefetch((const char *)(xc + (size_t)(n + 1) * HW + off), _MM_HINT_T0);
-#endif
-                tail_sums_pool(j->dout + c * per_pool + (size_t)n * ohw, j->cargmax + c * per_pool + (size_t)n * ohw,
-                               xc + (size_t)n * HW, ohw, &k, &s1, &s2);
-            }
-        else if (sums)
-            tail_sums_dense(j->dout + c * M, xc, M, &k, &s1, &s2);
+        if (j->dgamma || j->dbeta || j->training) {
+            if (s->pool)
+                for (size_t n = 0; n < N; n++) plane_sums(j, c, n, &k, &s1, &s2);
+            else
+                tail_sums_dense(j->dout + c * M, j->x + c * M, M, &k, &s1, &s2);
+        }
         if (j->dgamma) j->dgamma[c] = (float)((double)j->dgamma[c] + s2);
         if (j->dbeta) j->dbeta[c] = (float)((double)j->dbeta[c] + s1);
         if (!j->dx) continue;
@@ -664,21 +709,97 @@ static void tail_bwd_range(void *p, size_t c0, size_t c1) {
             k.a = (float)((double)k.g * s1 / (double)M);
             k.bb = (float)((double)k.g * s2 / (double)M);
         }
-        tail_bwd_channel(j->dx + c * M, j->accumulate, s->pool ? j->dout + c * per_pool : j->dout + c * M,
-                         s->pool ? j->cargmax + c * per_pool : NULL, xc, &k, s);
+        if (s->pool)
+            for (size_t n = 0; n < N; n++) plane_dx(j, c, n, &k);
+        else
+            tail_bwd_dense(j->dx + c * M, j->accumulate, j->dout + c * M, j->x + c * M, M, &k);
     }
 }
 
-void bn_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
-                      const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
-                      const float *gamma, const float *beta, const ip_bn_tail_shape *s, int training) {
+/* Group norm's constants of plane n of channel c: its (n, group)'s statistics, training's formula always
+ * (group norm has no running statistics), a and bb from the workspace when dx is being written. */
+static tail_k gn_plane_k(const tail_job *j, size_t c, size_t n, int with_dx) {
+    const ip_norm_tail_shape *s = j->s;
+    const size_t G = (size_t)s->groups, ng = n * G + c / ((size_t)s->c / G);
+    tail_k k = {j->cmean[ng], j->crstd[ng], j->gamma[c], j->beta[c], 0.f, 0.f, s->relu, 1};
+    if (with_dx) {
+        const double *ab = j->work + 2 * (size_t)s->c * s->n + 2 * ng;
+        k.a = (float)ab[0], k.bb = (float)ab[1];
+    }
+    return k;
+}
+
+/* Group norm, first pass: each plane's sums (work[2 (c N + n)] and the next: sum dz, sum dz * xhat), and
+ * dgamma, dbeta. */
+static void gn_sums_range(void *p, size_t c0, size_t c1) {
+    const tail_job *j = p;
+    const size_t N = (size_t)j->s->n;
+    for (size_t c = c0; c < c1; c++) {
+        double t1 = 0, t2 = 0;
+        for (size_t n = 0; n < N; n++) {
+            tail_k k = gn_plane_k(j, c, n, 0);
+            double s1 = 0, s2 = 0;
+            plane_sums(j, c, n, &k, &s1, &s2);
+            j->work[2 * (c * N + n)] = s1, j->work[2 * (c * N + n) + 1] = s2;
+            t1 += s1, t2 += s2;
+        }
+        if (j->dgamma) j->dgamma[c] = (float)((double)j->dgamma[c] + t2);
+        if (j->dbeta) j->dbeta[c] = (float)((double)j->dbeta[c] + t1);
+    }
+}
+
+/* Group norm, between the passes: per (sample n, group g) pairs [i0, i1), i = n G + g, the mean of dxhat
+ * = gamma dz and of dxhat * xhat over the group's planes of sample n (norm_backward's a and b). */
+static void gn_group_means(const tail_job *j) {
+    const ip_norm_tail_shape *s = j->s;
+    const size_t C = (size_t)s->c, N = (size_t)s->n, G = (size_t)s->groups, cpg = C / G;
+    const double cnt = (double)(cpg * s->h * s->w);
+    double *ab = j->work + 2 * C * N;
+    for (size_t n = 0; n < N; n++)
+        for (size_t g = 0; g < G; g++) {
+            double sg = 0, sgx = 0;
+            for (size_t c = g * cpg; c < (g + 1) * cpg; c++) {
+                const double *pc = j->work + 2 * (c * N + n);
+                sg += (double)j->gamma[c] * pc[0], sgx += (double)j->gamma[c] * pc[1];
+            }
+            ab[2 * (n * G + g)] = sg / cnt, ab[2 * (n * G + g) + 1] = sgx / cnt;
+        }
+}
+
+/* Group norm, second pass: the dx of channels [c0, c1). */
+static void gn_dx_range(void *p, size_t c0, size_t c1) {
+    const tail_job *j = p;
+    for (size_t c = c0; c < c1; c++)
+        for (size_t n = 0; n < (size_t)j->s->n; n++) {
+            tail_k k = gn_plane_k(j, c, n, 1);
+            plane_dx(j, c, n, &k);
+        }
+}
+
+size_t norm_tail_work_doubles(const ip_norm_tail_shape *s) {
+    if (s->groups <= 0 || s->c <= 0 || s->n <= 0) return 0;
+    return 2 * (size_t)s->c * (size_t)s->n + 2 * (size_t)s->n * (size_t)s->groups;
+}
+
+void norm_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
+                        const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
+                        const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
+                        double *work) {
     if (s->c <= 0 || s->n <= 0 || s->h <= 0 || s->w <= 0) return;
     if (s->pool && (s->h < 2 || s->w < 2)) return;
-    tail_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .x = x, .gamma = gamma, .beta = beta, .dout = dout,
-                  .cmean = mean, .crstd = rstd, .cargmax = argmax, .s = s, .training = training,
+    tail_job j = {.dx = dx, .dgamma = dgamma, .dbeta = dbeta, .work = work, .x = x, .gamma = gamma, .beta = beta,
+                  .dout = dout, .cmean = mean, .crstd = rstd, .cargmax = argmax, .s = s, .training = training,
                   .accumulate = accumulate};
-    size_t M = (size_t)s->n * s->h * s->w;
-    ip_par_for((size_t)s->c, (size_t)s->c * M, tail_bwd_range, &j);
+    size_t C = (size_t)s->c, M = (size_t)s->n * s->h * s->w;
+    if (s->groups <= 0) {
+        ip_par_for(C, C * M, bn_bwd_range, &j);
+        return;
+    }
+    if (!dx && !dgamma && !dbeta) return;
+    ip_par_for(C, C * M, gn_sums_range, &j);
+    if (!dx) return;
+    gn_group_means(&j);
+    ip_par_for(C, C * M, gn_dx_range, &j);
 }
 
 /* ---------------- references ---------------- */
