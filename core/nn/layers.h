@@ -127,6 +127,9 @@ size_t ip_norm_stats(const ip_norm_shape *s);
  * Group norm: always per-sample statistics; running_* ignored. */
 void norm_forward(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,
                   int training, float *running_mean, float *running_var, float momentum, float eps);
+/* Group norm's statistics alone (s->groups > 0): the N * G (mean, rstd) pairs norm_forward
+ * computes, the same bits, xhat not written. */
+void norm_group_stats(float *mean, float *rstd, const float *x, const ip_norm_shape *s, float eps);
 /* dx += dL/dx given dxhat. In batch-norm eval mode the statistics are constants:
  * dx += dxhat * rstd. */
 void norm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd,

@@ -78,6 +78,17 @@ static void bwd_scale_seg(float *dx, const float *g, float r, size_t n) {
     for (; i < n; i++) dx[i] += g[i] * r;
 }
 
+/* Group norm: the mean and rstd of sample n's group of cpg channels from c0, x (C, N, HW): the moments
+ * of its cpg * HW values shifted by the first of them. */
+static void gn_group_stats(const float *x, size_t N, size_t HW, size_t c0, size_t cpg, size_t n, float eps, float *mf,
+                           float *rf) {
+    const size_t cnt = cpg * HW;
+    double k = cnt ? x[(c0 * N + n) * HW] : 0, s1 = 0, s2 = 0, mu, var;
+    for (size_t c = c0; c < c0 + cpg; c++) moments_acc(x + (c * N + n) * HW, HW, k, &s1, &s2);
+    finish_moments(k, s1, s2, cnt, &mu, &var);
+    *mf = (float)mu, *rf = (float)(1.0 / sqrt(var + (double)eps));
+}
+
 /* Arguments of one norm pass, shared by the parallel ranges. */
 typedef struct {
     float *xhat, *mean, *rstd, *running_mean, *running_var, *dx;
@@ -121,6 +132,20 @@ static void gn_fwd_range(void *p, size_t i0, size_t i1) {
             normalize_seg(j->xhat + off, j->x + off, mf, rf, HW);
         }
     }
+}
+
+static void gn_stats_range(void *p, size_t i0, size_t i1) {
+    const norm_job *j = p;
+    const size_t cpg = j->C / j->G;
+    for (size_t ng = i0; ng < i1; ng++)
+        gn_group_stats(j->x, j->N, j->HW, ng % j->G * cpg, cpg, ng / j->G, j->eps, &j->mean[ng], &j->rstd[ng]);
+}
+
+void norm_group_stats(float *mean, float *rstd, const float *x, const ip_norm_shape *s, float eps) {
+    if (s->c <= 0 || s->n <= 0 || s->hw < 0 || s->groups <= 0) return;
+    size_t C = (size_t)s->c, N = (size_t)s->n, HW = (size_t)s->hw, G = (size_t)s->groups;
+    norm_job j = {.mean = mean, .rstd = rstd, .x = x, .C = C, .N = N, .HW = HW, .G = G, .eps = eps};
+    ip_par_for(N * G, C * N * HW, gn_stats_range, &j);
 }
 
 void norm_forward(float *xhat, float *mean, float *rstd, const float *x, const ip_norm_shape *s,

@@ -1,10 +1,9 @@
 /* Internal to core/nn: what the norms (norm.c) and the fused conv-block tail
- * (norm_tail.c) share: the statistics of a set of values, group norm's
- * statistics and the running statistics' rules, written once. */
+ * (norm_tail.c) share: the statistics of a set of values and the running
+ * statistics' rules, written once. */
 #ifndef IP_NORM_STATS_H
 #define IP_NORM_STATS_H
 
-#include <math.h>
 #include <stddef.h>
 
 #include "layers.h"
@@ -42,17 +41,6 @@ static inline void finish_moments(double k, double s1, double s2, size_t cnt, do
     double v = s2 / (double)cnt - m1 * m1;
     *mean = k + m1;
     *var = v > 0 ? v : 0;
-}
-
-/* Group norm: the mean and rstd of sample n's group of cpg channels from c0, x (C, N, HW): the moments
- * of its cpg * HW values shifted by the first of them. */
-static inline void gn_group_stats(const float *x, size_t N, size_t HW, size_t c0, size_t cpg, size_t n, float eps,
-                                  float *mf, float *rf) {
-    const size_t cnt = cpg * HW;
-    double k = cnt ? x[(c0 * N + n) * HW] : 0, s1 = 0, s2 = 0, mu, var;
-    for (size_t c = c0; c < c0 + cpg; c++) moments_acc(x + (c * N + n) * HW, HW, k, &s1, &s2);
-    finish_moments(k, s1, s2, cnt, &mu, &var);
-    *mf = (float)mu, *rf = (float)(1.0 / sqrt(var + (double)eps));
 }
 
 /* PyTorch: running = (1 - momentum) running + momentum * stat, unbiased variance. */

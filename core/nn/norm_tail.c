@@ -215,15 +215,6 @@ typedef struct {
     float momentum, eps;
 } tail_job;
 
-/* Group norm's statistics of (sample, group) pairs [i0, i1), i = n * G + g, as norm_forward's. */
-static void gn_stats_range(void *p, size_t i0, size_t i1) {
-    const tail_job *j = p;
-    const ip_norm_tail_shape *s = j->s;
-    const size_t N = (size_t)s->n, HW = (size_t)s->h * s->w, G = (size_t)s->groups, cpg = (size_t)s->c / G;
-    for (size_t ng = i0; ng < i1; ng++)
-        gn_group_stats(j->x, N, HW, ng % G * cpg, cpg, ng / G, j->eps, &j->mean[ng], &j->rstd[ng]);
-}
-
 static void tail_fwd_range(void *p, size_t c0, size_t c1) {
     const tail_job *j = p;
     const ip_norm_tail_shape *s = j->s;
@@ -253,7 +244,7 @@ void norm_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, f
                   .s = s, .training = training, .eval = use_running(&ns, training, running_mean, running_var),
                   .momentum = momentum, .eps = eps};
     size_t M = (size_t)s->n * s->h * s->w;
-    if (s->groups > 0) ip_par_for(ip_norm_stats(&ns), (size_t)s->c * M, gn_stats_range, &j);
+    if (s->groups > 0) norm_group_stats(mean, rstd, x, &ns, eps);
     ip_par_for((size_t)s->c, (size_t)s->c * M, tail_fwd_range, &j);
 }
 

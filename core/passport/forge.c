@@ -47,7 +47,7 @@ void ip_forge_defaults(ip_forge_cfg *c) {
 /* What the forge executes: the model's ops, some of them fused (see plan_steps). */
 typedef enum {
     ST_OP,        /* one op as is */
-    ST_TAIL,      /* [batch-norm eval] -> affine (+ReLU) [-> 2x2 max-pool], one pass */
+    ST_TAIL,      /* [eval batch norm | group norm] -> affine (+ReLU) [-> 2x2 max-pool], one pass */
     ST_EXTREMES,  /* shared: 2x2 max and min of a passport affine's input */
     ST_POOLED     /* passport affine + ReLU + 2x2 max-pool from those extremes */
 } fg_kind;
@@ -81,7 +81,8 @@ struct ip_forge {
     int nsteps;
     int op_virt[IP_MAX_OPS];
     int logits;
-    float *bn_mean[IP_MAX_OPS], *bn_rstd[IP_MAX_OPS]; /* fused eval batch norms: per-channel constants */
+    float *bn_mean[IP_MAX_OPS], *bn_rstd[IP_MAX_OPS]; /* fused eval batch norms: per-channel constants
+                                                        * (NULL for a fused group norm: per-sample statistics) */
     float *bn_store;
 
     int ec_max, vb_max, group, block;
@@ -147,9 +148,9 @@ static fg_step *add_step(ip_forge *f, fg_kind kind, int virt) {
 
 /* The steps, in op order. Shared ops (not depending on the passport) run as
  * they are. In the virtual part:
- *   - an eval batch norm whose only reader is an affine, that affine (+ReLU)
- *     and a max-pool that is the only reader of the affine's output run as one
- *     ST_TAIL step; an affine alone (+ pool) too;
+ *   - an eval batch norm or a group norm whose only reader is an affine, that
+ *     affine (+ReLU) and a max-pool that is the only reader of the affine's
+ *     output run as one ST_TAIL step; an affine alone (+ pool) too;
  *   - a passport affine on a shared input followed by such a pool becomes
  *     ST_EXTREMES (shared: 2x2 max and min of the input) + ST_POOLED.
  * Max-pooling commutes with the tail: y(x) = relu(g * ((x - m) * r) + b) is,
@@ -174,8 +175,10 @@ static void plan_steps(ip_forge *f) {
     for (int i = 0; i < m->nops; i++) {
         const ip_op *op = &m->ops[i];
         int v = f->op_virt[i];
-        if (v && op->kind == IP_OP_NORM && op->norm.groups == 0 && op->running_mean >= 0 && op->running_var >= 0 &&
-            i + 1 < m->nops && m->ops[i + 1].kind == IP_OP_AFFINE && m->ops[i + 1].in == op->out &&
+        /* a group norm, or a batch norm with the running statistics eval mode uses */
+        int fusable_norm =
+            op->kind == IP_OP_NORM && (op->norm.groups > 0 || (op->running_mean >= 0 && op->running_var >= 0));
+        if (v && fusable_norm && i + 1 < m->nops && m->ops[i + 1].kind == IP_OP_AFFINE && m->ops[i + 1].in == op->out &&
             readers(m, op->out) == 1) {
             fg_step *s = add_step(f, ST_TAIL, 1);
             s->norm = i, s->aff = i + 1, s->pool = pool_after(m, i + 1);
@@ -213,6 +216,8 @@ static int conv_tail_pair(const ip_forge *f, int k) {
     if (k + 1 >= f->nsteps) return 0;
     const fg_step *s = &f->steps[k], *t = s + 1;
     if (s->kind != ST_OP || !s->virt || t->kind != ST_TAIL || !t->virt) return 0;
+    /* a group norm's statistics need the conv's whole output first */
+    if (t->norm >= 0 && f->m->ops[t->norm].norm.groups > 0) return 0;
     const ip_op *op = &f->m->ops[s->op];
     return op->kind == IP_OP_CONV && t->in == op->out && readers(f->m, op->out) == 1;
 }
@@ -311,8 +316,10 @@ static size_t plan_floats(ip_forge *f, size_t sh_units, size_t vt_units, int ec,
     size_t w = 0, s = 0, am = 0;
     for (int k = 0; k < f->nsteps; k++) {
         const fg_step *st = &f->steps[k];
-        if (st->kind != ST_OP) continue;
-        const ip_op *op = &m->ops[st->op];
+        /* the ops with a workspace, statistics or indices: ST_OP's, and a fused group norm (statistics) */
+        int gn = st->kind == ST_TAIL && st->norm >= 0 && m->ops[st->norm].norm.groups > 0;
+        if (st->kind != ST_OP && !gn) continue;
+        const ip_op *op = &m->ops[gn ? st->norm : st->op];
         int n = st->virt ? vb : ec;
         if (op->kind == IP_OP_CONV) {
             ip_conv_shape cs = op->conv;
@@ -373,7 +380,8 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
     /* eval batch-norm constants of the fused tails: norm_forward's float mean and rstd */
     size_t nbn = 0;
     for (int k = 0; k < f->nsteps; k++)
-        if (f->steps[k].norm >= 0) nbn += 2 * (size_t)m->ops[f->steps[k].norm].norm.c;
+        if (f->steps[k].norm >= 0 && m->ops[f->steps[k].norm].norm.groups == 0)
+            nbn += 2 * (size_t)m->ops[f->steps[k].norm].norm.c;
     f->bn_store = malloc((nbn ? nbn : 1) * sizeof(float));
     if (!f->bn_store) {
         ip_forge_free(f);
@@ -382,7 +390,7 @@ int ip_forge_create(ip_forge **out, ip_model *m, const ip_dataset *d, size_t n, 
     float *bs = f->bn_store;
     for (int k = 0; k < f->nsteps; k++) {
         int i = f->steps[k].norm;
-        if (i < 0) continue;
+        if (i < 0 || m->ops[i].norm.groups > 0) continue;
         const ip_op *op = &m->ops[i];
         float *rm, *rv; /* fakes run the private branch */
         ip_model_norm_running(m, op, IP_BRANCH_PRIVATE, &rm, &rv);
@@ -567,12 +575,31 @@ static void run_tail(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngr
     int h = aff->h, w = aff->w;
     size_t hw = (size_t)h * w, ohw = s->pool >= 0 ? (size_t)(h / 2) * (w / 2) : hw;
     const float *mu = s->norm >= 0 ? f->bn_mean[s->norm] : NULL, *rs = s->norm >= 0 ? f->bn_rstd[s->norm] : NULL;
+    const ip_op *norm = s->norm >= 0 ? &f->m->ops[s->norm] : NULL;
+    size_t G = norm && norm->norm.groups > 0 ? (size_t)norm->norm.groups : 0, cpg = G ? (size_t)aff->c / G : 1;
+    if (G) { /* group norm: each input sample's statistics, as norm_forward's, in f->stats (plan_floats) */
+        ip_norm_shape ns = norm->norm;
+        ns.n = n_in;
+        norm_group_stats(f->stats, f->stats + ip_norm_stats(&ns), in, &ns, f->m->bn_eps);
+    }
     for (int g = 0; g < ngroup; g++) {
         const float *gam, *bet;
         affine_gb(f, aff, g, &gam, &bet);
+        size_t first = vin ? (size_t)g * n_sh : 0; /* the group member's first sample in the input */
         for (int c = 0; c < aff->c; c++) {
-            const float *src = in + ((size_t)c * n_in + (vin ? (size_t)g * n_sh : 0)) * hw;
+            const float *src = in + ((size_t)c * n_in + first) * hw;
             float *dst = out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw;
+            if (G) { /* sample by sample, each with its (sample, group) pair */
+                const float *gm = f->stats + c / cpg, *gr = gm + (size_t)n_in * G;
+                for (size_t j = 0; j < (size_t)n_sh; j++) {
+                    float m0 = gm[(first + j) * G], r0 = gr[(first + j) * G];
+                    if (s->pool >= 0)
+                        bn_tail_of_pool2x2(dst + j * ohw, src + j * hw, 1, h, w, m0, r0, gam[c], bet[c], aff->relu);
+                    else
+                        bn_tail_apply(dst + j * hw, src + j * hw, hw, m0, r0, gam[c], bet[c], aff->relu);
+                }
+                continue;
+            }
             float m0 = mu ? mu[c] : 0.f, r0 = rs ? rs[c] : 1.f;
             if (s->pool >= 0) bn_tail_of_pool2x2(dst, src, (size_t)n_sh, h, w, m0, r0, gam[c], bet[c], aff->relu);
             else bn_tail_apply(dst, src, (size_t)n_sh * hw, m0, r0, gam[c], bet[c], aff->relu);

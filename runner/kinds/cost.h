@@ -85,8 +85,9 @@ const char *rn_model_norm(const rn_task *t, const rn_ctx *c, const char *param);
 /* 1 when t trains or works on a group-norm model (its own `norm`, or that
  * of the model its `model` or `suspect` names). The rows are batch norm's
  * and a task's cost does not look at the norm: on an AVX2 machine small-p
- * group-norm trainings took 1.2-1.35x their batch-norm twins' time, alexnet-p
- * and resnet18-p ~1.0-1.1x (docs/performance.md "Cost model"). */
+ * group-norm trainings took 1.03-1.17x their batch-norm twins' time with
+ * the fused group-norm tail (1.1-1.4x before it; docs/performance.md "Cost
+ * model"). */
 int rn_task_group_norm(const rn_task *t, const rn_ctx *c);
 /* Test-split evaluations of a model by the tasks that report the accuracy
  * of every branch it has (prune, eval: core/tasks/models.c
