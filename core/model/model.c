@@ -689,7 +689,7 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training, in
     /* with a pool, nothing reads the affine's output (plan.c gives it no storage) */
     uint32_t *argmax = pool && !infer ? m->index_arena + pool->argmax_off : NULL;
     norm_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL, argmax, mean, rstd,
-                    act_ptr(m, op->in), g, b, &ts, training, rm, rv, m->bn_momentum, m->bn_eps);
+                      act_ptr(m, op->in), g, b, &ts, training, rm, rv, m->bn_momentum, m->bn_eps);
 }
 
 static void tail_backward(ip_model *m, int head, int len, int n, int params, int private_ran) {

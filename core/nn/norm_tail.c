@@ -234,8 +234,8 @@ static void tail_fwd_range(void *p, size_t c0, size_t c1) {
 }
 
 void norm_tail_forward(float *y, float *pooled, uint32_t *argmax, float *mean, float *rstd, const float *x,
-                     const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
-                     float *running_mean, float *running_var, float momentum, float eps) {
+                       const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
+                       float *running_mean, float *running_var, float momentum, float eps) {
     if (s->c <= 0 || s->n <= 0 || s->h <= 0 || s->w <= 0) return;
     if (s->pool && (s->h < 2 || s->w < 2)) return;
     const ip_norm_shape ns = {s->c, s->n, s->h * s->w, s->groups};
@@ -370,10 +370,11 @@ void bn_tail_of_pool2x2(float *restrict o, const float *restrict x, size_t plane
     }
 }
 
-/* Per-channel backward constants. */
+/* A plane's backward constants (the same for a channel's planes in batch norm). */
 typedef struct tail_k {
     float m, r, g, b;  /* forward mean, rstd, gamma, beta */
-    float a, bb;       /* training: mean(dxhat), mean(dxhat * xhat); 0 in eval mode */
+    float a, bb;       /* training: mean(dxhat), mean(dxhat * xhat) over the channel (batch norm) or the
+                        * (sample, group) (group norm); 0 in eval mode */
     int relu, training;
 } tail_k;
 
