@@ -180,9 +180,10 @@ void bn_tail_of_pool2x2(float *restrict o, const float *restrict x, size_t plane
 /* Backward of norm_tail_forward, given dout = dL/dpooled (pool; argmax of that forward) or
  * dL/dy (no pool): dgamma[c] += sum dz*xhat, dbeta[c] += sum dz (either may be NULL), and
  * dL/dx written into dx (accumulate = 0) or added to it (accumulate = 1); dx may be NULL.
- * The formulas of maxpool2_backward -> affine_backward -> norm_backward. Group norm's dx
- * needs sums over each group's channels, kept in work (norm_tail_work_doubles(s) doubles;
- * NULL for batch norm). */
+ * The formulas of maxpool2_backward -> affine_backward -> norm_backward (whose group norm
+ * takes its batch statistics' gradient whatever `training` says). Group norm's dx needs
+ * sums over each group's channels, kept in work (norm_tail_work_doubles(s) doubles; NULL
+ * for batch norm). */
 void norm_tail_backward(float *dx, int accumulate, float *dgamma, float *dbeta, const float *dout,
                         const uint32_t *argmax, const float *x, const float *mean, const float *rstd,
                         const float *gamma, const float *beta, const ip_norm_tail_shape *s, int training,
