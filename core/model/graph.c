@@ -35,6 +35,11 @@ int ip_graph_tail_len(const ip_model *m, int i) {
     return 2;
 }
 
+ip_norm_tail_shape ip_graph_tail_shape(const ip_model *m, int head, int len, int n) {
+    const ip_op *aff = &m->ops[head + 1];
+    return (ip_norm_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3, m->ops[head].norm.groups};
+}
+
 int ip_graph_tail_head(const ip_model *m, int i) {
     if (i >= 2 && ip_graph_tail_len(m, i - 2) == 3) return i - 2;
     if (i >= 1 && ip_graph_tail_len(m, i - 1) == 2) return i - 1;

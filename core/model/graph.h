@@ -17,6 +17,8 @@ int ip_graph_last_reader(const ip_model *m, int a);
  * (norm_tail_forward/backward). Ops in the fused group starting at op i: 3
  * (norm, affine, pool), 2 (norm, affine) or 0 (not a group's head). */
 int ip_graph_tail_len(const ip_model *m, int i);
+/* The kernel's shape for the fused group of `len` ops at `head`, on n samples. */
+ip_norm_tail_shape ip_graph_tail_shape(const ip_model *m, int head, int len, int n);
 /* The head of the fused group whose last op is i, or -1. */
 int ip_graph_tail_head(const ip_model *m, int i);
 /* The head of the fused group op i belongs to, or i itself: the step of the

@@ -672,11 +672,6 @@ static void affine_grads_done(ip_model *m, const ip_op *op, int private_ran) {
  * the intermediate gradients, and the norm's own output (xhat) is never
  * materialised (plan.c gives it no storage). */
 
-static ip_norm_tail_shape tail_shape(const ip_model *m, int head, int len, int n) {
-    const ip_op *aff = &m->ops[head + 1];
-    return (ip_norm_tail_shape){aff->c, n, aff->h, aff->w, aff->relu, len == 3, m->ops[head].norm.groups};
-}
-
 /* infer: no backward follows, so the pool's argmax is not kept. */
 static void tail_forward(ip_model *m, int head, int len, int n, int training, int infer) {
     ip_op *op = &m->ops[head], *aff = op + 1, *pool = len == 3 ? op + 2 : NULL;
@@ -685,7 +680,7 @@ static void tail_forward(ip_model *m, int head, int len, int n, int training, in
     ip_model_norm_running(m, op, m->branch, &rm, &rv);
     const float *g, *b;
     affine_params(m, aff, 1, &g, &b);
-    ip_norm_tail_shape ts = tail_shape(m, head, len, n);
+    ip_norm_tail_shape ts = ip_graph_tail_shape(m, head, len, n);
     /* with a pool, nothing reads the affine's output (plan.c gives it no storage) */
     uint32_t *argmax = pool && !infer ? m->index_arena + pool->argmax_off : NULL;
     norm_tail_forward(pool ? NULL : act_ptr(m, aff->out), pool ? act_ptr(m, pool->out) : NULL, argmax, mean, rstd,
@@ -699,7 +694,7 @@ static void tail_backward(ip_model *m, int head, int len, int n, int params, int
     float *dg = NULL, *db = NULL;
     affine_params(m, aff, 0, &g, &b);
     if (params) affine_grads(m, aff, &dg, &db);
-    ip_norm_tail_shape ts = tail_shape(m, head, len, n);
+    ip_norm_tail_shape ts = ip_graph_tail_shape(m, head, len, n);
     /* the first op (in backward order) to reach the input's gradient writes it instead of accumulating */
     int acc = ip_graph_last_reader(m, op->in) != head;
     /* group norm's sums go to the conv workspace, which plan.c sizes for them (no conv runs meanwhile) */

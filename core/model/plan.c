@@ -145,8 +145,7 @@ int ip_model_plan(ip_model *m, int batch, ip_err *e) {
             /* a fused group-norm tail's backward keeps its sums in the conv workspace */
             int len = ip_graph_tail_len(m, i);
             if (len) {
-                const ip_op *aff = &m->ops[i + 1];
-                ip_norm_tail_shape ts = {aff->c, batch, aff->h, aff->w, aff->relu, len == 3, op->norm.groups};
+                ip_norm_tail_shape ts = ip_graph_tail_shape(m, i, len, batch);
                 size_t w = 2 * norm_tail_work_doubles(&ts);
                 if (w > work) work = w;
             }

@@ -567,6 +567,13 @@ static void affine_gb(ip_forge *f, const ip_op *aff, int g, const float **gam, c
     }
 }
 
+/* The tail of `planes` planes of h x w with one (mean, rstd), pooled (pool-then-tail order) or not. */
+static void tail_planes(float *dst, const float *src, size_t planes, int h, int w, int pool, float m, float r,
+                        float g, float b, int relu) {
+    if (pool) bn_tail_of_pool2x2(dst, src, planes, h, w, m, r, g, b, relu);
+    else bn_tail_apply(dst, src, planes * (size_t)h * w, m, r, g, b, relu);
+}
+
 static void run_tail(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngroup) {
     const ip_op *aff = &f->m->ops[s->aff];
     int n_vt = n_sh * ngroup, vin = f->acts[s->in].virt, n_in = vin ? n_vt : n_sh;
@@ -591,18 +598,13 @@ static void run_tail(ip_forge *f, const fg_step *s, size_t e0, int n_sh, int ngr
             float *dst = out + ((size_t)c * n_vt + (size_t)g * n_sh) * ohw;
             if (G) { /* sample by sample, each with its (sample, group) pair */
                 const float *gm = f->stats + c / cpg, *gr = gm + (size_t)n_in * G;
-                for (size_t j = 0; j < (size_t)n_sh; j++) {
-                    float m0 = gm[(first + j) * G], r0 = gr[(first + j) * G];
-                    if (s->pool >= 0)
-                        bn_tail_of_pool2x2(dst + j * ohw, src + j * hw, 1, h, w, m0, r0, gam[c], bet[c], aff->relu);
-                    else
-                        bn_tail_apply(dst + j * hw, src + j * hw, hw, m0, r0, gam[c], bet[c], aff->relu);
-                }
+                for (size_t j = 0; j < (size_t)n_sh; j++)
+                    tail_planes(dst + j * ohw, src + j * hw, 1, h, w, s->pool >= 0, gm[(first + j) * G],
+                                gr[(first + j) * G], gam[c], bet[c], aff->relu);
                 continue;
             }
-            float m0 = mu ? mu[c] : 0.f, r0 = rs ? rs[c] : 1.f;
-            if (s->pool >= 0) bn_tail_of_pool2x2(dst, src, (size_t)n_sh, h, w, m0, r0, gam[c], bet[c], aff->relu);
-            else bn_tail_apply(dst, src, (size_t)n_sh * hw, m0, r0, gam[c], bet[c], aff->relu);
+            tail_planes(dst, src, (size_t)n_sh, h, w, s->pool >= 0, mu ? mu[c] : 0.f, rs ? rs[c] : 1.f, gam[c], bet[c],
+                        aff->relu);
         }
     }
 }
